@@ -1,0 +1,111 @@
+// The backend interface: memory and the ops a decoder-only transformer needs. The CPU backend
+// (src/backend/cpu) is the reference; every other backend is checked against it op by op.
+//
+// Shapes: T = tokens in the step (all sequences, concatenated), S = sequences in the step,
+// D = hidden size, H = query heads, Hk = key/value heads, Dh = head dim, V = vocab, I = FFN size.
+// Every tensor is a row-major 2-D view [rows, cols] in the backend's memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mlxs/status.h"
+#include "util/dtype.h"
+
+namespace mlxs {
+
+struct Tensor {
+  void* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+
+  size_t numel() const { return size_t(rows) * size_t(cols); }
+  size_t nbytes() const { return numel() * dtype_size(dtype); }
+  template <class T> T* as() const { return static_cast<T*>(data); }
+  // Rows [begin, begin + n) as a view.
+  Tensor slice_rows(int64_t begin, int64_t n) const {
+    return {static_cast<char*>(data) + size_t(begin) * size_t(cols) * dtype_size(dtype), dtype, n, cols};
+  }
+};
+
+// Rotary embedding parameters, resolved from config.json (incl. Llama 3.1 "llama3" scaling).
+// inv_freq has Dh/2 entries; the rotation pairs element i with element i + Dh/2 (HF "rotate_half").
+struct RopeParams {
+  std::vector<float> inv_freq;
+  float attention_scaling = 1.0f;  // multiplies cos/sin (1 except for yarn-style scaling)
+};
+
+// Attention metadata for one step, planned once and used by every layer.
+// Sequence s owns token rows [query_start[s], query_start[s+1]); its new tokens sit at the end of
+// its context, so query row i of s (0-based within s) has position
+// context_len[s] - q_len(s) + i and attends to key positions [max(0, pos - window + 1), pos].
+struct AttentionBatch {
+  int num_seqs = 0;
+  int block_size = 16;              // tokens per KV block
+  int max_blocks_per_seq = 0;       // columns of block_tables
+  std::vector<int32_t> query_start;  // S + 1
+  std::vector<int32_t> context_len;  // S: tokens in the cache after this step's writes
+  std::vector<int32_t> block_tables; // S * max_blocks_per_seq, physical block ids, -1 = unused
+  std::vector<int32_t> positions;    // T
+  std::vector<int32_t> slot_mapping; // T: block * block_size + offset where each token's K/V go
+  int sliding_window = 0;            // 0 = full attention
+};
+
+// One layer's paged KV cache: K and V each [num_blocks * block_size, Hk * Dh].
+struct KvLayer {
+  Tensor k;
+  Tensor v;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // --- memory ---------------------------------------------------------------------------
+  // Uninitialised device memory for a [rows, cols] tensor of dtype; null data on failure.
+  virtual Tensor alloc(DType dtype, int64_t rows, int64_t cols) = 0;
+  virtual void free(Tensor& t) = 0;
+  virtual void upload(const void* host, size_t bytes, void* device) = 0;
+  virtual void download(const void* device, size_t bytes, void* host) = 0;
+  // Waits for queued work (a no-op on synchronous backends).
+  virtual void synchronize() {}
+
+  // --- ops --------------------------------------------------------------------------------
+  // out[t] = table[ids[t]]; ids: T device int32, table [V, D], out [T, D].
+  virtual void embedding(const Tensor& ids, const Tensor& table, Tensor& out) = 0;
+  // out = rms_norm(x) * weight; x, out [N, C]; weight [1, C]. Rows may be heads (C = Dh).
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;
+  // residual += x; out = rms_norm(residual) * weight.
+  virtual void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps,
+                            Tensor& out) = 0;
+  // out[T, N] = x[T, K] @ w[N, K]^T (+ bias[1, N] if bias.data).
+  virtual void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) = 0;
+  // In place on x [T, heads * Dh], rotating each head at positions[t] (device int32).
+  virtual void rope(Tensor& x, int heads, int head_dim, const Tensor& positions,
+                    const RopeParams& rope) = 0;
+  // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]; gate_up [T, 2I].
+  virtual void silu_mul(const Tensor& gate_up, Tensor& out) = 0;
+  // x += y, both [N, C].
+  virtual void add(Tensor& x, const Tensor& y) = 0;
+  // out[i] = x[rows[i]]; rows device int32 [R].
+  virtual void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) = 0;
+
+  // Called once per step before any layer runs: a device backend copies the batch's int32
+  // arrays to device memory here, so every layer's attention() reuses them.
+  virtual void begin_step(const AttentionBatch& batch) {}
+  // Writes k, v [T, Hk * Dh] into the cache at batch.slot_mapping, then computes causal GQA
+  // attention of q [T, H * Dh] over each sequence's cached context into out [T, H * Dh],
+  // with softmax scale `scale`. `batch` is the one given to begin_step().
+  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, KvLayer& cache,
+                         const AttentionBatch& batch, int heads, int kv_heads, int head_dim,
+                         float scale, Tensor& out) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(int num_threads = 0);
+
+}  // namespace mlxs
