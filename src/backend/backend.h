@@ -88,6 +88,8 @@ class Backend {
   // In place on x [T, heads * Dh], rotating each head at positions[t] (device int32).
   virtual void rope(Tensor& x, int heads, int head_dim, const Tensor& positions,
                     const RopeParams& rope) = 0;
+  // Copies the column blocks of qkv [T, (H + 2 Hk) * Dh] into q, k, v (each [T, cols]).
+  virtual void split_qkv(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) = 0;
   // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]; gate_up [T, 2I].
   virtual void silu_mul(const Tensor& gate_up, Tensor& out) = 0;
   // x += y, both [N, C].

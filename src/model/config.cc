@@ -1,0 +1,180 @@
+#include "model/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "model/family.h"
+
+namespace mlxs {
+namespace {
+
+using nlohmann::json;
+
+// Reads key `k` of `j` into `out` if present; type errors name the file and key.
+template <class T>
+Status read_opt(const json& j, const std::string& file, const char* k, T* out) {
+  if (!j.contains(k) || j[k].is_null()) return {};
+  const json& v = j[k];
+  bool ok;
+  if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
+  else if constexpr (std::is_integral_v<T>) ok = v.is_number_integer();
+  else if constexpr (std::is_floating_point_v<T>) ok = v.is_number();
+  else ok = v.is_string();
+  if (!ok) {
+    return error(ErrorCode::kModelLoadError,
+                 file + ": key '" + k + "' has the wrong type (got " + v.dump() + ")");
+  }
+  *out = v.get<T>();
+  return {};
+}
+
+Status read_req(const json& j, const std::string& file, const char* k, int* out) {
+  if (!j.contains(k)) {
+    return error(ErrorCode::kModelLoadError, file + ": missing required key '" + k + "'");
+  }
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, k, out));
+  if (*out <= 0) {
+    return error(ErrorCode::kModelLoadError,
+                 file + ": key '" + k + "' must be > 0, got " + std::to_string(*out));
+  }
+  return {};
+}
+
+// transformers <= 4 writes rope_theta + rope_scaling; transformers 5 writes rope_parameters.
+Status read_rope(const json& j, const std::string& file, ModelConfig* c) {
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "rope_theta", &c->rope_theta));
+  const json* s = nullptr;
+  if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) s = &j["rope_parameters"];
+  else if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) s = &j["rope_scaling"];
+  if (!s) return {};
+  std::string where = file + " (rope parameters)";
+  MLXS_RETURN_IF_ERROR(read_opt(*s, where, "rope_theta", &c->rope_theta));
+  RopeScaling& r = c->rope_scaling;
+  MLXS_RETURN_IF_ERROR(read_opt(*s, where, "type", &r.type));
+  MLXS_RETURN_IF_ERROR(read_opt(*s, where, "rope_type", &r.type));
+  MLXS_RETURN_IF_ERROR(read_opt(*s, where, "factor", &r.factor));
+  MLXS_RETURN_IF_ERROR(read_opt(*s, where, "low_freq_factor", &r.low_freq_factor));
+  MLXS_RETURN_IF_ERROR(read_opt(*s, where, "high_freq_factor", &r.high_freq_factor));
+  MLXS_RETURN_IF_ERROR(read_opt(*s, where, "original_max_position_embeddings",
+                                &r.original_max_position_embeddings));
+  if (r.type != "default" && r.type != "linear" && r.type != "llama3") {
+    return error(ErrorCode::kModelLoadError,
+                 file + ": rope type '" + r.type + "' is not supported (default, linear, llama3)");
+  }
+  return {};
+}
+
+Status read_token_ids(const json& j, const std::string& file, ModelConfig* c) {
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "bos_token_id", &c->bos_token_id));
+  if (!j.contains("eos_token_id") || j["eos_token_id"].is_null()) return {};
+  const json& e = j["eos_token_id"];
+  if (e.is_number_integer()) {
+    c->eos_token_ids.push_back(e.get<int>());
+  } else if (e.is_array()) {
+    for (const auto& v : e) {
+      if (!v.is_number_integer()) {
+        return error(ErrorCode::kModelLoadError, file + ": eos_token_id entries must be integers");
+      }
+      c->eos_token_ids.push_back(v.get<int>());
+    }
+  } else {
+    return error(ErrorCode::kModelLoadError, file + ": eos_token_id must be an integer or a list");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<ModelConfig> ModelConfig::load(const std::string& dir) {
+  std::string file = dir + "/config.json";
+  std::ifstream in(file);
+  if (!in) return error(ErrorCode::kModelLoadError, file + ": cannot open");
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return error(ErrorCode::kModelLoadError, file + ": not a JSON object");
+  }
+  ModelConfig c;
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
+      j["architectures"][0].is_string()) {
+    c.architecture = j["architectures"][0];
+  }
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "model_type", &c.model_type));
+  MLXS_RETURN_IF_ERROR(read_req(j, file, "vocab_size", &c.vocab_size));
+  MLXS_RETURN_IF_ERROR(read_req(j, file, "hidden_size", &c.hidden_size));
+  MLXS_RETURN_IF_ERROR(read_req(j, file, "intermediate_size", &c.intermediate_size));
+  MLXS_RETURN_IF_ERROR(read_req(j, file, "num_hidden_layers", &c.num_layers));
+  MLXS_RETURN_IF_ERROR(read_req(j, file, "num_attention_heads", &c.num_heads));
+  c.num_kv_heads = c.num_heads;
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "num_key_value_heads", &c.num_kv_heads));
+  c.head_dim = c.hidden_size / c.num_heads;
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "head_dim", &c.head_dim));
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "rms_norm_eps", &c.rms_norm_eps));
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "max_position_embeddings", &c.max_position_embeddings));
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "tie_word_embeddings", &c.tie_word_embeddings));
+  MLXS_RETURN_IF_ERROR(read_rope(j, file, &c));
+  MLXS_RETURN_IF_ERROR(read_token_ids(j, file, &c));
+  std::string dtype = "bfloat16", act = "silu";
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "torch_dtype", &dtype));
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "dtype", &dtype));
+  c.dtype = dtype == "float32" ? DType::kF32 : dtype == "float16" ? DType::kF16 : DType::kBF16;
+  MLXS_RETURN_IF_ERROR(read_opt(j, file, "hidden_act", &act));
+  if (act != "silu") {
+    return error(ErrorCode::kModelLoadError,
+                 file + ": hidden_act '" + act + "' is not supported (only silu)");
+  }
+  if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0 || c.head_dim <= 0 ||
+      c.head_dim % 2 != 0) {
+    return error(ErrorCode::kModelLoadError,
+                 file + ": num_attention_heads must be a multiple of num_key_value_heads and "
+                        "head_dim even and > 0");
+  }
+  const ModelFamily* family = find_family(c.architecture, c.model_type);
+  if (!family) {
+    return error(ErrorCode::kModelLoadError,
+                 file + ": architecture '" + c.architecture + "' (model_type '" + c.model_type +
+                     "') is not supported; supported: " + supported_families());
+  }
+  MLXS_RETURN_IF_ERROR(family->configure(j, file, &c));
+  return c;
+}
+
+RopeParams ModelConfig::rope_params() const {
+  RopeParams p;
+  int half = head_dim / 2;
+  p.inv_freq.resize(size_t(half));
+  for (int i = 0; i < half; ++i) {
+    // transformers: 1 / base ** (arange(0, dim, 2).float() / dim), in float32.
+    float expo = float(2 * i) / float(head_dim);
+    float f = 1.0f / std::pow(float(rope_theta), expo);
+    if (rope_scaling.type == "linear") {
+      f = f / float(rope_scaling.factor);
+    } else if (rope_scaling.type == "llama3") {
+      const RopeScaling& r = rope_scaling;
+      double old_len = r.original_max_position_embeddings;
+      double low_wavelen = old_len / r.low_freq_factor;
+      double high_wavelen = old_len / r.high_freq_factor;
+      double wavelen = 2.0 * M_PI / f;
+      if (wavelen > low_wavelen) {
+        f = float(f / r.factor);
+      } else if (wavelen >= high_wavelen) {
+        double smooth = (old_len / wavelen - r.low_freq_factor) /
+                        (r.high_freq_factor - r.low_freq_factor);
+        f = float((1 - smooth) * f / r.factor + smooth * f);
+      }
+    }
+    p.inv_freq[size_t(i)] = f;
+  }
+  return p;
+}
+
+int64_t ModelConfig::num_parameters() const {
+  int64_t d = hidden_size, q = int64_t(num_heads) * head_dim, kv = int64_t(num_kv_heads) * head_dim;
+  int64_t layer = d * (q + 2 * kv) + q * d + 3 * d * intermediate_size + 2 * d;
+  if (qk_norm) layer += 2 * head_dim;
+  int64_t total = num_layers * layer + int64_t(vocab_size) * d + d;
+  if (!tie_word_embeddings) total += int64_t(vocab_size) * d;
+  return total;
+}
+
+}  // namespace mlxs

@@ -1,0 +1,54 @@
+// config.json of a Hugging Face model folder, resolved into what the runtime needs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "mlxs/status.h"
+#include "util/dtype.h"
+
+namespace mlxs {
+
+struct RopeScaling {
+  std::string type = "default";  // default | linear | llama3
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int original_max_position_embeddings = 8192;
+};
+
+// The decoder-only transformer shape shared by the Llama family (Llama 2/3/3.1/3.2, Mistral,
+// Qwen2/2.5, Qwen3). Family-specific switches are plain fields.
+struct ModelConfig {
+  std::string architecture;  // e.g. "LlamaForCausalLM"
+  std::string model_type;    // e.g. "llama"
+  int vocab_size = 0;
+  int hidden_size = 0;
+  int intermediate_size = 0;
+  int num_layers = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  float rms_norm_eps = 1e-6f;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  int max_position_embeddings = 2048;
+  int sliding_window = 0;       // 0 = full attention
+  bool tie_word_embeddings = false;
+  bool qkv_bias = false;        // Qwen2, or Llama's attention_bias
+  bool o_bias = false;          // Llama's attention_bias also biases o_proj
+  bool mlp_bias = false;
+  bool qk_norm = false;         // Qwen3: RMSNorm over each head of q and k
+  int bos_token_id = -1;
+  std::vector<int> eos_token_ids;
+  DType dtype = DType::kBF16;   // torch_dtype / dtype of the checkpoint
+
+  // Parses `dir/config.json`; errors name the file and the key.
+  static Result<ModelConfig> load(const std::string& dir);
+  // Rotary parameters (inv_freq with scaling applied), as transformers computes them.
+  RopeParams rope_params() const;
+  int64_t num_parameters() const;
+};
+
+}  // namespace mlxs

@@ -1,0 +1,297 @@
+#include "model/decoder.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "model/safetensors.h"
+#include "util/check.h"
+
+namespace mlxs {
+namespace {
+
+std::string layer_prefix(int i) { return "model.layers." + std::to_string(i) + "."; }
+
+bool ignorable(const std::string& name) {
+  return name.size() >= 20 && name.compare(name.size() - 20, 20, "rotary_emb.inv_freq") == 0;
+}
+
+}  // namespace
+
+// --- KvCache ------------------------------------------------------------------------------
+
+size_t KvCache::bytes_per_block(const ModelConfig& c, int block_size, DType dtype) {
+  return size_t(2) * c.num_layers * block_size * c.num_kv_heads * c.head_dim * dtype_size(dtype);
+}
+
+Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelConfig& c,
+                                                 int num_blocks, int block_size, DType dtype) {
+  std::unique_ptr<KvCache> cache(new KvCache(backend));
+  cache->num_blocks_ = num_blocks;
+  cache->block_size_ = block_size;
+  int64_t rows = int64_t(num_blocks) * block_size, cols = int64_t(c.num_kv_heads) * c.head_dim;
+  for (int i = 0; i < c.num_layers; ++i) {
+    KvLayer l{backend.alloc(dtype, rows, cols), backend.alloc(dtype, rows, cols)};
+    cache->layers_.push_back(l);
+    if (!l.k.data || !l.v.data) {
+      return error(ErrorCode::kCapacityExceeded,
+                   "cannot allocate the KV cache: " + std::to_string(num_blocks) + " blocks of " +
+                       std::to_string(block_size) + " tokens");
+    }
+  }
+  return cache;
+}
+
+KvCache::~KvCache() {
+  for (auto& l : layers_) {
+    backend_.free(l.k);
+    backend_.free(l.v);
+  }
+}
+
+// --- loading ------------------------------------------------------------------------------
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& dir, Backend& backend) {
+  std::unique_ptr<Model> m(new Model(backend));
+  m->dir_ = dir;
+  MLXS_ASSIGN_OR_RETURN(m->config_, ModelConfig::load(dir));
+  m->rope_ = m->config_.rope_params();
+  MLXS_RETURN_IF_ERROR(m->load_weights(dir));
+  return m;
+}
+
+Model::~Model() {
+  for (auto& t : scratch_owned_) backend_.free(t);
+  for (auto& t : owned_) backend_.free(t);
+}
+
+namespace {
+
+// Loads weights by name into backend tensors: fuses row blocks, converts vectors to f32.
+class WeightLoader {
+ public:
+  WeightLoader(WeightStore& store, Backend& backend, std::vector<Tensor>& owned)
+      : store_(store), backend_(backend), owned_(owned) {}
+
+  // Matrices [rows, cols] named `names` stacked by rows into one tensor of their common dtype.
+  Result<Tensor> matrix(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
+                        int64_t cols) {
+    std::vector<TensorInfo> parts;
+    int64_t total = 0;
+    for (size_t i = 0; i < names.size(); ++i) {
+      MLXS_ASSIGN_OR_RETURN(TensorInfo t, store_.take(names[i], {rows[i], cols}));
+      if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16) {
+        return error(ErrorCode::kModelLoadError, t.file + ": tensor '" + t.name + "' has dtype " +
+                                                     dtype_name(t.dtype) + ", expected a float type");
+      }
+      if (!parts.empty() && t.dtype != parts[0].dtype) {
+        return error(ErrorCode::kModelLoadError, t.file + ": tensor '" + t.name + "' is " +
+                                                     dtype_name(t.dtype) + " but '" + parts[0].name +
+                                                     "' is " + dtype_name(parts[0].dtype));
+      }
+      total += rows[i];
+      parts.push_back(t);
+    }
+    Tensor out = alloc(parts[0].dtype, total, cols);
+    if (!out.data) return oom(names[0]);
+    size_t offset = 0;
+    for (const auto& p : parts) {
+      backend_.upload(p.data, p.nbytes, static_cast<char*>(out.data) + offset);
+      offset += p.nbytes;
+    }
+    return out;
+  }
+
+  // Vectors (norm weights, biases) stacked into one f32 [1, sum(sizes)] tensor.
+  Result<Tensor> vector(const std::vector<std::string>& names, const std::vector<int64_t>& sizes) {
+    std::vector<float> host;
+    for (size_t i = 0; i < names.size(); ++i) {
+      MLXS_ASSIGN_OR_RETURN(TensorInfo t, store_.take(names[i], {sizes[i]}));
+      size_t at = host.size();
+      host.resize(at + size_t(sizes[i]));
+      convert_to_f32(t.data, t.dtype, size_t(sizes[i]), host.data() + at);
+    }
+    Tensor out = alloc(DType::kF32, 1, int64_t(host.size()));
+    if (!out.data) return oom(names[0]);
+    backend_.upload(host.data(), host.size() * sizeof(float), out.data);
+    return out;
+  }
+
+ private:
+  Tensor alloc(DType dt, int64_t r, int64_t c) {
+    Tensor t = backend_.alloc(dt, r, c);
+    if (t.data) owned_.push_back(t);
+    return t;
+  }
+  Status oom(const std::string& name) {
+    return error(ErrorCode::kModelLoadError,
+                 "out of " + backend_.name() + " memory while loading '" + name + "'");
+  }
+
+  WeightStore& store_;
+  Backend& backend_;
+  std::vector<Tensor>& owned_;
+};
+
+}  // namespace
+
+Status Model::load_weights(const std::string& dir) {
+  const ModelConfig& c = config_;
+  MLXS_ASSIGN_OR_RETURN(WeightStore store, WeightStore::open_dir(dir));
+  WeightLoader w(store, backend_, owned_);
+  const int64_t D = c.hidden_size, I = c.intermediate_size, Dh = c.head_dim;
+  const int64_t q_cols = int64_t(c.num_heads) * Dh, kv_cols = int64_t(c.num_kv_heads) * Dh;
+  MLXS_ASSIGN_OR_RETURN(embed_, w.matrix({"model.embed_tokens.weight"}, {c.vocab_size}, D));
+  MLXS_ASSIGN_OR_RETURN(final_norm_, w.vector({"model.norm.weight"}, {D}));
+  if (c.tie_word_embeddings) {
+    lm_head_ = embed_;
+    if (store.contains("lm_head.weight")) (void)store.take("lm_head.weight");
+  } else {
+    MLXS_ASSIGN_OR_RETURN(lm_head_, w.matrix({"lm_head.weight"}, {c.vocab_size}, D));
+  }
+  for (int i = 0; i < c.num_layers; ++i) {
+    std::string p = layer_prefix(i), a = p + "self_attn.", m = p + "mlp.";
+    LayerWeights L;
+    MLXS_ASSIGN_OR_RETURN(L.input_norm, w.vector({p + "input_layernorm.weight"}, {D}));
+    MLXS_ASSIGN_OR_RETURN(L.post_norm, w.vector({p + "post_attention_layernorm.weight"}, {D}));
+    MLXS_ASSIGN_OR_RETURN(L.qkv, w.matrix({a + "q_proj.weight", a + "k_proj.weight",
+                                           a + "v_proj.weight"},
+                                          {q_cols, kv_cols, kv_cols}, D));
+    if (c.qkv_bias) {
+      MLXS_ASSIGN_OR_RETURN(L.qkv_bias, w.vector({a + "q_proj.bias", a + "k_proj.bias",
+                                                  a + "v_proj.bias"},
+                                                 {q_cols, kv_cols, kv_cols}));
+    }
+    if (c.qk_norm) {
+      MLXS_ASSIGN_OR_RETURN(L.q_norm, w.vector({a + "q_norm.weight"}, {Dh}));
+      MLXS_ASSIGN_OR_RETURN(L.k_norm, w.vector({a + "k_norm.weight"}, {Dh}));
+    }
+    MLXS_ASSIGN_OR_RETURN(L.o, w.matrix({a + "o_proj.weight"}, {D}, q_cols));
+    if (c.o_bias) {
+      MLXS_ASSIGN_OR_RETURN(L.o_bias, w.vector({a + "o_proj.bias"}, {D}));
+    }
+    MLXS_ASSIGN_OR_RETURN(L.gate_up,
+                          w.matrix({m + "gate_proj.weight", m + "up_proj.weight"}, {I, I}, D));
+    MLXS_ASSIGN_OR_RETURN(L.down, w.matrix({m + "down_proj.weight"}, {D}, I));
+    if (c.mlp_bias) {
+      MLXS_ASSIGN_OR_RETURN(L.gate_up_bias,
+                            w.vector({m + "gate_proj.bias", m + "up_proj.bias"}, {I, I}));
+      MLXS_ASSIGN_OR_RETURN(L.down_bias, w.vector({m + "down_proj.bias"}, {D}));
+    }
+    layers_.push_back(L);
+  }
+  std::vector<std::string> extra;
+  for (const auto& name : store.untaken()) {
+    if (!ignorable(name)) extra.push_back(name);
+  }
+  if (!extra.empty()) {
+    std::string list;
+    for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", '" : "'") + extra[i] + "'";
+    if (extra.size() > 5) list += ", ...";
+    return error(ErrorCode::kModelLoadError,
+                 dir + ": " + std::to_string(extra.size()) + " unexpected tensor(s) for " +
+                     c.architecture + ": " + list);
+  }
+  return {};
+}
+
+// --- forward ------------------------------------------------------------------------------
+
+void Model::ensure_scratch(int64_t T, int64_t R) {
+  if (T <= s_.tokens && R <= s_.rows) return;
+  for (auto& t : scratch_owned_) backend_.free(t);
+  scratch_owned_.clear();
+  T = std::max(T, s_.tokens);
+  R = std::max(R, s_.rows);
+  const ModelConfig& c = config_;
+  const int64_t q = int64_t(c.num_heads) * c.head_dim, kv = int64_t(c.num_kv_heads) * c.head_dim;
+  auto make = [&](DType dt, int64_t r, int64_t cols) {
+    Tensor t = backend_.alloc(dt, r, cols);
+    MLXS_CHECK(t.data != nullptr);
+    scratch_owned_.push_back(t);
+    return t;
+  };
+  s_.tokens = T;
+  s_.rows = R;
+  s_.ids = make(DType::kI32, 1, T);
+  s_.positions = make(DType::kI32, 1, T);
+  s_.logit_rows = make(DType::kI32, 1, R);
+  s_.residual = make(DType::kF32, T, c.hidden_size);
+  s_.normed = make(DType::kF32, T, c.hidden_size);
+  s_.qkv = make(DType::kF32, T, q + 2 * kv);
+  s_.q = make(DType::kF32, T, q);
+  s_.k = make(DType::kF32, T, kv);
+  s_.v = make(DType::kF32, T, kv);
+  s_.attn = make(DType::kF32, T, q);
+  s_.proj = make(DType::kF32, T, c.hidden_size);
+  s_.gate_up = make(DType::kF32, T, 2 * int64_t(c.intermediate_size));
+  s_.act = make(DType::kF32, T, c.intermediate_size);
+  s_.gathered = make(DType::kF32, R, c.hidden_size);
+  s_.logits = make(DType::kF32, R, c.vocab_size);
+}
+
+Status Model::forward(std::span<const int32_t> tokens, const AttentionBatch& batch,
+                      std::span<const int32_t> logit_rows, KvCache& cache,
+                      std::vector<float>* logits) {
+  const ModelConfig& c = config_;
+  const int64_t T = int64_t(tokens.size()), R = int64_t(logit_rows.size());
+  if (T == 0 || int64_t(batch.positions.size()) != T || int64_t(batch.slot_mapping.size()) != T) {
+    return error(ErrorCode::kInternalError, "forward: batch metadata does not match the tokens");
+  }
+  for (int32_t id : tokens) {
+    if (id < 0 || id >= c.vocab_size) {
+      return error(ErrorCode::kInvalidParams, "token id " + std::to_string(id) +
+                                                  " is outside the vocabulary [0, " +
+                                                  std::to_string(c.vocab_size) + ")");
+    }
+  }
+  ensure_scratch(T, std::max<int64_t>(R, 1));
+  auto rows = [](Tensor t, int64_t n) { return t.slice_rows(0, n); };
+  Tensor ids{s_.ids.data, DType::kI32, T, 1}, pos{s_.positions.data, DType::kI32, T, 1};
+  Tensor sel{s_.logit_rows.data, DType::kI32, R, 1};
+  backend_.upload(tokens.data(), size_t(T) * 4, ids.data);
+  backend_.upload(batch.positions.data(), size_t(T) * 4, pos.data);
+  backend_.upload(logit_rows.data(), size_t(R) * 4, sel.data);
+  backend_.begin_step(batch);
+
+  Tensor residual = rows(s_.residual, T), normed = rows(s_.normed, T), qkv = rows(s_.qkv, T);
+  Tensor q = rows(s_.q, T), k = rows(s_.k, T), v = rows(s_.v, T), attn = rows(s_.attn, T);
+  Tensor proj = rows(s_.proj, T), gate_up = rows(s_.gate_up, T), act = rows(s_.act, T);
+  const int H = c.num_heads, Hk = c.num_kv_heads, Dh = c.head_dim;
+  const float scale = 1.0f / std::sqrt(float(Dh));
+
+  backend_.embedding(ids, embed_, residual);
+  backend_.rms_norm(residual, layers_[0].input_norm, c.rms_norm_eps, normed);
+  for (int l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& L = layers_[size_t(l)];
+    backend_.linear(normed, L.qkv, L.qkv_bias, qkv);
+    backend_.split_qkv(qkv, q, k, v);
+    if (c.qk_norm) {
+      Tensor qh{q.data, q.dtype, T * H, Dh}, kh{k.data, k.dtype, T * Hk, Dh};
+      backend_.rms_norm(qh, L.q_norm, c.rms_norm_eps, qh);
+      backend_.rms_norm(kh, L.k_norm, c.rms_norm_eps, kh);
+    }
+    backend_.rope(q, H, Dh, pos, rope_);
+    backend_.rope(k, Hk, Dh, pos, rope_);
+    backend_.attention(q, k, v, cache.layer(l), batch, H, Hk, Dh, scale, attn);
+    backend_.linear(attn, L.o, L.o_bias, proj);
+    backend_.add_rms_norm(residual, proj, L.post_norm, c.rms_norm_eps, normed);
+    backend_.linear(normed, L.gate_up, L.gate_up_bias, gate_up);
+    backend_.silu_mul(gate_up, act);
+    backend_.linear(act, L.down, L.down_bias, proj);
+    const Tensor& next_norm =
+        l + 1 < c.num_layers ? layers_[size_t(l) + 1].input_norm : final_norm_;
+    backend_.add_rms_norm(residual, proj, next_norm, c.rms_norm_eps, normed);
+  }
+  if (R == 0) {
+    logits->clear();
+    return {};
+  }
+  Tensor gathered = rows(s_.gathered, R), out = rows(s_.logits, R);
+  backend_.gather_rows(normed, sel, gathered);
+  backend_.linear(gathered, lm_head_, Tensor{}, out);
+  logits->resize(out.numel());
+  backend_.download(out.data, out.nbytes(), logits->data());
+  return {};
+}
+
+}  // namespace mlxs

@@ -1,0 +1,86 @@
+// The decoder-only transformer shared by every supported family, run on a Backend.
+//
+// Per layer: h = x + o_proj(attn(rope(q), rope(k), v)); x = h + down(silu(gate(n)) * up(n)),
+// with RMSNorm before attention and MLP. q/k/v and gate/up are fused into one matrix each at load.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/config.h"
+#include "mlxs/status.h"
+
+namespace mlxs {
+
+// The paged KV cache of one model: per layer K and V pools of num_blocks * block_size rows.
+class KvCache {
+ public:
+  static Result<std::unique_ptr<KvCache>> create(Backend& backend, const ModelConfig& config,
+                                                 int num_blocks, int block_size,
+                                                 DType dtype = DType::kF32);
+  ~KvCache();
+  int num_blocks() const { return num_blocks_; }
+  int block_size() const { return block_size_; }
+  KvLayer& layer(int i) { return layers_[size_t(i)]; }
+  // Bytes one block takes across all layers (K and V).
+  static size_t bytes_per_block(const ModelConfig& config, int block_size, DType dtype);
+
+ private:
+  KvCache(Backend& backend) : backend_(backend) {}
+  Backend& backend_;
+  int num_blocks_ = 0;
+  int block_size_ = 0;
+  std::vector<KvLayer> layers_;
+};
+
+struct LayerWeights {
+  Tensor input_norm, post_norm;  // [1, D]
+  Tensor qkv, qkv_bias;          // [(H + 2 Hk) * Dh, D], [1, (H + 2 Hk) * Dh] or empty
+  Tensor q_norm, k_norm;         // [1, Dh] (Qwen3) or empty
+  Tensor o, o_bias;              // [D, H * Dh]
+  Tensor gate_up, gate_up_bias;  // [2I, D]
+  Tensor down, down_bias;        // [D, I]
+};
+
+class Model {
+ public:
+  // Loads `dir` (config.json + safetensors) onto `backend`, which must outlive the model.
+  // Weight errors name the file and tensor; unexpected tensors are errors too.
+  static Result<std::unique_ptr<Model>> load(const std::string& dir, Backend& backend);
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  Backend& backend() { return backend_; }
+  const std::string& dir() const { return dir_; }
+
+  // One step over T tokens of S sequences planned in `batch`: writes their K/V into `cache` and
+  // returns in `logits` the f32 logits [R, V] of the token rows listed in `logit_rows`.
+  // Not thread-safe: one engine thread per model.
+  Status forward(std::span<const int32_t> tokens, const AttentionBatch& batch,
+                 std::span<const int32_t> logit_rows, KvCache& cache, std::vector<float>* logits);
+
+ private:
+  Model(Backend& backend) : backend_(backend) {}
+  Status load_weights(const std::string& dir);
+  void ensure_scratch(int64_t tokens, int64_t rows);
+
+  Backend& backend_;
+  std::string dir_;
+  ModelConfig config_;
+  RopeParams rope_;
+  Tensor embed_, final_norm_, lm_head_;
+  std::vector<LayerWeights> layers_;
+  std::vector<Tensor> owned_;  // every tensor allocated on the backend, freed in the destructor
+
+  struct Scratch {
+    int64_t tokens = 0, rows = 0;
+    Tensor ids, positions, logit_rows;      // int32
+    Tensor x, residual, normed, qkv, q, k, v, attn, proj, gate_up, act, gathered, logits;
+  } s_;
+  std::vector<Tensor> scratch_owned_;
+};
+
+}  // namespace mlxs
