@@ -19,7 +19,7 @@ void rms_norm_row(const float* x, const float* w, int64_t n, float eps, float* o
 // Interim portable kernel; replaced by the blocked SIMD kernels in linear.cc.
 void linear(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
             const float* bias, float* out) {
-#pragma omp parallel
+#pragma omp parallel if (M * N * K > (1 << 18))
   {
     std::vector<float> row(static_cast<size_t>(K));
 #pragma omp for schedule(static)

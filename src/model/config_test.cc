@@ -1,0 +1,132 @@
+// config.json parsing and model-folder errors: each names the file and key or tensor.
+#include "model/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "model/decoder.h"
+#include "model/random_model.h"
+#include "model/safetensors.h"
+
+namespace mlxs {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mlxs_cfg_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    auto c = random_model_config("tiny-llama");
+    ASSERT_TRUE(c.ok());
+    base_ = nlohmann::json::parse(config_to_json(*c));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  Result<ModelConfig> load(const nlohmann::json& j) {
+    std::ofstream(dir_ / "config.json") << j.dump();
+    return ModelConfig::load(dir_.string());
+  }
+  fs::path dir_;
+  nlohmann::json base_;
+};
+
+TEST_F(ConfigTest, ReadsTheCommonKeys) {
+  auto c = load(base_);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->hidden_size, 64);
+  EXPECT_EQ(c->num_kv_heads, 2);
+  EXPECT_EQ(c->eos_token_ids, std::vector<int>{2});
+}
+
+TEST_F(ConfigTest, MissingRequiredKeyIsNamed) {
+  base_.erase("hidden_size");
+  auto c = load(base_);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("missing required key 'hidden_size'"), std::string::npos);
+}
+
+TEST_F(ConfigTest, WrongTypeIsNamed) {
+  base_["num_hidden_layers"] = "two";
+  auto c = load(base_);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("'num_hidden_layers' has the wrong type"), std::string::npos);
+}
+
+TEST_F(ConfigTest, UnsupportedArchitectureListsTheSupportedOnes) {
+  base_["architectures"] = {"GPT2LMHeadModel"};
+  auto c = load(base_);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("'GPT2LMHeadModel'"), std::string::npos);
+  EXPECT_NE(c.status().message().find("Qwen3ForCausalLM"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ReadsRopeParametersOfTransformers5AndLlama3Scaling) {
+  base_.erase("rope_theta");
+  base_["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0},
+                              {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                              {"original_max_position_embeddings", 8192}};
+  base_["head_dim"] = 128;
+  base_["num_attention_heads"] = 1;
+  base_["num_key_value_heads"] = 1;
+  auto c = load(base_);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->rope_theta, 500000.0);
+  RopeParams p = c->rope_params();
+  ASSERT_EQ(p.inv_freq.size(), 64u);
+  EXPECT_FLOAT_EQ(p.inv_freq[0], 1.0f);  // high frequency: unscaled
+  // Lowest frequency: wavelength beyond 8192 / 1 tokens, divided by the factor 8.
+  EXPECT_NEAR(p.inv_freq[63], 1.0f / std::pow(500000.0f, 126.f / 128.f) / 8.f, 1e-12);
+}
+
+TEST_F(ConfigTest, UnsupportedRopeTypeIsAnError) {
+  base_["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  auto c = load(base_);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("rope type 'yarn'"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ModelWithAMissingTensorNamesIt) {
+  auto c = random_model_config("tiny-llama");
+  ASSERT_TRUE(write_random_model(*c, DType::kF32, dir_.string(), 1).ok());
+  // Rewrite the weights without one tensor.
+  auto file = SafetensorsFile::open((dir_ / "model.safetensors").string());
+  ASSERT_TRUE(file.ok());
+  std::vector<TensorToWrite> keep;
+  for (const auto& [name, t] : (*file)->tensors()) {
+    if (name != "model.layers.1.mlp.up_proj.weight") keep.push_back({name, t.dtype, t.shape, t.data, nullptr});
+  }
+  ASSERT_TRUE(write_safetensors((dir_ / "other.safetensors").string(), keep).ok());
+  file->reset();
+  fs::rename(dir_ / "other.safetensors", dir_ / "model.safetensors");
+  auto backend = make_cpu_backend();
+  auto m = Model::load(dir_.string(), *backend);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("missing tensor 'model.layers.1.mlp.up_proj.weight'"),
+            std::string::npos);
+}
+
+TEST_F(ConfigTest, ModelWithAnUnexpectedTensorNamesIt) {
+  auto c = random_model_config("tiny-llama");
+  ASSERT_TRUE(write_random_model(*c, DType::kF32, dir_.string(), 1).ok());
+  auto file = SafetensorsFile::open((dir_ / "model.safetensors").string());
+  ASSERT_TRUE(file.ok());
+  std::vector<TensorToWrite> all;
+  for (const auto& [name, t] : (*file)->tensors()) all.push_back({name, t.dtype, t.shape, t.data, nullptr});
+  float extra = 1.f;
+  all.push_back({"model.layers.0.mystery.weight", DType::kF32, {1}, &extra, nullptr});
+  ASSERT_TRUE(write_safetensors((dir_ / "other.safetensors").string(), all).ok());
+  file->reset();
+  fs::rename(dir_ / "other.safetensors", dir_ / "model.safetensors");
+  auto backend = make_cpu_backend();
+  auto m = Model::load(dir_.string(), *backend);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("unexpected tensor(s)"), std::string::npos);
+  EXPECT_NE(m.status().message().find("model.layers.0.mystery.weight"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mlxs

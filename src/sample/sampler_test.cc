@@ -1,0 +1,124 @@
+#include "sample/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+namespace mlxs {
+namespace {
+
+std::vector<float> logits_of(std::vector<double> probs) {
+  std::vector<float> z;
+  for (double p : probs) z.push_back(float(std::log(p)));
+  return z;
+}
+
+TEST(Sampler, GreedyTakesTheArgmaxAndLowestIdOnTies) {
+  SamplingParams p;
+  p.temperature = 0;
+  SamplingHistory h;
+  EXPECT_EQ(sample(std::vector<float>{1, 3, 2}, p, h, 0).token, 1);
+  EXPECT_EQ(sample(std::vector<float>{5, 5, 2}, p, h, 0).token, 0);
+}
+
+TEST(Sampler, SameSeedSameStepSameToken_DifferentStepsDiffer) {
+  auto z = logits_of({0.25, 0.25, 0.25, 0.25});
+  SamplingParams p;
+  p.seed = 42;
+  SamplingHistory h;
+  std::map<int, int> seen;
+  for (uint64_t step = 0; step < 64; ++step) {
+    int a = sample(z, p, h, step).token, b = sample(z, p, h, step).token;
+    EXPECT_EQ(a, b);
+    ++seen[a];
+  }
+  EXPECT_EQ(seen.size(), 4u);  // 64 draws over 4 equal tokens hit all of them
+}
+
+TEST(Sampler, EmpiricalFrequenciesFollowTheTemperatureScaledDistribution) {
+  auto z = logits_of({0.5, 0.3, 0.15, 0.05});
+  for (float temp : {1.0f, 0.5f}) {
+    SamplingParams p;
+    p.temperature = temp;
+    p.seed = 7;
+    SamplingHistory h;
+    std::vector<int> counts(4);
+    const int n = 20000;
+    for (int i = 0; i < n; ++i) ++counts[size_t(sample(z, p, h, uint64_t(i)).token)];
+    std::vector<double> want = {0.5, 0.3, 0.15, 0.05};
+    double norm = 0;
+    for (auto& w : want) norm += w = std::pow(w, 1.0 / temp);
+    for (int t = 0; t < 4; ++t) {
+      double expect = want[size_t(t)] / norm;
+      double sd = std::sqrt(expect * (1 - expect) / n);
+      EXPECT_NEAR(double(counts[size_t(t)]) / n, expect, 5 * sd) << "temp " << temp << " token " << t;
+    }
+  }
+}
+
+TEST(Sampler, TopKTopPAndMinPRestrictTheCandidates) {
+  auto z = logits_of({0.4, 0.3, 0.2, 0.1});
+  SamplingHistory h;
+  auto support = [&](SamplingParams p) {
+    std::map<int, int> seen;
+    for (uint64_t i = 0; i < 2000; ++i) ++seen[sample(z, p, h, i).token];
+    return seen.size();
+  };
+  SamplingParams k2;
+  k2.top_k = 2;
+  EXPECT_EQ(support(k2), 2u);
+  SamplingParams p75;
+  p75.top_p = 0.75f;  // 0.4 + 0.3 = 0.7 < 0.75, so three tokens
+  EXPECT_EQ(support(p75), 3u);
+  SamplingParams m;
+  m.min_p = 0.6f;  // keeps p >= 0.24: tokens 0 and 1
+  EXPECT_EQ(support(m), 2u);
+}
+
+TEST(Sampler, RepetitionPenaltyDividesPositiveAndMultipliesNegativeLogits) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.repetition_penalty = 2.0f;
+  p.top_logprobs = 3;
+  SamplingHistory h;
+  std::vector<int32_t> prompt = {0, 2};
+  h.add_prompt(prompt);
+  // 4 -> 2 (seen, positive), 3 stays, -1 -> -2 (seen, negative).
+  auto r = sample(std::vector<float>{4, 3, -1}, p, h, 0);
+  EXPECT_EQ(r.token, 1);
+  ASSERT_EQ(r.top.size(), 3u);
+  EXPECT_EQ(r.top[0].token, 1);
+  EXPECT_EQ(r.top[1].token, 0);
+  EXPECT_NEAR(r.top[1].logprob - r.top[0].logprob, 2.0f - 3.0f, 1e-5);
+  EXPECT_NEAR(r.top[2].logprob - r.top[0].logprob, -2.0f - 3.0f, 1e-5);
+}
+
+TEST(Sampler, PresenceAndFrequencyPenaltiesCountOnlyTheOutput) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.presence_penalty = 0.5f;
+  p.frequency_penalty = 0.25f;
+  p.top_logprobs = 2;
+  SamplingHistory h;
+  std::vector<int32_t> prompt = {1};
+  h.add_prompt(prompt);  // prompt tokens are not penalised
+  h.add_output(0);
+  h.add_output(0);
+  auto r = sample(std::vector<float>{2.0f, 1.5f}, p, h, 0);
+  // token 0: 2 - 0.5 - 2 * 0.25 = 1.0 < 1.5
+  EXPECT_EQ(r.token, 1);
+  EXPECT_NEAR(r.top[1].logprob - r.top[0].logprob, 1.0f - 1.5f, 1e-5);
+}
+
+TEST(Sampler, LogprobIsLogSoftmaxOfTheChosenToken) {
+  SamplingParams p;
+  p.temperature = 0;
+  SamplingHistory h;
+  auto r = sample(logits_of({0.7, 0.2, 0.1}), p, h, 0);
+  EXPECT_EQ(r.token, 0);
+  EXPECT_NEAR(r.logprob, std::log(0.7), 1e-5);
+}
+
+}  // namespace
+}  // namespace mlxs
