@@ -91,7 +91,9 @@ void paged_attention(const Tensor& q, const KvLayer& cache, const AttentionBatch
       seq_of[size_t(t)] = s;
     }
   }
-#pragma omp parallel
+  int64_t work = 0;
+  for (int s = 0; s < b.num_seqs; ++s) work += int64_t(b.context_len[size_t(s)]) * heads;
+#pragma omp parallel if (work * head_dim > (1 << 16))
   {
     std::vector<float> scores;
 #pragma omp for schedule(dynamic, 4)

@@ -1,0 +1,135 @@
+// `mlx-serving bench-decode --model DIR`: prefill and decode throughput of the CPU backend and
+// the memory bandwidth decode achieves, against the machine's measured read bandwidth.
+#include <omp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+
+#include "cli.h"
+#include "model/batch_util.h"
+#include "model/decoder.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string model;
+  int prompt_len = 128, decode_steps = 32, threads = 0, repeats = 3;
+  std::vector<int> batches = {1, 8};
+};
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Read bandwidth of a streaming sum over 1 GiB with all threads (best of 3), in GB/s.
+double measure_read_bandwidth() {
+  const size_t n = (size_t(1) << 30) / sizeof(float);
+  std::vector<float> buf(n);
+#pragma omp parallel for
+  for (size_t i = 0; i < n; ++i) buf[i] = float(i & 255);
+  double best = 0;
+  for (int r = 0; r < 3; ++r) {
+    auto t0 = Clock::now();
+    float total = 0;
+#pragma omp parallel for simd reduction(+ : total) schedule(static)
+    for (size_t i = 0; i < n; ++i) total += buf[i];
+    double secs = seconds_since(t0);
+    if (total == -1.f) std::puts("");  // keep the sum alive
+    best = std::max(best, double(n * sizeof(float)) / secs / 1e9);
+  }
+  return best;
+}
+
+int run(const Args& a) {
+  using namespace mlxs;
+  auto backend = make_cpu_backend(a.threads);
+  auto loaded = Model::load(a.model, *backend);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s\n", loaded.status().to_string().c_str());
+    return 1;
+  }
+  Model& model = **loaded;
+  const ModelConfig& c = model.config();
+  const int bs = 16, max_batch = *std::max_element(a.batches.begin(), a.batches.end());
+  const int per_seq = (a.prompt_len + a.decode_steps + bs - 1) / bs;
+  auto cache = KvCache::create(*backend, c, per_seq * max_batch, bs);
+  if (!cache.ok()) return 1;
+  // Bytes of weights one decode step reads (lm_head once more when it is not tied).
+  const double weight_bytes = double(c.num_parameters() -
+                                     (c.tie_word_embeddings ? 0 : int64_t(c.vocab_size) * c.hidden_size)) *
+                              dtype_size(c.dtype);
+  std::vector<std::vector<int32_t>> tables(static_cast<size_t>(max_batch));
+  for (int s = 0; s < max_batch; ++s) {
+    tables[size_t(s)].resize(size_t(per_seq));
+    std::iota(tables[size_t(s)].begin(), tables[size_t(s)].end(), s * per_seq);
+  }
+  std::vector<int32_t> prompt(static_cast<size_t>(a.prompt_len));
+  for (int i = 0; i < a.prompt_len; ++i) prompt[size_t(i)] = (i * 7919 + 13) % c.vocab_size;
+
+  auto step = [&](int nseq, int cached, int len) {
+    std::vector<SeqStep> steps;
+    std::vector<int32_t> feed(prompt.begin(), prompt.begin() + len);
+    for (int s = 0; s < nseq; ++s) steps.push_back({tables[size_t(s)], cached, feed});
+    std::vector<int32_t> flat;
+    AttentionBatch b = make_attention_batch(steps, bs, c.sliding_window, &flat);
+    std::vector<int32_t> rows;
+    for (int s = 0; s < nseq; ++s) rows.push_back(b.query_start[size_t(s) + 1] - 1);
+    std::vector<float> logits;
+    Status st = model.forward(flat, b, rows, **cache, &logits);
+    if (!st.ok()) std::fprintf(stderr, "%s\n", st.to_string().c_str());
+  };
+
+  double prefill_best = 1e30;
+  for (int r = 0; r < a.repeats; ++r) {
+    auto t0 = Clock::now();
+    step(1, 0, a.prompt_len);
+    prefill_best = std::min(prefill_best, seconds_since(t0));
+  }
+  const double bw = measure_read_bandwidth();
+  std::printf("model %s: %s, %.3f B params, %s, %d threads\n", a.model.c_str(),
+              c.architecture.c_str(), double(c.num_parameters()) / 1e9, dtype_name(c.dtype),
+              omp_get_max_threads());
+  std::printf("machine read bandwidth (streaming sum, 1 GiB): %.1f GB/s\n", bw);
+  std::printf("| phase | batch | tokens/s | ms/step | weight GB/s | %% of read bw |\n|---|---|---|---|---|---|\n");
+  std::printf("| prefill %d tokens | 1 | %.1f | %.1f | | |\n", a.prompt_len,
+              a.prompt_len / prefill_best, prefill_best * 1e3);
+  for (int nb : a.batches) {
+    step(nb, 0, a.prompt_len);
+    double best = 1e30;
+    for (int i = 0; i < a.decode_steps; ++i) {
+      auto t0 = Clock::now();
+      std::vector<SeqStep> steps;
+      std::vector<int32_t> one = {prompt[size_t(i) % prompt.size()]};
+      for (int s = 0; s < nb; ++s) steps.push_back({tables[size_t(s)], a.prompt_len + i, one});
+      std::vector<int32_t> flat;
+      AttentionBatch b = make_attention_batch(steps, bs, c.sliding_window, &flat);
+      std::vector<int32_t> rows(static_cast<size_t>(nb));
+      std::iota(rows.begin(), rows.end(), 0);
+      std::vector<float> logits;
+      (void)model.forward(flat, b, rows, **cache, &logits);
+      best = std::min(best, seconds_since(t0));
+    }
+    double gbs = weight_bytes / best / 1e9;
+    std::printf("| decode | %d | %.1f | %.1f | %.1f | %.0f %% |\n", nb, nb / best, best * 1e3, gbs,
+                100 * gbs / bw);
+  }
+  return 0;
+}
+
+mlxs::cli::CommandRegistrar reg(
+    "bench-decode", "Benchmark prefill and decode throughput on the CPU backend", [](CLI::App& app) {
+      auto a = std::make_shared<Args>();
+      app.add_option("--model", a->model, "Model folder")->required();
+      app.add_option("--prompt-len", a->prompt_len, "Prompt tokens for the prefill");
+      app.add_option("--decode-steps", a->decode_steps, "Decode steps timed (best is reported)");
+      app.add_option("--batch", a->batches, "Decode batch sizes")->delimiter(',');
+      app.add_option("--threads", a->threads, "Threads (0 = all)");
+      app.add_option("--repeats", a->repeats, "Prefill repeats (best is reported)");
+      return [a] { return run(*a); };
+    });
+
+}  // namespace
