@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "util/check.h"
 
 namespace mlxs::sched {
@@ -10,7 +12,7 @@ namespace {
 
 Status invalid(const std::string& field, const std::string& rule, double got) {
   return error(ErrorCode::kInvalidParams,
-               "scheduler." + field + " must be " + rule + ", got " + std::to_string(got));
+               fmt::format("scheduler.{} must be {}, got {}", field, rule, got));
 }
 
 }  // namespace
@@ -127,14 +129,20 @@ bool Scheduler::reserve_blocks(Sequence& seq, int num_new_tokens, SchedulerOutpu
 // A paused sequence holding blocks (worst rank first), else the worst-ranked running sequence
 // ranked after `seq` (so not yet planned this step), else null.
 Sequence* Scheduler::pick_victim(const Sequence& seq) {
-  for (auto it = paused_.rbegin(); it != paused_.rend(); ++it) {
-    Sequence& candidate = seqs_.at(it->id);
-    if (!candidate.block_table.empty()) return &candidate;
-  }
+  if (Sequence* paused = paused_victim()) return paused;
   if (running_.empty()) return nullptr;
   const QueueKey& worst = *running_.rbegin();
   if (!(key(seq) < worst)) return nullptr;
   return &seqs_.at(worst.id);
+}
+
+// The worst-ranked paused sequence that holds blocks, or null.
+Sequence* Scheduler::paused_victim() {
+  for (auto it = paused_.rbegin(); it != paused_.rend(); ++it) {
+    Sequence& candidate = seqs_.at(it->id);
+    if (!candidate.block_table.empty()) return &candidate;
+  }
+  return nullptr;
 }
 
 void Scheduler::preempt(Sequence& seq) {
@@ -154,29 +162,31 @@ void Scheduler::admit_waiting(int budget, SchedulerOutput& out) {
   }
 }
 
-// Admits seq if the blocks of all its known tokens fit after prefix-cache hits; plans its first
-// chunk of at most `budget` tokens.
+// Admits seq if the blocks of all its known tokens fit after prefix-cache hits, preempting
+// paused sequences' blocks if that makes them fit (a paused consumer never blocks the others);
+// plans its first chunk of at most `budget` tokens.
 bool Scheduler::try_admit(Sequence& seq, int budget, SchedulerOutput& out) {
   MLXS_CHECK(seq.block_table.empty() && seq.num_computed_tokens == 0);
-  std::vector<BlockId> hits;
   int num_queried = 0;
   if (config_.enable_prefix_caching) {
     ensure_block_hashes(seq);
     // At least one token must be computed to produce logits.
     num_queried = std::min(int(seq.block_hashes.size()),
                            (seq.num_tokens() - 1) / config_.block_size);
-    hits = pool_.find_cached_prefix(std::span(seq.block_hashes).first(size_t(num_queried)));
   }
+  const std::span<const BlockHash> queried = std::span(seq.block_hashes).first(size_t(num_queried));
+  const std::vector<BlockId> hits = pool_.find_cached_prefix(queried);
   const int num_hit = int(hits.size());
   const int num_computed = num_hit * config_.block_size;
-  const int num_missing = seq.num_tokens() - num_computed;
-  const int n = std::min(num_missing, budget);
-  if (n < num_missing && !config_.enable_chunked_prefill) return false;
-  int num_hits_free = 0;
-  for (BlockId b : hits) num_hits_free += pool_.refcount(b) == 0;
-  // Sharing a free cached block takes it out of the free queue too.
-  const int num_blocks_total = blocks_for(seq.num_tokens()) - num_hit + num_hits_free;
-  if (!pool_.can_allocate(num_blocks_total)) return false;
+  const int n = std::min(seq.num_tokens() - num_computed, budget);
+  if (n < seq.num_tokens() - num_computed && !config_.enable_chunked_prefill) return false;
+  // Preempting only frees blocks (never evicts), so `hits` stay valid.
+  while (!pool_.can_allocate(num_blocks_to_admit(seq, hits))) {
+    Sequence* victim = paused_victim();
+    if (victim == nullptr) return false;
+    out.preempted.push_back(victim->id);
+    preempt(*victim);
+  }
 
   pool_.record_lookup(num_hit, num_queried - num_hit);
   pool_.share(hits);
@@ -189,6 +199,14 @@ bool Scheduler::try_admit(Sequence& seq, int budget, SchedulerOutput& out) {
   move(seq, SeqStatus::kRunning);
   emit(seq, n, out);
   return true;
+}
+
+// Free blocks admitting seq takes, counting all its known tokens: new blocks, plus the cached
+// hits that sit in the free queue (sharing takes them out of it).
+int Scheduler::num_blocks_to_admit(const Sequence& seq, std::span<const BlockId> hits) const {
+  int num_hits_free = 0;
+  for (BlockId b : hits) num_hits_free += pool_.refcount(b) == 0;
+  return blocks_for(seq.num_tokens()) - int(hits.size()) + num_hits_free;
 }
 
 void Scheduler::emit(const Sequence& seq, int num_new_tokens, SchedulerOutput& out) const {

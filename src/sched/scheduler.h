@@ -14,8 +14,9 @@
 //     queue with num_computed_tokens = 0 (recompute; its blocks often come back as prefix hits).
 //  2. If nothing was preempted, waiting sequences are admitted best rank first while the token
 //     budget and max_num_seqs allow, each only if the blocks of all its known tokens fit after
-//     prefix-cache hits; the first one that does not fit stops admission (no overtaking, so a
-//     large request is not starved by small ones). A prompt larger than the budget left is
+//     prefix-cache hits (paused sequences' blocks are preempted if that makes it fit); the
+//     first one that does not fit stops admission (no overtaking, so a large request is not
+//     starved by small ones). A prompt larger than the budget left is
 //     prefilled in chunks over several steps.
 //
 // Rank = priority class (urgent 0, default 1, background 2) - ageing_rate * seconds waited.
@@ -140,9 +141,11 @@ class Scheduler {
   bool schedule_running(Sequence& seq, int budget, SchedulerOutput& out);
   bool reserve_blocks(Sequence& seq, int num_new_tokens, SchedulerOutput& out);
   Sequence* pick_victim(const Sequence& seq);
+  Sequence* paused_victim();
   void preempt(Sequence& seq);
   void admit_waiting(int budget, SchedulerOutput& out);
   bool try_admit(Sequence& seq, int budget, SchedulerOutput& out);
+  int num_blocks_to_admit(const Sequence& seq, std::span<const BlockId> hits) const;
   void emit(const Sequence& seq, int num_new_tokens, SchedulerOutput& out) const;
 
   bool apply_result(Sequence& seq, const ScheduledSeq& planned, const SampleResult& result);
