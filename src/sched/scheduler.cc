@@ -1,0 +1,401 @@
+#include "sched/scheduler.h"
+
+#include <algorithm>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "util/check.h"
+
+namespace mlxs::sched {
+namespace {
+
+Status invalid(const std::string& field, const std::string& rule, double got) {
+  return error(ErrorCode::kInvalidParams,
+               fmt::format("scheduler.{} must be {}, got {}", field, rule, got));
+}
+
+}  // namespace
+
+Status validate(const SchedulerConfig& c) {
+  if (c.num_blocks < 1) return invalid("num_blocks", ">= 1", c.num_blocks);
+  if (c.block_size < 1) return invalid("block_size", ">= 1", c.block_size);
+  if (c.max_num_batched_tokens < 1) {
+    return invalid("max_num_batched_tokens", ">= 1", c.max_num_batched_tokens);
+  }
+  if (c.max_num_seqs < 1) return invalid("max_num_seqs", ">= 1", c.max_num_seqs);
+  if (c.max_model_len < 2) return invalid("max_model_len", ">= 2", c.max_model_len);
+  if (!(c.ageing_rate >= 0)) return invalid("ageing_rate", ">= 0", c.ageing_rate);
+  return {};
+}
+
+Result<Scheduler> Scheduler::create(const SchedulerConfig& config) {
+  MLXS_RETURN_IF_ERROR(validate(config));
+  return Scheduler(config);
+}
+
+Scheduler::Scheduler(const SchedulerConfig& config)
+    : config_(config), pool_(config.num_blocks, config.block_size) {}
+
+// --- admission of requests ------------------------------------------------------------------
+
+Status Scheduler::add(Sequence seq) {
+  const std::string what = "request " + std::to_string(seq.id);
+  if (seqs_.count(seq.id)) {
+    return error(ErrorCode::kInvalidParams, what + ": id is already in use by a live request");
+  }
+  if (seq.num_prompt_tokens < 1 || seq.num_output_tokens() != 0) {
+    return error(ErrorCode::kInvalidParams, what + ": prompt must have >= 1 token and no " +
+                                                "outputs, got " + std::to_string(seq.num_tokens()));
+  }
+  if (seq.max_tokens < 1) {
+    return error(ErrorCode::kInvalidParams,
+                 what + ": max_tokens must be >= 1, got " + std::to_string(seq.max_tokens));
+  }
+  const int64_t total = int64_t(seq.num_prompt_tokens) + seq.max_tokens;
+  if (total > config_.max_model_len) {
+    return error(ErrorCode::kInvalidParams,
+                 what + ": prompt tokens + max_tokens must be <= the model context length " +
+                     std::to_string(config_.max_model_len) + ", got " +
+                     std::to_string(seq.num_prompt_tokens) + " + " +
+                     std::to_string(seq.max_tokens) + " = " + std::to_string(total));
+  }
+  // The last sampled token is never fed back, so the KV peaks at total - 1 tokens.
+  const int num_kv_blocks = blocks_for(int(total - 1));
+  if (num_kv_blocks > config_.num_blocks) {
+    return error(ErrorCode::kCapacityExceeded,
+                 what + ": needs " + std::to_string(num_kv_blocks) + " KV blocks of " +
+                     std::to_string(config_.block_size) + " tokens for " +
+                     std::to_string(total - 1) + " tokens, but the whole pool has " +
+                     std::to_string(config_.num_blocks));
+  }
+  if (!config_.enable_chunked_prefill && total - 1 > config_.max_num_batched_tokens) {
+    return error(ErrorCode::kCapacityExceeded,
+                 what + ": without chunked prefill prompt + max_tokens - 1 must be <= "
+                        "max_num_batched_tokens " +
+                     std::to_string(config_.max_num_batched_tokens) + ", got " +
+                     std::to_string(total - 1));
+  }
+  seq.status = SeqStatus::kWaiting;
+  seq.finish_reason = FinishReason::kNone;
+  seq.num_computed_tokens = 0;
+  seq.block_table.clear();
+  seq.num_cached_blocks = 0;
+  seq.arrival_seq = next_arrival_seq_++;
+  const SeqId id = seq.id;
+  Sequence& stored = seqs_.emplace(id, std::move(seq)).first->second;
+  waiting_.insert(key(stored));
+  return {};
+}
+
+// --- one step's plan ------------------------------------------------------------------------
+
+SchedulerOutput Scheduler::schedule() {
+  SchedulerOutput out;
+  out.block_size = config_.block_size;
+  int budget = config_.max_num_batched_tokens;
+  const std::vector<QueueKey> running(running_.begin(), running_.end());
+  for (const QueueKey& k : running) {
+    if (budget == 0 || int(out.seqs.size()) >= config_.max_num_seqs) break;
+    Sequence& seq = seqs_.at(k.id);
+    if (seq.status != SeqStatus::kRunning) continue;  // preempted as a victim above
+    const int n = std::min(seq.num_uncomputed_tokens(), budget);
+    if (reserve_blocks(seq, n, out)) {
+      emit(seq, n, out);
+      budget -= n;
+    }
+  }
+  // Admitting while others were just preempted would thrash: wait for blocks to come back.
+  if (out.preempted.empty()) admit_waiting(budget, out);
+  return out;
+}
+
+// Grows seq's block table to cover num_new_tokens more tokens, preempting victims as needed.
+// False when seq itself had to be preempted.
+bool Scheduler::reserve_blocks(Sequence& seq, int num_new_tokens, SchedulerOutput& out) {
+  const int num_needed =
+      blocks_for(seq.num_computed_tokens + num_new_tokens) - int(seq.block_table.size());
+  while (!pool_.can_allocate(num_needed)) {
+    Sequence* victim = pick_victim(seq);
+    if (victim == nullptr) victim = &seq;
+    out.preempted.push_back(victim->id);
+    preempt(*victim);
+    if (victim == &seq) return false;
+  }
+  for (BlockId b : pool_.allocate(std::max(num_needed, 0))) seq.block_table.push_back(b);
+  return true;
+}
+
+// A paused sequence holding blocks (worst rank first), else the worst-ranked running sequence
+// ranked after `seq` (so not yet planned this step), else null.
+Sequence* Scheduler::pick_victim(const Sequence& seq) {
+  if (Sequence* paused = paused_victim()) return paused;
+  if (running_.empty()) return nullptr;
+  const QueueKey& worst = *running_.rbegin();
+  if (!(key(seq) < worst)) return nullptr;
+  return &seqs_.at(worst.id);
+}
+
+// The worst-ranked paused sequence that holds blocks, or null.
+Sequence* Scheduler::paused_victim() {
+  for (auto it = paused_.rbegin(); it != paused_.rend(); ++it) {
+    Sequence& candidate = seqs_.at(it->id);
+    if (!candidate.block_table.empty()) return &candidate;
+  }
+  return nullptr;
+}
+
+void Scheduler::preempt(Sequence& seq) {
+  release_blocks(seq);
+  ++seq.num_preemptions;
+  ++num_preemptions_;
+  if (seq.status == SeqStatus::kRunning) move(seq, SeqStatus::kPreempted);
+}
+
+void Scheduler::admit_waiting(int budget, SchedulerOutput& out) {
+  while (!waiting_.empty() && budget > 0 && int(running_.size()) < config_.max_num_seqs &&
+         int(out.seqs.size()) < config_.max_num_seqs) {
+    Sequence& seq = seqs_.at(waiting_.begin()->id);
+    const int before = out.num_tokens();
+    if (!try_admit(seq, budget, out)) break;
+    budget -= out.num_tokens() - before;
+  }
+}
+
+// Admits seq if the blocks of all its known tokens fit after prefix-cache hits, preempting
+// paused sequences' blocks if that makes them fit (a paused consumer never blocks the others);
+// plans its first chunk of at most `budget` tokens.
+bool Scheduler::try_admit(Sequence& seq, int budget, SchedulerOutput& out) {
+  MLXS_CHECK(seq.block_table.empty() && seq.num_computed_tokens == 0);
+  int num_queried = 0;
+  if (config_.enable_prefix_caching) {
+    ensure_block_hashes(seq);
+    // At least one token must be computed to produce logits.
+    num_queried = std::min(int(seq.block_hashes.size()),
+                           (seq.num_tokens() - 1) / config_.block_size);
+  }
+  const std::span<const BlockHash> queried = std::span(seq.block_hashes).first(size_t(num_queried));
+  const std::vector<BlockId> hits = pool_.find_cached_prefix(queried);
+  const int num_hit = int(hits.size());
+  const int num_computed = num_hit * config_.block_size;
+  const int n = std::min(seq.num_tokens() - num_computed, budget);
+  if (n < seq.num_tokens() - num_computed && !config_.enable_chunked_prefill) return false;
+  // Preempting only frees blocks (never evicts), so `hits` stay valid.
+  while (!pool_.can_allocate(num_blocks_to_admit(seq, hits))) {
+    Sequence* victim = paused_victim();
+    if (victim == nullptr) return false;
+    out.preempted.push_back(victim->id);
+    preempt(*victim);
+  }
+
+  pool_.record_lookup(num_hit, num_queried - num_hit);
+  pool_.share(hits);
+  seq.block_table = hits;
+  seq.num_cached_blocks = num_hit;
+  seq.num_computed_tokens = num_computed;
+  for (BlockId b : pool_.allocate(blocks_for(num_computed + n) - num_hit)) {
+    seq.block_table.push_back(b);
+  }
+  move(seq, SeqStatus::kRunning);
+  emit(seq, n, out);
+  return true;
+}
+
+// Free blocks admitting seq takes, counting all its known tokens: new blocks, plus the cached
+// hits that sit in the free queue (sharing takes them out of it).
+int Scheduler::num_blocks_to_admit(const Sequence& seq, std::span<const BlockId> hits) const {
+  int num_hits_free = 0;
+  for (BlockId b : hits) num_hits_free += pool_.refcount(b) == 0;
+  return blocks_for(seq.num_tokens()) - int(hits.size()) + num_hits_free;
+}
+
+void Scheduler::emit(const Sequence& seq, int num_new_tokens, SchedulerOutput& out) const {
+  const int bs = config_.block_size;
+  ScheduledSeq s;
+  s.id = seq.id;
+  s.token_begin = out.num_tokens();
+  s.num_new_tokens = num_new_tokens;
+  s.start_pos = seq.num_computed_tokens;
+  s.needs_logits = s.context_len() == seq.num_tokens();
+  s.block_table = seq.block_table;
+  MLXS_CHECK(int(s.block_table.size()) == blocks_for(s.context_len()));
+  for (int pos = s.start_pos; pos < s.context_len(); ++pos) {
+    out.token_ids.push_back(seq.tokens[size_t(pos)]);
+    out.positions.push_back(pos);
+    out.slot_mapping.push_back(seq.block_table[size_t(pos / bs)] * bs + pos % bs);
+  }
+  out.seqs.push_back(std::move(s));
+}
+
+// --- applying a step ------------------------------------------------------------------------
+
+std::vector<FinishedSeq> Scheduler::update(const SchedulerOutput& out,
+                                           std::span<const SampleResult> results) {
+  MLXS_CHECK(results.size() == out.seqs.size());
+  std::vector<FinishedSeq> finished;
+  for (size_t i = 0; i < out.seqs.size(); ++i) {
+    auto it = seqs_.find(out.seqs[i].id);
+    if (it == seqs_.end()) continue;  // aborted since schedule()
+    Sequence& seq = it->second;
+    if (!apply_result(seq, out.seqs[i], results[i])) continue;
+    finished.push_back({seq.id, seq.finish_reason, seq.num_prompt_tokens, seq.num_output_tokens()});
+    release_blocks(seq);
+    queue_of(seq).erase(key(seq));
+    seqs_.erase(it);
+  }
+  return finished;
+}
+
+// Applies one sequence's step; true when it finished (finish_reason set).
+bool Scheduler::apply_result(Sequence& seq, const ScheduledSeq& planned,
+                             const SampleResult& result) {
+  // Its blocks may have been released since schedule() (resume() under max_num_seqs): then the
+  // computed K/V are gone and only the sampled token is kept.
+  if (!seq.block_table.empty() && seq.num_computed_tokens == planned.start_pos) {
+    seq.num_computed_tokens = planned.context_len();
+    cache_full_blocks(seq);
+  }
+  if (!planned.needs_logits) return false;
+  MLXS_CHECK(result.token >= 0);
+  seq.tokens.push_back(result.token);
+  if (result.stop) {
+    seq.finish_reason = FinishReason::kStop;
+  } else if (seq.num_output_tokens() >= seq.max_tokens ||
+             seq.num_tokens() >= config_.max_model_len) {
+    seq.finish_reason = FinishReason::kLength;
+  }
+  return seq.finish_reason != FinishReason::kNone;
+}
+
+void Scheduler::cache_full_blocks(Sequence& seq) {
+  if (!config_.enable_prefix_caching) return;
+  const int num_full = seq.num_computed_tokens / config_.block_size;
+  if (num_full <= seq.num_cached_blocks) return;
+  ensure_block_hashes(seq);
+  for (int i = seq.num_cached_blocks; i < num_full; ++i) {
+    pool_.cache(seq.block_table[size_t(i)], seq.block_hashes[size_t(i)]);
+  }
+  seq.num_cached_blocks = num_full;
+}
+
+void Scheduler::ensure_block_hashes(Sequence& seq) const {
+  const size_t bs = size_t(config_.block_size);
+  const size_t num_full = seq.tokens.size() / bs;
+  while (seq.block_hashes.size() < num_full) {
+    const size_t i = seq.block_hashes.size();
+    const BlockHash parent = i == 0 ? BlockHash{} : seq.block_hashes[i - 1];
+    seq.block_hashes.push_back(hash_block(parent, std::span(seq.tokens).subspan(i * bs, bs)));
+  }
+}
+
+// --- cancel, backpressure -------------------------------------------------------------------
+
+Status Scheduler::abort(SeqId id, FinishReason reason) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) {
+    return error(ErrorCode::kNotFound, "abort: request " + std::to_string(id) + " is not live");
+  }
+  Sequence& seq = it->second;
+  seq.finish_reason = reason;
+  release_blocks(seq);
+  queue_of(seq).erase(key(seq));
+  seqs_.erase(it);
+  return {};
+}
+
+Status Scheduler::pause(SeqId id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) {
+    return error(ErrorCode::kNotFound, "pause: request " + std::to_string(id) + " is not live");
+  }
+  if (it->second.status != SeqStatus::kPaused) move(it->second, SeqStatus::kPaused);
+  return {};
+}
+
+Status Scheduler::resume(SeqId id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) {
+    return error(ErrorCode::kNotFound, "resume: request " + std::to_string(id) + " is not live");
+  }
+  Sequence& seq = it->second;
+  if (seq.status != SeqStatus::kPaused) return {};
+  if (!seq.block_table.empty() && int(running_.size()) < config_.max_num_seqs) {
+    move(seq, SeqStatus::kRunning);
+    return {};
+  }
+  if (!seq.block_table.empty()) {
+    release_blocks(seq);
+    ++seq.num_preemptions;
+    ++num_preemptions_;
+  }
+  move(seq, seq.num_preemptions > 0 ? SeqStatus::kPreempted : SeqStatus::kWaiting);
+  return {};
+}
+
+// --- small helpers --------------------------------------------------------------------------
+
+const Sequence* Scheduler::find(SeqId id) const {
+  auto it = seqs_.find(id);
+  return it == seqs_.end() ? nullptr : &it->second;
+}
+
+SchedulerStats Scheduler::stats() const {
+  SchedulerStats s;
+  s.num_waiting = int(waiting_.size());
+  s.num_running = int(running_.size());
+  s.num_paused = int(paused_.size());
+  s.num_free_blocks = pool_.num_free();
+  s.num_used_blocks = pool_.num_used();
+  s.num_cached_blocks = pool_.num_cached();
+  s.num_prefix_hits = pool_.num_prefix_hits();
+  s.num_prefix_misses = pool_.num_prefix_misses();
+  s.num_preemptions = num_preemptions_;
+  return s;
+}
+
+std::vector<SeqId> Scheduler::ids_of(const Queue& q) {
+  std::vector<SeqId> ids;
+  ids.reserve(q.size());
+  for (const QueueKey& k : q) ids.push_back(k.id);
+  return ids;
+}
+
+Scheduler::QueueKey Scheduler::key(const Sequence& seq) const {
+  const double rank = double(seq.priority) + config_.ageing_rate * seq.arrival_time_s;
+  return {rank, seq.arrival_seq, seq.id};
+}
+
+Scheduler::Queue& Scheduler::queue_of(const Sequence& seq) {
+  switch (seq.status) {
+    case SeqStatus::kRunning:
+      return running_;
+    case SeqStatus::kPaused:
+      return paused_;
+    default:
+      return waiting_;
+  }
+}
+
+int Scheduler::blocks_for(int num_tokens) const {
+  return (num_tokens + config_.block_size - 1) / config_.block_size;
+}
+
+// Frees seq's blocks: the K/V of its computed tokens are gone (cached ones stay findable).
+void Scheduler::release_blocks(Sequence& seq) {
+  pool_.free(seq.block_table);
+  seq.block_table.clear();
+  seq.num_computed_tokens = 0;
+  seq.num_cached_blocks = 0;
+}
+
+// Moves seq between queues. A waiting sequence never holds blocks.
+void Scheduler::move(Sequence& seq, SeqStatus to) {
+  const size_t erased = queue_of(seq).erase(key(seq));
+  MLXS_CHECK(erased == 1);
+  seq.status = to;
+  MLXS_CHECK(!queue_of(seq).count(key(seq)));
+  queue_of(seq).insert(key(seq));
+  MLXS_CHECK(to == SeqStatus::kRunning || to == SeqStatus::kPaused || seq.block_table.empty());
+}
+
+}  // namespace mlxs::sched

@@ -1,0 +1,168 @@
+// The scheduler: continuous batching over a paged KV cache, as pure bookkeeping.
+//
+// One engine step is: out = schedule(); run the model on make_step_batch(out); sample the rows
+// with needs_logits; update(out, results). No backend calls, no I/O, no clock, no threads:
+// data in, data out. Not thread-safe: the engine loop's thread makes every call, and never calls
+// schedule() twice without an update() in between (the plan of a step must be applied first).
+//
+// Policy, per step:
+//  1. Running sequences, best rank first, each gets min(missing tokens, budget left): 1 token
+//     for decode, a chunk for a prefill. A sequence that needs a block the pool lacks frees one
+//     by preempting a victim: a paused sequence holding blocks first, else the worst-ranked
+//     running sequence ranked after it (not yet planned this step); only when none is left it
+//     preempts itself. Preemption frees every block and sends the sequence back to the waiting
+//     queue with num_computed_tokens = 0 (recompute; its blocks often come back as prefix hits).
+//  2. If nothing was preempted, waiting sequences are admitted best rank first while the token
+//     budget and max_num_seqs allow, each only if the blocks of all its known tokens fit after
+//     prefix-cache hits (paused sequences' blocks are preempted if that makes it fit); the
+//     first one that does not fit stops admission (no overtaking, so a large request is not
+//     starved by small ones). A prompt larger than the budget left is
+//     prefilled in chunks over several steps.
+//
+// Rank = priority class (urgent 0, default 1, background 2) - ageing_rate * seconds waited.
+// All ranks age at the same rate, so the order is by the static key
+// class + ageing_rate * arrival_time_s, ties broken by arrival order (earlier first). With
+// ageing_rate r, a request is overtaken only by better classes that arrived within 1/r (or 2/r)
+// seconds after it: background work is never starved. "Newest" in the preemption rule means
+// worst rank: the lowest class, then the latest arrival.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "mlxs/status.h"
+#include "sched/block_pool.h"
+#include "sched/scheduler_output.h"
+#include "sched/sequence.h"
+
+namespace mlxs::sched {
+
+struct SchedulerConfig {
+  int num_blocks = 1024;               // KV blocks in the pool
+  int block_size = 16;                 // tokens per block
+  int max_num_batched_tokens = 2048;   // token budget per step
+  int max_num_seqs = 256;              // sequences running at once (and per step)
+  int max_model_len = 4096;            // context length: prompt + max_tokens must fit
+  double ageing_rate = 1.0 / 30.0;     // priority classes gained per second of waiting
+  bool enable_prefix_caching = true;
+  bool enable_chunked_prefill = true;  // false: a prompt must fit one step's budget
+};
+
+// InvalidParams naming the first field out of range, or ok.
+Status validate(const SchedulerConfig& config);
+
+// The sampler's answer for out.seqs[i] (same index).
+struct SampleResult {
+  int32_t token = -1;  // the sampled token; required (>= 0) when needs_logits, else ignored
+  bool stop = false;   // the engine detected EOS / a stop token / a stop sequence
+};
+
+struct FinishedSeq {
+  SeqId id = 0;
+  FinishReason reason = FinishReason::kNone;
+  int num_prompt_tokens = 0;
+  int num_output_tokens = 0;
+};
+
+struct SchedulerStats {
+  int num_waiting = 0;  // including preempted
+  int num_running = 0;
+  int num_paused = 0;
+  int num_free_blocks = 0;
+  int num_used_blocks = 0;
+  int num_cached_blocks = 0;
+  int64_t num_prefix_hits = 0;    // blocks, lifetime
+  int64_t num_prefix_misses = 0;  // blocks, lifetime
+  int64_t num_preemptions = 0;    // lifetime
+};
+
+class Scheduler {
+ public:
+  // A scheduler with an empty pool of config.num_blocks blocks, or validate()'s error.
+  static Result<Scheduler> create(const SchedulerConfig& config);
+
+  // Queues `seq` (status kWaiting, no blocks). Refuses with InvalidParams a duplicate id, an
+  // empty prompt, max_tokens < 1 or prompt + max_tokens > max_model_len; with CapacityExceeded
+  // a request whose KV (prompt + max_tokens - 1 tokens) exceeds the whole pool, or, without
+  // chunked prefill, the token budget. The scheduler owns the sequence from here on.
+  Status add(Sequence seq);
+
+  // Plans one step (see the policy above). Allocates the blocks the step writes; does not
+  // advance num_computed_tokens (update() does). An empty output means nothing can run.
+  SchedulerOutput schedule();
+
+  // Applies a step: advances num_computed_tokens by the tokens computed, registers newly full
+  // blocks in the prefix cache, appends results[i].token for each sequence with needs_logits,
+  // and finishes sequences (stop flag, max_tokens, or context length), freeing their blocks.
+  // results.size() must equal out.seqs.size(). Sequences aborted since schedule() are skipped.
+  // Returns the sequences finished by this step; they are forgotten by the scheduler.
+  std::vector<FinishedSeq> update(const SchedulerOutput& out, std::span<const SampleResult> results);
+
+  // Cancels a live sequence: frees its blocks now and forgets it (reason kCancelled or
+  // kTimeout, reported by the caller). NotFound if the id is not live.
+  Status abort(SeqId id, FinishReason reason = FinishReason::kCancelled);
+  // Backpressure: a paused sequence is not scheduled; it keeps its blocks until a pressured
+  // step preempts it (paused sequences are the first victims). Idempotent. NotFound if not live.
+  Status pause(SeqId id);
+  // Undoes pause(): back to running if it still holds blocks and max_num_seqs allows, else it
+  // releases them and waits for admission. Idempotent. NotFound if not live.
+  Status resume(SeqId id);
+
+  // The live sequence `id`, or null (unknown or finished). Valid until the next mutating call.
+  const Sequence* find(SeqId id) const;
+  // Live ids per queue, in rank order (best first).
+  std::vector<SeqId> waiting_ids() const { return ids_of(waiting_); }
+  std::vector<SeqId> running_ids() const { return ids_of(running_); }
+  std::vector<SeqId> paused_ids() const { return ids_of(paused_); }
+  int num_live() const { return int(seqs_.size()); }
+  const BlockPool& block_pool() const { return pool_; }
+  const SchedulerConfig& config() const { return config_; }
+  SchedulerStats stats() const;
+
+ private:
+  struct QueueKey {
+    double rank;
+    uint64_t arrival_seq;
+    SeqId id;
+    bool operator<(const QueueKey& o) const {
+      return rank != o.rank ? rank < o.rank : arrival_seq < o.arrival_seq;
+    }
+  };
+  using Queue = std::set<QueueKey>;
+
+  Scheduler(const SchedulerConfig& config);
+  static std::vector<SeqId> ids_of(const Queue& q);
+  QueueKey key(const Sequence& seq) const;
+  Queue& queue_of(const Sequence& seq);
+
+  bool schedule_running(Sequence& seq, int budget, SchedulerOutput& out);
+  bool reserve_blocks(Sequence& seq, int num_new_tokens, SchedulerOutput& out);
+  Sequence* pick_victim(const Sequence& seq);
+  Sequence* paused_victim();
+  void preempt(Sequence& seq);
+  void admit_waiting(int budget, SchedulerOutput& out);
+  bool try_admit(Sequence& seq, int budget, SchedulerOutput& out);
+  int num_blocks_to_admit(const Sequence& seq, std::span<const BlockId> hits) const;
+  void emit(const Sequence& seq, int num_new_tokens, SchedulerOutput& out) const;
+
+  bool apply_result(Sequence& seq, const ScheduledSeq& planned, const SampleResult& result);
+  void cache_full_blocks(Sequence& seq);
+  void ensure_block_hashes(Sequence& seq) const;
+  int blocks_for(int num_tokens) const;
+  void release_blocks(Sequence& seq);
+  void move(Sequence& seq, SeqStatus to);
+
+  SchedulerConfig config_;
+  BlockPool pool_;
+  std::unordered_map<SeqId, Sequence> seqs_;  // live sequences
+  Queue waiting_;  // kWaiting and kPreempted; hold no blocks
+  Queue running_;  // kRunning; hold blocks
+  Queue paused_;   // kPaused; may hold blocks
+  uint64_t next_arrival_seq_ = 0;
+  int64_t num_preemptions_ = 0;
+};
+
+}  // namespace mlxs::sched

@@ -1,0 +1,54 @@
+// What one step computes: the scheduler's plan, and its conversion to the backend's
+// AttentionBatch.
+//
+// Shapes: S = scheduled sequences, T = tokens in the step (all sequences, concatenated in the
+// order of `seqs`). Sequence s owns token rows [seqs[s].token_begin, + num_new_tokens).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "sched/sequence.h"
+
+namespace mlxs::sched {
+
+struct ScheduledSeq {
+  SeqId id = 0;
+  int token_begin = 0;     // first row of this sequence in the flat T arrays
+  int num_new_tokens = 0;  // query tokens this step (>= 1)
+  int start_pos = 0;       // position of the first new token = num_computed_tokens before
+  // True when this step computes the sequence's last known token, so the logits of its last
+  // row are sampled; false for a partial prefill chunk.
+  bool needs_logits = false;
+  std::vector<BlockId> block_table;  // ceil((start_pos + num_new_tokens) / block_size) blocks
+
+  int context_len() const { return start_pos + num_new_tokens; }
+};
+
+struct SchedulerOutput {
+  int block_size = 16;
+  std::vector<ScheduledSeq> seqs;      // S, in scheduling order
+  std::vector<int32_t> token_ids;      // T
+  std::vector<int32_t> positions;      // T
+  std::vector<int32_t> slot_mapping;   // T: block * block_size + offset of each token's K/V
+  std::vector<SeqId> preempted;        // sequences preempted while planning this step
+
+  int num_tokens() const { return int(token_ids.size()); }
+  bool empty() const { return seqs.empty(); }
+};
+
+// Everything the model runner needs for one step.
+struct StepBatch {
+  AttentionBatch attention;
+  std::vector<int32_t> token_ids;    // T
+  // Rows of T whose logits are sampled (the last row of each sequence with needs_logits),
+  // in the order of those sequences in `output.seqs`.
+  std::vector<int32_t> sample_rows;
+};
+
+// Builds the runner's input; block tables are padded with -1 to the longest one.
+// `sliding_window` is the model's (0 = full attention). Pure function.
+StepBatch make_step_batch(const SchedulerOutput& output, int sliding_window = 0);
+
+}  // namespace mlxs::sched
