@@ -1,0 +1,27 @@
+// Decoders of tokenizer.json ("decoder" field): ByteLevel, Replace, ByteFallback, Fuse, Strip,
+// Metaspace, Sequence. A decoder turns the token strings of an id sequence into text; each stage
+// maps a list of strings to a list of strings (HF's decode_chain) and the result is concatenated.
+// Immutable after load; thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "mlxs/status.h"
+
+namespace mlxs::tok {
+
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
+};
+
+// Builds the decoder described by `j`; null JSON gives nullptr (tokens joined by spaces, as HF).
+// Unknown types are a TokenizerError naming the type.
+Result<std::unique_ptr<Decoder>> make_decoder(const nlohmann::json& j);
+
+}  // namespace mlxs::tok

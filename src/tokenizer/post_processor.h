@@ -1,0 +1,31 @@
+// Post-processors of tokenizer.json ("post_processor" field): TemplateProcessing (single
+// sequences), BertProcessing, RobertaProcessing, ByteLevel (ids unchanged), Sequence. They run only
+// when encode() is asked to add special tokens. Immutable after load; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "mlxs/status.h"
+
+namespace mlxs::tok {
+
+class PostProcessor {
+ public:
+  virtual ~PostProcessor() = default;
+  // Adds the special tokens around the ids of one sequence.
+  virtual void process(std::vector<int32_t>& ids) const = 0;
+  // The ids this processor puts before the sequence (for bos_id()).
+  virtual std::vector<int32_t> prefix_ids() const = 0;
+};
+
+// `lookup` maps a token string to its id (-1 if unknown). null JSON gives nullptr.
+Result<std::unique_ptr<PostProcessor>> make_post_processor(
+    const nlohmann::json& j, const std::function<int32_t(const std::string&)>& lookup);
+
+}  // namespace mlxs::tok
