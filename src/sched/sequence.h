@@ -60,9 +60,9 @@ struct Sequence {
   SeqId id;
   std::vector<int32_t> tokens;  // prompt followed by outputs; append-only
   int num_prompt_tokens;
-  int max_tokens;               // outputs allowed (>= 1)
+  int max_tokens;  // outputs allowed (>= 1)
   Priority priority;
-  double arrival_time_s;        // caller's clock, seconds; drives ageing
+  double arrival_time_s;  // caller's clock, seconds; drives ageing
 
   int num_computed_tokens = 0;
   std::vector<BlockId> block_table;  // logical block i -> physical block
