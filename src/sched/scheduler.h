@@ -97,7 +97,8 @@ class Scheduler {
   // Applies a step: advances num_computed_tokens by the tokens computed, registers newly full
   // blocks in the prefix cache, appends results[i].token for each sequence with needs_logits,
   // and finishes sequences (stop flag, max_tokens, or context length), freeing their blocks.
-  // results.size() must equal out.seqs.size(). Sequences aborted since schedule() are skipped.
+  // results.size() must equal out.seqs.size(). Sequences aborted since schedule() are skipped
+  // (so an id must not be reused by add() while a step that planned it is in flight).
   // Returns the sequences finished by this step; they are forgotten by the scheduler.
   std::vector<FinishedSeq> update(const SchedulerOutput& out,
                                   std::span<const SampleResult> results);
