@@ -28,7 +28,9 @@ struct BlockHash {
 };
 
 struct BlockHashHasher {
-  size_t operator()(const BlockHash& h) const { return size_t(h.lo ^ (h.hi * 0x9e3779b97f4a7c15ull)); }
+  size_t operator()(const BlockHash& h) const {
+    return size_t(h.lo ^ (h.hi * 0x9e3779b97f4a7c15ull));
+  }
 };
 
 // Hash of a full block: XXH3-128 of parent's 16 bytes followed by the tokens (int32 each).

@@ -2,9 +2,9 @@
 // and probes it again after a pause.
 //
 //   closed    --failure_threshold failures within failure_window-->  open
-//   open      --recovery_timeout elapsed, at the next allow()------>  half-open (that call is the probe)
-//   half-open --success; success_threshold successes in a row----->  closed
-//   half-open --any failure--------------------------------------->  open (timer restarts)
+//   open      --recovery_timeout elapsed, at the next allow()------>  half-open (that call is the
+//   probe) half-open --success; success_threshold successes in a row----->  closed half-open --any
+//   failure--------------------------------------->  open (timer restarts)
 //
 // In half-open at most half_open_max_calls calls are in flight at once; a probe's outcome
 // frees its slot. Outcomes reported while open (calls that began before it opened) are ignored.
@@ -27,8 +27,8 @@ struct CircuitBreakerConfig {
   int failure_threshold = 5;
   std::chrono::milliseconds failure_window{60'000};
   std::chrono::milliseconds recovery_timeout{10'000};  // open -> half-open
-  int half_open_max_calls = 1;                          // probes in flight at once
-  int success_threshold = 2;                            // half-open -> closed
+  int half_open_max_calls = 1;                         // probes in flight at once
+  int success_threshold = 2;                           // half-open -> closed
 };
 
 // InvalidParams naming the first field out of range, or ok.

@@ -1,9 +1,9 @@
 #include "sched/scheduler.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "util/check.h"
 
@@ -71,8 +71,9 @@ Status Scheduler::add(Sequence seq) {
   }
   if (!config_.enable_chunked_prefill && total - 1 > config_.max_num_batched_tokens) {
     return error(ErrorCode::kCapacityExceeded,
-                 what + ": without chunked prefill prompt + max_tokens - 1 must be <= "
-                        "max_num_batched_tokens " +
+                 what +
+                     ": without chunked prefill prompt + max_tokens - 1 must be <= "
+                     "max_num_batched_tokens " +
                      std::to_string(config_.max_num_batched_tokens) + ", got " +
                      std::to_string(total - 1));
   }
@@ -171,8 +172,8 @@ bool Scheduler::try_admit(Sequence& seq, int budget, SchedulerOutput& out) {
   if (config_.enable_prefix_caching) {
     ensure_block_hashes(seq);
     // At least one token must be computed to produce logits.
-    num_queried = std::min(int(seq.block_hashes.size()),
-                           (seq.num_tokens() - 1) / config_.block_size);
+    num_queried =
+        std::min(int(seq.block_hashes.size()), (seq.num_tokens() - 1) / config_.block_size);
   }
   const std::span<const BlockHash> queried = std::span(seq.block_hashes).first(size_t(num_queried));
   const std::vector<BlockId> hits = pool_.find_cached_prefix(queried);

@@ -41,12 +41,12 @@
 namespace mlxs::sched {
 
 struct SchedulerConfig {
-  int num_blocks = 1024;               // KV blocks in the pool
-  int block_size = 16;                 // tokens per block
-  int max_num_batched_tokens = 2048;   // token budget per step
-  int max_num_seqs = 256;              // sequences running at once (and per step)
-  int max_model_len = 4096;            // context length: prompt + max_tokens must fit
-  double ageing_rate = 1.0 / 30.0;     // priority classes gained per second of waiting
+  int num_blocks = 1024;              // KV blocks in the pool
+  int block_size = 16;                // tokens per block
+  int max_num_batched_tokens = 2048;  // token budget per step
+  int max_num_seqs = 256;             // sequences running at once (and per step)
+  int max_model_len = 4096;           // context length: prompt + max_tokens must fit
+  double ageing_rate = 1.0 / 30.0;    // priority classes gained per second of waiting
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;  // false: a prompt must fit one step's budget
 };
@@ -97,9 +97,11 @@ class Scheduler {
   // Applies a step: advances num_computed_tokens by the tokens computed, registers newly full
   // blocks in the prefix cache, appends results[i].token for each sequence with needs_logits,
   // and finishes sequences (stop flag, max_tokens, or context length), freeing their blocks.
-  // results.size() must equal out.seqs.size(). Sequences aborted since schedule() are skipped.
+  // results.size() must equal out.seqs.size(). Sequences aborted since schedule() are skipped
+  // (so an id must not be reused by add() while a step that planned it is in flight).
   // Returns the sequences finished by this step; they are forgotten by the scheduler.
-  std::vector<FinishedSeq> update(const SchedulerOutput& out, std::span<const SampleResult> results);
+  std::vector<FinishedSeq> update(const SchedulerOutput& out,
+                                  std::span<const SampleResult> results);
 
   // Cancels a live sequence: frees its blocks now and forgets it (reason kCancelled or
   // kTimeout, reported by the caller). NotFound if the id is not live.
@@ -158,9 +160,9 @@ class Scheduler {
   SchedulerConfig config_;
   BlockPool pool_;
   std::unordered_map<SeqId, Sequence> seqs_;  // live sequences
-  Queue waiting_;  // kWaiting and kPreempted; hold no blocks
-  Queue running_;  // kRunning; hold blocks
-  Queue paused_;   // kPaused; may hold blocks
+  Queue waiting_;                             // kWaiting and kPreempted; hold no blocks
+  Queue running_;                             // kRunning; hold blocks
+  Queue paused_;                              // kPaused; may hold blocks
   uint64_t next_arrival_seq_ = 0;
   int64_t num_preemptions_ = 0;
 };

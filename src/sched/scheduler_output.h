@@ -28,11 +28,11 @@ struct ScheduledSeq {
 
 struct SchedulerOutput {
   int block_size = 16;
-  std::vector<ScheduledSeq> seqs;      // S, in scheduling order
-  std::vector<int32_t> token_ids;      // T
-  std::vector<int32_t> positions;      // T
-  std::vector<int32_t> slot_mapping;   // T: block * block_size + offset of each token's K/V
-  std::vector<SeqId> preempted;        // sequences preempted while planning this step
+  std::vector<ScheduledSeq> seqs;     // S, in scheduling order
+  std::vector<int32_t> token_ids;     // T
+  std::vector<int32_t> positions;     // T
+  std::vector<int32_t> slot_mapping;  // T: block * block_size + offset of each token's K/V
+  std::vector<SeqId> preempted;       // sequences preempted while planning this step
 
   int num_tokens() const { return int(token_ids.size()); }
   bool empty() const { return seqs.empty(); }
@@ -41,7 +41,7 @@ struct SchedulerOutput {
 // Everything the model runner needs for one step.
 struct StepBatch {
   AttentionBatch attention;
-  std::vector<int32_t> token_ids;    // T
+  std::vector<int32_t> token_ids;  // T
   // Rows of T whose logits are sampled (the last row of each sequence with needs_logits),
   // in the order of those sequences in `output.seqs`.
   std::vector<int32_t> sample_rows;

@@ -83,8 +83,10 @@ std::vector<int32_t> gen_prompt() {
 class Harness {
  public:
   Harness(const SchedulerConfig& c, Coverage& coverage)
-      : c_(c), s_(std::move(Scheduler::create(c)).value()),
-        kv_(size_t(c.num_blocks) * size_t(c.block_size), -1), coverage_(coverage) {}
+      : c_(c),
+        s_(std::move(Scheduler::create(c)).value()),
+        kv_(size_t(c.num_blocks) * size_t(c.block_size), -1),
+        coverage_(coverage) {}
 
   ~Harness() {
     coverage_.num_preemptions += s_.stats().num_preemptions;
@@ -346,12 +348,24 @@ void random_history(Coverage& coverage) {
                                                  {2, Op::kPause},
                                                  {2, Op::kResume}});
     switch (op) {
-      case Op::kAdd: h.add(); break;
-      case Op::kAddDuplicate: h.add_duplicate(); break;
-      case Op::kStep: h.step(); break;
-      case Op::kAbort: h.abort(); break;
-      case Op::kPause: h.pause(); break;
-      case Op::kResume: h.resume(); break;
+      case Op::kAdd:
+        h.add();
+        break;
+      case Op::kAddDuplicate:
+        h.add_duplicate();
+        break;
+      case Op::kStep:
+        h.step();
+        break;
+      case Op::kAbort:
+        h.abort();
+        break;
+      case Op::kPause:
+        h.pause();
+        break;
+      case Op::kResume:
+        h.resume();
+        break;
     }
     h.check_between_ops();
   }

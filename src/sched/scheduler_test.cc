@@ -318,6 +318,37 @@ TEST(Scheduler, PausedSequenceIsSkippedAndPreemptedFirst) {
   EXPECT_EQ(s.find(1)->status, SeqStatus::kPreempted);  // waits to be recomputed
 }
 
+TEST(Scheduler, PausedBlocksYieldToAWaitingRequest) {
+  SchedulerConfig c = small_config();
+  c.num_blocks = 4;
+  Scheduler s = make(c);
+  ASSERT_TRUE(s.add(Sequence(1, prompt_of(12), 4)).ok());
+  step(s);
+  ASSERT_TRUE(s.pause(1).ok());
+  ASSERT_TRUE(s.add(Sequence(2, prompt_of(8, 100), 2)).ok());  // needs 2 of the 1 free block
+  SchedulerOutput out = s.schedule();
+  EXPECT_EQ(out.preempted, std::vector<SeqId>{1});
+  ASSERT_EQ(out.seqs.size(), 1u);
+  EXPECT_EQ(out.seqs[0].id, 2u);
+  EXPECT_TRUE(s.find(1)->block_table.empty());
+  EXPECT_EQ(s.find(1)->status, SeqStatus::kPaused);
+}
+
+TEST(Scheduler, ResumeWhenFullReleasesKvAndWaits) {
+  SchedulerConfig c = small_config();
+  c.max_num_seqs = 1;
+  Scheduler s = make(c);
+  ASSERT_TRUE(s.add(Sequence(1, prompt_of(4), 8)).ok());
+  step(s);
+  ASSERT_TRUE(s.pause(1).ok());
+  ASSERT_TRUE(s.add(Sequence(2, prompt_of(4, 100), 8)).ok());
+  step(s);  // seq 2 takes the only running slot
+  ASSERT_TRUE(s.resume(1).ok());
+  EXPECT_EQ(s.find(1)->status, SeqStatus::kPreempted);
+  EXPECT_TRUE(s.find(1)->block_table.empty());
+  EXPECT_EQ(s.running_ids(), std::vector<SeqId>{2});
+}
+
 TEST(Scheduler, ResumeWithKvReturnsToRunning) {
   Scheduler s = make(small_config());
   ASSERT_TRUE(s.add(Sequence(1, prompt_of(4), 8)).ok());
@@ -370,7 +401,8 @@ TEST(Scheduler, StepBatchMatchesTheAttentionContract) {
   for (int q = 0; q < a.num_seqs; ++q) {
     const int q_len = a.query_start[size_t(q) + 1] - a.query_start[size_t(q)];
     for (int i = 0; i < q_len; ++i) {
-      EXPECT_EQ(a.positions[size_t(a.query_start[size_t(q)] + i)], a.context_len[size_t(q)] - q_len + i);
+      EXPECT_EQ(a.positions[size_t(a.query_start[size_t(q)] + i)],
+                a.context_len[size_t(q)] - q_len + i);
     }
   }
 }

@@ -27,7 +27,7 @@ enum class SeqStatus : uint8_t {
   kPreempted,  // queued for admission after its blocks were taken back (recomputed later)
   kRunning,    // admitted, holds blocks, scheduled every step while budget lasts
   kPaused,     // consumer not reading: not scheduled; keeps its blocks unless preempted
-  kFinished,   // done; finish_reason says why
+  kFinished,   // done: reported as a FinishedSeq with its reason, then forgotten (never live)
 };
 
 enum class FinishReason : uint8_t {
@@ -55,14 +55,13 @@ struct Sequence {
   int num_output_tokens() const { return num_tokens() - num_prompt_tokens; }
   // Tokens known but not yet in the KV cache.
   int num_uncomputed_tokens() const { return num_tokens() - num_computed_tokens; }
-  bool is_finished() const { return status == SeqStatus::kFinished; }
 
   SeqId id;
   std::vector<int32_t> tokens;  // prompt followed by outputs; append-only
   int num_prompt_tokens;
-  int max_tokens;               // outputs allowed (>= 1)
+  int max_tokens;  // outputs allowed (>= 1)
   Priority priority;
-  double arrival_time_s;        // caller's clock, seconds; drives ageing
+  double arrival_time_s;  // caller's clock, seconds; drives ageing
 
   int num_computed_tokens = 0;
   std::vector<BlockId> block_table;  // logical block i -> physical block
