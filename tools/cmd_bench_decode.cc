@@ -53,7 +53,7 @@ int run(const Args& a) {
     return 1;
   }
   Model& model = **loaded;
-  const ModelConfig& c = model.config();
+  const ModelArch& c = model.config();
   const int bs = 16, max_batch = *std::max_element(a.batches.begin(), a.batches.end());
   const int per_seq = (a.prompt_len + a.decode_steps + bs - 1) / bs;
   auto cache = KvCache::create(*backend, c, per_seq * max_batch, bs);

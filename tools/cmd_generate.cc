@@ -36,7 +36,7 @@ int run(const Args& a) {
   auto backend = make_cpu_backend(a.threads);
   auto model = Model::load(a.model, *backend);
   if (!model.ok()) return fail(model.status());
-  const ModelConfig& c = (*model)->config();
+  const ModelArch& c = (*model)->config();
   const int block_size = 16;
   const int total = int(prompt.size()) + a.max_tokens;
   const int num_blocks = (total + block_size - 1) / block_size;

@@ -194,7 +194,7 @@ def ref_forward(sd, p, ids, window_rule="lt"):
     return x @ head.T
 
 
-def randomize(model, gen):
+def randomize(model, gen, tied=False):
     """Replaces transformers' init (std 0.02, norms = 1, biases = 0), which gives almost flat
     logits and near-ties in greedy decoding, with an init whose logits spread by a few units
     and whose norm weights and biases are not trivial."""
@@ -211,6 +211,11 @@ def randomize(model, gen):
                 prm.copy_(torch.randn(prm.shape, generator=gen) * (2.0 / math.sqrt(prm.shape[1])))
             else:  # linear [out, in]
                 prm.copy_(torch.randn(prm.shape, generator=gen) / math.sqrt(prm.shape[1]))
+                if tied and (name.endswith("o_proj.weight") or name.endswith("down_proj.weight")):
+                    # With tied embeddings the last token's own embedding dominates the
+                    # residual stream and greedy decoding repeats it; larger layer outputs
+                    # give a varied greedy sequence.
+                    prm.mul_(4.0)
 
 
 def rel_err(a, b):
@@ -236,7 +241,7 @@ def make_family(name, out_root, prompts, llama_model=None):
         config = build_config(getattr(transformers, cls_name), kwargs)
         model = hf_util.model_from_config(config, attn="eager").float()
         gen = torch.Generator().manual_seed(SEED + sum(map(ord, name)))
-        randomize(model, gen)
+        randomize(model, gen, tied=config.tie_word_embeddings)
         if config.tie_word_embeddings:
             model.tie_weights()
     model.eval()

@@ -38,9 +38,9 @@ SEQ = 512
 SPECS = {
     # name: architecture + optimisation; seconds = wall-clock training budget
     "default": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=10,
-                    num_attention_heads=4, num_key_value_heads=2, lr=2e-3, batch=64),
+                    num_attention_heads=4, num_key_value_heads=2, lr=2e-3, batch=64, max_epochs=9),
     "draft": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4,
-                  num_attention_heads=4, num_key_value_heads=2, lr=3e-3, batch=64),
+                  num_attention_heads=4, num_key_value_heads=2, lr=3e-3, batch=64, max_epochs=16),
 }
 GOLDEN_PROMPTS = [
     "It is a truth universally acknowledged, that",
@@ -253,10 +253,10 @@ def train_one(name, spec, vocab, train_ids, valid_ids, device, seconds, max_epoc
         if step % eval_every == 0 or step == total:
             vl, _, _ = evaluate(model, valid_ids, device, amp)
             el = time.time() - t_start
-            history.append({"step": step, "train_loss": round(float(loss), 4),
+            history.append({"step": step, "train_loss": round(loss.item(), 4),
                             "valid_loss": round(vl, 4), "seconds": round(el, 1)})
             log("[%s] step %5d/%d  loss %.3f  valid %.3f (ppl %.1f)  lr %.2e  gnorm %.2f  %.0f s"
-                "  %.0f tok/s" % (name, step, total, float(loss), vl, math.exp(vl), lr,
+                "  %.0f tok/s" % (name, step, total, loss.item(), vl, math.exp(vl), lr,
                                   float(gnorm), el, step * tokens_per_step / el))
             if vl < best[0]:
                 best = (vl, {k: v.detach().to("cpu", copy=True)
@@ -264,7 +264,7 @@ def train_one(name, spec, vocab, train_ids, valid_ids, device, seconds, max_epoc
     elapsed = time.time() - t_start
     if not history or history[-1]["step"] != step:
         vl, _, _ = evaluate(model, valid_ids, device, amp)
-        history.append({"step": step, "train_loss": round(float(loss), 4),
+        history.append({"step": step, "train_loss": round(loss.item(), 4),
                         "valid_loss": round(vl, 4), "seconds": round(elapsed, 1)})
         if vl < best[0]:
             best = (vl, None, step)
@@ -280,7 +280,8 @@ def train_one(name, spec, vocab, train_ids, valid_ids, device, seconds, max_epoc
                 "AdamW betas (0.9, 0.95) eps 1e-8, weight decay 0.1 on matrices, clip 1.0",
             "precision": "bf16 autocast, float32 master weights" if device == "cuda" else "fp32",
             "history": history, "arch": {k: v for k, v in spec.items()
-                                         if k not in ("lr", "batch")}}
+                                         if k not in ("lr", "batch", "max_epochs")},
+            "max_epochs": max_epochs}
     return model, cfg, info
 
 
@@ -333,7 +334,8 @@ def main():
     ap.add_argument("--golden", default="tests/fixtures/golden/default_model")
     ap.add_argument("--default-seconds", type=float, default=150)
     ap.add_argument("--draft-seconds", type=float, default=60)
-    ap.add_argument("--max-epochs", type=float, default=12)
+    ap.add_argument("--max-epochs", type=float, default=None,
+                    help="passes over the data at most (default: per model, SPECS)")
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
     import torch
@@ -363,7 +365,8 @@ def main():
     import contextlib
     for name, spec in specs.items():
         model, cfg, info = train_one(name, spec, tok.vocab_size, train_ids, valid_ids, device,
-                                     seconds[name], args.max_epochs, args.dry_run,
+                                     seconds[name], args.max_epochs or spec["max_epochs"],
+                                     args.dry_run,
                                      seed=1234 + len(name))
         report["models"][name] = info
         out_dir = os.path.join(args.out, name)

@@ -1,0 +1,143 @@
+// The Engine: the public facade of mlx-serving. One interface, two implementations: the local
+// engine (models run in this process, one engine thread per model) and, later, a remote runtime
+// behind JSON-RPC that implements the same verbs.
+//
+// Thread safety: every method may be called from any thread. Generators are single-consumer.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mlxs/chunk.h"
+#include "mlxs/events.h"
+#include "mlxs/options.h"
+#include "mlxs/status.h"
+
+namespace mlxs {
+
+enum class ModelState { kLoading, kReady, kFailed };
+
+struct ModelHandle {
+  std::string id;
+  std::string local_path;
+  ModelState state = ModelState::kReady;
+  int32_t context_length = 0;
+  bool draft = false;
+  // From config.json: architecture, parameters, dtype, vocab size, backend.
+  std::string architecture;
+  int64_t num_parameters = 0;
+  std::string dtype;
+  int32_t vocab_size = 0;
+  std::string backend;
+};
+
+// A cancellation flag shared between a caller and the engine. Copies share the flag.
+class CancelToken {
+ public:
+  CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  void cancel() const { flag_->store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return flag_->load(std::memory_order_relaxed); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+// A running generation: pull its chunks in order. Token chunks, then one metadata chunk
+// (always last on success, cancellation and timeout), or one error chunk. Destroying the
+// generator cancels the request. Single consumer; cancel() may be called from any thread.
+class Generator {
+ public:
+  virtual ~Generator() = default;
+  virtual const std::string& stream_id() const = 0;
+  // Blocks until the next chunk or until `timeout` passes (nullopt then, and also after the
+  // final chunk was returned: check done()).
+  virtual std::optional<Chunk> next(std::chrono::milliseconds timeout) = 0;
+  // True once the final chunk (metadata or error) has been returned by next().
+  virtual bool done() const = 0;
+  virtual void cancel() = 0;
+};
+
+struct GenerateResult {
+  std::string text;
+  std::vector<int32_t> token_ids;
+  MetadataChunk stats;
+};
+
+struct TokenizeResult {
+  std::vector<int32_t> tokens;
+  std::vector<std::string> token_strings;
+};
+
+enum class HealthState { kHealthy, kDegraded, kUnhealthy };
+
+struct HealthStatus {
+  HealthState status = HealthState::kHealthy;
+  double uptime_s = 0;
+  int32_t active_streams = 0;
+  int32_t loaded_models = 0;
+  std::string detail;  // why, when not healthy
+};
+
+// Per-model counters for /metrics and runtime info.
+struct ModelStats {
+  std::string model_id;
+  int32_t num_running = 0, num_waiting = 0, num_paused = 0;
+  int32_t kv_blocks_used = 0, kv_blocks_total = 0;
+  int64_t prefix_hits = 0, prefix_misses = 0, preemptions = 0;
+  int64_t prompt_tokens = 0, generated_tokens = 0, requests_finished = 0;
+  int64_t steps = 0;
+};
+
+struct RuntimeInfo {
+  std::string version;
+  std::string backend;  // "cpu" or "cuda"
+  int32_t num_threads = 0;
+  std::vector<ModelStats> models;
+  std::string breaker_state;  // circuit breaker around the model runners
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // Loads a model folder (Hugging Face layout) and starts its engine thread.
+  virtual Result<ModelHandle> load_model(const LoadModelOptions& options) = 0;
+  // Stops the model's thread (in-flight generations end with a Cancelled error chunk).
+  virtual Status unload_model(const std::string& id) = 0;
+  virtual std::vector<ModelHandle> list_models() const = 0;
+  virtual Result<ModelHandle> get_model_info(const std::string& id) const = 0;
+
+  // Validates `params` and queues the request; chunks arrive through the generator. Errors
+  // that are known before queueing (validation, unknown model, capacity) come back here.
+  virtual Result<std::unique_ptr<Generator>> create_generator(
+      const GeneratorParams& params, const GeneratorOptions& options = {},
+      CancelToken cancel = {}) = 0;
+  // Runs a generation to its end and returns its text and stats.
+  virtual Result<GenerateResult> generate(const GeneratorParams& params,
+                                          const GeneratorOptions& options = {}) = 0;
+
+  virtual Result<TokenizeResult> tokenize(const std::string& model, const std::string& text,
+                                          bool add_special_tokens = true) const = 0;
+  virtual Result<std::string> detokenize(const std::string& model,
+                                         const std::vector<int32_t>& ids) const = 0;
+
+  virtual HealthStatus health_check() const = 0;
+  virtual RuntimeInfo runtime_info() const = 0;
+
+  // Registers a listener for every event; returns its id for unsubscribe().
+  virtual int subscribe(EventListener listener) = 0;
+  virtual void unsubscribe(int id) = 0;
+
+  // Stops every model thread; pending generations end cancelled. Idempotent.
+  virtual void dispose() = 0;
+};
+
+// The in-process engine (CPU, or CUDA when built with it and asked for).
+Result<std::unique_ptr<Engine>> create_engine(const EngineOptions& options = {});
+
+}  // namespace mlxs

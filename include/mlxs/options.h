@@ -1,0 +1,126 @@
+// Option structs of the public API: what a caller fills in to create the engine, load a model and
+// start a generation. Field names are the original mlx-serving's, in C++ style (maxTokens ->
+// max_tokens). Every struct has one declarative schema (src/api/option_schemas.h) that validates
+// it, parses it from JSON and exports it as JSON Schema; the ranges noted here are that schema's.
+// Plain data: no invariants are enforced by the types themselves, so validate before use.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace mlxs {
+
+// Where the engine runs its models.
+enum class Device { kAuto, kCpu, kCuda };
+
+// kInProcess: models run inside this process. kWorker: a child worker process behind JSON-RPC.
+enum class RuntimeMode { kInProcess, kWorker };
+
+struct EngineOptions {
+  // YAML configuration file. Empty: the MLXS_CONFIG environment variable, else built-in defaults.
+  std::string config_path;
+  // Apply MLXS_<SECTION>_<KEY> environment overrides on top of the file.
+  bool env_overrides = true;
+  Device device = Device::kAuto;
+  int32_t device_index = 0;  // 0..63, which GPU when device is kCuda
+  int32_t num_threads = 0;   // CPU threads, 0..4096; 0 = one per core
+  RuntimeMode runtime = RuntimeMode::kInProcess;
+  std::string worker_path;  // worker executable for kWorker; empty = this executable
+  bool telemetry = false;   // engine events and metrics collection
+};
+
+enum class Quantization { kNone, kInt8, kInt4 };
+enum class ModelDtype { kAuto, kFloat32, kFloat16, kBfloat16 };
+
+struct LoadModelOptions {
+  // Model id (required): 1..512 chars of [a-zA-Z0-9_\-./@:], no "..". Also the name the model is
+  // served under; with no local_path it is resolved under the configured model directories.
+  std::string model;
+  // Absolute directory in Hugging Face layout (config.json, *.safetensors, tokenizer.json);
+  // at most 4096 chars, no ".." or "~".
+  std::string local_path;
+  bool draft = false;              // load as a draft model for speculative decoding
+  std::string revision = "main";  // at most 256 chars; informational for local models
+  Quantization quantization = Quantization::kNone;
+  ModelDtype dtype = ModelDtype::kAuto;  // compute dtype; kAuto = the checkpoint's
+  // Context length, 1..1,000,000; unset = the model config's max_position_embeddings (or the
+  // configured model.default_context_length).
+  std::optional<int32_t> context_length;
+  bool trust_remote_code = false;  // accepted for compatibility; no model code is ever executed
+};
+
+// A prompt given as a template: "{{name}}" in `template_text` is replaced by variables["name"].
+struct PromptTemplate {
+  std::string template_text;  // JSON: "template"
+  std::map<std::string, std::string> variables;
+};
+
+// A prompt given as token ids of the model's vocabulary (each >= 0).
+struct PromptTokens {
+  std::vector<int32_t> tokens;
+};
+
+// JSON: a string | {"template": ..., "variables": {...}} | {"tokens": [...]}.
+using Prompt = std::variant<std::string, PromptTemplate, PromptTokens>;
+
+// A JSON document kept as its serialized text: the engine never parses JSON itself.
+struct JsonText {
+  std::string text;
+  bool operator==(const JsonText&) const = default;
+};
+
+enum class StructuredFormat { kJson, kYaml };
+
+// Constrained decoding: the output is forced to match `schema` (a JSON Schema object).
+struct StructuredOutput {
+  JsonText schema;  // JSON: an object, at most 32768 bytes serialized
+  StructuredFormat format = StructuredFormat::kJson;
+};
+
+enum class ImageFormat { kBase64, kUrl, kPath };
+
+struct MultimodalInput {
+  std::vector<std::string> images;  // 1..16 images, each as `image_format` says
+  ImageFormat image_format = ImageFormat::kBase64;
+};
+
+// One generation request. Unset optionals take the configured sampling defaults
+// (config section `sampling`, see docs/configuration.md).
+struct GeneratorParams {
+  std::string model;  // id of a loaded model (required)
+  Prompt prompt;      // required; text at most 1,048,576 chars
+  std::optional<int32_t> max_tokens;      // 1..100000
+  std::optional<double> temperature;      // 0..2; 0 = greedy
+  std::optional<double> top_p;            // (0, 1]; 1 = off
+  std::optional<int32_t> top_k;           // >= 0; 0 = off
+  std::optional<double> min_p;            // 0..1; 0 = off
+  std::optional<double> presence_penalty;    // -2..2; 0 = off
+  std::optional<double> frequency_penalty;   // -2..2; 0 = off
+  std::optional<double> repetition_penalty;  // > 0 and <= 10; 1 = off
+  std::vector<std::string> stop_sequences;   // at most 16, each 1..256 chars; never emitted
+  std::vector<int32_t> stop_token_ids;       // at most 128, each >= 0 (EOS ids always stop)
+  std::optional<uint32_t> seed;              // same seed and params -> same output
+  bool logprobs = false;     // report the log-probability of each sampled token
+  int32_t top_logprobs = 0;  // 0..20 most likely alternatives per token; needs logprobs
+  bool streaming = true;     // deliver token chunks as they come (false: one chunk at the end)
+  std::optional<StructuredOutput> structured;
+  std::optional<MultimodalInput> multimodal;
+  std::string draft_model;  // id of a loaded draft model for speculative decoding; empty = none
+};
+
+enum class Priority { kUrgent, kDefault, kBackground };
+
+// How one generator runs (not what it generates). The cancel token is added with the engine.
+struct GeneratorOptions {
+  // Caller's id for the stream (1..128 chars of [A-Za-z0-9_.:-]); empty = the engine assigns one.
+  std::string stream_id;
+  // Whole-request deadline in milliseconds, 0..86,400,000; 0 = stream_registry.default_timeout_ms.
+  int64_t timeout_ms = 0;
+  Priority priority = Priority::kDefault;
+};
+
+}  // namespace mlxs

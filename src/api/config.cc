@@ -1,0 +1,294 @@
+// The configuration's schema: one declaration per section. Defaults are the structs' member
+// initializers (config.h); the original's values where it had the key.
+#include "api/config.h"
+
+#include <fmt/format.h>
+
+#include "api/option_schemas.h"
+
+namespace mlxs {
+namespace schema {
+namespace {
+
+constexpr double kDayMs = 86400000;
+
+bool is_power_of_two(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
+
+}  // namespace
+
+template <>
+const Schema<ModelLimitsConfig>& schema_of<ModelLimitsConfig>() {
+  static const Schema<ModelLimitsConfig> s = [] {
+    Schema<ModelLimitsConfig> s("ModelLimitsConfig", "Per-request limits.");
+    s.field("max_generation_tokens", &ModelLimitsConfig::max_generation_tokens,
+            "a request's max_tokens above this is refused")
+        .range(1, 1000000);
+    s.field("max_prompt_chars", &ModelLimitsConfig::max_prompt_chars, "longest prompt text")
+        .range(1, 1 << 30);
+    s.field("max_image_bytes", &ModelLimitsConfig::max_image_bytes, "largest decoded image")
+        .range(1, 1 << 30);
+    s.field("max_schema_bytes", &ModelLimitsConfig::max_schema_bytes,
+            "largest structured-output schema, serialized")
+        .range(1, 1 << 24);
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<ModelConfig>& schema_of<ModelConfig>() {
+  static const Schema<ModelConfig> s = [] {
+    Schema<ModelConfig> s("ModelConfig", "Model loading.");
+    s.field("default_context_length", &ModelConfig::default_context_length,
+            "context length when the model config names none")
+        .range(1, limits::kMaxContextLength);
+    s.field("max_loaded_models", &ModelConfig::max_loaded_models,
+            "models held at once; loading one more evicts the least recently used")
+        .range(1, 64);
+    s.field("trusted_model_directories", &ModelConfig::trusted_model_directories,
+            "a local_path must lie inside one of these; empty = any directory")
+        .max_items(64)
+        .items()
+        .min_length(1)
+        .pattern("^/")
+        .forbid("..");
+    s.field("search_directories", &ModelConfig::search_directories,
+            "where a model id without local_path is looked up, as <dir>/<id>")
+        .max_items(64)
+        .items()
+        .min_length(1)
+        .pattern("^/");
+    s.field("limits", &ModelConfig::limits, "per-request limits");
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<SchedulerConfig>& schema_of<SchedulerConfig>() {
+  static const Schema<SchedulerConfig> s = [] {
+    Schema<SchedulerConfig> s("SchedulerConfig", "Continuous batching.");
+    s.field("max_num_seqs", &SchedulerConfig::max_num_seqs, "sequences running in one step").range(1, 4096);
+    s.field("max_num_batched_tokens", &SchedulerConfig::max_num_batched_tokens,
+            "tokens computed in one step (prefill chunks plus decodes)")
+        .range(1, 1 << 20);
+    s.field("max_waiting_requests", &SchedulerConfig::max_waiting_requests,
+            "requests queued beyond this are refused with CapacityExceeded")
+        .range(0, 1 << 20);
+    s.field("ageing_interval_ms", &SchedulerConfig::ageing_interval_ms,
+            "a waiting request rises one priority class per interval, so background work is never starved")
+        .range(1, kDayMs);
+    s.field("chunked_prefill", &SchedulerConfig::chunked_prefill,
+            "split long prompts across steps so decodes keep flowing");
+    s.refine("max_num_batched_tokens", [](const SchedulerConfig& c) -> std::optional<std::string> {
+      if (c.max_num_batched_tokens >= c.max_num_seqs) return std::nullopt;
+      return fmt::format("must be >= max_num_seqs ({}), got {}", c.max_num_seqs, c.max_num_batched_tokens);
+    });
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<KvCacheConfig>& schema_of<KvCacheConfig>() {
+  static const Schema<KvCacheConfig> s = [] {
+    Schema<KvCacheConfig> s("KvCacheConfig", "The paged KV cache.");
+    s.field("block_size", &KvCacheConfig::block_size, "tokens per KV block, a power of two").range(1, 256);
+    s.field("num_blocks", &KvCacheConfig::num_blocks, "blocks in the pool; 0 = derive from memory_fraction")
+        .range(0, 1 << 24);
+    s.field("memory_fraction", &KvCacheConfig::memory_fraction,
+            "share of free device memory (after weights) given to the KV pool")
+        .greater_than(0)
+        .max(1);
+    s.field("prefix_caching", &KvCacheConfig::prefix_caching,
+            "share full blocks of identical prompt prefixes between requests");
+    s.refine("block_size", [](const KvCacheConfig& c) -> std::optional<std::string> {
+      if (is_power_of_two(c.block_size)) return std::nullopt;
+      return fmt::format("must be a power of two, got {}", c.block_size);
+    });
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<StreamRegistryConfig>& schema_of<StreamRegistryConfig>() {
+  static const Schema<StreamRegistryConfig> s = [] {
+    Schema<StreamRegistryConfig> s("StreamRegistryConfig", "Live streams and backpressure.");
+    s.field("buffer_chunks", &StreamRegistryConfig::buffer_chunks,
+            "chunks buffered per stream; a full buffer pauses only that stream")
+        .range(1, 1 << 16);
+    s.field("max_active_streams", &StreamRegistryConfig::max_active_streams,
+            "streams open at once; more are refused with CapacityExceeded")
+        .range(1, 1 << 20);
+    s.field("default_timeout_ms", &StreamRegistryConfig::default_timeout_ms,
+            "deadline of a request that gives no timeout_ms")
+        .range(1, kDayMs);
+    s.field("slow_consumer_threshold_ms", &StreamRegistryConfig::slow_consumer_threshold_ms,
+            "a stream paused this long is reported as a slow consumer")
+        .range(1, kDayMs);
+    s.field("cleanup_interval_ms", &StreamRegistryConfig::cleanup_interval_ms,
+            "how often finished streams nobody read are reclaimed")
+        .range(1, kDayMs);
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<SamplingConfig>& schema_of<SamplingConfig>() {
+  static const Schema<SamplingConfig> s = [] {
+    Schema<SamplingConfig> s("SamplingConfig", "Defaults for the sampling fields a request leaves unset.");
+    s.field("max_tokens", &SamplingConfig::max_tokens, "tokens to generate").range(1, limits::kMaxTokens);
+    s.field("temperature", &SamplingConfig::temperature, "0 = greedy").range(0, limits::kMaxTemperature);
+    s.field("top_p", &SamplingConfig::top_p, "nucleus mass; 1 = off").greater_than(0).max(1);
+    s.field("top_k", &SamplingConfig::top_k, "0 = off").min(0);
+    s.field("min_p", &SamplingConfig::min_p, "0 = off").range(0, 1);
+    s.field("presence_penalty", &SamplingConfig::presence_penalty, "0 = off")
+        .range(-limits::kMaxPenalty, limits::kMaxPenalty);
+    s.field("frequency_penalty", &SamplingConfig::frequency_penalty, "0 = off")
+        .range(-limits::kMaxPenalty, limits::kMaxPenalty);
+    s.field("repetition_penalty", &SamplingConfig::repetition_penalty, "1 = off")
+        .greater_than(0)
+        .max(limits::kMaxRepetitionPenalty);
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<CircuitBreakerConfig>& schema_of<CircuitBreakerConfig>() {
+  static const Schema<CircuitBreakerConfig> s = [] {
+    Schema<CircuitBreakerConfig> s("CircuitBreakerConfig", "Around the model runner and the worker process.");
+    s.field("failure_threshold", &CircuitBreakerConfig::failure_threshold,
+            "failures within failure_window_ms that open the circuit")
+        .range(1, 1000);
+    s.field("failure_window_ms", &CircuitBreakerConfig::failure_window_ms, "window failures are counted in")
+        .range(1, kDayMs);
+    s.field("recovery_timeout_ms", &CircuitBreakerConfig::recovery_timeout_ms, "open -> half-open after this")
+        .range(1, kDayMs);
+    s.field("half_open_max_calls", &CircuitBreakerConfig::half_open_max_calls, "probes in flight while half-open")
+        .range(1, 100);
+    s.field("success_threshold", &CircuitBreakerConfig::success_threshold,
+            "half-open successes that close the circuit")
+        .range(1, 100);
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<ServerConfig>& schema_of<ServerConfig>() {
+  static const Schema<ServerConfig> s = [] {
+    Schema<ServerConfig> s("ServerConfig", "The HTTP server.");
+    s.field("host", &ServerConfig::host, "address to listen on").min_length(1).max_length(255);
+    s.field("port", &ServerConfig::port, "TCP port").range(1, 65535);
+    s.field("api_key", &ServerConfig::api_key, "required Bearer token; empty = no authentication")
+        .max_length(4096);
+    s.field("max_body_bytes", &ServerConfig::max_body_bytes, "largest request body").range(1024, int64_t(1) << 32);
+    s.field("shutdown_deadline_ms", &ServerConfig::shutdown_deadline_ms,
+            "on shutdown, in-flight requests get this long before they are cancelled")
+        .range(0, kDayMs);
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<TelemetryConfig>& schema_of<TelemetryConfig>() {
+  static const Schema<TelemetryConfig> s = [] {
+    Schema<TelemetryConfig> s("TelemetryConfig", "Logs and metrics.");
+    s.field("log_level", &TelemetryConfig::log_level, "least severe level logged");
+    s.field("json_logs", &TelemetryConfig::json_logs, "one JSON object per log line");
+    s.field("metrics", &TelemetryConfig::metrics, "serve Prometheus metrics at /metrics");
+    s.field("service_name", &TelemetryConfig::service_name, "name in logs and metrics")
+        .min_length(1)
+        .max_length(128);
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<ClusterConfig>& schema_of<ClusterConfig>() {
+  static const Schema<ClusterConfig> s = [] {
+    Schema<ClusterConfig> s("ClusterConfig", "Controller and workers over NATS.");
+    s.field("enabled", &ClusterConfig::enabled, "join a cluster");
+    s.field("nats_url", &ClusterConfig::nats_url, "NATS server URL")
+        .max_length(1024)
+        .pattern("^(nats|tls)://[^\\s]+$");
+    s.field("worker_id", &ClusterConfig::worker_id, "this worker's id; empty = generated at start")
+        .max_length(128)
+        .pattern("^[A-Za-z0-9_\\-]*$");
+    s.field("heartbeat_interval_ms", &ClusterConfig::heartbeat_interval_ms, "worker heartbeat period")
+        .range(100, kDayMs);
+    s.field("offline_after_ms", &ClusterConfig::offline_after_ms,
+            "a worker silent this long is marked offline")
+        .range(100, kDayMs);
+    s.refine("offline_after_ms", [](const ClusterConfig& c) -> std::optional<std::string> {
+      if (c.offline_after_ms > c.heartbeat_interval_ms) return std::nullopt;
+      return fmt::format("must be > heartbeat_interval_ms ({}), got {}", c.heartbeat_interval_ms,
+                         c.offline_after_ms);
+    });
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<WorkerConfig>& schema_of<WorkerConfig>() {
+  static const Schema<WorkerConfig> s = [] {
+    Schema<WorkerConfig> s("WorkerConfig", "The model worker process (runtime: worker).");
+    s.field("max_restarts", &WorkerConfig::max_restarts, "restarts before the circuit stays open").range(0, 1000);
+    s.field("startup_timeout_ms", &WorkerConfig::startup_timeout_ms, "time for a worker to become ready")
+        .range(1, kDayMs);
+    s.field("shutdown_timeout_ms", &WorkerConfig::shutdown_timeout_ms, "time to exit before it is killed")
+        .range(1, kDayMs);
+    s.field("restart_backoff_ms", &WorkerConfig::restart_backoff_ms, "delay before restart n is n times this")
+        .range(0, kDayMs);
+    s.field("rpc_timeout_ms", &WorkerConfig::rpc_timeout_ms, "deadline of one JSON-RPC call").range(1, kDayMs);
+    s.field("max_message_bytes", &WorkerConfig::max_message_bytes, "largest JSON-RPC message")
+        .range(1024, int64_t(1) << 30);
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<Config>& schema_of<Config>() {
+  static const Schema<Config> s = [] {
+    Schema<Config> s("Config", "The mlx-serving configuration file.");
+    s.field("model", &Config::model, "model loading");
+    s.field("scheduler", &Config::scheduler, "continuous batching");
+    s.field("kv_cache", &Config::kv_cache, "the paged KV cache");
+    s.field("stream_registry", &Config::stream_registry, "live streams and backpressure");
+    s.field("sampling", &Config::sampling, "defaults for unset sampling fields");
+    s.field("circuit_breaker", &Config::circuit_breaker, "around the model runner and the worker");
+    s.field("server", &Config::server, "the HTTP server");
+    s.field("telemetry", &Config::telemetry, "logs and metrics");
+    s.field("cluster", &Config::cluster, "controller and workers over NATS");
+    s.field("worker", &Config::worker, "the model worker process");
+    return s;
+  }();
+  return s;
+}
+
+}  // namespace schema
+
+Status validate_config(const Config& config) {
+  return schema::schema_of<Config>().validate_value(config, ErrorCode::kValidationError);
+}
+
+GeneratorParams apply_sampling_defaults(GeneratorParams p, const SamplingConfig& d) {
+  if (!p.max_tokens) p.max_tokens = d.max_tokens;
+  if (!p.temperature) p.temperature = d.temperature;
+  if (!p.top_p) p.top_p = d.top_p;
+  if (!p.top_k) p.top_k = d.top_k;
+  if (!p.min_p) p.min_p = d.min_p;
+  if (!p.presence_penalty) p.presence_penalty = d.presence_penalty;
+  if (!p.frequency_penalty) p.frequency_penalty = d.frequency_penalty;
+  if (!p.repetition_penalty) p.repetition_penalty = d.repetition_penalty;
+  return p;
+}
+
+}  // namespace mlxs
