@@ -42,7 +42,7 @@ Status read_req(const json& j, const std::string& file, const char* k, int* out)
 }
 
 // transformers <= 4 writes rope_theta + rope_scaling; transformers 5 writes rope_parameters.
-Status read_rope(const json& j, const std::string& file, ModelConfig* c) {
+Status read_rope(const json& j, const std::string& file, ModelArch* c) {
   MLXS_RETURN_IF_ERROR(read_opt(j, file, "rope_theta", &c->rope_theta));
   const json* s = nullptr;
   if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) s = &j["rope_parameters"];
@@ -65,7 +65,7 @@ Status read_rope(const json& j, const std::string& file, ModelConfig* c) {
   return {};
 }
 
-Status read_token_ids(const json& j, const std::string& file, ModelConfig* c) {
+Status read_token_ids(const json& j, const std::string& file, ModelArch* c) {
   MLXS_RETURN_IF_ERROR(read_opt(j, file, "bos_token_id", &c->bos_token_id));
   if (!j.contains("eos_token_id") || j["eos_token_id"].is_null()) return {};
   const json& e = j["eos_token_id"];
@@ -86,7 +86,7 @@ Status read_token_ids(const json& j, const std::string& file, ModelConfig* c) {
 
 }  // namespace
 
-Result<ModelConfig> ModelConfig::load(const std::string& dir) {
+Result<ModelArch> ModelArch::load(const std::string& dir) {
   std::string file = dir + "/config.json";
   std::ifstream in(file);
   if (!in) return error(ErrorCode::kModelLoadError, file + ": cannot open");
@@ -94,7 +94,7 @@ Result<ModelConfig> ModelConfig::load(const std::string& dir) {
   if (j.is_discarded() || !j.is_object()) {
     return error(ErrorCode::kModelLoadError, file + ": not a JSON object");
   }
-  ModelConfig c;
+  ModelArch c;
   if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
       j["architectures"][0].is_string()) {
     c.architecture = j["architectures"][0];
@@ -139,7 +139,7 @@ Result<ModelConfig> ModelConfig::load(const std::string& dir) {
   return c;
 }
 
-RopeParams ModelConfig::rope_params() const {
+RopeParams ModelArch::rope_params() const {
   RopeParams p;
   int half = head_dim / 2;
   p.inv_freq.resize(size_t(half));
@@ -168,7 +168,7 @@ RopeParams ModelConfig::rope_params() const {
   return p;
 }
 
-int64_t ModelConfig::num_parameters() const {
+int64_t ModelArch::num_parameters() const {
   int64_t d = hidden_size, q = int64_t(num_heads) * head_dim, kv = int64_t(num_kv_heads) * head_dim;
   int64_t layer = d * (q + 2 * kv) + q * d + 3 * d * intermediate_size + 2 * d;
   if (qk_norm) layer += 2 * head_dim;

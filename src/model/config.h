@@ -20,7 +20,7 @@ struct RopeScaling {
 
 // The decoder-only transformer shape shared by the Llama family (Llama 2/3/3.1/3.2, Mistral,
 // Qwen2/2.5, Qwen3). Family-specific switches are plain fields.
-struct ModelConfig {
+struct ModelArch {
   std::string architecture;  // e.g. "LlamaForCausalLM"
   std::string model_type;    // e.g. "llama"
   int vocab_size = 0;
@@ -45,7 +45,7 @@ struct ModelConfig {
   DType dtype = DType::kBF16;   // torch_dtype / dtype of the checkpoint
 
   // Parses `dir/config.json`; errors name the file and the key.
-  static Result<ModelConfig> load(const std::string& dir);
+  static Result<ModelArch> load(const std::string& dir);
   // Rotary parameters (inv_freq with scaling applied), as transformers computes them.
   RopeParams rope_params() const;
   int64_t num_parameters() const;

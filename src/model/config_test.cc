@@ -26,9 +26,9 @@ class ConfigTest : public ::testing::Test {
     base_ = nlohmann::json::parse(config_to_json(*c));
   }
   void TearDown() override { fs::remove_all(dir_); }
-  Result<ModelConfig> load(const nlohmann::json& j) {
+  Result<ModelArch> load(const nlohmann::json& j) {
     std::ofstream(dir_ / "config.json") << j.dump();
-    return ModelConfig::load(dir_.string());
+    return ModelArch::load(dir_.string());
   }
   fs::path dir_;
   nlohmann::json base_;

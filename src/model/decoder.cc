@@ -19,11 +19,11 @@ bool ignorable(const std::string& name) {
 
 // --- KvCache ------------------------------------------------------------------------------
 
-size_t KvCache::bytes_per_block(const ModelConfig& c, int block_size, DType dtype) {
+size_t KvCache::bytes_per_block(const ModelArch& c, int block_size, DType dtype) {
   return size_t(2) * c.num_layers * block_size * c.num_kv_heads * c.head_dim * dtype_size(dtype);
 }
 
-Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelConfig& c,
+Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelArch& c,
                                                  int num_blocks, int block_size, DType dtype) {
   std::unique_ptr<KvCache> cache(new KvCache(backend));
   cache->num_blocks_ = num_blocks;
@@ -53,7 +53,7 @@ KvCache::~KvCache() {
 Result<std::unique_ptr<Model>> Model::load(const std::string& dir, Backend& backend) {
   std::unique_ptr<Model> m(new Model(backend));
   m->dir_ = dir;
-  MLXS_ASSIGN_OR_RETURN(m->config_, ModelConfig::load(dir));
+  MLXS_ASSIGN_OR_RETURN(m->config_, ModelArch::load(dir));
   m->rope_ = m->config_.rope_params();
   MLXS_RETURN_IF_ERROR(m->load_weights(dir));
   return m;
@@ -135,7 +135,7 @@ class WeightLoader {
 }  // namespace
 
 Status Model::load_weights(const std::string& dir) {
-  const ModelConfig& c = config_;
+  const ModelArch& c = config_;
   MLXS_ASSIGN_OR_RETURN(WeightStore store, WeightStore::open_dir(dir));
   WeightLoader w(store, backend_, owned_);
   const int64_t D = c.hidden_size, I = c.intermediate_size, Dh = c.head_dim;
@@ -202,7 +202,7 @@ void Model::ensure_scratch(int64_t T, int64_t R) {
   scratch_owned_.clear();
   T = std::max(T, s_.tokens);
   R = std::max(R, s_.rows);
-  const ModelConfig& c = config_;
+  const ModelArch& c = config_;
   const int64_t q = int64_t(c.num_heads) * c.head_dim, kv = int64_t(c.num_kv_heads) * c.head_dim;
   auto make = [&](DType dt, int64_t r, int64_t cols) {
     Tensor t = backend_.alloc(dt, r, cols);
@@ -232,7 +232,7 @@ void Model::ensure_scratch(int64_t T, int64_t R) {
 Status Model::forward(std::span<const int32_t> tokens, const AttentionBatch& batch,
                       std::span<const int32_t> logit_rows, KvCache& cache,
                       std::vector<float>* logits) {
-  const ModelConfig& c = config_;
+  const ModelArch& c = config_;
   const int64_t T = int64_t(tokens.size()), R = int64_t(logit_rows.size());
   if (T == 0 || int64_t(batch.positions.size()) != T || int64_t(batch.slot_mapping.size()) != T) {
     return error(ErrorCode::kInternalError, "forward: batch metadata does not match the tokens");

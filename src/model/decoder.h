@@ -18,7 +18,7 @@ namespace mlxs {
 // The paged KV cache of one model: per layer K and V pools of num_blocks * block_size rows.
 class KvCache {
  public:
-  static Result<std::unique_ptr<KvCache>> create(Backend& backend, const ModelConfig& config,
+  static Result<std::unique_ptr<KvCache>> create(Backend& backend, const ModelArch& config,
                                                  int num_blocks, int block_size,
                                                  DType dtype = DType::kF32);
   ~KvCache();
@@ -26,7 +26,7 @@ class KvCache {
   int block_size() const { return block_size_; }
   KvLayer& layer(int i) { return layers_[size_t(i)]; }
   // Bytes one block takes across all layers (K and V).
-  static size_t bytes_per_block(const ModelConfig& config, int block_size, DType dtype);
+  static size_t bytes_per_block(const ModelArch& config, int block_size, DType dtype);
 
  private:
   KvCache(Backend& backend) : backend_(backend) {}
@@ -52,7 +52,7 @@ class Model {
   static Result<std::unique_ptr<Model>> load(const std::string& dir, Backend& backend);
   ~Model();
 
-  const ModelConfig& config() const { return config_; }
+  const ModelArch& config() const { return config_; }
   Backend& backend() { return backend_; }
   const std::string& dir() const { return dir_; }
 
@@ -69,7 +69,7 @@ class Model {
 
   Backend& backend_;
   std::string dir_;
-  ModelConfig config_;
+  ModelArch config_;
   RopeParams rope_;
   Tensor embed_, final_norm_, lm_head_;
   std::vector<LayerWeights> layers_;

@@ -11,14 +11,14 @@
 
 namespace mlxs {
 
-struct ModelConfig;
+struct ModelArch;
 
 struct ModelFamily {
   const char* name;                        // "llama"
   std::vector<std::string> architectures;  // "LlamaForCausalLM", ...
   std::vector<std::string> model_types;    // "llama", ...
   // Applies the family's own config keys to `c` (already holding the common ones).
-  Status (*configure)(const nlohmann::json& j, const std::string& file, ModelConfig* c);
+  Status (*configure)(const nlohmann::json& j, const std::string& file, ModelArch* c);
 };
 
 extern const ModelFamily kLlamaFamily;

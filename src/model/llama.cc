@@ -1,4 +1,4 @@
-// Llama 2, 3, 3.1 (llama3 rope scaling, read by ModelConfig) and 3.2 (tied embeddings).
+// Llama 2, 3, 3.1 (llama3 rope scaling, read by ModelArch) and 3.2 (tied embeddings).
 #include <nlohmann/json.hpp>
 
 #include "model/config.h"
@@ -7,7 +7,7 @@
 namespace mlxs {
 namespace {
 
-Status configure_llama(const nlohmann::json& j, const std::string& file, ModelConfig* c) {
+Status configure_llama(const nlohmann::json& j, const std::string& file, ModelArch* c) {
   bool attention_bias = j.value("attention_bias", false);
   c->qkv_bias = attention_bias;
   c->o_bias = attention_bias;

@@ -7,7 +7,7 @@
 namespace mlxs {
 namespace {
 
-Status configure_mistral(const nlohmann::json& j, const std::string& file, ModelConfig* c) {
+Status configure_mistral(const nlohmann::json& j, const std::string& file, ModelArch* c) {
   if (j.contains("sliding_window") && j["sliding_window"].is_number_integer()) {
     c->sliding_window = j["sliding_window"].get<int>();
   }

@@ -7,7 +7,7 @@
 namespace mlxs {
 namespace {
 
-Status configure_qwen2(const nlohmann::json& j, const std::string& file, ModelConfig* c) {
+Status configure_qwen2(const nlohmann::json& j, const std::string& file, ModelArch* c) {
   c->qkv_bias = true;
   if (j.value("use_sliding_window", false) && j.contains("sliding_window") &&
       j["sliding_window"].is_number_integer()) {

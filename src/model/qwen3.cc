@@ -7,7 +7,7 @@
 namespace mlxs {
 namespace {
 
-Status configure_qwen3(const nlohmann::json& j, const std::string& file, ModelConfig* c) {
+Status configure_qwen3(const nlohmann::json& j, const std::string& file, ModelArch* c) {
   c->qk_norm = true;
   bool attention_bias = j.value("attention_bias", false);
   c->qkv_bias = attention_bias;

@@ -93,10 +93,10 @@ std::vector<std::string> random_model_shapes() {
   return out;
 }
 
-Result<ModelConfig> random_model_config(const std::string& shape) {
+Result<ModelArch> random_model_config(const std::string& shape) {
   for (const auto& s : kShapes) {
     if (shape != s.name) continue;
-    ModelConfig c;
+    ModelArch c;
     c.architecture = s.arch;
     c.model_type = std::string(s.arch) == "LlamaForCausalLM"     ? "llama"
                    : std::string(s.arch) == "MistralForCausalLM" ? "mistral"
@@ -128,7 +128,7 @@ Result<ModelConfig> random_model_config(const std::string& shape) {
                "unknown model shape '" + shape + "'; known shapes: " + known);
 }
 
-std::string config_to_json(const ModelConfig& c) {
+std::string config_to_json(const ModelArch& c) {
   nlohmann::ordered_json j;
   j["architectures"] = {c.architecture};
   j["model_type"] = c.model_type;
@@ -163,9 +163,9 @@ std::string config_to_json(const ModelConfig& c) {
   return j.dump(2) + "\n";
 }
 
-Status write_random_model(const ModelConfig& config, DType dtype, const std::string& out_dir,
+Status write_random_model(const ModelArch& config, DType dtype, const std::string& out_dir,
                           uint64_t seed) {
-  ModelConfig c = config;
+  ModelArch c = config;
   c.dtype = dtype;
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);

@@ -223,13 +223,7 @@ void BpeModel::merge_symbols(std::vector<int32_t>& ids) const {
 
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
-  if (ignore_merges_) {
-    int32_t id = token_to_id(word);
-    if (id >= 0) {
-      out.push_back(id);
-      return;
-    }
-  }
+  // The cache (small, hot) is asked before the vocab (ignore_merges); it holds either result.
   bool cacheable = word.size() < kMaxCachedWordBytes;
   if (cacheable) {
     std::shared_lock lock(cache_mutex_);
@@ -240,9 +234,14 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
     }
   }
   std::vector<int32_t> ids;
-  ids.reserve(word.size());
-  initial_symbols(word, ids);
-  merge_symbols(ids);
+  int32_t whole = ignore_merges_ ? token_to_id(word) : -1;
+  if (whole >= 0) {
+    ids.push_back(whole);
+  } else {
+    ids.reserve(word.size());
+    initial_symbols(word, ids);
+    merge_symbols(ids);
+  }
   out.insert(out.end(), ids.begin(), ids.end());
   if (cacheable) {
     std::unique_lock lock(cache_mutex_, std::try_to_lock);

@@ -84,8 +84,7 @@ Result<int32_t> pair_id(const json& j, const char* field, const std::string& typ
 
 }  // namespace
 
-Result<std::unique_ptr<PostProcessor>> make_post_processor(
-    const json& j, const std::function<int32_t(const std::string&)>& lookup) {
+Result<std::unique_ptr<PostProcessor>> make_post_processor(const json& j) {
   if (j.is_null()) return std::unique_ptr<PostProcessor>();
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
     return pp_error("must be an object with a type, got " + j.dump().substr(0, 200));
@@ -101,7 +100,7 @@ Result<std::unique_ptr<PostProcessor>> make_post_processor(
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PostProcessor>> parts;
     for (const auto& sub : j.value("processors", json::array())) {
-      MLXS_ASSIGN_OR_RETURN(auto part, make_post_processor(sub, lookup));
+      MLXS_ASSIGN_OR_RETURN(auto part, make_post_processor(sub));
       if (part) parts.push_back(std::move(part));
     }
     return std::unique_ptr<PostProcessor>(new SequenceProcessor(std::move(parts)));

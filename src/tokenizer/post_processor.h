@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,8 +23,8 @@ class PostProcessor {
   virtual std::vector<int32_t> prefix_ids() const = 0;
 };
 
-// `lookup` maps a token string to its id (-1 if unknown). null JSON gives nullptr.
-Result<std::unique_ptr<PostProcessor>> make_post_processor(
-    const nlohmann::json& j, const std::function<int32_t(const std::string&)>& lookup);
+// Builds the post-processor described by `j`; null JSON gives nullptr. Unknown types are a
+// TokenizerError naming the type.
+Result<std::unique_ptr<PostProcessor>> make_post_processor(const nlohmann::json& j);
 
 }  // namespace mlxs::tok

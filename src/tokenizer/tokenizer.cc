@@ -98,7 +98,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokeniz
   MLXS_ASSIGN_OR_RETURN(t->model_, tok::BpeModel::from_json(j.value("model", json())));
   MLXS_ASSIGN_OR_RETURN(t->decoder_, tok::make_decoder(j.value("decoder", json())));
   MLXS_ASSIGN_OR_RETURN(t->post_processor_,
-                        tok::make_post_processor(j.value("post_processor", json()), nullptr));
+                        tok::make_post_processor(j.value("post_processor", json())));
 
   std::vector<tok::AddedToken> added;
   std::vector<std::string> normalized_contents;
