@@ -52,6 +52,7 @@ const Schema<ModelConfig>& schema_of<ModelConfig>() {
         .max_items(64)
         .items()
         .min_length(1)
+        .max_length(limits::kMaxPathChars)
         .pattern("^/")
         .forbid("..");
     s.field("search_directories", &ModelConfig::search_directories,
@@ -59,6 +60,7 @@ const Schema<ModelConfig>& schema_of<ModelConfig>() {
         .max_items(64)
         .items()
         .min_length(1)
+        .max_length(limits::kMaxPathChars)
         .pattern("^/");
     s.field("limits", &ModelConfig::limits, "per-request limits");
     return s;

@@ -325,6 +325,10 @@ TEST(LoadModelOptionsSchema, Rules) {
             msg("local_path", "must not contain \"..\", got \"/models/../etc\""));
   EXPECT_EQ(err({{"model", "m"}, {"local_path", "/home/~x"}}),
             msg("local_path", "must not contain \"~\", got \"/home/~x\""));
+  // Long values are bounded by their length before any pattern runs.
+  EXPECT_EQ(err({{"model", "m"}, {"local_path", "/" + std::string(4095, 'a')}}), "");
+  EXPECT_EQ(err({{"model", "m"}, {"local_path", "/" + std::string(4096, 'a')}}),
+            msg("local_path", "must have at most 4096 characters, got 4097"));
   EXPECT_EQ(err({{"model", "m"}, {"context_length", 0}}),
             msg("context_length", "must be >= 1 and <= 1000000, got 0"));
   EXPECT_EQ(err({{"model", "m"}, {"context_length", 1000000}}), "");
