@@ -25,7 +25,7 @@ struct TopLogprob {
 struct TokenChunk {
   std::string text;
   int32_t token_id = 0;
-  std::optional<double> logprob;  // of the sampled token; set when logprobs was asked for
+  std::optional<double> logprob;         // of the sampled token; set when logprobs was asked for
   std::vector<TopLogprob> top_logprobs;  // most likely first; top_logprobs entries when asked
   bool is_final = false;                 // the last token chunk of the stream
 };

@@ -82,10 +82,9 @@ struct RuntimeStatusEvent {
   std::optional<RuntimeStatus> previous;
 };
 
-using EventPayload =
-    std::variant<ModelLoadedEvent, ModelUnloadedEvent, ModelInvalidatedEvent, ErrorEvent,
-                 GenerationStartedEvent, GenerationTokenEvent, GenerationCompletedEvent,
-                 RuntimeStatusEvent>;
+using EventPayload = std::variant<ModelLoadedEvent, ModelUnloadedEvent, ModelInvalidatedEvent,
+                                  ErrorEvent, GenerationStartedEvent, GenerationTokenEvent,
+                                  GenerationCompletedEvent, RuntimeStatusEvent>;
 
 struct Event {
   int64_t timestamp_ms = 0;  // milliseconds since the Unix epoch

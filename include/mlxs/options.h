@@ -43,7 +43,7 @@ struct LoadModelOptions {
   // Absolute directory in Hugging Face layout (config.json, *.safetensors, tokenizer.json);
   // at most 4096 chars, no ".." or "~".
   std::string local_path;
-  bool draft = false;              // load as a draft model for speculative decoding
+  bool draft = false;             // load as a draft model for speculative decoding
   std::string revision = "main";  // at most 256 chars; informational for local models
   Quantization quantization = Quantization::kNone;
   ModelDtype dtype = ModelDtype::kAuto;  // compute dtype; kAuto = the checkpoint's
@@ -91,20 +91,20 @@ struct MultimodalInput {
 // One generation request. Unset optionals take the configured sampling defaults
 // (config section `sampling`, see docs/configuration.md).
 struct GeneratorParams {
-  std::string model;  // id of a loaded model (required)
-  Prompt prompt;      // required; text at most 1,048,576 chars
-  std::optional<int32_t> max_tokens;      // 1..100000
-  std::optional<double> temperature;      // 0..2; 0 = greedy
-  std::optional<double> top_p;            // (0, 1]; 1 = off
-  std::optional<int32_t> top_k;           // >= 0; 0 = off
-  std::optional<double> min_p;            // 0..1; 0 = off
+  std::string model;                         // id of a loaded model (required)
+  Prompt prompt;                             // required; text at most 1,048,576 chars
+  std::optional<int32_t> max_tokens;         // 1..100000
+  std::optional<double> temperature;         // 0..2; 0 = greedy
+  std::optional<double> top_p;               // (0, 1]; 1 = off
+  std::optional<int32_t> top_k;              // >= 0; 0 = off
+  std::optional<double> min_p;               // 0..1; 0 = off
   std::optional<double> presence_penalty;    // -2..2; 0 = off
   std::optional<double> frequency_penalty;   // -2..2; 0 = off
   std::optional<double> repetition_penalty;  // > 0 and <= 10; 1 = off
   std::vector<std::string> stop_sequences;   // at most 16, each 1..256 chars; never emitted
   std::vector<int32_t> stop_token_ids;       // at most 128, each >= 0 (EOS ids always stop)
   std::optional<uint32_t> seed;              // same seed and params -> same output
-  bool logprobs = false;     // report the log-probability of each sampled token
+  bool logprobs = false;                     // report the log-probability of each sampled token
   int32_t top_logprobs = 0;  // 0..20 most likely alternatives per token; needs logprobs
   bool streaming = true;     // deliver token chunks as they come (false: one chunk at the end)
   std::optional<StructuredOutput> structured;

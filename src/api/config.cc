@@ -12,7 +12,9 @@ namespace {
 
 constexpr double kDayMs = 86400000;
 
-bool is_power_of_two(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
+bool is_power_of_two(int64_t v) {
+  return v > 0 && (v & (v - 1)) == 0;
+}
 
 }  // namespace
 
@@ -50,6 +52,7 @@ const Schema<ModelConfig>& schema_of<ModelConfig>() {
         .max_items(64)
         .items()
         .min_length(1)
+        .max_length(limits::kMaxPathChars)
         .pattern("^/")
         .forbid("..");
     s.field("search_directories", &ModelConfig::search_directories,
@@ -57,6 +60,7 @@ const Schema<ModelConfig>& schema_of<ModelConfig>() {
         .max_items(64)
         .items()
         .min_length(1)
+        .max_length(limits::kMaxPathChars)
         .pattern("^/");
     s.field("limits", &ModelConfig::limits, "per-request limits");
     return s;
@@ -68,21 +72,24 @@ template <>
 const Schema<SchedulerConfig>& schema_of<SchedulerConfig>() {
   static const Schema<SchedulerConfig> s = [] {
     Schema<SchedulerConfig> s("SchedulerConfig", "Continuous batching.");
-    s.field("max_num_seqs", &SchedulerConfig::max_num_seqs, "sequences running in one step").range(1, 4096);
+    s.field("max_num_seqs", &SchedulerConfig::max_num_seqs, "sequences running in one step")
+        .range(1, 4096);
     s.field("max_num_batched_tokens", &SchedulerConfig::max_num_batched_tokens,
-            "tokens computed in one step (prefill chunks plus decodes)")
+            "tokens computed in one step (prefill chunks plus decodes); at least max_num_seqs")
         .range(1, 1 << 20);
     s.field("max_waiting_requests", &SchedulerConfig::max_waiting_requests,
             "requests queued beyond this are refused with CapacityExceeded")
         .range(0, 1 << 20);
     s.field("ageing_interval_ms", &SchedulerConfig::ageing_interval_ms,
-            "a waiting request rises one priority class per interval, so background work is never starved")
+            "a waiting request rises one priority class per interval, so background work is never "
+            "starved")
         .range(1, kDayMs);
     s.field("chunked_prefill", &SchedulerConfig::chunked_prefill,
             "split long prompts across steps so decodes keep flowing");
     s.refine("max_num_batched_tokens", [](const SchedulerConfig& c) -> std::optional<std::string> {
       if (c.max_num_batched_tokens >= c.max_num_seqs) return std::nullopt;
-      return fmt::format("must be >= max_num_seqs ({}), got {}", c.max_num_seqs, c.max_num_batched_tokens);
+      return fmt::format("must be >= max_num_seqs ({}), got {}", c.max_num_seqs,
+                         c.max_num_batched_tokens);
     });
     return s;
   }();
@@ -93,8 +100,10 @@ template <>
 const Schema<KvCacheConfig>& schema_of<KvCacheConfig>() {
   static const Schema<KvCacheConfig> s = [] {
     Schema<KvCacheConfig> s("KvCacheConfig", "The paged KV cache.");
-    s.field("block_size", &KvCacheConfig::block_size, "tokens per KV block, a power of two").range(1, 256);
-    s.field("num_blocks", &KvCacheConfig::num_blocks, "blocks in the pool; 0 = derive from memory_fraction")
+    s.field("block_size", &KvCacheConfig::block_size, "tokens per KV block, a power of two")
+        .range(1, 256);
+    s.field("num_blocks", &KvCacheConfig::num_blocks,
+            "blocks in the pool; 0 = derive from memory_fraction")
         .range(0, 1 << 24);
     s.field("memory_fraction", &KvCacheConfig::memory_fraction,
             "share of free device memory (after weights) given to the KV pool")
@@ -138,9 +147,12 @@ const Schema<StreamRegistryConfig>& schema_of<StreamRegistryConfig>() {
 template <>
 const Schema<SamplingConfig>& schema_of<SamplingConfig>() {
   static const Schema<SamplingConfig> s = [] {
-    Schema<SamplingConfig> s("SamplingConfig", "Defaults for the sampling fields a request leaves unset.");
-    s.field("max_tokens", &SamplingConfig::max_tokens, "tokens to generate").range(1, limits::kMaxTokens);
-    s.field("temperature", &SamplingConfig::temperature, "0 = greedy").range(0, limits::kMaxTemperature);
+    Schema<SamplingConfig> s("SamplingConfig",
+                             "Defaults for the sampling fields a request leaves unset.");
+    s.field("max_tokens", &SamplingConfig::max_tokens, "tokens to generate")
+        .range(1, limits::kMaxTokens);
+    s.field("temperature", &SamplingConfig::temperature, "0 = greedy")
+        .range(0, limits::kMaxTemperature);
     s.field("top_p", &SamplingConfig::top_p, "nucleus mass; 1 = off").greater_than(0).max(1);
     s.field("top_k", &SamplingConfig::top_k, "0 = off").min(0);
     s.field("min_p", &SamplingConfig::min_p, "0 = off").range(0, 1);
@@ -159,15 +171,19 @@ const Schema<SamplingConfig>& schema_of<SamplingConfig>() {
 template <>
 const Schema<CircuitBreakerConfig>& schema_of<CircuitBreakerConfig>() {
   static const Schema<CircuitBreakerConfig> s = [] {
-    Schema<CircuitBreakerConfig> s("CircuitBreakerConfig", "Around the model runner and the worker process.");
+    Schema<CircuitBreakerConfig> s("CircuitBreakerConfig",
+                                   "Around the model runner and the worker process.");
     s.field("failure_threshold", &CircuitBreakerConfig::failure_threshold,
             "failures within failure_window_ms that open the circuit")
         .range(1, 1000);
-    s.field("failure_window_ms", &CircuitBreakerConfig::failure_window_ms, "window failures are counted in")
+    s.field("failure_window_ms", &CircuitBreakerConfig::failure_window_ms,
+            "window failures are counted in")
         .range(1, kDayMs);
-    s.field("recovery_timeout_ms", &CircuitBreakerConfig::recovery_timeout_ms, "open -> half-open after this")
+    s.field("recovery_timeout_ms", &CircuitBreakerConfig::recovery_timeout_ms,
+            "open -> half-open after this")
         .range(1, kDayMs);
-    s.field("half_open_max_calls", &CircuitBreakerConfig::half_open_max_calls, "probes in flight while half-open")
+    s.field("half_open_max_calls", &CircuitBreakerConfig::half_open_max_calls,
+            "probes in flight while half-open")
         .range(1, 100);
     s.field("success_threshold", &CircuitBreakerConfig::success_threshold,
             "half-open successes that close the circuit")
@@ -185,7 +201,8 @@ const Schema<ServerConfig>& schema_of<ServerConfig>() {
     s.field("port", &ServerConfig::port, "TCP port").range(1, 65535);
     s.field("api_key", &ServerConfig::api_key, "required Bearer token; empty = no authentication")
         .max_length(4096);
-    s.field("max_body_bytes", &ServerConfig::max_body_bytes, "largest request body").range(1024, int64_t(1) << 32);
+    s.field("max_body_bytes", &ServerConfig::max_body_bytes, "largest request body")
+        .range(1024, int64_t(1) << 32);
     s.field("shutdown_deadline_ms", &ServerConfig::shutdown_deadline_ms,
             "on shutdown, in-flight requests get this long before they are cancelled")
         .range(0, kDayMs);
@@ -220,10 +237,11 @@ const Schema<ClusterConfig>& schema_of<ClusterConfig>() {
     s.field("worker_id", &ClusterConfig::worker_id, "this worker's id; empty = generated at start")
         .max_length(128)
         .pattern("^[A-Za-z0-9_\\-]*$");
-    s.field("heartbeat_interval_ms", &ClusterConfig::heartbeat_interval_ms, "worker heartbeat period")
+    s.field("heartbeat_interval_ms", &ClusterConfig::heartbeat_interval_ms,
+            "worker heartbeat period")
         .range(100, kDayMs);
     s.field("offline_after_ms", &ClusterConfig::offline_after_ms,
-            "a worker silent this long is marked offline")
+            "a worker silent this long is marked offline; more than heartbeat_interval_ms")
         .range(100, kDayMs);
     s.refine("offline_after_ms", [](const ClusterConfig& c) -> std::optional<std::string> {
       if (c.offline_after_ms > c.heartbeat_interval_ms) return std::nullopt;
@@ -239,14 +257,19 @@ template <>
 const Schema<WorkerConfig>& schema_of<WorkerConfig>() {
   static const Schema<WorkerConfig> s = [] {
     Schema<WorkerConfig> s("WorkerConfig", "The model worker process (runtime: worker).");
-    s.field("max_restarts", &WorkerConfig::max_restarts, "restarts before the circuit stays open").range(0, 1000);
-    s.field("startup_timeout_ms", &WorkerConfig::startup_timeout_ms, "time for a worker to become ready")
+    s.field("max_restarts", &WorkerConfig::max_restarts, "restarts before the circuit stays open")
+        .range(0, 1000);
+    s.field("startup_timeout_ms", &WorkerConfig::startup_timeout_ms,
+            "time for a worker to become ready")
         .range(1, kDayMs);
-    s.field("shutdown_timeout_ms", &WorkerConfig::shutdown_timeout_ms, "time to exit before it is killed")
+    s.field("shutdown_timeout_ms", &WorkerConfig::shutdown_timeout_ms,
+            "time to exit before it is killed")
         .range(1, kDayMs);
-    s.field("restart_backoff_ms", &WorkerConfig::restart_backoff_ms, "delay before restart n is n times this")
+    s.field("restart_backoff_ms", &WorkerConfig::restart_backoff_ms,
+            "delay before restart n is n times this")
         .range(0, kDayMs);
-    s.field("rpc_timeout_ms", &WorkerConfig::rpc_timeout_ms, "deadline of one JSON-RPC call").range(1, kDayMs);
+    s.field("rpc_timeout_ms", &WorkerConfig::rpc_timeout_ms, "deadline of one JSON-RPC call")
+        .range(1, kDayMs);
     s.field("max_message_bytes", &WorkerConfig::max_message_bytes, "largest JSON-RPC message")
         .range(1024, int64_t(1) << 30);
     return s;

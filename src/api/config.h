@@ -9,8 +9,9 @@
 // a config section are ignored (reported as warnings), since other tools share the MLXS_ prefix.
 //
 // Errors: kValidationError listing every issue, each prefixed by where the value came from:
-//   /etc/mlxs.yaml:12: Validation error on field 'server.port': must be >= 1 and <= 65535, got 70000
-//   environment variable MLXS_SERVER_PORT: Validation error on field 'server.port': expected ...
+//   /etc/mlxs.yaml:12: Validation error on field 'server.port': must be >= 1 and <= 65535, got
+//   70000 environment variable MLXS_SERVER_PORT: Validation error on field 'server.port': expected
+//   ...
 // A file that is missing is kNotFound; YAML that does not parse is kParseError (file:line:column).
 // docs/configuration.md is generated from the schema (`mlx-serving config-docs`).
 #pragma once
@@ -53,8 +54,8 @@ struct SchedulerConfig {
 };
 
 struct KvCacheConfig {
-  int32_t block_size = 16;  // tokens per KV block, a power of two
-  int32_t num_blocks = 0;   // 0 = derive from memory_fraction
+  int32_t block_size = 16;       // tokens per KV block, a power of two
+  int32_t num_blocks = 0;        // 0 = derive from memory_fraction
   double memory_fraction = 0.9;  // of free device memory given to the KV pool
   bool prefix_caching = true;
 };
@@ -80,7 +81,7 @@ struct SamplingConfig {
 };
 
 struct CircuitBreakerConfig {
-  int32_t failure_threshold = 5;         // failures within failure_window_ms that open it
+  int32_t failure_threshold = 5;  // failures within failure_window_ms that open it
   int64_t failure_window_ms = 60000;
   int64_t recovery_timeout_ms = 10000;  // open -> half-open
   int32_t half_open_max_calls = 1;      // probes in flight while half-open

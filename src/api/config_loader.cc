@@ -68,8 +68,10 @@ Json yaml_to_json(const YAML::Node& n, const std::string& path, const std::strin
       }
       return a;
     }
-    case YAML::NodeType::Scalar: return yaml_scalar(n);
-    default: return nullptr;
+    case YAML::NodeType::Scalar:
+      return yaml_scalar(n);
+    default:
+      return nullptr;
   }
 }
 
@@ -137,7 +139,9 @@ void apply_env(const EnvMap& env, Json& doc, Origins& origins, schema::Issues& i
       if (rest.rfind(prefix, 0) == 0) section = &p;
     }
     if (!section) {
-      if (warnings) warnings->push_back(fmt::format("ignored environment variable {}: no config section", name));
+      if (warnings)
+        warnings->push_back(
+            fmt::format("ignored environment variable {}: no config section", name));
       continue;
     }
     std::string origin = "environment variable " + name;
@@ -146,7 +150,8 @@ void apply_env(const EnvMap& env, Json& doc, Origins& origins, schema::Issues& i
     if (key.empty()) {
       std::string guess = section->name + "." + std::string(rest.substr(section->name.size() + 1));
       for (char& c : guess) c = char(std::tolower(static_cast<unsigned char>(c)));
-      issues.push_back({guess, "unknown field (set by " + origin + ")"});
+      origins[guess] = origin;
+      issues.push_back({guess, "unknown field"});
       continue;
     }
     Json* target = &doc;
@@ -177,11 +182,13 @@ std::string origin_of(const Origins& origins, std::string path, const std::strin
   return fallback;
 }
 
-Status located_status(const schema::Issues& issues, const Origins& origins, const std::string& source) {
+Status located_status(const schema::Issues& issues, const Origins& origins,
+                      const std::string& source) {
   std::string message;
   for (const auto& issue : issues) {
     std::string where = origin_of(origins, issue.path, source);
-    message += (message.empty() ? "" : "; ") + (where.empty() ? "" : where + ": ") + issue.to_string();
+    message +=
+        (message.empty() ? "" : "; ") + (where.empty() ? "" : where + ": ") + issue.to_string();
   }
   return {ErrorCode::kValidationError, message};
 }

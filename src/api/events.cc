@@ -16,7 +16,9 @@ static_assert(std::variant_size_v<EventPayload> == kNumEventTypes);
 
 }  // namespace
 
-const char* event_name(EventType type) { return kEventNames[static_cast<size_t>(type)]; }
+const char* event_name(EventType type) {
+  return kEventNames[static_cast<size_t>(type)];
+}
 
 std::optional<EventType> event_type_from_name(std::string_view name) {
   for (size_t i = 0; i < kEventNames.size(); ++i) {
@@ -27,11 +29,16 @@ std::optional<EventType> event_type_from_name(std::string_view name) {
 
 const char* finish_reason_name(FinishReason reason) {
   switch (reason) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kTimeout: return "timeout";
-    case FinishReason::kError: return "error";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kTimeout:
+      return "timeout";
+    case FinishReason::kError:
+      return "error";
   }
   return "error";
 }

@@ -11,8 +11,7 @@ namespace mlxs {
 namespace schema {
 namespace {
 
-constexpr const char* kModelIdHelp =
-    "1..512 characters of [a-zA-Z0-9_-./@:], without '..'";
+constexpr const char* kModelIdHelp = "1..512 characters of [a-zA-Z0-9_-./@:], without '..'";
 
 template <class T>
 void model_id_field(Schema<T>& s, std::string name, std::string T::*member, std::string help) {
@@ -62,7 +61,8 @@ const Schema<EngineOptions>& schema_of<EngineOptions>() {
             "apply MLXS_<SECTION>_<KEY> environment overrides on top of the file");
     s.field("device", &EngineOptions::device, "where models run; auto = CUDA when present");
     s.field("device_index", &EngineOptions::device_index, "GPU index for device cuda").range(0, 63);
-    s.field("num_threads", &EngineOptions::num_threads, "CPU threads; 0 = one per core").range(0, 4096);
+    s.field("num_threads", &EngineOptions::num_threads, "CPU threads; 0 = one per core")
+        .range(0, 4096);
     s.field("runtime", &EngineOptions::runtime,
             "in_process: models run in this process; worker: in a supervised child process");
     s.field("worker_path", &EngineOptions::worker_path,
@@ -78,7 +78,8 @@ template <>
 const Schema<LoadModelOptions>& schema_of<LoadModelOptions>() {
   static const Schema<LoadModelOptions> s = [] {
     Schema<LoadModelOptions> s("LoadModelOptions", "A model to load (loadModel).");
-    model_id_field(s, "model", &LoadModelOptions::model, "model id, also the name it is served under");
+    model_id_field(s, "model", &LoadModelOptions::model,
+                   "model id, also the name it is served under");
     s.field("local_path", &LoadModelOptions::local_path,
             "absolute directory in Hugging Face layout; empty = look the id up in "
             "model.search_directories")
@@ -87,12 +88,14 @@ const Schema<LoadModelOptions>& schema_of<LoadModelOptions>() {
         .forbid("..")
         .forbid("~");
     s.field("draft", &LoadModelOptions::draft, "load as a draft model for speculative decoding");
-    s.field("revision", &LoadModelOptions::revision, "checkpoint revision (informational for local models)")
+    s.field("revision", &LoadModelOptions::revision,
+            "checkpoint revision (informational for local models)")
         .min_length(1)
         .max_length(256)
         .pattern("^[A-Za-z0-9_.\\-/]+$");
     s.field("quantization", &LoadModelOptions::quantization,
-            "weight quantization to apply at load time (pre-quantized MLX checkpoints load as they are)");
+            "weight quantization to apply at load time (pre-quantized MLX checkpoints load as they "
+            "are)");
     s.field("dtype", &LoadModelOptions::dtype, "compute dtype; auto = the checkpoint's");
     s.field("context_length", &LoadModelOptions::context_length,
             "context length; unset = the model config's max_position_embeddings")
@@ -107,7 +110,8 @@ const Schema<LoadModelOptions>& schema_of<LoadModelOptions>() {
 template <>
 const Schema<PromptTemplate>& schema_of<PromptTemplate>() {
   static const Schema<PromptTemplate> s = [] {
-    Schema<PromptTemplate> s("PromptTemplate", "A prompt whose {{name}} placeholders are replaced by variables.");
+    Schema<PromptTemplate> s("PromptTemplate",
+                             "A prompt whose {{name}} placeholders are replaced by variables.");
     s.field("template", &PromptTemplate::template_text, "text with {{name}} placeholders")
         .required()
         .max_length(limits::kMaxPromptChars);
@@ -121,7 +125,8 @@ const Schema<PromptTemplate>& schema_of<PromptTemplate>() {
 template <>
 const Schema<PromptTokens>& schema_of<PromptTokens>() {
   static const Schema<PromptTokens> s = [] {
-    Schema<PromptTokens> s("PromptTokens", "A prompt given as token ids of the model's vocabulary.");
+    Schema<PromptTokens> s("PromptTokens",
+                           "A prompt given as token ids of the model's vocabulary.");
     s.field("tokens", &PromptTokens::tokens, "token ids")
         .required()
         .min_items(1)
@@ -136,7 +141,8 @@ const Schema<PromptTokens>& schema_of<PromptTokens>() {
 template <>
 const Schema<StructuredOutput>& schema_of<StructuredOutput>() {
   static const Schema<StructuredOutput> s = [] {
-    Schema<StructuredOutput> s("StructuredOutput", "Constrained decoding: the output must match the schema.");
+    Schema<StructuredOutput> s("StructuredOutput",
+                               "Constrained decoding: the output must match the schema.");
     s.field("schema", &StructuredOutput::schema, "a JSON Schema object")
         .required()
         .max_length(limits::kMaxSchemaBytes);
@@ -185,13 +191,16 @@ const Schema<GeneratorParams>& schema_of<GeneratorParams>() {
     s.field("top_k", &GeneratorParams::top_k, "sample among the k most likely tokens; 0 = off")
         .min(0)
         .default_doc(d.top_k);
-    s.field("min_p", &GeneratorParams::min_p, "drop tokens below min_p times the top probability; 0 = off")
+    s.field("min_p", &GeneratorParams::min_p,
+            "drop tokens below min_p times the top probability; 0 = off")
         .range(0, 1)
         .default_doc(d.min_p);
-    s.field("presence_penalty", &GeneratorParams::presence_penalty, "penalty for tokens already generated; 0 = off")
+    s.field("presence_penalty", &GeneratorParams::presence_penalty,
+            "penalty for tokens already generated; 0 = off")
         .range(-limits::kMaxPenalty, limits::kMaxPenalty)
         .default_doc(d.presence_penalty);
-    s.field("frequency_penalty", &GeneratorParams::frequency_penalty, "penalty per occurrence so far; 0 = off")
+    s.field("frequency_penalty", &GeneratorParams::frequency_penalty,
+            "penalty per occurrence so far; 0 = off")
         .range(-limits::kMaxPenalty, limits::kMaxPenalty)
         .default_doc(d.frequency_penalty);
     s.field("repetition_penalty", &GeneratorParams::repetition_penalty,
@@ -199,24 +208,30 @@ const Schema<GeneratorParams>& schema_of<GeneratorParams>() {
         .greater_than(0)
         .max(limits::kMaxRepetitionPenalty)
         .default_doc(d.repetition_penalty);
-    s.field("stop_sequences", &GeneratorParams::stop_sequences, "text that ends the generation (not emitted)")
+    s.field("stop_sequences", &GeneratorParams::stop_sequences,
+            "text that ends the generation (not emitted)")
         .max_items(limits::kMaxStopSequences)
         .items()
         .min_length(1)
         .max_length(limits::kMaxStopSequenceChars);
-    s.field("stop_token_ids", &GeneratorParams::stop_token_ids, "token ids that end the generation (besides EOS)")
+    s.field("stop_token_ids", &GeneratorParams::stop_token_ids,
+            "token ids that end the generation (besides EOS)")
         .max_items(limits::kMaxStopTokenIds)
         .items()
         .min(0);
-    s.field("seed", &GeneratorParams::seed, "random seed; same seed and params give the same output")
+    s.field("seed", &GeneratorParams::seed,
+            "random seed; same seed and params give the same output")
         .range(0, 4294967295.0);
-    s.field("logprobs", &GeneratorParams::logprobs, "report the log-probability of each sampled token");
-    s.field("top_logprobs", &GeneratorParams::top_logprobs, "alternatives reported per token; needs logprobs")
+    s.field("logprobs", &GeneratorParams::logprobs,
+            "report the log-probability of each sampled token");
+    s.field("top_logprobs", &GeneratorParams::top_logprobs,
+            "alternatives reported per token; needs logprobs")
         .range(0, limits::kMaxTopLogprobs);
     s.field("streaming", &GeneratorParams::streaming, "deliver tokens as they come");
     s.field("structured", &GeneratorParams::structured, "constrain the output to a schema");
     s.field("multimodal", &GeneratorParams::multimodal, "images for a vision model");
-    s.field("draft_model", &GeneratorParams::draft_model, "id of a loaded draft model; empty = none")
+    s.field("draft_model", &GeneratorParams::draft_model,
+            "id of a loaded draft model; empty = none")
         .max_length(limits::kMaxModelIdChars)
         .pattern("^[a-zA-Z0-9_\\-./@:]*$")
         .forbid("..");
@@ -238,14 +253,17 @@ const Schema<GeneratorParams>& schema_of<GeneratorParams>() {
 template <>
 const Schema<GeneratorOptions>& schema_of<GeneratorOptions>() {
   static const Schema<GeneratorOptions> s = [] {
-    Schema<GeneratorOptions> s("GeneratorOptions", "How one generator runs (createGenerator options).");
-    s.field("stream_id", &GeneratorOptions::stream_id, "caller's stream id; empty = assigned by the engine")
+    Schema<GeneratorOptions> s("GeneratorOptions",
+                               "How one generator runs (createGenerator options).");
+    s.field("stream_id", &GeneratorOptions::stream_id,
+            "caller's stream id; empty = assigned by the engine")
         .max_length(128)
         .pattern("^[A-Za-z0-9_.:\\-]*$");
     s.field("timeout_ms", &GeneratorOptions::timeout_ms,
             "whole-request deadline in ms; 0 = stream_registry.default_timeout_ms")
         .range(0, 86400000);
-    s.field("priority", &GeneratorOptions::priority, "scheduling class; background work is aged, never starved");
+    s.field("priority", &GeneratorOptions::priority,
+            "scheduling class; background work is aged, never starved");
     return s;
   }();
   return s;
@@ -257,13 +275,15 @@ Result<schema::Json> parse_json_text(std::string_view text) {
   try {
     return schema::Json::parse(text);
   } catch (const schema::Json::parse_error& e) {
-    return Status(ErrorCode::kParseError, fmt::format("invalid JSON at byte {}: {}", e.byte, e.what()));
+    return Status(ErrorCode::kParseError,
+                  fmt::format("invalid JSON at byte {}: {}", e.byte, e.what()));
   }
 }
 
 Result<std::string> render_prompt_template(const PromptTemplate& prompt) {
   if (auto problem = schema::check_template_variables(prompt)) {
-    return Status(ErrorCode::kInvalidParams, schema::Issue{"prompt.variables", *problem}.to_string());
+    return Status(ErrorCode::kInvalidParams,
+                  schema::Issue{"prompt.variables", *problem}.to_string());
   }
   const std::string& text = prompt.template_text;
   std::string out;
@@ -276,7 +296,8 @@ Result<std::string> render_prompt_template(const PromptTemplate& prompt) {
     std::string name = text.substr(open + 2, close - open - 2);
     size_t first = name.find_first_not_of(" \t");
     size_t last = name.find_last_not_of(" \t");
-    out += prompt.variables.at(first == std::string::npos ? "" : name.substr(first, last - first + 1));
+    out +=
+        prompt.variables.at(first == std::string::npos ? "" : name.substr(first, last - first + 1));
     pos = close + 2;
   }
   out.append(text, pos, std::string::npos);

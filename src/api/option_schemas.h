@@ -52,7 +52,9 @@ struct EnumTable<RuntimeMode> {
 template <>
 struct EnumTable<Quantization> {
   static constexpr std::array<std::pair<Quantization, const char*>, 3> kEntries{
-      {{Quantization::kNone, "none"}, {Quantization::kInt8, "int8"}, {Quantization::kInt4, "int4"}}};
+      {{Quantization::kNone, "none"},
+       {Quantization::kInt8, "int8"},
+       {Quantization::kInt4, "int4"}}};
 };
 template <>
 struct EnumTable<ModelDtype> {

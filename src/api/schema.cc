@@ -10,15 +10,22 @@ namespace {
 
 const char* kind_name(Kind kind) {
   switch (kind) {
-    case Kind::kBoolean: return "boolean";
-    case Kind::kInteger: return "integer";
-    case Kind::kNumber: return "number";
-    case Kind::kString: return "string";
-    case Kind::kArray: return "array";
+    case Kind::kBoolean:
+      return "boolean";
+    case Kind::kInteger:
+      return "integer";
+    case Kind::kNumber:
+      return "number";
+    case Kind::kString:
+      return "string";
+    case Kind::kArray:
+      return "array";
     case Kind::kObject:
     case Kind::kMap:
-    case Kind::kJsonObject: return "object";
-    case Kind::kOneOf: return "one of";
+    case Kind::kJsonObject:
+      return "object";
+    case Kind::kOneOf:
+      return "one of";
   }
   return "value";
 }
@@ -33,7 +40,9 @@ const char* json_type_name(const Json& v) {
   return "object";
 }
 
-std::string format_number(double v) { return fmt::format("{}", v); }
+std::string format_number(double v) {
+  return fmt::format("{}", v);
+}
 
 void add(Issues& out, const std::string& path, std::string message) {
   out.push_back({path, std::move(message)});
@@ -43,7 +52,8 @@ void type_error(Issues& out, const std::string& path, const char* expected, cons
   if (value.is_array() || value.is_object() || value.is_null()) {
     return add(out, path, fmt::format("expected {}, got {}", expected, json_type_name(value)));
   }
-  add(out, path, fmt::format("expected {}, got {} {}", expected, json_type_name(value), render_value(value)));
+  add(out, path,
+      fmt::format("expected {}, got {} {}", expected, json_type_name(value), render_value(value)));
 }
 
 size_t count_code_points(const std::string& s) {
@@ -58,14 +68,18 @@ struct Bounds {
 
 Bounds effective_bounds(const Node& n) {
   Bounds b{n.minimum, n.maximum, n.exclusive_minimum, n.exclusive_maximum};
-  if (n.type_minimum && (!b.lo || *b.lo < *n.type_minimum)) b = {n.type_minimum, b.hi, false, b.hi_exclusive};
-  if (n.type_maximum && (!b.hi || *b.hi > *n.type_maximum)) b = {b.lo, n.type_maximum, b.lo_exclusive, false};
+  if (n.type_minimum && (!b.lo || *b.lo < *n.type_minimum))
+    b = {n.type_minimum, b.hi, false, b.hi_exclusive};
+  if (n.type_maximum && (!b.hi || *b.hi > *n.type_maximum))
+    b = {b.lo, n.type_maximum, b.lo_exclusive, false};
   return b;
 }
 
 std::string range_words(const Bounds& b) {
-  std::string lo = b.lo ? fmt::format("{} {}", b.lo_exclusive ? ">" : ">=", format_number(*b.lo)) : "";
-  std::string hi = b.hi ? fmt::format("{} {}", b.hi_exclusive ? "<" : "<=", format_number(*b.hi)) : "";
+  std::string lo =
+      b.lo ? fmt::format("{} {}", b.lo_exclusive ? ">" : ">=", format_number(*b.lo)) : "";
+  std::string hi =
+      b.hi ? fmt::format("{} {}", b.hi_exclusive ? "<" : "<=", format_number(*b.hi)) : "";
   if (!lo.empty() && !hi.empty()) return lo + " and " + hi;
   return lo + hi;
 }
@@ -79,10 +93,14 @@ void validate_number(const Node& n, const Json& v, const std::string& path, Issu
   if (n.kind == Kind::kInteger && v.is_number_float() && d != std::floor(d)) {
     return add(out, path, fmt::format("must be an integer, got {}", render_value(v)));
   }
-  Bounds b = effective_bounds(n);
-  bool low = b.lo && (b.lo_exclusive ? d <= *b.lo : d < *b.lo);
-  bool high = b.hi && (b.hi_exclusive ? d >= *b.hi : d > *b.hi);
-  if (low || high) add(out, path, fmt::format("must be {}, got {}", range_words(b), render_value(v)));
+  // The declared range is what the message shows; the C++ type's only when it alone is broken.
+  for (const Bounds& b : {Bounds{n.minimum, n.maximum, n.exclusive_minimum, n.exclusive_maximum},
+                          effective_bounds(n)}) {
+    bool low = b.lo && (b.lo_exclusive ? d <= *b.lo : d < *b.lo);
+    bool high = b.hi && (b.hi_exclusive ? d >= *b.hi : d > *b.hi);
+    if (low || high)
+      return add(out, path, fmt::format("must be {}, got {}", range_words(b), render_value(v)));
+  }
 }
 
 std::string quoted_list(const std::vector<std::string>& values) {
@@ -96,16 +114,21 @@ void validate_string(const Node& n, const Json& v, const std::string& path, Issu
   const auto& s = v.get_ref<const std::string&>();
   if (!n.enum_values.empty()) {
     if (std::find(n.enum_values.begin(), n.enum_values.end(), s) == n.enum_values.end()) {
-      add(out, path, fmt::format("must be one of {}, got {}", quoted_list(n.enum_values), render_value(v)));
+      add(out, path,
+          fmt::format("must be one of {}, got {}", quoted_list(n.enum_values), render_value(v)));
     }
     return;
   }
+  // A length error is reported alone: the pattern of a string that is too short says nothing more.
   size_t len = count_code_points(s);
   if (n.min_length && len < *n.min_length) {
-    add(out, path, fmt::format("must have at least {} character{}, got {}", *n.min_length,
-                               *n.min_length == 1 ? "" : "s", render_value(v)));
-  } else if (n.max_length && len > *n.max_length) {
-    add(out, path, fmt::format("must have at most {} characters, got {}", *n.max_length, len));
+    return add(out, path,
+               fmt::format("must have at least {} character{}, got {}", *n.min_length,
+                           *n.min_length == 1 ? "" : "s", render_value(v)));
+  }
+  if (n.max_length && len > *n.max_length) {
+    return add(out, path,
+               fmt::format("must have at most {} characters, got {}", *n.max_length, len));
   }
   if (n.regex && !std::regex_search(s, *n.regex)) {
     add(out, path, fmt::format("must match {}, got {}", n.pattern, render_value(v)));
@@ -120,8 +143,9 @@ void validate_string(const Node& n, const Json& v, const std::string& path, Issu
 void validate_array(const Node& n, const Json& v, const std::string& path, Issues& out) {
   if (!v.is_array()) return type_error(out, path, "array", v);
   if (n.min_items && v.size() < *n.min_items) {
-    add(out, path, fmt::format("must have at least {} item{}, got {}", *n.min_items,
-                               *n.min_items == 1 ? "" : "s", v.size()));
+    add(out, path,
+        fmt::format("must have at least {} item{}, got {}", *n.min_items,
+                    *n.min_items == 1 ? "" : "s", v.size()));
   }
   if (n.max_items && v.size() > *n.max_items) {
     add(out, path, fmt::format("must have at most {} items, got {}", *n.max_items, v.size()));
@@ -142,7 +166,8 @@ void validate_json_object(const Node& n, const Json& v, const std::string& path,
   if (n.max_length) {
     size_t bytes = v.dump().size();
     if (bytes > *n.max_length) {
-      add(out, path, fmt::format("must be at most {} bytes serialized, got {}", *n.max_length, bytes));
+      add(out, path,
+          fmt::format("must be at most {} bytes serialized, got {}", *n.max_length, bytes));
     }
   }
 }
@@ -192,15 +217,21 @@ void validate_object(const Node& n, const Json& v, const std::string& path, Issu
 
 bool kind_accepts(Kind kind, const Json& v) {
   switch (kind) {
-    case Kind::kBoolean: return v.is_boolean();
+    case Kind::kBoolean:
+      return v.is_boolean();
     case Kind::kInteger:
-    case Kind::kNumber: return v.is_number();
-    case Kind::kString: return v.is_string();
-    case Kind::kArray: return v.is_array();
+    case Kind::kNumber:
+      return v.is_number();
+    case Kind::kString:
+      return v.is_string();
+    case Kind::kArray:
+      return v.is_array();
     case Kind::kObject:
     case Kind::kMap:
-    case Kind::kJsonObject: return v.is_object();
-    case Kind::kOneOf: return false;
+    case Kind::kJsonObject:
+      return v.is_object();
+    case Kind::kOneOf:
+      return false;
   }
   return false;
 }
@@ -216,7 +247,8 @@ void validate_one_of(const Node& n, const Json& v, const std::string& path, Issu
   int index = select_variant(n, v);
   if (index >= 0) return validate(*n.variants[size_t(index)], v, path, out);
   std::string labels;
-  for (const auto& variant : n.variants) labels += (labels.empty() ? "" : " | ") + variant_label(*variant);
+  for (const auto& variant : n.variants)
+    labels += (labels.empty() ? "" : " | ") + variant_label(*variant);
   std::string given = json_type_name(v);
   if (v.is_object()) {
     std::vector<std::string> keys;
@@ -246,13 +278,20 @@ void validate(const Node& node, const Json& value, const std::string& path, Issu
       if (!value.is_boolean()) type_error(out, path, "boolean", value);
       return;
     case Kind::kInteger:
-    case Kind::kNumber: return validate_number(node, value, path, out);
-    case Kind::kString: return validate_string(node, value, path, out);
-    case Kind::kArray: return validate_array(node, value, path, out);
-    case Kind::kObject: return validate_object(node, value, path, out);
-    case Kind::kMap: return validate_map(node, value, path, out);
-    case Kind::kJsonObject: return validate_json_object(node, value, path, out);
-    case Kind::kOneOf: return validate_one_of(node, value, path, out);
+    case Kind::kNumber:
+      return validate_number(node, value, path, out);
+    case Kind::kString:
+      return validate_string(node, value, path, out);
+    case Kind::kArray:
+      return validate_array(node, value, path, out);
+    case Kind::kObject:
+      return validate_object(node, value, path, out);
+    case Kind::kMap:
+      return validate_map(node, value, path, out);
+    case Kind::kJsonObject:
+      return validate_json_object(node, value, path, out);
+    case Kind::kOneOf:
+      return validate_one_of(node, value, path, out);
   }
 }
 
@@ -307,24 +346,31 @@ std::string render_value(const Json& value) {
 
 std::string describe_type(const Node& node) {
   switch (node.kind) {
-    case Kind::kArray: return "array of " + describe_type(*node.items);
-    case Kind::kMap: return "map of " + describe_type(*node.items);
-    case Kind::kString: return node.enum_values.empty() ? "string" : "enum";
+    case Kind::kArray:
+      return "array of " + describe_type(*node.items);
+    case Kind::kMap:
+      return "map of " + describe_type(*node.items);
+    case Kind::kString:
+      return node.enum_values.empty() ? "string" : "enum";
     case Kind::kOneOf: {
       std::string s;
       for (const auto& v : node.variants) s += (s.empty() ? "" : " | ") + variant_label(*v);
       return s;
     }
-    default: return kind_name(node.kind);
+    default:
+      return kind_name(node.kind);
   }
 }
 
 std::string describe_constraints(const Node& node) {
   std::vector<std::string> parts;
-  std::string range = range_words({node.minimum, node.maximum, node.exclusive_minimum, node.exclusive_maximum});
+  std::string range =
+      range_words({node.minimum, node.maximum, node.exclusive_minimum, node.exclusive_maximum});
   if (!range.empty()) parts.push_back(range);
   if (!node.enum_values.empty()) parts.push_back("one of: " + quoted_list(node.enum_values));
-  if (node.min_length && *node.min_length > 0) parts.push_back(fmt::format("at least {} chars", *node.min_length));
+  if (node.min_length && *node.min_length == 1) parts.push_back("non-empty");
+  if (node.min_length && *node.min_length > 1)
+    parts.push_back(fmt::format("at least {} chars", *node.min_length));
   if (node.max_length) {
     const char* unit = node.kind == Kind::kJsonObject ? "bytes" : "chars";
     parts.push_back(fmt::format("at most {} {}", *node.max_length, unit));

@@ -78,9 +78,9 @@ inline constexpr bool kIsVariant<std::variant<X...>> = true;
 
 // A struct with its own schema (what is left once the other codecs are ruled out).
 template <class M>
-inline constexpr bool kIsStruct = std::is_class_v<M> && !std::is_same_v<M, std::string> &&
-                                  !std::is_same_v<M, JsonText> && !kIsVector<M> && !kIsMap<M> &&
-                                  !kIsVariant<M> && !kIsOptional<M>;
+inline constexpr bool kIsStruct =
+    std::is_class_v<M> && !std::is_same_v<M, std::string> && !std::is_same_v<M, JsonText> &&
+    !kIsVector<M> && !kIsMap<M> && !kIsVariant<M> && !kIsOptional<M>;
 
 template <class M>
 NodePtr node_for();
@@ -222,7 +222,9 @@ class Schema {
     }
     Field& min(double v) { return bound(node_->minimum, node_->exclusive_minimum, v, false); }
     Field& max(double v) { return bound(node_->maximum, node_->exclusive_maximum, v, false); }
-    Field& greater_than(double v) { return bound(node_->minimum, node_->exclusive_minimum, v, true); }
+    Field& greater_than(double v) {
+      return bound(node_->minimum, node_->exclusive_minimum, v, true);
+    }
     Field& less_than(double v) { return bound(node_->maximum, node_->exclusive_maximum, v, true); }
     Field& range(double lo, double hi) { return min(lo).max(hi); }
     Field& min_length(size_t n) { return set(node_->min_length, n); }

@@ -67,13 +67,17 @@ Json to_json_schema(const Node& n) {
   Json j;
   if (!n.description.empty()) j["description"] = n.description;
   switch (n.kind) {
-    case Kind::kBoolean: j["type"] = "boolean"; break;
+    case Kind::kBoolean:
+      j["type"] = "boolean";
+      break;
     case Kind::kInteger:
     case Kind::kNumber:
       j["type"] = n.kind == Kind::kInteger ? "integer" : "number";
       export_bounds(n, j);
       break;
-    case Kind::kString: export_string(n, j); break;
+    case Kind::kString:
+      export_string(n, j);
+      break;
     case Kind::kArray:
       j["type"] = "array";
       j["items"] = to_json_schema(*n.items);
@@ -95,7 +99,8 @@ Json to_json_schema(const Node& n) {
       j["oneOf"] = std::move(variants);
       break;
     }
-    case Kind::kObject: break;
+    case Kind::kObject:
+      break;
   }
   return j;
 }
