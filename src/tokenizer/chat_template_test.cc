@@ -66,6 +66,7 @@ TEST(ChatTemplateGolden, EveryTemplateEveryCaseMatchesJinja2) {
   std::sort(templates.begin(), templates.end());
   ASSERT_GE(templates.size(), 70u);
   int num_pairs = 0, num_pairs_ok = 0, num_templates_ok = 0;
+  json actual = json::object();  // written to the build dir, for diffing against expected/
   for (const fs::path& tpath : templates) {
     std::string name = tpath.stem().string();
     json expected = json::parse(read_file(kChatDir / "expected" / (name + ".json")));
@@ -93,15 +94,21 @@ TEST(ChatTemplateGolden, EveryTemplateEveryCaseMatchesJinja2) {
           if (!got.ok()) {
             ADD_FAILURE() << name << " / " << cname << ": " << got.status().to_string();
           } else {
-            EXPECT_EQ(*got, want["output"].get<std::string>()) << name << " / " << cname;
+            const std::string& w = want["output"].get_ref<const std::string&>();
+            size_t at = 0;
+            while (at < got->size() && at < w.size() && (*got)[at] == w[at]) ++at;
+            EXPECT_TRUE(ok) << name << " / " << cname << ": differs at byte " << at << ": got '"
+                            << got->substr(at, 40) << "', want '" << w.substr(at, 40) << "'";
           }
         }
         num_pairs_ok += ok;
         all_ok = all_ok && ok;
+        actual[name][cname] = got.ok() ? json{{"output", *got}} : json{{"error", got.status().message()}};
       }
     }
     num_templates_ok += all_ok;
   }
+  std::ofstream(fs::path(MLXS_BINARY_DIR) / "chat_template_actual.json") << actual.dump(1);
   std::printf("chat template golden: %d/%zu templates match on every case, %d/%d (template, case) pairs\n",
               num_templates_ok, templates.size(), num_pairs_ok, num_pairs);
 }

@@ -131,6 +131,22 @@ bool all_cps(const std::string& s, Pred p) {
 
 Value string_method(const Value& self, const std::string& name) {
   const std::string s = self.as_string();
+  if (self.is_safe()) {
+    // Markup's methods escape their arguments; only the argument-free ones are supported.
+    static const std::set<std::string> kPlain = {"upper", "lower", "title", "capitalize", "strip", "lstrip",
+                                                 "rstrip", "startswith", "endswith", "isdigit", "isspace"};
+    if (!kPlain.count(name)) {
+      return Value::callable("Markup." + name, [name](Interpreter&, const CallArgs&) -> Value {
+        throw JinjaError("the method '" + name + "' of a |safe (Markup) string is not supported");
+      });
+    }
+    Value plain = string_method(Value::string(s), name);
+    if (!plain.is_callable()) return plain;
+    return Value::callable("Markup." + name, [plain](Interpreter& in, const CallArgs& a) {
+      Value r = in.call(plain, a);
+      return r.is_string() ? Value::safe_string(r.as_string()) : r;
+    });
+  }
   auto m = [&](auto fn) {
     return Value::callable("str." + name, [s, fn](Interpreter&, const CallArgs& a) -> Value { return fn(s, a); });
   };
@@ -231,8 +247,8 @@ Value dict_method(const Value& self, const std::string& name) {
     return Value::callable("dict." + name, [self, name](Interpreter&, const CallArgs&) {
       std::vector<Value> out;
       for (const auto& [k, v] : self.dict_data().entries) {
-        if (name == "items") out.push_back(Value::list({Value::string(k), v}, ListKind::kTuple));
-        else if (name == "keys") out.push_back(Value::string(k));
+        if (name == "items") out.push_back(Value::list({key_value(k), v}, ListKind::kTuple));
+        else if (name == "keys") out.push_back(key_value(k));
         else out.push_back(v);
       }
       return Value::list(std::move(out), ListKind::kView);
@@ -243,7 +259,7 @@ Value dict_method(const Value& self, const std::string& name) {
       const Value* key = a.get(0, "key");
       if (!key) throw JinjaError("get expected at least 1 argument, got 0");
       const Value* dflt = a.get(1, "default");
-      const Value* v = key->is_string() ? self.dict_data().find(key->as_string()) : nullptr;
+      const Value* v = self.dict_data().find(dict_key(*key));
       return v ? *v : dflt ? *dflt : Value::none();
     });
   }
@@ -303,9 +319,10 @@ Value get_item(Interpreter& in, const Value& obj, const Value& key) {
   switch (obj.kind()) {
     case Kind::kUndefined: undefined_error(obj);
     case Kind::kDict: {
-      if (key.is_string()) {
-        const Value* v = obj.dict_data().find(key.as_string());
+      if (key.is_string() || key.is_int() || key.is_bool()) {
+        const Value* v = obj.dict_data().find(dict_key(key));
         if (v) return *v;
+        if (!key.is_string()) return Value::undefined(python_str(key));
         if (!obj.is_namespace()) {
           Value m = dict_method(obj, key.as_string());
           if (m.is_callable()) return m;

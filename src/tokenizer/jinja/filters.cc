@@ -27,6 +27,10 @@ std::vector<Value> items_of(const Value& v) {
   return iterate(v);
 }
 
+// map/select/reject/selectattr/rejectattr start with `if value:`, so a falsy input (None, an
+// empty string) yields nothing instead of failing.
+std::vector<Value> items_if_truthy(const Value& v) { return v.truthy() ? items_of(v) : std::vector<Value>{}; }
+
 Value generator(std::vector<Value> items) { return Value::list(std::move(items), ListKind::kGenerator); }
 
 // Jinja's make_attrgetter: "a.b.0" looks up a, then b, then index 0, with getitem semantics.
@@ -61,7 +65,7 @@ Value select_impl(Interpreter& in, const Value& v, const CallArgs& a, bool by_at
     test_args.keywords = a.keywords;
   }
   std::vector<Value> out;
-  for (const Value& item : items_of(v)) {
+  for (const Value& item : items_if_truthy(v)) {
     in.count_iteration();
     Value subject = by_attr ? attribute_of(in, item, a.positional[0]) : item;
     bool ok = test.empty() ? subject.truthy() : apply_test(in, test, subject, test_args);
@@ -79,7 +83,7 @@ Value do_map(Interpreter& in, const Value& v, const CallArgs& a) {
     else if (k == "default") dflt = &kv;
   }
   if (attribute) {
-    for (const Value& item : items_of(v)) {
+    for (const Value& item : items_if_truthy(v)) {
       in.count_iteration();
       Value r = attribute_of(in, item, *attribute);
       out.push_back(r.is_undefined() && dflt ? *dflt : r);
@@ -91,7 +95,7 @@ Value do_map(Interpreter& in, const Value& v, const CallArgs& a) {
   CallArgs rest;
   rest.positional.assign(a.positional.begin() + 1, a.positional.end());
   rest.keywords = a.keywords;
-  for (const Value& item : items_of(v)) {
+  for (const Value& item : items_if_truthy(v)) {
     in.count_iteration();
     out.push_back(apply_filter(in, filter, item, rest));
   }
@@ -140,6 +144,11 @@ Value do_tojson(Interpreter&, const Value& v, const CallArgs& a) {
 }
 
 std::string soft_str(const Value& v) { return python_str(v); }
+
+// A string result that stays Markup when its input was (Markup's str methods return Markup).
+Value like(const Value& input, std::string s) {
+  return input.is_safe() ? Value::safe_string(std::move(s)) : Value::string(std::move(s));
+}
 
 Value do_join(Interpreter& in, const Value& v, const CallArgs& a) {
   const Value* d = a.get(0, "d");
@@ -198,7 +207,7 @@ Value do_indent(Interpreter&, const Value& v, const CallArgs& a) {
     else out += ind + lines[i];
   }
   if (first) out = ind + out;
-  return Value::string(std::move(out));
+  return like(v, std::move(out));
 }
 
 Value do_round(Interpreter&, const Value& v, const CallArgs& a) {
@@ -253,7 +262,7 @@ Value do_items(Interpreter&, const Value& v, const CallArgs&) {
   if (v.is_undefined()) return generator({});
   if (!v.is_dict() || v.is_namespace()) throw JinjaError("Can only get item pairs from a mapping.");
   std::vector<Value> out;
-  for (const auto& [k, x] : v.dict_data().entries) out.push_back(Value::list({Value::string(k), x}, ListKind::kTuple));
+  for (const auto& [k, x] : v.dict_data().entries) out.push_back(Value::list({key_value(k), x}, ListKind::kTuple));
   return generator(std::move(out));
 }
 
@@ -269,7 +278,7 @@ Value do_dictsort(Interpreter&, const Value& v, const CallArgs& a) {
   bool by_value = by && by->is_string() && by->as_string() == "value";
   bool rev = flag(a, 2, "reverse", false);
   std::vector<Value> out;
-  for (const auto& [k, x] : v.dict_data().entries) out.push_back(Value::list({Value::string(k), x}, ListKind::kTuple));
+  for (const auto& [k, x] : v.dict_data().entries) out.push_back(Value::list({key_value(k), x}, ListKind::kTuple));
   std::stable_sort(out.begin(), out.end(), [&](const Value& l, const Value& r) {
     size_t i = by_value ? 1 : 0;
     return rev ? values_less(sort_key(r.items()[i], cs), sort_key(l.items()[i], cs))
@@ -317,19 +326,14 @@ Value do_reverse(Interpreter&, const Value& v, const CallArgs&) {
 }
 
 Value do_escape(Interpreter&, const Value& v, const CallArgs&) {
-  std::string out;
-  for (char c : soft_str(v)) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return Value::string(std::move(out));
+  if (v.is_safe()) return v;
+  return Value::safe_string(html_escape(soft_str(v)));
 }
+
+Value do_forceescape(Interpreter&, const Value& v, const CallArgs&) {
+  return Value::safe_string(html_escape(soft_str(v)));
+}
+
 
 Value do_sum(Interpreter& in, const Value& v, const CallArgs& a) {
   const Value* attribute = a.get(0, "attribute");
@@ -424,20 +428,20 @@ const std::vector<std::pair<std::string, FilterFn>>& filters() {
       {"sum", do_sum},
       {"min", [](Interpreter& in, const Value& v, const CallArgs& a) { return min_max(in, v, a, false); }},
       {"max", [](Interpreter& in, const Value& v, const CallArgs& a) { return min_max(in, v, a, true); }},
-      {"string", [](Interpreter&, const Value& v, const CallArgs&) { return Value::string(soft_str(v)); }},
-      {"safe", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_string() ? v : Value::string(soft_str(v)); }},
+      {"string", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_string() ? v : Value::string(soft_str(v)); }},
+      {"safe", [](Interpreter&, const Value& v, const CallArgs&) { return Value::safe_string(soft_str(v)); }},
       {"escape", do_escape},
       {"e", do_escape},
-      {"forceescape", do_escape},
+      {"forceescape", do_forceescape},
       {"trim", [](Interpreter&, const Value& v, const CallArgs& a) {
          const Value* chars = a.get(0, "chars");
          std::string set = chars && !chars->is_none() ? soft_str(*chars) : "";
-         return Value::string(text::strip(soft_str(v), true, true, chars && !chars->is_none() ? &set : nullptr));
+         return like(v, text::strip(soft_str(v), true, true, chars && !chars->is_none() ? &set : nullptr));
        }},
-      {"upper", [](Interpreter&, const Value& v, const CallArgs&) { return Value::string(text::upper(soft_str(v))); }},
-      {"lower", [](Interpreter&, const Value& v, const CallArgs&) { return Value::string(text::lower(soft_str(v))); }},
-      {"title", [](Interpreter&, const Value& v, const CallArgs&) { return Value::string(text::jinja_title(soft_str(v))); }},
-      {"capitalize", [](Interpreter&, const Value& v, const CallArgs&) { return Value::string(text::capitalize(soft_str(v))); }},
+      {"upper", [](Interpreter&, const Value& v, const CallArgs&) { return like(v, text::upper(soft_str(v))); }},
+      {"lower", [](Interpreter&, const Value& v, const CallArgs&) { return like(v, text::lower(soft_str(v))); }},
+      {"title", [](Interpreter&, const Value& v, const CallArgs&) { return like(v, text::jinja_title(soft_str(v))); }},
+      {"capitalize", [](Interpreter&, const Value& v, const CallArgs&) { return like(v, text::capitalize(soft_str(v))); }},
       {"replace", [](Interpreter&, const Value& v, const CallArgs& a) {
          const Value* o = a.get(0, "old");
          const Value* n = a.get(1, "new");

@@ -35,9 +35,8 @@ namespace {
 
 bool is_int_like(const Value& v) { return v.is_int() || v.is_bool(); }
 
-int64_t checked(bool overflow, int64_t v) {
+void check_overflow(bool overflow) {
   if (overflow) throw JinjaError("integer overflow (Python's big integers are not supported)");
-  return v;
 }
 
 Value repeat(const Value& seq, int64_t n) {
@@ -64,10 +63,15 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   if (op == "+") {
     if (ints) {
       int64_t r;
-      return Value::integer(checked(__builtin_add_overflow(a.as_int(), b.as_int(), &r), r));
+      check_overflow(__builtin_add_overflow(a.as_int(), b.as_int(), &r));
+      return Value::integer(r);
     }
     if (nums) return Value::number(a.as_double() + b.as_double());
-    if (a.is_string() && b.is_string()) return Value::string(a.as_string() + b.as_string());
+    if (a.is_string() && b.is_string()) {
+      if (!a.is_safe() && !b.is_safe()) return Value::string(a.as_string() + b.as_string());
+      return Value::safe_string((a.is_safe() ? a.as_string() : html_escape(a.as_string())) +
+                                (b.is_safe() ? b.as_string() : html_escape(b.as_string())));
+    }
     if (a.is_list() && b.is_list() && (a.list_data().kind == ListKind::kTuple) == (b.list_data().kind == ListKind::kTuple) &&
         a.list_data().kind != ListKind::kGenerator && b.list_data().kind != ListKind::kGenerator) {
       std::vector<Value> out = a.items();
@@ -77,13 +81,15 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   } else if (op == "-") {
     if (ints) {
       int64_t r;
-      return Value::integer(checked(__builtin_sub_overflow(a.as_int(), b.as_int(), &r), r));
+      check_overflow(__builtin_sub_overflow(a.as_int(), b.as_int(), &r));
+      return Value::integer(r);
     }
     if (nums) return Value::number(a.as_double() - b.as_double());
   } else if (op == "*") {
     if (ints) {
       int64_t r;
-      return Value::integer(checked(__builtin_mul_overflow(a.as_int(), b.as_int(), &r), r));
+      check_overflow(__builtin_mul_overflow(a.as_int(), b.as_int(), &r));
+      return Value::integer(r);
     }
     if (nums) return Value::number(a.as_double() * b.as_double());
     if ((a.is_string() || a.is_list()) && is_int_like(b)) return repeat(a, b.as_int());
@@ -115,7 +121,7 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   } else if (op == "**") {
     if (ints && b.as_int() >= 0) {
       int64_t r = 1, base = a.as_int();
-      for (int64_t i = 0; i < b.as_int(); ++i) checked(__builtin_mul_overflow(r, base, &r), r);
+      for (int64_t i = 0; i < b.as_int(); ++i) check_overflow(__builtin_mul_overflow(r, base, &r));
       return Value::integer(r);
     }
     if (nums) return Value::number(std::pow(a.as_double(), b.as_double()));
@@ -135,7 +141,7 @@ bool contains(const Value& container, const Value& item) {
         if (values_equal(v, item)) return true;
       return false;
     case Kind::kDict:
-      return item.is_string() && container.dict_data().find(item.as_string()) != nullptr;
+      return container.dict_data().find(dict_key(item)) != nullptr;
     case Kind::kUndefined: return false;
     default:
       throw JinjaError("argument of type '" + container.type_name() + "' is not iterable");
@@ -156,7 +162,7 @@ std::vector<Value> iterate(const Value& v) {
     case Kind::kDict: {
       if (v.is_namespace()) break;
       std::vector<Value> keys;
-      for (const auto& [k, _] : v.dict_data().entries) keys.push_back(Value::string(k));
+      for (const auto& [k, _] : v.dict_data().entries) keys.push_back(key_value(k));
       return keys;
     }
     case Kind::kString: {
@@ -414,8 +420,7 @@ Value Interpreter::eval_inner(const Expr& e, Frame& frame) {
       auto d = std::make_shared<DictData>();
       for (const auto& [k, v] : static_cast<const DictExpr&>(e).entries) {
         Value key = eval(*k, frame);
-        if (!key.is_string()) throw JinjaError("only string dict keys are supported, got " + key.type_name(), k->pos);
-        d->set(key.as_string(), eval(*v, frame));
+        d->set(dict_key(key), eval(*v, frame));
       }
       return Value::dict(std::move(d));
     }

@@ -81,6 +81,42 @@ Value Value::string(std::string s) {
   return v;
 }
 
+Value Value::safe_string(std::string s) {
+  Value v = string(std::move(s));
+  v.b_ = true;
+  return v;
+}
+
+std::string dict_key(const Value& key) {
+  if (key.is_string()) return key.as_string();
+  if (key.is_int() || key.is_bool()) return "\xFF" + std::to_string(key.as_int());
+  throw JinjaError("unsupported dict key of type '" + key.type_name() + "' (only str and int keys are supported)");
+}
+
+Value key_value(const std::string& stored) {
+  if (!stored.empty() && stored[0] == '\xFF') return Value::integer(std::stoll(stored.substr(1)));
+  return Value::string(stored);
+}
+
+std::string key_text(const std::string& stored) {
+  return !stored.empty() && stored[0] == '\xFF' ? stored.substr(1) : stored;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
 Value Value::list(std::vector<Value> items, ListKind kind) {
   Value v;
   v.kind_ = Kind::kList;
@@ -268,7 +304,7 @@ std::string python_repr(const Value& v) {
       for (const auto& [k, e] : v.dict_data().entries) {
         if (!first) out += ", ";
         first = false;
-        out += repr_string(k) + ": " + python_repr(e);
+        out += python_repr(key_value(k)) + ": " + python_repr(e);
       }
       return out + (v.is_namespace() ? "}>" : "}");
     }
@@ -370,7 +406,7 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int level)
       for (size_t i = 0; i < entries.size(); ++i) {
         if (i) out += item_sep;
         if (o.has_indent) newline(level + 1);
-        json_string(out, entries[i]->first, o.ensure_ascii);
+        json_string(out, key_text(entries[i]->first), o.ensure_ascii);
         out += key_sep;
         dump(out, entries[i]->second, o, level + 1);
       }

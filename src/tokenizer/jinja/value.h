@@ -73,6 +73,9 @@ class Value {
   static Value integer(int64_t i);
   static Value number(double f);
   static Value string(std::string s);
+  // A markupsafe.Markup string (from |safe or |escape): `+` with a plain string HTML-escapes the
+  // plain side, as Python's Markup.__add__/__radd__ do.
+  static Value safe_string(std::string s);
   static Value list(std::vector<Value> items, ListKind kind = ListKind::kList);
   static Value dict(std::shared_ptr<DictData> d = nullptr);
   static Value callable(std::string name, NativeFn fn);
@@ -88,6 +91,7 @@ class Value {
   bool is_float() const { return kind_ == Kind::kFloat; }
   bool is_number() const { return kind_ == Kind::kInt || kind_ == Kind::kFloat || is_bool(); }
   bool is_string() const { return kind_ == Kind::kString; }
+  bool is_safe() const { return kind_ == Kind::kString && b_; }
   bool is_list() const { return kind_ == Kind::kList; }
   bool is_dict() const { return kind_ == Kind::kDict; }
   bool is_namespace() const { return is_dict() && dict_->is_namespace; }
@@ -121,6 +125,18 @@ class Value {
 
   static const std::shared_ptr<const std::string>& empty_string();
 };
+
+// Dict keys are stored as strings. A non-string key (int, or bool as Python's 1/0) is stored as
+// "\xFF" + its decimal digits, a byte that never occurs in UTF-8 text, so {0: a} and {'0': a}
+// stay distinct. dict_key throws JinjaError for other key types (unhashable or unsupported).
+std::string dict_key(const Value& key);
+// The key as templates see it: a string, or the int that dict_key encoded.
+Value key_value(const std::string& stored);
+// The key as json.dumps writes it (ints become their decimal string).
+std::string key_text(const std::string& stored);
+
+// HTML escaping as markupsafe.escape: & < > " ' -> &amp; &lt; &gt; &#34; &#39;.
+std::string html_escape(const std::string& s);
 
 // Python's float repr: shortest round-trip digits, "1.0", "1e+16", "1e-05", "inf", "nan".
 std::string python_float_repr(double f);
