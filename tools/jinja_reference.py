@@ -3,6 +3,9 @@
 
 Usage: python3 tools/jinja_reference.py [REPO_ROOT]
 
+Also renders the construct-by-construct snippets of tests/fixtures/jinja/snippets.json into
+tests/fixtures/jinja/snippets_expected.json (the interpreter's unit-test oracle).
+
 For every template tests/fixtures/chat/templates/<name>.jinja and every case
 tests/fixtures/chat/cases/<case>.json, renders the template with jinja2 configured exactly as
 transformers' `_compile_jinja_template` does (ImmutableSandboxedEnvironment with trim_blocks,
@@ -70,6 +73,29 @@ def render_case(template, case):
                            eos_token=case.get("eos_token", "</s>"), **kwargs)
 
 
+def render_snippets(root, env):
+    """tests/fixtures/jinja/snippets.json ([{name, template, context}]) ->
+    snippets_expected.json ({name: {"output": str} | {"error": str, "stage": "compile"|"render"}})."""
+    base = os.path.join(root, "tests", "fixtures", "jinja")
+    with open(os.path.join(base, "snippets.json"), encoding="utf-8") as fh:
+        snippets = json.load(fh)
+    out = {}
+    for s in snippets:
+        try:
+            template = env.from_string(s["template"])
+        except Exception as e:  # noqa: BLE001
+            out[s["name"]] = {"error": f"{type(e).__name__}: {e}", "stage": "compile"}
+            continue
+        try:
+            out[s["name"]] = {"output": template.render(**s["context"])}
+        except Exception as e:  # noqa: BLE001
+            out[s["name"]] = {"error": f"{type(e).__name__}: {e}", "stage": "render"}
+    with open(os.path.join(base, "snippets_expected.json"), "w", encoding="utf-8") as fh:
+        json.dump(out, fh, ensure_ascii=False, indent=1)
+        fh.write("\n")
+    print(f"{len(out)} snippets")
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
     base = os.path.join(root, "tests", "fixtures", "chat")
@@ -104,6 +130,7 @@ def main():
             json.dump(out, fh, ensure_ascii=False, indent=1)
             fh.write("\n")
     print(f"jinja2 {jinja2.__version__}: {num_ok} renderings, {num_err} errors")
+    render_snippets(root, env)
 
 
 if __name__ == "__main__":

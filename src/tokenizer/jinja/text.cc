@@ -90,8 +90,38 @@ bool is_cased(char32_t cp) {
 
 }  // namespace
 
-std::string upper(std::string_view s) { return map_cps(s, utf8proc_toupper); }
-std::string lower(std::string_view s) { return map_cps(s, utf8proc_tolower); }
+// Python's str.upper()/lower() use the full case mappings of SpecialCasing.txt where one code
+// point maps to several; utf8proc only has the simple ones. These are the unconditional ones
+// of Latin text (ß, ligatures, İ).
+std::string upper(std::string_view s) {
+  std::string out;
+  for (char32_t cp : decode(s)) {
+    switch (cp) {
+      case 0xDF: out += "SS"; break;
+      case 0xFB00: out += "FF"; break;
+      case 0xFB01: out += "FI"; break;
+      case 0xFB02: out += "FL"; break;
+      case 0xFB03: out += "FFI"; break;
+      case 0xFB04: out += "FFL"; break;
+      case 0xFB05: case 0xFB06: out += "ST"; break;
+      case 0x149: out += "\u02BCN"; break;
+      default: append_utf8(out, static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(cp))));
+    }
+  }
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out;
+  for (char32_t cp : decode(s)) {
+    if (cp == 0x130) {
+      out += "i\u0307";
+    } else {
+      append_utf8(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+    }
+  }
+  return out;
+}
 
 std::string py_title(std::string_view s) {
   std::string out;
