@@ -24,7 +24,8 @@ mlxs::Result<nlohmann::ordered_json> read_json(const std::string& path) {
   std::ifstream in(path);
   if (!in) return mlxs::error(mlxs::ErrorCode::kNotFound, "cannot open " + path);
   auto j = nlohmann::ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return mlxs::error(mlxs::ErrorCode::kParseError, path + " is not valid JSON");
+  if (j.is_discarded())
+    return mlxs::error(mlxs::ErrorCode::kParseError, path + " is not valid JSON");
   return j;
 }
 
@@ -60,9 +61,12 @@ int run(const ChatTemplateArgs& a) {
   }
   for (const std::string& kv : a.vars) {
     size_t eq = kv.find('=');
-    if (eq == std::string::npos) return fail(mlxs::error(mlxs::ErrorCode::kInvalidParams, "--var must be NAME=JSON, got " + kv));
+    if (eq == std::string::npos)
+      return fail(
+          mlxs::error(mlxs::ErrorCode::kInvalidParams, "--var must be NAME=JSON, got " + kv));
     auto v = nlohmann::ordered_json::parse(kv.substr(eq + 1), nullptr, false);
-    if (v.is_discarded()) return fail(mlxs::error(mlxs::ErrorCode::kInvalidParams, "--var value is not JSON: " + kv));
+    if (v.is_discarded())
+      return fail(mlxs::error(mlxs::ErrorCode::kInvalidParams, "--var value is not JSON: " + kv));
     options.extra[kv.substr(0, eq)] = v;
   }
   auto prompt = tmpl->render(*messages, options);
@@ -74,12 +78,17 @@ int run(const ChatTemplateArgs& a) {
 mlxs::cli::CommandRegistrar reg(
     "chat-template", "Render a conversation with the model's chat template", [](CLI::App& app) {
       auto a = std::make_shared<ChatTemplateArgs>();
-      app.add_option("--model", a->model_dir, "Model folder holding tokenizer_config.json")->required();
-      app.add_option("--messages", a->messages_path, "JSON file: array of {role, content, ...}")->required();
-      app.add_flag("--add-generation-prompt", a->add_generation_prompt, "End with the assistant turn header");
+      app.add_option("--model", a->model_dir, "Model folder holding tokenizer_config.json")
+          ->required();
+      app.add_option("--messages", a->messages_path, "JSON file: array of {role, content, ...}")
+          ->required();
+      app.add_flag("--add-generation-prompt", a->add_generation_prompt,
+                   "End with the assistant turn header");
       app.add_option("--tools", a->tools_path, "JSON file: array of tool definitions");
-      app.add_option("--template", a->template_path, "Use this Jinja file instead of the config's template");
-      app.add_option("--var", a->vars, "Extra template variable NAME=JSON (e.g. enable_thinking=false)");
+      app.add_option("--template", a->template_path,
+                     "Use this Jinja file instead of the config's template");
+      app.add_option("--var", a->vars,
+                     "Extra template variable NAME=JSON (e.g. enable_thinking=false)");
       return [a] { return run(*a); };
     });
 

@@ -31,14 +31,16 @@ Value strftime_now_fn(std::optional<std::tm> fixed) {
     }
     char buf[512];
     size_t n = std::strftime(buf, sizeof(buf), fmt->as_string().c_str(), &tm);
-    if (n == 0 && !fmt->as_string().empty()) throw JinjaError("strftime_now(): result too long or empty");
+    if (n == 0 && !fmt->as_string().empty())
+      throw JinjaError("strftime_now(): result too long or empty");
     return Value::string(std::string(buf, n));
   });
 }
 
 std::string token_text(const nlohmann::ordered_json& v) {
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string())
+    return v["content"].get<std::string>();
   return "";
 }
 
@@ -52,10 +54,12 @@ Result<ChatTemplate> ChatTemplate::compile(std::string source) {
 Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& messages,
                                          const ChatTemplateOptions& options) const {
   if (!messages.is_array()) {
-    return error(ErrorCode::kInvalidRequest, std::string("messages must be an array, got ") + messages.type_name());
+    return error(ErrorCode::kInvalidRequest,
+                 std::string("messages must be an array, got ") + messages.type_name());
   }
   if (!options.tools.is_null() && !options.tools.is_array()) {
-    return error(ErrorCode::kInvalidRequest, std::string("tools must be an array or null, got ") + options.tools.type_name());
+    return error(ErrorCode::kInvalidRequest,
+                 std::string("tools must be an array or null, got ") + options.tools.type_name());
   }
   if (!options.extra.is_object()) {
     return error(ErrorCode::kInvalidRequest, "extra template variables must be an object");
@@ -78,7 +82,8 @@ Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& messages,
 }
 
 Result<TokenizerChatConfig> parse_tokenizer_chat_config(const nlohmann::ordered_json& config) {
-  if (!config.is_object()) return error(ErrorCode::kModelLoadError, "tokenizer_config.json is not a JSON object");
+  if (!config.is_object())
+    return error(ErrorCode::kModelLoadError, "tokenizer_config.json is not a JSON object");
   TokenizerChatConfig out;
   auto it = config.find("chat_template");
   if (it == config.end() || it->is_null()) {
@@ -90,7 +95,8 @@ Result<TokenizerChatConfig> parse_tokenizer_chat_config(const nlohmann::ordered_
     const nlohmann::ordered_json* pick = nullptr;
     for (const auto& e : *it) {
       if (!e.is_object() || !e.contains("template") || !e["template"].is_string()) {
-        return error(ErrorCode::kModelLoadError, "chat_template list entries must be {name, template} objects");
+        return error(ErrorCode::kModelLoadError,
+                     "chat_template list entries must be {name, template} objects");
       }
       if (!pick || (e.contains("name") && e["name"] == "default")) pick = &e;
       if (e.contains("name") && e["name"] == "default") break;
@@ -98,15 +104,19 @@ Result<TokenizerChatConfig> parse_tokenizer_chat_config(const nlohmann::ordered_
     out.chat_template = (*pick)["template"].get<std::string>();
   } else {
     return error(ErrorCode::kModelLoadError,
-                 std::string("chat_template must be a string or a list of {name, template}, got ") + it->type_name());
+                 std::string("chat_template must be a string or a list of {name, template}, got ") +
+                     it->type_name());
   }
   for (const auto& [k, v] : config.items()) {
     bool token_field = k.size() > 6 && k.compare(k.size() - 6, 6, "_token") == 0;
     if (!token_field || !(v.is_string() || v.is_object())) continue;
     std::string text = token_text(v);
-    if (k == "bos_token") out.bos_token = text;
-    else if (k == "eos_token") out.eos_token = text;
-    else out.special_tokens[k] = text;
+    if (k == "bos_token")
+      out.bos_token = text;
+    else if (k == "eos_token")
+      out.eos_token = text;
+    else
+      out.special_tokens[k] = text;
   }
   return out;
 }
@@ -115,7 +125,8 @@ Result<TokenizerChatConfig> read_tokenizer_chat_config(const std::string& model_
   std::string path = model_dir + "/tokenizer_config.json";
   std::ifstream in(path);
   if (!in) return error(ErrorCode::kNotFound, "cannot open " + path);
-  nlohmann::ordered_json config = nlohmann::ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
+  nlohmann::ordered_json config =
+      nlohmann::ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (config.is_discarded()) return error(ErrorCode::kModelLoadError, path + " is not valid JSON");
   auto r = parse_tokenizer_chat_config(config);
   if (!r.ok()) return error(r.status().code(), path + ": " + r.status().message());

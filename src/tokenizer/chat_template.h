@@ -4,10 +4,9 @@
 #pragma once
 
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "mlxs/status.h"
 #include "tokenizer/jinja/template.h"
@@ -42,7 +41,8 @@ class ChatTemplate {
   const std::string& source() const { return source_; }
 
  private:
-  ChatTemplate(std::string source, jinja::Template t) : source_(std::move(source)), template_(std::move(t)) {}
+  ChatTemplate(std::string source, jinja::Template t)
+      : source_(std::move(source)), template_(std::move(t)) {}
   std::string source_;
   jinja::Template template_;
 };

@@ -50,7 +50,8 @@ ChatTemplateOptions case_options(const json& c) {
 std::map<std::string, json> load_cases() {
   std::map<std::string, json> cases;
   for (const auto& e : fs::directory_iterator(kChatDir / "cases")) {
-    if (e.path().extension() == ".json") cases[e.path().stem().string()] = json::parse(read_file(e.path()));
+    if (e.path().extension() == ".json")
+      cases[e.path().stem().string()] = json::parse(read_file(e.path()));
   }
   return cases;
 }
@@ -88,7 +89,8 @@ TEST(ChatTemplateGolden, EveryTemplateEveryCaseMatchesJinja2) {
         if (want.contains("error")) {
           ok = !got.ok();
           EXPECT_FALSE(got.ok()) << name << " / " << cname << ": jinja2 raised " << want["error"]
-                                 << " but we rendered:\n" << (got.ok() ? *got : "");
+                                 << " but we rendered:\n"
+                                 << (got.ok() ? *got : "");
         } else {
           ok = got.ok() && *got == want["output"].get<std::string>();
           if (!got.ok()) {
@@ -103,14 +105,16 @@ TEST(ChatTemplateGolden, EveryTemplateEveryCaseMatchesJinja2) {
         }
         num_pairs_ok += ok;
         all_ok = all_ok && ok;
-        actual[name][cname] = got.ok() ? json{{"output", *got}} : json{{"error", got.status().message()}};
+        actual[name][cname] =
+            got.ok() ? json{{"output", *got}} : json{{"error", got.status().message()}};
       }
     }
     num_templates_ok += all_ok;
   }
   std::ofstream(fs::path(MLXS_BINARY_DIR) / "chat_template_actual.json") << actual.dump(1);
-  std::printf("chat template golden: %d/%zu templates match on every case, %d/%d (template, case) pairs\n",
-              num_templates_ok, templates.size(), num_pairs_ok, num_pairs);
+  std::printf(
+      "chat template golden: %d/%zu templates match on every case, %d/%d (template, case) pairs\n",
+      num_templates_ok, templates.size(), num_pairs_ok, num_pairs);
 }
 
 TEST(ChatTemplate, RendersQwen3WithThinkingDisabled) {
@@ -125,7 +129,8 @@ TEST(ChatTemplate, RendersQwen3WithThinkingDisabled) {
 }
 
 TEST(ChatTemplate, RaiseExceptionBecomesAnError) {
-  auto t = ChatTemplate::compile("{% if messages|length == 0 %}{{ raise_exception('no messages') }}{% endif %}ok");
+  auto t = ChatTemplate::compile(
+      "{% if messages|length == 0 %}{{ raise_exception('no messages') }}{% endif %}ok");
   ASSERT_TRUE(t.ok());
   auto r = t->render(json::array(), {});
   ASSERT_FALSE(r.ok());

@@ -20,8 +20,20 @@ using StmtPtr = std::unique_ptr<Stmt>;
 using Body = std::vector<StmtPtr>;
 
 enum class ExprKind {
-  kLiteral, kName, kList, kDict, kGetAttr, kGetItem, kSlice, kCall, kFilter, kTest, kUnary,
-  kBinary, kCompare, kCond,
+  kLiteral,
+  kName,
+  kList,
+  kDict,
+  kGetAttr,
+  kGetItem,
+  kSlice,
+  kCall,
+  kFilter,
+  kTest,
+  kUnary,
+  kBinary,
+  kCompare,
+  kCond,
 };
 
 struct Expr {
@@ -124,7 +136,17 @@ struct CondExpr : Expr {  // then if cond else otherwise (otherwise may be null:
 };
 
 enum class StmtKind {
-  kText, kPrint, kIf, kFor, kSet, kSetBlock, kMacro, kCallBlock, kFilterBlock, kBreak, kContinue,
+  kText,
+  kPrint,
+  kIf,
+  kFor,
+  kSet,
+  kSetBlock,
+  kMacro,
+  kCallBlock,
+  kFilterBlock,
+  kBreak,
+  kContinue,
   kScope,
 };
 

@@ -25,7 +25,8 @@ const std::string& str_arg(const CallArgs& a, size_t i, const char* name, const 
 long int_arg(const CallArgs& a, size_t i, const char* name, long dflt) {
   const Value* v = a.get(i, name);
   if (!v || v->is_none()) return dflt;
-  if (!(v->is_int() || v->is_bool())) throw JinjaError(std::string("argument '") + name + "' must be an integer");
+  if (!(v->is_int() || v->is_bool()))
+    throw JinjaError(std::string("argument '") + name + "' must be an integer");
   return static_cast<long>(v->as_int());
 }
 
@@ -47,7 +48,8 @@ Value str_list(const std::vector<std::string>& parts) {
 bool affix_match(const std::string& s, const Value& affix, bool start) {
   auto one = [&](const std::string& a) {
     if (a.size() > s.size()) return false;
-    return start ? s.compare(0, a.size(), a) == 0 : s.compare(s.size() - a.size(), a.size(), a) == 0;
+    return start ? s.compare(0, a.size(), a) == 0
+                 : s.compare(s.size() - a.size(), a.size(), a) == 0;
   };
   if (affix.is_string()) return one(affix.as_string());
   if (affix.is_list()) {
@@ -77,7 +79,8 @@ std::string py_format(const std::string& fmt, const CallArgs& a) {
       if (end == std::string::npos) throw JinjaError("str.format(): single '{' encountered");
       std::string field = fmt.substr(i + 1, end - i - 1);
       if (field.find_first_of(":!.[") != std::string::npos) {
-        throw JinjaError("str.format(): format specs and conversions are not supported: {" + field + "}");
+        throw JinjaError("str.format(): format specs and conversions are not supported: {" + field +
+                         "}");
       }
       const Value* v = nullptr;
       if (field.empty()) {
@@ -108,12 +111,13 @@ std::vector<std::string> splitlines(const std::string& s, bool keepends) {
   size_t start = 0;
   for (size_t i = 0; i < cps.size(); ++i) {
     char32_t c = cps[i];
-    bool brk = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E ||
-               c == 0x85 || c == 0x2028 || c == 0x2029;
+    bool brk = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D ||
+               c == 0x1E || c == 0x85 || c == 0x2028 || c == 0x2029;
     if (!brk) continue;
     size_t end = i;
     if (c == '\r' && i + 1 < cps.size() && cps[i + 1] == '\n') ++i;
-    out.push_back(text::encode(std::u32string_view(cps).substr(start, (keepends ? i + 1 : end) - start)));
+    out.push_back(
+        text::encode(std::u32string_view(cps).substr(start, (keepends ? i + 1 : end) - start)));
     start = i + 1;
   }
   if (start < cps.size()) out.push_back(text::encode(std::u32string_view(cps).substr(start)));
@@ -133,8 +137,9 @@ Value string_method(const Value& self, const std::string& name) {
   const std::string s = self.as_string();
   if (self.is_safe()) {
     // Markup's methods escape their arguments; only the argument-free ones are supported.
-    static const std::set<std::string> kPlain = {"upper", "lower", "title", "capitalize", "strip", "lstrip",
-                                                 "rstrip", "startswith", "endswith", "isdigit", "isspace"};
+    static const std::set<std::string> kPlain = {"upper",    "lower",   "title",  "capitalize",
+                                                 "strip",    "lstrip",  "rstrip", "startswith",
+                                                 "endswith", "isdigit", "isspace"};
     if (!kPlain.count(name)) {
       return Value::callable("Markup." + name, [name](Interpreter&, const CallArgs&) -> Value {
         throw JinjaError("the method '" + name + "' of a |safe (Markup) string is not supported");
@@ -148,12 +153,19 @@ Value string_method(const Value& self, const std::string& name) {
     });
   }
   auto m = [&](auto fn) {
-    return Value::callable("str." + name, [s, fn](Interpreter&, const CallArgs& a) -> Value { return fn(s, a); });
+    return Value::callable("str." + name,
+                           [s, fn](Interpreter&, const CallArgs& a) -> Value { return fn(s, a); });
   };
-  if (name == "upper") return m([](const std::string& s, const CallArgs&) { return Value::string(text::upper(s)); });
-  if (name == "lower") return m([](const std::string& s, const CallArgs&) { return Value::string(text::lower(s)); });
-  if (name == "title") return m([](const std::string& s, const CallArgs&) { return Value::string(text::py_title(s)); });
-  if (name == "capitalize") return m([](const std::string& s, const CallArgs&) { return Value::string(text::capitalize(s)); });
+  if (name == "upper")
+    return m([](const std::string& s, const CallArgs&) { return Value::string(text::upper(s)); });
+  if (name == "lower")
+    return m([](const std::string& s, const CallArgs&) { return Value::string(text::lower(s)); });
+  if (name == "title")
+    return m(
+        [](const std::string& s, const CallArgs&) { return Value::string(text::py_title(s)); });
+  if (name == "capitalize")
+    return m(
+        [](const std::string& s, const CallArgs&) { return Value::string(text::capitalize(s)); });
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     bool l = name != "rstrip", r = name != "lstrip";
     return m([l, r](const std::string& s, const CallArgs& a) {
@@ -184,7 +196,8 @@ Value string_method(const Value& self, const std::string& name) {
   }
   if (name == "replace") {
     return m([](const std::string& s, const CallArgs& a) {
-      return Value::string(text::replace(s, str_arg(a, 0, "old", "replace"), str_arg(a, 1, "new", "replace"),
+      return Value::string(text::replace(s, str_arg(a, 0, "old", "replace"),
+                                         str_arg(a, 1, "new", "replace"),
                                          int_arg(a, 2, "count", -1)));
     });
   }
@@ -192,11 +205,13 @@ Value string_method(const Value& self, const std::string& name) {
     std::string which = name;
     return m([which](const std::string& s, const CallArgs& a) {
       const std::string& sub = str_arg(a, 0, "sub", which.c_str());
-      if (a.positional.size() > 1) throw JinjaError("str." + which + "(): start/end arguments are not supported");
+      if (a.positional.size() > 1)
+        throw JinjaError("str." + which + "(): start/end arguments are not supported");
       if (which == "count") {
         if (sub.empty()) return Value::integer(static_cast<int64_t>(text::length(s)) + 1);
         int64_t n = 0;
-        for (size_t at = s.find(sub); at != std::string::npos; at = s.find(sub, at + sub.size())) ++n;
+        for (size_t at = s.find(sub); at != std::string::npos; at = s.find(sub, at + sub.size()))
+          ++n;
         return Value::integer(n);
       }
       size_t at = (which[0] == 'r') ? s.rfind(sub) : s.find(sub);
@@ -207,7 +222,9 @@ Value string_method(const Value& self, const std::string& name) {
       return Value::integer(static_cast<int64_t>(text::length(std::string_view(s).substr(0, at))));
     });
   }
-  if (name == "format") return m([](const std::string& s, const CallArgs& a) { return Value::string(py_format(s, a)); });
+  if (name == "format")
+    return m(
+        [](const std::string& s, const CallArgs& a) { return Value::string(py_format(s, a)); });
   if (name == "join") {
     return m([](const std::string& s, const CallArgs& a) {
       const Value* seq = a.get(0, "iterable");
@@ -215,7 +232,8 @@ Value string_method(const Value& self, const std::string& name) {
       std::string out;
       bool first = true;
       for (const Value& v : iterate(*seq)) {
-        if (!v.is_string()) throw JinjaError("sequence item: expected str instance, " + v.type_name() + " found");
+        if (!v.is_string())
+          throw JinjaError("sequence item: expected str instance, " + v.type_name() + " found");
         if (!first) out += s;
         first = false;
         out += v.as_string();
@@ -224,21 +242,38 @@ Value string_method(const Value& self, const std::string& name) {
     });
   }
   if (name == "isdigit" || name == "isnumeric" || name == "isdecimal")
-    return m([](const std::string& s, const CallArgs&) { return Value::boolean(all_cps(s, [](char32_t c) { return c >= '0' && c <= '9'; })); });
+    return m([](const std::string& s, const CallArgs&) {
+      return Value::boolean(all_cps(s, [](char32_t c) { return c >= '0' && c <= '9'; }));
+    });
   if (name == "isalpha")
-    return m([](const std::string& s, const CallArgs&) { return Value::boolean(all_cps(s, [](char32_t c) { return c > 127 ? true : std::isalpha(static_cast<int>(c)) != 0; })); });
+    return m([](const std::string& s, const CallArgs&) {
+      return Value::boolean(all_cps(
+          s, [](char32_t c) { return c > 127 ? true : std::isalpha(static_cast<int>(c)) != 0; }));
+    });
   if (name == "isalnum")
-    return m([](const std::string& s, const CallArgs&) { return Value::boolean(all_cps(s, [](char32_t c) { return c > 127 ? true : std::isalnum(static_cast<int>(c)) != 0; })); });
+    return m([](const std::string& s, const CallArgs&) {
+      return Value::boolean(all_cps(
+          s, [](char32_t c) { return c > 127 ? true : std::isalnum(static_cast<int>(c)) != 0; }));
+    });
   if (name == "isspace")
-    return m([](const std::string& s, const CallArgs&) { return Value::boolean(all_cps(s, text::is_space)); });
-  if (name == "isupper") return m([](const std::string& s, const CallArgs&) { return Value::boolean(text::upper(s) == s && text::lower(s) != s); });
-  if (name == "islower") return m([](const std::string& s, const CallArgs&) { return Value::boolean(text::lower(s) == s && text::upper(s) != s); });
+    return m([](const std::string& s, const CallArgs&) {
+      return Value::boolean(all_cps(s, text::is_space));
+    });
+  if (name == "isupper")
+    return m([](const std::string& s, const CallArgs&) {
+      return Value::boolean(text::upper(s) == s && text::lower(s) != s);
+    });
+  if (name == "islower")
+    return m([](const std::string& s, const CallArgs&) {
+      return Value::boolean(text::lower(s) == s && text::upper(s) != s);
+    });
   return Value::undefined("str." + name);
 }
 
 const std::set<std::string>& mutating_methods() {
-  static const std::set<std::string> k = {"append", "pop", "insert", "extend", "remove", "clear", "update",
-                                          "setdefault", "popitem", "sort", "reverse", "__setitem__"};
+  static const std::set<std::string> k = {"append",  "pop",   "insert",  "extend",
+                                          "remove",  "clear", "update",  "setdefault",
+                                          "popitem", "sort",  "reverse", "__setitem__"};
   return k;
 }
 
@@ -247,9 +282,12 @@ Value dict_method(const Value& self, const std::string& name) {
     return Value::callable("dict." + name, [self, name](Interpreter&, const CallArgs&) {
       std::vector<Value> out;
       for (const auto& [k, v] : self.dict_data().entries) {
-        if (name == "items") out.push_back(Value::list({key_value(k), v}, ListKind::kTuple));
-        else if (name == "keys") out.push_back(key_value(k));
-        else out.push_back(v);
+        if (name == "items")
+          out.push_back(Value::list({key_value(k), v}, ListKind::kTuple));
+        else if (name == "keys")
+          out.push_back(key_value(k));
+        else
+          out.push_back(v);
       }
       return Value::list(std::move(out), ListKind::kView);
     });
@@ -275,7 +313,8 @@ Value dict_method(const Value& self, const std::string& name) {
 
 Value get_attr(Interpreter& in, const Value& obj, const std::string& name) {
   switch (obj.kind()) {
-    case Kind::kUndefined: undefined_error(obj);
+    case Kind::kUndefined:
+      undefined_error(obj);
     case Kind::kDict: {
       if (obj.is_namespace()) {
         const Value* v = obj.dict_data().find(name);
@@ -289,10 +328,12 @@ Value get_attr(Interpreter& in, const Value& obj, const std::string& name) {
       const Value* v = obj.dict_data().find(name);
       return v ? *v : Value::undefined(name);
     }
-    case Kind::kString: return string_method(obj, name);
+    case Kind::kString:
+      return string_method(obj, name);
     case Kind::kList: {
       if (mutating_methods().count(name)) {
-        throw JinjaError("access to attribute '" + name + "' of '" + obj.type_name() + "' object is unsafe");
+        throw JinjaError("access to attribute '" + name + "' of '" + obj.type_name() +
+                         "' object is unsafe");
       }
       if (name == "index" || name == "count") {
         return Value::callable("list." + name, [obj, name](Interpreter&, const CallArgs& a) {
@@ -311,13 +352,15 @@ Value get_attr(Interpreter& in, const Value& obj, const std::string& name) {
       }
       return Value::undefined(name);
     }
-    default: return Value::undefined(name);
+    default:
+      return Value::undefined(name);
   }
 }
 
 Value get_item(Interpreter& in, const Value& obj, const Value& key) {
   switch (obj.kind()) {
-    case Kind::kUndefined: undefined_error(obj);
+    case Kind::kUndefined:
+      undefined_error(obj);
     case Kind::kDict: {
       if (key.is_string() || key.is_int() || key.is_bool()) {
         const Value* v = obj.dict_data().find(dict_key(key));
@@ -350,7 +393,8 @@ Value get_item(Interpreter& in, const Value& obj, const Value& key) {
       if (i < 0 || i >= n) return Value::undefined();
       return obj.items()[static_cast<size_t>(i)];
     }
-    default: return Value::undefined();
+    default:
+      return Value::undefined();
   }
 }
 
@@ -377,43 +421,61 @@ const std::vector<std::pair<std::string, TestFn>>& tests() {
       {"undefined", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_undefined(); }},
       {"none", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_none(); }},
       {"boolean", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_bool(); }},
-      {"true", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_bool() && v.as_bool(); }},
-      {"false", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_bool() && !v.as_bool(); }},
+      {"true",
+       [](Interpreter&, const Value& v, const CallArgs&) { return v.is_bool() && v.as_bool(); }},
+      {"false",
+       [](Interpreter&, const Value& v, const CallArgs&) { return v.is_bool() && !v.as_bool(); }},
       {"integer", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_int(); }},
       {"float", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_float(); }},
       {"number", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_number(); }},
       {"string", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_string(); }},
-      {"mapping", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_dict() && !v.is_namespace(); }},
-      {"iterable", [](Interpreter&, const Value& v, const CallArgs&) {
-         return v.is_undefined() || v.is_string() || v.is_list() || (v.is_dict() && !v.is_namespace());
+      {"mapping", [](Interpreter&, const Value& v,
+                     const CallArgs&) { return v.is_dict() && !v.is_namespace(); }},
+      {"iterable",
+       [](Interpreter&, const Value& v, const CallArgs&) {
+         return v.is_undefined() || v.is_string() || v.is_list() ||
+                (v.is_dict() && !v.is_namespace());
        }},
-      {"sequence", [](Interpreter&, const Value& v, const CallArgs&) {
+      {"sequence",
+       [](Interpreter&, const Value& v, const CallArgs&) {
          return v.is_string() || (v.is_dict() && !v.is_namespace()) ||
                 (v.is_list() && v.list_data().kind != ListKind::kGenerator);
        }},
       {"callable", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_callable(); }},
-      {"odd", [](Interpreter&, const Value& v, const CallArgs&) {
+      {"odd",
+       [](Interpreter&, const Value& v, const CallArgs&) {
          if (!v.is_int() && !v.is_bool()) throw JinjaError("test 'odd' needs an integer");
          return v.as_int() % 2 != 0;
        }},
-      {"even", [](Interpreter&, const Value& v, const CallArgs&) {
+      {"even",
+       [](Interpreter&, const Value& v, const CallArgs&) {
          if (!v.is_int() && !v.is_bool()) throw JinjaError("test 'even' needs an integer");
          return v.as_int() % 2 == 0;
        }},
-      {"divisibleby", [](Interpreter&, const Value& v, const CallArgs& a) {
+      {"divisibleby",
+       [](Interpreter&, const Value& v, const CallArgs& a) {
          const Value& d = test_arg(a, "divisibleby");
-         if (!(v.is_int() || v.is_bool()) || !(d.is_int() || d.is_bool())) throw JinjaError("divisibleby needs integers");
+         if (!(v.is_int() || v.is_bool()) || !(d.is_int() || d.is_bool()))
+           throw JinjaError("divisibleby needs integers");
          if (d.as_int() == 0) throw JinjaError("integer division or modulo by zero");
          return v.as_int() % d.as_int() == 0;
        }},
-      {"eq", [](Interpreter&, const Value& v, const CallArgs& a) { return values_equal(v, test_arg(a, "eq")); }},
-      {"ne", [](Interpreter&, const Value& v, const CallArgs& a) { return !values_equal(v, test_arg(a, "ne")); }},
-      {"lt", [](Interpreter&, const Value& v, const CallArgs& a) { return less_checked(v, test_arg(a, "lt")); }},
-      {"gt", [](Interpreter&, const Value& v, const CallArgs& a) { return less_checked(test_arg(a, "gt"), v); }},
-      {"le", [](Interpreter&, const Value& v, const CallArgs& a) { return !less_checked(test_arg(a, "le"), v); }},
-      {"ge", [](Interpreter&, const Value& v, const CallArgs& a) { return !less_checked(v, test_arg(a, "ge")); }},
-      {"in", [](Interpreter&, const Value& v, const CallArgs& a) { return contains(test_arg(a, "in"), v); }},
-      {"sameas", [](Interpreter&, const Value& v, const CallArgs& a) {
+      {"eq", [](Interpreter&, const Value& v,
+                const CallArgs& a) { return values_equal(v, test_arg(a, "eq")); }},
+      {"ne", [](Interpreter&, const Value& v,
+                const CallArgs& a) { return !values_equal(v, test_arg(a, "ne")); }},
+      {"lt", [](Interpreter&, const Value& v,
+                const CallArgs& a) { return less_checked(v, test_arg(a, "lt")); }},
+      {"gt", [](Interpreter&, const Value& v,
+                const CallArgs& a) { return less_checked(test_arg(a, "gt"), v); }},
+      {"le", [](Interpreter&, const Value& v,
+                const CallArgs& a) { return !less_checked(test_arg(a, "le"), v); }},
+      {"ge", [](Interpreter&, const Value& v,
+                const CallArgs& a) { return !less_checked(v, test_arg(a, "ge")); }},
+      {"in", [](Interpreter&, const Value& v,
+                const CallArgs& a) { return contains(test_arg(a, "in"), v); }},
+      {"sameas",
+       [](Interpreter&, const Value& v, const CallArgs& a) {
          const Value& o = test_arg(a, "sameas");
          if (v.kind() != o.kind()) return false;
          if (v.is_none() || v.is_undefined()) return true;
@@ -422,11 +484,19 @@ const std::vector<std::pair<std::string, TestFn>>& tests() {
          if (v.is_dict()) return &v.dict_data() == &o.dict_data();
          return values_equal(v, o);  // small ints and interned strings: Python's `is` is unreliable
        }},
-      {"lower", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_string() && text::lower(v.as_string()) == v.as_string(); }},
-      {"upper", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_string() && text::upper(v.as_string()) == v.as_string(); }},
+      {"lower",
+       [](Interpreter&, const Value& v, const CallArgs&) {
+         return v.is_string() && text::lower(v.as_string()) == v.as_string();
+       }},
+      {"upper",
+       [](Interpreter&, const Value& v, const CallArgs&) {
+         return v.is_string() && text::upper(v.as_string()) == v.as_string();
+       }},
       {"escaped", [](Interpreter&, const Value&, const CallArgs&) { return false; }},
-      {"filter", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_string() && has_filter(v.as_string()); }},
-      {"test", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_string() && has_test(v.as_string()); }},
+      {"filter", [](Interpreter&, const Value& v,
+                    const CallArgs&) { return v.is_string() && has_filter(v.as_string()); }},
+      {"test", [](Interpreter&, const Value& v,
+                  const CallArgs&) { return v.is_string() && has_test(v.as_string()); }},
   };
   return k;
 }
@@ -465,7 +535,8 @@ void install_builtin_globals(Frame& g) {
       throw JinjaError("range expected 1 to 3 integer arguments");
     }
     for (const Value& v : a.positional)
-      if (!(v.is_int() || v.is_bool())) throw JinjaError("'" + v.type_name() + "' object cannot be interpreted as an integer");
+      if (!(v.is_int() || v.is_bool()))
+        throw JinjaError("'" + v.type_name() + "' object cannot be interpreted as an integer");
     int64_t start = 0, stop, step = 1;
     if (a.positional.size() == 1) {
       stop = a.positional[0].as_int();
@@ -477,7 +548,8 @@ void install_builtin_globals(Frame& g) {
     if (step == 0) throw JinjaError("range() arg 3 must not be zero");
     std::vector<Value> out;
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-      if (out.size() >= 100000) throw JinjaError("range too big, max is 100000 items");  // Jinja's MAX_RANGE
+      if (out.size() >= 100000)
+        throw JinjaError("range too big, max is 100000 items");  // Jinja's MAX_RANGE
       out.push_back(Value::integer(i));
     }
     return Value::list(std::move(out), ListKind::kView);

@@ -29,17 +29,24 @@ std::vector<Value> items_of(const Value& v) {
 
 // map/select/reject/selectattr/rejectattr start with `if value:`, so a falsy input (None, an
 // empty string) yields nothing instead of failing.
-std::vector<Value> items_if_truthy(const Value& v) { return v.truthy() ? items_of(v) : std::vector<Value>{}; }
+std::vector<Value> items_if_truthy(const Value& v) {
+  return v.truthy() ? items_of(v) : std::vector<Value>{};
+}
 
-Value generator(std::vector<Value> items) { return Value::list(std::move(items), ListKind::kGenerator); }
+Value generator(std::vector<Value> items) {
+  return Value::list(std::move(items), ListKind::kGenerator);
+}
 
 // Jinja's make_attrgetter: "a.b.0" looks up a, then b, then index 0, with getitem semantics.
 Value attr_path(Interpreter& in, Value v, const std::string& path) {
   size_t start = 0;
   while (true) {
     size_t dot = path.find('.', start);
-    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c));
+    });
     v = get_item(in, v, digits ? Value::integer(std::atoll(part.c_str())) : Value::string(part));
     if (dot == std::string::npos) return v;
     start = dot + 1;
@@ -55,13 +62,15 @@ Value attribute_of(Interpreter& in, const Value& item, const Value& attribute) {
 // select/reject/selectattr/rejectattr.
 Value select_impl(Interpreter& in, const Value& v, const CallArgs& a, bool by_attr, bool keep) {
   size_t base = by_attr ? 1 : 0;
-  if (by_attr && a.positional.empty()) throw JinjaError("selectattr/rejectattr need an attribute name");
+  if (by_attr && a.positional.empty())
+    throw JinjaError("selectattr/rejectattr need an attribute name");
   std::string test;
   CallArgs test_args;
   if (a.positional.size() > base) {
     if (!a.positional[base].is_string()) throw JinjaError("the test name must be a string");
     test = a.positional[base].as_string();
-    test_args.positional.assign(a.positional.begin() + static_cast<long>(base) + 1, a.positional.end());
+    test_args.positional.assign(a.positional.begin() + static_cast<long>(base) + 1,
+                                a.positional.end());
     test_args.keywords = a.keywords;
   }
   std::vector<Value> out;
@@ -79,8 +88,10 @@ Value do_map(Interpreter& in, const Value& v, const CallArgs& a) {
   const Value* attribute = nullptr;
   const Value* dflt = nullptr;
   for (const auto& [k, kv] : a.keywords) {
-    if (k == "attribute") attribute = &kv;
-    else if (k == "default") dflt = &kv;
+    if (k == "attribute")
+      attribute = &kv;
+    else if (k == "default")
+      dflt = &kv;
   }
   if (attribute) {
     for (const Value& item : items_if_truthy(v)) {
@@ -90,7 +101,8 @@ Value do_map(Interpreter& in, const Value& v, const CallArgs& a) {
     }
     return generator(std::move(out));
   }
-  if (a.positional.empty() || !a.positional[0].is_string()) throw JinjaError("map needs a filter name or attribute=");
+  if (a.positional.empty() || !a.positional[0].is_string())
+    throw JinjaError("map needs a filter name or attribute=");
   std::string filter = a.positional[0].as_string();
   CallArgs rest;
   rest.positional.assign(a.positional.begin() + 1, a.positional.end());
@@ -104,15 +116,20 @@ Value do_map(Interpreter& in, const Value& v, const CallArgs& a) {
 
 Value do_length(Interpreter&, const Value& v, const CallArgs&) {
   switch (v.kind()) {
-    case Kind::kUndefined: return Value::integer(0);
-    case Kind::kString: return Value::integer(static_cast<int64_t>(text::length(v.as_string())));
+    case Kind::kUndefined:
+      return Value::integer(0);
+    case Kind::kString:
+      return Value::integer(static_cast<int64_t>(text::length(v.as_string())));
     case Kind::kList:
-      if (v.list_data().kind == ListKind::kGenerator) throw JinjaError("object of type 'generator' has no len()");
+      if (v.list_data().kind == ListKind::kGenerator)
+        throw JinjaError("object of type 'generator' has no len()");
       return Value::integer(static_cast<int64_t>(v.items().size()));
     case Kind::kDict:
-      if (!v.is_namespace()) return Value::integer(static_cast<int64_t>(v.dict_data().entries.size()));
+      if (!v.is_namespace())
+        return Value::integer(static_cast<int64_t>(v.dict_data().entries.size()));
       break;
-    default: break;
+    default:
+      break;
   }
   throw JinjaError("object of type '" + v.type_name() + "' has no len()");
 }
@@ -122,12 +139,16 @@ Value do_tojson(Interpreter&, const Value& v, const CallArgs& a) {
   o.ensure_ascii = flag(a, 0, "ensure_ascii", false);
   if (const Value* ind = a.get(1, "indent"); ind && !ind->is_none()) {
     o.has_indent = true;
-    if (ind->is_string()) o.indent = ind->as_string();
-    else if (ind->is_int()) o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, ind->as_int())), ' ');
-    else throw JinjaError("tojson: indent must be an int or a string");
+    if (ind->is_string())
+      o.indent = ind->as_string();
+    else if (ind->is_int())
+      o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, ind->as_int())), ' ');
+    else
+      throw JinjaError("tojson: indent must be an int or a string");
   }
   if (const Value* sep = a.get(2, "separators"); sep && !sep->is_none()) {
-    if (!sep->is_list() || sep->items().size() != 2 || !sep->items()[0].is_string() || !sep->items()[1].is_string()) {
+    if (!sep->is_list() || sep->items().size() != 2 || !sep->items()[0].is_string() ||
+        !sep->items()[1].is_string()) {
       throw JinjaError("tojson: separators must be a pair of strings");
     }
     o.has_separators = true;
@@ -143,7 +164,9 @@ Value do_tojson(Interpreter&, const Value& v, const CallArgs& a) {
   return Value::string(json_dumps(v, o));
 }
 
-std::string soft_str(const Value& v) { return python_str(v); }
+std::string soft_str(const Value& v) {
+  return python_str(v);
+}
 
 // A string result that stays Markup when its input was (Markup's str methods return Markup).
 Value like(const Value& input, std::string s) {
@@ -178,7 +201,8 @@ Value do_first(Interpreter&, const Value& v, const CallArgs&) {
 }
 
 Value do_last(Interpreter&, const Value& v, const CallArgs&) {
-  if (v.is_list() && v.list_data().kind == ListKind::kGenerator) throw JinjaError("'generator' object is not reversible");
+  if (v.is_list() && v.list_data().kind == ListKind::kGenerator)
+    throw JinjaError("'generator' object is not reversible");
   if (v.is_dict()) throw JinjaError("'dict' object is not reversible");
   std::vector<Value> items = items_of(v);
   return items.empty() ? Value::undefined("last item") : items.back();
@@ -186,7 +210,9 @@ Value do_last(Interpreter&, const Value& v, const CallArgs&) {
 
 Value do_indent(Interpreter&, const Value& v, const CallArgs& a) {
   std::string ind = "    ";
-  if (const Value* w = a.get(0, "width")) ind = w->is_string() ? w->as_string() : std::string(static_cast<size_t>(std::max<int64_t>(0, w->as_int())), ' ');
+  if (const Value* w = a.get(0, "width"))
+    ind = w->is_string() ? w->as_string()
+                         : std::string(static_cast<size_t>(std::max<int64_t>(0, w->as_int())), ' ');
   bool first = flag(a, 1, "first", false), blank = flag(a, 2, "blank", false);
   std::string s = soft_str(v) + "\n";
   // str.splitlines(); line breaks other than \n and \r\n are rare enough to treat as text.
@@ -203,8 +229,10 @@ Value do_indent(Interpreter&, const Value& v, const CallArgs& a) {
   std::string out;
   for (size_t i = 0; i < lines.size(); ++i) {
     if (i) out += "\n";
-    if (i == 0 || (!blank && lines[i].empty())) out += lines[i];
-    else out += ind + lines[i];
+    if (i == 0 || (!blank && lines[i].empty()))
+      out += lines[i];
+    else
+      out += ind + lines[i];
   }
   if (first) out = ind + out;
   return like(v, std::move(out));
@@ -223,7 +251,8 @@ Value do_round(Interpreter&, const Value& v, const CallArgs& a) {
   if (method != "common") throw JinjaError("round: method must be common, ceil or floor");
   if (!v.is_float()) return Value::integer(v.as_int());
   char buf[512];
-  std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::clamp<int64_t>(precision, 0, 300)), x);
+  std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::clamp<int64_t>(precision, 0, 300)),
+                x);
   double r = std::strtod(buf, nullptr);
   if (precision < 0) r = std::nearbyint(x * scale) / scale;
   return Value::number(r);
@@ -233,14 +262,17 @@ Value do_int(Interpreter&, const Value& v, const CallArgs& a) {
   const Value* d = a.get(0, "default");
   Value dflt = d ? *d : Value::integer(0);
   if (v.is_int() || v.is_bool()) return Value::integer(v.as_int());
-  if (v.is_float()) return std::isfinite(v.as_double()) ? Value::integer(static_cast<int64_t>(v.as_double())) : dflt;
+  if (v.is_float())
+    return std::isfinite(v.as_double()) ? Value::integer(static_cast<int64_t>(v.as_double()))
+                                        : dflt;
   if (v.is_string()) {
     std::string s = text::strip(v.as_string(), true, true);
     char* end = nullptr;
     long long i = std::strtoll(s.c_str(), &end, 10);
     if (!s.empty() && end && *end == '\0') return Value::integer(i);
     double f = std::strtod(s.c_str(), &end);
-    if (!s.empty() && end && *end == '\0' && std::isfinite(f)) return Value::integer(static_cast<int64_t>(f));
+    if (!s.empty() && end && *end == '\0' && std::isfinite(f))
+      return Value::integer(static_cast<int64_t>(f));
   }
   return dflt;
 }
@@ -262,7 +294,8 @@ Value do_items(Interpreter&, const Value& v, const CallArgs&) {
   if (v.is_undefined()) return generator({});
   if (!v.is_dict() || v.is_namespace()) throw JinjaError("Can only get item pairs from a mapping.");
   std::vector<Value> out;
-  for (const auto& [k, x] : v.dict_data().entries) out.push_back(Value::list({key_value(k), x}, ListKind::kTuple));
+  for (const auto& [k, x] : v.dict_data().entries)
+    out.push_back(Value::list({key_value(k), x}, ListKind::kTuple));
   return generator(std::move(out));
 }
 
@@ -272,13 +305,15 @@ Value sort_key(const Value& v, bool case_sensitive) {
 }
 
 Value do_dictsort(Interpreter&, const Value& v, const CallArgs& a) {
-  if (!v.is_dict() || v.is_namespace()) throw JinjaError("You can only sort by either 'key' or 'value'");
+  if (!v.is_dict() || v.is_namespace())
+    throw JinjaError("You can only sort by either 'key' or 'value'");
   bool cs = flag(a, 0, "case_sensitive", false);
   const Value* by = a.get(1, "by");
   bool by_value = by && by->is_string() && by->as_string() == "value";
   bool rev = flag(a, 2, "reverse", false);
   std::vector<Value> out;
-  for (const auto& [k, x] : v.dict_data().entries) out.push_back(Value::list({key_value(k), x}, ListKind::kTuple));
+  for (const auto& [k, x] : v.dict_data().entries)
+    out.push_back(Value::list({key_value(k), x}, ListKind::kTuple));
   std::stable_sort(out.begin(), out.end(), [&](const Value& l, const Value& r) {
     size_t i = by_value ? 1 : 0;
     return rev ? values_less(sort_key(r.items()[i], cs), sort_key(l.items()[i], cs))
@@ -305,8 +340,10 @@ Value do_unique(Interpreter& in, const Value& v, const CallArgs& a) {
   const Value* attribute = a.get(1, "attribute");
   std::vector<Value> out, seen;
   for (const Value& x : items_of(v)) {
-    Value k = sort_key(attribute && !attribute->is_none() ? attribute_of(in, x, *attribute) : x, cs);
-    if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return values_equal(s, k); })) {
+    Value k =
+        sort_key(attribute && !attribute->is_none() ? attribute_of(in, x, *attribute) : x, cs);
+    if (std::none_of(seen.begin(), seen.end(),
+                     [&](const Value& s) { return values_equal(s, k); })) {
       seen.push_back(k);
       out.push_back(x);
     }
@@ -334,13 +371,13 @@ Value do_forceescape(Interpreter&, const Value& v, const CallArgs&) {
   return Value::safe_string(html_escape(soft_str(v)));
 }
 
-
 Value do_sum(Interpreter& in, const Value& v, const CallArgs& a) {
   const Value* attribute = a.get(0, "attribute");
   const Value* start = a.get(1, "start");
   Value total = start ? *start : Value::integer(0);
   for (const Value& x : items_of(v))
-    total = arithmetic("+", total, attribute && !attribute->is_none() ? attribute_of(in, x, *attribute) : x);
+    total = arithmetic("+", total,
+                       attribute && !attribute->is_none() ? attribute_of(in, x, *attribute) : x);
   return total;
 }
 
@@ -350,9 +387,12 @@ Value min_max(Interpreter& in, const Value& v, const CallArgs& a, bool want_max)
   std::vector<Value> items = items_of(v);
   if (items.empty()) return Value::undefined("min/max of an empty sequence");
   size_t best = 0;
-  auto key = [&](const Value& x) { return sort_key(attribute && !attribute->is_none() ? attribute_of(in, x, *attribute) : x, cs); };
+  auto key = [&](const Value& x) {
+    return sort_key(attribute && !attribute->is_none() ? attribute_of(in, x, *attribute) : x, cs);
+  };
   for (size_t i = 1; i < items.size(); ++i) {
-    bool better = want_max ? values_less(key(items[best]), key(items[i])) : values_less(key(items[i]), key(items[best]));
+    bool better = want_max ? values_less(key(items[best]), key(items[i]))
+                           : values_less(key(items[i]), key(items[best]));
     if (better) best = i;
   }
   return items[best];
@@ -392,14 +432,20 @@ Value do_format(Interpreter&, const Value& v, const CallArgs& a) {
       out.push_back('%');
       continue;
     }
-    if (next >= a.positional.size()) throw JinjaError("format: not enough arguments for format string");
+    if (next >= a.positional.size())
+      throw JinjaError("format: not enough arguments for format string");
     const Value& x = a.positional[next++];
-    if (c == 's') out += soft_str(x);
-    else if (c == 'r') out += python_repr(x);
-    else if ((c == 'd' || c == 'i') && x.is_number()) out += std::to_string(static_cast<int64_t>(x.as_double()));
-    else throw JinjaError(std::string("format: unsupported conversion '%") + c + "'");
+    if (c == 's')
+      out += soft_str(x);
+    else if (c == 'r')
+      out += python_repr(x);
+    else if ((c == 'd' || c == 'i') && x.is_number())
+      out += std::to_string(static_cast<int64_t>(x.as_double()));
+    else
+      throw JinjaError(std::string("format: unsupported conversion '%") + c + "'");
   }
-  if (next != a.positional.size()) throw JinjaError("format: not all arguments converted during string formatting");
+  if (next != a.positional.size())
+    throw JinjaError("format: not all arguments converted during string formatting");
   return Value::string(std::move(out));
 }
 
@@ -414,11 +460,16 @@ const std::vector<std::pair<std::string, FilterFn>>& filters() {
       {"first", do_first},
       {"last", do_last},
       {"map", do_map},
-      {"select", [](Interpreter& in, const Value& v, const CallArgs& a) { return select_impl(in, v, a, false, true); }},
-      {"reject", [](Interpreter& in, const Value& v, const CallArgs& a) { return select_impl(in, v, a, false, false); }},
-      {"selectattr", [](Interpreter& in, const Value& v, const CallArgs& a) { return select_impl(in, v, a, true, true); }},
-      {"rejectattr", [](Interpreter& in, const Value& v, const CallArgs& a) { return select_impl(in, v, a, true, false); }},
-      {"list", [](Interpreter&, const Value& v, const CallArgs&) { return Value::list(items_of(v)); }},
+      {"select", [](Interpreter& in, const Value& v,
+                    const CallArgs& a) { return select_impl(in, v, a, false, true); }},
+      {"reject", [](Interpreter& in, const Value& v,
+                    const CallArgs& a) { return select_impl(in, v, a, false, false); }},
+      {"selectattr", [](Interpreter& in, const Value& v,
+                        const CallArgs& a) { return select_impl(in, v, a, true, true); }},
+      {"rejectattr", [](Interpreter& in, const Value& v,
+                        const CallArgs& a) { return select_impl(in, v, a, true, false); }},
+      {"list",
+       [](Interpreter&, const Value& v, const CallArgs&) { return Value::list(items_of(v)); }},
       {"items", do_items},
       {"dictsort", do_dictsort},
       {"sort", do_sort},
@@ -426,43 +477,59 @@ const std::vector<std::pair<std::string, FilterFn>>& filters() {
       {"reverse", do_reverse},
       {"batch", do_batch},
       {"sum", do_sum},
-      {"min", [](Interpreter& in, const Value& v, const CallArgs& a) { return min_max(in, v, a, false); }},
-      {"max", [](Interpreter& in, const Value& v, const CallArgs& a) { return min_max(in, v, a, true); }},
-      {"string", [](Interpreter&, const Value& v, const CallArgs&) { return v.is_string() ? v : Value::string(soft_str(v)); }},
-      {"safe", [](Interpreter&, const Value& v, const CallArgs&) { return Value::safe_string(soft_str(v)); }},
+      {"min",
+       [](Interpreter& in, const Value& v, const CallArgs& a) { return min_max(in, v, a, false); }},
+      {"max",
+       [](Interpreter& in, const Value& v, const CallArgs& a) { return min_max(in, v, a, true); }},
+      {"string", [](Interpreter&, const Value& v,
+                    const CallArgs&) { return v.is_string() ? v : Value::string(soft_str(v)); }},
+      {"safe", [](Interpreter&, const Value& v,
+                  const CallArgs&) { return Value::safe_string(soft_str(v)); }},
       {"escape", do_escape},
       {"e", do_escape},
       {"forceescape", do_forceescape},
-      {"trim", [](Interpreter&, const Value& v, const CallArgs& a) {
+      {"trim",
+       [](Interpreter&, const Value& v, const CallArgs& a) {
          const Value* chars = a.get(0, "chars");
          std::string set = chars && !chars->is_none() ? soft_str(*chars) : "";
-         return like(v, text::strip(soft_str(v), true, true, chars && !chars->is_none() ? &set : nullptr));
+         return like(
+             v, text::strip(soft_str(v), true, true, chars && !chars->is_none() ? &set : nullptr));
        }},
-      {"upper", [](Interpreter&, const Value& v, const CallArgs&) { return like(v, text::upper(soft_str(v))); }},
-      {"lower", [](Interpreter&, const Value& v, const CallArgs&) { return like(v, text::lower(soft_str(v))); }},
-      {"title", [](Interpreter&, const Value& v, const CallArgs&) { return like(v, text::jinja_title(soft_str(v))); }},
-      {"capitalize", [](Interpreter&, const Value& v, const CallArgs&) { return like(v, text::capitalize(soft_str(v))); }},
-      {"replace", [](Interpreter&, const Value& v, const CallArgs& a) {
+      {"upper", [](Interpreter&, const Value& v,
+                   const CallArgs&) { return like(v, text::upper(soft_str(v))); }},
+      {"lower", [](Interpreter&, const Value& v,
+                   const CallArgs&) { return like(v, text::lower(soft_str(v))); }},
+      {"title", [](Interpreter&, const Value& v,
+                   const CallArgs&) { return like(v, text::jinja_title(soft_str(v))); }},
+      {"capitalize", [](Interpreter&, const Value& v,
+                        const CallArgs&) { return like(v, text::capitalize(soft_str(v))); }},
+      {"replace",
+       [](Interpreter&, const Value& v, const CallArgs& a) {
          const Value* o = a.get(0, "old");
          const Value* n = a.get(1, "new");
          const Value* c = a.get(2, "count");
          if (!o || !n) throw JinjaError("replace needs old and new");
-         return Value::string(text::replace(soft_str(v), soft_str(*o), soft_str(*n), c && !c->is_none() ? static_cast<long>(c->as_int()) : -1));
+         return Value::string(
+             text::replace(soft_str(v), soft_str(*o), soft_str(*n),
+                           c && !c->is_none() ? static_cast<long>(c->as_int()) : -1));
        }},
-      {"wordcount", [](Interpreter&, const Value& v, const CallArgs&) {
+      {"wordcount",
+       [](Interpreter&, const Value& v, const CallArgs&) {
          return Value::integer(static_cast<int64_t>(text::split(soft_str(v), nullptr, -1).size()));
        }},
       {"indent", do_indent},
       {"int", do_int},
       {"float", do_float},
-      {"abs", [](Interpreter&, const Value& v, const CallArgs&) {
+      {"abs",
+       [](Interpreter&, const Value& v, const CallArgs&) {
          if (v.is_float()) return Value::number(std::fabs(v.as_double()));
          if (v.is_int() || v.is_bool()) return Value::integer(std::llabs(v.as_int()));
          if (v.is_undefined()) undefined_error(v);
          throw JinjaError("bad operand type for abs(): '" + v.type_name() + "'");
        }},
       {"round", do_round},
-      {"attr", [](Interpreter& in, const Value& v, const CallArgs& a) {
+      {"attr",
+       [](Interpreter& in, const Value& v, const CallArgs& a) {
          const Value* n = a.get(0, "name");
          if (!n || !n->is_string()) throw JinjaError("attr needs a name");
          if (v.is_dict() && !v.is_namespace()) {
@@ -472,13 +539,15 @@ const std::vector<std::pair<std::string, FilterFn>>& filters() {
          return get_attr(in, v, n->as_string());
        }},
       {"format", do_format},
-      {"center", [](Interpreter&, const Value& v, const CallArgs& a) {
+      {"center",
+       [](Interpreter&, const Value& v, const CallArgs& a) {
          std::string s = soft_str(v);
          const Value* w = a.get(0, "width");
          int64_t width = w ? w->as_int() : 80, len = static_cast<int64_t>(text::length(s));
          if (width <= len) return Value::string(s);
          int64_t total = width - len, left = total / 2 + (total & width & 1);
-         return Value::string(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(total - left), ' '));
+         return Value::string(std::string(static_cast<size_t>(left), ' ') + s +
+                              std::string(static_cast<size_t>(total - left), ' '));
        }},
   };
   return k;

@@ -33,7 +33,9 @@ namespace {
                    b.type_name() + "'");
 }
 
-bool is_int_like(const Value& v) { return v.is_int() || v.is_bool(); }
+bool is_int_like(const Value& v) {
+  return v.is_int() || v.is_bool();
+}
 
 void check_overflow(bool overflow) {
   if (overflow) throw JinjaError("integer overflow (Python's big integers are not supported)");
@@ -42,12 +44,14 @@ void check_overflow(bool overflow) {
 Value repeat(const Value& seq, int64_t n) {
   if (n <= 0) return seq.is_string() ? Value::string("") : Value::list({}, seq.list_data().kind);
   if (seq.is_string()) {
-    if (seq.as_string().size() * static_cast<uint64_t>(n) > (64u << 20)) throw JinjaError("string repetition too large");
+    if (seq.as_string().size() * static_cast<uint64_t>(n) > (64u << 20))
+      throw JinjaError("string repetition too large");
     std::string out;
     for (int64_t i = 0; i < n; ++i) out += seq.as_string();
     return Value::string(std::move(out));
   }
-  if (seq.items().size() * static_cast<uint64_t>(n) > (1u << 22)) throw JinjaError("list repetition too large");
+  if (seq.items().size() * static_cast<uint64_t>(n) > (1u << 22))
+    throw JinjaError("list repetition too large");
   std::vector<Value> out;
   for (int64_t i = 0; i < n; ++i) out.insert(out.end(), seq.items().begin(), seq.items().end());
   return Value::list(std::move(out), seq.list_data().kind);
@@ -72,7 +76,8 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
       return Value::safe_string((a.is_safe() ? a.as_string() : html_escape(a.as_string())) +
                                 (b.is_safe() ? b.as_string() : html_escape(b.as_string())));
     }
-    if (a.is_list() && b.is_list() && (a.list_data().kind == ListKind::kTuple) == (b.list_data().kind == ListKind::kTuple) &&
+    if (a.is_list() && b.is_list() &&
+        (a.list_data().kind == ListKind::kTuple) == (b.list_data().kind == ListKind::kTuple) &&
         a.list_data().kind != ListKind::kGenerator && b.list_data().kind != ListKind::kGenerator) {
       std::vector<Value> out = a.items();
       out.insert(out.end(), b.items().begin(), b.items().end());
@@ -117,7 +122,8 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
       if (m != 0 && ((m < 0) != (y < 0))) m += y;
       return Value::number(op == "//" ? std::floor((x - m) / y) : m);
     }
-    if (op == "%" && a.is_string()) throw JinjaError("printf-style '%' string formatting is not supported");
+    if (op == "%" && a.is_string())
+      throw JinjaError("printf-style '%' string formatting is not supported");
   } else if (op == "**") {
     if (ints && b.as_int() >= 0) {
       int64_t r = 1, base = a.as_int();
@@ -142,7 +148,8 @@ bool contains(const Value& container, const Value& item) {
       return false;
     case Kind::kDict:
       return container.dict_data().find(dict_key(item)) != nullptr;
-    case Kind::kUndefined: return false;
+    case Kind::kUndefined:
+      return false;
     default:
       throw JinjaError("argument of type '" + container.type_name() + "' is not iterable");
   }
@@ -150,7 +157,8 @@ bool contains(const Value& container, const Value& item) {
 
 std::vector<Value> iterate(const Value& v) {
   switch (v.kind()) {
-    case Kind::kUndefined: return {};
+    case Kind::kUndefined:
+      return {};
     case Kind::kList: {
       ListData& d = v.list_data();
       if (d.kind == ListKind::kGenerator) {
@@ -167,10 +175,12 @@ std::vector<Value> iterate(const Value& v) {
     }
     case Kind::kString: {
       std::vector<Value> chars;
-      for (char32_t cp : text::decode(v.as_string())) chars.push_back(Value::string(text::encode(std::u32string(1, cp))));
+      for (char32_t cp : text::decode(v.as_string()))
+        chars.push_back(Value::string(text::encode(std::u32string(1, cp))));
       return chars;
     }
-    default: break;
+    default:
+      break;
   }
   throw JinjaError("'" + v.type_name() + "' object is not iterable");
 }
@@ -187,19 +197,22 @@ std::string Interpreter::render(const Body& body, std::shared_ptr<Frame> globals
 
 void Interpreter::count_iteration() {
   if (++num_iterations_ > limits_.max_iterations) {
-    throw JinjaError("render exceeded " + std::to_string(limits_.max_iterations) + " loop iterations");
+    throw JinjaError("render exceeded " + std::to_string(limits_.max_iterations) +
+                     " loop iterations");
   }
 }
 
 void Interpreter::append(std::string& out, const std::string& text) {
   output_bytes_ += text.size();
   if (output_bytes_ > limits_.max_output_bytes) {
-    throw JinjaError("render exceeded " + std::to_string(limits_.max_output_bytes) + " bytes of output");
+    throw JinjaError("render exceeded " + std::to_string(limits_.max_output_bytes) +
+                     " bytes of output");
   }
   out += text;
 }
 
-Interpreter::Flow Interpreter::exec_body(const Body& body, const std::shared_ptr<Frame>& frame, std::string& out) {
+Interpreter::Flow Interpreter::exec_body(const Body& body, const std::shared_ptr<Frame>& frame,
+                                         std::string& out) {
   for (const StmtPtr& s : body) {
     Flow f = exec(*s, frame, out);
     if (f != Flow::kNormal) return f;
@@ -207,32 +220,50 @@ Interpreter::Flow Interpreter::exec_body(const Body& body, const std::shared_ptr
   return Flow::kNormal;
 }
 
-Interpreter::Flow Interpreter::exec(const Stmt& s, const std::shared_ptr<Frame>& frame, std::string& out) {
+Interpreter::Flow Interpreter::exec(const Stmt& s, const std::shared_ptr<Frame>& frame,
+                                    std::string& out) {
   try {
     switch (s.kind) {
-      case StmtKind::kText: append(out, static_cast<const TextStmt&>(s).text); break;
-      case StmtKind::kPrint: append(out, python_str(eval(*static_cast<const PrintStmt&>(s).expr, *frame))); break;
-      case StmtKind::kIf: return exec_if(static_cast<const IfStmt&>(s), frame, out);
-      case StmtKind::kFor: exec_for(static_cast<const ForStmt&>(s), frame, out); break;
-      case StmtKind::kSet: exec_set(static_cast<const SetStmt&>(s), frame); break;
-      case StmtKind::kSetBlock: exec_set_block(static_cast<const SetBlockStmt&>(s), frame); break;
+      case StmtKind::kText:
+        append(out, static_cast<const TextStmt&>(s).text);
+        break;
+      case StmtKind::kPrint:
+        append(out, python_str(eval(*static_cast<const PrintStmt&>(s).expr, *frame)));
+        break;
+      case StmtKind::kIf:
+        return exec_if(static_cast<const IfStmt&>(s), frame, out);
+      case StmtKind::kFor:
+        exec_for(static_cast<const ForStmt&>(s), frame, out);
+        break;
+      case StmtKind::kSet:
+        exec_set(static_cast<const SetStmt&>(s), frame);
+        break;
+      case StmtKind::kSetBlock:
+        exec_set_block(static_cast<const SetBlockStmt&>(s), frame);
+        break;
       case StmtKind::kMacro: {
         const auto& m = static_cast<const MacroStmt&>(s);
         frame->vars[m.name] = make_macro(m.name, &m.params, &m.body, frame);
         break;
       }
-      case StmtKind::kCallBlock: exec_call_block(static_cast<const CallBlockStmt&>(s), frame, out); break;
+      case StmtKind::kCallBlock:
+        exec_call_block(static_cast<const CallBlockStmt&>(s), frame, out);
+        break;
       case StmtKind::kFilterBlock: {
         const auto& f = static_cast<const FilterBlockStmt&>(s);
         std::string body;
         exec_body(f.body, frame, body);
         Value input = Value::string(std::move(body));
-        append(out, python_str(eval_filter(static_cast<const FilterExpr&>(*f.filter), *frame, &input)));
+        append(out,
+               python_str(eval_filter(static_cast<const FilterExpr&>(*f.filter), *frame, &input)));
         break;
       }
-      case StmtKind::kScope: return exec_body(static_cast<const ScopeStmt&>(s).body, frame, out);
-      case StmtKind::kBreak: return Flow::kBreak;
-      case StmtKind::kContinue: return Flow::kContinue;
+      case StmtKind::kScope:
+        return exec_body(static_cast<const ScopeStmt&>(s).body, frame, out);
+      case StmtKind::kBreak:
+        return Flow::kBreak;
+      case StmtKind::kContinue:
+        return Flow::kContinue;
     }
   } catch (JinjaError& e) {
     e.set_pos_if_unknown(s.pos);
@@ -241,7 +272,8 @@ Interpreter::Flow Interpreter::exec(const Stmt& s, const std::shared_ptr<Frame>&
   return Flow::kNormal;
 }
 
-Interpreter::Flow Interpreter::exec_if(const IfStmt& s, const std::shared_ptr<Frame>& frame, std::string& out) {
+Interpreter::Flow Interpreter::exec_if(const IfStmt& s, const std::shared_ptr<Frame>& frame,
+                                       std::string& out) {
   for (const auto& [cond, body] : s.branches) {
     if (eval(*cond, *frame).truthy()) return exec_body(body, frame, out);
   }
@@ -265,7 +297,8 @@ void bind_targets(Frame& f, const std::vector<std::string>& names, bool unpack, 
 
 }  // namespace
 
-void Interpreter::exec_for(const ForStmt& s, const std::shared_ptr<Frame>& frame, std::string& out) {
+void Interpreter::exec_for(const ForStmt& s, const std::shared_ptr<Frame>& frame,
+                           std::string& out) {
   Value seq = eval(*s.iterable, *frame);
   if (seq.is_none()) throw JinjaError("'NoneType' object is not iterable", s.iterable->pos);
   std::vector<Value> items = iterate(seq);
@@ -292,17 +325,23 @@ void Interpreter::exec_for(const ForStmt& s, const std::shared_ptr<Frame>& frame
     bind_targets(*scope, s.targets, s.unpack, items[i]);
     auto loop = std::make_shared<DictData>();
     loop->entries = {
-        {"index", Value::integer(i + 1)},       {"index0", Value::integer(i)},
-        {"revindex", Value::integer(n - i)},    {"revindex0", Value::integer(n - i - 1)},
-        {"first", Value::boolean(i == 0)},      {"last", Value::boolean(i == n - 1)},
-        {"length", Value::integer(n)},          {"depth", Value::integer(1)},
+        {"index", Value::integer(i + 1)},
+        {"index0", Value::integer(i)},
+        {"revindex", Value::integer(n - i)},
+        {"revindex0", Value::integer(n - i - 1)},
+        {"first", Value::boolean(i == 0)},
+        {"last", Value::boolean(i == n - 1)},
+        {"length", Value::integer(n)},
+        {"depth", Value::integer(1)},
         {"depth0", Value::integer(0)},
         {"previtem", i > 0 ? items[i - 1] : Value::undefined("loop.previtem")},
         {"nextitem", i + 1 < n ? items[i + 1] : Value::undefined("loop.nextitem")},
-        {"cycle", Value::callable("loop.cycle", [i](Interpreter&, const CallArgs& a) {
-           if (a.positional.empty()) throw JinjaError("no items for cycling given");
-           return a.positional[static_cast<size_t>(i) % a.positional.size()];
-         })},
+        {"cycle",
+         Value::callable("loop.cycle",
+                         [i](Interpreter&, const CallArgs& a) {
+                           if (a.positional.empty()) throw JinjaError("no items for cycling given");
+                           return a.positional[static_cast<size_t>(i) % a.positional.size()];
+                         })},
     };
     scope->vars["loop"] = Value::dict(std::move(loop));
     Flow f = exec_body(s.body, scope, out);
@@ -310,14 +349,16 @@ void Interpreter::exec_for(const ForStmt& s, const std::shared_ptr<Frame>& frame
   }
 }
 
-void Interpreter::assign(Frame& frame, const std::string& name, const std::string& ns_attr, Value value) {
+void Interpreter::assign(Frame& frame, const std::string& name, const std::string& ns_attr,
+                         Value value) {
   if (ns_attr.empty()) {
     frame.vars[name] = std::move(value);
     return;
   }
   const Value* ns = frame.lookup(name);
   if (!ns || !ns->is_namespace()) {
-    throw JinjaError("cannot assign attribute '" + ns_attr + "' on '" + name + "': not a namespace");
+    throw JinjaError("cannot assign attribute '" + ns_attr + "' on '" + name +
+                     "': not a namespace");
   }
   ns->dict_data().set(ns_attr, std::move(value));
 }
@@ -336,7 +377,8 @@ void Interpreter::exec_set_block(const SetBlockStmt& s, const std::shared_ptr<Fr
   assign(*frame, s.target, s.ns_attr, std::move(v));
 }
 
-void Interpreter::exec_call_block(const CallBlockStmt& s, const std::shared_ptr<Frame>& frame, std::string& out) {
+void Interpreter::exec_call_block(const CallBlockStmt& s, const std::shared_ptr<Frame>& frame,
+                                  std::string& out) {
   const auto& call = static_cast<const CallExpr&>(*s.call);
   Value callee = eval(*call.callee, *frame);
   CallArgs args = eval_args(call.args, *frame);
@@ -344,11 +386,12 @@ void Interpreter::exec_call_block(const CallBlockStmt& s, const std::shared_ptr<
   append(out, python_str(this->call(callee, args)));
 }
 
-Value Interpreter::make_macro(const std::string& name, const std::vector<MacroParam>* params, const Body* body,
-                              std::shared_ptr<Frame> closure) {
+Value Interpreter::make_macro(const std::string& name, const std::vector<MacroParam>* params,
+                              const Body* body, std::shared_ptr<Frame> closure) {
   // A weak reference: the defining frame holds the macro, a strong one would be a cycle.
   std::weak_ptr<Frame> weak_closure = closure;
-  return Value::callable(name, [this, name, params, body, weak_closure](Interpreter&, const CallArgs& args) {
+  return Value::callable(name, [this, name, params, body, weak_closure](Interpreter&,
+                                                                        const CallArgs& args) {
     std::shared_ptr<Frame> closure = weak_closure.lock();
     if (!closure) throw JinjaError("macro '" + name + "' called after its scope ended");
     count_iteration();
@@ -358,12 +401,15 @@ Value Interpreter::make_macro(const std::string& name, const std::vector<MacroPa
     auto scope = std::make_shared<Frame>();
     scope->parent = closure;
     if (args.positional.size() > params->size()) {
-      throw JinjaError("macro '" + name + "' takes not more than " + std::to_string(params->size()) + " argument(s)");
+      throw JinjaError("macro '" + name + "' takes not more than " +
+                       std::to_string(params->size()) + " argument(s)");
     }
     for (size_t i = 0; i < params->size(); ++i) {
       const MacroParam& p = (*params)[i];
       const Value* given = args.get(i, p.name);
-      scope->vars[p.name] = given ? *given : p.default_value ? eval(*p.default_value, *scope) : Value::undefined(p.name);
+      scope->vars[p.name] = given             ? *given
+                            : p.default_value ? eval(*p.default_value, *scope)
+                                              : Value::undefined(p.name);
     }
     for (const auto& [k, v] : args.keywords) {
       bool known = k == "caller";
@@ -404,7 +450,8 @@ Value Interpreter::eval(const Expr& e, Frame& frame) {
 
 Value Interpreter::eval_inner(const Expr& e, Frame& frame) {
   switch (e.kind) {
-    case ExprKind::kLiteral: return static_cast<const LiteralExpr&>(e).value;
+    case ExprKind::kLiteral:
+      return static_cast<const LiteralExpr&>(e).value;
     case ExprKind::kName: {
       const auto& n = static_cast<const NameExpr&>(e);
       const Value* v = frame.lookup(n.name);
@@ -433,13 +480,15 @@ Value Interpreter::eval_inner(const Expr& e, Frame& frame) {
       Value obj = eval(*g.object, frame);
       return get_item(*this, obj, eval(*g.index, frame));
     }
-    case ExprKind::kSlice: return eval_slice(static_cast<const SliceExpr&>(e), frame);
+    case ExprKind::kSlice:
+      return eval_slice(static_cast<const SliceExpr&>(e), frame);
     case ExprKind::kCall: {
       const auto& c = static_cast<const CallExpr&>(e);
       Value callee = eval(*c.callee, frame);
       return call(callee, eval_args(c.args, frame));
     }
-    case ExprKind::kFilter: return eval_filter(static_cast<const FilterExpr&>(e), frame, nullptr);
+    case ExprKind::kFilter:
+      return eval_filter(static_cast<const FilterExpr&>(e), frame, nullptr);
     case ExprKind::kTest: {
       const auto& t = static_cast<const TestExpr&>(e);
       Value v = eval(*t.operand, frame);
@@ -451,13 +500,16 @@ Value Interpreter::eval_inner(const Expr& e, Frame& frame) {
       Value v = eval(*u.operand, frame);
       if (u.op == "not") return Value::boolean(!v.truthy());
       if (v.is_undefined()) undefined_error(v);
-      if (!v.is_number()) throw JinjaError("bad operand type for unary " + u.op + ": '" + v.type_name() + "'");
+      if (!v.is_number())
+        throw JinjaError("bad operand type for unary " + u.op + ": '" + v.type_name() + "'");
       if (u.op == "+") return v.is_bool() ? Value::integer(v.as_int()) : v;
       if (v.is_float()) return Value::number(-v.as_double());
       return Value::integer(-v.as_int());
     }
-    case ExprKind::kBinary: return eval_binary(static_cast<const BinaryExpr&>(e), frame);
-    case ExprKind::kCompare: return eval_compare(static_cast<const CompareExpr&>(e), frame);
+    case ExprKind::kBinary:
+      return eval_binary(static_cast<const BinaryExpr&>(e), frame);
+    case ExprKind::kCompare:
+      return eval_compare(static_cast<const CompareExpr&>(e), frame);
     case ExprKind::kCond: {
       const auto& c = static_cast<const CondExpr&>(e);
       if (eval(*c.cond, frame).truthy()) return eval(*c.then, frame);
@@ -492,10 +544,14 @@ Value Interpreter::eval_compare(const CompareExpr& e, Frame& frame) {
     } else {
       if (left.is_undefined()) undefined_error(left);
       if (right.is_undefined()) undefined_error(right);
-      if (op == "<") r = values_less(left, right);
-      else if (op == ">") r = values_less(right, left);
-      else if (op == "<=") r = !values_less(right, left);
-      else r = !values_less(left, right);
+      if (op == "<")
+        r = values_less(left, right);
+      else if (op == ">")
+        r = values_less(right, left);
+      else if (op == "<=")
+        r = !values_less(right, left);
+      else
+        r = !values_less(left, right);
     }
     if (!r) return Value::boolean(false);
     left = std::move(right);
@@ -506,7 +562,8 @@ Value Interpreter::eval_compare(const CompareExpr& e, Frame& frame) {
 namespace {
 
 // Python's slice.indices(): clamps start/stop for a sequence of length n.
-void slice_indices(int64_t n, const Value* start, const Value* stop, int64_t step, int64_t& b, int64_t& e) {
+void slice_indices(int64_t n, const Value* start, const Value* stop, int64_t step, int64_t& b,
+                   int64_t& e) {
   auto clamp = [&](const Value* v, int64_t dflt) -> int64_t {
     if (!v || v->is_none()) return dflt;
     if (!(v->is_int() || v->is_bool())) throw JinjaError("slice indices must be integers or None");
@@ -533,7 +590,8 @@ Value Interpreter::eval_slice(const SliceExpr& s, Frame& frame) {
   if (obj.is_undefined()) undefined_error(obj);
   int64_t step = 1;
   if (!step_v.is_none()) {
-    if (!(step_v.is_int() || step_v.is_bool())) throw JinjaError("slice indices must be integers or None");
+    if (!(step_v.is_int() || step_v.is_bool()))
+      throw JinjaError("slice indices must be integers or None");
     step = step_v.as_int();
     if (step == 0) throw JinjaError("slice step cannot be zero");
   }
@@ -545,13 +603,16 @@ Value Interpreter::eval_slice(const SliceExpr& s, Frame& frame) {
   if (obj.is_string()) {
     std::u32string cps = text::decode(obj.as_string());
     std::u32string out;
-    pick(static_cast<int64_t>(cps.size()), [&](int64_t i) { out.push_back(cps[static_cast<size_t>(i)]); });
+    pick(static_cast<int64_t>(cps.size()),
+         [&](int64_t i) { out.push_back(cps[static_cast<size_t>(i)]); });
     return Value::string(text::encode(out));
   }
-  if (obj.is_list() && (obj.list_data().kind == ListKind::kList || obj.list_data().kind == ListKind::kTuple)) {
+  if (obj.is_list() &&
+      (obj.list_data().kind == ListKind::kList || obj.list_data().kind == ListKind::kTuple)) {
     std::vector<Value> out;
     const auto& items = obj.items();
-    pick(static_cast<int64_t>(items.size()), [&](int64_t i) { out.push_back(items[static_cast<size_t>(i)]); });
+    pick(static_cast<int64_t>(items.size()),
+         [&](int64_t i) { out.push_back(items[static_cast<size_t>(i)]); });
     return Value::list(std::move(out), obj.list_data().kind);
   }
   throw JinjaError("'" + obj.type_name() + "' object is not subscriptable");

@@ -18,9 +18,9 @@
 namespace mlxs::jinja {
 
 struct RenderLimits {
-  size_t max_output_bytes = 32u << 20;      // 32 MiB of rendered text
-  uint64_t max_iterations = 4'000'000;      // loop iterations + macro calls, all loops together
-  int max_call_depth = 64;                  // nested macro calls
+  size_t max_output_bytes = 32u << 20;  // 32 MiB of rendered text
+  uint64_t max_iterations = 4'000'000;  // loop iterations + macro calls, all loops together
+  int max_call_depth = 64;              // nested macro calls
 };
 
 // A variable scope. Loop iterations and macro calls open a child frame; `set` writes to the
@@ -53,7 +53,8 @@ class Interpreter {
   void exec_for(const ForStmt& s, const std::shared_ptr<Frame>& frame, std::string& out);
   void exec_set(const SetStmt& s, const std::shared_ptr<Frame>& frame);
   void exec_set_block(const SetBlockStmt& s, const std::shared_ptr<Frame>& frame);
-  void exec_call_block(const CallBlockStmt& s, const std::shared_ptr<Frame>& frame, std::string& out);
+  void exec_call_block(const CallBlockStmt& s, const std::shared_ptr<Frame>& frame,
+                       std::string& out);
   void assign(Frame& frame, const std::string& name, const std::string& ns_attr, Value value);
   Value make_macro(const std::string& name, const std::vector<MacroParam>* params, const Body* body,
                    std::shared_ptr<Frame> closure);

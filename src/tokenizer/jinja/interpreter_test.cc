@@ -27,9 +27,11 @@ json read_json(const fs::path& p) {
 std::unordered_map<std::string, Value> globals_from(const json& context) {
   std::unordered_map<std::string, Value> g;
   for (const auto& [k, v] : context.items()) g[k] = Value::from_json(v);
-  g["raise_exception"] = Value::callable("raise_exception", [](Interpreter&, const CallArgs& a) -> Value {
-    throw JinjaError("raise_exception: " + (a.positional.empty() ? "" : python_str(a.positional[0])));
-  });
+  g["raise_exception"] =
+      Value::callable("raise_exception", [](Interpreter&, const CallArgs& a) -> Value {
+        throw JinjaError("raise_exception: " +
+                         (a.positional.empty() ? "" : python_str(a.positional[0])));
+      });
   return g;
 }
 
@@ -55,9 +57,11 @@ TEST(JinjaSnippets, EverySnippetMatchesJinja2) {
     const json& want = expected[name];
     auto got = render(s["template"].get<std::string>(), s["context"]);
     bool must_fail = kUnsupported.count(name) ||
-                     (want.contains("output") && want["output"].get<std::string>().find(" at 0x") != std::string::npos);
+                     (want.contains("output") &&
+                      want["output"].get<std::string>().find(" at 0x") != std::string::npos);
     if (must_fail) {
-      EXPECT_FALSE(got.ok()) << name << ": should fail as unsupported, rendered '" << (got.ok() ? *got : "") << "'";
+      EXPECT_FALSE(got.ok()) << name << ": should fail as unsupported, rendered '"
+                             << (got.ok() ? *got : "") << "'";
       num_ok += !got.ok();
     } else if (want.contains("error")) {
       EXPECT_FALSE(got.ok()) << name << ": jinja2 raised " << want["error"] << ", we rendered '"
@@ -77,20 +81,23 @@ TEST(JinjaErrors, SyntaxErrorNamesLineAndColumn) {
   auto r = Template::parse("line one\n{% if x %}\n  {{ 1 + }}\n{% endif %}");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kParseError);
-  EXPECT_NE(r.status().message().find("line 3, column 10"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("line 3, column 10"), std::string::npos)
+      << r.status().message();
 }
 
 TEST(JinjaErrors, UnknownTagNamesItsPosition) {
   auto r = Template::parse("ab\n  {% include 'other.jinja' %}");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("line 2, column 6"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("line 2, column 6"), std::string::npos)
+      << r.status().message();
   EXPECT_NE(r.status().message().find("include"), std::string::npos) << r.status().message();
 }
 
 TEST(JinjaErrors, UnknownFilterFailsAtLoad) {
   auto r = Template::parse("{{ x }}\n{{ x | frobnicate }}");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("line 2, column 8"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("line 2, column 8"), std::string::npos)
+      << r.status().message();
   EXPECT_NE(r.status().message().find("frobnicate"), std::string::npos);
 }
 
@@ -99,8 +106,10 @@ TEST(JinjaErrors, RenderErrorNamesTheExpression) {
                   json{{"messages", json::array({{{"content", "hi"}}})}});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kInvalidRequest);
-  EXPECT_NE(r.status().message().find("line 2, column 14"), std::string::npos) << r.status().message();
-  EXPECT_NE(r.status().message().find("can only concatenate str"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("line 2, column 14"), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("can only concatenate str"), std::string::npos)
+      << r.status().message();
 }
 
 TEST(JinjaErrors, UnsupportedConstructsFailInsteadOfRendering) {
@@ -115,7 +124,8 @@ TEST(JinjaLimits, LoopIterationsAreBounded) {
   RenderLimits limits;
   limits.max_iterations = 1000;
   EXPECT_TRUE(render("{% for i in range(900) %}{% endfor %}", json::object(), limits).ok());
-  auto r = render("{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor %}", json::object(), limits);
+  auto r = render("{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor %}",
+                  json::object(), limits);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("iterations"), std::string::npos) << r.status().message();
 }
@@ -125,7 +135,8 @@ TEST(JinjaLimits, OutputSizeIsBounded) {
   limits.max_output_bytes = 1000;
   auto r = render("{% for i in range(2000) %}x{% endfor %}", json::object(), limits);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("bytes of output"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("bytes of output"), std::string::npos)
+      << r.status().message();
 }
 
 TEST(JinjaLimits, RecursionIsBounded) {
@@ -139,7 +150,9 @@ TEST(JinjaLimits, RangeIsBoundedLikeJinja) {
 }
 
 TEST(JinjaTemplate, OneTemplateRendersManyTimes) {
-  auto t = Template::parse("{% set ns = namespace(n=0) %}{% for x in xs %}{% set ns.n = ns.n + x %}{% endfor %}{{ ns.n }}");
+  auto t = Template::parse(
+      "{% set ns = namespace(n=0) %}{% for x in xs %}{% set ns.n = ns.n + x %}{% endfor %}{{ ns.n "
+      "}}");
   ASSERT_TRUE(t.ok());
   for (int i = 1; i <= 3; ++i) {
     auto r = t->render({{"xs", Value::from_json(json::array({i, i}))}});
@@ -162,11 +175,13 @@ TEST(JinjaValues, PythonFloatRepr) {
 TEST(JinjaValues, JsonDumpsMatchesPython) {
   json in = json::parse(R"({"b": [1, 2.0, "é\u0001"], "a": {}, "c": null})");
   JsonDumpOptions o;
-  EXPECT_EQ(json_dumps(Value::from_json(in), o), R"({"b": [1, 2.0, "é\u0001"], "a": {}, "c": null})");
+  EXPECT_EQ(json_dumps(Value::from_json(in), o),
+            R"({"b": [1, 2.0, "é\u0001"], "a": {}, "c": null})");
   o.has_indent = true;
   o.indent = "  ";
-  EXPECT_EQ(json_dumps(Value::from_json(in), o),
-            "{\n  \"b\": [\n    1,\n    2.0,\n    \"é\\u0001\"\n  ],\n  \"a\": {},\n  \"c\": null\n}");
+  EXPECT_EQ(
+      json_dumps(Value::from_json(in), o),
+      "{\n  \"b\": [\n    1,\n    2.0,\n    \"é\\u0001\"\n  ],\n  \"a\": {},\n  \"c\": null\n}");
 }
 
 }  // namespace

@@ -60,7 +60,9 @@ class Lexer {
       }
       ++line_scan_;
     }
-    return {line_, static_cast<int>(text::length(std::string_view(src_).substr(line_start_, at - line_start_))) + 1};
+    return {line_, static_cast<int>(
+                       text::length(std::string_view(src_).substr(line_start_, at - line_start_))) +
+                       1};
   }
 
   [[noreturn]] void fail(const std::string& msg, size_t at) { throw JinjaError(msg, position(at)); }
@@ -136,7 +138,8 @@ class Lexer {
     pos_ = at + 2 + (sign ? 1 : 0);
     line_starting_ = false;
     if (kind == '#') return lex_comment(at);
-    tokens_.push_back({kind == '{' ? TokenType::kVarBegin : TokenType::kBlockBegin, "", position(at)});
+    tokens_.push_back(
+        {kind == '{' ? TokenType::kVarBegin : TokenType::kBlockBegin, "", position(at)});
     lex_tag(kind == '{');
   }
 
@@ -178,7 +181,8 @@ class Lexer {
       pos_ = j + (strip_after || src_[j] == '+' ? 3 : 2);
       if (strip_after) {
         skip_all_whitespace();
-      } else if (src_[j] != '+' && options_.trim_blocks && pos_ < src_.size() && src_[pos_] == '\n') {
+      } else if (src_[j] != '+' && options_.trim_blocks && pos_ < src_.size() &&
+                 src_[pos_] == '\n') {
         ++pos_;
       }
       line_starting_ = src_[pos_ - 1] == '\n';
@@ -264,10 +268,12 @@ class Lexer {
     if (std::string_view("+-/*%~[](){}><=.:|,;").find(c) == std::string_view::npos) {
       fail(std::string("unexpected character '") + c + "'", pos_);
     }
-    if (c == '(' || c == '[' || c == '{') brackets_.push_back(c == '(' ? ')' : c == '[' ? ']' : '}');
+    if (c == '(' || c == '[' || c == '{')
+      brackets_.push_back(c == '(' ? ')' : c == '[' ? ']' : '}');
     if (c == ')' || c == ']' || c == '}') {
       if (brackets_.empty()) fail(std::string("unexpected '") + c + "'", pos_);
-      if (brackets_.back() != c) fail(std::string("unexpected '") + c + "', expected '" + brackets_.back() + "'", pos_);
+      if (brackets_.back() != c)
+        fail(std::string("unexpected '") + c + "', expected '" + brackets_.back() + "'", pos_);
       brackets_.pop_back();
     }
     tokens_.push_back({TokenType::kOperator, std::string(1, c), position(start)});
@@ -277,11 +283,14 @@ class Lexer {
   void lex_number() {
     size_t start = pos_;
     auto digits = [&] {
-      while (pos_ < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[pos_])) || src_[pos_] == '_')) ++pos_;
+      while (pos_ < src_.size() &&
+             (std::isdigit(static_cast<unsigned char>(src_[pos_])) || src_[pos_] == '_'))
+        ++pos_;
     };
     digits();
     bool is_float = false;
-    if (pos_ + 1 < src_.size() && src_[pos_] == '.' && std::isdigit(static_cast<unsigned char>(src_[pos_ + 1]))) {
+    if (pos_ + 1 < src_.size() && src_[pos_] == '.' &&
+        std::isdigit(static_cast<unsigned char>(src_[pos_ + 1]))) {
       is_float = true;
       ++pos_;
       digits();
@@ -322,25 +331,54 @@ class Lexer {
       char e = src_[pos_ + 1];
       pos_ += 2;
       switch (e) {
-        case '\n': break;  // line continuation
-        case '\\': out.push_back('\\'); break;
-        case '\'': out.push_back('\''); break;
-        case '"': out.push_back('"'); break;
-        case 'a': out.push_back('\a'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        case 'v': out.push_back('\v'); break;
-        case 'x': out_hex(out, 2, start); break;
-        case 'u': out_hex(out, 4, start); break;
-        case 'U': out_hex(out, 8, start); break;
-        case 'N': fail("\\N{...} escapes are not supported", start);
+        case '\n':
+          break;  // line continuation
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '\'':
+          out.push_back('\'');
+          break;
+        case '"':
+          out.push_back('"');
+          break;
+        case 'a':
+          out.push_back('\a');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'v':
+          out.push_back('\v');
+          break;
+        case 'x':
+          out_hex(out, 2, start);
+          break;
+        case 'u':
+          out_hex(out, 4, start);
+          break;
+        case 'U':
+          out_hex(out, 8, start);
+          break;
+        case 'N':
+          fail("\\N{...} escapes are not supported", start);
         default:
           if (e >= '0' && e <= '7') {
             int v = e - '0';
-            for (int k = 0; k < 2 && pos_ < src_.size() && src_[pos_] >= '0' && src_[pos_] <= '7'; ++k)
+            for (int k = 0; k < 2 && pos_ < src_.size() && src_[pos_] >= '0' && src_[pos_] <= '7';
+                 ++k)
               v = v * 8 + (src_[pos_++] - '0');
             text::append_utf8(out, static_cast<char32_t>(v));
           } else {
@@ -358,7 +396,9 @@ class Lexer {
     for (int k = 0; k < n; ++k) {
       char h = src_[pos_++];
       if (!std::isxdigit(static_cast<unsigned char>(h))) fail("malformed \\x/\\u escape", start);
-      v = v * 16 + static_cast<char32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+      v = v * 16 + static_cast<char32_t>(std::isdigit(static_cast<unsigned char>(h))
+                                             ? h - '0'
+                                             : (std::tolower(h) - 'a' + 10));
     }
     text::append_utf8(out, v);
   }

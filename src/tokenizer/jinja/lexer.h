@@ -26,7 +26,7 @@ enum class TokenType {
   kString,      // string literal, escapes already decoded
   kInteger,
   kFloat,
-  kOperator,    // + - * / // % ** ~ == != < <= > >= = ( ) [ ] { } . , : | ;
+  kOperator,  // + - * / // % ** ~ == != < <= > >= = ( ) [ ] { } . , : | ;
   kEof,
 };
 

@@ -24,10 +24,16 @@ class Parser {
     if (i_ + 1 < toks_.size()) ++i_;
   }
   [[noreturn]] void fail(const std::string& msg) const { throw JinjaError(msg, cur().pos); }
-  [[noreturn]] void fail_at(const std::string& msg, SourcePos pos) const { throw JinjaError(msg, pos); }
+  [[noreturn]] void fail_at(const std::string& msg, SourcePos pos) const {
+    throw JinjaError(msg, pos);
+  }
 
-  bool is_op(std::string_view op) const { return cur().type == TokenType::kOperator && cur().value == op; }
-  bool is_name(std::string_view n) const { return cur().type == TokenType::kName && cur().value == n; }
+  bool is_op(std::string_view op) const {
+    return cur().type == TokenType::kOperator && cur().value == op;
+  }
+  bool is_name(std::string_view n) const {
+    return cur().type == TokenType::kName && cur().value == n;
+  }
   bool skip_op(std::string_view op) {
     if (!is_op(op)) return false;
     advance();
@@ -48,17 +54,24 @@ class Parser {
     return n;
   }
   void expect_block_end() {
-    if (cur().type != TokenType::kBlockEnd) fail("expected end of statement '%}', got " + describe(cur()));
+    if (cur().type != TokenType::kBlockEnd)
+      fail("expected end of statement '%}', got " + describe(cur()));
     advance();
   }
   static std::string describe(const Token& t) {
     switch (t.type) {
-      case TokenType::kEof: return "end of template";
-      case TokenType::kBlockEnd: return "'%}'";
-      case TokenType::kVarEnd: return "'}}'";
-      case TokenType::kText: return "template text";
-      case TokenType::kString: return "string literal";
-      default: return "'" + t.value + "'";
+      case TokenType::kEof:
+        return "end of template";
+      case TokenType::kBlockEnd:
+        return "'%}'";
+      case TokenType::kVarEnd:
+        return "'}}'";
+      case TokenType::kText:
+        return "template text";
+      case TokenType::kString:
+        return "string literal";
+      default:
+        return "'" + t.value + "'";
     }
   }
 
@@ -71,7 +84,8 @@ class Parser {
       const Token& t = cur();
       switch (t.type) {
         case TokenType::kEof:
-          if (ends.size() > 0) fail("unexpected end of template, expected '" + std::string(*ends.begin()) + "'");
+          if (ends.size() > 0)
+            fail("unexpected end of template, expected '" + std::string(*ends.begin()) + "'");
           return body;
         case TokenType::kText:
           body.push_back(std::make_unique<TextStmt>(t.pos, t.value));
@@ -88,13 +102,15 @@ class Parser {
         }
         case TokenType::kBlockBegin: {
           advance();
-          if (cur().type != TokenType::kName) fail("expected a statement name, got " + describe(cur()));
+          if (cur().type != TokenType::kName)
+            fail("expected a statement name, got " + describe(cur()));
           for (auto e : ends)
             if (cur().value == e) return body;
           body.push_back(parse_statement());
           break;
         }
-        default: fail("unexpected " + describe(t));
+        default:
+          fail("unexpected " + describe(t));
       }
     }
   }
@@ -193,7 +209,8 @@ class Parser {
     std::vector<std::string> names;
     bool unpack = false;
     std::string attr;
-    if (cur().type == TokenType::kName && peek().type == TokenType::kOperator && peek().value == ".") {
+    if (cur().type == TokenType::kName && peek().type == TokenType::kOperator &&
+        peek().value == ".") {
       names.push_back(expect_name());
       advance();
       attr = expect_name();
@@ -254,7 +271,8 @@ class Parser {
     advance();
     if (is_op("(")) s->caller_params = parse_params();
     s->call = parse_expression(true);
-    if (s->call->kind != ExprKind::kCall) fail_at("expected a macro call in call block", s->call->pos);
+    if (s->call->kind != ExprKind::kCall)
+      fail_at("expected a macro call in call block", s->call->pos);
     expect_block_end();
     s->body = parse_body({"endcall"});
     expect_end_tag("endcall");
@@ -276,7 +294,8 @@ class Parser {
   bool at_tuple_end() const {
     const Token& t = cur();
     return t.type == TokenType::kVarEnd || t.type == TokenType::kBlockEnd ||
-           (t.type == TokenType::kOperator && t.value == ")") || (t.type == TokenType::kName && t.value == "recursive");
+           (t.type == TokenType::kOperator && t.value == ")") ||
+           (t.type == TokenType::kName && t.value == "recursive");
   }
 
   ExprPtr parse_tuple(bool with_cond, bool explicit_parens = false) {
@@ -357,8 +376,8 @@ class Parser {
     while (true) {
       std::string op;
       if (cur().type == TokenType::kOperator &&
-          (cur().value == "==" || cur().value == "!=" || cur().value == "<" || cur().value == "<=" ||
-           cur().value == ">" || cur().value == ">=")) {
+          (cur().value == "==" || cur().value == "!=" || cur().value == "<" ||
+           cur().value == "<=" || cur().value == ">" || cur().value == ">=")) {
         op = cur().value;
         advance();
       } else if (is_name("in")) {
@@ -442,8 +461,10 @@ class Parser {
       case TokenType::kName: {
         std::string n = t.value;
         advance();
-        if (n == "true" || n == "True") return std::make_unique<LiteralExpr>(pos, Value::boolean(true));
-        if (n == "false" || n == "False") return std::make_unique<LiteralExpr>(pos, Value::boolean(false));
+        if (n == "true" || n == "True")
+          return std::make_unique<LiteralExpr>(pos, Value::boolean(true));
+        if (n == "false" || n == "False")
+          return std::make_unique<LiteralExpr>(pos, Value::boolean(false));
         if (n == "none" || n == "None") return std::make_unique<LiteralExpr>(pos, Value::none());
         return std::make_unique<NameExpr>(pos, n);
       }
@@ -477,7 +498,8 @@ class Parser {
         if (t.value == "[") return parse_list();
         if (t.value == "{") return parse_dict();
         break;
-      default: break;
+      default:
+        break;
     }
     fail("unexpected " + describe(t));
   }
@@ -518,7 +540,8 @@ class Parser {
           e = std::make_unique<GetAttrExpr>(pos, std::move(e), cur().value);
           advance();
         } else if (cur().type == TokenType::kInteger) {
-          auto idx = std::make_unique<LiteralExpr>(cur().pos, Value::integer(std::atoll(cur().value.c_str())));
+          auto idx = std::make_unique<LiteralExpr>(cur().pos,
+                                                   Value::integer(std::atoll(cur().value.c_str())));
           advance();
           e = std::make_unique<GetItemExpr>(pos, std::move(e), std::move(idx));
         } else {
@@ -565,7 +588,8 @@ class Parser {
       first = false;
       if (is_op(")")) break;
       if (is_op("*") || is_op("**")) fail("*args and **kwargs in calls are not supported");
-      if (cur().type == TokenType::kName && peek().type == TokenType::kOperator && peek().value == "=") {
+      if (cur().type == TokenType::kName && peek().type == TokenType::kOperator &&
+          peek().value == "=") {
         std::string key = cur().value;
         advance();
         advance();
@@ -602,7 +626,8 @@ class Parser {
     std::string n = expect_name();
     while (is_op(".") && peek().type == TokenType::kName) {
       advance();
-      n += "." + expect_name();
+      n.push_back('.');
+      n += expect_name();
     }
     return n;
   }
@@ -630,8 +655,9 @@ class Parser {
     const Token& c = cur();
     if (is_op("(")) {
       parse_call_args(t->args);
-    } else if ((c.type == TokenType::kName || c.type == TokenType::kString || c.type == TokenType::kInteger ||
-                c.type == TokenType::kFloat || is_op("[") || is_op("{")) &&
+    } else if ((c.type == TokenType::kName || c.type == TokenType::kString ||
+                c.type == TokenType::kInteger || c.type == TokenType::kFloat || is_op("[") ||
+                is_op("{")) &&
                !(is_name("else") || is_name("or") || is_name("and"))) {
       if (is_name("is")) fail("you cannot chain multiple tests with is");
       t->args.positional.push_back(parse_postfix(parse_primary()));
@@ -646,6 +672,8 @@ class Parser {
 
 }  // namespace
 
-Body parse_template(std::string_view source) { return Parser(tokenize(source)).parse_all(); }
+Body parse_template(std::string_view source) {
+  return Parser(tokenize(source)).parse_all();
+}
 
 }  // namespace mlxs::jinja

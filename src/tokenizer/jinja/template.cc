@@ -26,7 +26,9 @@ void check_names(const Expr* e, bool soft) {
         check_names(v.get(), soft);
       }
       break;
-    case ExprKind::kGetAttr: check_names(static_cast<const GetAttrExpr*>(e)->object.get(), soft); break;
+    case ExprKind::kGetAttr:
+      check_names(static_cast<const GetAttrExpr*>(e)->object.get(), soft);
+      break;
     case ExprKind::kGetItem: {
       auto* g = static_cast<const GetItemExpr*>(e);
       check_names(g->object.get(), soft);
@@ -35,7 +37,8 @@ void check_names(const Expr* e, bool soft) {
     }
     case ExprKind::kSlice: {
       auto* s = static_cast<const SliceExpr*>(e);
-      for (const Expr* x : {s->object.get(), s->start.get(), s->stop.get(), s->step.get()}) check_names(x, soft);
+      for (const Expr* x : {s->object.get(), s->start.get(), s->stop.get(), s->step.get()})
+        check_names(x, soft);
       break;
     }
     case ExprKind::kCall: {
@@ -46,7 +49,8 @@ void check_names(const Expr* e, bool soft) {
     }
     case ExprKind::kFilter: {
       auto* f = static_cast<const FilterExpr*>(e);
-      if (!soft && !has_filter(f->name)) throw JinjaError("no filter named '" + f->name + "'", f->pos);
+      if (!soft && !has_filter(f->name))
+        throw JinjaError("no filter named '" + f->name + "'", f->pos);
       check_names(f->operand.get(), soft);
       check_args(f->args, soft);
       break;
@@ -58,7 +62,9 @@ void check_names(const Expr* e, bool soft) {
       check_args(t->args, soft);
       break;
     }
-    case ExprKind::kUnary: check_names(static_cast<const UnaryExpr*>(e)->operand.get(), soft); break;
+    case ExprKind::kUnary:
+      check_names(static_cast<const UnaryExpr*>(e)->operand.get(), soft);
+      break;
     case ExprKind::kBinary: {
       auto* b = static_cast<const BinaryExpr*>(e);
       check_names(b->left.get(), soft);
@@ -77,7 +83,8 @@ void check_names(const Expr* e, bool soft) {
       for (const Expr* x : {c->cond.get(), c->then.get(), c->otherwise.get()}) check_names(x, true);
       break;
     }
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -90,7 +97,9 @@ void check_params(const std::vector<MacroParam>& params) {
 // `soft`: inside an {% if %}, where Jinja defers the unknown-filter error to run time.
 void check_stmt(const Stmt& s, bool soft) {
   switch (s.kind) {
-    case StmtKind::kPrint: check_names(static_cast<const PrintStmt&>(s).expr.get(), soft); break;
+    case StmtKind::kPrint:
+      check_names(static_cast<const PrintStmt&>(s).expr.get(), soft);
+      break;
     case StmtKind::kIf: {
       const auto& i = static_cast<const IfStmt&>(s);
       for (const auto& [c, b] : i.branches) {
@@ -108,7 +117,9 @@ void check_stmt(const Stmt& s, bool soft) {
       check_body(f.otherwise, soft);
       break;
     }
-    case StmtKind::kSet: check_names(static_cast<const SetStmt&>(s).value.get(), soft); break;
+    case StmtKind::kSet:
+      check_names(static_cast<const SetStmt&>(s).value.get(), soft);
+      break;
     case StmtKind::kSetBlock: {
       const auto& b = static_cast<const SetBlockStmt&>(s);
       check_names(b.filter.get(), soft);
@@ -134,8 +145,11 @@ void check_stmt(const Stmt& s, bool soft) {
       check_body(f.body, false);
       break;
     }
-    case StmtKind::kScope: check_body(static_cast<const ScopeStmt&>(s).body, false); break;
-    default: break;
+    case StmtKind::kScope:
+      check_body(static_cast<const ScopeStmt&>(s).body, false);
+      break;
+    default:
+      break;
   }
 }
 
@@ -147,7 +161,8 @@ void check_body(const Body& body, bool soft) {
 
 std::string format_error(const JinjaError& e) {
   if (e.pos().line == 0) return e.what();
-  return "line " + std::to_string(e.pos().line) + ", column " + std::to_string(e.pos().column) + ": " + e.what();
+  return "line " + std::to_string(e.pos().line) + ", column " + std::to_string(e.pos().column) +
+         ": " + e.what();
 }
 
 Result<Template> Template::parse(std::string_view source) {

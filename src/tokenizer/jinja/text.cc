@@ -41,7 +41,8 @@ std::string encode(std::u32string_view cps) {
 }
 
 bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
 size_t length(std::string_view s) {
@@ -52,9 +53,24 @@ size_t length(std::string_view s) {
 
 bool is_space(char32_t cp) {
   switch (cp) {
-    case ' ': case '\t': case '\n': case '\v': case '\f': case '\r':
-    case 0x1C: case 0x1D: case 0x1E: case 0x1F: case 0x85: case 0xA0: case 0x1680:
-    case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case 0x1C:
+    case 0x1D:
+    case 0x1E:
+    case 0x1F:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
       return true;
     default:
       return cp >= 0x2000 && cp <= 0x200A;
@@ -68,8 +84,10 @@ std::string strip(std::string_view s, bool left, bool right, const std::string* 
     return chars ? set.find(cp) != std::u32string::npos : is_space(cp);
   };
   size_t b = 0, e = cps.size();
-  if (left) while (b < e && strippable(cps[b])) ++b;
-  if (right) while (e > b && strippable(cps[e - 1])) --e;
+  if (left)
+    while (b < e && strippable(cps[b])) ++b;
+  if (right)
+    while (e > b && strippable(cps[e - 1])) --e;
   return encode(std::u32string_view(cps).substr(b, e - b));
 }
 
@@ -79,7 +97,8 @@ template <class F>
 std::string map_cps(std::string_view s, F f) {
   std::string out;
   out.reserve(s.size());
-  for (char32_t cp : decode(s)) append_utf8(out, static_cast<char32_t>(f(static_cast<utf8proc_int32_t>(cp))));
+  for (char32_t cp : decode(s))
+    append_utf8(out, static_cast<char32_t>(f(static_cast<utf8proc_int32_t>(cp))));
   return out;
 }
 
@@ -97,15 +116,34 @@ std::string upper(std::string_view s) {
   std::string out;
   for (char32_t cp : decode(s)) {
     switch (cp) {
-      case 0xDF: out += "SS"; break;
-      case 0xFB00: out += "FF"; break;
-      case 0xFB01: out += "FI"; break;
-      case 0xFB02: out += "FL"; break;
-      case 0xFB03: out += "FFI"; break;
-      case 0xFB04: out += "FFL"; break;
-      case 0xFB05: case 0xFB06: out += "ST"; break;
-      case 0x149: out += "\u02BCN"; break;
-      default: append_utf8(out, static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(cp))));
+      case 0xDF:
+        out += "SS";
+        break;
+      case 0xFB00:
+        out += "FF";
+        break;
+      case 0xFB01:
+        out += "FI";
+        break;
+      case 0xFB02:
+        out += "FL";
+        break;
+      case 0xFB03:
+        out += "FFI";
+        break;
+      case 0xFB04:
+        out += "FFL";
+        break;
+      case 0xFB05:
+      case 0xFB06:
+        out += "ST";
+        break;
+      case 0x149:
+        out += "\u02BCN";
+        break;
+      default:
+        append_utf8(out,
+                    static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(cp))));
     }
   }
   return out;

@@ -89,8 +89,13 @@ Value Value::safe_string(std::string s) {
 
 std::string dict_key(const Value& key) {
   if (key.is_string()) return key.as_string();
-  if (key.is_int() || key.is_bool()) return "\xFF" + std::to_string(key.as_int());
-  throw JinjaError("unsupported dict key of type '" + key.type_name() + "' (only str and int keys are supported)");
+  if (key.is_int() || key.is_bool()) {
+    std::string k(1, '\xFF');
+    k += std::to_string(key.as_int());
+    return k;
+  }
+  throw JinjaError("unsupported dict key of type '" + key.type_name() +
+                   "' (only str and int keys are supported)");
 }
 
 Value key_value(const std::string& stored) {
@@ -106,12 +111,23 @@ std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -143,12 +159,18 @@ Value Value::callable(std::string name, NativeFn fn) {
 Value Value::from_json(const nlohmann::ordered_json& j) {
   using T = nlohmann::ordered_json::value_t;
   switch (j.type()) {
-    case T::null: return none();
-    case T::boolean: return boolean(j.get<bool>());
-    case T::number_integer: return integer(j.get<int64_t>());
-    case T::number_unsigned: return integer(static_cast<int64_t>(j.get<uint64_t>()));
-    case T::number_float: return number(j.get<double>());
-    case T::string: return string(j.get<std::string>());
+    case T::null:
+      return none();
+    case T::boolean:
+      return boolean(j.get<bool>());
+    case T::number_integer:
+      return integer(j.get<int64_t>());
+    case T::number_unsigned:
+      return integer(static_cast<int64_t>(j.get<uint64_t>()));
+    case T::number_float:
+      return number(j.get<double>());
+    case T::string:
+      return string(j.get<std::string>());
     case T::array: {
       std::vector<Value> items;
       items.reserve(j.size());
@@ -160,7 +182,8 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
       for (const auto& [k, e] : j.items()) d->entries.emplace_back(k, from_json(e));
       return dict(std::move(d));
     }
-    default: throw JinjaError("unsupported JSON value of type " + std::string(j.type_name()));
+    default:
+      throw JinjaError("unsupported JSON value of type " + std::string(j.type_name()));
   }
 }
 
@@ -171,37 +194,57 @@ double Value::as_double() const {
 
 bool Value::truthy() const {
   switch (kind_) {
-    case Kind::kUndefined: case Kind::kNone: return false;
-    case Kind::kBool: return b_;
-    case Kind::kInt: return i_ != 0;
-    case Kind::kFloat: return f_ != 0;
-    case Kind::kString: return !s_->empty();
+    case Kind::kUndefined:
+    case Kind::kNone:
+      return false;
+    case Kind::kBool:
+      return b_;
+    case Kind::kInt:
+      return i_ != 0;
+    case Kind::kFloat:
+      return f_ != 0;
+    case Kind::kString:
+      return !s_->empty();
     case Kind::kList:
       if (list_->kind == ListKind::kGenerator) return true;  // a generator object is truthy
       return !list_->items.empty();
-    case Kind::kDict: return dict_->is_namespace || !dict_->entries.empty();
-    case Kind::kCallable: return true;
+    case Kind::kDict:
+      return dict_->is_namespace || !dict_->entries.empty();
+    case Kind::kCallable:
+      return true;
   }
   return false;
 }
 
 std::string Value::type_name() const {
   switch (kind_) {
-    case Kind::kUndefined: return "Undefined";
-    case Kind::kNone: return "NoneType";
-    case Kind::kBool: return "bool";
-    case Kind::kInt: return "int";
-    case Kind::kFloat: return "float";
-    case Kind::kString: return "str";
+    case Kind::kUndefined:
+      return "Undefined";
+    case Kind::kNone:
+      return "NoneType";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kString:
+      return "str";
     case Kind::kList:
       switch (list_->kind) {
-        case ListKind::kTuple: return "tuple";
-        case ListKind::kGenerator: return "generator";
-        case ListKind::kView: return "view";
-        default: return "list";
+        case ListKind::kTuple:
+          return "tuple";
+        case ListKind::kGenerator:
+          return "generator";
+        case ListKind::kView:
+          return "view";
+        default:
+          return "list";
       }
-    case Kind::kDict: return dict_->is_namespace ? "Namespace" : "dict";
-    case Kind::kCallable: return "function";
+    case Kind::kDict:
+      return dict_->is_namespace ? "Namespace" : "dict";
+    case Kind::kCallable:
+      return "function";
   }
   return "?";
 }
@@ -276,12 +319,18 @@ std::string repr_string(const std::string& s) {
 
 std::string python_repr(const Value& v) {
   switch (v.kind()) {
-    case Kind::kUndefined: return "Undefined";
-    case Kind::kNone: return "None";
-    case Kind::kBool: return v.as_bool() ? "True" : "False";
-    case Kind::kInt: return std::to_string(v.as_int());
-    case Kind::kFloat: return python_float_repr(v.as_double());
-    case Kind::kString: return repr_string(v.as_string());
+    case Kind::kUndefined:
+      return "Undefined";
+    case Kind::kNone:
+      return "None";
+    case Kind::kBool:
+      return v.as_bool() ? "True" : "False";
+    case Kind::kInt:
+      return std::to_string(v.as_int());
+    case Kind::kFloat:
+      return python_float_repr(v.as_double());
+    case Kind::kString:
+      return repr_string(v.as_string());
     case Kind::kList: {
       ListKind lk = v.list_data().kind;
       if (lk == ListKind::kGenerator || lk == ListKind::kView) {
@@ -326,14 +375,29 @@ void json_string(std::string& out, const std::string& s, bool ensure_ascii) {
   out.push_back('"');
   for (char32_t cp : text::decode(s)) {
     switch (cp) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '\b': out += "\\b"; continue;
-      case '\f': out += "\\f"; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      default:
+        break;
     }
     char b[16];
     if (cp < 0x20 || (ensure_ascii && cp > 0x7F)) {
@@ -367,11 +431,21 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int level)
     for (int i = 0; i < lvl; ++i) out += o.indent;
   };
   switch (v.kind()) {
-    case Kind::kNone: out += "null"; return;
-    case Kind::kBool: out += v.as_bool() ? "true" : "false"; return;
-    case Kind::kInt: out += std::to_string(v.as_int()); return;
-    case Kind::kFloat: out += json_float(v.as_double()); return;
-    case Kind::kString: json_string(out, v.as_string(), o.ensure_ascii); return;
+    case Kind::kNone:
+      out += "null";
+      return;
+    case Kind::kBool:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Kind::kInt:
+      out += std::to_string(v.as_int());
+      return;
+    case Kind::kFloat:
+      out += json_float(v.as_double());
+      return;
+    case Kind::kString:
+      json_string(out, v.as_string(), o.ensure_ascii);
+      return;
     case Kind::kList: {
       ListKind lk = v.list_data().kind;
       if (lk != ListKind::kList && lk != ListKind::kTuple) break;
@@ -399,8 +473,9 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int level)
         return;
       }
       if (o.sort_keys) {
-        std::stable_sort(entries.begin(), entries.end(),
-                         [](auto* a, auto* b) { return text::decode(a->first) < text::decode(b->first); });
+        std::stable_sort(entries.begin(), entries.end(), [](auto* a, auto* b) {
+          return text::decode(a->first) < text::decode(b->first);
+        });
       }
       out.push_back('{');
       for (size_t i = 0; i < entries.size(); ++i) {
@@ -414,7 +489,8 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int level)
       out.push_back('}');
       return;
     }
-    default: break;
+    default:
+      break;
   }
   throw JinjaError("Object of type " + v.type_name() + " is not JSON serializable");
 }
@@ -434,8 +510,11 @@ bool values_equal(const Value& a, const Value& b) {
   }
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
-    case Kind::kUndefined: case Kind::kNone: return true;
-    case Kind::kString: return a.as_string() == b.as_string();
+    case Kind::kUndefined:
+    case Kind::kNone:
+      return true;
+    case Kind::kString:
+      return a.as_string() == b.as_string();
     case Kind::kList: {
       const auto &x = a.items(), &y = b.items();
       if ((a.list_data().kind == ListKind::kTuple) != (b.list_data().kind == ListKind::kTuple))
@@ -455,8 +534,10 @@ bool values_equal(const Value& a, const Value& b) {
       }
       return true;
     }
-    case Kind::kCallable: return &a.callable_data() == &b.callable_data();
-    default: return false;
+    case Kind::kCallable:
+      return &a.callable_data() == &b.callable_data();
+    default:
+      return false;
   }
 }
 
@@ -465,7 +546,8 @@ bool values_less(const Value& a, const Value& b) {
     if (a.is_float() || b.is_float()) return a.as_double() < b.as_double();
     return a.as_int() < b.as_int();
   }
-  if (a.is_string() && b.is_string()) return text::decode(a.as_string()) < text::decode(b.as_string());
+  if (a.is_string() && b.is_string())
+    return text::decode(a.as_string()) < text::decode(b.as_string());
   if (a.is_list() && b.is_list()) {
     const auto &x = a.items(), &y = b.items();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
