@@ -1,0 +1,464 @@
+// The in-process Engine: validates at the boundary, resolves prompts to tokens, and hands
+// requests to the model's runner thread. JSON never reaches here: callers pass native structs.
+#include <omp.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <shared_mutex>
+
+#include "api/config.h"
+#include "api/option_schemas.h"
+#include "engine/model_runner.h"
+#include "mlxs/engine.h"
+
+#ifdef MLXS_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace mlxs {
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class LocalGenerator final : public Generator {
+ public:
+  LocalGenerator(std::shared_ptr<Stream> stream, CancelToken cancel)
+      : stream_(std::move(stream)), cancel_(std::move(cancel)) {}
+  ~LocalGenerator() override {
+    if (!stream_->finished()) cancel();
+  }
+  const std::string& stream_id() const override { return stream_->id(); }
+  std::optional<Chunk> next(std::chrono::milliseconds timeout) override {
+    if (stream_->finished()) return std::nullopt;
+    return stream_->pop(timeout);
+  }
+  bool done() const override { return stream_->finished(); }
+  void cancel() override {
+    cancel_.cancel();
+    stream_->abandon();
+  }
+
+ private:
+  std::shared_ptr<Stream> stream_;
+  CancelToken cancel_;
+};
+
+sched::Priority to_sched(Priority p) {
+  switch (p) {
+    case Priority::kUrgent: return sched::Priority::kUrgent;
+    case Priority::kBackground: return sched::Priority::kBackground;
+    default: return sched::Priority::kDefault;
+  }
+}
+
+class LocalEngine final : public Engine {
+ public:
+  LocalEngine(EngineOptions options, Config config)
+      : options_(std::move(options)), config_(std::move(config)), started_(EngineClock::now()) {}
+  ~LocalEngine() override { dispose(); }
+
+  Result<ModelHandle> load_model(const LoadModelOptions& o) override {
+    MLXS_RETURN_IF_ERROR(validate_options(o));
+    MLXS_ASSIGN_OR_RETURN(std::string dir, resolve_dir(o));
+    {
+      std::shared_lock lock(mu_);
+      if (runners_.count(o.model)) {
+        return error(ErrorCode::kInvalidParams, "model '" + o.model + "' is already loaded");
+      }
+      if (int(runners_.size()) >= config_.model.max_loaded_models) {
+        return error(ErrorCode::kCapacityExceeded,
+                     "already " + std::to_string(runners_.size()) +
+                         " models loaded (model.max_loaded_models)");
+      }
+    }
+    MLXS_ASSIGN_OR_RETURN(auto backend, make_backend());
+    auto runner = ModelRunner::start(o.model, dir, std::move(backend), runner_config(), o.context_length,
+                                     [this](EventPayload p) { emit(std::move(p)); });
+    if (!runner.ok()) {
+      emit(ErrorEvent{runner.status().code(), runner.status().message(), "load_model"});
+      return runner.status();
+    }
+    ModelHandle h = handle_of(**runner, dir, o.draft);
+    {
+      std::unique_lock lock(mu_);
+      handles_[o.model] = h;
+      runners_[o.model] = std::move(*runner);
+    }
+    emit(ModelLoadedEvent{o.model, h.context_length, o.draft});
+    return h;
+  }
+
+  Status unload_model(const std::string& id) override {
+    std::unique_ptr<ModelRunner> runner;
+    {
+      std::unique_lock lock(mu_);
+      auto it = runners_.find(id);
+      if (it == runners_.end()) return not_loaded(id);
+      runner = std::move(it->second);
+      runners_.erase(it);
+      handles_.erase(id);
+    }
+    runner.reset();  // joins its thread; live requests end cancelled
+    emit(ModelUnloadedEvent{id});
+    emit(ModelInvalidatedEvent{id, InvalidationReason::kUnload});
+    return {};
+  }
+
+  std::vector<ModelHandle> list_models() const override {
+    std::shared_lock lock(mu_);
+    std::vector<ModelHandle> out;
+    for (const auto& [id, h] : handles_) out.push_back(h);
+    return out;
+  }
+
+  Result<ModelHandle> get_model_info(const std::string& id) const override {
+    std::shared_lock lock(mu_);
+    auto it = handles_.find(id);
+    if (it == handles_.end()) return not_loaded(id);
+    return it->second;
+  }
+
+  Result<std::unique_ptr<Generator>> create_generator(const GeneratorParams& in,
+                                                      const GeneratorOptions& opts,
+                                                      CancelToken cancel) override {
+    MLXS_RETURN_IF_ERROR(validate_options(in));
+    MLXS_RETURN_IF_ERROR(validate_options(opts));
+    GeneratorParams p = apply_sampling_defaults(in, config_.sampling);
+    if (p.structured) return unsupported("structured output");
+    if (p.multimodal) return unsupported("multimodal input");
+    if (!p.draft_model.empty()) return unsupported("speculative decoding (draft_model)");
+    std::shared_lock lock(mu_);
+    auto it = runners_.find(p.model);
+    if (it == runners_.end()) return not_loaded(p.model);
+    ModelRunner& runner = *it->second;
+    auto r = std::make_unique<Request>();
+    MLXS_ASSIGN_OR_RETURN(r->prompt, resolve_prompt(runner, p.prompt));
+    fill_request(runner, p, opts, std::move(cancel), *r);
+    MLXS_RETURN_IF_ERROR(runner.check_admission(*r));
+    if (active_streams() >= config_.stream_registry.max_active_streams) {
+      return error(ErrorCode::kCapacityExceeded,
+                   "too many active streams (stream_registry.max_active_streams = " +
+                       std::to_string(config_.stream_registry.max_active_streams) + ")");
+    }
+    auto gen = std::make_unique<LocalGenerator>(r->stream, r->cancel);
+    streams_.fetch_add(1);
+    runner.submit(std::move(r));
+    return std::unique_ptr<Generator>(std::move(gen));
+  }
+
+  Result<GenerateResult> generate(const GeneratorParams& params,
+                                  const GeneratorOptions& options) override {
+    MLXS_ASSIGN_OR_RETURN(auto gen, create_generator(params, options, {}));
+    GenerateResult out;
+    while (!gen->done()) {
+      auto chunk = gen->next(std::chrono::milliseconds(100));
+      if (!chunk) continue;
+      if (auto* t = std::get_if<TokenChunk>(&*chunk)) {
+        out.text += t->text;
+        out.token_ids.push_back(t->token_id);
+      } else if (auto* m = std::get_if<MetadataChunk>(&*chunk)) {
+        out.stats = *m;
+      } else if (auto* e = std::get_if<ErrorChunk>(&*chunk)) {
+        return error(e->code, e->message);
+      }
+    }
+    return out;
+  }
+
+  Result<TokenizeResult> tokenize(const std::string& model, const std::string& text,
+                                  bool add_special_tokens) const override {
+    std::shared_lock lock(mu_);
+    MLXS_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer_of(model));
+    TokenizeResult r;
+    r.tokens = tok->encode(text, add_special_tokens);
+    for (int32_t id : r.tokens) r.token_strings.push_back(tok->id_to_token(id));
+    return r;
+  }
+
+  Result<std::string> detokenize(const std::string& model,
+                                 const std::vector<int32_t>& ids) const override {
+    std::shared_lock lock(mu_);
+    MLXS_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer_of(model));
+    for (int32_t id : ids) {
+      if (id < 0 || size_t(id) >= tok->vocab_size()) {
+        return error(ErrorCode::kInvalidParams, "token id " + std::to_string(id) +
+                                                    " is outside the vocabulary of '" + model + "'");
+      }
+    }
+    return tok->decode(ids);
+  }
+
+  HealthStatus health_check() const override {
+    HealthStatus h;
+    h.uptime_s = std::chrono::duration<double>(EngineClock::now() - started_).count();
+    h.active_streams = active_streams();
+    std::shared_lock lock(mu_);
+    h.loaded_models = int32_t(runners_.size());
+    if (disposed_) {
+      h.status = HealthState::kUnhealthy;
+      h.detail = "engine disposed";
+    }
+    for (const auto& [id, r] : runners_) {
+      std::string s = r->breaker_state();
+      if (s != "closed" && h.status == HealthState::kHealthy) {
+        h.status = HealthState::kDegraded;
+        h.detail = "model '" + id + "' circuit breaker " + s;
+      }
+    }
+    return h;
+  }
+
+  RuntimeInfo runtime_info() const override {
+    RuntimeInfo info;
+    info.version = "0.1.0";
+    info.backend = use_cuda() ? "cuda" : "cpu";
+    info.num_threads = omp_get_max_threads();
+    info.breaker_state = "closed";
+    std::shared_lock lock(mu_);
+    for (const auto& [id, r] : runners_) {
+      info.models.push_back(r->stats());
+      if (r->breaker_state() != "closed") info.breaker_state = r->breaker_state();
+    }
+    return info;
+  }
+
+  int subscribe(EventListener listener) override {
+    std::lock_guard<std::mutex> lock(listeners_mu_);
+    listeners_[next_listener_] = std::move(listener);
+    return next_listener_++;
+  }
+
+  void unsubscribe(int id) override {
+    std::lock_guard<std::mutex> lock(listeners_mu_);
+    listeners_.erase(id);
+  }
+
+  void dispose() override {
+    std::map<std::string, std::unique_ptr<ModelRunner>> runners;
+    {
+      std::unique_lock lock(mu_);
+      if (disposed_) return;
+      disposed_ = true;
+      runners.swap(runners_);
+      handles_.clear();
+    }
+    runners.clear();
+    emit(RuntimeStatusEvent{RuntimeStatus::kStopped, RuntimeStatus::kReady});
+  }
+
+  void emit(EventPayload p) {
+    if (auto* done = std::get_if<GenerationCompletedEvent>(&p)) {
+      (void)done;
+      streams_.fetch_sub(1);
+    }
+    Event e{now_ms(), std::move(p)};
+    std::lock_guard<std::mutex> lock(listeners_mu_);
+    for (auto& [id, l] : listeners_) l(e);
+  }
+
+ private:
+  static Status not_loaded(const std::string& id) {
+    return error(ErrorCode::kModelNotLoaded, "model '" + id + "' is not loaded");
+  }
+  static Status unsupported(const std::string& what) {
+    return error(ErrorCode::kInvalidParams, what + " is not supported by this engine yet");
+  }
+
+  bool use_cuda() const {
+#ifdef MLXS_HAVE_CUDA
+    return options_.device != Device::kCpu;
+#else
+    return false;
+#endif
+  }
+
+  Result<std::unique_ptr<Backend>> make_backend() const {
+#ifdef MLXS_HAVE_CUDA
+    if (use_cuda()) {
+      auto b = make_cuda_backend(options_.device_index);
+      if (b.ok()) return std::move(*b);
+      if (options_.device == Device::kCuda) return b.status();
+    }
+#endif
+    if (options_.device == Device::kCuda) {
+      return error(ErrorCode::kInvalidParams, "device 'cuda' asked for, but this build has no CUDA backend");
+    }
+    return make_cpu_backend(options_.num_threads);
+  }
+
+  RunnerConfig runner_config() const {
+    RunnerConfig rc;
+    auto& s = rc.scheduler;
+    s.block_size = config_.kv_cache.block_size;
+    s.num_blocks = config_.kv_cache.num_blocks;
+    s.max_num_seqs = config_.scheduler.max_num_seqs;
+    s.max_num_batched_tokens = config_.scheduler.max_num_batched_tokens;
+    s.ageing_rate = 1000.0 / double(std::max<int64_t>(1, config_.scheduler.ageing_interval_ms));
+    s.enable_prefix_caching = config_.kv_cache.prefix_caching;
+    s.enable_chunked_prefill = config_.scheduler.chunked_prefill;
+    rc.stream_buffer_tokens = size_t(config_.stream_registry.buffer_chunks);
+    rc.max_waiting_requests = config_.scheduler.max_waiting_requests;
+    const auto& cb = config_.circuit_breaker;
+    rc.breaker = {cb.failure_threshold, std::chrono::milliseconds(cb.failure_window_ms),
+                  std::chrono::milliseconds(cb.recovery_timeout_ms), cb.half_open_max_calls,
+                  cb.success_threshold};
+    rc.num_threads = options_.num_threads;
+    return rc;
+  }
+
+  // The model folder: local_path, else the id itself if it is a folder, else the first
+  // search directory holding it; it must lie inside a trusted directory when any is set.
+  Result<std::string> resolve_dir(const LoadModelOptions& o) const {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    std::string dir = o.local_path;
+    if (dir.empty() && fs::is_directory(o.model, ec)) dir = o.model;
+    for (const auto& root : config_.model.search_directories) {
+      if (!dir.empty()) break;
+      if (fs::is_directory(fs::path(root) / o.model, ec)) dir = (fs::path(root) / o.model).string();
+    }
+    if (dir.empty() || !fs::is_directory(dir, ec)) {
+      return error(ErrorCode::kModelLoadError,
+                   "model '" + o.model + "': no model folder found (give local_path, or put it " +
+                       "under a model.search_directories entry)");
+    }
+    std::string canon = fs::weakly_canonical(dir, ec).string();
+    const auto& trusted = config_.model.trusted_model_directories;
+    if (!trusted.empty() &&
+        std::none_of(trusted.begin(), trusted.end(), [&](const std::string& t) {
+          std::string root = fs::weakly_canonical(t, ec).string();
+          return canon.compare(0, root.size(), root) == 0 &&
+                 (canon.size() == root.size() || canon[root.size()] == '/');
+        })) {
+      return error(ErrorCode::kModelLoadError,
+                   "model folder '" + canon + "' is outside model.trusted_model_directories");
+    }
+    return canon;
+  }
+
+  ModelHandle handle_of(const ModelRunner& r, const std::string& dir, bool draft) const {
+    ModelHandle h;
+    h.id = r.id();
+    h.local_path = dir;
+    h.context_length = r.max_model_len();
+    h.draft = draft;
+    h.architecture = r.model_config().architecture;
+    h.num_parameters = r.model_config().num_parameters();
+    h.dtype = dtype_name(r.model_config().dtype);
+    h.vocab_size = r.model_config().vocab_size;
+    h.backend = r.backend_name();
+    return h;
+  }
+
+  Result<const Tokenizer*> tokenizer_of(const std::string& model) const {
+    auto it = runners_.find(model);
+    if (it == runners_.end()) return not_loaded(model);
+    if (!it->second->tokenizer()) {
+      return error(ErrorCode::kTokenizerError, "model '" + model + "' has no tokenizer.json");
+    }
+    return it->second->tokenizer();
+  }
+
+  Result<std::vector<int32_t>> resolve_prompt(const ModelRunner& runner, const Prompt& prompt) const {
+    if (auto* t = std::get_if<PromptTokens>(&prompt)) {
+      for (int32_t id : t->tokens) {
+        if (id >= runner.model_config().vocab_size) {
+          return error(ErrorCode::kInvalidParams,
+                       "Validation error on field 'prompt.tokens': token id " + std::to_string(id) +
+                           " is outside the vocabulary (size " +
+                           std::to_string(runner.model_config().vocab_size) + ")");
+        }
+      }
+      if (t->tokens.empty()) {
+        return error(ErrorCode::kInvalidParams, "Validation error on field 'prompt.tokens': must not be empty");
+      }
+      return t->tokens;
+    }
+    std::string text;
+    if (auto* s = std::get_if<std::string>(&prompt)) {
+      text = *s;
+    } else {
+      MLXS_ASSIGN_OR_RETURN(text, render_prompt_template(std::get<PromptTemplate>(prompt)));
+    }
+    if (!runner.tokenizer()) {
+      return error(ErrorCode::kTokenizerError,
+                   "model '" + runner.id() + "' has no tokenizer.json; give the prompt as tokens");
+    }
+    std::vector<int32_t> ids = runner.tokenizer()->encode(text, true);
+    if (ids.empty()) {
+      return error(ErrorCode::kInvalidParams, "Validation error on field 'prompt': encodes to no tokens");
+    }
+    return ids;
+  }
+
+  void fill_request(const ModelRunner& runner, const GeneratorParams& p, const GeneratorOptions& o,
+                    CancelToken cancel, Request& r) {
+    r.id = next_id_.fetch_add(1);
+    r.stream_id = o.stream_id.empty() ? "gen-" + std::to_string(r.id) : o.stream_id;
+    r.model_id = p.model;
+    r.max_tokens = *p.max_tokens;
+    SamplingParams& s = r.sampling;
+    s.temperature = float(*p.temperature);
+    s.top_k = *p.top_k;
+    s.top_p = float(*p.top_p);
+    s.min_p = float(*p.min_p);
+    s.presence_penalty = float(*p.presence_penalty);
+    s.frequency_penalty = float(*p.frequency_penalty);
+    s.repetition_penalty = float(*p.repetition_penalty);
+    s.seed = p.seed ? uint64_t(*p.seed) : std::random_device{}() | uint64_t(std::random_device{}()) << 32;
+    s.top_logprobs = p.top_logprobs;
+    r.logprobs = p.logprobs;
+    r.stop_sequences = p.stop_sequences;
+    r.stop_token_ids = p.stop_token_ids;
+    for (int eos : runner.model_config().eos_token_ids) r.stop_token_ids.push_back(eos);
+    if (runner.tokenizer()) {
+      for (int32_t eos : runner.tokenizer()->eos_ids()) r.stop_token_ids.push_back(eos);
+    }
+    r.priority = to_sched(o.priority);
+    r.submitted = EngineClock::now();
+    const int64_t timeout = o.timeout_ms > 0 ? o.timeout_ms : config_.stream_registry.default_timeout_ms;
+    if (timeout > 0) r.deadline = r.submitted + std::chrono::milliseconds(timeout);
+    r.cancel = std::move(cancel);
+    r.stream = std::make_shared<Stream>(r.stream_id, size_t(config_.stream_registry.buffer_chunks));
+    r.history.add_prompt(r.prompt);
+    if (runner.tokenizer()) {
+      r.detokenizer = std::make_unique<Detokenizer>(*runner.tokenizer(), /*skip_special_tokens=*/true);
+    }
+    r.stop = std::make_unique<StopMatcher>(r.stop_sequences);
+  }
+
+  int active_streams() const { return streams_.load(); }
+
+  EngineOptions options_;
+  Config config_;
+  EngineClock::time_point started_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, std::unique_ptr<ModelRunner>> runners_;  // guarded by mu_
+  std::map<std::string, ModelHandle> handles_;                   // guarded by mu_
+  bool disposed_ = false;                                        // guarded by mu_
+  std::mutex listeners_mu_;
+  std::map<int, EventListener> listeners_;  // guarded by listeners_mu_
+  int next_listener_ = 1;                   // guarded by listeners_mu_
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<int> streams_{0};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> create_engine(const EngineOptions& options) {
+  MLXS_RETURN_IF_ERROR(validate_options(options));
+  EnvMap env = options.env_overrides ? process_environment() : EnvMap{};
+  MLXS_ASSIGN_OR_RETURN(Config config, load_config(options.config_path, env));
+  if (options.num_threads > 0) omp_set_num_threads(options.num_threads);
+  auto engine = std::make_unique<LocalEngine>(options, std::move(config));
+  engine->emit(RuntimeStatusEvent{RuntimeStatus::kReady, RuntimeStatus::kStarting});
+  return std::unique_ptr<Engine>(std::move(engine));
+}
+
+}  // namespace mlxs

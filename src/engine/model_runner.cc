@@ -1,0 +1,328 @@
+#include "engine/model_runner.h"
+
+#include <algorithm>
+
+#include "sched/scheduler_output.h"
+
+namespace mlxs {
+namespace {
+
+FinishReason from_sched(sched::FinishReason r) {
+  switch (r) {
+    case sched::FinishReason::kLength: return FinishReason::kLength;
+    case sched::FinishReason::kCancelled: return FinishReason::kCancelled;
+    case sched::FinishReason::kTimeout: return FinishReason::kTimeout;
+    default: return FinishReason::kStop;
+  }
+}
+
+double ms_between(EngineClock::time_point a, EngineClock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ModelRunner>> ModelRunner::start(const std::string& id,
+                                                        const std::string& dir,
+                                                        std::unique_ptr<Backend> backend,
+                                                        RunnerConfig config,
+                                                        std::optional<int> context_length,
+                                                        EventSink events) {
+  std::unique_ptr<ModelRunner> r(new ModelRunner());
+  r->id_ = id;
+  r->events_ = std::move(events);
+  r->backend_ = std::move(backend);
+  MLXS_ASSIGN_OR_RETURN(r->model_, Model::load(dir, *r->backend_));
+  const ModelArch& mc = r->model_->config();
+  auto tok = Tokenizer::load(dir);
+  if (tok.ok()) r->tokenizer_ = std::move(*tok);  // a folder without tokenizer takes token ids only
+  sched::SchedulerConfig& sc = config.scheduler;
+  sc.max_model_len = std::min(context_length.value_or(mc.max_position_embeddings),
+                              mc.max_position_embeddings);
+  const int blocks_per_seq = (sc.max_model_len + sc.block_size - 1) / sc.block_size;
+  if (sc.num_blocks <= 0) {
+    int64_t fit = config.kv_cache_bytes /
+                  int64_t(KvCache::bytes_per_block(mc, sc.block_size, DType::kF32));
+    sc.num_blocks = int(std::clamp<int64_t>(fit, 1, int64_t(blocks_per_seq) * sc.max_num_seqs));
+  }
+  MLXS_ASSIGN_OR_RETURN(r->cache_, KvCache::create(*r->backend_, mc, sc.num_blocks, sc.block_size));
+  MLXS_ASSIGN_OR_RETURN(sched::Scheduler s, sched::Scheduler::create(sc));
+  r->scheduler_.emplace(std::move(s));
+  r->breaker_ = sched::CircuitBreaker(config.breaker);
+  r->config_ = config;
+  r->stats_.model_id = id;
+  r->stats_.kv_blocks_total = sc.num_blocks;
+  r->thread_ = std::thread([p = r.get()] { p->loop(); });
+  return r;
+}
+
+ModelRunner::~ModelRunner() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (auto& req : inbox_) fail(*req, ErrorCode::kCancelled, "model '" + id_ + "' was unloaded");
+  for (auto& [sid, req] : live_) {
+    req->stream->push(ErrorChunk{ErrorCode::kCancelled, "model '" + id_ + "' was unloaded", ""}, true);
+  }
+}
+
+Status ModelRunner::check_admission(const Request& r) {
+  const auto& sc = config_.scheduler;
+  const int64_t total = int64_t(r.prompt.size()) + r.max_tokens;
+  if (total > sc.max_model_len) {
+    return error(ErrorCode::kInvalidParams,
+                 "prompt (" + std::to_string(r.prompt.size()) + " tokens) + max_tokens (" +
+                     std::to_string(r.max_tokens) + ") exceeds the context length of model '" +
+                     id_ + "' (" + std::to_string(sc.max_model_len) + ")");
+  }
+  const int64_t blocks = (total - 1 + sc.block_size - 1) / sc.block_size;
+  if (blocks > sc.num_blocks) {
+    return error(ErrorCode::kCapacityExceeded,
+                 "request needs " + std::to_string(blocks) + " KV blocks but model '" + id_ +
+                     "' has " + std::to_string(sc.num_blocks) + " in all");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (breaker_state_ == "open") {
+    return error(ErrorCode::kServerError, "model '" + id_ + "' is failing (circuit breaker open)");
+  }
+  if (num_queued_ >= config_.max_waiting_requests) {
+    return error(ErrorCode::kCapacityExceeded,
+                 "model '" + id_ + "' is busy: " + std::to_string(num_queued_) +
+                     " requests already waiting");
+  }
+  return {};
+}
+
+void ModelRunner::submit(std::unique_ptr<Request> r) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++num_queued_;
+    inbox_.push_back(std::move(r));
+  }
+  cv_.notify_one();
+}
+
+void ModelRunner::wake() { cv_.notify_one(); }
+
+ModelStats ModelRunner::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+std::string ModelRunner::breaker_state() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return breaker_state_;
+}
+
+// --- engine thread ----------------------------------------------------------------------
+
+void ModelRunner::loop() {
+  for (;;) {
+    if (!drain_inbox()) return;
+    poll_cancellations();
+    const auto s = scheduler_->stats();
+    bool runnable = s.num_running + s.num_waiting > 0;
+    if (runnable) step();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto st = scheduler_->stats();
+      stats_.num_running = st.num_running;
+      stats_.num_waiting = st.num_waiting;
+      stats_.num_paused = st.num_paused;
+      stats_.kv_blocks_used = st.num_used_blocks;
+      stats_.prefix_hits = st.num_prefix_hits;
+      stats_.prefix_misses = st.num_prefix_misses;
+      stats_.preemptions = st.num_preemptions;
+      num_queued_ = int(inbox_.size()) + st.num_waiting;
+    }
+    if (!runnable) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(10),
+                   [&] { return stop_ || !inbox_.empty() || !resumes_.empty(); });
+    }
+  }
+}
+
+// Moves new requests into the scheduler and applies resumes. False when stopping.
+bool ModelRunner::drain_inbox() {
+  std::deque<std::unique_ptr<Request>> fresh;
+  std::vector<sched::SeqId> resumes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return false;
+    fresh.swap(inbox_);
+    resumes.swap(resumes_);
+  }
+  for (auto& r : fresh) {
+    const double arrival =
+        std::chrono::duration<double>(r->submitted.time_since_epoch()).count();
+    Status s = scheduler_->add(sched::Sequence(r->id, r->prompt, r->max_tokens, r->priority, arrival));
+    if (!s.ok()) {
+      fail(*r, s.code(), s.message());
+      continue;
+    }
+    events_(GenerationStartedEvent{r->stream_id, id_, int32_t(r->prompt.size())});
+    live_[r->id] = std::move(r);
+  }
+  for (sched::SeqId id : resumes) {
+    auto it = live_.find(id);
+    if (it == live_.end() || !it->second->paused) continue;
+    it->second->paused = false;
+    (void)scheduler_->resume(id);
+  }
+  return true;
+}
+
+void ModelRunner::poll_cancellations() {
+  const auto now = EngineClock::now();
+  std::vector<std::pair<sched::SeqId, FinishReason>> ended;
+  for (auto& [id, r] : live_) {
+    if (r->cancel.cancelled() || r->stream->abandoned()) ended.push_back({id, FinishReason::kCancelled});
+    else if (now >= r->deadline) ended.push_back({id, FinishReason::kTimeout});
+  }
+  for (auto [id, reason] : ended) {
+    (void)scheduler_->abort(id, reason == FinishReason::kTimeout ? sched::FinishReason::kTimeout
+                                                                 : sched::FinishReason::kCancelled);
+    finish(*live_[id], reason, "");
+  }
+}
+
+void ModelRunner::step() {
+  sched::SchedulerOutput out = scheduler_->schedule();
+  if (out.empty()) return;
+  sched::StepBatch batch = sched::make_step_batch(out, model_->config().sliding_window);
+  std::vector<float> logits;
+  Status s = model_->forward(batch.token_ids, batch.attention, batch.sample_rows, *cache_, &logits);
+  const auto now = EngineClock::now();
+  if (!s.ok()) {
+    breaker_.record_failure(now);
+    for (const auto& seq : out.seqs) {
+      (void)scheduler_->abort(seq.id);
+      fail(*live_[seq.id], ErrorCode::kGenerationError, s.message());
+    }
+    events_(ErrorEvent{ErrorCode::kGenerationError, s.message(), "model_runner:" + id_});
+  } else {
+    breaker_.record_success(now);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto st = breaker_.state();
+    breaker_state_ = st == sched::BreakerState::kOpen       ? "open"
+                     : st == sched::BreakerState::kHalfOpen ? "half_open"
+                                                            : "closed";
+    ++stats_.steps;
+  }
+  if (!s.ok()) return;
+
+  // Sample every row that needs it, in parallel (sample() is a pure function).
+  const int V = model_->config().vocab_size;
+  std::vector<int> seq_of_row;
+  for (int i = 0; i < int(out.seqs.size()); ++i) {
+    if (out.seqs[size_t(i)].needs_logits) seq_of_row.push_back(i);
+  }
+  std::vector<SampleResult> sampled(seq_of_row.size());
+#pragma omp parallel for if (seq_of_row.size() > 4)
+  for (size_t k = 0; k < seq_of_row.size(); ++k) {
+    const Request& r = *live_.at(out.seqs[size_t(seq_of_row[k])].id);
+    sampled[k] = sample(std::span(logits).subspan(k * size_t(V), size_t(V)), r.sampling, r.history,
+                        uint64_t(r.num_generated));
+  }
+  std::vector<sched::SampleResult> results(out.seqs.size());
+  for (size_t k = 0; k < seq_of_row.size(); ++k) {
+    const auto& planned = out.seqs[size_t(seq_of_row[k])];
+    process_token(*live_.at(planned.id), planned, sampled[k].token, sampled[k],
+                  &results[size_t(seq_of_row[k])]);
+  }
+  for (const auto& f : scheduler_->update(out, results)) {
+    auto it = live_.find(f.id);
+    if (it != live_.end()) finish(*it->second, from_sched(f.reason), "");
+  }
+  for (const auto& seq : out.seqs) {
+    auto it = live_.find(seq.id);
+    if (it != live_.end()) apply_backpressure(*it->second);
+  }
+}
+
+void ModelRunner::process_token(Request& r, const sched::ScheduledSeq& planned, int32_t token,
+                                const SampleResult& s, sched::SampleResult* out) {
+  const auto now = EngineClock::now();
+  if (r.num_generated == 0) {
+    r.first_token = now;
+  }
+  ++r.num_generated;
+  r.history.add_output(token);
+  const bool stop_token =
+      std::find(r.stop_token_ids.begin(), r.stop_token_ids.end(), token) != r.stop_token_ids.end();
+  bool stop_text = false;
+  std::string text;
+  if (!stop_token && r.detokenizer) text = r.stop->feed(r.detokenizer->add(token), &stop_text);
+  const int num_tokens = int(r.prompt.size()) + r.num_generated;
+  const bool final = stop_token || stop_text || r.num_generated >= r.max_tokens ||
+                     num_tokens >= config_.scheduler.max_model_len;
+  if (final && !stop_text && r.detokenizer) {
+    bool ignored = false;
+    text += r.stop->feed(r.detokenizer->finish(), &ignored);
+    if (!ignored) text += r.stop->flush();
+  }
+  TokenChunk chunk;
+  chunk.text = std::move(text);
+  chunk.token_id = token;
+  chunk.is_final = final;
+  if (r.logprobs) chunk.logprob = s.logprob;
+  for (const auto& t : s.top) {
+    std::string piece = tokenizer_ ? tokenizer_->decode(std::span(&t.token, 1)) : "";
+    chunk.top_logprobs.push_back({t.token, std::move(piece), t.logprob});
+  }
+  events_(GenerationTokenEvent{r.stream_id, token, chunk.text, chunk.logprob});
+  r.stream->push(std::move(chunk), false);
+  out->token = token;
+  out->stop = stop_token || stop_text;
+}
+
+void ModelRunner::finish(Request& r, FinishReason reason, const std::string& tail) {
+  const auto now = EngineClock::now();
+  MetadataChunk m;
+  m.tokens_generated = r.num_generated;
+  m.prompt_tokens = int32_t(r.prompt.size());
+  m.total_time_ms = ms_between(r.submitted, now);
+  m.time_to_first_token_ms = r.num_generated ? ms_between(r.submitted, r.first_token) : 0.0;
+  const double decode_ms = m.total_time_ms - m.time_to_first_token_ms;
+  m.tokens_per_second = r.num_generated > 1 && decode_ms > 0 ? (r.num_generated - 1) * 1e3 / decode_ms : 0.0;
+  m.finish_reason = reason;
+  m.model_id = id_;
+  events_(GenerationCompletedEvent{r.stream_id, m});
+  r.stream->push(std::move(m), true);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.prompt_tokens += int64_t(r.prompt.size());
+    stats_.generated_tokens += r.num_generated;
+    ++stats_.requests_finished;
+  }
+  live_.erase(r.id);
+}
+
+void ModelRunner::fail(Request& r, ErrorCode code, const std::string& message) {
+  r.stream->push(ErrorChunk{code, message, ""}, true);
+  live_.erase(r.id);
+}
+
+void ModelRunner::apply_backpressure(Request& r) {
+  if (r.paused) return;
+  const sched::SeqId id = r.id;
+  bool paused = r.stream->pause_if_full([this, id] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      resumes_.push_back(id);
+    }
+    wake();
+  });
+  if (paused) {
+    r.paused = true;
+    (void)scheduler_->pause(id);
+  }
+}
+
+}  // namespace mlxs

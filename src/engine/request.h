@@ -1,0 +1,48 @@
+// One generation inside the engine: the resolved request (native, validated types) and the
+// engine thread's per-request state.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/stop_matcher.h"
+#include "engine/stream.h"
+#include "mlxs/engine.h"
+#include "sample/sampler.h"
+#include "sched/sequence.h"
+#include "tokenizer/detokenizer.h"
+
+namespace mlxs {
+
+using EngineClock = std::chrono::steady_clock;
+
+struct Request {
+  // --- fixed at submission ---
+  sched::SeqId id = 0;
+  std::string stream_id;
+  std::string model_id;
+  std::vector<int32_t> prompt;
+  int max_tokens = 16;
+  SamplingParams sampling;
+  bool logprobs = false;
+  std::vector<std::string> stop_sequences;
+  std::vector<int32_t> stop_token_ids;  // the request's, plus the model's EOS ids
+  sched::Priority priority = sched::Priority::kDefault;
+  EngineClock::time_point submitted;
+  EngineClock::time_point deadline = EngineClock::time_point::max();
+  CancelToken cancel;
+  std::shared_ptr<Stream> stream;
+
+  // --- engine thread only ---
+  SamplingHistory history;
+  std::unique_ptr<Detokenizer> detokenizer;
+  std::unique_ptr<StopMatcher> stop;
+  int num_generated = 0;
+  int num_cached_prompt_tokens = 0;
+  EngineClock::time_point first_token;
+  bool paused = false;
+};
+
+}  // namespace mlxs
