@@ -15,8 +15,11 @@ enum class Isa {
 
 const char* isa_name(Isa isa);
 
-// The best family this CPU supports (cached after the first call; thread-safe).
+// The family the kernels use by default on this CPU: the most capable one it supports, except
+// that kAvx512Bf16 is chosen only on AMD (see cpu_features.cc for the measurement behind it).
+// Cached after the first call; thread-safe.
 Isa detected_isa();
+// Whether this CPU can run `isa` (every family up to the most capable one).
 bool isa_supported(Isa isa);
 
 // The family the kernels use now: detected_isa() unless a test forced another one.

@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <cstdlib>
 #include <vector>
 
 #include "backend/cpu/cpu_features.h"
@@ -61,10 +62,9 @@ ColsFn pick_kernel(Isa isa, DType wt) {
 // x rounded to bf16 for the vdpbf16ps kernel, in a per-calling-thread buffer (reused across
 // calls, so decode steps do not allocate).
 const uint16_t* x_as_bf16(const float* x, int64_t n) {
-  thread_local std::vector<uint16_t> buf;
-  if (buf.size() < size_t(n)) buf.resize(size_t(n));
-  detail::round_to_bf16_avx512bf16(x, n, buf.data());
-  return buf.data();
+  auto* buf = static_cast<uint16_t*>(detail::thread_scratch(detail::Scratch::kXBf16, size_t(n) * 2));
+  detail::round_to_bf16_avx512bf16(x, n, buf);
+  return buf;
 }
 
 int threads_for(int64_t M, int64_t K, int64_t N) {
@@ -78,6 +78,27 @@ int threads_for(int64_t M, int64_t K, int64_t N) {
 }
 
 }  // namespace
+
+namespace detail {
+
+void* thread_scratch(Scratch slot, size_t bytes) {
+  struct Buffer {
+    void* data = nullptr;
+    size_t bytes = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffers[3];
+  Buffer& b = buffers[int(slot)];
+  if (b.bytes < bytes) {
+    std::free(b.data);
+    b.bytes = (bytes + 63) / 64 * 64;
+    b.data = std::aligned_alloc(64, b.bytes);
+    MLXS_CHECK(b.data != nullptr);
+  }
+  return b.data;
+}
+
+}  // namespace detail
 
 void linear(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
             const float* bias, float* out) {

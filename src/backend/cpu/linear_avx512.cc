@@ -15,6 +15,8 @@ namespace {
 
 constexpr int kRows = 4;
 constexpr int kCols = 6;
+// From this many rows of x on, the blocked driver (prefill); below, the streaming one (decode).
+constexpr int64_t kBlockedMinRows = 16;
 
 // The halving tree of linear.h: lane i + lane i+8, then +4, +2, +1.
 inline float hsum16(__m512 v) {
@@ -92,27 +94,68 @@ struct Bf16DotOp {
   static float hsum(__m512 v) { return hsum16(v); }
 };
 
+// Weight rows per panel of the blocked driver (f32 panel of kPanelBytes, whole tiles).
+int64_t panel_rows(int64_t K, int64_t elem_bytes) {
+  int64_t rows = kPanelBytes / (K * elem_bytes) / kCols * kCols;
+  return rows < kCols ? kCols : rows;
+}
+
+// n 16-bit weights (bf16 or f16) widened to f32 (exact).
+template <class Op>
+void widen(const uint16_t* w, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, Op::load_w(w + i));
+  if (i < n) _mm512_mask_storeu_ps(out + i, mask16(int(n - i)), Op::load_w_tail(w + i, int(n - i)));
+}
+
+// 16-bit weights: the streaming driver converts each chunk in registers (decode); the blocked
+// driver widens a panel to f32 once and reuses it for every row of x (prefill). Both give the
+// same bits, since widening is exact and the FMA sequence is the same.
+template <class Op>
+void cols_16bit(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  const auto* w = static_cast<const uint16_t*>(a.w);
+  if (a.M < kBlockedMinRows) {
+    linear_cols<Op, kRows, kCols>(a.x, w, a, n_begin, n_end);
+    return;
+  }
+  const int64_t rows = panel_rows(a.K, 4);
+  auto* panel = static_cast<float*>(
+      thread_scratch(Scratch::kPanel, size_t(rows * a.K) * sizeof(float)));
+  linear_cols_blocked<F32Op, kRows, kCols>(a.x, a, n_begin, n_end, rows,
+                                           [&](int64_t n, int64_t count) {
+                                             widen<Op>(w + n * a.K, count * a.K, panel);
+                                             return static_cast<const float*>(panel);
+                                           });
+}
+
 }  // namespace
 
 void linear_cols_avx512(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
   switch (a.wt) {
-    case DType::kF32:
-      linear_cols<F32Op, kRows, kCols>(a.x, static_cast<const float*>(a.w), a, n_begin, n_end);
+    case DType::kF32: {
+      const auto* w = static_cast<const float*>(a.w);
+      if (a.M < kBlockedMinRows) {
+        linear_cols<F32Op, kRows, kCols>(a.x, w, a, n_begin, n_end);
+        return;
+      }
+      linear_cols_blocked<F32Op, kRows, kCols>(a.x, a, n_begin, n_end, panel_rows(a.K, 4),
+                                               [&](int64_t n, int64_t) { return w + n * a.K; });
       return;
-    case DType::kF16:
-      linear_cols<F16Op, kRows, kCols>(a.x, static_cast<const uint16_t*>(a.w), a, n_begin, n_end);
-      return;
-    case DType::kBF16:
-      linear_cols<Bf16Op, kRows, kCols>(a.x, static_cast<const uint16_t*>(a.w), a, n_begin,
-                                        n_end);
-      return;
+    }
+    case DType::kF16: cols_16bit<F16Op>(a, n_begin, n_end); return;
+    case DType::kBF16: cols_16bit<Bf16Op>(a, n_begin, n_end); return;
     default: return;
   }
 }
 
 void linear_cols_avx512bf16(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
-  linear_cols<Bf16DotOp, kRows, kCols>(a.x_bf16, static_cast<const uint16_t*>(a.w), a, n_begin,
-                                       n_end);
+  const auto* w = static_cast<const uint16_t*>(a.w);
+  if (a.M < kBlockedMinRows) {
+    linear_cols<Bf16DotOp, kRows, kCols>(a.x_bf16, w, a, n_begin, n_end);
+    return;
+  }
+  linear_cols_blocked<Bf16DotOp, kRows, kCols>(a.x_bf16, a, n_begin, n_end, panel_rows(a.K, 2),
+                                               [&](int64_t n, int64_t) { return w + n * a.K; });
 }
 
 void round_to_bf16_avx512bf16(const float* x, int64_t n, uint16_t* out) {

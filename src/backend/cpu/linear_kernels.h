@@ -18,6 +18,12 @@ struct LinearArgs {
   float* out = nullptr;         // [M, N]
 };
 
+// Per-thread scratch, 64-byte aligned (every zmm load from it stays inside one cache line),
+// valid until the same thread asks for the same slot again. Defined in linear.cc (baseline ISA:
+// no non-template inline code is shared with the ISA files, so the linker cannot mix ISAs).
+enum class Scratch { kXBf16, kPanel, kSaved };
+void* thread_scratch(Scratch slot, size_t bytes);
+
 void linear_cols_avx2(const LinearArgs& a, int64_t n_begin, int64_t n_end);
 // f32 / f16 weights, and bf16 weights converted to f32 (exact).
 void linear_cols_avx512(const LinearArgs& a, int64_t n_begin, int64_t n_end);
