@@ -26,9 +26,9 @@ inline constexpr int64_t kWeightBlockBytes = 512 * 1024;
 // Blocked driver (many rows of x): a panel of weight rows as f32 (<= kPanelBytes), rows of x in
 // blocks of kRowBlock, k in blocks of kDepthBlock (a multiple of every Op::kStep, so blocking
 // never moves a chunk boundary).
-inline constexpr int64_t kPanelBytes = 384 * 1024;
+inline constexpr int64_t kPanelBytes = 768 * 1024;
 inline constexpr int64_t kRowBlock = 64;
-inline constexpr int64_t kDepthBlock = 512;
+inline constexpr int64_t kDepthBlock = 1024;
 
 // Chunks [k0, k1) of one tile of MR rows x NR columns (k0 a multiple of Op::kStep; k1 == K or a
 // multiple of it). Accumulators start at zero when `first`, else from `saved` (acc[i][j] at
