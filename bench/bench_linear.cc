@@ -1,7 +1,9 @@
 // bench_linear: throughput of cpu::linear() on Llama-3.2-1B shapes, against this machine's
 // measured DRAM read bandwidth (decode, M = 1 and 8) and in GFLOP/s (prefill, M = 128 and 512),
 // with OpenBLAS for comparison when the build found it. Prints a table and appends it to
-// bench/RESULTS.md.  Usage: build/cpu/bench_linear [--threads N] [--quick]
+// bench/RESULTS.md (full runs only).
+// Usage: build/cpu/bench_linear [--threads N] [--quick] [--only decode|prefill|blas]
+//        [--dtype BF16|F32|F16] [--isa scalar|avx2|avx512|avx512bf16] [--cputime]
 //
 // Napkin math: decode reads every weight byte once per call (x and out are a few KB), so the
 // bound is bytes(w) / read bandwidth. The L3 of the benchmark machine may hold a whole matrix, so
@@ -117,8 +119,21 @@ std::vector<char> random_weights(DType t, size_t n) {
   return buf;
 }
 
-std::vector<float> random_x(size_t n) {
-  std::vector<float> x(n);
+// Activations 64-byte aligned, as the CPU backend allocates them.
+template <class T>
+struct AlignedAlloc {
+  using value_type = T;
+  AlignedAlloc() = default;
+  template <class U>
+  AlignedAlloc(const AlignedAlloc<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64)); }
+  void deallocate(T* p, size_t) { std::free(p); }
+  bool operator==(const AlignedAlloc&) const { return true; }
+};
+using Floats = std::vector<float, AlignedAlloc<float>>;
+
+Floats random_x(size_t n) {
+  Floats x(n);
   for (size_t i = 0; i < n; ++i) x[i] = float((i * 2654435761u) % 1000) / 500.0f - 1.0f + 1e-3f;
   return x;
 }
@@ -157,7 +172,7 @@ void bench_decode(DType t, int64_t M, double bw, bool quick) {
     std::vector<char> one = random_weights(t, size_t(s.N * s.K));
     std::vector<std::vector<char>> w(size_t(copies), one);
     auto x = random_x(size_t(M * s.K));
-    std::vector<float> out(size_t(M * s.N));
+    Floats out(size_t(M * s.N));
     double sec = time_calls(copies, quick ? 0.3 : 1.0, [&](int c) {
       cpu::linear(x.data(), M, s.K, w[size_t(c)].data(), t, s.N, nullptr, out.data());
     });
@@ -175,7 +190,7 @@ void bench_prefill(DType t, int64_t M, bool quick) {
     if (quick && s.N > 20000) continue;
     std::vector<char> w = random_weights(t, size_t(s.N * s.K));
     auto x = random_x(size_t(M * s.K));
-    std::vector<float> out(size_t(M * s.N));
+    Floats out(size_t(M * s.N));
     double sec = time_calls(1, quick ? 0.3 : 1.0, [&](int) {
       cpu::linear(x.data(), M, s.K, w.data(), t, s.N, nullptr, out.data());
     });
@@ -193,7 +208,7 @@ void bench_openblas(int64_t M, bool quick) {
     if (quick && s.N > 20000) continue;
     std::vector<char> w = random_weights(DType::kF32, size_t(s.N * s.K));
     auto x = random_x(size_t(M * s.K));
-    std::vector<float> out(size_t(M * s.N));
+    Floats out(size_t(M * s.N));
     double sec = time_calls(1, quick ? 0.3 : 1.0, [&](int) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(M), int(s.N), int(s.K), 1.0f,
                   x.data(), int(s.K), reinterpret_cast<const float*>(w.data()), int(s.K), 0.0f,
@@ -229,11 +244,20 @@ int main(int argc, char** argv) {
   int threads = 2;
   bool quick = false;
   std::string only;
+  DType only_dtype = DType::kBF16;
+  bool dtype_set = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--quick") quick = true;
     else if (a == "--cputime") g_cpu_clock = true;
+    else if (a == "--dtype" && i + 1 < argc) mlxs::parse_dtype(argv[++i], &only_dtype), dtype_set = true;
+    else if (a == "--isa" && i + 1 < argc) {  // force a family (e.g. avx512bf16) to compare
+      std::string name = argv[++i];
+      for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512, cpu::Isa::kAvx512Bf16})
+        if (name == cpu::isa_name(isa) && !cpu::set_isa_for_testing(isa))
+          std::fprintf(stderr, "this CPU lacks %s\n", name.c_str());
+    }
     else if (a == "--only" && i + 1 < argc) only = argv[++i];  // decode | prefill | blas
   }
   cpu::set_num_threads(threads);
@@ -249,10 +273,12 @@ int main(int argc, char** argv) {
   row(head);
   for (DType t : {DType::kBF16, DType::kF32, DType::kF16}) {
     if (!only.empty() && only != "decode") break;
+    if (dtype_set && t != only_dtype) continue;
     for (int64_t M : {1, 8}) bench_decode(t, M, bw, quick);
   }
   for (DType t : {DType::kBF16, DType::kF32, DType::kF16}) {
     if (!only.empty() && only != "prefill") break;
+    if (dtype_set && t != only_dtype) continue;
     for (int64_t M : {128, 512}) bench_prefill(t, M, quick);
   }
 #ifdef MLXS_HAVE_OPENBLAS
