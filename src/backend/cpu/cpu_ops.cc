@@ -16,26 +16,6 @@ void rms_norm_row(const float* x, const float* w, int64_t n, float eps, float* o
   for (int64_t i = 0; i < n; ++i) out[i] = w[i] * (x[i] * inv);
 }
 
-// Interim portable kernel; replaced by the blocked SIMD kernels in linear.cc.
-void linear(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-            const float* bias, float* out) {
-#pragma omp parallel if (M * N * K > (1 << 18))
-  {
-    std::vector<float> row(static_cast<size_t>(K));
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
-      const char* wr = static_cast<const char*>(w) + size_t(n) * size_t(K) * dtype_size(wt);
-      convert_to_f32(wr, wt, size_t(K), row.data());
-      for (int64_t m = 0; m < M; ++m) {
-        const float* xr = x + m * K;
-        float acc = 0.f;
-        for (int64_t k = 0; k < K; ++k) acc += xr[k] * row[size_t(k)];
-        out[m * N + n] = acc + (bias ? bias[n] : 0.f);
-      }
-    }
-  }
-}
-
 void kv_write(const Tensor& k, const Tensor& v, const int32_t* slot_mapping, KvLayer& cache) {
   const int64_t C = k.cols;
   for (int64_t t = 0; t < k.rows; ++t) {

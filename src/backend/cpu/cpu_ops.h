@@ -4,16 +4,12 @@
 #include <cstdint>
 
 #include "backend/backend.h"
+#include "backend/cpu/linear.h"  // cpu::linear, the matrix kernel
 
 namespace mlxs::cpu {
 
 // out = x / sqrt(mean(x^2) + eps) * w, over n elements; out may alias x.
 void rms_norm_row(const float* x, const float* w, int64_t n, float eps, float* out);
-
-// out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]); w is f32, f16 or bf16. Every output element is
-// computed the same way whatever M is (batch invariance). Multithreaded.
-void linear(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-            const float* bias, float* out);
 
 // Writes k, v [T, Hk * Dh] into cache rows slot_mapping[t].
 void kv_write(const Tensor& k, const Tensor& v, const int32_t* slot_mapping, KvLayer& cache);
