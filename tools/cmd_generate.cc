@@ -1,23 +1,23 @@
 // `mlx-serving generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-tokens N]
-// [--temperature T] [--seed S] [--print-ids]`: prints the continuation (greedy at T = 0).
-#include <chrono>
+// [--temperature T] [--seed S] [--print-ids]`: streams the continuation through the engine
+// (greedy at T = 0) and prints the request's statistics to stderr.
 #include <cstdio>
-#include <numeric>
+#include <filesystem>
 
 #include "cli.h"
-#include "model/batch_util.h"
-#include "model/decoder.h"
-#include "sample/sampler.h"
+#include "mlxs/engine.h"
 
 namespace {
 
 struct Args {
-  std::string model, prompt, prompt_ids;
-  int max_tokens = 32, threads = 0;
-  float temperature = 0.f, top_p = 1.f;
-  int top_k = 0;
-  uint64_t seed = 0;
+  std::string model, prompt, prompt_ids, config;
+  std::vector<std::string> stop;
+  int max_tokens = 64, threads = 0, top_k = 0;
+  float temperature = 0.f, top_p = 1.f, min_p = 0.f;
+  float presence = 0.f, frequency = 0.f, repetition = 1.f;
+  int64_t seed = -1;
   bool print_ids = false;
+  std::string device = "auto";
 };
 
 int fail(const mlxs::Status& s) {
@@ -27,53 +27,64 @@ int fail(const mlxs::Status& s) {
 
 int run(const Args& a) {
   using namespace mlxs;
-  if (a.prompt_ids.empty()) {
-    std::fprintf(stderr, "generate: --prompt-ids is required (text prompts need the tokenizer)\n");
+  if (a.prompt.empty() == a.prompt_ids.empty()) {
+    std::fprintf(stderr, "generate: give exactly one of --prompt or --prompt-ids\n");
     return 2;
   }
-  std::vector<int32_t> prompt;
-  for (int id : cli::parse_id_list("--prompt-ids", a.prompt_ids)) prompt.push_back(id);
-  auto backend = make_cpu_backend(a.threads);
-  auto model = Model::load(a.model, *backend);
-  if (!model.ok()) return fail(model.status());
-  const ModelArch& c = (*model)->config();
-  const int block_size = 16;
-  const int total = int(prompt.size()) + a.max_tokens;
-  const int num_blocks = (total + block_size - 1) / block_size;
-  auto cache = KvCache::create(*backend, c, num_blocks, block_size);
-  if (!cache.ok()) return fail(cache.status());
-  std::vector<int32_t> table(static_cast<size_t>(num_blocks));
-  std::iota(table.begin(), table.end(), 0);
+  EngineOptions eo;
+  eo.config_path = a.config;
+  eo.num_threads = a.threads;
+  eo.device = a.device == "cpu" ? Device::kCpu : a.device == "cuda" ? Device::kCuda : Device::kAuto;
+  auto engine = create_engine(eo);
+  if (!engine.ok()) return fail(engine.status());
+  LoadModelOptions lo;
+  lo.model = std::filesystem::path(a.model).filename().string();
+  if (lo.model.empty()) lo.model = "model";
+  lo.local_path = std::filesystem::absolute(a.model).lexically_normal().string();
+  auto handle = (*engine)->load_model(lo);
+  if (!handle.ok()) return fail(handle.status());
 
-  SamplingParams sp;
-  sp.temperature = a.temperature;
-  sp.top_k = a.top_k;
-  sp.top_p = a.top_p;
-  sp.seed = a.seed;
-  SamplingHistory history;
-  history.add_prompt(prompt);
-  std::vector<int32_t> out, feed = prompt;
-  int cached = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < a.max_tokens; ++i) {
-    SeqStep step{table, cached, feed};
-    std::vector<int32_t> flat;
-    AttentionBatch b = make_attention_batch(std::span(&step, 1), block_size, c.sliding_window, &flat);
-    std::vector<int32_t> rows = {int32_t(flat.size()) - 1};
-    std::vector<float> logits;
-    Status s = (*model)->forward(flat, b, rows, **cache, &logits);
-    if (!s.ok()) return fail(s);
-    cached += int(feed.size());
-    int32_t tok = sample(logits, sp, history, uint64_t(i)).token;
-    history.add_output(tok);
-    out.push_back(tok);
-    feed = {tok};
-    if (std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), tok) != c.eos_token_ids.end()) break;
+  GeneratorParams p;
+  p.model = lo.model;
+  if (!a.prompt_ids.empty()) {
+    PromptTokens t;
+    for (int id : cli::parse_id_list("--prompt-ids", a.prompt_ids)) t.tokens.push_back(id);
+    p.prompt = t;
+  } else {
+    p.prompt = a.prompt;
   }
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
-  std::printf("\n");
-  std::fprintf(stderr, "[%zu tokens in %.2f s]\n", out.size(), secs);
+  p.max_tokens = a.max_tokens;
+  p.temperature = a.temperature;
+  p.top_k = a.top_k;
+  p.top_p = a.top_p;
+  p.min_p = a.min_p;
+  p.presence_penalty = a.presence;
+  p.frequency_penalty = a.frequency;
+  p.repetition_penalty = a.repetition;
+  p.stop_sequences = a.stop;
+  if (a.seed >= 0) p.seed = uint32_t(a.seed);
+  auto gen = (*engine)->create_generator(p);
+  if (!gen.ok()) return fail(gen.status());
+  bool first = true;
+  while (!(*gen)->done()) {
+    auto chunk = (*gen)->next(std::chrono::milliseconds(200));
+    if (!chunk) continue;
+    if (auto* t = std::get_if<TokenChunk>(&*chunk)) {
+      if (a.print_ids) std::printf("%s%d", first ? "" : ",", t->token_id);
+      else std::fputs(t->text.c_str(), stdout);
+      first = false;
+      std::fflush(stdout);
+    } else if (auto* m = std::get_if<MetadataChunk>(&*chunk)) {
+      std::printf("\n");
+      std::fprintf(stderr,
+                   "[%d prompt + %d generated tokens, finish: %s, ttft %.1f ms, %.1f tokens/s]\n",
+                   m->prompt_tokens, m->tokens_generated, finish_reason_name(m->finish_reason),
+                   m->time_to_first_token_ms, m->tokens_per_second);
+    } else if (auto* e = std::get_if<ErrorChunk>(&*chunk)) {
+      std::printf("\n");
+      return fail(Status(e->code, e->message));
+    }
+  }
   return 0;
 }
 
@@ -83,12 +94,19 @@ mlxs::cli::CommandRegistrar reg(
       app.add_option("--model", a->model, "Model folder (Hugging Face layout)")->required();
       app.add_option("--prompt", a->prompt, "Prompt text");
       app.add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids");
-      app.add_option("--max-tokens", a->max_tokens, "Tokens to generate")->check(CLI::Range(1, 1 << 20));
+      app.add_option("--max-tokens", a->max_tokens, "Tokens to generate")->check(CLI::Range(1, 100000));
       app.add_option("--temperature", a->temperature, "0 = greedy")->check(CLI::Range(0.0, 2.0));
-      app.add_option("--top-k", a->top_k, "Top-k (0 = off)")->check(CLI::Range(0, 1 << 20));
-      app.add_option("--top-p", a->top_p, "Top-p (1 = off)")->check(CLI::Range(0.0, 1.0));
-      app.add_option("--seed", a->seed, "Random seed");
+      app.add_option("--top-k", a->top_k, "Top-k (0 = off)")->check(CLI::NonNegativeNumber);
+      app.add_option("--top-p", a->top_p, "Top-p (1 = off)");
+      app.add_option("--min-p", a->min_p, "Min-p (0 = off)");
+      app.add_option("--presence-penalty", a->presence, "OpenAI presence penalty");
+      app.add_option("--frequency-penalty", a->frequency, "OpenAI frequency penalty");
+      app.add_option("--repetition-penalty", a->repetition, "HF repetition penalty (1 = off)");
+      app.add_option("--stop", a->stop, "Stop sequence (repeatable)");
+      app.add_option("--seed", a->seed, "Random seed (0..2^32-1)");
       app.add_option("--threads", a->threads, "CPU threads (0 = all)");
+      app.add_option("--device", a->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+      app.add_option("--config", a->config, "YAML configuration file");
       app.add_flag("--print-ids", a->print_ids, "Print token ids instead of text");
       return [a] { return run(*a); };
     });
