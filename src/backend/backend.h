@@ -106,6 +106,25 @@ class Backend {
   virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, KvLayer& cache,
                          const AttentionBatch& batch, int heads, int kv_heads, int head_dim,
                          float scale, Tensor& out) = 0;
+
+  // --- optional parts (defaults suit a synchronous backend) ----------------------------------
+  // out[r] = argmax of row r of x [R, V] f32 (lowest index on ties); out device int32 [R, 1].
+  // The default downloads x and computes on the host.
+  virtual void argmax_rows(const Tensor& x, Tensor& out);
+  // The first error an asynchronous backend met since the last call (then cleared), naming the
+  // call, file and line; ok on synchronous backends, whose errors are bugs and abort.
+  virtual Status take_error() { return {}; }
+
+  // Step graphs: a backend that can record the ops of a step and replay them (CUDA graphs).
+  // Protocol, per step, after begin_step(): if replay_graph(key) returns true the ops already
+  // ran; otherwise the caller runs the ops between begin_graph(key) and end_graph(key), and
+  // once more if end_graph returns false (the recording failed and nothing ran). A recording
+  // bakes in every device pointer and launch shape, so `key` must name everything that can
+  // change them (model, cache, token and row counts); the backend drops its graphs when any
+  // tensor is freed or one of its own buffers moves. Default: no graphs.
+  virtual bool replay_graph(uint64_t key) { return false; }
+  virtual void begin_graph(uint64_t key) {}
+  virtual bool end_graph(uint64_t key) { return true; }
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int num_threads = 0);
