@@ -1,6 +1,7 @@
 #include "bench_suite.h"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <numeric>
@@ -154,6 +155,80 @@ void per_op_table(Backend& be, const ModelConfig& c, double bw) {
   total += us_norm * 2 * c.num_layers + us_silu * c.num_layers;
   std::printf("| (sum of the above) | | | | | | %.0f |\n", total);
   for (Tensor* t : {&x, &y, &w, &gu, &act}) be.free(*t);
+
+  // Attention (KV write + paged attention, bf16 cache) at context 640 for 1..256 sequences.
+  std::printf("\n| attention, one layer | sequences | context | us/call | KV GB/s |\n|---|---|---|---|---|\n");
+  for (int n : {1, 8, 64, 256}) {
+    const int ctx = 640, per_seq = ctx / kBlock + 1;
+    KvLayer layer{be.alloc(DType::kBF16, int64_t(n) * per_seq * kBlock, kv),
+                  be.alloc(DType::kBF16, int64_t(n) * per_seq * kBlock, kv)};
+    std::vector<std::vector<int32_t>> tables(static_cast<size_t>(n));
+    std::vector<int32_t> one = {1};
+    std::vector<SeqStep> steps;
+    for (int s = 0; s < n; ++s) {
+      tables[size_t(s)].resize(size_t(per_seq));
+      std::iota(tables[size_t(s)].begin(), tables[size_t(s)].end(), s * per_seq);
+      steps.push_back({tables[size_t(s)], ctx - 1, one});
+    }
+    std::vector<int32_t> flat;
+    AttentionBatch b = make_attention_batch(steps, kBlock, 0, &flat);
+    Tensor qt = be.alloc(DType::kF32, n, q), kt = be.alloc(DType::kF32, n, kv),
+           vt = be.alloc(DType::kF32, n, kv), ot = be.alloc(DType::kF32, n, q);
+    std::vector<float> fill(size_t(n) * size_t(q), 0.1f);
+    for (Tensor* t : {&qt, &kt, &vt}) be.upload(fill.data(), t->nbytes(), t->data);
+    be.begin_step(b);
+    const double us = time_it([&] {
+      be.attention(qt, kt, vt, layer, b, c.num_heads, c.num_kv_heads, int(Dh),
+                   1.f / std::sqrt(float(Dh)), ot);
+    });
+    const double bytes = double(n) * ctx * kv * 2 * 2;
+    std::printf("| | %d | %d | %.1f | %.0f |\n", n, ctx, us, bytes / us / 1e3);
+    for (Tensor* t : {&qt, &kt, &vt, &ot, &layer.k, &layer.v}) be.free(*t);
+  }
+}
+
+// GEMV against cuBLAS for few rows, to place the crossover (CudaOptions::gemv_max_rows).
+void gemv_sweep(const ModelConfig& c, double bw) {
+  CudaOptions gemv_all, cublas_all;
+  gemv_all.gemv_max_rows = 8;
+  cublas_all.gemv_max_rows = 0;
+  auto g = make_cuda_backend(gemv_all);
+  auto cb = make_cuda_backend(cublas_all);
+  if (!g.ok() || !cb.ok()) return;
+  std::printf("\n| linear | rows | GEMV us | cuBLAS us | GEMV %% of copy bw |\n|---|---|---|---|---|\n");
+  struct Mat { const char* name; int64_t n, k; };
+  const Mat mats[] = {{"o_proj", c.hidden_size, int64_t(c.num_heads) * c.head_dim},
+                      {"gate_up", 2 * int64_t(c.intermediate_size), c.hidden_size},
+                      {"down", c.hidden_size, c.intermediate_size}};
+  for (const Mat& m : mats) {
+    for (int rows : {1, 2, 4, 8, 16}) {
+      double us[2] = {0, 0};
+      for (int i = 0; i < 2; ++i) {
+        Backend& be = i == 0 ? **g : **cb;
+        if (i == 0 && rows > 8) continue;
+        const int copies = m.n * m.k * 2 < (int64_t(256) << 20) ? 8 : 2;
+        std::vector<Tensor> ws;
+        for (int j = 0; j < copies; ++j) ws.push_back(be.alloc(c.dtype, m.n, m.k));
+        Tensor x = be.alloc(DType::kF32, rows, m.k), out = be.alloc(DType::kF32, rows, m.n);
+        std::vector<float> xh(size_t(rows) * size_t(m.k), 0.01f);
+        be.upload(xh.data(), xh.size() * 4, x.data);
+        int j = 0;
+        auto fn = [&] { be.linear(x, ws[size_t(j++ % copies)], Tensor{}, out); };
+        for (int r = 0; r < 10; ++r) fn();
+        be.synchronize();
+        auto t0 = Clock::now();
+        for (int r = 0; r < 100; ++r) fn();
+        be.synchronize();
+        us[i] = seconds_since(t0) / 100 * 1e6;
+        for (auto& w : ws) be.free(w);
+        be.free(x);
+        be.free(out);
+      }
+      const double bytes = double(m.n) * m.k * dtype_size(c.dtype);
+      std::printf("| %s %lldx%lld | %d | %.1f | %.1f | %.0f %% |\n", m.name, (long long)m.n,
+                  (long long)m.k, rows, us[0], us[1], us[0] > 0 ? 100 * bytes / us[0] / 1e3 / bw : 0.0);
+    }
+  }
 }
 
 }  // namespace
@@ -217,6 +292,7 @@ int run_suite(const SuiteArgs& a) {
                 a.context, roof > 0 ? 100 * tps / roof : 0.0, roof);
     std::fflush(stdout);
   }
+  if (a.quick) return 0;
   // (b) time to first token: one whole-prompt prefill step (incl. upload and the greedy id).
   for (int len : a.ttft) {
     std::vector<double> t;
@@ -244,7 +320,10 @@ int run_suite(const SuiteArgs& a) {
                 n / step, step * 1e3, prefill_s, e2e);
     std::fflush(stdout);
   }
-  if (a.per_op && bw > 0) per_op_table(*backend, c, bw);
+  if (a.per_op && bw > 0) {
+    per_op_table(*backend, c, bw);
+    if (a.sweep) gemv_sweep(c, bw);
+  }
   return 0;
 }
 

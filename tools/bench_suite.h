@@ -18,6 +18,8 @@ struct SuiteArgs {
   int in_len = 512, out_len = 128;       // per sequence, for the concurrency runs
   int prefill_budget = 8192;             // tokens per prefill step in the concurrency runs
   bool per_op = true;                    // time each op class in isolation (eager launches)
+  bool sweep = false;                    // GEMV vs cuBLAS for 1..16 rows
+  bool quick = false;                    // only (a)
   bool graphs = true;
 };
 

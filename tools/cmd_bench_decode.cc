@@ -152,6 +152,8 @@ mlxs::cli::CommandRegistrar reg(
       app.add_option("--steps", a->suite.decode_steps, "Suite: batch-1 decode steps timed");
       app.add_flag("!--no-graphs", a->suite.graphs, "Suite: run decode steps eagerly");
       app.add_flag("!--no-per-op", a->suite.per_op, "Suite: skip the per-op timing table");
+      app.add_flag("--sweep", a->suite.sweep, "Suite: GEMV vs cuBLAS timings for 1..16 rows");
+      app.add_flag("--quick", a->suite.quick, "Suite: only the batch-1 decode");
       return [a] { return run(*a); };
     });
 

@@ -8,7 +8,8 @@
 #    batch invariance); 3. a Llama-3.1-8B-shaped random bf16 model on local disk; 4. our suite
 #    (copy-bandwidth roofline, (a) batch-1 decode, (b) TTFT, (c) concurrency, per-op timings);
 #    5. the transformers baseline (bench/gpu/hf_baseline.py). Logs go to $OUT.
-# Env: SKIP_HF=1, SKIP_TESTS=1, CONCURRENCY=8,32,64,128,256, HF_CONCURRENCY=8,32, HF_BUDGET_S=200.
+# Env: SKIP_HF=1, SKIP_TESTS=1, CONCURRENCY=8,32,64,128,256, HF_CONCURRENCY=32,8, HF_BUDGET_S=200,
+# SUITE_FLAGS (e.g. --sweep).
 set -uo pipefail
 OUT=${OUT:-/tmp/mlxs_bench_out}
 mkdir -p "$OUT"
@@ -38,16 +39,19 @@ ls -la $MODEL
 
 stamp "our suite"
 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
-  --concurrency "${CONCURRENCY:-8,32,64,128,256}" 2>&1 | tee "$OUT/ours.log"
+  --concurrency "${CONCURRENCY:-8,32,64,128,256}" ${SUITE_FLAGS:-} 2>&1 | tee "$OUT/ours.log"
+stamp "batch-1 decode without programmatic dependent launch (MLXS_CUDA_PDL=0), for comparison"
+MLXS_CUDA_PDL=0 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick 2>&1 \
+  | grep -E "^\| \(a\)" | sed 's/^| (a) batch-1 decode/| (a) batch-1 decode, PDL off/' | tee "$OUT/ours_nopdl.log"
 
 if [ "${SKIP_HF:-0}" != 1 ]; then
   stamp "transformers baseline"
   python3 bench/gpu/hf_baseline.py $MODEL --budget-s "${HF_BUDGET_S:-200}" \
-    --concurrency "${HF_CONCURRENCY:-8,32}" 2>&1 | grep -v Warning | tee "$OUT/hf.log"
+    --concurrency "${HF_CONCURRENCY:-32,8}" 2>&1 | grep -v Warning | tee "$OUT/hf.log"
 fi
 
 stamp "summary"
 echo "## ours (mlx-serving, CUDA backend)"
-grep -E "^\| \(|^model|^load" "$OUT/ours.log"
+grep -E "^\| \(|^model|^load" "$OUT/ours.log"; cat "$OUT/ours_nopdl.log"
 [ -f "$OUT/hf.log" ] && { echo "## baseline"; grep -E "^\| " "$OUT/hf.log"; }
 stamp "done"

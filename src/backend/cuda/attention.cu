@@ -23,13 +23,13 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/cuda_launch.cuh"
 
 namespace mlxs::cuda {
 namespace {
 
 constexpr int kKeys = 32;
 constexpr int kWarps = 4;
-constexpr int kVecPerWarp = kAttnMaxVectors / kWarps;
 
 template <typename KvT> __device__ __forceinline__ float to_f32(KvT v);
 template <> __device__ __forceinline__ float to_f32(float v) { return v; }
@@ -45,17 +45,66 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// Raw K and V of one 32-key tile, loaded with 16-byte loads into registers and converted into
+// shared memory later, so the next tile's loads are in flight while this one is computed.
+template <typename KvT, int DH>
+struct TileLoader {
+  static constexpr int kElems = 16 / int(sizeof(KvT));
+  static_assert(DH % kElems == 0, "head_dim must fill whole 16-byte loads");
+  static constexpr int kPerRow = DH / kElems;
+  static constexpr int kLoads = (kKeys * kPerRow + kWarps * 32 - 1) / (kWarps * 32);
+  uint4 k[kLoads], v[kLoads];
+
+  __device__ void load(int j0, int ke, const int* table, int block_size, const KvT* kc,
+                       const KvT* vc, int64_t kv_cols, int kvh) {
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      const int idx = threadIdx.x + kWarps * 32 * i, r = idx / kPerRow, c = idx % kPerRow;
+      const int p = j0 + r;
+      if (idx < kKeys * kPerRow && p < ke) {
+        const int64_t slot = int64_t(table[p / block_size]) * block_size + p % block_size;
+        const int64_t at = slot * kv_cols + int64_t(kvh) * DH + c * kElems;
+        k[i] = *reinterpret_cast<const uint4*>(kc + at);
+        v[i] = *reinterpret_cast<const uint4*>(vc + at);
+      } else {
+        k[i] = v[i] = make_uint4(0, 0, 0, 0);
+      }
+    }
+  }
+  __device__ void store(float* k_s, float* v_s) const {
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      const int idx = threadIdx.x + kWarps * 32 * i, r = idx / kPerRow, c = idx % kPerRow;
+      if (idx >= kKeys * kPerRow) continue;
+      const KvT* kp = reinterpret_cast<const KvT*>(&k[i]);
+      const KvT* vp = reinterpret_cast<const KvT*>(&v[i]);
+#pragma unroll
+      for (int e = 0; e < kElems; ++e) {
+        k_s[r * (DH + 4) + c * kElems + e] = to_f32(kp[e]);
+        v_s[r * DH + c * kElems + e] = to_f32(vp[e]);
+      }
+    }
+  }
+};
+
 // ============================== kernels =====================================================
 
 // Grid: x = tile, y = kv head * head chunks, z = split. Shared memory (dynamic):
-// q_s [32][DH], k_s [32][DH + 1] (padded: lane j reads row j), v_s [32][DH].
-template <typename KvT, int DH>
-__global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a, int heads_per_chunk) {
+// q_s [vectors][DH], k_s [32][DH + 4] (lane j reads row j with 16-byte loads: the padding puts
+// the 8 lanes of each load phase on distinct banks), v_s [32][DH]. Each lane owns kDimsPerLane
+// output dimensions: contiguous (float4 reads of v_s) when DH is a multiple of 128.
+// kVecPerWarp: query vectors a warp can own (2 for decode tiles, 8 = kAttnMaxVectors / kWarps
+// for prefill tiles); decode instantiations keep fewer accumulators, so more CTAs fit per SM.
+template <typename KvT, int DH, int kVecPerWarp>
+__global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a, int heads_per_chunk, int max_vectors) {
+  pdl_launch_dependents();
+  pdl_wait();
   constexpr int kDimsPerLane = (DH + 31) / 32;
-  extern __shared__ float smem[];
+  constexpr bool kContig = DH % 128 == 0;
+  extern __shared__ __align__(16) float smem[];
   float* q_s = smem;
-  float* k_s = q_s + kAttnMaxVectors * DH;
-  float* v_s = k_s + kKeys * (DH + 1);
+  float* k_s = q_s + max_vectors * DH;
+  float* v_s = k_s + kKeys * (DH + 4);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
   const int* tile = a.tiles + 4 * blockIdx.x;
@@ -90,21 +139,13 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
   const KvT* vc = static_cast<const KvT*>(a.v_cache);
   const int* table = a.block_tables + int64_t(s) * a.bt_stride;
 
+  TileLoader<KvT, DH> loader;
+  if (kb < ke) loader.load(kb, ke, table, a.block_size, kc, vc, kv_cols, kvh);
   for (int j0 = kb; j0 < ke; j0 += kKeys) {
     __syncthreads();  // q_s written / previous tile consumed
-    for (int i = threadIdx.x; i < kKeys * DH; i += blockDim.x) {
-      const int r = i / DH, d = i % DH, p = j0 + r;
-      float kv = 0.f, vv = 0.f;
-      if (p < ke) {
-        const int64_t slot = int64_t(table[p / a.block_size]) * a.block_size + p % a.block_size;
-        const int64_t at = slot * kv_cols + int64_t(kvh) * DH + d;
-        kv = to_f32(kc[at]);
-        vv = to_f32(vc[at]);
-      }
-      k_s[r * (DH + 1) + d] = kv;
-      v_s[r * DH + d] = vv;
-    }
+    loader.store(k_s, v_s);
     __syncthreads();
+    if (j0 + kKeys < ke) loader.load(j0 + kKeys, ke, table, a.block_size, kc, vc, kv_cols, kvh);
 #pragma unroll
     for (int i = 0; i < kVecPerWarp; ++i) {
       const int vec = warp + kWarps * i;
@@ -114,10 +155,16 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
         const int key = j0 + lane;
         const bool valid = key < ke && key >= lo && key <= pos;
         float dot = 0.f;
-        const float* qv = q_s + vec * DH;
-        const float* kr = k_s + lane * (DH + 1);
-#pragma unroll 16
-        for (int d = 0; d < DH; ++d) dot = fmaf(qv[d], kr[d], dot);
+        const float4* qv = reinterpret_cast<const float4*>(q_s + vec * DH);
+        const float4* kr = reinterpret_cast<const float4*>(k_s + lane * (DH + 4));
+#pragma unroll 8
+        for (int d = 0; d < DH / 4; ++d) {
+          const float4 qq = qv[d], kk = kr[d];
+          dot = fmaf(qq.x, kk.x, dot);
+          dot = fmaf(qq.y, kk.y, dot);
+          dot = fmaf(qq.z, kk.z, dot);
+          dot = fmaf(qq.w, kk.w, dot);
+        }
         const float score = valid ? dot * a.scale : -INFINITY;
         const float m_new = fmaxf(m[i], warp_max(score));
         if (m_new != -INFINITY) {
@@ -129,10 +176,22 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
 #pragma unroll 8
           for (int j = 0; j < kKeys; ++j) {
             const float pj = __shfl_sync(0xffffffffu, p, j);
+            if constexpr (kContig) {
+              const float4* vr = reinterpret_cast<const float4*>(v_s + j * DH + lane * kDimsPerLane);
 #pragma unroll
-            for (int e = 0; e < kDimsPerLane; ++e) {
-              const int d = lane + 32 * e;
-              if (d < DH) acc[i][e] = fmaf(pj, v_s[j * DH + d], acc[i][e]);
+              for (int e4 = 0; e4 < kDimsPerLane / 4; ++e4) {
+                const float4 vv = vr[e4];
+                acc[i][4 * e4] = fmaf(pj, vv.x, acc[i][4 * e4]);
+                acc[i][4 * e4 + 1] = fmaf(pj, vv.y, acc[i][4 * e4 + 1]);
+                acc[i][4 * e4 + 2] = fmaf(pj, vv.z, acc[i][4 * e4 + 2]);
+                acc[i][4 * e4 + 3] = fmaf(pj, vv.w, acc[i][4 * e4 + 3]);
+              }
+            } else {
+#pragma unroll
+              for (int e = 0; e < kDimsPerLane; ++e) {
+                const int d = lane + 32 * e;
+                if (d < DH) acc[i][e] = fmaf(pj, v_s[j * DH + d], acc[i][e]);
+              }
             }
           }
           m[i] = m_new;
@@ -148,7 +207,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
     const int h = h0 + vec % nh;
 #pragma unroll
     for (int e = 0; e < kDimsPerLane; ++e) {
-      const int d = lane + 32 * e;
+      const int d = kContig ? lane * kDimsPerLane + e : lane + 32 * e;
       if (d >= DH) continue;
       if (a.num_splits == 1) {
         a.out[t * q_cols + int64_t(h) * DH + d] = acc[i][e] / l[i];
@@ -166,6 +225,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
 
 // Grid: x = token, y = head; block: max(32, DH) threads, one per output dimension.
 __global__ void combine_kernel(AttentionArgs a) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t t = blockIdx.x;
   const int h = blockIdx.y, d = threadIdx.x, DH = a.head_dim;
   const int64_t stride = a.num_tokens * a.heads;
@@ -183,20 +244,35 @@ __global__ void combine_kernel(AttentionArgs a) {
   if (d < DH) a.out[t * int64_t(a.heads) * DH + int64_t(h) * DH + d] = o / sum;
 }
 
-template <typename KvT, int DH>
-void launch_attention(const AttentionArgs& a, int heads_per_chunk, cudaStream_t stream) {
-  const size_t smem = sizeof(float) * (kAttnMaxVectors * DH + kKeys * (DH + 1) + kKeys * DH);
+template <typename KvT, int DH, int VPW>
+void launch_attention_vpw(const AttentionArgs& a, int heads_per_chunk, int max_vectors,
+                          cudaStream_t stream) {
+  auto smem_for = [](int vectors) {
+    return sizeof(float) * (size_t(vectors) * DH + kKeys * (DH + 4) + kKeys * DH);
+  };
   static bool configured = false;
   if (!configured) {
-    MLXS_CUDA(cudaFuncSetAttribute(attention_kernel<KvT, DH>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    MLXS_CUDA(cudaFuncSetAttribute(attention_kernel<KvT, DH, VPW>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   int(smem_for(kAttnMaxVectors))));
     configured = true;
   }
   const int group = a.heads / a.kv_heads;
   const int chunks = (group + heads_per_chunk - 1) / heads_per_chunk;
   dim3 grid(unsigned(a.num_tiles), unsigned(a.kv_heads * chunks), unsigned(a.num_splits));
-  attention_kernel<KvT, DH><<<grid, kWarps * 32, smem, stream>>>(a, heads_per_chunk);
-  MLXS_CUDA_LAUNCHED();
+  launch(attention_kernel<KvT, DH, VPW>, grid, kWarps * 32, smem_for(max_vectors), stream, a,
+         heads_per_chunk, max_vectors);
+}
+
+template <typename KvT, int DH>
+void launch_attention(const AttentionArgs& a, int heads_per_chunk, cudaStream_t stream) {
+  // Decode tiles hold one row: size q_s and the accumulators for the vectors a CTA can have.
+  const int max_vectors = std::min(kAttnMaxVectors, a.max_tile_rows * heads_per_chunk);
+  if (max_vectors <= 2 * kWarps) {
+    launch_attention_vpw<KvT, DH, 2>(a, heads_per_chunk, max_vectors, stream);
+  } else {
+    launch_attention_vpw<KvT, DH, kAttnMaxVectors / kWarps>(a, heads_per_chunk, max_vectors, stream);
+  }
 }
 
 template <typename KvT>
@@ -205,8 +281,6 @@ void dispatch_dh(const AttentionArgs& a, int hpc, cudaStream_t stream) {
     case 16: return launch_attention<KvT, 16>(a, hpc, stream);
     case 32: return launch_attention<KvT, 32>(a, hpc, stream);
     case 64: return launch_attention<KvT, 64>(a, hpc, stream);
-    case 80: return launch_attention<KvT, 80>(a, hpc, stream);
-    case 96: return launch_attention<KvT, 96>(a, hpc, stream);
     case 128: return launch_attention<KvT, 128>(a, hpc, stream);
     case 256: return launch_attention<KvT, 256>(a, hpc, stream);
     default:
@@ -240,8 +314,8 @@ void paged_attention(const AttentionArgs& a, cudaStream_t stream) {
     default: dispatch_dh<float>(a, hpc, stream);
   }
   if (a.num_splits > 1) {
-    combine_kernel<<<dim3(unsigned(a.num_tokens), unsigned(a.heads)), std::max(32, a.head_dim), 0,
-                     stream>>>(a);
+    launch(combine_kernel, dim3(unsigned(a.num_tokens), unsigned(a.heads)), std::max(32, a.head_dim), 0,
+                     stream, a);
     MLXS_CUDA_LAUNCHED();
   }
 }

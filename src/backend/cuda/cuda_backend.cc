@@ -270,7 +270,7 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, T
   MLXS_CHECK(x.cols == w.cols && out.cols == w.rows && out.rows == x.rows);
   const int64_t M = x.rows, K = x.cols, N = w.rows;
   const float* b = bias.data ? bias.as<float>() : nullptr;
-  if (cuda::gemv_supported(M, K, w.dtype)) {
+  if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype)) {
     cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, N, b, !opt_.precise_activations,
                out.as<float>(), stream_);
     return;

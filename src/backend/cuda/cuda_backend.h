@@ -20,6 +20,10 @@ struct CudaOptions {
   bool precise_activations = false;
   // Record decode steps as CUDA graphs and replay them (see Backend::replay_graph).
   bool use_graphs = true;
+  // Linear layers with at most this many rows use the GEMV kernel (at most 8), more use cuBLAS.
+  // Run 1 (H200): GEMV at 8 rows is compute-bound in f32 FMAs (batch-8 step 17 ms vs 13.5 ms
+  // for batch 32 on cuBLAS), so the default stops at 4.
+  int gemv_max_rows = 4;
 };
 
 // A backend on GPU `options.device`, owning one stream, a cuBLAS handle and its buffers.

@@ -38,6 +38,9 @@ class CudaOps : public ::testing::Test {
     CudaOptions precise;
     precise.precise_activations = true;
     precise_ = std::move(make_cuda_backend(precise).value());
+    CudaOptions gemv8;
+    gemv8.gemv_max_rows = 8;  // the GEMV for every row count it supports
+    gemv8_ = std::move(make_cuda_backend(gemv8).value());
     cpu_ = make_cpu_backend();
   }
   void TearDown() override {
@@ -101,7 +104,7 @@ class CudaOps : public ::testing::Test {
   }
 
   std::mt19937 rng_{1234};
-  std::unique_ptr<Backend> gpu_, precise_, cpu_;
+  std::unique_ptr<Backend> gpu_, precise_, gemv8_, cpu_;
   std::vector<std::pair<Backend*, Tensor>> owned_;
 };
 
@@ -151,7 +154,8 @@ TEST_F(CudaOps, LinearMatchesDoubleReference) {
                         {8, 1024, 96, DType::kF16, false},    {9, 256, 100, DType::kBF16, true},
                         {64, 4096, 256, DType::kBF16, false}, {1, 64, 48, DType::kF32, true},
                         {5, 96, 40, DType::kF32, false},      {33, 128, 72, DType::kF32, true},
-                        {100, 256, 128, DType::kF16, true},   {2, 14336, 64, DType::kBF16, false}};
+                        {100, 256, 128, DType::kF16, true},   {2, 14336, 64, DType::kBF16, false},
+                        {6, 2048, 37, DType::kBF16, true},    {4, 4096, 5000, DType::kF16, false}};
   for (const Case& c : cases) {
     auto x = random(size_t(c.M * c.K)), w = rounded(random(size_t(c.N * c.K), 0.05f), c.dt);
     auto bias = random(size_t(c.N));
@@ -162,7 +166,7 @@ TEST_F(CudaOps, LinearMatchesDoubleReference) {
         for (int64_t k = 0; k < c.K; ++k) acc += double(x[size_t(m * c.K + k)]) * w[size_t(n * c.K + k)];
         ref[size_t(m * c.N + n)] = float(acc);
       }
-    for (Backend* b : {gpu_.get(), precise_.get()}) {
+    for (Backend* b : {gpu_.get(), precise_.get(), gemv8_.get()}) {
       Tensor xt = make(*b, DType::kF32, c.M, c.K, &x), wt = make(*b, c.dt, c.N, c.K, &w);
       Tensor bt = c.bias ? make(*b, DType::kF32, 1, c.N, &bias) : Tensor{};
       Tensor out = make(*b, DType::kF32, c.M, c.N, nullptr);
@@ -170,7 +174,7 @@ TEST_F(CudaOps, LinearMatchesDoubleReference) {
       const bool exact = c.dt == DType::kF32 || b == precise_.get();
       EXPECT_LE(rel_l2(get(*b, out), ref), exact ? 1e-5 : 1e-2)
           << "M " << c.M << " K " << c.K << " N " << c.N << " " << dtype_name(c.dt)
-          << (b == precise_.get() ? " precise" : " fast");
+          << (b == precise_.get() ? " precise" : b == gemv8_.get() ? " gemv8" : " fast");
     }
   }
 }

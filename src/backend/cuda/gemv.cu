@@ -9,20 +9,22 @@
 //
 // Shape of the kernel: a warp owns kRowsPerWarp rows of w and walks K with 16-byte loads
 // (8 bf16), kUnroll chunks per lane per iteration, so each lane keeps kRowsPerWarp * kUnroll
-// = 8 independent 16-byte loads in flight (4 KB per warp; ~16 warps per SM gives the ~32 KB per
-// SM that Little's law asks for at 4.3 TB/s and ~1 us latency). Weights are loaded with the
-// streaming hint (read once, evict first); x (at most 8 rows of K f32) stays in L1/L2.
-// f32 accumulation; a warp-shuffle reduction per output.
+// = 8 independent 16-byte loads in flight (4 KB per warp). Run 1 (H200, 2026-11-28) measured
+// 94 % of copy bandwidth on gate_up (N = 28672) but 63-77 % on o_proj/down/qkv, where N = 4096
+// gives only ~16 warps per SM: for those, 4 warps share each row pair and split K (KS = 4).
+// Weights are loaded with the streaming hint (read once, evict first); x (at most 8 rows of K
+// f32) stays in L1/L2. f32 accumulation; warp-shuffle (and for KS > 1 shared-memory) reduction.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/cuda_launch.cuh"
 
 namespace mlxs::cuda {
 namespace {
 
-constexpr int kWarps = 4;
+constexpr int kWarps = 8;
 constexpr int kRowsPerWarp = 2;
 constexpr int kUnroll = 4;
 
@@ -51,17 +53,21 @@ template <> struct WTraits<__half> {
 
 // ============================== kernel ======================================================
 
-// MT: rows of x this instantiation holds accumulators for (M <= MT).
-template <int MT, typename W, bool kRound>
+// MT: rows of x this instantiation holds accumulators for (M <= MT). KS: warps that share the
+// same rows and split K between them (interleaved chunks), reduced through shared memory; KS > 1
+// puts more loads in flight when N alone gives too few warps (o_proj, down: N = 4096).
+template <int MT, int KS, typename W, bool kRound>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const float* __restrict__ x, int M,
                                                            int K, const W* __restrict__ w, int N,
                                                            const float* __restrict__ bias,
                                                            float* __restrict__ out) {
   using Tr = WTraits<W>;
   constexpr int V = Tr::kVec;
+  constexpr int kGroups = kWarps / KS;
+  __shared__ float red[kWarps][MT][kRowsPerWarp];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int n0 = (blockIdx.x * kWarps + warp) * kRowsPerWarp;
-  if (n0 >= N) return;
+  const int group = warp / KS, slice = warp % KS;
+  const int n0 = (blockIdx.x * kGroups + group) * kRowsPerWarp;
   const int chunks = K / V;
   float acc[MT][kRowsPerWarp];
 #pragma unroll
@@ -69,11 +75,11 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const float* __restri
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) acc[m][r] = 0.f;
 
-  for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
-    uint4 wv[kUnroll][kRowsPerWarp];
+  uint4 wv[kUnroll][kRowsPerWarp];
+  auto load_w = [&](int c0) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int c = c0 + 32 * u;
+      const int c = c0 + 32 * KS * u;
 #pragma unroll
       for (int r = 0; r < kRowsPerWarp; ++r) {
         const bool ok = c < chunks && n0 + r < N;
@@ -81,9 +87,17 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const float* __restri
                       : make_uint4(0, 0, 0, 0);
       }
     }
+  };
+  // Weights never depend on earlier kernels: the first batch is in flight before the wait.
+  const int first = slice * 32 + lane;
+  load_w(first);
+  pdl_launch_dependents();
+  pdl_wait();
+  for (int c0 = first; c0 < chunks && n0 < N; c0 += 32 * KS * kUnroll) {
+    if (c0 != first) load_w(c0);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int c = c0 + 32 * u;
+      const int c = c0 + 32 * KS * u;
       if (c >= chunks) break;
 #pragma unroll
       for (int m = 0; m < MT; ++m) {
@@ -110,34 +124,60 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const float* __restri
     for (int r = 0; r < kRowsPerWarp; ++r) {
       float v = acc[m][r];
       for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-      if (lane == 0 && m < M && n0 + r < N) {
-        out[size_t(m) * N + n0 + r] = v + (bias ? bias[n0 + r] : 0.f);
+      if (KS == 1) {
+        if (lane == 0 && m < M && n0 + r < N) out[size_t(m) * N + n0 + r] = v + (bias ? bias[n0 + r] : 0.f);
+      } else if (lane == 0) {
+        red[warp][m][r] = v;
+      }
+    }
+  }
+  if (KS > 1) {
+    __syncthreads();
+    // Thread i of the block finishes output (group, m, r) = i in row-major order.
+    const int i = threadIdx.x;
+    if (i < kGroups * MT * kRowsPerWarp) {
+      const int g = i / (MT * kRowsPerWarp), m = (i / kRowsPerWarp) % MT, r = i % kRowsPerWarp;
+      const int n = (blockIdx.x * kGroups + g) * kRowsPerWarp + r;
+      if (m < M && n < N) {
+        float v = 0.f;
+#pragma unroll
+        for (int k = 0; k < KS; ++k) v += red[g * KS + k][m][r];
+        out[size_t(m) * N + n] = v + (bias ? bias[n] : 0.f);
       }
     }
   }
 }
 
-template <int MT, typename W>
-void launch(const float* x, int M, int K, const void* w, int N, const float* bias, bool round_x,
+template <int MT, int KS, typename W>
+void launch_gemv(const float* x, int M, int K, const void* w, int N, const float* bias, bool round_x,
             float* out, cudaStream_t stream) {
-  const int rows_per_block = kWarps * kRowsPerWarp;
+  const int rows_per_block = (kWarps / KS) * kRowsPerWarp;
   const unsigned blocks = unsigned((N + rows_per_block - 1) / rows_per_block);
   const W* wt = static_cast<const W*>(w);
   if (round_x) {
-    gemv_kernel<MT, W, true><<<blocks, kWarps * 32, 0, stream>>>(x, M, K, wt, N, bias, out);
+    launch(gemv_kernel<MT, KS, W, true>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N, bias, out);
   } else {
-    gemv_kernel<MT, W, false><<<blocks, kWarps * 32, 0, stream>>>(x, M, K, wt, N, bias, out);
+    launch(gemv_kernel<MT, KS, W, false>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N, bias, out);
   }
   MLXS_CUDA_LAUNCHED();
+}
+
+// Split K over 4 warps when the rows alone give fewer than ~32 warps per SM on 132 SMs.
+template <int MT, typename W>
+void dispatch_ks(const float* x, int M, int K, const void* w, int N, const float* bias,
+                 bool round_x, float* out, cudaStream_t stream) {
+  const bool few_rows = N / kRowsPerWarp < 132 * 32 && K >= 2048;
+  if (few_rows) launch_gemv<MT, 4, W>(x, M, K, w, N, bias, round_x, out, stream);
+  else launch_gemv<MT, 1, W>(x, M, K, w, N, bias, round_x, out, stream);
 }
 
 template <typename W>
 void dispatch_m(const float* x, int M, int K, const void* w, int N, const float* bias,
                 bool round_x, float* out, cudaStream_t stream) {
-  if (M == 1) launch<1, W>(x, M, K, w, N, bias, round_x, out, stream);
-  else if (M == 2) launch<2, W>(x, M, K, w, N, bias, round_x, out, stream);
-  else if (M <= 4) launch<4, W>(x, M, K, w, N, bias, round_x, out, stream);
-  else launch<8, W>(x, M, K, w, N, bias, round_x, out, stream);
+  if (M == 1) dispatch_ks<1, W>(x, M, K, w, N, bias, round_x, out, stream);
+  else if (M == 2) dispatch_ks<2, W>(x, M, K, w, N, bias, round_x, out, stream);
+  else if (M <= 4) dispatch_ks<4, W>(x, M, K, w, N, bias, round_x, out, stream);
+  else dispatch_ks<8, W>(x, M, K, w, N, bias, round_x, out, stream);
 }
 
 }  // namespace
