@@ -108,6 +108,15 @@ class Backend {
                          float scale, Tensor& out) = 0;
 
   // --- optional parts (defaults suit a synchronous backend) ----------------------------------
+  // The attention prologue of one layer, fused where the backend can: split_qkv(qkv, q, k, v),
+  // per-head RMSNorm of q and k with q_norm / k_norm [1, Dh] when those have data, then rope()
+  // on q and k at `positions`. A backend may also write k and v into `cache` at the step's slot
+  // mapping here (attention() then skips that write for this cache). The default runs the
+  // separate ops and leaves the write to attention().
+  virtual void qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v,
+                           const Tensor& q_norm, const Tensor& k_norm, float eps,
+                           const Tensor& positions, const RopeParams& rope, int heads,
+                           int kv_heads, int head_dim, KvLayer& cache);
   // out[r] = argmax of row r of x [R, V] f32 (lowest index on ties); out device int32 [R, 1].
   // The default downloads x and computes on the host.
   virtual void argmax_rows(const Tensor& x, Tensor& out);

@@ -283,14 +283,8 @@ void Model::run_ops(int64_t T, int64_t R, const AttentionBatch& batch, KvCache& 
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = layers_[size_t(l)];
     backend_.linear(normed, L.qkv, L.qkv_bias, qkv);
-    backend_.split_qkv(qkv, q, k, v);
-    if (c.qk_norm) {
-      Tensor qh{q.data, q.dtype, T * H, Dh}, kh{k.data, k.dtype, T * Hk, Dh};
-      backend_.rms_norm(qh, L.q_norm, c.rms_norm_eps, qh);
-      backend_.rms_norm(kh, L.k_norm, c.rms_norm_eps, kh);
-    }
-    backend_.rope(q, H, Dh, pos, rope_);
-    backend_.rope(k, Hk, Dh, pos, rope_);
+    backend_.qkv_prepare(qkv, q, k, v, L.q_norm, L.k_norm, c.rms_norm_eps, pos, rope_, H, Hk, Dh,
+                         cache.layer(l));
     backend_.attention(q, k, v, cache.layer(l), batch, H, Hk, Dh, scale, attn);
     backend_.linear(attn, L.o, L.o_bias, proj);
     backend_.add_rms_norm(residual, proj, L.post_norm, c.rms_norm_eps, normed);

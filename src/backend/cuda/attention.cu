@@ -313,7 +313,11 @@ void paged_attention(const AttentionArgs& a, cudaStream_t stream) {
     case DType::kF16: dispatch_dh<__half>(a, hpc, stream); break;
     default: dispatch_dh<float>(a, hpc, stream);
   }
-  if (a.num_splits > 1) {
+  if (a.num_splits > 1) combine_attention(a, stream);
+}
+
+void combine_attention(const AttentionArgs& a, cudaStream_t stream) {
+  {
     launch(combine_kernel, dim3(unsigned(a.num_tokens), unsigned(a.heads)), std::max(32, a.head_dim), 0,
                      stream, a);
     MLXS_CUDA_LAUNCHED();

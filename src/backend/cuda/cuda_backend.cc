@@ -128,6 +128,10 @@ class CudaBackend final : public Backend {
   void argmax_rows(const Tensor& x, Tensor& out) override {
     cuda::argmax_rows(x.as<float>(), x.rows, x.cols, out.as<int32_t>(), stream_);
   }
+  void qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v, const Tensor& q_norm,
+                   const Tensor& k_norm, float eps, const Tensor& positions,
+                   const RopeParams& rope, int heads, int kv_heads, int head_dim,
+                   KvLayer& cache) override;
   void begin_step(const AttentionBatch& batch) override;
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, KvLayer& cache,
                  const AttentionBatch& batch, int heads, int kv_heads, int head_dim, float scale,
@@ -160,7 +164,9 @@ class CudaBackend final : public Backend {
   int cap_seqs_ = 0, cap_tokens_ = 0, cap_tiles_ = 0, bt_stride_ = 0;
   const int32_t *d_query_start_ = nullptr, *d_context_len_ = nullptr, *d_slots_ = nullptr,
                 *d_tiles_ = nullptr, *d_block_tables_ = nullptr;
-  int num_tiles_ = 0, max_tile_rows_ = 0;
+  int num_tiles_ = 0, max_tile_rows_ = 0, num_tiles16_ = 0;
+  const int32_t* d_tiles16_ = nullptr;
+  const void* kv_written_ = nullptr;  // the cache qkv_prepare() already wrote this layer's K/V to
 
   DeviceBuffer act_hi_, act_lo_, part_o_, part_ml_;
   std::unordered_map<uint64_t, DeviceBuffer> rope_tables_;
@@ -339,6 +345,16 @@ void CudaBackend::begin_step(const AttentionBatch& b) {
     }
   }
   num_tiles_ = int(tiles.size() / 4);
+  // Tensor-core prefill tiles: 16 tokens of one sequence.
+  std::vector<int32_t> tiles16;
+  for (int s = 0; s < S; ++s) {
+    for (int t = b.query_start[size_t(s)]; t < b.query_start[size_t(s) + 1];
+         t += cuda::kAttnTcTileRows) {
+      const int rows = std::min(cuda::kAttnTcTileRows, b.query_start[size_t(s) + 1] - t);
+      tiles16.insert(tiles16.end(), {s, t, rows, 0});
+    }
+  }
+  num_tiles16_ = int(tiles16.size() / 4);
   if (S > cap_seqs_ || T > cap_tokens_ || num_tiles_ > cap_tiles_ ||
       b.max_blocks_per_seq > bt_stride_) {
     cap_seqs_ = std::max(cap_seqs_, std::max(S, 256));
@@ -347,20 +363,23 @@ void CudaBackend::begin_step(const AttentionBatch& b) {
     bt_stride_ = std::max(bt_stride_, std::max(b.max_blocks_per_seq, 256));
     drop_graphs();
   }
-  // Layout: query_start | context_len | slots | tiles | block tables [cap_seqs, bt_stride].
+  // Layout: query_start | context_len | slots | tiles | tiles16 | block tables [cap_seqs,
+  // bt_stride] (there are never more 16-token tiles than 8-token tiles).
   const size_t o_cl = size_t(cap_seqs_) + 1, o_slots = o_cl + size_t(cap_seqs_),
-               o_tiles = o_slots + size_t(cap_tokens_), o_bt = o_tiles + 4 * size_t(cap_tiles_),
+               o_tiles = o_slots + size_t(cap_tokens_), o_t16 = o_tiles + 4 * size_t(cap_tiles_),
+               o_bt = o_t16 + 4 * size_t(cap_tiles_),
                total = o_bt + size_t(cap_seqs_) * size_t(bt_stride_);
   reserve(meta_, total * sizeof(int32_t));
   const int32_t* base = static_cast<const int32_t*>(meta_.ptr);
   d_query_start_ = base, d_context_len_ = base + o_cl, d_slots_ = base + o_slots;
-  d_tiles_ = base + o_tiles, d_block_tables_ = base + o_bt;
+  d_tiles_ = base + o_tiles, d_tiles16_ = base + o_t16, d_block_tables_ = base + o_bt;
   const size_t used = o_bt + size_t(S) * size_t(bt_stride_);
   meta_host_.assign(used, -1);
   std::copy(b.query_start.begin(), b.query_start.end(), meta_host_.begin());
   std::copy(b.context_len.begin(), b.context_len.end(), meta_host_.begin() + ptrdiff_t(o_cl));
   std::copy(b.slot_mapping.begin(), b.slot_mapping.end(), meta_host_.begin() + ptrdiff_t(o_slots));
   std::copy(tiles.begin(), tiles.end(), meta_host_.begin() + ptrdiff_t(o_tiles));
+  std::copy(tiles16.begin(), tiles16.end(), meta_host_.begin() + ptrdiff_t(o_t16));
   for (int s = 0; s < S; ++s) {
     auto row = b.block_tables.begin() + ptrdiff_t(s) * b.max_blocks_per_seq;
     std::copy(row, row + b.max_blocks_per_seq,
@@ -369,12 +388,42 @@ void CudaBackend::begin_step(const AttentionBatch& b) {
   stage(meta_host_.data(), used * sizeof(int32_t), meta_.ptr);
 }
 
+void CudaBackend::qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v,
+                              const Tensor& q_norm, const Tensor& k_norm, float eps,
+                              const Tensor& positions, const RopeParams& rope, int heads,
+                              int kv_heads, int head_dim, KvLayer& cache) {
+  if (head_dim > 256 || head_dim % 2) {
+    Backend::qkv_prepare(qkv, q, k, v, q_norm, k_norm, eps, positions, rope, heads, kv_heads,
+                         head_dim, cache);
+    return;
+  }
+  cuda::QkvPrepareArgs a{};
+  a.qkv = qkv.as<float>();
+  a.q = q.as<float>(), a.k = k.as<float>(), a.v = v.as<float>();
+  a.q_norm = q_norm.data ? q_norm.as<float>() : nullptr;
+  a.k_norm = k_norm.data ? k_norm.as<float>() : nullptr;
+  a.eps = eps;
+  a.positions = positions.as<int32_t>();
+  a.inv_freq = inv_freq_table(rope);
+  a.rope_scaling = rope.attention_scaling;
+  a.heads = heads, a.kv_heads = kv_heads, a.head_dim = head_dim;
+  a.num_tokens = qkv.rows;
+  a.slots = d_slots_;
+  a.k_cache = cache.k.data, a.v_cache = cache.v.data;
+  a.cache_dtype = cache.k.dtype;
+  cuda::qkv_prepare(a, stream_);
+  kv_written_ = cache.k.data;
+}
+
 void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, KvLayer& cache,
                             const AttentionBatch& b, int heads, int kv_heads, int head_dim,
                             float scale, Tensor& out) {
   const int64_t T = q.rows;
-  cuda::kv_write(k.as<float>(), v.as<float>(), T, k.cols, d_slots_, cache.k.data, cache.v.data,
-                 cache.k.dtype, stream_);
+  if (kv_written_ != cache.k.data) {
+    cuda::kv_write(k.as<float>(), v.as<float>(), T, k.cols, d_slots_, cache.k.data, cache.v.data,
+                   cache.k.dtype, stream_);
+  }
+  kv_written_ = nullptr;
   cuda::AttentionArgs a{};
   a.q = q.as<float>();
   a.k_cache = cache.k.data;
@@ -395,14 +444,28 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, K
   a.kv_heads = kv_heads;
   a.head_dim = head_dim;
   a.scale = scale;
-  a.num_splits = cuda::attention_splits(num_tiles_, kv_heads, heads, max_tile_rows_);
+  // Steps with prefill chunks run on tensor cores when the cache is bf16; decode steps keep the
+  // CUDA-core kernel (one query row per sequence leaves a 16-row MMA tile mostly empty).
+  const bool tc = max_tile_rows_ > 1 && cuda::attention_tc_supported(a);
+  if (tc) {
+    const int group = heads / kv_heads, hpc = cuda::attention_tc_heads_per_chunk(heads, kv_heads);
+    const int ctas = num_tiles16_ * kv_heads * ((group + hpc - 1) / hpc);
+    a.num_splits = std::clamp((264 + ctas - 1) / ctas, 1, 16);
+  } else {
+    a.num_splits = cuda::attention_splits(num_tiles_, kv_heads, heads, max_tile_rows_);
+  }
   if (a.num_splits > 1) {
     reserve(part_o_, size_t(a.num_splits) * size_t(T) * size_t(heads) * size_t(head_dim) * 4);
     reserve(part_ml_, size_t(a.num_splits) * size_t(T) * size_t(heads) * 2 * 4);
     a.part_o = static_cast<float*>(part_o_.ptr);
     a.part_ml = static_cast<float*>(part_ml_.ptr);
   }
-  cuda::paged_attention(a, stream_);
+  if (tc) {
+    cuda::paged_attention_tc(a, d_tiles16_, num_tiles16_, stream_);
+    if (a.num_splits > 1) cuda::combine_attention(a, stream_);
+  } else {
+    cuda::paged_attention(a, stream_);
+  }
 }
 
 // --- graphs ------------------------------------------------------------------------------------

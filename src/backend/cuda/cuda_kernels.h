@@ -37,6 +37,24 @@ void gather_rows(const float* x, int64_t cols, const int32_t* rows, int64_t R, f
 // k_cache[slots[t], :] = k[t, :] (and v), converted to the cache dtype (f32, bf16 or f16).
 void kv_write(const float* k, const float* v, int64_t T, int64_t C, const int32_t* slots,
               void* k_cache, void* v_cache, DType cache_dtype, cudaStream_t stream);
+// The attention prologue in one launch: splits qkv [T, (H + 2 Hk) * Dh] into q, k, v, applies
+// the per-head RMSNorm (q_norm / k_norm, nullable) and RoPE to q and k, and writes k and v
+// into the caches at slots (converted to cache_dtype). Dh <= 256.
+struct QkvPrepareArgs {
+  const float* qkv;
+  float *q, *k, *v;
+  const float *q_norm, *k_norm;
+  float eps;
+  const int32_t* positions;
+  const float* inv_freq;
+  float rope_scaling;
+  int heads, kv_heads, head_dim;
+  int64_t num_tokens;
+  const int32_t* slots;
+  void *k_cache, *v_cache;
+  DType cache_dtype;
+};
+void qkv_prepare(const QkvPrepareArgs& a, cudaStream_t stream);
 // hi = half(x) in dtype dt (bf16 or f16); if lo: lo = half(x - f32(hi)). n elements.
 void split_to_half(const float* x, int64_t n, DType dt, void* hi, void* lo, cudaStream_t stream);
 // out[r, :] += bias.
@@ -82,5 +100,19 @@ struct AttentionArgs {
 // The number of sequence splits paged_attention uses for `a` (fills the GPU when few tiles).
 int attention_splits(int num_tiles, int kv_heads, int heads, int max_tile_rows);
 void paged_attention(const AttentionArgs& a, cudaStream_t stream);
+
+// --- attention_tc.cu: prefill attention on tensor cores --------------------------------------
+// Tokens of one sequence per tensor-core tile (tiles int4 {seq, first token row, rows, 0}).
+constexpr int kAttnTcTileRows = 16;
+// True when paged_attention_tc handles `a` (bf16 cache, Dh 64 or 128, not MLXS_ATTN_TC=0).
+bool attention_tc_supported(const AttentionArgs& a);
+// Query heads of one KV group a tensor-core CTA takes (64 rows = 16 tokens x 4 heads).
+int attention_tc_heads_per_chunk(int heads, int kv_heads);
+// As paged_attention, over `tiles` of kAttnTcTileRows tokens (a.tiles and a.num_tiles unused);
+// a.num_splits > 1 needs the split workspaces and a combine_attention() afterwards.
+void paged_attention_tc(const AttentionArgs& a, const int32_t* tiles, int num_tiles,
+                        cudaStream_t stream);
+// Merges a.num_splits partial results into a.out (see AttentionArgs).
+void combine_attention(const AttentionArgs& a, cudaStream_t stream);
 
 }  // namespace mlxs::cuda
