@@ -1,8 +1,8 @@
 #include "bench_suite.h"
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <numeric>
 
@@ -58,7 +58,8 @@ class Driver {
 
 std::vector<int32_t> prompt(int len, int salt, int vocab) {
   std::vector<int32_t> p(static_cast<size_t>(len));
-  for (int i = 0; i < len; ++i) p[size_t(i)] = int32_t((uint64_t(i) * 7919 + salt * 104729 + 13) % vocab);
+  for (int i = 0; i < len; ++i)
+    p[size_t(i)] = int32_t((uint64_t(i) * 7919 + salt * 104729 + 13) % vocab);
   return p;
 }
 
@@ -83,8 +84,8 @@ std::vector<int32_t> prefill_all(Driver& d, int first_seq, int n, int len, int b
 
 // Median seconds per decode step of n sequences (slots [first_seq, first_seq + n)) that hold
 // `len` tokens; `steps` steps, all timed, greedy tokens fed back.
-double decode_steps(Driver& d, int first_seq, int n, int len, std::vector<int32_t> last,
-                    int steps, double* total) {
+double decode_steps(Driver& d, int first_seq, int n, int len, std::vector<int32_t> last, int steps,
+                    double* total) {
   std::vector<double> t;
   std::vector<int> seqs(static_cast<size_t>(n)), cached(size_t(n), len);
   std::iota(seqs.begin(), seqs.end(), first_seq);
@@ -105,9 +106,15 @@ double decode_steps(Driver& d, int first_seq, int n, int len, std::vector<int32_
 void per_op_table(Backend& be, const ModelConfig& c, double bw) {
   const int64_t D = c.hidden_size, I = c.intermediate_size, Dh = c.head_dim;
   const int64_t q = int64_t(c.num_heads) * Dh, kv = int64_t(c.num_kv_heads) * Dh;
-  struct Mat { const char* name; int64_t n, k; };
-  const Mat mats[] = {{"qkv", q + 2 * kv, D}, {"o_proj", D, q}, {"gate_up", 2 * I, D},
-                      {"down", D, I}, {"lm_head", c.vocab_size, D}};
+  struct Mat {
+    const char* name;
+    int64_t n, k;
+  };
+  const Mat mats[] = {{"qkv", q + 2 * kv, D},
+                      {"o_proj", D, q},
+                      {"gate_up", 2 * I, D},
+                      {"down", D, I},
+                      {"lm_head", c.vocab_size, D}};
   std::printf("\nper-op timings at batch 1 (eager, 200 back-to-back calls, %s weights)\n",
               dtype_name(c.dtype));
   std::printf("| op | shape | us/call | GB/s | %% of copy bw | x per step | us per step |\n");
@@ -142,7 +149,8 @@ void per_op_table(Backend& be, const ModelConfig& c, double bw) {
     be.free(out);
   }
   // Small ops of one layer at batch 1.
-  Tensor x = be.alloc(DType::kF32, 1, D), y = be.alloc(DType::kF32, 1, D), w = be.alloc(DType::kF32, 1, D);
+  Tensor x = be.alloc(DType::kF32, 1, D), y = be.alloc(DType::kF32, 1, D),
+         w = be.alloc(DType::kF32, 1, D);
   Tensor gu = be.alloc(DType::kF32, 1, 2 * I), act = be.alloc(DType::kF32, 1, I);
   std::vector<float> ones(static_cast<size_t>(2 * I), 0.5f);
   for (Tensor* t : {&x, &y, &w, &gu}) be.upload(ones.data(), t->nbytes(), t->data);
@@ -150,14 +158,16 @@ void per_op_table(Backend& be, const ModelConfig& c, double bw) {
   const double us_silu = time_it([&] { be.silu_mul(gu, act); });
   std::printf("| add_rms_norm | 1x%lld | %.1f | | | %d | %.0f |\n", (long long)D, us_norm,
               2 * c.num_layers, us_norm * 2 * c.num_layers);
-  std::printf("| silu_mul | 1x%lld | %.1f | | | %d | %.0f |\n", (long long)I, us_silu,
-              c.num_layers, us_silu * c.num_layers);
+  std::printf("| silu_mul | 1x%lld | %.1f | | | %d | %.0f |\n", (long long)I, us_silu, c.num_layers,
+              us_silu * c.num_layers);
   total += us_norm * 2 * c.num_layers + us_silu * c.num_layers;
   std::printf("| (sum of the above) | | | | | | %.0f |\n", total);
   for (Tensor* t : {&x, &y, &w, &gu, &act}) be.free(*t);
 
   // Attention (KV write + paged attention, bf16 cache) at context 640 for 1..256 sequences.
-  std::printf("\n| attention, one layer | sequences | context | us/call | KV GB/s |\n|---|---|---|---|---|\n");
+  std::printf(
+      "\n| attention, one layer | sequences | context | us/call | KV GB/s "
+      "|\n|---|---|---|---|---|\n");
   for (int n : {1, 8, 64, 256}) {
     const int ctx = 640, per_seq = ctx / kBlock + 1;
     KvLayer layer{be.alloc(DType::kBF16, int64_t(n) * per_seq * kBlock, kv),
@@ -195,8 +205,12 @@ void gemv_sweep(const ModelConfig& c, double bw) {
   auto g = make_cuda_backend(gemv_all);
   auto cb = make_cuda_backend(cublas_all);
   if (!g.ok() || !cb.ok()) return;
-  std::printf("\n| linear | rows | GEMV us | cuBLAS us | GEMV %% of copy bw |\n|---|---|---|---|---|\n");
-  struct Mat { const char* name; int64_t n, k; };
+  std::printf(
+      "\n| linear | rows | GEMV us | cuBLAS us | GEMV %% of copy bw |\n|---|---|---|---|---|\n");
+  struct Mat {
+    const char* name;
+    int64_t n, k;
+  };
   const Mat mats[] = {{"o_proj", c.hidden_size, int64_t(c.num_heads) * c.head_dim},
                       {"gate_up", 2 * int64_t(c.intermediate_size), c.hidden_size},
                       {"down", c.hidden_size, c.intermediate_size}};
@@ -226,7 +240,8 @@ void gemv_sweep(const ModelConfig& c, double bw) {
       }
       const double bytes = double(m.n) * m.k * dtype_size(c.dtype);
       std::printf("| %s %lldx%lld | %d | %.1f | %.1f | %.0f %% |\n", m.name, (long long)m.n,
-                  (long long)m.k, rows, us[0], us[1], us[0] > 0 ? 100 * bytes / us[0] / 1e3 / bw : 0.0);
+                  (long long)m.k, rows, us[0], us[1],
+                  us[0] > 0 ? 100 * bytes / us[0] / 1e3 / bw : 0.0);
     }
   }
 }
@@ -260,10 +275,13 @@ int run_suite(const SuiteArgs& a) {
   const double load_s = seconds_since(t0);
   const ModelConfig& c = model.config();
   DType kv = DType::kBF16;
-  if (!parse_dtype(a.kv_dtype == "bf16" ? "BF16" : a.kv_dtype == "f16" ? "F16" : "F32", &kv)) return 1;
-  const int max_conc = a.concurrency.empty() ? 1 : *std::max_element(a.concurrency.begin(), a.concurrency.end());
+  if (!parse_dtype(a.kv_dtype == "bf16" ? "BF16" : a.kv_dtype == "f16" ? "F16" : "F32", &kv))
+    return 1;
+  const int max_conc =
+      a.concurrency.empty() ? 1 : *std::max_element(a.concurrency.begin(), a.concurrency.end());
   const int max_ttft = a.ttft.empty() ? 0 : *std::max_element(a.ttft.begin(), a.ttft.end());
-  const int longest = std::max({a.in_len + a.out_len, a.context + a.decode_steps + 1, max_ttft + 1});
+  const int longest =
+      std::max({a.in_len + a.out_len, a.context + a.decode_steps + 1, max_ttft + 1});
   const int per_seq = (longest + kBlock - 1) / kBlock;
   auto cache = KvCache::create(*backend, c, per_seq * (max_conc + 2), kBlock, kv);
   if (!cache.ok()) {
@@ -271,14 +289,17 @@ int run_suite(const SuiteArgs& a) {
     return 1;
   }
   Driver d(model, **cache, per_seq);
-  const double weight_bytes = double(c.num_parameters() - (c.tie_word_embeddings ? 0 : int64_t(c.vocab_size) * c.hidden_size)) *
-                              dtype_size(c.dtype);
+  const double weight_bytes =
+      double(c.num_parameters() -
+             (c.tie_word_embeddings ? 0 : int64_t(c.vocab_size) * c.hidden_size)) *
+      dtype_size(c.dtype);
   std::printf("model %s: %s, %.2f B params, %s weights, %s KV cache, backend %s, graphs %s\n",
               a.model.c_str(), c.architecture.c_str(), double(c.num_parameters()) / 1e9,
               dtype_name(c.dtype), dtype_name(kv), a.backend.c_str(), a.graphs ? "on" : "off");
-  std::printf("load %.1f s; weight bytes read per decode step %.2f GB; copy bandwidth %.0f GB/s; "
-              "roofline %.1f tok/s at batch 1\n", load_s, weight_bytes / 1e9, bw,
-              bw > 0 ? bw * 1e9 / weight_bytes : 0.0);
+  std::printf(
+      "load %.1f s; weight bytes read per decode step %.2f GB; copy bandwidth %.0f GB/s; "
+      "roofline %.1f tok/s at batch 1\n",
+      load_s, weight_bytes / 1e9, bw, bw > 0 ? bw * 1e9 / weight_bytes : 0.0);
   std::printf("\n| metric | value | note |\n|---|---|---|\n");
 
   // (a) batch-1 decode after a `context`-token prompt.
@@ -287,9 +308,10 @@ int run_suite(const SuiteArgs& a) {
     double total = 0;
     const double step = decode_steps(d, 0, 1, a.context, first, a.decode_steps, &total);
     const double tps = 1.0 / step, roof = bw > 0 ? bw * 1e9 / weight_bytes : 0;
-    std::printf("| (a) batch-1 decode | %.1f tok/s | %.3f ms/step median of %d at context %d; "
-                "%.1f %% of the %.1f tok/s roofline |\n", tps, step * 1e3, a.decode_steps,
-                a.context, roof > 0 ? 100 * tps / roof : 0.0, roof);
+    std::printf(
+        "| (a) batch-1 decode | %.1f tok/s | %.3f ms/step median of %d at context %d; "
+        "%.1f %% of the %.1f tok/s roofline |\n",
+        tps, step * 1e3, a.decode_steps, a.context, roof > 0 ? 100 * tps / roof : 0.0, roof);
     std::fflush(stdout);
   }
   if (a.quick) return 0;
@@ -303,8 +325,10 @@ int run_suite(const SuiteArgs& a) {
     }
     const double s = median(t);
     const double floor_ms = 2.0 * double(c.num_parameters()) * len / 790e12 * 1e3;
-    std::printf("| (b) TTFT, %d-token prompt | %.1f ms | %.0f prompt tok/s; dense GEMM floor "
-                "%.1f ms at 790 TFLOP/s |\n", len, s * 1e3, len / s, floor_ms);
+    std::printf(
+        "| (b) TTFT, %d-token prompt | %.1f ms | %.0f prompt tok/s; dense GEMM floor "
+        "%.1f ms at 790 TFLOP/s |\n",
+        len, s * 1e3, len / s, floor_ms);
     std::fflush(stdout);
   }
   // (c) concurrency: n sequences, in_len prompt each, then out_len decode steps together.
@@ -315,9 +339,10 @@ int run_suite(const SuiteArgs& a) {
     double decode_s = 0;
     const double step = decode_steps(d, 2, n, a.in_len, first, a.out_len - 1, &decode_s);
     const double e2e = double(n) * a.out_len / (prefill_s + decode_s);
-    std::printf("| (c) %d sequences, %d in / %d out | %.0f tok/s decode | median step %.2f ms; "
-                "prefill %.2f s; end-to-end %.0f tok/s |\n", n, a.in_len, a.out_len,
-                n / step, step * 1e3, prefill_s, e2e);
+    std::printf(
+        "| (c) %d sequences, %d in / %d out | %.0f tok/s decode | median step %.2f ms; "
+        "prefill %.2f s; end-to-end %.0f tok/s |\n",
+        n, a.in_len, a.out_len, n / step, step * 1e3, prefill_s, e2e);
     std::fflush(stdout);
   }
   if (a.per_op && bw > 0) {

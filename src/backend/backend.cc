@@ -20,10 +20,10 @@ void Backend::argmax_rows(const Tensor& x, Tensor& out) {
   upload(ids.data(), ids.size() * sizeof(int32_t), out.data);
 }
 
-void Backend::qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v,
-                          const Tensor& q_norm, const Tensor& k_norm, float eps,
-                          const Tensor& positions, const RopeParams& rope, int heads, int kv_heads,
-                          int head_dim, KvLayer& cache) {
+void Backend::qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v, const Tensor& q_norm,
+                          const Tensor& k_norm, float eps, const Tensor& positions,
+                          const RopeParams& rope, int heads, int kv_heads, int head_dim,
+                          KvLayer& cache) {
   split_qkv(qkv, q, k, v);
   const int64_t T = q.rows;
   if (q_norm.data) {

@@ -28,7 +28,7 @@ struct GenRun {
 // sequences in every step; a sequence whose prompt is done decodes greedily in the same steps
 // until it has `num_new` tokens. With device_greedy the argmax runs on the backend.
 GenRun generate(Model& m, KvCache& cache, const std::vector<std::vector<int32_t>>& prompts,
-             int chunk, int num_new, bool device_greedy) {
+                int chunk, int num_new, bool device_greedy) {
   const int S = int(prompts.size());
   int longest = 0;
   for (auto& p : prompts) longest = std::max(longest, int(p.size()));
@@ -115,8 +115,7 @@ Loaded load(std::unique_ptr<Backend> b, const std::string& dir, int num_blocks, 
 }
 
 std::string write_model(const std::string& shape, DType dt) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("mlxs_cuda_" + shape + "_" + dtype_name(dt));
+  auto dir = std::filesystem::temp_directory_path() / ("mlxs_cuda_" + shape + "_" + dtype_name(dt));
   auto config = random_model_config(shape);
   EXPECT_TRUE(config.ok());
   EXPECT_TRUE(write_random_model(*config, dt, dir, 11).ok());
@@ -178,9 +177,10 @@ INSTANTIATE_TEST_SUITE_P(Models, CudaDecoder,
                          ::testing::Combine(::testing::Values("tiny-llama", "tiny-qwen3"),
                                             ::testing::Values(DType::kF32, DType::kBF16)),
                          [](const auto& info) {
-                           std::string n = std::get<0>(info.param) + "_" +
-                                           dtype_name(std::get<1>(info.param));
-                           for (auto& ch : n) if (ch == '-') ch = '_';
+                           std::string n =
+                               std::get<0>(info.param) + "_" + dtype_name(std::get<1>(info.param));
+                           for (auto& ch : n)
+                             if (ch == '-') ch = '_';
                            return n;
                          });
 

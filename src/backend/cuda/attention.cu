@@ -31,10 +31,20 @@ namespace {
 constexpr int kKeys = 32;
 constexpr int kWarps = 4;
 
-template <typename KvT> __device__ __forceinline__ float to_f32(KvT v);
-template <> __device__ __forceinline__ float to_f32(float v) { return v; }
-template <> __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <> __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
+template <typename KvT>
+__device__ __forceinline__ float to_f32(KvT v);
+template <>
+__device__ __forceinline__ float to_f32(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ float to_f32(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+template <>
+__device__ __forceinline__ float to_f32(__half v) {
+  return __half2float(v);
+}
 
 __device__ __forceinline__ float warp_max(float v) {
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
@@ -96,7 +106,8 @@ struct TileLoader {
 // kVecPerWarp: query vectors a warp can own (2 for decode tiles, 8 = kAttnMaxVectors / kWarps
 // for prefill tiles); decode instantiations keep fewer accumulators, so more CTAs fit per SM.
 template <typename KvT, int DH, int kVecPerWarp>
-__global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a, int heads_per_chunk, int max_vectors) {
+__global__ void __launch_bounds__(kWarps * 32)
+    attention_kernel(AttentionArgs a, int heads_per_chunk, int max_vectors) {
   pdl_launch_dependents();
   pdl_wait();
   constexpr int kDimsPerLane = (DH + 31) / 32;
@@ -177,7 +188,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
           for (int j = 0; j < kKeys; ++j) {
             const float pj = __shfl_sync(0xffffffffu, p, j);
             if constexpr (kContig) {
-              const float4* vr = reinterpret_cast<const float4*>(v_s + j * DH + lane * kDimsPerLane);
+              const float4* vr =
+                  reinterpret_cast<const float4*>(v_s + j * DH + lane * kDimsPerLane);
 #pragma unroll
               for (int e4 = 0; e4 < kDimsPerLane / 4; ++e4) {
                 const float4 vv = vr[e4];
@@ -231,7 +243,8 @@ __global__ void combine_kernel(AttentionArgs a) {
   const int h = blockIdx.y, d = threadIdx.x, DH = a.head_dim;
   const int64_t stride = a.num_tokens * a.heads;
   float mx = -INFINITY;
-  for (int z = 0; z < a.num_splits; ++z) mx = fmaxf(mx, a.part_ml[((z * stride) + t * a.heads + h) * 2]);
+  for (int z = 0; z < a.num_splits; ++z)
+    mx = fmaxf(mx, a.part_ml[((z * stride) + t * a.heads + h) * 2]);
   float sum = 0.f, o = 0.f;
   for (int z = 0; z < a.num_splits; ++z) {
     const int64_t at = z * stride + t * a.heads + h;
@@ -271,18 +284,24 @@ void launch_attention(const AttentionArgs& a, int heads_per_chunk, cudaStream_t 
   if (max_vectors <= 2 * kWarps) {
     launch_attention_vpw<KvT, DH, 2>(a, heads_per_chunk, max_vectors, stream);
   } else {
-    launch_attention_vpw<KvT, DH, kAttnMaxVectors / kWarps>(a, heads_per_chunk, max_vectors, stream);
+    launch_attention_vpw<KvT, DH, kAttnMaxVectors / kWarps>(a, heads_per_chunk, max_vectors,
+                                                            stream);
   }
 }
 
 template <typename KvT>
 void dispatch_dh(const AttentionArgs& a, int hpc, cudaStream_t stream) {
   switch (a.head_dim) {
-    case 16: return launch_attention<KvT, 16>(a, hpc, stream);
-    case 32: return launch_attention<KvT, 32>(a, hpc, stream);
-    case 64: return launch_attention<KvT, 64>(a, hpc, stream);
-    case 128: return launch_attention<KvT, 128>(a, hpc, stream);
-    case 256: return launch_attention<KvT, 256>(a, hpc, stream);
+    case 16:
+      return launch_attention<KvT, 16>(a, hpc, stream);
+    case 32:
+      return launch_attention<KvT, 32>(a, hpc, stream);
+    case 64:
+      return launch_attention<KvT, 64>(a, hpc, stream);
+    case 128:
+      return launch_attention<KvT, 128>(a, hpc, stream);
+    case 256:
+      return launch_attention<KvT, 256>(a, hpc, stream);
     default:
       report_cuda(cudaErrorInvalidValue, "paged_attention: unsupported head_dim", __FILE__,
                   __LINE__);
@@ -309,17 +328,22 @@ int attention_splits(int num_tiles, int kv_heads, int heads, int max_tile_rows) 
 void paged_attention(const AttentionArgs& a, cudaStream_t stream) {
   const int hpc = heads_per_chunk(a.heads, a.kv_heads, a.max_tile_rows);
   switch (a.cache_dtype) {
-    case DType::kBF16: dispatch_dh<__nv_bfloat16>(a, hpc, stream); break;
-    case DType::kF16: dispatch_dh<__half>(a, hpc, stream); break;
-    default: dispatch_dh<float>(a, hpc, stream);
+    case DType::kBF16:
+      dispatch_dh<__nv_bfloat16>(a, hpc, stream);
+      break;
+    case DType::kF16:
+      dispatch_dh<__half>(a, hpc, stream);
+      break;
+    default:
+      dispatch_dh<float>(a, hpc, stream);
   }
   if (a.num_splits > 1) combine_attention(a, stream);
 }
 
 void combine_attention(const AttentionArgs& a, cudaStream_t stream) {
   {
-    launch(combine_kernel, dim3(unsigned(a.num_tokens), unsigned(a.heads)), std::max(32, a.head_dim), 0,
-                     stream, a);
+    launch(combine_kernel, dim3(unsigned(a.num_tokens), unsigned(a.heads)),
+           std::max(32, a.head_dim), 0, stream, a);
     MLXS_CUDA_LAUNCHED();
   }
 }

@@ -39,7 +39,9 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool vali
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
                "r"(bytes));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
@@ -76,14 +78,13 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 // Q [64][DH + 8], then two stages of K [64][DH + 8] and V [64][DH + 8], all bf16 (the 16-byte
 // row padding keeps ldmatrix conflict-free).
 template <int DH>
-__global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttentionArgs a,
-                                                                     const int* tiles,
-                                                                     int heads_per_chunk) {
+__global__ void __launch_bounds__(kTcWarps * 32)
+    attention_tc_kernel(AttentionArgs a, const int* tiles, int heads_per_chunk) {
   pdl_launch_dependents();
   pdl_wait();
   constexpr int kStride = DH + 8;
-  constexpr int kDt = DH / 8;    // n-tiles of the output
-  constexpr int kKk = DH / 16;   // k-steps of Q K^T
+  constexpr int kDt = DH / 8;   // n-tiles of the output
+  constexpr int kKk = DH / 16;  // k-steps of Q K^T
   extern __shared__ __align__(16) __nv_bfloat16 sm[];
   __nv_bfloat16* q_s = sm;
   __nv_bfloat16* kv_s = q_s + kTcRows * kStride;  // stage s: K at 2s, V at 2s + 1
@@ -257,7 +258,8 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttentionAr
         dst[0] = o[dt][2 * h] * inv;
         dst[1] = o[dt][2 * h + 1] * inv;
       } else {
-        float* dst = a.part_o + ((int64_t(blockIdx.z) * a.num_tokens + t) * a.heads + head) * DH + d;
+        float* dst =
+            a.part_o + ((int64_t(blockIdx.z) * a.num_tokens + t) * a.heads + head) * DH + d;
         dst[0] = o[dt][2 * h];
         dst[1] = o[dt][2 * h + 1];
       }
@@ -305,8 +307,10 @@ int attention_tc_heads_per_chunk(int heads, int kv_heads) {
 void paged_attention_tc(const AttentionArgs& a, const int32_t* tiles, int num_tiles,
                         cudaStream_t stream) {
   const int hpc = attention_tc_heads_per_chunk(a.heads, a.kv_heads);
-  if (a.head_dim == 64) launch_tc<64>(a, tiles, num_tiles, hpc, stream);
-  else launch_tc<128>(a, tiles, num_tiles, hpc, stream);
+  if (a.head_dim == 64)
+    launch_tc<64>(a, tiles, num_tiles, hpc, stream);
+  else
+    launch_tc<128>(a, tiles, num_tiles, hpc, stream);
   MLXS_CUDA_LAUNCHED();
 }
 

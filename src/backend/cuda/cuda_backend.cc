@@ -61,8 +61,8 @@ std::string take_first_failure() {
 
 namespace {
 
-constexpr size_t kStagingBytes = size_t(16) << 20;    // pinned ring for small uploads
-constexpr size_t kSmallUpload = size_t(1) << 20;      // larger uploads go synchronously
+constexpr size_t kStagingBytes = size_t(16) << 20;  // pinned ring for small uploads
+constexpr size_t kSmallUpload = size_t(1) << 20;    // larger uploads go synchronously
 constexpr size_t kCublasWorkspace = size_t(32) << 20;
 
 // A device buffer that only grows; growth is reported so graphs can be dropped.
@@ -112,8 +112,8 @@ class CudaBackend final : public Backend {
   void rope(Tensor& x, int heads, int head_dim, const Tensor& positions,
             const RopeParams& rope) override;
   void split_qkv(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override {
-    cuda::split_qkv(qkv.as<float>(), qkv.rows, q.cols, k.cols, v.cols, q.as<float>(),
-                    k.as<float>(), v.as<float>(), stream_);
+    cuda::split_qkv(qkv.as<float>(), qkv.rows, q.cols, k.cols, v.cols, q.as<float>(), k.as<float>(),
+                    v.as<float>(), stream_);
   }
   void silu_mul(const Tensor& gate_up, Tensor& out) override {
     cuda::silu_mul(gate_up.as<float>(), out.rows, out.cols, out.as<float>(), stream_);
@@ -129,9 +129,8 @@ class CudaBackend final : public Backend {
     cuda::argmax_rows(x.as<float>(), x.rows, x.cols, out.as<int32_t>(), stream_);
   }
   void qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v, const Tensor& q_norm,
-                   const Tensor& k_norm, float eps, const Tensor& positions,
-                   const RopeParams& rope, int heads, int kv_heads, int head_dim,
-                   KvLayer& cache) override;
+                   const Tensor& k_norm, float eps, const Tensor& positions, const RopeParams& rope,
+                   int heads, int kv_heads, int head_dim, KvLayer& cache) override;
   void begin_step(const AttentionBatch& batch) override;
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, KvLayer& cache,
                  const AttentionBatch& batch, int heads, int kv_heads, int head_dim, float scale,
@@ -515,7 +514,9 @@ bool CudaBackend::end_graph(uint64_t key) {
 
 }  // namespace
 
-bool cuda_backend_compiled() { return true; }
+bool cuda_backend_compiled() {
+  return true;
+}
 
 Result<double> cuda_copy_bandwidth_gbs(int device) {
   const size_t bytes = size_t(2) << 30;
@@ -526,7 +527,8 @@ Result<double> cuda_copy_bandwidth_gbs(int device) {
             MLXS_CUDA(cudaMalloc(&b, bytes)) && MLXS_CUDA(cudaMemset(a, 1, bytes)) &&
             MLXS_CUDA(cudaEventCreate(&e0)) && MLXS_CUDA(cudaEventCreate(&e1));
   for (int i = 0; ok && i < 13; ++i) {
-    ok = MLXS_CUDA(cudaEventRecord(e0)) && MLXS_CUDA(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice)) &&
+    ok = MLXS_CUDA(cudaEventRecord(e0)) &&
+         MLXS_CUDA(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice)) &&
          MLXS_CUDA(cudaEventRecord(e1)) && MLXS_CUDA(cudaEventSynchronize(e1));
     float t = 0;
     if (ok && i >= 3 && MLXS_CUDA(cudaEventElapsedTime(&t, e0, e1))) ms.push_back(t);
@@ -535,7 +537,8 @@ Result<double> cuda_copy_bandwidth_gbs(int device) {
   if (b) cudaFree(b);
   if (e0) cudaEventDestroy(e0);
   if (e1) cudaEventDestroy(e1);
-  if (!ok || ms.empty()) return error(ErrorCode::kRuntimeError, "copy bandwidth: " + cuda::take_first_failure());
+  if (!ok || ms.empty())
+    return error(ErrorCode::kRuntimeError, "copy bandwidth: " + cuda::take_first_failure());
   std::sort(ms.begin(), ms.end());
   return 2.0 * double(bytes) / (double(ms[ms.size() / 2]) * 1e-3) / 1e9;
 }

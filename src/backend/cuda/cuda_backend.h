@@ -21,9 +21,9 @@ struct CudaOptions {
   // Record decode steps as CUDA graphs and replay them (see Backend::replay_graph).
   bool use_graphs = true;
   // Linear layers with at most this many rows use the GEMV kernel (at most 8), more use cuBLAS.
-  // Run 1 (H200): GEMV at 8 rows is compute-bound in f32 FMAs (batch-8 step 17 ms vs 13.5 ms
-  // for batch 32 on cuBLAS), so the default stops at 4.
-  int gemv_max_rows = 4;
+  // H200 sweep (bench/gpu/logs/run2_ours.log): GEMV wins clearly at 1 row (o_proj 12.3 vs
+  // 16.2 us), ties at 2, loses from 4 (gate_up 94.7 vs 62.0 us; f32 FMAs and x re-reads).
+  int gemv_max_rows = 2;
 };
 
 // A backend on GPU `options.device`, owning one stream, a cuBLAS handle and its buffers.
@@ -41,7 +41,9 @@ Result<double> cuda_copy_bandwidth_gbs(int device);
 inline Result<std::unique_ptr<Backend>> make_cuda_backend(const CudaOptions&) {
   return error(ErrorCode::kRuntimeError, "this build has no CUDA backend (nvcc was not found)");
 }
-inline bool cuda_backend_compiled() { return false; }
+inline bool cuda_backend_compiled() {
+  return false;
+}
 inline Result<double> cuda_copy_bandwidth_gbs(int) {
   return error(ErrorCode::kRuntimeError, "this build has no CUDA backend");
 }

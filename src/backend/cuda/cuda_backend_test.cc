@@ -64,7 +64,9 @@ class CudaOps : public ::testing::Test {
     std::vector<float> f(n, std::numeric_limits<float>::quiet_NaN());
     if (vals) f = *vals;
     switch (dt) {
-      case DType::kF32: b.upload(f.data(), n * 4, t.data); break;
+      case DType::kF32:
+        b.upload(f.data(), n * 4, t.data);
+        break;
       case DType::kBF16:
         for (size_t i = 0; i < n; ++i) h16[i] = f32_to_bf16(f[i]);
         b.upload(h16.data(), n * 2, t.data);
@@ -73,7 +75,8 @@ class CudaOps : public ::testing::Test {
         for (size_t i = 0; i < n; ++i) h16[i] = f32_to_f16(f[i]);
         b.upload(h16.data(), n * 2, t.data);
         break;
-      default: ADD_FAILURE() << "unsupported dtype";
+      default:
+        ADD_FAILURE() << "unsupported dtype";
     }
     return t;
   }
@@ -123,7 +126,8 @@ TEST_F(CudaOps, EmbeddingAndGatherMatchExactly) {
       EXPECT_EQ(rel_l2(get(*gpu_, out_g), get(*cpu_, out_c)), 0.0) << dtype_name(dt) << " T " << T;
 
       std::vector<int32_t> rows = {int32_t(T - 1), 0, int32_t(T / 2)};
-      Tensor g_g = make(*gpu_, DType::kF32, 3, D, nullptr), g_c = make(*cpu_, DType::kF32, 3, D, nullptr);
+      Tensor g_g = make(*gpu_, DType::kF32, 3, D, nullptr),
+             g_c = make(*cpu_, DType::kF32, 3, D, nullptr);
       gpu_->gather_rows(out_g, make_ids(*gpu_, rows), g_g);
       cpu_->gather_rows(out_c, make_ids(*cpu_, rows), g_c);
       EXPECT_EQ(rel_l2(get(*gpu_, g_g), get(*cpu_, g_c)), 0.0);
@@ -136,7 +140,8 @@ TEST_F(CudaOps, RmsNormAndFusedResidualAdd) {
     auto x = random(size_t(rows * C)), y = random(size_t(rows * C)), w = random(size_t(C));
     Tensor xg = make(*gpu_, DType::kF32, rows, C, &x), xc = make(*cpu_, DType::kF32, rows, C, &x);
     Tensor wg = make(*gpu_, DType::kF32, 1, C, &w), wc = make(*cpu_, DType::kF32, 1, C, &w);
-    Tensor og = make(*gpu_, DType::kF32, rows, C, nullptr), oc = make(*cpu_, DType::kF32, rows, C, nullptr);
+    Tensor og = make(*gpu_, DType::kF32, rows, C, nullptr),
+           oc = make(*cpu_, DType::kF32, rows, C, nullptr);
     gpu_->rms_norm(xg, wg, 1e-5f, og);
     cpu_->rms_norm(xc, wc, 1e-5f, oc);
     EXPECT_LE(rel_l2(get(*gpu_, og), get(*cpu_, oc)), 1e-5) << rows << "x" << C;
@@ -150,7 +155,11 @@ TEST_F(CudaOps, RmsNormAndFusedResidualAdd) {
 }
 
 TEST_F(CudaOps, LinearMatchesDoubleReference) {
-  struct Case { int64_t M, K, N; DType dt; bool bias; };
+  struct Case {
+    int64_t M, K, N;
+    DType dt;
+    bool bias;
+  };
   const Case cases[] = {{1, 4096, 1000, DType::kBF16, false}, {3, 512, 264, DType::kBF16, true},
                         {8, 1024, 96, DType::kF16, false},    {9, 256, 100, DType::kBF16, true},
                         {64, 4096, 256, DType::kBF16, false}, {1, 64, 48, DType::kF32, true},
@@ -164,7 +173,8 @@ TEST_F(CudaOps, LinearMatchesDoubleReference) {
     for (int64_t m = 0; m < c.M; ++m)
       for (int64_t n = 0; n < c.N; ++n) {
         double acc = c.bias ? bias[size_t(n)] : 0.0;
-        for (int64_t k = 0; k < c.K; ++k) acc += double(x[size_t(m * c.K + k)]) * w[size_t(n * c.K + k)];
+        for (int64_t k = 0; k < c.K; ++k)
+          acc += double(x[size_t(m * c.K + k)]) * w[size_t(n * c.K + k)];
         ref[size_t(m * c.N + n)] = float(acc);
       }
     for (Backend* b : {gpu_.get(), precise_.get(), gemv8_.get()}) {
@@ -175,7 +185,9 @@ TEST_F(CudaOps, LinearMatchesDoubleReference) {
       const bool exact = c.dt == DType::kF32 || b == precise_.get();
       EXPECT_LE(rel_l2(get(*b, out), ref), exact ? 1e-5 : 1e-2)
           << "M " << c.M << " K " << c.K << " N " << c.N << " " << dtype_name(c.dt)
-          << (b == precise_.get() ? " precise" : b == gemv8_.get() ? " gemv8" : " fast");
+          << (b == precise_.get() ? " precise"
+              : b == gemv8_.get() ? " gemv8"
+                                  : " fast");
     }
   }
 }
@@ -202,7 +214,8 @@ TEST_F(CudaOps, RopeSplitSiluAddMatchCpu) {
       b.rope(k, Hk, Dh, p, rope);
       outs[i][0] = get(b, q), outs[i][1] = get(b, k), outs[i][2] = get(b, v);
     }
-    for (int j = 0; j < 3; ++j) EXPECT_LE(rel_l2(outs[0][j], outs[1][j]), 1e-5) << shape << " part " << j;
+    for (int j = 0; j < 3; ++j)
+      EXPECT_LE(rel_l2(outs[0][j], outs[1][j]), 1e-5) << shape << " part " << j;
   }
   const int64_t T = 5, I = 3000;
   auto gu = random(size_t(T * 2 * I), 4.f), y = random(size_t(T * I));
@@ -222,9 +235,16 @@ TEST_F(CudaOps, RopeSplitSiluAddMatchCpu) {
 
 // The fused prologue (split, per-head RMSNorm, RoPE, KV write) against the CPU's separate ops.
 TEST_F(CudaOps, QkvPrepareMatchesSeparateOps) {
-  struct Case { const char* shape; int H, Hk; bool norm; DType cache; };
-  const Case cases[] = {{"tiny-llama", 4, 2, false, DType::kF32}, {"tiny-qwen3", 4, 2, true, DType::kBF16},
-                        {"llama-3.1-8b", 32, 8, false, DType::kBF16}, {"qwen3-0.6b", 16, 8, true, DType::kF32},
+  struct Case {
+    const char* shape;
+    int H, Hk;
+    bool norm;
+    DType cache;
+  };
+  const Case cases[] = {{"tiny-llama", 4, 2, false, DType::kF32},
+                        {"tiny-qwen3", 4, 2, true, DType::kBF16},
+                        {"llama-3.1-8b", 32, 8, false, DType::kBF16},
+                        {"qwen3-0.6b", 16, 8, true, DType::kF32},
                         {"qwen2.5-0.5b", 14, 2, false, DType::kF32}};
   for (const Case& c : cases) {
     auto cfg = random_model_config(c.shape);
@@ -258,10 +278,12 @@ TEST_F(CudaOps, QkvPrepareMatchesSeparateOps) {
       out[i][0] = get(b, q), out[i][1] = get(b, k), out[i][2] = get(b, v);
       out[i][3] = get(b, cache.k), out[i][4] = get(b, cache.v);
     }
-    for (int j = 0; j < 3; ++j) EXPECT_LE(rel_l2(out[0][j], out[1][j]), 1e-5) << c.shape << " part " << j;
+    for (int j = 0; j < 3; ++j)
+      EXPECT_LE(rel_l2(out[0][j], out[1][j]), 1e-5) << c.shape << " part " << j;
     // The cache holds the same values in its dtype.
     for (int j = 3; j < 5; ++j) {
-      EXPECT_LE(rel_l2(out[0][j], rounded(out[1][j], c.cache)), c.cache == DType::kF32 ? 1e-5 : 1e-2)
+      EXPECT_LE(rel_l2(out[0][j], rounded(out[1][j], c.cache)),
+                c.cache == DType::kF32 ? 1e-5 : 1e-2)
           << c.shape << " cache " << j;
     }
   }
@@ -285,7 +307,11 @@ TEST_F(CudaOps, ArgmaxRowsPicksFirstMaximum) {
 // Attention over a cache that already holds random history, for a mix of decodes and
 // (chunked) prefills, full and sliding-window, GQA groups 2, 4 and 7, f32 and bf16 caches.
 TEST_F(CudaOps, PagedAttentionMatchesCpu) {
-  struct Case { int H, Hk, Dh, window; DType cache; std::vector<std::pair<int, int>> seqs; };
+  struct Case {
+    int H, Hk, Dh, window;
+    DType cache;
+    std::vector<std::pair<int, int>> seqs;
+  };
   // seqs: (tokens already cached, new tokens this step)
   const Case cases[] = {
       {4, 2, 16, 0, DType::kF32, {{0, 13}, {5, 1}, {40, 3}}},
@@ -315,7 +341,8 @@ TEST_F(CudaOps, PagedAttentionMatchesCpu) {
       tables[size_t(s)].assign(phys.begin() + s * per_seq, phys.begin() + (s + 1) * per_seq);
       news[size_t(s)].assign(size_t(c.seqs[size_t(s)].second), 1);
     }
-    for (int s = 0; s < S; ++s) steps.push_back({tables[size_t(s)], c.seqs[size_t(s)].first, news[size_t(s)]});
+    for (int s = 0; s < S; ++s)
+      steps.push_back({tables[size_t(s)], c.seqs[size_t(s)].first, news[size_t(s)]});
     std::vector<int32_t> flat;
     AttentionBatch batch = make_attention_batch(steps, bs, c.window, &flat);
     const int64_t T = int64_t(flat.size()), slots = int64_t(num_blocks) * bs;
@@ -327,9 +354,11 @@ TEST_F(CudaOps, PagedAttentionMatchesCpu) {
     for (int i = 0; i < 2; ++i) {
       Backend& b = i ? *cpu_ : *gpu_;
       const DType cdt = i ? DType::kF32 : c.cache;
-      KvLayer cache{make(b, cdt, slots, kv_cols, &history), make(b, cdt, slots, kv_cols, &history_v)};
+      KvLayer cache{make(b, cdt, slots, kv_cols, &history),
+                    make(b, cdt, slots, kv_cols, &history_v)};
       Tensor qt = make(b, DType::kF32, T, q_cols, &q), kt = make(b, DType::kF32, T, kv_cols, &k),
-             vt = make(b, DType::kF32, T, kv_cols, &v), ot = make(b, DType::kF32, T, q_cols, nullptr);
+             vt = make(b, DType::kF32, T, kv_cols, &v),
+             ot = make(b, DType::kF32, T, q_cols, nullptr);
       b.begin_step(batch);
       b.attention(qt, kt, vt, cache, batch, c.H, c.Hk, c.Dh, 1.f / std::sqrt(float(c.Dh)), ot);
       out[i] = get(b, ot);
@@ -337,7 +366,8 @@ TEST_F(CudaOps, PagedAttentionMatchesCpu) {
         auto kc = get(b, cache.k);
         for (int64_t t = 0; t < T; ++t)
           for (int j = 0; j < kv_cols; ++j)
-            ASSERT_EQ(kc[size_t(batch.slot_mapping[size_t(t)] * kv_cols + j)], k[size_t(t * kv_cols + j)]);
+            ASSERT_EQ(kc[size_t(batch.slot_mapping[size_t(t)] * kv_cols + j)],
+                      k[size_t(t * kv_cols + j)]);
       }
     }
     // Inputs are representable in the cache dtype, so only f32 arithmetic order differs, except

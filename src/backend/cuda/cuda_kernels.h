@@ -25,8 +25,8 @@ void add_rms_norm(float* residual, const float* x, const float* w, int64_t rows,
 void rope(float* x, int64_t T, int64_t stride, int heads, int head_dim, const int32_t* positions,
           const float* inv_freq, float scaling, cudaStream_t stream);
 // Column blocks of qkv [T, nq + nk + nv] into q, k, v.
-void split_qkv(const float* qkv, int64_t T, int64_t nq, int64_t nk, int64_t nv, float* q,
-               float* k, float* v, cudaStream_t stream);
+void split_qkv(const float* qkv, int64_t T, int64_t nq, int64_t nk, int64_t nv, float* q, float* k,
+               float* v, cudaStream_t stream);
 // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:].
 void silu_mul(const float* gate_up, int64_t T, int64_t I, float* out, cudaStream_t stream);
 // x[i] += y[i], n elements.

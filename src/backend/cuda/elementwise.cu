@@ -17,17 +17,25 @@ namespace {
 
 __device__ __forceinline__ float load_f32(const void* p, DType dt, int64_t i) {
   switch (dt) {
-    case DType::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    case DType::kF16: return __half2float(static_cast<const __half*>(p)[i]);
-    default: return static_cast<const float*>(p)[i];
+    case DType::kBF16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    case DType::kF16:
+      return __half2float(static_cast<const __half*>(p)[i]);
+    default:
+      return static_cast<const float*>(p)[i];
   }
 }
 
 __device__ __forceinline__ void store_as(void* p, DType dt, int64_t i, float v) {
   switch (dt) {
-    case DType::kBF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
-    case DType::kF16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
-    default: static_cast<float*>(p)[i] = v;
+    case DType::kBF16:
+      static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v);
+      break;
+    case DType::kF16:
+      static_cast<__half*>(p)[i] = __float2half_rn(v);
+      break;
+    default:
+      static_cast<float*>(p)[i] = v;
   }
 }
 
@@ -112,7 +120,8 @@ __global__ void rms_norm_vec_kernel(float* residual, const float* x, const float
     const int64_t idx = threadIdx.x + int64_t(i) * blockDim.x;
     if (idx >= C4) break;
     const float4 v = vals[i], g = w4[idx];
-    o4[idx] = make_float4(g.x * (v.x * inv), g.y * (v.y * inv), g.z * (v.z * inv), g.w * (v.w * inv));
+    o4[idx] =
+        make_float4(g.x * (v.x * inv), g.y * (v.y * inv), g.z * (v.z * inv), g.w * (v.w * inv));
   }
 }
 
@@ -146,9 +155,12 @@ __global__ void split_qkv_kernel(const float* qkv, int64_t nq, int64_t nk, int64
   const float* src = qkv + t * cols;
   for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
     const float val = src[i];
-    if (i < nq) q[t * nq + i] = val;
-    else if (i < nq + nk) k[t * nk + i - nq] = val;
-    else v[t * nv + i - nq - nk] = val;
+    if (i < nq)
+      q[t * nq + i] = val;
+    else if (i < nq + nk)
+      k[t * nk + i - nq] = val;
+    else
+      v[t * nv + i - nq - nk] = val;
   }
 }
 
@@ -300,8 +312,12 @@ __global__ void argmax_kernel(const float* x, int64_t V, int32_t* out) {
   if (threadIdx.x == 0) out[r] = int32_t(si[0]);
 }
 
-int blocks_for(int64_t n, int threads) { return int((n + threads - 1) / threads); }
-int row_threads(int64_t cols) { return cols >= 1024 ? 1024 : cols >= 256 ? 256 : 128; }
+int blocks_for(int64_t n, int threads) {
+  return int((n + threads - 1) / threads);
+}
+int row_threads(int64_t cols) {
+  return cols >= 1024 ? 1024 : cols >= 256 ? 256 : 128;
+}
 
 }  // namespace
 
@@ -320,8 +336,11 @@ void embedding(const int32_t* ids, int64_t T, const void* table, DType dt, int64
 namespace {
 void launch_rms_norm(float* residual, const float* x, const float* w, int64_t rows, int64_t C,
                      float eps, float* out, cudaStream_t stream) {
-  const bool aligned = C % 4 == 0 && (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
-                                      reinterpret_cast<uintptr_t>(w) | reinterpret_cast<uintptr_t>(residual)) % 16 == 0;
+  const bool aligned =
+      C % 4 == 0 && (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
+                     reinterpret_cast<uintptr_t>(w) | reinterpret_cast<uintptr_t>(residual)) %
+                            16 ==
+                        0;
   const int threads = C >= 2048 ? 256 : 128;
   if (aligned && C / 4 <= int64_t(threads) * 8) {
     launch(rms_norm_vec_kernel<8>, unsigned(rows), threads, 0, stream, residual, x, w, C, eps, out);
@@ -345,15 +364,15 @@ void add_rms_norm(float* residual, const float* x, const float* w, int64_t rows,
 void rope(float* x, int64_t T, int64_t stride, int heads, int head_dim, const int32_t* positions,
           const float* inv_freq, float scaling, cudaStream_t stream) {
   const int half = head_dim / 2;
-  launch(rope_kernel, blocks_for(T * half, 128), 128, 0, stream, x, T, stride, heads, half, positions,
-                                                             inv_freq, scaling);
+  launch(rope_kernel, blocks_for(T * half, 128), 128, 0, stream, x, T, stride, heads, half,
+         positions, inv_freq, scaling);
   MLXS_CUDA_LAUNCHED();
 }
 
-void split_qkv(const float* qkv, int64_t T, int64_t nq, int64_t nk, int64_t nv, float* q,
-               float* k, float* v, cudaStream_t stream) {
+void split_qkv(const float* qkv, int64_t T, int64_t nq, int64_t nk, int64_t nv, float* q, float* k,
+               float* v, cudaStream_t stream) {
   launch(split_qkv_kernel, unsigned(T), row_threads(nq + nk + nv), 0, stream, qkv, nq, nk, nv, q, k,
-                                                                          v);
+         v);
   MLXS_CUDA_LAUNCHED();
 }
 
@@ -361,8 +380,8 @@ void split_qkv(const float* qkv, int64_t T, int64_t nq, int64_t nk, int64_t nv, 
 // launch latency alone; fusing split, norms, two RoPEs and the KV write saves 3-5 launches a layer.
 void qkv_prepare(const QkvPrepareArgs& a, cudaStream_t stream) {
   const int slots = a.heads + 2 * a.kv_heads;
-  launch(qkv_prepare_kernel, dim3(unsigned(a.num_tokens), unsigned((slots + 3) / 4)), 128, 0, stream,
-         a);
+  launch(qkv_prepare_kernel, dim3(unsigned(a.num_tokens), unsigned((slots + 3) / 4)), 128, 0,
+         stream, a);
 }
 
 void silu_mul(const float* gate_up, int64_t T, int64_t I, float* out, cudaStream_t stream) {
@@ -384,7 +403,7 @@ void gather_rows(const float* x, int64_t cols, const int32_t* rows, int64_t R, f
 void kv_write(const float* k, const float* v, int64_t T, int64_t C, const int32_t* slots,
               void* k_cache, void* v_cache, DType cache_dtype, cudaStream_t stream) {
   launch(kv_write_kernel, unsigned(T), row_threads(C), 0, stream, k, v, C, slots, k_cache, v_cache,
-                                                              cache_dtype);
+         cache_dtype);
   MLXS_CUDA_LAUNCHED();
 }
 

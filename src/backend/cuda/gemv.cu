@@ -28,13 +28,16 @@ constexpr int kWarps = 8;
 constexpr int kRowsPerWarp = 2;
 constexpr int kUnroll = 4;
 
-template <typename W> struct WTraits;
-template <> struct WTraits<float> {
+template <typename W>
+struct WTraits;
+template <>
+struct WTraits<float> {
   static constexpr int kVec = 4;
   __device__ static float get(const uint4& v, int e) { return __uint_as_float((&v.x)[e]); }
   __device__ static float round(float x) { return x; }
 };
-template <> struct WTraits<__nv_bfloat16> {
+template <>
+struct WTraits<__nv_bfloat16> {
   static constexpr int kVec = 8;
   __device__ static float get(const uint4& v, int e) {
     const uint32_t word = (&v.x)[e / 2];
@@ -42,7 +45,8 @@ template <> struct WTraits<__nv_bfloat16> {
   }
   __device__ static float round(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 };
-template <> struct WTraits<__half> {
+template <>
+struct WTraits<__half> {
   static constexpr int kVec = 8;
   __device__ static float get(const uint4& v, int e) {
     const uint32_t word = (&v.x)[e / 2];
@@ -57,10 +61,9 @@ template <> struct WTraits<__half> {
 // same rows and split K between them (interleaved chunks), reduced through shared memory; KS > 1
 // puts more loads in flight when N alone gives too few warps (o_proj, down: N = 4096).
 template <int MT, int KS, typename W, bool kRound>
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const float* __restrict__ x, int M,
-                                                           int K, const W* __restrict__ w, int N,
-                                                           const float* __restrict__ bias,
-                                                           float* __restrict__ out) {
+__global__ void __launch_bounds__(kWarps * 32)
+    gemv_kernel(const float* __restrict__ x, int M, int K, const W* __restrict__ w, int N,
+                const float* __restrict__ bias, float* __restrict__ out) {
   using Tr = WTraits<W>;
   constexpr int V = Tr::kVec;
   constexpr int kGroups = kWarps / KS;
@@ -113,7 +116,8 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const float* __restri
         for (int e = 0; e < V; ++e) {
           const float xe = kRound ? Tr::round(xv[e]) : xv[e];
 #pragma unroll
-          for (int r = 0; r < kRowsPerWarp; ++r) acc[m][r] = fmaf(xe, Tr::get(wv[u][r], e), acc[m][r]);
+          for (int r = 0; r < kRowsPerWarp; ++r)
+            acc[m][r] = fmaf(xe, Tr::get(wv[u][r], e), acc[m][r]);
         }
       }
     }
@@ -125,7 +129,8 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const float* __restri
       float v = acc[m][r];
       for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
       if (KS == 1) {
-        if (lane == 0 && m < M && n0 + r < N) out[size_t(m) * N + n0 + r] = v + (bias ? bias[n0 + r] : 0.f);
+        if (lane == 0 && m < M && n0 + r < N)
+          out[size_t(m) * N + n0 + r] = v + (bias ? bias[n0 + r] : 0.f);
       } else if (lane == 0) {
         red[warp][m][r] = v;
       }
@@ -149,15 +154,16 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const float* __restri
 }
 
 template <int MT, int KS, typename W>
-void launch_gemv(const float* x, int M, int K, const void* w, int N, const float* bias, bool round_x,
-            float* out, cudaStream_t stream) {
+void launch_gemv(const float* x, int M, int K, const void* w, int N, const float* bias,
+                 bool round_x, float* out, cudaStream_t stream) {
   const int rows_per_block = (kWarps / KS) * kRowsPerWarp;
   const unsigned blocks = unsigned((N + rows_per_block - 1) / rows_per_block);
   const W* wt = static_cast<const W*>(w);
   if (round_x) {
     launch(gemv_kernel<MT, KS, W, true>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N, bias, out);
   } else {
-    launch(gemv_kernel<MT, KS, W, false>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N, bias, out);
+    launch(gemv_kernel<MT, KS, W, false>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N, bias,
+           out);
   }
   MLXS_CUDA_LAUNCHED();
 }
@@ -167,17 +173,23 @@ template <int MT, typename W>
 void dispatch_ks(const float* x, int M, int K, const void* w, int N, const float* bias,
                  bool round_x, float* out, cudaStream_t stream) {
   const bool few_rows = N / kRowsPerWarp < 132 * 32 && K >= 2048;
-  if (few_rows) launch_gemv<MT, 4, W>(x, M, K, w, N, bias, round_x, out, stream);
-  else launch_gemv<MT, 1, W>(x, M, K, w, N, bias, round_x, out, stream);
+  if (few_rows)
+    launch_gemv<MT, 4, W>(x, M, K, w, N, bias, round_x, out, stream);
+  else
+    launch_gemv<MT, 1, W>(x, M, K, w, N, bias, round_x, out, stream);
 }
 
 template <typename W>
-void dispatch_m(const float* x, int M, int K, const void* w, int N, const float* bias,
-                bool round_x, float* out, cudaStream_t stream) {
-  if (M == 1) dispatch_ks<1, W>(x, M, K, w, N, bias, round_x, out, stream);
-  else if (M == 2) dispatch_ks<2, W>(x, M, K, w, N, bias, round_x, out, stream);
-  else if (M <= 4) dispatch_ks<4, W>(x, M, K, w, N, bias, round_x, out, stream);
-  else dispatch_ks<8, W>(x, M, K, w, N, bias, round_x, out, stream);
+void dispatch_m(const float* x, int M, int K, const void* w, int N, const float* bias, bool round_x,
+                float* out, cudaStream_t stream) {
+  if (M == 1)
+    dispatch_ks<1, W>(x, M, K, w, N, bias, round_x, out, stream);
+  else if (M == 2)
+    dispatch_ks<2, W>(x, M, K, w, N, bias, round_x, out, stream);
+  else if (M <= 4)
+    dispatch_ks<4, W>(x, M, K, w, N, bias, round_x, out, stream);
+  else
+    dispatch_ks<8, W>(x, M, K, w, N, bias, round_x, out, stream);
 }
 
 }  // namespace
@@ -199,7 +211,8 @@ void gemv(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t
     case DType::kF16:
       dispatch_m<__half>(x, int(M), int(K), w, int(N), bias, round_x, out, stream);
       break;
-    default: dispatch_m<float>(x, int(M), int(K), w, int(N), bias, false, out, stream);
+    default:
+      dispatch_m<float>(x, int(M), int(K), w, int(N), bias, false, out, stream);
   }
 }
 
