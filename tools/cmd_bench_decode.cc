@@ -8,6 +8,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "bench_suite.h"
 #include "cli.h"
 #include "model/batch_util.h"
 #include "model/decoder.h"
@@ -18,6 +19,8 @@ using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string model;
+  std::string backend = "cpu";
+  mlxs::bench::SuiteArgs suite;
   int prompt_len = 128, decode_steps = 32, threads = 0, repeats = 3;
   std::vector<int> batches = {1, 8};
 };
@@ -55,6 +58,12 @@ double measure_read_bandwidth() {
 
 int run(const Args& a) {
   using namespace mlxs;
+  if (a.backend != "cpu") {
+    bench::SuiteArgs s = a.suite;
+    s.model = a.model;
+    s.backend = a.backend;
+    return bench::run_suite(s);
+  }
   auto backend = make_cpu_backend(a.threads);
   auto loaded = Model::load(a.model, *backend);
   if (!loaded.ok()) {
@@ -130,7 +139,7 @@ int run(const Args& a) {
 }
 
 mlxs::cli::CommandRegistrar reg(
-    "bench-decode", "Benchmark prefill and decode throughput on the CPU backend", [](CLI::App& app) {
+    "bench-decode", "Benchmark prefill and decode throughput (CPU table, or the GPU serving suite)", [](CLI::App& app) {
       auto a = std::make_shared<Args>();
       app.add_option("--model", a->model, "Model folder")->required();
       app.add_option("--prompt-len", a->prompt_len, "Prompt tokens for the prefill");
@@ -138,6 +147,22 @@ mlxs::cli::CommandRegistrar reg(
       app.add_option("--batch", a->batches, "Decode batch sizes")->delimiter(',');
       app.add_option("--threads", a->threads, "Threads (0 = all)");
       app.add_option("--repeats", a->repeats, "Prefill repeats (best is reported)");
+      app.add_option("--backend", a->backend,
+                     "cpu (this table) or cuda (the serving suite: batch-1 decode vs roofline, "
+                     "TTFT, concurrency)");
+      app.add_option("--kv-dtype", a->suite.kv_dtype, "KV cache dtype for the suite: bf16|f16|f32");
+      app.add_option("--ttft", a->suite.ttft, "Suite: prompt lengths for time to first token")
+          ->delimiter(',');
+      app.add_option("--concurrency", a->suite.concurrency, "Suite: concurrent sequences")
+          ->delimiter(',');
+      app.add_option("--in-len", a->suite.in_len, "Suite: prompt tokens per sequence");
+      app.add_option("--out-len", a->suite.out_len, "Suite: generated tokens per sequence");
+      app.add_option("--context", a->suite.context, "Suite: prompt before the batch-1 decode");
+      app.add_option("--steps", a->suite.decode_steps, "Suite: batch-1 decode steps timed");
+      app.add_flag("!--no-graphs", a->suite.graphs, "Suite: run decode steps eagerly");
+      app.add_flag("!--no-per-op", a->suite.per_op, "Suite: skip the per-op timing table");
+      app.add_flag("--sweep", a->suite.sweep, "Suite: GEMV vs cuBLAS timings for 1..16 rows");
+      app.add_flag("--quick", a->suite.quick, "Suite: only the batch-1 decode");
       return [a] { return run(*a); };
     });
 

@@ -74,6 +74,8 @@ class Backend {
   virtual void download(const void* device, size_t bytes, void* host) = 0;
   // Waits for queued work (a no-op on synchronous backends).
   virtual void synchronize() {}
+  // The element type this backend wants its KV cache in (f32 on the CPU reference).
+  virtual DType kv_dtype() const { return DType::kF32; }
 
   // --- ops --------------------------------------------------------------------------------
   // out[t] = table[ids[t]]; ids: T device int32, table [V, D], out [T, D].
@@ -106,6 +108,34 @@ class Backend {
   virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, KvLayer& cache,
                          const AttentionBatch& batch, int heads, int kv_heads, int head_dim,
                          float scale, Tensor& out) = 0;
+
+  // --- optional parts (defaults suit a synchronous backend) ----------------------------------
+  // The attention prologue of one layer, fused where the backend can: split_qkv(qkv, q, k, v),
+  // per-head RMSNorm of q and k with q_norm / k_norm [1, Dh] when those have data, then rope()
+  // on q and k at `positions`. A backend may also write k and v into `cache` at the step's slot
+  // mapping here (attention() then skips that write for this cache). The default runs the
+  // separate ops and leaves the write to attention().
+  virtual void qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v,
+                           const Tensor& q_norm, const Tensor& k_norm, float eps,
+                           const Tensor& positions, const RopeParams& rope, int heads,
+                           int kv_heads, int head_dim, KvLayer& cache);
+  // out[r] = argmax of row r of x [R, V] f32 (lowest index on ties); out device int32 [R, 1].
+  // The default downloads x and computes on the host.
+  virtual void argmax_rows(const Tensor& x, Tensor& out);
+  // The first error an asynchronous backend met since the last call (then cleared), naming the
+  // call, file and line; ok on synchronous backends, whose errors are bugs and abort.
+  virtual Status take_error() { return {}; }
+
+  // Step graphs: a backend that can record the ops of a step and replay them (CUDA graphs).
+  // Protocol, per step, after begin_step(): if replay_graph(key) returns true the ops already
+  // ran; otherwise the caller runs the ops between begin_graph(key) and end_graph(key), and
+  // once more if end_graph returns false (the recording failed and nothing ran). A recording
+  // bakes in every device pointer and launch shape, so `key` must name everything that can
+  // change them (model, cache, token and row counts); the backend drops its graphs when any
+  // tensor is freed or one of its own buffers moves. Default: no graphs.
+  virtual bool replay_graph(uint64_t key) { return false; }
+  virtual void begin_graph(uint64_t key) {}
+  virtual bool end_graph(uint64_t key) { return true; }
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int num_threads = 0);

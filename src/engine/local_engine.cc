@@ -13,9 +13,7 @@
 #include "engine/model_runner.h"
 #include "mlxs/engine.h"
 
-#ifdef MLXS_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
-#endif
 
 namespace mlxs {
 namespace {
@@ -217,11 +215,12 @@ class LocalEngine final : public Engine {
   RuntimeInfo runtime_info() const override {
     RuntimeInfo info;
     info.version = "0.1.0";
-    info.backend = use_cuda() ? "cuda" : "cpu";
+    info.backend = "cpu";
     info.num_threads = omp_get_max_threads();
     info.breaker_state = "closed";
     std::shared_lock lock(mu_);
     for (const auto& [id, r] : runners_) {
+      info.backend = r->backend_name();
       info.models.push_back(r->stats());
       if (r->breaker_state() != "closed") info.breaker_state = r->breaker_state();
     }
@@ -270,24 +269,15 @@ class LocalEngine final : public Engine {
     return error(ErrorCode::kInvalidParams, what + " is not supported by this engine yet");
   }
 
-  bool use_cuda() const {
-#ifdef MLXS_HAVE_CUDA
-    return options_.device != Device::kCpu;
-#else
-    return false;
-#endif
-  }
 
   Result<std::unique_ptr<Backend>> make_backend() const {
-#ifdef MLXS_HAVE_CUDA
-    if (use_cuda()) {
-      auto b = make_cuda_backend(options_.device_index);
+    if (options_.device != Device::kCpu) {
+      CudaOptions co;
+      co.device = options_.device_index;
+      auto b = make_cuda_backend(co);
       if (b.ok()) return std::move(*b);
+      // kAuto falls back to the CPU when there is no CUDA build or no GPU.
       if (options_.device == Device::kCuda) return b.status();
-    }
-#endif
-    if (options_.device == Device::kCuda) {
-      return error(ErrorCode::kInvalidParams, "device 'cuda' asked for, but this build has no CUDA backend");
     }
     return make_cpu_backend(options_.num_threads);
   }

@@ -20,6 +20,13 @@ double ms_between(EngineClock::time_point a, EngineClock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+// Greedy with nothing that needs the logits on the host (no logprobs, no penalties).
+bool is_plain_greedy(const Request& r) {
+  const SamplingParams& p = r.sampling;
+  return (p.temperature <= 0.0f || p.top_k == 1) && !r.logprobs && p.top_logprobs == 0 &&
+         p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ModelRunner>> ModelRunner::start(const std::string& id,
@@ -42,10 +49,11 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(const std::string& id,
   const int blocks_per_seq = (sc.max_model_len + sc.block_size - 1) / sc.block_size;
   if (sc.num_blocks <= 0) {
     int64_t fit = config.kv_cache_bytes /
-                  int64_t(KvCache::bytes_per_block(mc, sc.block_size, DType::kF32));
+                  int64_t(KvCache::bytes_per_block(mc, sc.block_size, r->backend_->kv_dtype()));
     sc.num_blocks = int(std::clamp<int64_t>(fit, 1, int64_t(blocks_per_seq) * sc.max_num_seqs));
   }
-  MLXS_ASSIGN_OR_RETURN(r->cache_, KvCache::create(*r->backend_, mc, sc.num_blocks, sc.block_size));
+  MLXS_ASSIGN_OR_RETURN(r->cache_, KvCache::create(*r->backend_, mc, sc.num_blocks, sc.block_size,
+                                                   r->backend_->kv_dtype()));
   MLXS_ASSIGN_OR_RETURN(sched::Scheduler s, sched::Scheduler::create(sc));
   r->scheduler_.emplace(std::move(s));
   r->breaker_ = sched::CircuitBreaker(config.breaker);
@@ -194,8 +202,20 @@ void ModelRunner::step() {
   sched::SchedulerOutput out = scheduler_->schedule();
   if (out.empty()) return;
   sched::StepBatch batch = sched::make_step_batch(out, model_->config().sliding_window);
+  std::vector<int> seq_of_row;  // index into out.seqs of each sampled row
+  bool all_greedy = true;
+  for (int i = 0; i < int(out.seqs.size()); ++i) {
+    if (!out.seqs[size_t(i)].needs_logits) continue;
+    seq_of_row.push_back(i);
+    all_greedy = all_greedy && is_plain_greedy(*live_.at(out.seqs[size_t(i)].id));
+  }
+  // Plain greedy rows take their argmax on the backend: only ids cross to the host.
   std::vector<float> logits;
-  Status s = model_->forward(batch.token_ids, batch.attention, batch.sample_rows, *cache_, &logits);
+  std::vector<int32_t> greedy;
+  Status s = all_greedy ? model_->forward_greedy(batch.token_ids, batch.attention,
+                                                 batch.sample_rows, *cache_, &greedy)
+                        : model_->forward(batch.token_ids, batch.attention, batch.sample_rows,
+                                          *cache_, &logits);
   const auto now = EngineClock::now();
   if (!s.ok()) {
     breaker_.record_failure(now);
@@ -219,13 +239,13 @@ void ModelRunner::step() {
 
   // Sample every row that needs it, in parallel (sample() is a pure function).
   const int V = model_->config().vocab_size;
-  std::vector<int> seq_of_row;
-  for (int i = 0; i < int(out.seqs.size()); ++i) {
-    if (out.seqs[size_t(i)].needs_logits) seq_of_row.push_back(i);
-  }
   std::vector<SampleResult> sampled(seq_of_row.size());
-#pragma omp parallel for if (seq_of_row.size() > 4)
+#pragma omp parallel for if (!all_greedy && seq_of_row.size() > 4)
   for (size_t k = 0; k < seq_of_row.size(); ++k) {
+    if (all_greedy) {
+      sampled[k].token = greedy[k];
+      continue;
+    }
     const Request& r = *live_.at(out.seqs[size_t(seq_of_row[k])].id);
     sampled[k] = sample(std::span(logits).subspan(k * size_t(V), size_t(V)), r.sampling, r.history,
                         uint64_t(r.num_generated));

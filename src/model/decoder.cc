@@ -215,6 +215,7 @@ void Model::ensure_scratch(int64_t T, int64_t R) {
   s_.ids = make(DType::kI32, 1, T);
   s_.positions = make(DType::kI32, 1, T);
   s_.logit_rows = make(DType::kI32, 1, R);
+  s_.next = make(DType::kI32, R, 1);
   s_.residual = make(DType::kF32, T, c.hidden_size);
   s_.normed = make(DType::kF32, T, c.hidden_size);
   s_.qkv = make(DType::kF32, T, q + 2 * kv);
@@ -229,9 +230,8 @@ void Model::ensure_scratch(int64_t T, int64_t R) {
   s_.logits = make(DType::kF32, R, c.vocab_size);
 }
 
-Status Model::forward(std::span<const int32_t> tokens, const AttentionBatch& batch,
-                      std::span<const int32_t> logit_rows, KvCache& cache,
-                      std::vector<float>* logits) {
+Status Model::run_step(std::span<const int32_t> tokens, const AttentionBatch& batch,
+                       std::span<const int32_t> logit_rows, KvCache& cache) {
   const ModelArch& c = config_;
   const int64_t T = int64_t(tokens.size()), R = int64_t(logit_rows.size());
   if (T == 0 || int64_t(batch.positions.size()) != T || int64_t(batch.slot_mapping.size()) != T) {
@@ -245,14 +245,33 @@ Status Model::forward(std::span<const int32_t> tokens, const AttentionBatch& bat
     }
   }
   ensure_scratch(T, std::max<int64_t>(R, 1));
+  backend_.upload(tokens.data(), size_t(T) * 4, s_.ids.data);
+  backend_.upload(batch.positions.data(), size_t(T) * 4, s_.positions.data);
+  backend_.upload(logit_rows.data(), size_t(R) * 4, s_.logit_rows.data);
+  backend_.begin_step(batch);
+  // A decode step's launches depend only on (T, R), the cache and this model's buffers; the
+  // backend drops its recordings whenever a tensor is freed, so pointers cannot go stale.
+  const bool graphable = T == batch.num_seqs && T <= kMaxGraphTokens && R > 0;
+  if (!graphable) {
+    run_ops(T, R, batch, cache);
+  } else {
+    uint64_t key = uint64_t(T) | uint64_t(R) << 20 | uint64_t(batch.block_size) << 40;
+    key ^= reinterpret_cast<uintptr_t>(&cache) * 0x9e3779b97f4a7c15ull;
+    key ^= reinterpret_cast<uintptr_t>(this) * 0xc2b2ae3d27d4eb4full;
+    if (!backend_.replay_graph(key)) {
+      backend_.begin_graph(key);
+      run_ops(T, R, batch, cache);
+      if (!backend_.end_graph(key)) run_ops(T, R, batch, cache);
+    }
+  }
+  return {};
+}
+
+void Model::run_ops(int64_t T, int64_t R, const AttentionBatch& batch, KvCache& cache) {
+  const ModelArch& c = config_;
   auto rows = [](Tensor t, int64_t n) { return t.slice_rows(0, n); };
   Tensor ids{s_.ids.data, DType::kI32, T, 1}, pos{s_.positions.data, DType::kI32, T, 1};
   Tensor sel{s_.logit_rows.data, DType::kI32, R, 1};
-  backend_.upload(tokens.data(), size_t(T) * 4, ids.data);
-  backend_.upload(batch.positions.data(), size_t(T) * 4, pos.data);
-  backend_.upload(logit_rows.data(), size_t(R) * 4, sel.data);
-  backend_.begin_step(batch);
-
   Tensor residual = rows(s_.residual, T), normed = rows(s_.normed, T), qkv = rows(s_.qkv, T);
   Tensor q = rows(s_.q, T), k = rows(s_.k, T), v = rows(s_.v, T), attn = rows(s_.attn, T);
   Tensor proj = rows(s_.proj, T), gate_up = rows(s_.gate_up, T), act = rows(s_.act, T);
@@ -264,14 +283,8 @@ Status Model::forward(std::span<const int32_t> tokens, const AttentionBatch& bat
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = layers_[size_t(l)];
     backend_.linear(normed, L.qkv, L.qkv_bias, qkv);
-    backend_.split_qkv(qkv, q, k, v);
-    if (c.qk_norm) {
-      Tensor qh{q.data, q.dtype, T * H, Dh}, kh{k.data, k.dtype, T * Hk, Dh};
-      backend_.rms_norm(qh, L.q_norm, c.rms_norm_eps, qh);
-      backend_.rms_norm(kh, L.k_norm, c.rms_norm_eps, kh);
-    }
-    backend_.rope(q, H, Dh, pos, rope_);
-    backend_.rope(k, Hk, Dh, pos, rope_);
+    backend_.qkv_prepare(qkv, q, k, v, L.q_norm, L.k_norm, c.rms_norm_eps, pos, rope_, H, Hk, Dh,
+                         cache.layer(l));
     backend_.attention(q, k, v, cache.layer(l), batch, H, Hk, Dh, scale, attn);
     backend_.linear(attn, L.o, L.o_bias, proj);
     backend_.add_rms_norm(residual, proj, L.post_norm, c.rms_norm_eps, normed);
@@ -282,16 +295,37 @@ Status Model::forward(std::span<const int32_t> tokens, const AttentionBatch& bat
         l + 1 < c.num_layers ? layers_[size_t(l) + 1].input_norm : final_norm_;
     backend_.add_rms_norm(residual, proj, next_norm, c.rms_norm_eps, normed);
   }
-  if (R == 0) {
-    logits->clear();
-    return {};
-  }
+  if (R == 0) return;
   Tensor gathered = rows(s_.gathered, R), out = rows(s_.logits, R);
   backend_.gather_rows(normed, sel, gathered);
   backend_.linear(gathered, lm_head_, Tensor{}, out);
+}
+
+Status Model::forward(std::span<const int32_t> tokens, const AttentionBatch& batch,
+                      std::span<const int32_t> logit_rows, KvCache& cache,
+                      std::vector<float>* logits) {
+  MLXS_RETURN_IF_ERROR(run_step(tokens, batch, logit_rows, cache));
+  const int64_t R = int64_t(logit_rows.size());
+  Tensor out = s_.logits.slice_rows(0, R);
   logits->resize(out.numel());
   backend_.download(out.data, out.nbytes(), logits->data());
-  return {};
+  return backend_.take_error();
+}
+
+Status Model::forward_greedy(std::span<const int32_t> tokens, const AttentionBatch& batch,
+                             std::span<const int32_t> logit_rows, KvCache& cache,
+                             std::vector<int32_t>* next) {
+  MLXS_RETURN_IF_ERROR(run_step(tokens, batch, logit_rows, cache));
+  const int64_t R = int64_t(logit_rows.size());
+  next->resize(size_t(R));
+  if (R > 0) {
+    Tensor ids{s_.next.data, DType::kI32, R, 1};
+    backend_.argmax_rows(s_.logits.slice_rows(0, R), ids);
+    backend_.download(ids.data, size_t(R) * 4, next->data());
+  } else {
+    backend_.synchronize();
+  }
+  return backend_.take_error();
 }
 
 }  // namespace mlxs

@@ -61,11 +61,23 @@ class Model {
   // Not thread-safe: one engine thread per model.
   Status forward(std::span<const int32_t> tokens, const AttentionBatch& batch,
                  std::span<const int32_t> logit_rows, KvCache& cache, std::vector<float>* logits);
+  // As forward(), but returns the greedy next token (argmax, lowest id on ties) of each logit
+  // row, computed on the backend, so only R ids cross to the host instead of R * V logits.
+  Status forward_greedy(std::span<const int32_t> tokens, const AttentionBatch& batch,
+                        std::span<const int32_t> logit_rows, KvCache& cache,
+                        std::vector<int32_t>* next);
+  // Decode steps (one token per sequence) of at most this many tokens run as backend graphs.
+  static constexpr int64_t kMaxGraphTokens = 512;
 
  private:
   Model(Backend& backend) : backend_(backend) {}
   Status load_weights(const std::string& dir);
   void ensure_scratch(int64_t tokens, int64_t rows);
+  // Validates and uploads the step, then runs every layer and the lm_head into s_.logits
+  // (through a backend graph for decode steps).
+  Status run_step(std::span<const int32_t> tokens, const AttentionBatch& batch,
+                  std::span<const int32_t> logit_rows, KvCache& cache);
+  void run_ops(int64_t T, int64_t R, const AttentionBatch& batch, KvCache& cache);
 
   Backend& backend_;
   std::string dir_;
@@ -77,7 +89,7 @@ class Model {
 
   struct Scratch {
     int64_t tokens = 0, rows = 0;
-    Tensor ids, positions, logit_rows;      // int32
+    Tensor ids, positions, logit_rows, next;  // int32
     Tensor x, residual, normed, qkv, q, k, v, attn, proj, gate_up, act, gathered, logits;
   } s_;
   std::vector<Tensor> scratch_owned_;

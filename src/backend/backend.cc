@@ -1,0 +1,41 @@
+// Default implementations of the Backend interface's optional parts.
+#include "backend/backend.h"
+
+#include <vector>
+
+namespace mlxs {
+
+void Backend::argmax_rows(const Tensor& x, Tensor& out) {
+  std::vector<float> host(x.numel());
+  download(x.data, x.nbytes(), host.data());
+  std::vector<int32_t> ids(static_cast<size_t>(x.rows));
+  for (int64_t r = 0; r < x.rows; ++r) {
+    const float* row = host.data() + r * x.cols;
+    int64_t best = 0;
+    for (int64_t c = 1; c < x.cols; ++c) {
+      if (row[c] > row[best]) best = c;
+    }
+    ids[size_t(r)] = int32_t(best);
+  }
+  upload(ids.data(), ids.size() * sizeof(int32_t), out.data);
+}
+
+void Backend::qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v, const Tensor& q_norm,
+                          const Tensor& k_norm, float eps, const Tensor& positions,
+                          const RopeParams& rope, int heads, int kv_heads, int head_dim,
+                          KvLayer& cache) {
+  split_qkv(qkv, q, k, v);
+  const int64_t T = q.rows;
+  if (q_norm.data) {
+    Tensor qh{q.data, q.dtype, T * heads, head_dim};
+    rms_norm(qh, q_norm, eps, qh);
+  }
+  if (k_norm.data) {
+    Tensor kh{k.data, k.dtype, T * kv_heads, head_dim};
+    rms_norm(kh, k_norm, eps, kh);
+  }
+  this->rope(q, heads, head_dim, positions, rope);
+  this->rope(k, kv_heads, head_dim, positions, rope);
+}
+
+}  // namespace mlxs

@@ -1,0 +1,118 @@
+// Launchers of the CUDA backend's kernels (plain C++ signatures, so cuda_backend.cc needs no
+// device code). Every launcher enqueues on `stream` and checks the launch; pointers are device
+// pointers; shapes follow backend.h (T tokens, S sequences, H heads, Hk kv heads, Dh head dim).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "util/dtype.h"
+
+namespace mlxs::cuda {
+
+// --- elementwise.cu -------------------------------------------------------------------------
+// out[t, :] = f32(table[ids[t], :]); table [V, D] of dtype dt.
+void embedding(const int32_t* ids, int64_t T, const void* table, DType dt, int64_t D, float* out,
+               cudaStream_t stream);
+// out = x / sqrt(mean(x^2) + eps) * w per row; x, out [rows, C]; may alias.
+void rms_norm(const float* x, const float* w, int64_t rows, int64_t C, float eps, float* out,
+              cudaStream_t stream);
+// residual += x; out = rms_norm(residual) * w.
+void add_rms_norm(float* residual, const float* x, const float* w, int64_t rows, int64_t C,
+                  float eps, float* out, cudaStream_t stream);
+// Rotates `heads` heads of Dh columns at the start of each row of x [T, stride] in place.
+void rope(float* x, int64_t T, int64_t stride, int heads, int head_dim, const int32_t* positions,
+          const float* inv_freq, float scaling, cudaStream_t stream);
+// Column blocks of qkv [T, nq + nk + nv] into q, k, v.
+void split_qkv(const float* qkv, int64_t T, int64_t nq, int64_t nk, int64_t nv, float* q, float* k,
+               float* v, cudaStream_t stream);
+// out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:].
+void silu_mul(const float* gate_up, int64_t T, int64_t I, float* out, cudaStream_t stream);
+// x[i] += y[i], n elements.
+void add(float* x, const float* y, int64_t n, cudaStream_t stream);
+// out[i, :] = x[rows[i], :].
+void gather_rows(const float* x, int64_t cols, const int32_t* rows, int64_t R, float* out,
+                 cudaStream_t stream);
+// k_cache[slots[t], :] = k[t, :] (and v), converted to the cache dtype (f32, bf16 or f16).
+void kv_write(const float* k, const float* v, int64_t T, int64_t C, const int32_t* slots,
+              void* k_cache, void* v_cache, DType cache_dtype, cudaStream_t stream);
+// The attention prologue in one launch: splits qkv [T, (H + 2 Hk) * Dh] into q, k, v, applies
+// the per-head RMSNorm (q_norm / k_norm, nullable) and RoPE to q and k, and writes k and v
+// into the caches at slots (converted to cache_dtype). Dh <= 256.
+struct QkvPrepareArgs {
+  const float* qkv;
+  float *q, *k, *v;
+  const float *q_norm, *k_norm;
+  float eps;
+  const int32_t* positions;
+  const float* inv_freq;
+  float rope_scaling;
+  int heads, kv_heads, head_dim;
+  int64_t num_tokens;
+  const int32_t* slots;
+  void *k_cache, *v_cache;
+  DType cache_dtype;
+};
+void qkv_prepare(const QkvPrepareArgs& a, cudaStream_t stream);
+// hi = half(x) in dtype dt (bf16 or f16); if lo: lo = half(x - f32(hi)). n elements.
+void split_to_half(const float* x, int64_t n, DType dt, void* hi, void* lo, cudaStream_t stream);
+// out[r, :] += bias.
+void add_bias(float* out, int64_t rows, int64_t N, const float* bias, cudaStream_t stream);
+// out[r] = argmax of row r of x [R, V] (lowest index on ties).
+void argmax_rows(const float* x, int64_t R, int64_t V, int32_t* out, cudaStream_t stream);
+
+// --- gemv.cu: memory-bound linear for few rows ----------------------------------------------
+constexpr int kGemvMaxRows = 8;
+// True when gemv() handles this shape: 1 <= M <= kGemvMaxRows, K a multiple of 16 bytes of w.
+bool gemv_supported(int64_t M, int64_t K, DType wt);
+// out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]); with round_x, x is rounded to w's dtype first.
+void gemv(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
+          const float* bias, bool round_x, float* out, cudaStream_t stream);
+
+// --- attention.cu: paged attention over the KV cache ----------------------------------------
+// Rows of one sequence per attention work tile (the query block of a CTA).
+constexpr int kAttnTileRows = 8;
+// A CTA's query vectors (rows x heads of one KV group); fixes how heads are chunked.
+constexpr int kAttnMaxVectors = 32;
+
+struct AttentionArgs {
+  const float* q;  // [T, H * Dh]
+  const void* k_cache;
+  const void* v_cache;  // [slots, Hk * Dh]
+  DType cache_dtype;
+  float* out;  // [T, H * Dh]
+  // Step metadata (device): S + 1 query starts, S context lengths, block tables [S, bt_stride],
+  // tiles (int4 {seq, first token row, rows, 0}) of at most kAttnTileRows rows.
+  const int32_t* query_start;
+  const int32_t* context_len;
+  const int32_t* block_tables;
+  const int32_t* tiles;
+  int bt_stride, num_tiles, max_tile_rows, block_size, sliding_window;
+  int64_t num_tokens;
+  int heads, kv_heads, head_dim;
+  float scale;
+  // Split-K workspaces [splits, T, H, Dh] and [splits, T, H, 2]; used when num_splits > 1.
+  float* part_o;
+  float* part_ml;
+  int num_splits;
+};
+// The number of sequence splits paged_attention uses for `a` (fills the GPU when few tiles).
+int attention_splits(int num_tiles, int kv_heads, int heads, int max_tile_rows);
+void paged_attention(const AttentionArgs& a, cudaStream_t stream);
+
+// --- attention_tc.cu: prefill attention on tensor cores --------------------------------------
+// Tokens of one sequence per tensor-core tile (tiles int4 {seq, first token row, rows, 0}).
+constexpr int kAttnTcTileRows = 16;
+// True when paged_attention_tc handles `a` (bf16 cache, Dh 64 or 128, not MLXS_ATTN_TC=0).
+bool attention_tc_supported(const AttentionArgs& a);
+// Query heads of one KV group a tensor-core CTA takes (64 rows = 16 tokens x 4 heads).
+int attention_tc_heads_per_chunk(int heads, int kv_heads);
+// As paged_attention, over `tiles` of kAttnTcTileRows tokens (a.tiles and a.num_tiles unused);
+// a.num_splits > 1 needs the split workspaces and a combine_attention() afterwards.
+void paged_attention_tc(const AttentionArgs& a, const int32_t* tiles, int num_tiles,
+                        cudaStream_t stream);
+// Merges a.num_splits partial results into a.out (see AttentionArgs).
+void combine_attention(const AttentionArgs& a, cudaStream_t stream);
+
+}  // namespace mlxs::cuda
