@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "backend/cuda/cuda_backend.h"
 #include "model/batch_util.h"
 #include "model/decoder.h"
 #include "model/safetensors.h"
@@ -66,19 +67,37 @@ double rel_err(const float* a, const float* b, int n) {
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
-class GoldenTest : public ::testing::TestWithParam<std::string> {};
+class GoldenTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void check(Backend& backend, double f32_tol);
+};
+
+TEST_P(GoldenTest, MatchesTransformers) {
+  auto backend = make_cpu_backend();
+  check(*backend, 1e-4);
+}
+
+// The same on the GPU, with f32-precise activations (hi + lo bf16 halves on the tensor cores):
+// relative error within 1e-3 and the same greedy tokens. Skipped without a GPU.
+TEST_P(GoldenTest, MatchesTransformersOnCuda) {
+  CudaOptions o;
+  o.precise_activations = true;
+  auto backend = make_cuda_backend(o);
+  if (!backend.ok()) GTEST_SKIP() << backend.status().message();
+  check(**backend, 1e-3);
+}
 
 // Runs all prompts together (prefill in one step, then one decode step per token for all of them,
 // feeding the reference's greedy tokens) and compares every step's logits.
-TEST_P(GoldenTest, MatchesTransformers) {
+void GoldenTest::check(Backend& backend_ref, double f32_tol) {
   fs::path dir = golden_root() / GetParam();
   Reference ref = load_reference(dir);
-  auto backend = make_cpu_backend();
+  Backend* backend = &backend_ref;
   auto loaded = Model::load(dir.string(), *backend);
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   Model& model = **loaded;
   const bool f32 = model.config().dtype == DType::kF32;
-  const double tol = f32 ? 1e-4 : 3e-2;
+  const double tol = f32 ? f32_tol : 3e-2;
   const int bs = 16, V = ref.vocab, P = int(ref.prompts.size());
   ASSERT_EQ(V, model.config().vocab_size);
   auto cache = KvCache::create(*backend, model.config(), 64, bs);
@@ -124,8 +143,8 @@ TEST_P(GoldenTest, MatchesTransformers) {
     }
   }
   RecordProperty("worst_relative_error", std::to_string(worst));
-  std::printf("[ golden ] %s: worst relative logits error %.3g (tolerance %.0e)\n",
-              GetParam().c_str(), worst, tol);
+  std::printf("[ golden ] %s on %s: worst relative logits error %.3g (tolerance %.0e)\n",
+              GetParam().c_str(), backend->name().c_str(), worst, tol);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, GoldenTest, ::testing::ValuesIn(golden_models()));

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# On the GPU machine: builds the cuda preset and runs what must hold on the GPU: the CUDA op and
+# model parity tests, the golden families on CUDA, the engine tests (the engine picks the CUDA
+# backend there: batch invariance, seeded sampling, the default model's golden), the default model
+# through `generate`, and the engine's throughput against concurrency.
+#   bash bench/gpu/verify_main.sh       (carry .deps/gpu, made by scripts/carry-deps.sh)
+set -uo pipefail
+OUT=${OUT:-/tmp/mlxs_verify_out}
+mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0 LD_LIBRARY_PATH=$PWD/.deps/gpu/usr/lib/x86_64-linux-gnu
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+cmake --preset cuda -DMLXS_DEPS_PREFIX="$PWD/.deps/gpu" > "$OUT/configure.log" 2>&1 || { tail -40 "$OUT/configure.log"; exit 1; }
+cmake --build build/cuda -j"$(nproc)" --target mlxs_tests mlx-serving bench_engine > "$OUT/build.log" 2>&1 \
+  || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
+echo "== tests"
+./build/cuda/mlxs_tests --gtest_filter='*Cuda*:*Golden*:EngineTest*' 2>&1 | tee "$OUT/tests.log" \
+  | grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|golden \]" | head -60
+echo "== generate on cuda"
+./build/cuda/mlx-serving generate --model models/default --device cuda \
+  --prompt "It is a truth universally acknowledged, that" --max-tokens 40
+echo "== engine throughput vs concurrency (default model, cuda)"
+./build/cuda/bench_engine models/default --tokens 128 --streams 1,4,16,64,256 2>&1 | tee "$OUT/bench_engine.log"
