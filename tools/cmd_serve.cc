@@ -3,7 +3,6 @@
 // SIGTERM (graceful: in-flight work finishes or is cancelled within server.shutdown_deadline_ms,
 // then exit 0). Prints `listening on HOST:PORT` on stdout once ready (--port 0 picks a free
 // port). Flags override the config file's `server` section.
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
@@ -28,14 +27,6 @@ int fail(const mlxs::Status& s) {
 
 int run(const Args& a) {
   using namespace mlxs;
-  // Block the shutdown signals in every thread (the engine's included); the server's
-  // signal_set receives them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
   EnvMap env = process_environment();
   auto config = load_config(a.config, env);
   if (!config.ok()) return fail(config.status());

@@ -126,8 +126,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read(beast::error_code ec) {
     if (closed_) return;
     if (ec == http::error::body_limit) {
-      begin_exchange("?", "unmatched");
+      begin_exchange(std::string(parser_->get().method_string()), route_of(parser_->get().target()));
       keep_alive_ = false;
+      linger_ = true;  // the client is still sending the body: read it away after answering
       ApiError e = make_error(413, ErrorCode::kInvalidRequest,
                               fmt::format("request body exceeds server.max_body_bytes ({} bytes)",
                                           server_->options.max_body_bytes));
@@ -464,6 +465,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void after_response() {
     finish_exchange(status_, job_ ? job_->outcome() : (status_ < 400 ? "ok" : "error"));
+    if (linger_) return linger_close();
     if (!keep_alive_ || server_->draining) return close();
     if (side_read_active_) {
       beast::error_code ignored;
@@ -500,6 +502,22 @@ class Session : public std::enable_shared_from_this<Session> {
     server_->log_line(dump_json(line));
   }
 
+  // Half-closes, then discards what the client still sends (up to 2 s), so that a client that
+  // is still writing a refused body reads our answer instead of a reset.
+  void linger_close() {
+    linger_ = false;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(2));
+    discard();
+  }
+  void discard() {
+    stream_.async_read_some(net::buffer(side_buf_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->discard();
+    });
+  }
+
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -519,6 +537,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // the exchange in progress
   bool in_exchange_ = false, exchange_complete_ = false, keep_alive_ = true, anthropic_ = false;
+  bool linger_ = false;
   Clock::time_point started_;
   std::string request_id_, route_, method_, model_, error_message_;
   int status_ = 0;
