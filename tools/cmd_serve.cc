@@ -3,6 +3,8 @@
 // SIGTERM (graceful: in-flight work finishes or is cancelled within server.shutdown_deadline_ms,
 // then exit 0). Prints `listening on HOST:PORT` on stdout once ready (--port 0 picks a free
 // port). Flags override the config file's `server` section.
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <filesystem>
 
@@ -25,8 +27,18 @@ int fail(const mlxs::Status& s) {
   return 1;
 }
 
+// One socket per client: lift the soft descriptor limit (often 1024) to the hard limit.
+void raise_fd_limit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
 int run(const Args& a) {
   using namespace mlxs;
+  raise_fd_limit();
   EnvMap env = process_environment();
   auto config = load_config(a.config, env);
   if (!config.ok()) return fail(config.status());

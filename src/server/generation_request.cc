@@ -368,7 +368,11 @@ std::variant<GenerationRequest, ApiError> parse_generation_request(ApiKind kind,
   Status s = validate_options(g.params);
   if (!s.ok()) {
     ApiError e = error_from_status(s);
-    if (e.param == "stop_sequences" && openai) e.param = "stop";
+    if (openai && e.param.starts_with("stop_sequences")) {  // the engine's name for OpenAI's `stop`
+      e.param = "stop" + e.param.substr(14);
+      size_t at = e.message.find("'stop_sequences");
+      if (at != std::string::npos) e.message.replace(at + 1, 14, "stop");
+    }
     return e;
   }
   return g;
