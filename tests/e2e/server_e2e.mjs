@@ -327,6 +327,33 @@ const sections = {
     assert.match(m, /mlxs_http_requests_total\{route="\/v1\/completions",status="499"\} 2/);
   },
 
+  // The server runs with stream_registry.max_active_streams = 1: a second concurrent generation
+  // is refused with 429 and Retry-After, in each API's error shape; the first is unaffected.
+  async capacity() {
+    const text = JSON.stringify({ model: MODEL, prompt: 'Call me Ishmael.', max_tokens: 1500, stream: true });
+    let acc = '';
+    const sock = net.connect(Number(url.port), url.hostname, () => {
+      sock.write(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    });
+    sock.on('data', (d) => { acc += d.toString(); });
+    sock.on('error', () => {});
+    await waitFor('the first stream is running', async () => (acc.match(/data: /g) || []).length >= 2);
+    let r = await post('/v1/chat/completions', chatBody());
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.equal(r.json.error.type, 'rate_limit_error');
+    assert.match(r.json.error.message, /max_active_streams/);
+    r = await post('/v1/messages', { model: MODEL, max_tokens: 3, messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(r.status, 429);
+    assert.equal(r.json.error.type, 'rate_limit_error');
+    const events = (acc.match(/data: /g) || []).length;
+    await waitFor('the first stream goes on', async () => (acc.match(/data: /g) || []).length > events + 2);
+    sock.destroy();
+    await waitFor('the slot is free again', async () => (await metric('mlxs_active_streams')) === 0);
+    r = await post('/v1/chat/completions', chatBody());
+    assert.equal(r.status, 200, r.text);
+  },
+
   async sigterm() {
     const events = [];
     const body = JSON.stringify({ model: MODEL, prompt: 'Call me Ishmael.', max_tokens: 1500, stream: true });

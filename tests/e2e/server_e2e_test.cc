@@ -140,6 +140,13 @@ TEST_F(ServerE2E, OfficialOpenAIAndAnthropicClients) {
   EXPECT_EQ(run_section("sdk", server), 0) << server.log();
 }
 
+TEST_F(ServerE2E, CapacityRefusalIs429WithRetryAfter) {
+  auto config = write_config("capacity", "stream_registry:\n  max_active_streams: 1\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("capacity", server), 0) << server.log();
+}
+
 TEST_F(ServerE2E, DisconnectCancelsAndFreesKv) {
   ServerProcess server({});
   ASSERT_GT(server.port(), 0);
