@@ -44,7 +44,9 @@ struct Totals {
   std::vector<std::string> error_samples;
 };
 
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 // Incremental decoder of one HTTP/1.1 chunked SSE response.
 class ResponseReader {
@@ -137,31 +139,37 @@ class Client : public std::enable_shared_from_this<Client> {
     usage_ = -1;
     sent_ = Clock::now();
     last_ = {};
-    net::async_write(socket_, net::buffer(request_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
-      if (ec) return self->fail("write: " + ec.message(), true);
-      self->read();
-    });
+    net::async_write(socket_, net::buffer(request_),
+                     [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                       if (ec) return self->fail("write: " + ec.message(), true);
+                       self->read();
+                     });
   }
   void read() {
-    socket_.async_read_some(net::buffer(buf_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-      if (ec) return self->fail("read: " + ec.message(), true);
-      bool ok = self->reader_.feed(self->buf_.data(), n, [&](const std::string& d) { self->on_event(d); });
-      if (!ok) return self->fail("bad response", true);
-      if (!self->reader_.done()) return self->read();
-      self->finish();
-    });
+    socket_.async_read_some(
+        net::buffer(buf_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+          if (ec) return self->fail("read: " + ec.message(), true);
+          bool ok = self->reader_.feed(self->buf_.data(), n,
+                                       [&](const std::string& d) { self->on_event(d); });
+          if (!ok) return self->fail("bad response", true);
+          if (!self->reader_.done()) return self->read();
+          self->finish();
+        });
   }
   void on_event(const std::string& data) {
     if (data == "[DONE]") return;
     auto j = nlohmann::json::parse(data, nullptr, false);
     if (j.is_discarded()) return;
-    if (j.contains("usage") && j["usage"].is_object()) usage_ = j["usage"]["completion_tokens"].get<int>();
+    if (j.contains("usage") && j["usage"].is_object())
+      usage_ = j["usage"]["completion_tokens"].get<int>();
     if (!j.contains("choices") || j["choices"].empty()) return;
     const auto& c = j["choices"][0];
     if (!c["finish_reason"].is_null()) return;
     const auto now = Clock::now();
-    if (tokens_ == 0) t_.ttft_ms.push_back(ms(now - sent_));
-    else t_.itl_ms.push_back(ms(now - last_));
+    if (tokens_ == 0)
+      t_.ttft_ms.push_back(ms(now - sent_));
+    else
+      t_.itl_ms.push_back(ms(now - last_));
     last_ = now;
     ++tokens_;
   }
@@ -221,7 +229,8 @@ std::pair<int, int> spawn_server(const Options& o) {
   if (pid == 0) {
     dup2(out[1], 1);
     close(out[0]);
-    std::vector<std::string> args = {o.server, "serve", "--model", o.model, "--port", "0", "--quiet"};
+    std::vector<std::string> args = {o.server, "serve", "--model", o.model,
+                                     "--port", "0",     "--quiet"};
     if (!o.config.empty()) args.insert(args.end(), {"--config", o.config});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -234,7 +243,8 @@ std::pair<int, int> spawn_server(const Options& o) {
   char line[256];
   while (std::fgets(line, sizeof(line), f)) {
     std::string s(line);
-    if (s.find("listening on ") != std::string::npos) return {pid, std::stoi(s.substr(s.rfind(':') + 1))};
+    if (s.find("listening on ") != std::string::npos)
+      return {pid, std::stoi(s.substr(s.rfind(':') + 1))};
   }
   return {pid, 0};
 }
@@ -253,16 +263,26 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--server") o.server = v;
-    else if (k == "--model") o.model = v;
-    else if (k == "--config") o.config = v;
-    else if (k == "--port") o.port = std::stoi(v);
-    else if (k == "--pid") o.pid = std::stoi(v);
-    else if (k == "--clients") o.clients = std::stoi(v);
-    else if (k == "--requests") o.requests = std::stoi(v);
-    else if (k == "--seconds") o.seconds = std::stod(v);
-    else if (k == "--max-tokens") o.max_tokens = std::stoi(v);
-    else if (k == "--prompt") o.prompt = v;
+    if (k == "--server")
+      o.server = v;
+    else if (k == "--model")
+      o.model = v;
+    else if (k == "--config")
+      o.config = v;
+    else if (k == "--port")
+      o.port = std::stoi(v);
+    else if (k == "--pid")
+      o.pid = std::stoi(v);
+    else if (k == "--clients")
+      o.clients = std::stoi(v);
+    else if (k == "--requests")
+      o.requests = std::stoi(v);
+    else if (k == "--seconds")
+      o.seconds = std::stod(v);
+    else if (k == "--max-tokens")
+      o.max_tokens = std::stoi(v);
+    else if (k == "--prompt")
+      o.prompt = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -284,13 +304,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   const long rss_before = o.pid ? rss_kb(o.pid) : -1;
-  nlohmann::json body = {{"model", "default"}, {"prompt", o.prompt}, {"max_tokens", o.max_tokens},
-                         {"temperature", 0.8}, {"stream", true},
-                         {"stream_options", {{"include_usage", true}}}};
+  nlohmann::json body = {
+      {"model", "default"}, {"prompt", o.prompt}, {"max_tokens", o.max_tokens},
+      {"temperature", 0.8}, {"stream", true},     {"stream_options", {{"include_usage", true}}}};
   const std::string text = body.dump();
-  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                              "Content-Type: application/json\r\nContent-Length: " +
-                              std::to_string(text.size()) + "\r\n\r\n" + text;
+  const std::string request =
+      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Content-Type: application/json\r\nContent-Length: " +
+      std::to_string(text.size()) + "\r\n\r\n" + text;
   net::io_context ioc;
   Totals t;
   int64_t budget = o.requests;
@@ -312,7 +333,8 @@ int main(int argc, char** argv) {
   }
   std::thread stopper([&] {
     // the sampler keeps the context alive; stop it once every request has ended
-    while (t.requests_ok + t.errors < t.started || t.started < std::min<int64_t>(o.requests, o.clients)) {
+    while (t.requests_ok + t.errors < t.started ||
+           t.started < std::min<int64_t>(o.requests, o.clients)) {
       if (Clock::now() > deadline + std::chrono::seconds(30)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       if (budget <= 0 && t.requests_ok + t.errors >= o.requests) break;
@@ -324,14 +346,19 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const long rss_after = o.pid ? rss_kb(o.pid) : -1;
-  std::printf("| clients | requests ok | errors | lost tokens | seconds | req/s | out tok/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | server RSS before / peak / after MB |\n");
+  std::printf(
+      "| clients | requests ok | errors | lost tokens | seconds | req/s | out tok/s | TTFT p50 ms "
+      "| TTFT p99 ms | ITL p50 ms | ITL p99 ms | server RSS before / peak / after MB |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-  std::printf("| %d | %ld | %ld | %ld | %.1f | %.1f | %.0f | %.0f | %.0f | %.1f | %.1f | %.0f / %.0f / %.0f |\n",
-              o.clients, long(t.requests_ok), long(t.errors), long(t.lost_tokens), secs,
-              double(t.requests_ok) / secs, double(t.tokens) / secs, percentile(t.ttft_ms, 0.5),
-              percentile(t.ttft_ms, 0.99), percentile(t.itl_ms, 0.5), percentile(t.itl_ms, 0.99),
-              rss_before / 1024.0, rss_peak / 1024.0, rss_after / 1024.0);
-  std::printf("tokens streamed %ld, usage.completion_tokens %ld\n", long(t.tokens), long(t.usage_tokens));
+  std::printf(
+      "| %d | %ld | %ld | %ld | %.1f | %.1f | %.0f | %.0f | %.0f | %.1f | %.1f | %.0f / %.0f / "
+      "%.0f |\n",
+      o.clients, long(t.requests_ok), long(t.errors), long(t.lost_tokens), secs,
+      double(t.requests_ok) / secs, double(t.tokens) / secs, percentile(t.ttft_ms, 0.5),
+      percentile(t.ttft_ms, 0.99), percentile(t.itl_ms, 0.5), percentile(t.itl_ms, 0.99),
+      rss_before / 1024.0, rss_peak / 1024.0, rss_after / 1024.0);
+  std::printf("tokens streamed %ld, usage.completion_tokens %ld\n", long(t.tokens),
+              long(t.usage_tokens));
   for (const auto& e : t.error_samples) std::printf("error: %s\n", e.c_str());
   if (spawned) {
     kill(o.pid, SIGTERM);

@@ -58,7 +58,8 @@ int run(const Args& a) {
   auto engine = create_engine(eo);
   if (!engine.ok()) return fail(engine.status());
   std::vector<server::ServedModel> served;
-  std::vector<std::string> dirs = a.models.empty() ? std::vector<std::string>{"models/default"} : a.models;
+  std::vector<std::string> dirs =
+      a.models.empty() ? std::vector<std::string>{"models/default"} : a.models;
   for (const auto& dir : dirs) {
     LoadModelOptions lo;
     auto path = std::filesystem::absolute(dir).lexically_normal();
@@ -90,10 +91,12 @@ mlxs::cli::CommandRegistrar reg(
       app.add_option("--port", a->port, "Port (default: server.port, 8080; 0 = any free port)")
           ->check(CLI::Range(0, 65535));
       app.add_option("--config", a->config, "YAML configuration file");
-      app.add_option("--api-key", a->api_key, "Require this key (Authorization: Bearer or x-api-key)");
+      app.add_option("--api-key", a->api_key,
+                     "Require this key (Authorization: Bearer or x-api-key)");
       app.add_option("--threads", a->threads, "CPU compute threads (0 = all)");
       app.add_option("--io-threads", a->io_threads, "HTTP I/O threads")->check(CLI::Range(1, 64));
-      app.add_option("--device", a->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+      app.add_option("--device", a->device, "auto, cpu or cuda")
+          ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
       app.add_flag("--quiet", a->quiet, "No per-request log lines");
       return [a] { return run(*a); };
     });

@@ -50,12 +50,12 @@ class Stream {
   const size_t capacity_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Chunk> buffer_;            // guarded by mu_
-  size_t num_token_chunks_ = 0;         // guarded by mu_
-  bool closed_ = false;                 // final chunk pushed; guarded by mu_
-  bool final_popped_ = false;           // guarded by mu_
-  bool abandoned_ = false;              // guarded by mu_
-  std::function<void()> resume_;        // set while paused; guarded by mu_
+  std::deque<Chunk> buffer_;                         // guarded by mu_
+  size_t num_token_chunks_ = 0;                      // guarded by mu_
+  bool closed_ = false;                              // final chunk pushed; guarded by mu_
+  bool final_popped_ = false;                        // guarded by mu_
+  bool abandoned_ = false;                           // guarded by mu_
+  std::function<void()> resume_;                     // set while paused; guarded by mu_
   std::shared_ptr<std::function<void()>> listener_;  // guarded by mu_
 };
 

@@ -45,25 +45,43 @@ nlohmann::json null_if_empty(const std::string& s) {
 
 std::string ApiError::openai_type() const {
   switch (http_status) {
-    case 400: case 404: case 405: case 413: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 429: return "rate_limit_error";
-    case 503: return "service_unavailable_error";
-    case 504: return "timeout_error";
-    default: return "server_error";
+    case 400:
+    case 404:
+    case 405:
+    case 413:
+      return "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 429:
+      return "rate_limit_error";
+    case 503:
+      return "service_unavailable_error";
+    case 504:
+      return "timeout_error";
+    default:
+      return "server_error";
   }
 }
 
 std::string ApiError::anthropic_type() const {
   switch (http_status) {
-    case 400: case 405: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 503: return "overloaded_error";
-    case 504: return "timeout_error";
-    default: return "api_error";
+    case 400:
+    case 405:
+      return "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 404:
+      return "not_found_error";
+    case 413:
+      return "request_too_large";
+    case 429:
+      return "rate_limit_error";
+    case 503:
+      return "overloaded_error";
+    case 504:
+      return "timeout_error";
+    default:
+      return "api_error";
   }
 }
 

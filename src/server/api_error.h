@@ -35,6 +35,7 @@ ApiError error_from_status(const Status& status);
 // A 400 for request field `param` ("Validation error on field 'param': what").
 ApiError bad_field(const std::string& param, const std::string& what);
 
-ApiError make_error(int http_status, ErrorCode code, std::string message, std::string short_code = "");
+ApiError make_error(int http_status, ErrorCode code, std::string message,
+                    std::string short_code = "");
 
 }  // namespace mlxs::server

@@ -19,8 +19,9 @@ TEST(ApiError, StatusMapping) {
 }
 
 TEST(ApiError, ParamComesFromTheValidationMessage) {
-  ApiError e = error_from_status(
-      {ErrorCode::kInvalidParams, "Validation error on field 'top_p': must be > 0 and <= 1, got 3"});
+  ApiError e =
+      error_from_status({ErrorCode::kInvalidParams,
+                         "Validation error on field 'top_p': must be > 0 and <= 1, got 3"});
   EXPECT_EQ(e.param, "top_p");
 }
 
@@ -30,11 +31,13 @@ TEST(ApiError, OpenAIAndAnthropicShapes) {
   EXPECT_EQ(o["error"]["type"], "invalid_request_error");
   EXPECT_EQ(o["error"]["param"], "temperature");
   EXPECT_TRUE(o["error"]["code"].is_null());
-  EXPECT_EQ(o["error"]["message"], "Validation error on field 'temperature': expected number, got string");
+  EXPECT_EQ(o["error"]["message"],
+            "Validation error on field 'temperature': expected number, got string");
   auto a = e.anthropic_json();
   EXPECT_EQ(a["type"], "error");
   EXPECT_EQ(a["error"]["type"], "invalid_request_error");
-  EXPECT_EQ(make_error(503, ErrorCode::kServerError, "x").anthropic_json()["error"]["type"], "overloaded_error");
+  EXPECT_EQ(make_error(503, ErrorCode::kServerError, "x").anthropic_json()["error"]["type"],
+            "overloaded_error");
 }
 
 }  // namespace

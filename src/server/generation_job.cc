@@ -21,7 +21,9 @@ json bytes_of(const std::string& s) {
   return out;
 }
 
-std::string sse_data(const std::string& payload) { return "data: " + payload + "\n\n"; }
+std::string sse_data(const std::string& payload) {
+  return "data: " + payload + "\n\n";
+}
 
 std::string sse_event(const char* name, const json& payload) {
   return std::string("event: ") + name + "\ndata: " + dump_json(payload) + "\n\n";
@@ -29,12 +31,16 @@ std::string sse_event(const char* name, const json& payload) {
 
 }  // namespace
 
-std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump_json(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 std::string new_response_id(ApiKind kind) {
   static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string id = kind == ApiKind::kChat ? "chatcmpl-" : kind == ApiKind::kCompletion ? "cmpl-" : "msg_";
+  std::string id = kind == ApiKind::kChat         ? "chatcmpl-"
+                   : kind == ApiKind::kCompletion ? "cmpl-"
+                                                  : "msg_";
   for (int i = 0; i < 24; ++i) id += kAlphabet[rng() % (sizeof(kAlphabet) - 1)];
   return id;
 }
@@ -42,7 +48,9 @@ std::string new_response_id(ApiKind kind) {
 GenerationJob::GenerationJob(GenerationRequest request, Engine& engine, Metrics& metrics)
     : request_(std::move(request)), engine_(engine), metrics_(metrics) {}
 
-GenerationJob::~GenerationJob() { cancel(); }
+GenerationJob::~GenerationJob() {
+  cancel();
+}
 
 std::optional<ApiError> GenerationJob::start(const std::string& request_id,
                                              std::function<void()> notify) {
@@ -74,14 +82,15 @@ void GenerationJob::cancel() {
 std::string GenerationJob::stream_prologue() {
   std::string out;
   if (request_.kind == ApiKind::kMessages) {
-    json message = {{"id", id_},
-                    {"type", "message"},
-                    {"role", "assistant"},
-                    {"content", json::array()},
-                    {"model", model()},
-                    {"stop_reason", nullptr},
-                    {"stop_sequence", nullptr},
-                    {"usage", {{"input_tokens", request_.num_prompt_tokens}, {"output_tokens", 0}}}};
+    json message = {
+        {"id", id_},
+        {"type", "message"},
+        {"role", "assistant"},
+        {"content", json::array()},
+        {"model", model()},
+        {"stop_reason", nullptr},
+        {"stop_sequence", nullptr},
+        {"usage", {{"input_tokens", request_.num_prompt_tokens}, {"output_tokens", 0}}}};
     out += sse_event("message_start", {{"type", "message_start"}, {"message", message}});
     out += sse_event("content_block_start", {{"type", "content_block_start"},
                                              {"index", 0},
@@ -124,7 +133,8 @@ bool GenerationJob::poll(std::string* out, size_t max_bytes) {
 void GenerationJob::on_token(int index, TokenChunk t, std::string* out) {
   Choice& c = choices_[size_t(index)];
   const auto now = Clock::now();
-  if (c.last_token) metrics_.record_inter_token(std::chrono::duration<double>(now - *c.last_token).count());
+  if (c.last_token)
+    metrics_.record_inter_token(std::chrono::duration<double>(now - *c.last_token).count());
   c.last_token = now;
   const size_t offset = c.text.size();
   c.text += t.text;
@@ -144,12 +154,12 @@ void GenerationJob::on_token(int index, TokenChunk t, std::string* out) {
                                          {"finish_reason", nullptr}}}),
                            true);
     } else {
-      json lp = request_.completion_logprobs >= 0 ? completion_logprobs({t}, offset) : json(nullptr);
-      *out += openai_chunk(json::array({{{"text", t.text},
-                                         {"index", index},
-                                         {"logprobs", lp},
-                                         {"finish_reason", nullptr}}}),
-                           true);
+      json lp =
+          request_.completion_logprobs >= 0 ? completion_logprobs({t}, offset) : json(nullptr);
+      *out += openai_chunk(
+          json::array(
+              {{{"text", t.text}, {"index", index}, {"logprobs", lp}, {"finish_reason", nullptr}}}),
+          true);
     }
   }
   t.top_logprobs.shrink_to_fit();
@@ -158,21 +168,27 @@ void GenerationJob::on_token(int index, TokenChunk t, std::string* out) {
 
 void GenerationJob::on_end(int index, std::string* out) {
   Choice& c = choices_[size_t(index)];
-  if (c.meta && c.meta->tokens_generated > 0) metrics_.record_ttft(c.meta->time_to_first_token_ms / 1e3);
+  if (c.meta && c.meta->tokens_generated > 0)
+    metrics_.record_ttft(c.meta->time_to_first_token_ms / 1e3);
   if (c.error) metrics_.record_error(error_code_name(c.error->code));
   if (!request_.stream) return;
   if (c.error) {
     ApiError e = error_from_status(Status(c.error->code, c.error->message));
-    if (request_.kind == ApiKind::kMessages) *out += sse_event("error", e.anthropic_json());
-    else *out += sse_data(dump_json(e.openai_json()));
+    if (request_.kind == ApiKind::kMessages)
+      *out += sse_event("error", e.anthropic_json());
+    else
+      *out += sse_data(dump_json(e.openai_json()));
     return;
   }
   if (request_.kind == ApiKind::kMessages) return;  // the epilogue carries the stop reason
-  json choice = request_.kind == ApiKind::kChat
-                    ? json{{"index", index}, {"delta", json::object()}, {"logprobs", nullptr},
-                           {"finish_reason", finish_reason(c)}}
-                    : json{{"text", ""}, {"index", index}, {"logprobs", nullptr},
-                           {"finish_reason", finish_reason(c)}};
+  json choice = request_.kind == ApiKind::kChat ? json{{"index", index},
+                                                       {"delta", json::object()},
+                                                       {"logprobs", nullptr},
+                                                       {"finish_reason", finish_reason(c)}}
+                                                : json{{"text", ""},
+                                                       {"index", index},
+                                                       {"logprobs", nullptr},
+                                                       {"finish_reason", finish_reason(c)}};
   *out += openai_chunk(json::array({choice}), true);
 }
 
@@ -184,22 +200,24 @@ std::string GenerationJob::stream_epilogue() {
     std::string stop_sequence;
     std::string reason = anthropic_stop_reason(c, &stop_sequence);
     out += sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}});
-    out += sse_event("message_delta",
-                     {{"type", "message_delta"},
-                      {"delta", {{"stop_reason", reason},
-                                 {"stop_sequence", stop_sequence.empty() ? json(nullptr)
-                                                                         : json(stop_sequence)}}},
-                      {"usage", {{"output_tokens", completion_tokens()}}}});
+    out += sse_event(
+        "message_delta",
+        {{"type", "message_delta"},
+         {"delta",
+          {{"stop_reason", reason},
+           {"stop_sequence", stop_sequence.empty() ? json(nullptr) : json(stop_sequence)}}},
+         {"usage", {{"output_tokens", completion_tokens()}}}});
     out += sse_event("message_stop", {{"type", "message_stop"}});
     return out;
   }
   if (request_.include_usage) {
-    json chunk = {{"id", id_},
-                  {"object", request_.kind == ApiKind::kChat ? "chat.completion.chunk" : "text_completion"},
-                  {"created", created_},
-                  {"model", model()},
-                  {"choices", json::array()},
-                  {"usage", usage_json()}};
+    json chunk = {
+        {"id", id_},
+        {"object", request_.kind == ApiKind::kChat ? "chat.completion.chunk" : "text_completion"},
+        {"created", created_},
+        {"model", model()},
+        {"choices", json::array()},
+        {"usage", usage_json()}};
     out += sse_data(dump_json(chunk));
   }
   out += sse_data("[DONE]");
@@ -209,7 +227,7 @@ std::string GenerationJob::stream_epilogue() {
 std::pair<int, std::string> GenerationJob::response_body() {
   if (auto e = first_error()) {
     return {e->http_status, dump_json(request_.kind == ApiKind::kMessages ? e->anthropic_json()
-                                                                         : e->openai_json())};
+                                                                          : e->openai_json())};
   }
   json body;
   if (request_.kind == ApiKind::kMessages) {
@@ -234,16 +252,18 @@ std::pair<int, std::string> GenerationJob::response_body() {
   for (int i = 0; i < int(choices_.size()); ++i) {
     const Choice& c = choices_[size_t(i)];
     if (request_.kind == ApiKind::kChat) {
-      choices.push_back({{"index", i},
-                         {"message", {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}}},
-                         {"logprobs", request_.params.logprobs ? chat_logprobs(c.tokens) : json(nullptr)},
-                         {"finish_reason", finish_reason(c)}});
+      choices.push_back(
+          {{"index", i},
+           {"message", {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}}},
+           {"logprobs", request_.params.logprobs ? chat_logprobs(c.tokens) : json(nullptr)},
+           {"finish_reason", finish_reason(c)}});
     } else {
-      choices.push_back({{"text", c.text},
-                         {"index", i},
-                         {"logprobs", request_.completion_logprobs >= 0 ? completion_logprobs(c.tokens, 0)
-                                                                       : json(nullptr)},
-                         {"finish_reason", finish_reason(c)}});
+      choices.push_back(
+          {{"text", c.text},
+           {"index", i},
+           {"logprobs",
+            request_.completion_logprobs >= 0 ? completion_logprobs(c.tokens, 0) : json(nullptr)},
+           {"finish_reason", finish_reason(c)}});
     }
   }
   body = {{"id", id_},
@@ -256,11 +276,12 @@ std::pair<int, std::string> GenerationJob::response_body() {
 }
 
 std::string GenerationJob::openai_chunk(json choices, bool with_usage_null) const {
-  json chunk = {{"id", id_},
-                {"object", request_.kind == ApiKind::kChat ? "chat.completion.chunk" : "text_completion"},
-                {"created", created_},
-                {"model", model()},
-                {"choices", std::move(choices)}};
+  json chunk = {
+      {"id", id_},
+      {"object", request_.kind == ApiKind::kChat ? "chat.completion.chunk" : "text_completion"},
+      {"created", created_},
+      {"model", model()},
+      {"choices", std::move(choices)}};
   if (with_usage_null && request_.include_usage) chunk["usage"] = nullptr;
   return sse_data(dump_json(chunk));
 }
@@ -286,7 +307,8 @@ json GenerationJob::chat_logprobs(const std::vector<TokenChunk>& tokens) const {
   return {{"content", content}, {"refusal", nullptr}};
 }
 
-json GenerationJob::completion_logprobs(const std::vector<TokenChunk>& tokens, size_t offset) const {
+json GenerationJob::completion_logprobs(const std::vector<TokenChunk>& tokens,
+                                        size_t offset) const {
   json out = {{"tokens", json::array()},
               {"token_logprobs", json::array()},
               {"top_logprobs", json::array()},
@@ -317,17 +339,22 @@ json GenerationJob::usage_json() const {
 std::string GenerationJob::finish_reason(const Choice& c) const {
   if (!c.meta) return "error";
   switch (c.meta->finish_reason) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    default: return finish_reason_name(c.meta->finish_reason);
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    default:
+      return finish_reason_name(c.meta->finish_reason);
   }
 }
 
 // end_turn (EOS / end-of-turn token), max_tokens, or stop_sequence (which one: the earliest
 // stop sequence found where the visible text ends, in the raw decoded continuation).
-std::string GenerationJob::anthropic_stop_reason(const Choice& c, std::string* stop_sequence) const {
+std::string GenerationJob::anthropic_stop_reason(const Choice& c,
+                                                 std::string* stop_sequence) const {
   if (!c.meta || c.meta->finish_reason == FinishReason::kLength) return "max_tokens";
-  if (c.meta->finish_reason != FinishReason::kStop) return finish_reason_name(c.meta->finish_reason);
+  if (c.meta->finish_reason != FinishReason::kStop)
+    return finish_reason_name(c.meta->finish_reason);
   const auto& stops = request_.params.stop_sequences;
   if (stops.empty() || c.tokens.empty()) return "end_turn";
   const int32_t last = c.tokens.back().token_id;
@@ -372,7 +399,8 @@ int GenerationJob::completion_tokens() const {
 double GenerationJob::ttft_ms() const {
   double best = -1;
   for (const auto& c : choices_) {
-    if (c.meta && c.meta->tokens_generated > 0 && (best < 0 || c.meta->time_to_first_token_ms < best)) {
+    if (c.meta && c.meta->tokens_generated > 0 &&
+        (best < 0 || c.meta->time_to_first_token_ms < best)) {
       best = c.meta->time_to_first_token_ms;
     }
   }

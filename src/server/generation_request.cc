@@ -17,7 +17,8 @@ std::optional<std::string> content_text(const json& content, const std::string& 
   if (content.is_null()) return std::string();
   if (content.is_string()) return content.get<std::string>();
   if (!content.is_array()) {
-    r.fail_field(field, "expected string or array of content parts, got " + json_type_name(content));
+    r.fail_field(field,
+                 "expected string or array of content parts, got " + json_type_name(content));
     return std::nullopt;
   }
   std::string text;
@@ -30,8 +31,9 @@ std::optional<std::string> content_text(const json& content, const std::string& 
     }
     const std::string type = part["type"].get<std::string>();
     if (type != "text") {
-      r.fail_field(at + ".type", "content part type '" + type + "' is not supported by this server "
-                                 "(only 'text')");
+      r.fail_field(at + ".type", "content part type '" + type +
+                                     "' is not supported by this server "
+                                     "(only 'text')");
       return std::nullopt;
     }
     if (!part.contains("text") || !part["text"].is_string()) {
@@ -127,8 +129,10 @@ void read_sampling(BodyReader& r, GeneratorParams& p, bool openai) {
   p.temperature = r.number("temperature");
   p.top_p = r.number("top_p");
   if (auto k = r.integer("top_k")) {
-    if (*k < 0 || *k > INT32_MAX) r.fail_field("top_k", "must be >= 0, got " + std::to_string(*k));
-    else p.top_k = int32_t(*k);
+    if (*k < 0 || *k > INT32_MAX)
+      r.fail_field("top_k", "must be >= 0, got " + std::to_string(*k));
+    else
+      p.top_k = int32_t(*k);
   }
   if (!openai) return;
   p.min_p = r.number("min_p");
@@ -145,7 +149,8 @@ void read_sampling(BodyReader& r, GeneratorParams& p, bool openai) {
   if (const json* ids = r.get("stop_token_ids")) {
     if (!ids->is_array()) return r.fail_field("stop_token_ids", "expected array of integers");
     for (const auto& id : *ids) {
-      if (!id.is_number_integer()) return r.fail_field("stop_token_ids", "expected array of integers");
+      if (!id.is_number_integer())
+        return r.fail_field("stop_token_ids", "expected array of integers");
       p.stop_token_ids.push_back(id.get<int32_t>());
     }
   }
@@ -165,11 +170,13 @@ void refuse_openai_extras(BodyReader& r) {
   r.refuse("modalities", "modalities other than [\"text\"]", json::array({"text"}));
   if (const json* rf = r.get("response_format")) {
     if (!rf->is_object() || rf->value("type", "") != "text") {
-      r.fail_field("response_format", "only {\"type\": \"text\"} is supported by this server "
-                                      "(structured output is not implemented yet)");
+      r.fail_field("response_format",
+                   "only {\"type\": \"text\"} is supported by this server "
+                   "(structured output is not implemented yet)");
     }
   }
-  for (const char* harmless : {"user", "metadata", "store", "service_tier", "parallel_tool_calls"}) {
+  for (const char* harmless :
+       {"user", "metadata", "store", "service_tier", "parallel_tool_calls"}) {
     r.accept(harmless);
   }
 }
@@ -346,14 +353,19 @@ std::variant<GenerationRequest, ApiError> parse_generation_request(ApiKind kind,
     read_stop(r, "stop", g.params);
     refuse_openai_extras(r);
     if (auto n = r.integer("n")) {
-      if (*n < 1 || *n > kMaxChoices) r.fail_field("n", "must be >= 1 and <= 128, got " + std::to_string(*n));
-      else g.n = int(*n);
+      if (*n < 1 || *n > kMaxChoices)
+        r.fail_field("n", "must be >= 1 and <= 128, got " + std::to_string(*n));
+      else
+        g.n = int(*n);
     }
   }
   if (!r.failed()) {
-    if (kind == ApiKind::kChat) parse_chat(r, r.get("messages"), *m, engine, g);
-    else if (kind == ApiKind::kCompletion) parse_completion(r, *m, engine, g);
-    else parse_messages(r, *m, engine, g);
+    if (kind == ApiKind::kChat)
+      parse_chat(r, r.get("messages"), *m, engine, g);
+    else if (kind == ApiKind::kCompletion)
+      parse_completion(r, *m, engine, g);
+    else
+      parse_messages(r, *m, engine, g);
   }
   if (auto e = r.finish()) return *e;
   if (kind != ApiKind::kCompletion) {

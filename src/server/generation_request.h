@@ -34,7 +34,7 @@ struct GenerationRequest {
   int32_t num_prompt_tokens = 0;
   int n = 1;
   bool stream = false;
-  bool include_usage = false;  // stream_options.include_usage
+  bool include_usage = false;    // stream_options.include_usage
   int completion_logprobs = -1;  // legacy completions: `logprobs` (top count), -1 = off
 };
 

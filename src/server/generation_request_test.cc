@@ -31,7 +31,8 @@ class GenerationRequestTest : public ::testing::Test {
   }
   std::variant<GenerationRequest, ApiError> parse(ApiKind kind, const json& body) {
     return parse_generation_request(
-        kind, body, [](const std::string& id) { return id == "default" ? model_ : nullptr; }, *engine_);
+        kind, body, [](const std::string& id) { return id == "default" ? model_ : nullptr; },
+        *engine_);
   }
   ApiError error_of(ApiKind kind, const json& body) {
     auto r = parse(kind, body);
@@ -41,7 +42,8 @@ class GenerationRequestTest : public ::testing::Test {
   GenerationRequest ok(ApiKind kind, const json& body) {
     auto r = parse(kind, body);
     if (auto* e = std::get_if<ApiError>(&r)) ADD_FAILURE() << e->message;
-    return std::holds_alternative<GenerationRequest>(r) ? std::get<GenerationRequest>(r) : GenerationRequest{};
+    return std::holds_alternative<GenerationRequest>(r) ? std::get<GenerationRequest>(r)
+                                                        : GenerationRequest{};
   }
 
   static Engine* engine_;
@@ -51,26 +53,35 @@ class GenerationRequestTest : public ::testing::Test {
 Engine* GenerationRequestTest::engine_ = nullptr;
 ServedModel* GenerationRequestTest::model_ = nullptr;
 
-
 const json kChat = {{"model", "default"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
 
 TEST_F(GenerationRequestTest, ChatRendersTheTemplateWithoutBosAndStopsAtEndOfTurn) {
   GenerationRequest g = ok(ApiKind::kChat, kChat);
-  auto expected = engine_->tokenize("default", "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", false);
+  auto expected = engine_->tokenize(
+      "default", "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", false);
   ASSERT_TRUE(expected.ok());
   EXPECT_EQ(std::get<PromptTokens>(g.params.prompt).tokens, expected->tokens);
   EXPECT_EQ(g.num_prompt_tokens, int(expected->tokens.size()));
   auto im_end = engine_->tokenize("default", "<|im_end|>", false);
   ASSERT_EQ(im_end->tokens.size(), 1u);
-  EXPECT_NE(std::find(g.params.stop_token_ids.begin(), g.params.stop_token_ids.end(), im_end->tokens[0]),
-            g.params.stop_token_ids.end());
+  EXPECT_NE(
+      std::find(g.params.stop_token_ids.begin(), g.params.stop_token_ids.end(), im_end->tokens[0]),
+      g.params.stop_token_ids.end());
 }
 
 TEST_F(GenerationRequestTest, ChatFields) {
   json body = kChat;
-  body.update({{"n", 3}, {"seed", 9}, {"stop", "x"}, {"max_completion_tokens", 7}, {"logprobs", true},
-               {"top_logprobs", 2}, {"temperature", 0.5}, {"stream", true},
-               {"stream_options", {{"include_usage", true}}}, {"user", "u"}, {"top_p", nullptr}});
+  body.update({{"n", 3},
+               {"seed", 9},
+               {"stop", "x"},
+               {"max_completion_tokens", 7},
+               {"logprobs", true},
+               {"top_logprobs", 2},
+               {"temperature", 0.5},
+               {"stream", true},
+               {"stream_options", {{"include_usage", true}}},
+               {"user", "u"},
+               {"top_p", nullptr}});
   GenerationRequest g = ok(ApiKind::kChat, body);
   EXPECT_EQ(g.n, 3);
   EXPECT_EQ(g.params.seed, 9u);
@@ -107,7 +118,8 @@ TEST_F(GenerationRequestTest, RefusalsNameTheField) {
 }
 
 TEST_F(GenerationRequestTest, CompletionPromptForms) {
-  GenerationRequest g = ok(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "Hello"}, {"logprobs", 3}});
+  GenerationRequest g =
+      ok(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "Hello"}, {"logprobs", 3}});
   auto expected = engine_->tokenize("default", "Hello", true);
   EXPECT_EQ(std::get<PromptTokens>(g.params.prompt).tokens, expected->tokens);
   EXPECT_EQ(g.params.max_tokens, 16);  // OpenAI's default for completions
@@ -115,8 +127,11 @@ TEST_F(GenerationRequestTest, CompletionPromptForms) {
   EXPECT_EQ(g.params.top_logprobs, 3);
   g = ok(ApiKind::kCompletion, {{"model", "default"}, {"prompt", {5, 6, 7}}});
   EXPECT_EQ(std::get<PromptTokens>(g.params.prompt).tokens, (std::vector<int32_t>{5, 6, 7}));
-  EXPECT_EQ(error_of(ApiKind::kCompletion, {{"model", "default"}, {"prompt", {"a", "b"}}}).param, "prompt");
-  EXPECT_EQ(error_of(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "a"}, {"echo", true}}).param, "echo");
+  EXPECT_EQ(error_of(ApiKind::kCompletion, {{"model", "default"}, {"prompt", {"a", "b"}}}).param,
+            "prompt");
+  EXPECT_EQ(
+      error_of(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "a"}, {"echo", true}}).param,
+      "echo");
 }
 
 TEST_F(GenerationRequestTest, MessagesNeedMaxTokensAndContinueAPrefill) {
@@ -129,7 +144,8 @@ TEST_F(GenerationRequestTest, MessagesNeedMaxTokensAndContinueAPrefill) {
   GenerationRequest g = ok(ApiKind::kMessages, body);
   auto expected = engine_->tokenize(
       "default",
-      "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nWell,",
+      "<|im_start|>system\nBe "
+      "brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nWell,",
       false);
   EXPECT_EQ(std::get<PromptTokens>(g.params.prompt).tokens, expected->tokens);
   EXPECT_EQ(g.params.stop_sequences, std::vector<std::string>{"."});

@@ -1,11 +1,12 @@
 #include "server/http_server.h"
 
+#include <fmt/format.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
-#include <fmt/format.h>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -24,18 +25,21 @@ using tcp = net::ip::tcp;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kHighWater = 64 * 1024;         // bytes queued before we stop pulling tokens
-constexpr size_t kMaxPipelinedBytes = 1 << 20;   // read ahead while a generation runs
+constexpr size_t kHighWater = 64 * 1024;        // bytes queued before we stop pulling tokens
+constexpr size_t kMaxPipelinedBytes = 1 << 20;  // read ahead while a generation runs
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
 
-const char* const kRoutes[] = {"/v1/chat/completions", "/v1/completions", "/v1/messages",
-                               "/v1/models", "/tokenize", "/detokenize", "/health", "/metrics"};
+const char* const kRoutes[] = {
+    "/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/models", "/tokenize",
+    "/detokenize",          "/health",         "/metrics"};
 
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-std::string json_response_type() { return "application/json"; }
+std::string json_response_type() {
+  return "application/json";
+}
 
 }  // namespace
 
@@ -43,7 +47,11 @@ class Session;
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(Engine& e, std::vector<ServedModel> m, ServerOptions o)
-      : engine(e), models(std::move(m)), options(std::move(o)), acceptor(ioc), signals(ioc),
+      : engine(e),
+        models(std::move(m)),
+        options(std::move(o)),
+        acceptor(ioc),
+        signals(ioc),
         deadline(ioc) {}
 
   Engine& engine;
@@ -61,7 +69,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   std::mutex sessions_mu;
   std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;  // guarded by sessions_mu
-  uint64_t next_session = 1;                                       // guarded by sessions_mu
+  uint64_t next_session = 1;                                      // guarded by sessions_mu
 
   const ServedModel* find_model(const std::string& id) const {
     for (const auto& m : models) {
@@ -119,14 +127,16 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(uint64_t(server_->options.max_body_bytes));
     stream_.expires_after(kIdleTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
     if (closed_) return;
     if (ec == http::error::body_limit) {
-      begin_exchange(std::string(parser_->get().method_string()), route_of(parser_->get().target()));
+      begin_exchange(std::string(parser_->get().method_string()),
+                     route_of(parser_->get().target()));
       keep_alive_ = false;
       linger_ = true;  // the client is still sending the body: read it away after answering
       ApiError e = make_error(413, ErrorCode::kInvalidRequest,
@@ -167,8 +177,9 @@ class Session : public std::enable_shared_from_this<Session> {
     try {
       dispatch(req, target);
     } catch (const std::exception& ex) {
-      send_error(make_error(500, ErrorCode::kInternalError, std::string("internal error: ") + ex.what()),
-                 anthropic_);
+      send_error(
+          make_error(500, ErrorCode::kInternalError, std::string("internal error: ") + ex.what()),
+          anthropic_);
     } catch (...) {
       send_error(make_error(500, ErrorCode::kInternalError, "internal error"), anthropic_);
     }
@@ -186,8 +197,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool get = req.method() == http::verb::get, post = req.method() == http::verb::post;
     const std::string& r = route_;
     if (r == "unmatched") {
-      return send_error(make_error(404, ErrorCode::kNotFound, "no route for " + method_ + " " + target),
-                        false);
+      return send_error(
+          make_error(404, ErrorCode::kNotFound, "no route for " + method_ + " " + target), false);
     }
     const bool is_get_route = r == "/health" || r == "/metrics" || r.starts_with("/v1/models");
     if ((is_get_route && !get) || (!is_get_route && !post)) {
@@ -197,14 +208,16 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (r == "/health") return send_health();
     if (r == "/metrics") {
-      return send(200, "text/plain; version=0.0.4; charset=utf-8",
-                  server_->metrics.render(server_->engine.runtime_info(), server_->engine.health_check()));
+      return send(
+          200, "text/plain; version=0.0.4; charset=utf-8",
+          server_->metrics.render(server_->engine.runtime_info(), server_->engine.health_check()));
     }
     if (!authorized(req)) {
-      return send_error(make_error(401, ErrorCode::kInvalidRequest,
-                                   "invalid or missing API key (Authorization: Bearer KEY or x-api-key)",
-                                   "invalid_api_key"),
-                        anthropic_);
+      return send_error(
+          make_error(401, ErrorCode::kInvalidRequest,
+                     "invalid or missing API key (Authorization: Bearer KEY or x-api-key)",
+                     "invalid_api_key"),
+          anthropic_);
     }
     if (r == "/v1/models") return send(200, json_response_type(), dump_json(models_json()));
     if (r == "/v1/models/{id}") return send_model(target.substr(std::string("/v1/models/").size()));
@@ -213,8 +226,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (r == "/tokenize") return send_tokenize(body);
     if (r == "/detokenize") return send_detokenize(body);
     const ApiKind kind = r == "/v1/chat/completions" ? ApiKind::kChat
-                         : r == "/v1/completions"     ? ApiKind::kCompletion
-                                                      : ApiKind::kMessages;
+                         : r == "/v1/completions"    ? ApiKind::kCompletion
+                                                     : ApiKind::kMessages;
     start_generation(kind, body);
   }
 
@@ -232,7 +245,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // --- simple routes ----------------------------------------------------------------------
   json model_json(const ServedModel& m) const {
-    return {{"id", m.id}, {"object", "model"}, {"created", m.created}, {"owned_by", "mlx-serving"},
+    return {{"id", m.id},
+            {"object", "model"},
+            {"created", m.created},
+            {"owned_by", "mlx-serving"},
             {"max_model_len", m.context_length}};
   }
   json models_json() const {
@@ -254,7 +270,9 @@ class Session : public std::enable_shared_from_this<Session> {
     HealthStatus h = server_->engine.health_check();
     const char* names[] = {"healthy", "degraded", "unhealthy"};
     std::string status = server_->draining ? "draining" : names[int(h.status)];
-    json body = {{"status", status}, {"uptime_s", h.uptime_s}, {"active_streams", h.active_streams},
+    json body = {{"status", status},
+                 {"uptime_s", h.uptime_s},
+                 {"active_streams", h.active_streams},
                  {"loaded_models", h.loaded_models}};
     if (!h.detail.empty()) body["detail"] = h.detail;
     const bool ok = !server_->draining && h.status != HealthState::kUnhealthy;
@@ -266,8 +284,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!id && !server_->models.empty()) return &server_->models[0];
     const ServedModel* m = id ? server_->find_model(*id) : nullptr;
     if (!m && !r.failed()) {
-      r.fail(make_error(404, ErrorCode::kModelNotLoaded, "The model '" + id.value_or("") + "' does not exist",
-                        "model_not_found"));
+      r.fail(make_error(404, ErrorCode::kModelNotLoaded,
+                        "The model '" + id.value_or("") + "' does not exist", "model_not_found"));
     }
     return m;
   }
@@ -283,7 +301,9 @@ class Session : public std::enable_shared_from_this<Session> {
     auto t = server_->engine.tokenize(m->id, prompt ? *prompt : *text, add_special);
     if (!t.ok()) return send_error(error_from_status(t.status()), false);
     model_ = m->id;
-    json out = {{"tokens", t->tokens}, {"count", t->tokens.size()}, {"max_model_len", m->context_length},
+    json out = {{"tokens", t->tokens},
+                {"count", t->tokens.size()},
+                {"max_model_len", m->context_length},
                 {"token_strings", t->token_strings}};
     send(200, json_response_type(), dump_json(out));
   }
@@ -295,7 +315,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const json* tokens = r.get("tokens");
     if (!r.failed() && !tokens) r.fail_field("tokens", "is required");
     if (tokens) {
-      if (!tokens->is_array()) r.fail_field("tokens", "expected array of integers, got " + json_type_name(*tokens));
+      if (!tokens->is_array())
+        r.fail_field("tokens", "expected array of integers, got " + json_type_name(*tokens));
       else {
         for (const auto& v : *tokens) {
           if (!v.is_number_integer()) {
@@ -315,14 +336,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // --- generations --------------------------------------------------------------------------
   void start_generation(ApiKind kind, const json& body) {
-    auto parsed = parse_generation_request(kind, body, [this](const std::string& id) {
-      return server_->find_model(id);
-    }, server_->engine);
+    auto parsed = parse_generation_request(
+        kind, body, [this](const std::string& id) { return server_->find_model(id); },
+        server_->engine);
     if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(*e, anthropic_);
     auto& request = std::get<GenerationRequest>(parsed);
     model_ = request.params.model;
     if (server_->draining) {
-      return send_error(make_error(503, ErrorCode::kServerError, "server is shutting down"), anthropic_);
+      return send_error(make_error(503, ErrorCode::kServerError, "server is shutting down"),
+                        anthropic_);
     }
     if (kind == ApiKind::kMessages && request.n != 1) request.n = 1;
     job_ = std::make_unique<GenerationJob>(std::move(request), server_->engine, server_->metrics);
@@ -337,8 +359,9 @@ class Session : public std::enable_shared_from_this<Session> {
     job_done_ = false;
     if (job_->streaming()) {
       status_ = 200;
-      pending_ += "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                  "Transfer-Encoding: chunked\r\n";
+      pending_ +=
+          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+          "Transfer-Encoding: chunked\r\n";
       pending_ += keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
       append_chunk(job_->stream_prologue());
     }
@@ -389,9 +412,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (side_read_active_ || closed_) return;
     side_read_active_ = true;
     stream_.socket().async_read_some(
-        net::buffer(side_buf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
-          self->on_side_read(ec, n);
-        });
+        net::buffer(side_buf_),
+        [self = shared_from_this()](beast::error_code ec, size_t n) { self->on_side_read(ec, n); });
   }
 
   void on_side_read(beast::error_code ec, size_t n) {
@@ -428,19 +450,21 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void send_error(const ApiError& e, bool anthropic) {
     server_->metrics.record_error(error_code_name(e.engine_code));
-    std::string extra = e.retry_after_s > 0 ? fmt::format("Retry-After: {}\r\n", e.retry_after_s) : "";
+    std::string extra =
+        e.retry_after_s > 0 ? fmt::format("Retry-After: {}\r\n", e.retry_after_s) : "";
     error_message_ = e.message;
-    send(e.http_status, json_response_type(), dump_json(anthropic ? e.anthropic_json() : e.openai_json()),
-         extra);
+    send(e.http_status, json_response_type(),
+         dump_json(anthropic ? e.anthropic_json() : e.openai_json()), extra);
   }
 
   void append_response(int status, const std::string& content_type, const std::string& body,
                        const std::string& extra_headers) {
     status_ = status;
     auto reason = http::obsolete_reason(http::status(unsigned(status)));
-    pending_ += fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: {}\r\n\r\n",
-                            status, std::string(reason), content_type, body.size(), extra_headers,
-                            keep_alive_ ? "keep-alive" : "close");
+    pending_ += fmt::format(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: {}\r\n\r\n",
+        status, std::string(reason), content_type, body.size(), extra_headers,
+        keep_alive_ ? "keep-alive" : "close");
     pending_ += body;
   }
 
@@ -449,8 +473,9 @@ class Session : public std::enable_shared_from_this<Session> {
     writing_.swap(pending_);
     pending_.clear();
     write_in_flight_ = true;
-    net::async_write(stream_, net::buffer(writing_),
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
+    net::async_write(
+        stream_, net::buffer(writing_),
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
   }
 
   void on_write(beast::error_code ec) {
@@ -486,8 +511,13 @@ class Session : public std::enable_shared_from_this<Session> {
     const double total = ms_since(started_);
     server_->metrics.record_http(route_, status);
     server_->metrics.add_active_request(-1);
-    json line = {{"level", "info"}, {"event", "request"}, {"id", request_id_}, {"method", method_},
-                 {"route", route_}, {"status", status}, {"total_ms", std::round(total * 100) / 100},
+    json line = {{"level", "info"},
+                 {"event", "request"},
+                 {"id", request_id_},
+                 {"method", method_},
+                 {"route", route_},
+                 {"status", status},
+                 {"total_ms", std::round(total * 100) / 100},
                  {"outcome", outcome}};
     if (!model_.empty()) line["model"] = model_;
     if (job_) {
@@ -512,10 +542,11 @@ class Session : public std::enable_shared_from_this<Session> {
     discard();
   }
   void discard() {
-    stream_.async_read_some(net::buffer(side_buf_), [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->close();
-      self->discard();
-    });
+    stream_.async_read_some(net::buffer(side_buf_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->close();
+                              self->discard();
+                            });
   }
 
   void close() {
@@ -562,23 +593,24 @@ void HttpServer::Impl::for_each_session(F f) {
 }
 
 void HttpServer::Impl::accept() {
-  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec,
-                                                                            tcp::socket socket) {
-    if (ec) {
-      if (!self->draining && ec != net::error::operation_aborted) self->accept();
-      return;
-    }
-    if (self->draining) return;
-    std::shared_ptr<Session> session;
-    {
-      std::lock_guard<std::mutex> lock(self->sessions_mu);
-      const uint64_t id = self->next_session++;
-      session = std::make_shared<Session>(std::move(socket), self, id);
-      self->sessions[id] = session;
-    }
-    session->start();
-    self->accept();
-  });
+  acceptor.async_accept(net::make_strand(ioc),
+                        [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                          if (ec) {
+                            if (!self->draining && ec != net::error::operation_aborted)
+                              self->accept();
+                            return;
+                          }
+                          if (self->draining) return;
+                          std::shared_ptr<Session> session;
+                          {
+                            std::lock_guard<std::mutex> lock(self->sessions_mu);
+                            const uint64_t id = self->next_session++;
+                            session = std::make_shared<Session>(std::move(socket), self, id);
+                            self->sessions[id] = session;
+                          }
+                          session->start();
+                          self->accept();
+                        });
 }
 
 void HttpServer::Impl::session_closed(uint64_t id) {
@@ -593,8 +625,8 @@ void HttpServer::Impl::session_closed(uint64_t id) {
 
 void HttpServer::Impl::begin_shutdown() {
   if (draining.exchange(true)) return;
-  log_line(dump_json({{"level", "info"}, {"event", "shutdown"},
-                      {"deadline_ms", options.shutdown_deadline_ms}}));
+  log_line(dump_json(
+      {{"level", "info"}, {"event", "shutdown"}, {"deadline_ms", options.shutdown_deadline_ms}}));
   beast::error_code ignored;
   acceptor.close(ignored);
   signals.cancel(ignored);
@@ -612,7 +644,8 @@ void HttpServer::Impl::begin_shutdown() {
 }
 
 void HttpServer::Impl::on_deadline() {
-  log_line(dump_json({{"level", "warn"}, {"event", "shutdown_deadline"},
+  log_line(dump_json({{"level", "warn"},
+                      {"event", "shutdown_deadline"},
                       {"detail", "cancelling the generations still running"}}));
   for_each_session([](Session& s) { s.on_deadline(); });
   // Cancelled streams end within an engine step; give them a moment, then stop regardless.
@@ -632,7 +665,9 @@ HttpServer::~HttpServer() {
 Result<int> HttpServer::listen() {
   beast::error_code ec;
   auto address = net::ip::make_address(impl_->options.host, ec);
-  if (ec) return error(ErrorCode::kInvalidParams, "server.host '" + impl_->options.host + "': " + ec.message());
+  if (ec)
+    return error(ErrorCode::kInvalidParams,
+                 "server.host '" + impl_->options.host + "': " + ec.message());
   tcp::endpoint endpoint(address, uint16_t(impl_->options.port));
   auto& a = impl_->acceptor;
   a.open(endpoint.protocol(), ec);
@@ -640,21 +675,25 @@ Result<int> HttpServer::listen() {
   if (!ec) a.bind(endpoint, ec);
   if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
-    return error(ErrorCode::kServerError, fmt::format("cannot listen on {}:{}: {}", impl_->options.host,
-                                                      impl_->options.port, ec.message()));
+    return error(ErrorCode::kServerError,
+                 fmt::format("cannot listen on {}:{}: {}", impl_->options.host, impl_->options.port,
+                             ec.message()));
   }
-  return int(a.local_endpoint().port());
-}
-
-void HttpServer::run() {
-  auto impl = impl_;
-  if (impl->options.handle_signals) {
+  // Signals are caught from here on (before the caller announces the port), and queued until
+  // run() starts the I/O threads.
+  if (impl_->options.handle_signals) {
+    auto impl = impl_;
     impl->signals.add(SIGINT);
     impl->signals.add(SIGTERM);
     impl->signals.async_wait([impl](beast::error_code ec, int) {
       if (!ec) impl->begin_shutdown();
     });
   }
+  return int(a.local_endpoint().port());
+}
+
+void HttpServer::run() {
+  auto impl = impl_;
   impl->accept();
   std::vector<std::thread> threads;
   for (int i = 1; i < std::max(1, impl->options.io_threads); ++i) {
@@ -681,7 +720,8 @@ ServedModel make_served_model(const Engine& engine, const ModelHandle& handle) {
     auto t = ChatTemplate::compile(cfg->chat_template);
     if (t.ok()) m.chat_template.emplace(std::move(*t));
   }
-  for (const char* marker : {"<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|end_of_turn|>"}) {
+  for (const char* marker :
+       {"<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|end_of_turn|>"}) {
     auto t = engine.tokenize(handle.id, marker, false);
     if (t.ok() && t->tokens.size() == 1) m.end_of_turn_ids.push_back(t->tokens[0]);
   }

@@ -21,7 +21,7 @@ namespace mlxs::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;  // 0 = any free port (listen() returns it)
+  int port = 8080;      // 0 = any free port (listen() returns it)
   std::string api_key;  // empty = no authentication on /v1/* and the tokenizer routes
   int64_t max_body_bytes = 8 * 1024 * 1024;
   int64_t shutdown_deadline_ms = 10000;
@@ -38,7 +38,8 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and listens. Returns the bound port, or kServerError naming the address.
+  // Binds and listens, and from then on catches SIGINT/SIGTERM (when handle_signals). Returns
+  // the bound port, or kServerError naming the address.
   Result<int> listen();
   // Serves on options.io_threads threads (this one included) until shutdown has completed.
   void run();

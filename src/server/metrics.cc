@@ -22,7 +22,9 @@ void header(std::string* out, const char* name, const char* type, const char* he
   *out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
-std::string fmt_double(double v) { return fmt::format("{}", v); }
+std::string fmt_double(double v) {
+  return fmt::format("{}", v);
+}
 
 }  // namespace
 

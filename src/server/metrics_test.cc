@@ -39,7 +39,8 @@ TEST(Metrics, ExpositionHasEngineAndServerSeries) {
   EXPECT_NE(text.find("mlxs_prefix_cache_hit_rate{model=\"default\"} 0.75\n"), std::string::npos);
   EXPECT_NE(text.find("mlxs_http_requests_total{route=\"/v1/completions\",status=\"200\"} 2\n"),
             std::string::npos);
-  EXPECT_NE(text.find("mlxs_request_errors_total{code=\"ValidationError\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("mlxs_request_errors_total{code=\"ValidationError\"} 1\n"),
+            std::string::npos);
   EXPECT_NE(text.find("# TYPE mlxs_time_to_first_token_seconds histogram\n"), std::string::npos);
   EXPECT_NE(text.find("mlxs_time_to_first_token_seconds_count 1\n"), std::string::npos);
 }

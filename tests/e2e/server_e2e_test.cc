@@ -25,13 +25,14 @@ const fs::path kBinary = fs::path(MLXS_BINARY_DIR) / "mlx-serving";
 class ServerProcess {
  public:
   explicit ServerProcess(std::vector<std::string> extra) {
-    std::vector<std::string> args = {kBinary.string(), "serve", "--model",
-                                     (kSource / "models" / "default").string(), "--port", "0"};
+    std::vector<std::string> args = {kBinary.string(), "serve",
+                                     "--model",        (kSource / "models" / "default").string(),
+                                     "--port",         "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     int out[2];
     if (pipe(out) != 0) return;
-    log_ = fs::temp_directory_path() / ("mlxs_e2e_" + std::to_string(getpid()) + "_" +
-                                        std::to_string(++counter_) + ".log");
+    log_ = fs::temp_directory_path() /
+           ("mlxs_e2e_" + std::to_string(getpid()) + "_" + std::to_string(++counter_) + ".log");
     pid_ = fork();
     if (pid_ == 0) {
       dup2(out[1], 1);
@@ -88,10 +89,13 @@ class ServerProcess {
   fs::path log_;
 };
 
-fs::path node_modules() { return kSource / ".fixtures" / "e2e" / "node_modules"; }
+fs::path node_modules() {
+  return kSource / ".fixtures" / "e2e" / "node_modules";
+}
 
 // Runs one section of server_e2e.mjs against `server`; its exit status (0 = every check passed).
-int run_section(const std::string& section, const ServerProcess& server, const std::string& key = "") {
+int run_section(const std::string& section, const ServerProcess& server,
+                const std::string& key = "") {
   std::string cmd = "MLXS_E2E_NODE_MODULES='" + node_modules().string() + "' node '" +
                     (kSource / "tests" / "e2e" / "server_e2e.mjs").string() + "' " + section + " " +
                     server.url() + " " + std::to_string(server.pid()) + " '" + key + "'";
@@ -100,7 +104,8 @@ int run_section(const std::string& section, const ServerProcess& server, const s
 }
 
 fs::path write_config(const std::string& name, const std::string& yaml) {
-  fs::path p = fs::temp_directory_path() / ("mlxs_e2e_" + std::to_string(getpid()) + "_" + name + ".yaml");
+  fs::path p =
+      fs::temp_directory_path() / ("mlxs_e2e_" + std::to_string(getpid()) + "_" + name + ".yaml");
   std::ofstream(p) << yaml;
   return p;
 }
@@ -134,7 +139,8 @@ TEST_F(ServerE2E, ApiKeyIsRequiredWhenSet) {
 
 TEST_F(ServerE2E, OfficialOpenAIAndAnthropicClients) {
   ASSERT_TRUE(fs::exists(node_modules() / "openai"))
-      << "run scripts/fetch-fixtures.sh (installs the pinned openai and @anthropic-ai/sdk packages)";
+      << "run scripts/fetch-fixtures.sh (installs the pinned openai and @anthropic-ai/sdk "
+         "packages)";
   ServerProcess server({});
   ASSERT_GT(server.port(), 0);
   EXPECT_EQ(run_section("sdk", server), 0) << server.log();
