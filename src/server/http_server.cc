@@ -377,7 +377,23 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Pulls the job's chunks; an exception (a bug) ends the exchange with a 500 when nothing was
+  // sent yet, else closes the connection. Never lets it reach the I/O loop.
   void pump() {
+    try {
+      pump_once();
+    } catch (const std::exception& ex) {
+      server_->log_line(dump_json({{"level", "error"},
+                                   {"event", "bug"},
+                                   {"id", request_id_},
+                                   {"detail", std::string("pump: ") + ex.what()}}));
+      if (job_) job_->cancel();
+      job_done_ = true;
+      close();
+    }
+  }
+
+  void pump_once() {
     if (!job_ || job_done_ || closed_) return;
     if (write_in_flight_ && pending_.size() >= kHighWater) return;  // resumed by on_write
     std::string events;
