@@ -173,6 +173,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string target(req.target());
     begin_exchange(std::string(req.method_string()), route_of(target));
     keep_alive_ = req.keep_alive() && !server_->draining;
+    chunked_ = req.version() >= 11;  // HTTP/1.0 streams are delimited by closing instead
     anthropic_ = route_ == "/v1/messages";
     try {
       dispatch(req, target);
@@ -359,9 +360,10 @@ class Session : public std::enable_shared_from_this<Session> {
     job_done_ = false;
     if (job_->streaming()) {
       status_ = 200;
+      if (!chunked_) keep_alive_ = false;
       pending_ +=
-          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-          "Transfer-Encoding: chunked\r\n";
+          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n";
+      if (chunked_) pending_ += "Transfer-Encoding: chunked\r\n";
       pending_ += keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
       append_chunk(job_->stream_prologue());
     }
@@ -401,7 +403,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (job_->streaming()) {
       if (done) events += job_->stream_epilogue();
       append_chunk(events);
-      if (done) pending_ += "0\r\n\r\n";
+      if (done && chunked_) pending_ += "0\r\n\r\n";
     }
     if (done) {
       job_done_ = true;
@@ -417,6 +419,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void append_chunk(const std::string& data) {
     if (data.empty()) return;
+    if (!chunked_) {
+      pending_ += data;
+      return;
+    }
     pending_ += fmt::format("{:x}\r\n", data.size());
     pending_ += data;
     pending_ += "\r\n";
@@ -584,7 +590,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // the exchange in progress
   bool in_exchange_ = false, exchange_complete_ = false, keep_alive_ = true, anthropic_ = false;
-  bool linger_ = false;
+  bool linger_ = false, chunked_ = true;
   Clock::time_point started_;
   std::string request_id_, route_, method_, model_, error_message_;
   int status_ = 0;
