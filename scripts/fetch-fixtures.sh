@@ -25,3 +25,17 @@ for name in "${NAMES[@]}"; do
   rm -rf "$tmp"
   rm -f "$tgz"  # the tarball is 4-42 MB and no longer needed
 done
+
+# The official API clients for the server's end-to-end tests (tests/e2e), pinned, into
+# .fixtures/e2e/node_modules (ignored by git). Skipped when both are installed at these versions.
+E2E=.fixtures/e2e
+OPENAI_VERSION=4.95.0
+ANTHROPIC_VERSION=0.52.0
+if ! grep -qs "\"version\": \"$OPENAI_VERSION\"" "$E2E/node_modules/openai/package.json" ||
+   ! grep -qs "\"version\": \"$ANTHROPIC_VERSION\"" "$E2E/node_modules/@anthropic-ai/sdk/package.json"; then
+  echo "fetch-fixtures: npm install openai@$OPENAI_VERSION @anthropic-ai/sdk@$ANTHROPIC_VERSION"
+  mkdir -p "$E2E"
+  [ -f "$E2E/package.json" ] || echo '{"name": "mlxs-e2e", "private": true}' > "$E2E/package.json"
+  (cd "$E2E" && npm install --silent --no-audit --no-fund --no-save \
+    "openai@$OPENAI_VERSION" "@anthropic-ai/sdk@$ANTHROPIC_VERSION" >/dev/null)
+fi

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,10 @@ class Generator {
   // True once the final chunk (metadata or error) has been returned by next().
   virtual bool done() const = 0;
   virtual void cancel() = 0;
+  // For asynchronous consumers: `notify` is called (on an engine thread, so it must not block
+  // nor call next()) each time a chunk becomes available, and once at registration when chunks
+  // are already waiting. Pull the chunks with next(0ms) from your own thread. Empty = none.
+  virtual void set_listener(std::function<void()> notify) = 0;
 };
 
 struct GenerateResult {

@@ -29,6 +29,7 @@ class LocalGenerator final : public Generator {
   LocalGenerator(std::shared_ptr<Stream> stream, CancelToken cancel)
       : stream_(std::move(stream)), cancel_(std::move(cancel)) {}
   ~LocalGenerator() override {
+    stream_->set_listener(nullptr);
     if (!stream_->finished()) cancel();
   }
   const std::string& stream_id() const override { return stream_->id(); }
@@ -40,6 +41,9 @@ class LocalGenerator final : public Generator {
   void cancel() override {
     cancel_.cancel();
     stream_->abandon();
+  }
+  void set_listener(std::function<void()> notify) override {
+    stream_->set_listener(std::move(notify));
   }
 
  private:

@@ -72,9 +72,7 @@ ModelRunner::~ModelRunner() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   for (auto& req : inbox_) fail(*req, ErrorCode::kCancelled, "model '" + id_ + "' was unloaded");
-  for (auto& [sid, req] : live_) {
-    req->stream->push(ErrorChunk{ErrorCode::kCancelled, "model '" + id_ + "' was unloaded", ""}, true);
-  }
+  while (!live_.empty()) fail(*live_.begin()->second, ErrorCode::kCancelled, "model '" + id_ + "' was unloaded");
 }
 
 Status ModelRunner::check_admission(const Request& r) {
@@ -325,6 +323,14 @@ void ModelRunner::finish(Request& r, FinishReason reason, const std::string& tai
 }
 
 void ModelRunner::fail(Request& r, ErrorCode code, const std::string& message) {
+  // The completed event (finish_reason error) also releases the engine's active-stream slot,
+  // which is counted down on generation:completed only.
+  MetadataChunk m;
+  m.tokens_generated = r.num_generated;
+  m.prompt_tokens = int32_t(r.prompt.size());
+  m.finish_reason = FinishReason::kError;
+  m.model_id = id_;
+  events_(GenerationCompletedEvent{r.stream_id, m});
   r.stream->push(ErrorChunk{code, message, ""}, true);
   live_.erase(r.id);
 }

@@ -3,14 +3,36 @@
 namespace mlxs {
 
 void Stream::push(Chunk chunk, bool final) {
+  std::shared_ptr<std::function<void()>> listener;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return;
     if (std::holds_alternative<TokenChunk>(chunk)) ++num_token_chunks_;
     buffer_.push_back(std::move(chunk));
     closed_ = final;
+    listener = listener_;
   }
   cv_.notify_one();
+  if (listener) (*listener)();
+}
+
+void Stream::set_listener(std::function<void()> notify) {
+  bool pending = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    listener_ = notify ? std::make_shared<std::function<void()>>(std::move(notify)) : nullptr;
+    pending = listener_ && !buffer_.empty();
+  }
+  if (pending) notify_pending_listener();
+}
+
+void Stream::notify_pending_listener() {
+  std::shared_ptr<std::function<void()>> listener;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    listener = listener_;
+  }
+  if (listener) (*listener)();
 }
 
 bool Stream::full() const {

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -33,6 +34,9 @@ class Stream {
   bool pause_if_full(std::function<void()> resume);
   // The consumer is gone (generator destroyed or cancelled).
   bool abandoned() const;
+  // Registers `notify`, called on the producer's thread after every push (outside the lock). It
+  // must not block; it lets an asynchronous consumer wake up instead of polling pop().
+  void set_listener(std::function<void()> notify);
 
   // --- consumer ---
   std::optional<Chunk> pop(std::chrono::milliseconds timeout);
@@ -40,16 +44,19 @@ class Stream {
   void abandon();
 
  private:
+  void notify_pending_listener();
+
   const std::string id_;
   const size_t capacity_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Chunk> buffer_;            // guarded by mu_
-  size_t num_token_chunks_ = 0;         // guarded by mu_
-  bool closed_ = false;                 // final chunk pushed; guarded by mu_
-  bool final_popped_ = false;           // guarded by mu_
-  bool abandoned_ = false;              // guarded by mu_
-  std::function<void()> resume_;        // set while paused; guarded by mu_
+  std::deque<Chunk> buffer_;                         // guarded by mu_
+  size_t num_token_chunks_ = 0;                      // guarded by mu_
+  bool closed_ = false;                              // final chunk pushed; guarded by mu_
+  bool final_popped_ = false;                        // guarded by mu_
+  bool abandoned_ = false;                           // guarded by mu_
+  std::function<void()> resume_;                     // set while paused; guarded by mu_
+  std::shared_ptr<std::function<void()>> listener_;  // guarded by mu_
 };
 
 }  // namespace mlxs

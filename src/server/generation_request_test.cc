@@ -1,0 +1,157 @@
+#include "server/generation_request.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "server/http_server.h"
+
+namespace mlxs::server {
+namespace {
+
+using json = nlohmann::json;
+
+class GenerationRequestTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto e = create_engine({});
+    ASSERT_TRUE(e.ok()) << e.status().to_string();
+    engine_ = std::move(*e).release();
+    LoadModelOptions lo;
+    lo.model = "default";
+    lo.local_path = (std::filesystem::path(MLXS_SOURCE_DIR) / "models" / "default").string();
+    auto h = engine_->load_model(lo);
+    ASSERT_TRUE(h.ok()) << h.status().to_string();
+    model_ = new ServedModel(make_served_model(*engine_, *h));
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete engine_;
+  }
+  std::variant<GenerationRequest, ApiError> parse(ApiKind kind, const json& body) {
+    return parse_generation_request(
+        kind, body, [](const std::string& id) { return id == "default" ? model_ : nullptr; },
+        *engine_);
+  }
+  ApiError error_of(ApiKind kind, const json& body) {
+    auto r = parse(kind, body);
+    EXPECT_TRUE(std::holds_alternative<ApiError>(r));
+    return std::holds_alternative<ApiError>(r) ? std::get<ApiError>(r) : ApiError{};
+  }
+  GenerationRequest ok(ApiKind kind, const json& body) {
+    auto r = parse(kind, body);
+    if (auto* e = std::get_if<ApiError>(&r)) ADD_FAILURE() << e->message;
+    return std::holds_alternative<GenerationRequest>(r) ? std::get<GenerationRequest>(r)
+                                                        : GenerationRequest{};
+  }
+
+  static Engine* engine_;
+  static ServedModel* model_;
+};
+
+Engine* GenerationRequestTest::engine_ = nullptr;
+ServedModel* GenerationRequestTest::model_ = nullptr;
+
+const json kChat = {{"model", "default"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
+
+TEST_F(GenerationRequestTest, ChatRendersTheTemplateWithoutBosAndStopsAtEndOfTurn) {
+  GenerationRequest g = ok(ApiKind::kChat, kChat);
+  auto expected = engine_->tokenize(
+      "default", "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", false);
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(std::get<PromptTokens>(g.params.prompt).tokens, expected->tokens);
+  EXPECT_EQ(g.num_prompt_tokens, int(expected->tokens.size()));
+  auto im_end = engine_->tokenize("default", "<|im_end|>", false);
+  ASSERT_EQ(im_end->tokens.size(), 1u);
+  EXPECT_NE(
+      std::find(g.params.stop_token_ids.begin(), g.params.stop_token_ids.end(), im_end->tokens[0]),
+      g.params.stop_token_ids.end());
+}
+
+TEST_F(GenerationRequestTest, ChatFields) {
+  json body = kChat;
+  body.update({{"n", 3},
+               {"seed", 9},
+               {"stop", "x"},
+               {"max_completion_tokens", 7},
+               {"logprobs", true},
+               {"top_logprobs", 2},
+               {"temperature", 0.5},
+               {"stream", true},
+               {"stream_options", {{"include_usage", true}}},
+               {"user", "u"},
+               {"top_p", nullptr}});
+  GenerationRequest g = ok(ApiKind::kChat, body);
+  EXPECT_EQ(g.n, 3);
+  EXPECT_EQ(g.params.seed, 9u);
+  EXPECT_EQ(g.params.stop_sequences, std::vector<std::string>{"x"});
+  EXPECT_EQ(g.params.max_tokens, 7);
+  EXPECT_TRUE(g.params.logprobs);
+  EXPECT_EQ(g.params.top_logprobs, 2);
+  EXPECT_EQ(g.params.temperature, 0.5);
+  EXPECT_FALSE(g.params.top_p.has_value());
+  EXPECT_TRUE(g.stream);
+  EXPECT_TRUE(g.include_usage);
+}
+
+TEST_F(GenerationRequestTest, RefusalsNameTheField) {
+  json body = kChat;
+  body["tools"] = json::array({{{"type", "function"}}});
+  EXPECT_EQ(error_of(ApiKind::kChat, body).param, "tools");
+  body = kChat;
+  body["temperature"] = 3;
+  ApiError e = error_of(ApiKind::kChat, body);
+  EXPECT_EQ(e.param, "temperature");
+  EXPECT_NE(e.message.find("must be >= 0 and <= 2, got 3"), std::string::npos);
+  body = kChat;
+  body["model"] = "other";
+  EXPECT_EQ(error_of(ApiKind::kChat, body).http_status, 404);
+  body = kChat;
+  body["messages"][0]["content"] = json::array({{{"type", "image_url"}, {"image_url", "x"}}});
+  EXPECT_EQ(error_of(ApiKind::kChat, body).param, "messages.0.content.0.type");
+  body = kChat;
+  body["stop"] = json::array({""});
+  e = error_of(ApiKind::kChat, body);
+  EXPECT_EQ(e.param, "stop[0]");
+  EXPECT_NE(e.message.find("field 'stop[0]'"), std::string::npos) << e.message;
+}
+
+TEST_F(GenerationRequestTest, CompletionPromptForms) {
+  GenerationRequest g =
+      ok(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "Hello"}, {"logprobs", 3}});
+  auto expected = engine_->tokenize("default", "Hello", true);
+  EXPECT_EQ(std::get<PromptTokens>(g.params.prompt).tokens, expected->tokens);
+  EXPECT_EQ(g.params.max_tokens, 16);  // OpenAI's default for completions
+  EXPECT_EQ(g.completion_logprobs, 3);
+  EXPECT_EQ(g.params.top_logprobs, 3);
+  g = ok(ApiKind::kCompletion, {{"model", "default"}, {"prompt", {5, 6, 7}}});
+  EXPECT_EQ(std::get<PromptTokens>(g.params.prompt).tokens, (std::vector<int32_t>{5, 6, 7}));
+  EXPECT_EQ(error_of(ApiKind::kCompletion, {{"model", "default"}, {"prompt", {"a", "b"}}}).param,
+            "prompt");
+  EXPECT_EQ(
+      error_of(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "a"}, {"echo", true}}).param,
+      "echo");
+}
+
+TEST_F(GenerationRequestTest, MessagesNeedMaxTokensAndContinueAPrefill) {
+  json body = {{"model", "default"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
+  EXPECT_EQ(error_of(ApiKind::kMessages, body).param, "max_tokens");
+  body["max_tokens"] = 5;
+  body["system"] = json::array({{{"type", "text"}, {"text", "Be brief."}}});
+  body["messages"].push_back({{"role", "assistant"}, {"content", "Well,"}});
+  body["stop_sequences"] = {"."};
+  GenerationRequest g = ok(ApiKind::kMessages, body);
+  auto expected = engine_->tokenize(
+      "default",
+      "<|im_start|>system\nBe "
+      "brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nWell,",
+      false);
+  EXPECT_EQ(std::get<PromptTokens>(g.params.prompt).tokens, expected->tokens);
+  EXPECT_EQ(g.params.stop_sequences, std::vector<std::string>{"."});
+  body["n"] = 2;  // not an Anthropic field
+  EXPECT_EQ(error_of(ApiKind::kMessages, body).param, "n");
+}
+
+}  // namespace
+}  // namespace mlxs::server

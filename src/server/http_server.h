@@ -1,0 +1,59 @@
+// The HTTP/1.1 front of mlx-serving: OpenAI- and Anthropic-compatible routes over Boost.Beast,
+// on a small pool of I/O threads. One strand per connection; requests on a connection are
+// answered in order (keep-alive and pipelining safe). Generations are consumed asynchronously:
+// the engine's listener wakes the connection, which pulls chunks without blocking and stops
+// pulling while the socket is backed up (so a slow client pauses only its own stream).
+//
+// A client that disconnects (seen by a read kept pending on its socket, also for non-streaming
+// requests) has its generators cancelled at once; the engine frees its KV within one step.
+// Shutdown (SIGINT/SIGTERM or shutdown()): stop accepting, let in-flight work finish until
+// shutdown_deadline_ms, then cancel what is left (streams end cleanly), then return from run().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mlxs/engine.h"
+#include "server/generation_request.h"
+
+namespace mlxs::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;      // 0 = any free port (listen() returns it)
+  std::string api_key;  // empty = no authentication on /v1/* and the tokenizer routes
+  int64_t max_body_bytes = 8 * 1024 * 1024;
+  int64_t shutdown_deadline_ms = 10000;
+  int io_threads = 2;
+  bool handle_signals = true;  // SIGINT / SIGTERM start a graceful shutdown
+  bool log_requests = true;    // one JSON line per request on stderr
+};
+
+class HttpServer {
+ public:
+  // `engine` must outlive the server; `models` are the loaded models it serves.
+  HttpServer(Engine& engine, std::vector<ServedModel> models, ServerOptions options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens, and from then on catches SIGINT/SIGTERM (when handle_signals). Returns
+  // the bound port, or kServerError naming the address.
+  Result<int> listen();
+  // Serves on options.io_threads threads (this one included) until shutdown has completed.
+  void run();
+  // Starts a graceful shutdown; returns at once. Thread-safe, idempotent.
+  void shutdown();
+
+  struct Impl;  // defined in http_server.cc
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// The ServedModel for a loaded model: its chat template (if tokenizer_config.json has one) and
+// the single-token end-of-turn markers its vocabulary defines (<|im_end|>, <|eot_id|>, ...).
+ServedModel make_served_model(const Engine& engine, const ModelHandle& handle);
+
+}  // namespace mlxs::server

@@ -1,0 +1,179 @@
+// End-to-end tests of `mlx-serving serve`: each test starts the real binary on a free port
+// (--port 0; it prints `listening on HOST:PORT`), then speaks HTTP to it through
+// tests/e2e/server_e2e.mjs (node 20, built-in fetch and raw sockets; the SDK section uses the
+// official `openai` and `@anthropic-ai/sdk` npm packages that scripts/fetch-fixtures.sh pins
+// into .fixtures/e2e/node_modules). The process's exit status is checked here.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kSource = MLXS_SOURCE_DIR;
+const fs::path kBinary = fs::path(MLXS_BINARY_DIR) / "mlx-serving";
+
+// A running `mlx-serving serve` child with its stdout on a pipe; killed if still alive at the end.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> extra) {
+    std::vector<std::string> args = {kBinary.string(), "serve",
+                                     "--model",        (kSource / "models" / "default").string(),
+                                     "--port",         "0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    int out[2];
+    if (pipe(out) != 0) return;
+    log_ = fs::temp_directory_path() /
+           ("mlxs_e2e_" + std::to_string(getpid()) + "_" + std::to_string(++counter_) + ".log");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], 1);
+      FILE* err = std::fopen(log_.c_str(), "w");
+      if (err) dup2(fileno(err), 2);
+      close(out[0]);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    FILE* f = fdopen(out[0], "r");
+    char line[512];
+    while (f && std::fgets(line, sizeof(line), f)) {
+      std::string s(line);
+      auto at = s.find("listening on ");
+      if (at != std::string::npos) {
+        port_ = std::stoi(s.substr(s.rfind(':') + 1));
+        break;
+      }
+    }
+    stdout_ = f;
+  }
+  ~ServerProcess() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (stdout_) std::fclose(stdout_);
+  }
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Waits for the process; its exit code, or -1 when it died of a signal.
+  int wait_exit() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string log() const {
+    std::ifstream in(log_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+ private:
+  static inline int counter_ = 0;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  bool reaped_ = false;
+  FILE* stdout_ = nullptr;
+  fs::path log_;
+};
+
+fs::path node_modules() {
+  return kSource / ".fixtures" / "e2e" / "node_modules";
+}
+
+// Runs one section of server_e2e.mjs against `server`; its exit status (0 = every check passed).
+int run_section(const std::string& section, const ServerProcess& server,
+                const std::string& key = "") {
+  std::string cmd = "MLXS_E2E_NODE_MODULES='" + node_modules().string() + "' node '" +
+                    (kSource / "tests" / "e2e" / "server_e2e.mjs").string() + "' " + section + " " +
+                    server.url() + " " + std::to_string(server.pid()) + " '" + key + "'";
+  int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+fs::path write_config(const std::string& name, const std::string& yaml) {
+  fs::path p =
+      fs::temp_directory_path() / ("mlxs_e2e_" + std::to_string(getpid()) + "_" + name + ".yaml");
+  std::ofstream(p) << yaml;
+  return p;
+}
+
+class ServerE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(kBinary)) << "build the mlx-serving target first";
+    ASSERT_EQ(std::system("node --version > /dev/null 2>&1"), 0) << "node (20+) is required";
+  }
+};
+
+TEST_F(ServerE2E, EveryRouteStreamingAndNot) {
+  ServerProcess server({});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("routes", server), 0) << server.log();
+}
+
+TEST_F(ServerE2E, BadRequestsGetTheirErrorsAndHurtNoOne) {
+  auto config = write_config("errors", "server:\n  max_body_bytes: 1048576\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("errors", server), 0) << server.log();
+}
+
+TEST_F(ServerE2E, ApiKeyIsRequiredWhenSet) {
+  ServerProcess server({"--api-key", "sekret-123"});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("auth", server, "sekret-123"), 0) << server.log();
+}
+
+TEST_F(ServerE2E, OfficialOpenAIAndAnthropicClients) {
+  ASSERT_TRUE(fs::exists(node_modules() / "openai"))
+      << "run scripts/fetch-fixtures.sh (installs the pinned openai and @anthropic-ai/sdk "
+         "packages)";
+  ServerProcess server({});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("sdk", server), 0) << server.log();
+}
+
+TEST_F(ServerE2E, CapacityRefusalIs429WithRetryAfter) {
+  auto config = write_config("capacity", "stream_registry:\n  max_active_streams: 1\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("capacity", server), 0) << server.log();
+}
+
+TEST_F(ServerE2E, DisconnectCancelsAndFreesKv) {
+  ServerProcess server({});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("disconnect", server), 0) << server.log();
+  EXPECT_NE(server.log().find("\"outcome\":\"client_disconnected\""), std::string::npos);
+}
+
+TEST_F(ServerE2E, SigtermDuringStreamingEndsTheStreamAndExitsZero) {
+  auto config = write_config("sigterm", "server:\n  shutdown_deadline_ms: 500\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("sigterm", server), 0) << server.log();
+  EXPECT_EQ(server.wait_exit(), 0) << server.log();
+  EXPECT_NE(server.log().find("\"event\":\"shutdown\""), std::string::npos);
+}
+
+TEST_F(ServerE2E, SigtermWhenIdleExitsZero) {
+  ServerProcess server({});
+  ASSERT_GT(server.port(), 0);
+  kill(server.pid(), SIGTERM);
+  EXPECT_EQ(server.wait_exit(), 0) << server.log();
+}
+
+}  // namespace
