@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
   if (!engine.ok()) return std::fprintf(stderr, "%s\n", engine.status().to_string().c_str()), 1;
   LoadModelOptions lo;
   lo.model = "m";
-  lo.local_path = dir;
+  lo.local_path = std::filesystem::absolute(dir).lexically_normal().string();
   auto h = (*engine)->load_model(lo);
   if (!h.ok()) return std::fprintf(stderr, "%s\n", h.status().to_string().c_str()), 1;
   std::printf("model %s (%s, %.1f M params, %s), %d tokens per stream\n", dir.c_str(),

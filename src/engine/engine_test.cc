@@ -305,7 +305,7 @@ TEST_F(EngineTest, HealthAndRuntimeInfo) {
   EXPECT_EQ(h.status, HealthState::kHealthy);
   EXPECT_GE(h.loaded_models, 1);
   RuntimeInfo info = engine_->runtime_info();
-  EXPECT_EQ(info.backend, "cpu");
+  EXPECT_EQ(info.backend, engine_->get_model_info("default")->backend);
   EXPECT_GT(info.models.at(0).kv_blocks_total, 0);
 }
 

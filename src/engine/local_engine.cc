@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -278,6 +279,11 @@ class LocalEngine final : public Engine {
     if (options_.device != Device::kCpu) {
       CudaOptions co;
       co.device = options_.device_index;
+      // MLXS_CUDA_PRECISE=1: f32-precise activations (the hi + lo bf16 split on the tensor
+      // cores), so results match the CPU reference up to summation order and seeded sampling is
+      // reproducible under any batch; the default rounds activations to bf16 (faster).
+      const char* precise = std::getenv("MLXS_CUDA_PRECISE");
+      co.precise_activations = precise && std::string(precise) == "1";
       auto b = make_cuda_backend(co);
       if (b.ok()) return std::move(*b);
       // kAuto falls back to the CPU when there is no CUDA build or no GPU.
