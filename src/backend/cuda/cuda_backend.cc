@@ -88,7 +88,11 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
   Status init();
   std::string name() const override { return "cuda"; }
-  DType kv_dtype() const override { return DType::kBF16; }
+  // Precise mode keeps the KV cache in f32 too (it matches the CPU reference up to summation
+  // order); the fast mode stores it in bf16 (half the memory, twice the sequences).
+  DType kv_dtype() const override {
+    return opt_.precise_activations ? DType::kF32 : DType::kBF16;
+  }
 
   Tensor alloc(DType dtype, int64_t rows, int64_t cols) override;
   void free(Tensor& t) override;
