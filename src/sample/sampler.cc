@@ -74,33 +74,39 @@ void fill_logprobs(const std::vector<float>& z, const SamplingParams& p, SampleR
   for (size_t i = 0; i < k; ++i) r->top.push_back({idx[i], z[size_t(idx[i])] - log_norm});
 }
 
-// Draws from softmax(z / T) restricted by top-k, min-p and top-p.
+// Draws from softmax(z / T) restricted by min-p, top-k and top-p: a pure function of
+// (z, params, seed, step). The inverse-CDF walk goes through the candidates in decreasing logit
+// order (ties: lower id first) when top-k or top-p needs that order, else in id order, so the
+// plain case (temperature alone) is O(V) with no sort.
 int32_t draw(const std::vector<float>& z, const SamplingParams& p, uint64_t step) {
-  std::vector<int32_t> idx(z.size());
-  std::iota(idx.begin(), idx.end(), 0);
+  const double inv_t = 1.0 / double(p.temperature);
+  const float top = *std::max_element(z.begin(), z.end());
+  // min-p keeps p_i >= min_p * p_max, i.e. (z_i - top) / T >= log(min_p).
+  const double floor = p.min_p > 0 ? std::log(double(p.min_p)) : -INFINITY;
+  std::vector<int32_t> idx;
+  idx.reserve(z.size());
+  for (int32_t i = 0; i < int32_t(z.size()); ++i) {
+    if ((double(z[size_t(i)]) - top) * inv_t >= floor) idx.push_back(i);
+  }
   auto by_logit = [&](int32_t a, int32_t b) {
     return z[size_t(a)] != z[size_t(b)] ? z[size_t(a)] > z[size_t(b)] : a < b;
   };
-  size_t n = idx.size();
-  if (p.top_k > 0 && size_t(p.top_k) < n) {
+  if (p.top_k > 0 && size_t(p.top_k) < idx.size()) {
     std::nth_element(idx.begin(), idx.begin() + p.top_k, idx.end(), by_logit);
-    n = size_t(p.top_k);
+    idx.resize(size_t(p.top_k));
   }
-  std::sort(idx.begin(), idx.begin() + ptrdiff_t(n), by_logit);
-  const double inv_t = 1.0 / double(p.temperature), top = double(z[size_t(idx[0])]);
-  std::vector<double> prob(n);
+  const bool need_order = p.top_p < 1.0f;
+  if (need_order || p.top_k > 0) std::sort(idx.begin(), idx.end(), by_logit);
+  std::vector<double> prob(idx.size());
   double sum = 0;
-  for (size_t i = 0; i < n; ++i) sum += prob[i] = std::exp((double(z[size_t(idx[i])]) - top) * inv_t);
-  for (auto& q : prob) q /= sum;
-  size_t keep = n;
-  if (p.min_p > 0) {
-    const double floor = double(p.min_p) * prob[0];
-    while (keep > 1 && prob[keep - 1] < floor) --keep;
+  for (size_t i = 0; i < idx.size(); ++i) {
+    sum += prob[i] = std::exp((double(z[size_t(idx[i])]) - top) * inv_t);
   }
-  if (p.top_p < 1.0f) {
+  size_t keep = idx.size();
+  if (need_order) {
     double cum = 0;
     for (size_t i = 0; i < keep; ++i) {
-      cum += prob[i];
+      cum += prob[i] / sum;
       if (cum >= double(p.top_p)) {
         keep = i + 1;
         break;
