@@ -224,6 +224,39 @@ TEST_F(EngineTest, RequestLongerThanTheContextIsRefusedUpFront) {
   EXPECT_NE(g.status().message().find("exceeds the context length"), std::string::npos);
 }
 
+// A request that can never fit the KV pool is refused as bad input (not as a busy server), and
+// one that fits waits for blocks: with a 6-block pool (96 tokens) two 60-token requests run one
+// after the other.
+TEST(EngineKvPool, NeverFitsIsInvalidAndFittingRequestsWaitForBlocks) {
+  std::string cfg = ::testing::TempDir() + "/small_pool.yaml";
+  std::ofstream(cfg) << "kv_cache:\n  num_blocks: 6\n  block_size: 16\n";
+  EngineOptions o;
+  o.env_overrides = false;
+  o.config_path = cfg;
+  auto e = create_engine(o);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  LoadModelOptions lo;
+  lo.model = "default";
+  lo.local_path = kModelDir;
+  ASSERT_TRUE((*e)->load_model(lo).ok());
+  GeneratorParams p;
+  p.model = "default";
+  p.prompt = "Call me Ishmael.";
+  p.temperature = 0;
+  p.max_tokens = 200;
+  auto too_big = (*e)->create_generator(p);
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.status().code(), ErrorCode::kInvalidParams);
+  EXPECT_NE(too_big.status().message().find("KV blocks"), std::string::npos);
+  p.max_tokens = 60;
+  p.stop_token_ids = {};
+  auto a = (*e)->create_generator(p), b = (*e)->create_generator(p);
+  ASSERT_TRUE(a.ok() && b.ok());
+  Collected ca = drain(**a), cb = drain(**b);
+  ASSERT_TRUE(ca.meta && cb.meta);
+  EXPECT_EQ(ca.ids, cb.ids);
+}
+
 TEST_F(EngineTest, ValidationNamesFieldRuleAndValue) {
   GeneratorParams p = params("x", 5);
   p.temperature = 5;

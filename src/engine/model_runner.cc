@@ -86,9 +86,11 @@ Status ModelRunner::check_admission(const Request& r) {
   }
   const int64_t blocks = (total - 1 + sc.block_size - 1) / sc.block_size;
   if (blocks > sc.num_blocks) {
-    return error(ErrorCode::kCapacityExceeded,
-                 "request needs " + std::to_string(blocks) + " KV blocks but model '" + id_ +
-                     "' has " + std::to_string(sc.num_blocks) + " in all");
+    // Waiting would not help: this is bad input for this deployment, not a busy server.
+    return error(ErrorCode::kInvalidParams,
+                 "prompt + max_tokens need " + std::to_string(blocks) + " KV blocks but model '" +
+                     id_ + "' has " + std::to_string(sc.num_blocks) +
+                     " in all: lower max_tokens or shorten the prompt");
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (breaker_state_ == "open") {
