@@ -15,6 +15,10 @@
 namespace mlxs {
 namespace {
 
+// Elementwise ops go parallel only past this many elements: below it a team's fork and barrier
+// cost more than the work (a decode step of a small model runs ~10 such ops per layer).
+constexpr int64_t kParallelElements = int64_t(1) << 15;
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int num_threads) {
@@ -42,7 +46,7 @@ class CpuBackend final : public Backend {
   void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override {
     const int32_t* id = ids.as<int32_t>();
     const int64_t n = int64_t(ids.numel()), D = table.cols;
-#pragma omp parallel for
+#pragma omp parallel for if (n * D > kParallelElements)
     for (int64_t t = 0; t < n; ++t) {
       const char* row = static_cast<const char*>(table.data) +
                         size_t(id[t]) * size_t(D) * dtype_size(table.dtype);
@@ -52,7 +56,7 @@ class CpuBackend final : public Backend {
 
   void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) override {
     const int64_t C = x.cols;
-#pragma omp parallel for if (x.rows > 4)
+#pragma omp parallel for if (x.rows * C > kParallelElements)
     for (int64_t r = 0; r < x.rows; ++r) {
       cpu::rms_norm_row(x.as<float>() + r * C, w.as<float>(), C, eps, out.as<float>() + r * C);
     }
@@ -61,7 +65,7 @@ class CpuBackend final : public Backend {
   void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& w, float eps,
                     Tensor& out) override {
     const int64_t C = x.cols;
-#pragma omp parallel for if (x.rows > 4)
+#pragma omp parallel for if (x.rows * C > kParallelElements)
     for (int64_t r = 0; r < x.rows; ++r) {
       float* res = residual.as<float>() + r * C;
       const float* xr = x.as<float>() + r * C;
@@ -78,7 +82,7 @@ class CpuBackend final : public Backend {
 
   void split_qkv(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override {
     const int64_t T = qkv.rows, nq = q.cols, nk = k.cols, nv = v.cols;
-#pragma omp parallel for if (T > 16)
+#pragma omp parallel for if (T * qkv.cols > kParallelElements)
     for (int64_t t = 0; t < T; ++t) {
       const float* src = qkv.as<float>() + t * qkv.cols;
       std::memcpy(q.as<float>() + t * nq, src, size_t(nq) * 4);
@@ -91,7 +95,7 @@ class CpuBackend final : public Backend {
             const RopeParams& rope) override {
     const int half = head_dim / 2;
     const int32_t* pos = positions.as<int32_t>();
-#pragma omp parallel for if (x.rows > 4)
+#pragma omp parallel for if (x.rows * x.cols > kParallelElements / 4)
     for (int64_t t = 0; t < x.rows; ++t) {
       std::vector<float> cs(static_cast<size_t>(2 * half));
       for (int i = 0; i < half; ++i) {
@@ -112,7 +116,7 @@ class CpuBackend final : public Backend {
 
   void silu_mul(const Tensor& gate_up, Tensor& out) override {
     const int64_t I = out.cols;
-#pragma omp parallel for if (out.rows > 4)
+#pragma omp parallel for if (out.rows * I > kParallelElements / 4)
     for (int64_t t = 0; t < out.rows; ++t) {
       const float* g = gate_up.as<float>() + t * 2 * I;
       float* o = out.as<float>() + t * I;
@@ -124,7 +128,7 @@ class CpuBackend final : public Backend {
     float* a = x.as<float>();
     const float* b = y.as<float>();
     const int64_t n = int64_t(x.numel());
-#pragma omp parallel for if (n > 65536)
+#pragma omp parallel for if (n > kParallelElements)
     for (int64_t i = 0; i < n; ++i) a[i] += b[i];
   }
 
