@@ -27,7 +27,9 @@ void kv_write(const Tensor& k, const Tensor& v, const int32_t* slot_mapping, KvL
 
 namespace {
 
-// One (query row, head): softmax(q . K[lo..pos] * scale) @ V[lo..pos] into o.
+// One (query row, head): softmax(q . K[lo..pos] * scale) @ V[lo..pos] into o. The dot products
+// reduce in the compiler's SIMD order: fixed for a build and the same for every row and batch, so
+// batch invariance holds.
 void attend_one(const float* q, const KvLayer& cache, const int32_t* block_table, int block_size,
                 int64_t lo, int64_t pos, int64_t kv_col, int64_t kv_cols, int head_dim,
                 float scale, std::vector<float>& scores, float* o) {
@@ -39,6 +41,7 @@ void attend_one(const float* q, const KvLayer& cache, const int32_t* block_table
     int64_t slot = int64_t(block_table[p / block_size]) * block_size + p % block_size;
     const float* kr = cache.k.as<float>() + slot * kv_cols + kv_col;
     float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
     for (int d = 0; d < head_dim; ++d) dot += q[d] * kr[d];
     scores[size_t(j)] = dot * scale;
     max_score = std::max(max_score, scores[size_t(j)]);
@@ -54,6 +57,7 @@ void attend_one(const float* q, const KvLayer& cache, const int32_t* block_table
     int64_t slot = int64_t(block_table[p / block_size]) * block_size + p % block_size;
     const float* vr = cache.v.as<float>() + slot * kv_cols + kv_col;
     const float pj = scores[size_t(j)] / sum;
+#pragma omp simd
     for (int d = 0; d < head_dim; ++d) o[d] += pj * vr[d];
   }
 }
