@@ -52,6 +52,7 @@ struct MetadataChunk {
   double total_time_ms = 0.0;
   FinishReason finish_reason = FinishReason::kStop;
   int32_t draft_tokens_accepted = 0;  // speculative decoding; 0 without a draft model
+  std::string stop_sequence;          // the stop sequence that ended the stream, else empty
   std::string model_id;
 };
 

@@ -168,6 +168,7 @@ TEST_F(EngineTest, StopSequenceSplitAcrossTokensEndsTheStreamAndIsNotEmitted) {
   EXPECT_EQ(c.text, full.text.substr(0, full.text.find("d fortu")));
   ASSERT_TRUE(c.meta);
   EXPECT_EQ(c.meta->finish_reason, FinishReason::kStop);
+  EXPECT_EQ(c.meta->stop_sequence, "d fortu");
 }
 
 TEST_F(EngineTest, StopTokenIdEndsTheStream) {

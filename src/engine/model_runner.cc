@@ -279,6 +279,7 @@ void ModelRunner::process_token(Request& r, const sched::ScheduledSeq& planned, 
   bool stop_text = false;
   std::string text;
   if (!stop_token && r.detokenizer) text = r.stop->feed(r.detokenizer->add(token), &stop_text);
+  if (stop_text) r.matched_stop = r.stop->matched();
   const int num_tokens = int(r.prompt.size()) + r.num_generated;
   const bool final = stop_token || stop_text || r.num_generated >= r.max_tokens ||
                      num_tokens >= config_.scheduler.max_model_len;
@@ -313,6 +314,7 @@ void ModelRunner::finish(Request& r, FinishReason reason, const std::string& tai
   m.tokens_per_second = r.num_generated > 1 && decode_ms > 0 ? (r.num_generated - 1) * 1e3 / decode_ms : 0.0;
   m.finish_reason = reason;
   m.model_id = id_;
+  m.stop_sequence = r.matched_stop;
   events_(GenerationCompletedEvent{r.stream_id, m});
   r.stream->push(std::move(m), true);
   {

@@ -40,6 +40,7 @@ struct Request {
   std::unique_ptr<Detokenizer> detokenizer;
   std::unique_ptr<StopMatcher> stop;
   int num_generated = 0;
+  std::string matched_stop;  // the stop sequence that ended the stream
   int num_cached_prompt_tokens = 0;
   EngineClock::time_point first_token;
   bool paused = false;

@@ -9,8 +9,11 @@ std::string StopMatcher::feed(std::string_view delta, bool* stopped) {
   pending_.append(delta);
   size_t first = std::string::npos;
   for (const auto& s : stops_) {
-    if (s.empty()) continue;
-    first = std::min(first, pending_.find(s));
+    size_t at = s.empty() ? std::string::npos : pending_.find(s);
+    if (at < first) {
+      first = at;
+      matched_ = s;
+    }
   }
   if (first != std::string::npos) {
     *stopped = true;

@@ -18,12 +18,15 @@ class StopMatcher {
   std::string feed(std::string_view delta, bool* stopped);
   // The text still held back (end of stream without a match).
   std::string flush();
+  // The stop sequence that matched (the earliest in the text), or "" before any match.
+  const std::string& matched() const { return matched_; }
 
  private:
   size_t holdback() const;
 
   std::vector<std::string> stops_;
   std::string pending_;
+  std::string matched_;
 };
 
 }  // namespace mlxs

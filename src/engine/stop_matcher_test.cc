@@ -36,6 +36,10 @@ TEST(StopMatcher, EarliestOfSeveralStopsWins) {
   auto [text, stopped] = run({"world", "lo"}, {"hello world"});
   EXPECT_TRUE(stopped);
   EXPECT_EQ(text, "hel");
+  StopMatcher m({"world", "lo"});
+  bool hit = false;
+  m.feed("hello world", &hit);
+  EXPECT_EQ(m.matched(), "lo");
 }
 
 TEST(StopMatcher, NoStopsPassesEverythingThrough) {

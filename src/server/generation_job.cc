@@ -348,31 +348,15 @@ std::string GenerationJob::finish_reason(const Choice& c) const {
   }
 }
 
-// end_turn (EOS / end-of-turn token), max_tokens, or stop_sequence (which one: the earliest
-// stop sequence found where the visible text ends, in the raw decoded continuation).
+// end_turn (EOS / end-of-turn token / stop token id), max_tokens, or stop_sequence with the one
+// the engine matched.
 std::string GenerationJob::anthropic_stop_reason(const Choice& c,
                                                  std::string* stop_sequence) const {
   if (!c.meta || c.meta->finish_reason == FinishReason::kLength) return "max_tokens";
   if (c.meta->finish_reason != FinishReason::kStop)
     return finish_reason_name(c.meta->finish_reason);
-  const auto& stops = request_.params.stop_sequences;
-  if (stops.empty() || c.tokens.empty()) return "end_turn";
-  const int32_t last = c.tokens.back().token_id;
-  const auto& ids = request_.params.stop_token_ids;
-  if (std::find(ids.begin(), ids.end(), last) != ids.end()) return "end_turn";
-  std::vector<int32_t> all;
-  for (const auto& t : c.tokens) all.push_back(t.token_id);
-  auto raw = engine_.detokenize(model(), all);
-  size_t best = std::string::npos;
-  for (const auto& s : stops) {
-    size_t from = c.text.size() > s.size() ? c.text.size() - s.size() : 0;
-    size_t at = raw.ok() ? raw->find(s, from) : std::string::npos;
-    if (at != std::string::npos && (best == std::string::npos || at < best)) {
-      best = at;
-      *stop_sequence = s;
-    }
-  }
-  if (stop_sequence->empty()) *stop_sequence = stops[0];
+  if (c.meta->stop_sequence.empty()) return "end_turn";
+  *stop_sequence = c.meta->stop_sequence;
   return "stop_sequence";
 }
 

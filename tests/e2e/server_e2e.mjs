@@ -173,6 +173,16 @@ const sections = {
     for (const e of ev) assert.equal(e.data.type, e.event);
     assert.equal(ev.at(-2).data.delta.stop_reason, 'max_tokens');
     assert.equal(ev.at(-2).data.usage.output_tokens, 6);
+    // stop_sequences: the engine reports which one matched; the text ends right before it.
+    const greedy = { model: MODEL, max_tokens: 16, temperature: 0, messages: [{ role: 'user', content: 'Call me Ishmael.' }] };
+    r = await post('/v1/messages', greedy);
+    const greedyText = r.json.content[0].text;
+    assert.ok(greedyText.length >= 8, greedyText);
+    const stop = greedyText.slice(4, 7);
+    r = await post('/v1/messages', { ...greedy, stop_sequences: ['zz-never-zz', stop] });
+    assert.equal(r.json.stop_reason, 'stop_sequence', r.text);
+    assert.equal(r.json.stop_sequence, stop);
+    assert.equal(r.json.content[0].text, greedyText.slice(0, greedyText.indexOf(stop)));
 
     // tokenizer routes round-trip
     r = await post('/tokenize', { model: MODEL, prompt: 'Hello world', add_special_tokens: false });

@@ -68,12 +68,18 @@ class ServerProcess {
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  // Waits for the process; its exit code, or -1 when it died of a signal.
+  // Waits up to 30 s for the process; its exit code, -1 when it died of a signal, or -2 when it
+  // was still running (it is then killed, so a failed section never hangs the suite).
   int wait_exit() {
     int status = 0;
-    waitpid(pid_, &status, 0);
-    reaped_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    for (int i = 0; i < 3000; ++i) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        reaped_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      usleep(10000);
+    }
+    return -2;  // the destructor kills and reaps it
   }
   std::string log() const {
     std::ifstream in(log_);
