@@ -286,6 +286,19 @@ TEST_F(EngineTest, PromptTemplateAndTokensGiveTheSameOutputAsText) {
   EXPECT_EQ(*text, a.text);
 }
 
+TEST_F(EngineTest, PrefixCacheHitsAreReported) {
+  std::string prompt = "It is a truth universally acknowledged, that a single man in possession of "
+                       "a good fortune, must be in want of a wife. However little known the "
+                       "feelings or views of such a man may be";
+  Collected first = run(params(prompt, 4)), second = run(params(prompt, 4));
+  ASSERT_TRUE(first.meta && second.meta);
+  const int n = second.meta->prompt_tokens;
+  EXPECT_GE(n, 32);
+  // Every full block of the prompt but the one holding its last token comes from the cache.
+  EXPECT_EQ(second.meta->cached_prompt_tokens, (n - 1) / 16 * 16);
+  EXPECT_EQ(first.ids, second.ids);
+}
+
 TEST_F(EngineTest, LogprobsAndTopLogprobsAreReported) {
   GeneratorParams p = params("Call me Ishmael.", 4);
   p.logprobs = true;

@@ -202,6 +202,12 @@ void ModelRunner::step() {
   sched::SchedulerOutput out = scheduler_->schedule();
   if (out.empty()) return;
   sched::StepBatch batch = sched::make_step_batch(out, model_->config().sliding_window);
+  for (const auto& seq : out.seqs) {
+    // At its first step a sequence starts after its prefix-cache hits.
+    Request& r = *live_.at(seq.id);
+    if (!r.scheduled) r.num_cached_prompt_tokens = seq.start_pos;
+    r.scheduled = true;
+  }
   std::vector<int> seq_of_row;  // index into out.seqs of each sampled row
   bool all_greedy = true;
   for (int i = 0; i < int(out.seqs.size()); ++i) {
@@ -308,6 +314,7 @@ void ModelRunner::finish(Request& r, FinishReason reason, const std::string& tai
   MetadataChunk m;
   m.tokens_generated = r.num_generated;
   m.prompt_tokens = int32_t(r.prompt.size());
+  m.cached_prompt_tokens = r.num_cached_prompt_tokens;
   m.total_time_ms = ms_between(r.submitted, now);
   m.time_to_first_token_ms = r.num_generated ? ms_between(r.submitted, r.first_token) : 0.0;
   const double decode_ms = m.total_time_ms - m.time_to_first_token_ms;
