@@ -132,10 +132,17 @@ void ModelRunner::loop() {
     if (!drain_inbox()) return;
     poll_cancellations();
     const auto s = scheduler_->stats();
-    bool runnable = s.num_running + s.num_waiting > 0;
-    if (runnable) step();
+    const bool runnable = s.num_running + s.num_waiting > 0;
+    // An open breaker holds the batch (live requests keep their deadlines) until its recovery
+    // timeout; then one step runs as the half-open probe.
+    const bool ran = runnable && breaker_.allow(EngineClock::now());
+    if (ran) step();
     {
       std::lock_guard<std::mutex> lock(mu_);
+      const auto bs = breaker_.state();
+      breaker_state_ = bs == sched::BreakerState::kOpen       ? "open"
+                       : bs == sched::BreakerState::kHalfOpen ? "half_open"
+                                                              : "closed";
       const auto st = scheduler_->stats();
       stats_.num_running = st.num_running;
       stats_.num_waiting = st.num_waiting;
@@ -146,7 +153,7 @@ void ModelRunner::loop() {
       stats_.preemptions = st.num_preemptions;
       num_queued_ = int(inbox_.size()) + st.num_waiting;
     }
-    if (!runnable) {
+    if (!ran) {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(10),
                    [&] { return stop_ || !inbox_.empty() || !resumes_.empty(); });
@@ -198,9 +205,13 @@ void ModelRunner::poll_cancellations() {
   }
 }
 
+// Runs one step; the caller's breaker_.allow() is answered by exactly one record_*().
 void ModelRunner::step() {
   sched::SchedulerOutput out = scheduler_->schedule();
-  if (out.empty()) return;
+  if (out.empty()) {
+    breaker_.record_success(EngineClock::now());  // nothing to run is no failure
+    return;
+  }
   sched::StepBatch batch = sched::make_step_batch(out, model_->config().sliding_window);
   for (const auto& seq : out.seqs) {
     // At its first step a sequence starts after its prefix-cache hits.
@@ -235,10 +246,6 @@ void ModelRunner::step() {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto st = breaker_.state();
-    breaker_state_ = st == sched::BreakerState::kOpen       ? "open"
-                     : st == sched::BreakerState::kHalfOpen ? "half_open"
-                                                            : "closed";
     ++stats_.steps;
   }
   if (!s.ok()) return;
