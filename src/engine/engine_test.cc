@@ -3,6 +3,8 @@
 // timeouts, admission control, validation and events.
 #include "mlxs/engine.h"
 
+#include "backend/cuda/cuda_backend.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -256,6 +258,28 @@ TEST(EngineKvPool, NeverFitsIsInvalidAndFittingRequestsWaitForBlocks) {
   Collected ca = drain(**a), cb = drain(**b);
   ASSERT_TRUE(ca.meta && cb.meta);
   EXPECT_EQ(ca.ids, cb.ids);
+}
+
+// Without a usable GPU, device cuda is a clear load error and device auto runs on the CPU.
+TEST(EngineDevice, CudaWithoutAGpuIsAClearErrorAndAutoFallsBackToTheCpu) {
+  if (make_cuda_backend({}).ok()) GTEST_SKIP() << "a GPU is present";
+  LoadModelOptions lo;
+  lo.model = "default";
+  lo.local_path = kModelDir;
+  EngineOptions o;
+  o.env_overrides = false;
+  o.device = Device::kCuda;
+  auto cuda = create_engine(o);
+  ASSERT_TRUE(cuda.ok());
+  auto failed = (*cuda)->load_model(lo);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_FALSE(failed.status().message().empty());
+  o.device = Device::kAuto;
+  auto automatic = create_engine(o);
+  ASSERT_TRUE(automatic.ok());
+  auto h = (*automatic)->load_model(lo);
+  ASSERT_TRUE(h.ok()) << h.status().to_string();
+  EXPECT_EQ(h->backend, "cpu");
 }
 
 TEST_F(EngineTest, ValidationNamesFieldRuleAndValue) {
