@@ -7,15 +7,6 @@
 namespace mlxs {
 namespace {
 
-FinishReason from_sched(sched::FinishReason r) {
-  switch (r) {
-    case sched::FinishReason::kLength: return FinishReason::kLength;
-    case sched::FinishReason::kCancelled: return FinishReason::kCancelled;
-    case sched::FinishReason::kTimeout: return FinishReason::kTimeout;
-    default: return FinishReason::kStop;
-  }
-}
-
 double ms_between(EngineClock::time_point a, EngineClock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -199,8 +190,7 @@ void ModelRunner::poll_cancellations() {
     else if (now >= r->deadline) ended.push_back({id, FinishReason::kTimeout});
   }
   for (auto [id, reason] : ended) {
-    (void)scheduler_->abort(id, reason == FinishReason::kTimeout ? sched::FinishReason::kTimeout
-                                                                 : sched::FinishReason::kCancelled);
+    (void)scheduler_->abort(id, reason);
     finish(*live_[id], reason, "");
   }
 }
@@ -271,7 +261,7 @@ void ModelRunner::step() {
   }
   for (const auto& f : scheduler_->update(out, results)) {
     auto it = live_.find(f.id);
-    if (it != live_.end()) finish(*it->second, from_sched(f.reason), "");
+    if (it != live_.end()) finish(*it->second, f.reason, "");
   }
   for (const auto& seq : out.seqs) {
     auto it = live_.find(seq.id);

@@ -78,7 +78,7 @@ Status Scheduler::add(Sequence seq) {
                      std::to_string(total - 1));
   }
   seq.status = SeqStatus::kWaiting;
-  seq.finish_reason = FinishReason::kNone;
+  seq.finish_reason.reset();
   seq.num_computed_tokens = 0;
   seq.block_table.clear();
   seq.num_cached_blocks = 0;
@@ -239,7 +239,7 @@ std::vector<FinishedSeq> Scheduler::update(const SchedulerOutput& out,
     if (it == seqs_.end()) continue;  // aborted since schedule()
     Sequence& seq = it->second;
     if (!apply_result(seq, out.seqs[i], results[i])) continue;
-    finished.push_back({seq.id, seq.finish_reason, seq.num_prompt_tokens, seq.num_output_tokens()});
+    finished.push_back({seq.id, *seq.finish_reason, seq.num_prompt_tokens, seq.num_output_tokens()});
     release_blocks(seq);
     queue_of(seq).erase(key(seq));
     seqs_.erase(it);
@@ -265,7 +265,7 @@ bool Scheduler::apply_result(Sequence& seq, const ScheduledSeq& planned,
              seq.num_tokens() >= config_.max_model_len) {
     seq.finish_reason = FinishReason::kLength;
   }
-  return seq.finish_reason != FinishReason::kNone;
+  return seq.finish_reason.has_value();
 }
 
 void Scheduler::cache_full_blocks(Sequence& seq) {

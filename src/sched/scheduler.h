@@ -62,7 +62,7 @@ struct SampleResult {
 
 struct FinishedSeq {
   SeqId id = 0;
-  FinishReason reason = FinishReason::kNone;
+  FinishReason reason = FinishReason::kStop;
   int num_prompt_tokens = 0;
   int num_output_tokens = 0;
 };

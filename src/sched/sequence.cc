@@ -18,21 +18,5 @@ const char* seq_status_name(SeqStatus status) {
   return "unknown";
 }
 
-// The OpenAI-style finish_reason strings.
-const char* finish_reason_name(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kNone:
-      return "none";
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kCancelled:
-      return "cancelled";
-    case FinishReason::kTimeout:
-      return "timeout";
-  }
-  return "unknown";
-}
 
 }  // namespace mlxs::sched

@@ -11,7 +11,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
+
+#include "mlxs/chunk.h"
 
 #include "sched/block_pool.h"
 
@@ -30,16 +33,12 @@ enum class SeqStatus : uint8_t {
   kFinished,   // done: reported as a FinishedSeq with its reason, then forgotten (never live)
 };
 
-enum class FinishReason : uint8_t {
-  kNone,
-  kStop,       // the engine saw EOS, a stop token or a stop sequence
-  kLength,     // max_tokens outputs, or the model context length reached
-  kCancelled,  // abort() by the client
-  kTimeout,    // abort() by a deadline
-};
+// Why a sequence ended: the public mlxs::FinishReason (chunk.h). The scheduler itself sets kStop
+// (the engine saw EOS, a stop token or a stop sequence) and kLength (max_tokens outputs, or the
+// context length); abort() takes kCancelled or kTimeout.
+using mlxs::FinishReason;
 
 const char* seq_status_name(SeqStatus status);
-const char* finish_reason_name(FinishReason reason);
 
 struct Sequence {
   Sequence(SeqId id, std::vector<int32_t> prompt, int max_tokens,
@@ -69,7 +68,7 @@ struct Sequence {
   std::vector<BlockHash> block_hashes;
   int num_cached_blocks = 0;  // leading block_table entries already offered to the cache
   SeqStatus status = SeqStatus::kWaiting;
-  FinishReason finish_reason = FinishReason::kNone;
+  std::optional<FinishReason> finish_reason;  // set when it finishes
   int num_preemptions = 0;
   uint64_t arrival_seq = 0;  // set by Scheduler::add(); breaks ties, "newest" = largest
 };
