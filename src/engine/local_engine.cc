@@ -257,10 +257,8 @@ class LocalEngine final : public Engine {
   }
 
   void emit(EventPayload p) {
-    if (auto* done = std::get_if<GenerationCompletedEvent>(&p)) {
-      (void)done;
-      streams_.fetch_sub(1);
-    }
+    // Every stream ends with exactly one completed event (errors included): release its slot.
+    if (std::holds_alternative<GenerationCompletedEvent>(p)) streams_.fetch_sub(1);
     Event e{now_ms(), std::move(p)};
     std::lock_guard<std::mutex> lock(listeners_mu_);
     for (auto& [id, l] : listeners_) l(e);

@@ -191,7 +191,7 @@ void ModelRunner::poll_cancellations() {
   }
   for (auto [id, reason] : ended) {
     (void)scheduler_->abort(id, reason);
-    finish(*live_[id], reason, "");
+    finish(*live_[id], reason);
   }
 }
 
@@ -261,7 +261,7 @@ void ModelRunner::step() {
   }
   for (const auto& f : scheduler_->update(out, results)) {
     auto it = live_.find(f.id);
-    if (it != live_.end()) finish(*it->second, f.reason, "");
+    if (it != live_.end()) finish(*it->second, f.reason);
   }
   for (const auto& seq : out.seqs) {
     auto it = live_.find(seq.id);
@@ -306,7 +306,7 @@ void ModelRunner::process_token(Request& r, const sched::ScheduledSeq& planned, 
   out->stop = stop_token || stop_text;
 }
 
-void ModelRunner::finish(Request& r, FinishReason reason, const std::string& tail) {
+void ModelRunner::finish(Request& r, FinishReason reason) {
   const auto now = EngineClock::now();
   MetadataChunk m;
   m.tokens_generated = r.num_generated;

@@ -70,7 +70,7 @@ class ModelRunner {
   void step();
   void process_token(Request& r, const sched::ScheduledSeq& planned, int32_t token,
                      const SampleResult& s, sched::SampleResult* out);
-  void finish(Request& r, FinishReason reason, const std::string& tail);
+  void finish(Request& r, FinishReason reason);
   void fail(Request& r, ErrorCode code, const std::string& message);
   void apply_backpressure(Request& r);
   void wake();
