@@ -29,7 +29,7 @@ stamp "built"
 
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   stamp "CUDA tests"
-  ./build/cuda/mlxs_tests --gtest_filter='*Cuda*' 2>&1 | tee "$OUT/tests.log" | grep -E "^\[  (FAILED|PASSED|  OK|SKIPPED) |Failure|error|Expected|Which is|rel_l2|sequence" | head -80
+  timeout 240 ./build/cuda/mlxs_tests --gtest_filter='*Cuda*' 2>&1 | tee "$OUT/tests.log" | grep -E "^\[  (FAILED|PASSED|  OK|SKIPPED) |Failure|error|Expected|Which is|rel_l2|sequence" | head -80
   if grep -q "FAILED.*PagedAttention" "$OUT/tests.log"; then
     export MLXS_ATTN_TC=0
     echo "the attention test failed: re-testing and benchmarking with MLXS_ATTN_TC=0"
@@ -43,17 +43,17 @@ MODEL=/tmp/llama8b
 ls -la $MODEL
 
 stamp "our suite"
-./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
+timeout 300 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
   --concurrency "${CONCURRENCY:-8,32,64,128,256}" ${SUITE_FLAGS:-} 2>&1 | tee "$OUT/ours.log"
 stamp "A/B in the same run: batch-1 decode with one optimisation turned off at a time"
 : > "$OUT/ours_ab.log"
 for ab in MLXS_CUDA_PDL=0 MLXS_CUDA_FUSE=0 MLXS_ATTN_DECODE=0; do
-  env $ab ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick 2>&1 \
+  timeout 60 env $ab ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick 2>&1 \
     | grep -E "^\| \(a\)" | sed "s/^| (a) batch-1 decode/| (a) batch-1 decode, $ab/" | tee -a "$OUT/ours_ab.log"
 done
 if [ -n "${AB_CONCURRENCY:-}" ]; then
   stamp "A/B: concurrency with the general attention kernel (MLXS_ATTN_DECODE=0)"
-  MLXS_ATTN_DECODE=0 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
+  MLXS_ATTN_DECODE=0 timeout 150 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
     --concurrency "$AB_CONCURRENCY" --no-per-op 2>&1 | grep -E "^\| \(c\)" \
     | sed "s/^| (c)/| (c) MLXS_ATTN_DECODE=0/" | tee -a "$OUT/ours_ab.log"
 fi

@@ -13,13 +13,13 @@ cmake --preset cuda -DMLXS_DEPS_PREFIX="$PWD/.deps/gpu" > "$OUT/configure.log" 2
 cmake --build build/cuda -j"$(nproc)" --target mlxs_tests mlx-serving bench_engine > "$OUT/build.log" 2>&1 \
   || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
 echo "== tests"
-./build/cuda/mlxs_tests --gtest_filter="${TEST_FILTER:-*Cuda*:*Golden*:EngineTest*}" 2>&1 | tee "$OUT/tests.log" \
+timeout 240 ./build/cuda/mlxs_tests --gtest_filter="${TEST_FILTER:-*Cuda*:*Golden*:EngineTest*}" 2>&1 | tee "$OUT/tests.log" \
   | grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|golden \]" | head -60
-echo "== engine tests with MLXS_CUDA_PRECISE=1 (f32-precise activations)"
-MLXS_CUDA_PRECISE=1 ./build/cuda/mlxs_tests --gtest_filter='EngineTest*' 2>&1 | tee "$OUT/tests_precise.log" \
+echo "== engine tests with MLXS_CUDA_FAST=1 (bf16 activations and KV)"
+MLXS_CUDA_FAST=1 timeout 120 ./build/cuda/mlxs_tests --gtest_filter='EngineTest*' 2>&1 | tee "$OUT/tests_fast.log" \
   | grep -E "^\[  (FAILED|PASSED) |Failure" | head -20
 echo "== generate on cuda"
-./build/cuda/mlx-serving generate --model models/default --device cuda \
+timeout 60 ./build/cuda/mlx-serving generate --model models/default --device cuda \
   --prompt "It is a truth universally acknowledged, that" --max-tokens 40
 echo "== engine throughput vs concurrency (default model, cuda)"
-./build/cuda/bench_engine models/default --tokens 128 --streams 1,4,16,64,256 2>&1 | tee "$OUT/bench_engine.log"
+timeout 120 ./build/cuda/bench_engine models/default --tokens 128 --streams 1,4,16,64,256 2>&1 | tee "$OUT/bench_engine.log"

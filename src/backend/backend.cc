@@ -1,6 +1,7 @@
 // Default implementations of the Backend interface's optional parts.
 #include "backend/backend.h"
 
+#include <span>
 #include <vector>
 
 #include "util/check.h"
@@ -46,6 +47,25 @@ void Backend::argmax_rows(const Tensor& x, Tensor& out) {
     ids[size_t(r)] = int32_t(best);
   }
   upload(ids.data(), ids.size() * sizeof(int32_t), out.data);
+}
+
+void Backend::sample_rows(const Tensor& logits, const SampleBatch& batch, Tensor& out_tokens,
+                          Tensor& out_logprobs) {
+  const size_t R = size_t(logits.rows), V = size_t(logits.cols);
+  std::vector<float> host(logits.numel());
+  download(logits.data, logits.nbytes(), host.data());
+  std::vector<int32_t> tokens(R);
+  std::vector<float> logprobs(R);
+  for (size_t r = 0; r < R; ++r) {
+    SamplingParams p = batch.params[r];
+    p.top_logprobs = 0;
+    const SampleResult s = sample(std::span<const float>(host.data() + r * V, V), p,
+                                  batch.history(int(r)), batch.steps[r]);
+    tokens[r] = s.token;
+    logprobs[r] = s.logprob;
+  }
+  upload(tokens.data(), R * sizeof(int32_t), out_tokens.data);
+  upload(logprobs.data(), R * sizeof(float), out_logprobs.data);
 }
 
 void Backend::qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v, const Tensor& q_norm,

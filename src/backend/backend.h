@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mlxs/status.h"
+#include "sample/sampler.h"
 #include "util/dtype.h"
 
 namespace mlxs {
@@ -139,6 +140,13 @@ class Backend {
   // out[r] = argmax of row r of x [R, V] f32 (lowest index on ties); out device int32 [R, 1].
   // The default downloads x and computes on the host.
   virtual void argmax_rows(const Tensor& x, Tensor& out);
+  // Samples row r of logits [R, V] f32 with batch.params[r], batch.steps[r] and row r's
+  // history, exactly as the host sample() does (sampler.h: the same token; the logprob of the
+  // penalised logits before temperature, equal up to summation order): out_tokens int32 [R, 1]
+  // and out_logprobs f32 [R, 1], both device. The default downloads the logits and calls
+  // sample() per row, so the CPU backend is the reference by construction.
+  virtual void sample_rows(const Tensor& logits, const SampleBatch& batch, Tensor& out_tokens,
+                           Tensor& out_logprobs);
   // The first error an asynchronous backend met since the last call (then cleared), naming the
   // call, file and line; ok on synchronous backends, whose errors are bugs and abort.
   virtual Status take_error() { return {}; }

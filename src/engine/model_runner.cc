@@ -11,6 +11,10 @@ double ms_between(EngineClock::time_point a, EngineClock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+// Where a step's tokens are chosen: argmax on the backend, sampling on the backend, or the
+// logits downloaded for the host sampler (rows that want top_logprobs alternatives).
+enum class Path { kGreedy, kSampled, kLogits };
+
 // Greedy with nothing that needs the logits on the host (no logprobs, no penalties).
 bool is_plain_greedy(const Request& r) {
   const SamplingParams& p = r.sampling;
@@ -210,19 +214,33 @@ void ModelRunner::step() {
     r.scheduled = true;
   }
   std::vector<int> seq_of_row;  // index into out.seqs of each sampled row
-  bool all_greedy = true;
+  bool all_greedy = true, any_top_logprobs = false;
   for (int i = 0; i < int(out.seqs.size()); ++i) {
     if (!out.seqs[size_t(i)].needs_logits) continue;
     seq_of_row.push_back(i);
-    all_greedy = all_greedy && is_plain_greedy(*live_.at(out.seqs[size_t(i)].id));
+    const Request& r = *live_.at(out.seqs[size_t(i)].id);
+    all_greedy = all_greedy && is_plain_greedy(r);
+    any_top_logprobs = any_top_logprobs || r.sampling.top_logprobs > 0;
   }
-  // Plain greedy rows take their argmax on the backend: only ids cross to the host.
-  std::vector<float> logits;
-  std::vector<int32_t> greedy;
-  Status s = all_greedy ? model_->forward_greedy(batch.token_ids, batch.attention,
-                                                 batch.sample_rows, *cache_, &greedy)
-                        : model_->forward(batch.token_ids, batch.attention, batch.sample_rows,
-                                          *cache_, &logits);
+  // Plain greedy rows take their argmax on the backend, and rows without top_logprobs are
+  // sampled there: only ids (and logprobs) cross to the host. Alternatives need the logits.
+  const Path path = all_greedy ? Path::kGreedy : any_top_logprobs ? Path::kLogits : Path::kSampled;
+  std::vector<float> logits, logprobs;
+  std::vector<int32_t> next;
+  Status s;
+  if (path == Path::kGreedy) {
+    s = model_->forward_greedy(batch.token_ids, batch.attention, batch.sample_rows, *cache_, &next);
+  } else if (path == Path::kSampled) {
+    SampleBatch sampling;
+    for (int i : seq_of_row) {
+      const Request& r = *live_.at(out.seqs[size_t(i)].id);
+      sampling.add_row(r.sampling, r.history, uint64_t(r.num_generated));
+    }
+    s = model_->forward_sampled(batch.token_ids, batch.attention, batch.sample_rows, *cache_,
+                                sampling, &next, &logprobs);
+  } else {
+    s = model_->forward(batch.token_ids, batch.attention, batch.sample_rows, *cache_, &logits);
+  }
   const auto now = EngineClock::now();
   if (!s.ok()) {
     breaker_.record_failure(now);
@@ -240,13 +258,15 @@ void ModelRunner::step() {
   }
   if (!s.ok()) return;
 
-  // Sample every row that needs it, in parallel (sample() is a pure function).
+  // Rows sampled on the backend are done; the logits path samples on the host, in parallel
+  // (sample() is a pure function).
   const int V = model_->config().vocab_size;
   std::vector<SampleResult> sampled(seq_of_row.size());
-#pragma omp parallel for if (!all_greedy && seq_of_row.size() > 4)
+#pragma omp parallel for if (path == Path::kLogits && seq_of_row.size() > 4)
   for (size_t k = 0; k < seq_of_row.size(); ++k) {
-    if (all_greedy) {
-      sampled[k].token = greedy[k];
+    if (path != Path::kLogits) {
+      sampled[k].token = next[k];
+      if (path == Path::kSampled) sampled[k].logprob = logprobs[k];
       continue;
     }
     const Request& r = *live_.at(out.seqs[size_t(seq_of_row[k])].id);

@@ -1,5 +1,6 @@
 #include "model/decoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -216,6 +217,7 @@ void Model::ensure_scratch(int64_t T, int64_t R) {
   s_.positions = make(DType::kI32, 1, T);
   s_.logit_rows = make(DType::kI32, 1, R);
   s_.next = make(DType::kI32, R, 1);
+  s_.sampled = make(DType::kI32, 2, R);
   s_.residual = make(DType::kF32, T, c.hidden_size);
   s_.normed = make(DType::kF32, T, c.hidden_size);
   s_.qkv = make(DType::kF32, T, q + 2 * kv);
@@ -343,6 +345,34 @@ Status Model::forward_greedy(std::span<const int32_t> tokens, const AttentionBat
     Tensor ids{s_.next.data, DType::kI32, R, 1};
     backend_.argmax_rows(s_.logits.slice_rows(0, R), ids);
     backend_.download(ids.data, size_t(R) * 4, next->data());
+  } else {
+    backend_.synchronize();
+  }
+  return backend_.take_error();
+}
+
+Status Model::forward_sampled(std::span<const int32_t> tokens, const AttentionBatch& batch,
+                              std::span<const int32_t> logit_rows, KvCache& cache,
+                              const SampleBatch& sampling, std::vector<int32_t>* next,
+                              std::vector<float>* logprobs) {
+  const int64_t R = int64_t(logit_rows.size());
+  if (sampling.num_rows() != R) {
+    return error(ErrorCode::kInternalError,
+                 "forward_sampled: " + std::to_string(sampling.num_rows()) +
+                     " sampling rows for " + std::to_string(R) + " logit rows");
+  }
+  MLXS_RETURN_IF_ERROR(run_step(tokens, batch, logit_rows, cache));
+  next->resize(size_t(R));
+  logprobs->resize(size_t(R));
+  if (R > 0) {
+    // One buffer [2, R] so one download brings both back.
+    Tensor ids{s_.sampled.data, DType::kI32, R, 1};
+    Tensor lps{s_.sampled.as<int32_t>() + R, DType::kF32, R, 1};
+    backend_.sample_rows(s_.logits.slice_rows(0, R), sampling, ids, lps);
+    std::vector<int32_t> both(size_t(2 * R));
+    backend_.download(s_.sampled.data, size_t(2 * R) * 4, both.data());
+    std::copy(both.begin(), both.begin() + R, next->begin());
+    std::memcpy(logprobs->data(), both.data() + R, size_t(R) * 4);
   } else {
     backend_.synchronize();
   }

@@ -66,6 +66,13 @@ class Model {
   Status forward_greedy(std::span<const int32_t> tokens, const AttentionBatch& batch,
                         std::span<const int32_t> logit_rows, KvCache& cache,
                         std::vector<int32_t>* next);
+  // As forward(), but samples each logit row r on the backend with batch.params[r] (see
+  // Backend::sample_rows): only the R tokens and their logprobs cross to the host.
+  // `sampling` must have one row per logit row.
+  Status forward_sampled(std::span<const int32_t> tokens, const AttentionBatch& batch,
+                         std::span<const int32_t> logit_rows, KvCache& cache,
+                         const SampleBatch& sampling, std::vector<int32_t>* next,
+                         std::vector<float>* logprobs);
   // Decode steps (one token per sequence) of at most this many tokens run as backend graphs.
   static constexpr int64_t kMaxGraphTokens = 512;
 
@@ -90,6 +97,7 @@ class Model {
   struct Scratch {
     int64_t tokens = 0, rows = 0;
     Tensor ids, positions, logit_rows, next;  // int32
+    Tensor sampled;  // [2, R] int32: sample_rows() tokens, then logprobs (f32 bits)
     Tensor x, residual, normed, qkv, q, k, v, attn, proj, gate_up, act, gathered, logits;
   } s_;
   std::vector<Tensor> scratch_owned_;

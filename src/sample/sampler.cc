@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "sample/sample_math.h"
+
 namespace mlxs {
 
 void SamplingHistory::add_prompt(std::span<const int32_t> tokens) {
@@ -23,33 +25,57 @@ void SamplingHistory::add_output(int32_t token) {
   }
 }
 
-double uniform_draw(uint64_t seed, uint64_t step) {
-  uint64_t x = seed ^ (step * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull);
-  for (int i = 0; i < 2; ++i) {  // two rounds of splitmix64
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    x ^= x >> 31;
+double uniform_draw(uint64_t seed, uint64_t step, int32_t token) {
+  return sample_math::open_unit(sample_math::hash3(seed, step, uint32_t(token)));
+}
+
+void SampleBatch::add_row(const SamplingParams& p, const SamplingHistory& h, uint64_t step) {
+  params.push_back(p);
+  steps.push_back(step);
+  const bool repetition = p.repetition_penalty != 1.0f;
+  const bool counts = p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+  if (repetition) {
+    for (int32_t t : h.seen) {
+      auto it = h.output_counts.find(t);
+      history_token.push_back(t);
+      history_count.push_back(counts && it != h.output_counts.end() ? it->second : 0);
+      history_seen.push_back(1);
+    }
+  } else if (counts) {
+    for (const auto& [t, n] : h.output_counts) {
+      history_token.push_back(t);
+      history_count.push_back(n);
+      history_seen.push_back(0);
+    }
   }
-  return double(x >> 11) * (1.0 / 9007199254740992.0);
+  history_start.push_back(int32_t(history_token.size()));
+}
+
+SamplingHistory SampleBatch::history(int r) const {
+  SamplingHistory h;
+  for (int32_t e = history_start[size_t(r)]; e < history_start[size_t(r) + 1]; ++e) {
+    const int32_t t = history_token[size_t(e)];
+    if (history_count[size_t(e)] > 0) h.output_counts[t] = history_count[size_t(e)];
+    if (history_seen[size_t(e)] && !h.seen_set[t]) {
+      h.seen_set[t] = true;
+      h.seen.push_back(t);
+    }
+  }
+  return h;
 }
 
 namespace {
 
 void apply_penalties(std::vector<float>& z, const SamplingParams& p, const SamplingHistory& h) {
   const int32_t V = int32_t(z.size());
-  if (p.repetition_penalty != 1.0f) {
-    for (int32_t t : h.seen) {
-      if (t < 0 || t >= V) continue;
-      float& v = z[size_t(t)];
-      v = v > 0 ? v / p.repetition_penalty : v * p.repetition_penalty;
-    }
+  for (int32_t t : h.seen) {
+    if (t < 0 || t >= V) continue;
+    z[size_t(t)] = sample_math::penalised(z[size_t(t)], true, 0, p.repetition_penalty, 0, 0);
   }
-  if (p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
-    for (const auto& [t, n] : h.output_counts) {
-      if (t < 0 || t >= V) continue;
-      z[size_t(t)] -= p.presence_penalty + p.frequency_penalty * float(n);
-    }
+  for (const auto& [t, n] : h.output_counts) {
+    if (t < 0 || t >= V) continue;
+    z[size_t(t)] = sample_math::penalised(z[size_t(t)], false, n, 1.0f, p.presence_penalty,
+                                          p.frequency_penalty);
   }
 }
 
@@ -74,53 +100,50 @@ void fill_logprobs(const std::vector<float>& z, const SamplingParams& p, SampleR
   for (size_t i = 0; i < k; ++i) r->top.push_back({idx[i], z[size_t(idx[i])] - log_norm});
 }
 
-// Draws from softmax(z / T) restricted by min-p, top-k and top-p: a pure function of
-// (z, params, seed, step). The inverse-CDF walk goes through the candidates in decreasing logit
-// order (ties: lower id first) when top-k or top-p needs that order, else in id order, so the
-// plain case (temperature alone) is O(V) with no sort.
+// Draws from softmax(z / T) restricted by min-p, top-k and top-p (see sampler.h): a pure
+// function of (z, params, seed, step). The plain case (temperature alone) is O(V) with no sort.
 int32_t draw(const std::vector<float>& z, const SamplingParams& p, uint64_t step) {
+  using namespace sample_math;
   const double inv_t = 1.0 / double(p.temperature);
   const float top = *std::max_element(z.begin(), z.end());
-  // min-p keeps p_i >= min_p * p_max, i.e. (z_i - top) / T >= log(min_p).
   const double floor = p.min_p > 0 ? std::log(double(p.min_p)) : -INFINITY;
   std::vector<int32_t> idx;
   idx.reserve(z.size());
   for (int32_t i = 0; i < int32_t(z.size()); ++i) {
-    if ((double(z[size_t(i)]) - top) * inv_t >= floor) idx.push_back(i);
+    if (scaled_logit(z[size_t(i)], top, inv_t) >= floor) idx.push_back(i);
   }
-  auto by_logit = [&](int32_t a, int32_t b) {
-    return z[size_t(a)] != z[size_t(b)] ? z[size_t(a)] > z[size_t(b)] : a < b;
+  if (idx.empty()) return argmax(z);  // min_p > 1 keeps nothing; the top token stands
+  auto by_order = [&](int32_t a, int32_t b) {
+    return order_key(z[size_t(a)], uint32_t(a)) > order_key(z[size_t(b)], uint32_t(b));
   };
   if (p.top_k > 0 && size_t(p.top_k) < idx.size()) {
-    std::nth_element(idx.begin(), idx.begin() + p.top_k, idx.end(), by_logit);
+    std::nth_element(idx.begin(), idx.begin() + p.top_k, idx.end(), by_order);
     idx.resize(size_t(p.top_k));
   }
-  const bool need_order = p.top_p < 1.0f;
-  if (need_order || p.top_k > 0) std::sort(idx.begin(), idx.end(), by_logit);
-  std::vector<double> prob(idx.size());
-  double sum = 0;
-  for (size_t i = 0; i < idx.size(); ++i) {
-    sum += prob[i] = std::exp((double(z[size_t(idx[i])]) - top) * inv_t);
-  }
-  size_t keep = idx.size();
-  if (need_order) {
-    double cum = 0;
-    for (size_t i = 0; i < keep; ++i) {
-      cum += prob[i] / sum;
-      if (cum >= double(p.top_p)) {
-        keep = i + 1;
-        break;
-      }
+  if (p.top_p < 1.0f) {
+    std::sort(idx.begin(), idx.end(), by_order);
+    std::vector<uint64_t> weight(idx.size());
+    uint64_t total = 0;
+    for (size_t i = 0; i < idx.size(); ++i) {
+      total += weight[i] = fixed_weight(scaled_logit(z[size_t(idx[i])], top, inv_t));
     }
+    const uint64_t target = top_p_target(total, p.top_p);
+    uint64_t mass = 0;
+    size_t keep = 0;
+    while (keep < idx.size() && mass < target) mass += weight[keep++];
+    idx.resize(keep);
   }
-  double mass = 0;
-  for (size_t i = 0; i < keep; ++i) mass += prob[i];
-  double u = uniform_draw(p.seed, step) * mass, cum = 0;
-  for (size_t i = 0; i < keep; ++i) {
-    cum += prob[i];
-    if (u < cum) return idx[i];
+  // Gumbel noise is below 36.8 (u <= 1 - 2^-53), so a candidate 40 below the best score so
+  // far can neither beat nor tie it: skipping it saves two logs and changes nothing.
+  int32_t best = idx[0];
+  double best_score = -INFINITY;
+  for (int32_t i : idx) {
+    const double scaled = scaled_logit(z[size_t(i)], top, inv_t);
+    if (scaled + 40.0 < best_score) continue;
+    const double s = draw_score(scaled, p.seed, step, uint32_t(i));
+    if (s > best_score || (s == best_score && i < best)) best_score = s, best = i;
   }
-  return idx[keep - 1];
+  return best;
 }
 
 }  // namespace

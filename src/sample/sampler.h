@@ -1,6 +1,22 @@
 // Turns one row of logits into a token: penalties, temperature, top-k, top-p, min-p, seeded
 // draws, logprobs. Pure function of (logits, params, history, step): the same seed and params
-// give the same token whatever else is in the batch.
+// give the same token whatever else is in the batch. This host sampler is the reference that
+// Backend::sample_rows (src/backend/backend.h) reproduces on a device.
+//
+// The draw is Gumbel-max: token = argmax over the kept candidates of (z_i - top) / T + g_i,
+// with g_i = -log(-log(u_i)) and u_i from an integer hash of (seed, step, i) (sample_math.h),
+// ties to the lowest id. That samples exactly from softmax(z / T) restricted to the candidates,
+// and it needs no sum, so a parallel reduction finds the same token as this sequential loop.
+//
+// Candidates, in the total order (logit descending, id ascending):
+//   min-p: keep (z_i - top) / T >= log(min_p)               (a threshold on the value)
+//   top-k: keep exactly the first k of those                 (ties broken by id)
+//   top-p: keep the shortest prefix of those whose softmax mass reaches top_p.
+// The masses of top-p are fixed-point integers (sample_math::fixed_weight, 2^-40 units), so
+// they too are exact and independent of summation order. What can still differ between this
+// code and a device is the library exp/log in double (within 1 ulp): a top-p boundary whose
+// running mass is within one 2^-40 unit of its target, or two scores within ~1e-16, can then
+// fall either way; with random logits that is practically never.
 #pragma once
 
 #include <cstdint>
@@ -50,7 +66,28 @@ struct SampleResult {
 SampleResult sample(std::span<const float> logits, const SamplingParams& params,
                     const SamplingHistory& history, uint64_t step);
 
-// Uniform in [0, 1) from (seed, step): the counter-based generator behind sample().
-double uniform_draw(uint64_t seed, uint64_t step);
+// Uniform in (0, 1) from (seed, step, token): the counter-based generator behind the draw's
+// noise (sample_math::hash3). Integer ops only, so identical on every backend.
+double uniform_draw(uint64_t seed, uint64_t step, int32_t token);
+
+// The sampling inputs of R rows for Backend::sample_rows: per-row parameters and step, and the
+// penalty history in CSR form. Row r's history entries are [history_start[r],
+// history_start[r + 1]) of the three history arrays: a token id, its count in the output (0 if
+// only in the prompt) and whether it was seen in the prompt or the output (repetition penalty).
+// top_logprobs is ignored (rows that want alternatives take the logits to the host).
+struct SampleBatch {
+  std::vector<SamplingParams> params;   // R
+  std::vector<uint64_t> steps;          // R: index of the token being generated
+  std::vector<int32_t> history_start{0};  // R + 1
+  std::vector<int32_t> history_token;
+  std::vector<int32_t> history_count;
+  std::vector<uint8_t> history_seen;
+
+  int num_rows() const { return int(params.size()); }
+  // Appends a row; only the history entries its penalties use are copied.
+  void add_row(const SamplingParams& p, const SamplingHistory& h, uint64_t step);
+  // Row r's history as a SamplingHistory (what sample() takes).
+  SamplingHistory history(int r) const;
+};
 
 }  // namespace mlxs

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <string>
 
 namespace mlxs {
 namespace {
@@ -53,6 +54,93 @@ TEST(Sampler, EmpiricalFrequenciesFollowTheTemperatureScaledDistribution) {
       double expect = want[size_t(t)] / norm;
       double sd = std::sqrt(expect * (1 - expect) / n);
       EXPECT_NEAR(double(counts[size_t(t)]) / n, expect, 5 * sd) << "temp " << temp << " token " << t;
+    }
+  }
+}
+
+// Frequencies of n seeded draws (steps 0..n-1) against `want` (probabilities summing to 1):
+// every token within 5 standard deviations of its expected frequency.
+void expect_frequencies(const std::vector<float>& z, const SamplingParams& p,
+                        const std::vector<double>& want, const std::string& what) {
+  SamplingHistory h;
+  std::vector<int> counts(z.size());
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) ++counts[size_t(sample(z, p, h, uint64_t(i)).token)];
+  for (size_t t = 0; t < z.size(); ++t) {
+    const double sd = std::sqrt(std::max(want[t] * (1 - want[t]), 1e-12) / n);
+    EXPECT_NEAR(double(counts[t]) / n, want[t], 5 * sd + 1e-12) << what << " token " << t;
+  }
+}
+
+TEST(Sampler, RestrictedDrawsFollowTheRenormalisedSoftmax) {
+  auto z = logits_of({0.4, 0.3, 0.2, 0.1});
+  SamplingParams k2;
+  k2.top_k = 2;
+  k2.seed = 11;
+  expect_frequencies(z, k2, {0.4 / 0.7, 0.3 / 0.7, 0, 0}, "top_k 2");
+  SamplingParams p75;
+  p75.top_p = 0.75f;
+  p75.seed = 12;
+  expect_frequencies(z, p75, {0.4 / 0.9, 0.3 / 0.9, 0.2 / 0.9, 0}, "top_p 0.75");
+  SamplingParams m;
+  m.min_p = 0.5f;
+  m.temperature = 0.5f;  // min-p on p^2 (0.16, 0.09, 0.04, 0.01): keeps the first two
+  m.seed = 13;
+  expect_frequencies(z, m, {0.16 / 0.25, 0.09 / 0.25, 0, 0}, "min_p 0.5, temperature 0.5");
+}
+
+TEST(Sampler, TopKBreaksLogitTiesByLowestId) {
+  SamplingParams p;
+  p.top_k = 2;
+  SamplingHistory h;
+  std::vector<float> z = {0, 1, 1, 1, 1};
+  std::map<int, int> seen;
+  for (uint64_t i = 0; i < 500; ++i) ++seen[sample(z, p, h, i).token];
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen.count(1) && seen.count(2));
+}
+
+TEST(Sampler, UniformDrawIsInTheOpenUnitIntervalWithMeanOneHalf) {
+  double sum = 0;
+  for (int32_t t = 0; t < 10000; ++t) {
+    const double u = uniform_draw(5, 3, t);
+    ASSERT_GT(u, 0.0);
+    ASSERT_LT(u, 1.0);
+    sum += u;
+  }
+  EXPECT_NEAR(sum / 10000, 0.5, 5 * std::sqrt(1.0 / 12 / 10000));
+  EXPECT_EQ(uniform_draw(5, 3, 7), uniform_draw(5, 3, 7));
+  EXPECT_NE(uniform_draw(5, 3, 7), uniform_draw(5, 4, 7));
+  EXPECT_NE(uniform_draw(5, 3, 7), uniform_draw(6, 3, 7));
+}
+
+TEST(Sampler, SampleBatchCarriesTheHistoryThePenaltiesUse) {
+  SamplingParams p;
+  p.repetition_penalty = 1.3f;
+  p.presence_penalty = 0.4f;
+  p.frequency_penalty = 0.2f;
+  p.top_logprobs = 5;
+  SamplingHistory h;
+  std::vector<int32_t> prompt = {3, 5, 3, 9};
+  h.add_prompt(prompt);
+  for (int32_t t : {5, 7, 7, 2}) h.add_output(t);
+  SampleBatch b;
+  b.add_row(p, h, 4);
+  SamplingParams rep_only;
+  rep_only.repetition_penalty = 1.3f;
+  b.add_row(rep_only, h, 4);
+  b.add_row(SamplingParams{}, h, 4);  // no penalties: no entries
+  ASSERT_EQ(b.num_rows(), 3);
+  EXPECT_EQ(b.history_start[3] - b.history_start[2], 0);
+  std::vector<float> z = {0.5f, -1, 2, 1.5f, 0, 3, -2, 2.5f, 1, 0.25f};
+  for (int r = 0; r < 2; ++r) {
+    auto want = sample(z, b.params[size_t(r)], h, 4);
+    auto got = sample(z, b.params[size_t(r)], b.history(r), 4);
+    EXPECT_EQ(got.token, want.token) << "row " << r;
+    ASSERT_EQ(got.top.size(), want.top.size());
+    for (size_t i = 0; i < want.top.size(); ++i) {
+      EXPECT_EQ(got.top[i].token, want.top[i].token) << "row " << r;
+      EXPECT_EQ(got.top[i].logprob, want.top[i].logprob) << "row " << r;
     }
   }
 }

@@ -123,7 +123,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   const KvT* vc = static_cast<const KvT*>(a.v_cache) + int64_t(kvh) * DH;
   const int* table = a.block_tables + int64_t(s) * a.bt_stride;
 
-  for (int j0 = kb + group * kPerGroup; j0 < ke; j0 += kGroups * kPerGroup) {
+  // The loop runs warp-uniformly (the shuffles below need every lane of the warp): a warp
+  // walks 4 groups x kPerGroup keys per iteration, groups past the split's end score -inf.
+  for (int jw = kb + warp * kGroupsPerWarp * kPerGroup; jw < ke; jw += kGroups * kPerGroup) {
+    const int j0 = jw + (lane / kLanesPerKey) * kPerGroup;
     uint4 kr[kPerGroup][kChunksPerLane], vr[kPerGroup][kChunksPerLane];
 #pragma unroll
     for (int k = 0; k < kPerGroup; ++k) {
@@ -186,12 +189,14 @@ __global__ void __launch_bounds__(kWarps * 32)
       float cmax = sc[g][0];
 #pragma unroll
       for (int k = 1; k < kPerGroup; ++k) cmax = fmaxf(cmax, sc[g][k]);
-      const float m_new = fmaxf(m[g], cmax);  // finite: key j0 < ke is always valid
-      const float corr = exp2f(m[g] - m_new);
+      const float m_new = fmaxf(m[g], cmax);
+      // -inf while this group has seen no key: every weight below is then 0.
+      const float m_ref = m_new == -INFINITY ? 0.f : m_new;
+      const float corr = exp2f(m[g] - m_ref);
       m[g] = m_new;
       float psum = 0.f;
 #pragma unroll
-      for (int k = 0; k < kPerGroup; ++k) psum += p[g][k] = exp2f(sc[g][k] - m_new);
+      for (int k = 0; k < kPerGroup; ++k) psum += p[g][k] = exp2f(sc[g][k] - m_ref);
       l[g] = l[g] * corr + psum;
 #pragma unroll
       for (int e = 0; e < kDims; ++e) acc[g][e] *= corr;

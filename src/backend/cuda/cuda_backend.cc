@@ -14,6 +14,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -140,6 +141,8 @@ class CudaBackend final : public Backend {
   void qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v, const Tensor& q_norm,
                    const Tensor& k_norm, float eps, const Tensor& positions, const RopeParams& rope,
                    int heads, int kv_heads, int head_dim, KvLayer& cache) override;
+  void sample_rows(const Tensor& logits, const SampleBatch& batch, Tensor& out_tokens,
+                   Tensor& out_logprobs) override;
   void begin_step(const AttentionBatch& batch) override;
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, KvLayer& cache,
                  const AttentionBatch& batch, int heads, int kv_heads, int head_dim, float scale,
@@ -180,6 +183,7 @@ class CudaBackend final : public Backend {
   const void* kv_written_ = nullptr;  // the cache qkv_prepare() already wrote this layer's K/V to
 
   DeviceBuffer act_hi_, act_lo_, act_f32_, part_o_, part_ml_;
+  DeviceBuffer sample_meta_, sample_scratch_;  // sample_rows(): row params + history, [R, V]
   std::unordered_map<uint64_t, DeviceBuffer> rope_tables_;
 
   struct Graph {
@@ -515,6 +519,51 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, K
   } else {
     cuda::paged_attention(a, stream_);
   }
+}
+
+// --- sampling ----------------------------------------------------------------------------------
+
+void CudaBackend::sample_rows(const Tensor& logits, const SampleBatch& b, Tensor& out_tokens,
+                              Tensor& out_logprobs) {
+  const int64_t R = logits.rows, V = logits.cols;
+  MLXS_CHECK(R == b.num_rows() && V < (int64_t(1) << 23));
+  std::vector<cuda::SampleRowParams> rows(static_cast<size_t>(R));
+  bool any_history = false;
+  for (int64_t r = 0; r < R; ++r) {
+    const SamplingParams& p = b.params[size_t(r)];
+    cuda::SampleRowParams& d = rows[size_t(r)];
+    d.inv_t = 1.0 / double(p.temperature);
+    d.log_min_p = p.min_p > 0 ? std::log(double(p.min_p)) : -INFINITY;  // as sampler.cc
+    d.top_p = p.top_p;
+    d.top_k = p.top_k;
+    d.repetition = p.repetition_penalty, d.presence = p.presence_penalty;
+    d.frequency = p.frequency_penalty;
+    d.greedy = p.temperature <= 0.0f || p.top_k == 1 || p.min_p > 1.0f;
+    d.seed = p.seed, d.step = b.steps[size_t(r)];
+    d.history_begin = b.history_start[size_t(r)], d.history_end = b.history_start[size_t(r) + 1];
+    any_history = any_history || d.history_end > d.history_begin;
+  }
+  // Device layout: rows | token ids | counts | seen flags, each 256-byte aligned.
+  const size_t n = b.history_token.size(), align = 256;
+  auto up = [&](size_t bytes) { return (bytes + align - 1) / align * align; };
+  const size_t o_tok = up(rows.size() * sizeof(cuda::SampleRowParams)), o_cnt = o_tok + up(n * 4),
+               o_seen = o_cnt + up(n * 4), total = o_seen + up(n);
+  reserve(sample_meta_, total);
+  if (any_history) reserve(sample_scratch_, size_t(R) * size_t(V) * sizeof(float));
+  char* base = static_cast<char*>(sample_meta_.ptr);
+  stage(rows.data(), rows.size() * sizeof(cuda::SampleRowParams), base);
+  if (n > 0) {
+    stage(b.history_token.data(), n * 4, base + o_tok);
+    stage(b.history_count.data(), n * 4, base + o_cnt);
+    stage(b.history_seen.data(), n, base + o_seen);
+  }
+  cuda::SampleHistoryView h{reinterpret_cast<const int32_t*>(base + o_tok),
+                            reinterpret_cast<const int32_t*>(base + o_cnt),
+                            reinterpret_cast<const uint8_t*>(base + o_seen)};
+  cuda::sample_rows(logits.as<float>(), R, V,
+                    reinterpret_cast<const cuda::SampleRowParams*>(base), h,
+                    static_cast<float*>(sample_scratch_.ptr), out_tokens.as<int32_t>(),
+                    out_logprobs.as<float>(), stream_);
 }
 
 // --- graphs ------------------------------------------------------------------------------------

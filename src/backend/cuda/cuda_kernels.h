@@ -62,6 +62,32 @@ void add_bias(float* out, int64_t rows, int64_t N, const float* bias, cudaStream
 // out[r] = argmax of row r of x [R, V] (lowest index on ties).
 void argmax_rows(const float* x, int64_t R, int64_t V, int32_t* out, cudaStream_t stream);
 
+// --- sample.cu: sampling on the device (the host sampler's algorithm, sampler.h) ------------
+// One row's parameters, resolved on the host so host and device share every derived value.
+struct SampleRowParams {
+  double inv_t;      // 1 / temperature
+  double log_min_p;  // log(min_p), -infinity when min-p is off
+  float top_p;       // >= 1: off
+  int top_k;         // 0: off
+  float repetition, presence, frequency;
+  int greedy;        // 1: the argmax (temperature <= 0, top_k == 1, or min_p > 1)
+  uint64_t seed, step;
+  int32_t history_begin, history_end;  // the row's entries of SampleHistoryView
+};
+// Penalty history entries (device arrays, CSR per row): token id (distinct within a row), its
+// count in the output, and whether it was seen in the prompt or output.
+struct SampleHistoryView {
+  const int32_t* token;
+  const int32_t* count;
+  const uint8_t* seen;
+};
+// out_tokens[r] and out_logprobs[r] (log-softmax of the penalised logits, before temperature)
+// of each row r of logits [R, V], as the host sample() computes them. scratch [R, V] holds the
+// penalised copy of rows with history entries. V < 2^23.
+void sample_rows(const float* logits, int64_t R, int64_t V, const SampleRowParams* params,
+                 const SampleHistoryView& history, float* scratch, int32_t* out_tokens,
+                 float* out_logprobs, cudaStream_t stream);
+
 // --- gemv.cu: memory-bound linear for few rows ----------------------------------------------
 constexpr int kGemvMaxRows = 8;
 constexpr int kGemvMaxFusedRows = 2;  // rows a fused prologue (norm, silu) is built for
