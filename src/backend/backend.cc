@@ -16,11 +16,6 @@ void Backend::linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias,
     MLXS_CHECK(pre.data != nullptr);
     rms_norm(x, f.norm_weight, f.eps, pre);
     in = pre;
-  } else if (f.silu_pairs) {
-    pre = alloc(DType::kF32, x.rows, x.cols / 2);
-    MLXS_CHECK(pre.data != nullptr);
-    silu_mul(x, pre);
-    in = pre;
   }
   if (f.accumulate) {
     prod = alloc(DType::kF32, out.rows, out.cols);

@@ -67,7 +67,6 @@ struct KvLayer {
 struct LinearFusion {
   Tensor norm_weight;       // when data: x := rms_norm(x) * norm_weight (row-wise, eps below)
   float eps = 0.f;
-  bool silu_pairs = false;  // x is [T, 2K]: x := silu(x[:, :K]) * x[:, K:]
   bool accumulate = false;  // out += x @ w^T (+ bias) instead of out = ...
 };
 

@@ -284,8 +284,8 @@ void Model::run_ops(int64_t T, int64_t R, const AttentionBatch& batch, KvCache& 
   if (backend_.fuses_linear()) {
     // The same block with the norms, SwiGLU and residual adds inside the linear layers.
     const float eps = c.rms_norm_eps;
-    LinearFusion add_to_residual, swiglu_add;
-    add_to_residual.accumulate = swiglu_add.accumulate = swiglu_add.silu_pairs = true;
+    LinearFusion add_to_residual;
+    add_to_residual.accumulate = true;
     for (int l = 0; l < c.num_layers; ++l) {
       const LayerWeights& L = layers_[size_t(l)];
       backend_.linear_fused(residual, L.qkv, L.qkv_bias, {L.input_norm, eps}, qkv);
@@ -294,7 +294,8 @@ void Model::run_ops(int64_t T, int64_t R, const AttentionBatch& batch, KvCache& 
       backend_.attention(q, k, v, cache.layer(l), batch, H, Hk, Dh, scale, attn);
       backend_.linear_fused(attn, L.o, L.o_bias, add_to_residual, residual);
       backend_.linear_fused(residual, L.gate_up, L.gate_up_bias, {L.post_norm, eps}, gate_up);
-      backend_.linear_fused(gate_up, L.down, L.down_bias, swiglu_add, residual);
+      backend_.silu_mul(gate_up, act);
+      backend_.linear_fused(act, L.down, L.down_bias, add_to_residual, residual);
     }
     if (R == 0) return;
     Tensor gathered = rows(s_.gathered, R), out = rows(s_.logits, R);

@@ -15,7 +15,9 @@
 // sum l, unnormalised output acc over its dimension slice) takes the chunk with one rescale.
 // No shared memory traffic and no barrier in the loop; at the end the 16 groups' states are
 // merged (shuffles within a warp, shared memory across warps), and the CTA writes the output
-// or, when the keys are split, its partial state for combine_attention().
+// or, when the keys are split, its partial state; the last split to finish merges them.
+// Latency at batch 1: a CTA issues its first K/V loads before waiting for the previous kernel
+// (programmatic dependent launch), since only the query and its own key come from that kernel.
 //
 // Napkin math (Llama-3.1-8B, bf16 cache, G = 4, Dh 128): per key and KV head 512 B of K/V and
 // ~1.1 k lane-instructions; at 256 sequences x 640 keys x 8 KV heads per layer that is 671 MB
@@ -90,10 +92,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   __shared__ float merge_ml[kWarps][G][2];
   __shared__ __align__(16) float merge_acc[kWarps][G][DH];
 
-  pdl_launch_dependents();
-  pdl_wait();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int sub = lane % kLanesPerKey, group = warp * kGroupsPerWarp + lane / kLanesPerKey;
+  const int sub = lane % kLanesPerKey;  // this lane's slice of the key row
   const int* tile = a.tiles + 4 * blockIdx.x;
   const int s = tile[0], t = tile[1];
   const int kvh = blockIdx.y;
@@ -104,6 +104,52 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int kb = lo + int(blockIdx.z) * split_len, ke = min(pos + 1, kb + split_len);
 
   const int64_t q_cols = int64_t(a.heads) * DH, kv_cols = int64_t(a.kv_heads) * DH;
+  const KvT* kc = static_cast<const KvT*>(a.k_cache) + int64_t(kvh) * DH;
+  const KvT* vc = static_cast<const KvT*>(a.v_cache) + int64_t(kvh) * DH;
+  const int* table = a.block_tables + int64_t(s) * a.bt_stride;
+  // Loads the K and V rows of the group's keys [j0, j0 + kPerGroup) that are < ke (zeros
+  // past the end); with skip_last, the query's own key `pos` is left out.
+  uint4 kr[kPerGroup][kChunksPerLane], vr[kPerGroup][kChunksPerLane];
+  auto load_keys = [&](int j0, bool skip_last) {
+#pragma unroll
+    for (int k = 0; k < kPerGroup; ++k) {
+      const int p = j0 + k;
+      if (p < ke && !(skip_last && p == pos)) {
+        const int64_t slot = int64_t(table[p / a.block_size]) * a.block_size + p % a.block_size;
+#pragma unroll
+        for (int c = 0; c < kChunksPerLane; ++c) {
+          const int64_t at = slot * kv_cols + (c * kLanesPerKey + sub) * kChunk;
+          kr[k][c] = *reinterpret_cast<const uint4*>(kc + at);
+          vr[k][c] = *reinterpret_cast<const uint4*>(vc + at);
+        }
+      } else if (!skip_last || p != pos) {
+#pragma unroll
+        for (int c = 0; c < kChunksPerLane; ++c) kr[k][c] = vr[k][c] = make_uint4(0, 0, 0, 0);
+      }
+    }
+  };
+  // The step's metadata was uploaded before the step and every cached key but the query's own
+  // was written by earlier steps, so the first keys are in flight before the wait for the
+  // previous kernel (the attention prologue, which writes q and key `pos`).
+  const int jw0 = kb + warp * kGroupsPerWarp * kPerGroup;
+  const int g0 = jw0 + (lane / kLanesPerKey) * kPerGroup;
+  if (jw0 < ke) load_keys(g0, true);
+  pdl_launch_dependents();
+  pdl_wait();
+  if (jw0 < ke && g0 <= pos && pos < g0 + kPerGroup && pos < ke) {
+    const int k = pos - g0;
+    const int64_t slot = int64_t(table[pos / a.block_size]) * a.block_size + pos % a.block_size;
+#pragma unroll
+    for (int kk = 0; kk < kPerGroup; ++kk) {
+      if (kk != k) continue;
+#pragma unroll
+      for (int c = 0; c < kChunksPerLane; ++c) {
+        const int64_t at = slot * kv_cols + (c * kLanesPerKey + sub) * kChunk;
+        kr[kk][c] = *reinterpret_cast<const uint4*>(kc + at);
+        vr[kk][c] = *reinterpret_cast<const uint4*>(vc + at);
+      }
+    }
+  }
   // q pre-scaled by scale * log2(e), so scores are in the exp2 domain.
   const float qscale = a.scale * kLog2e;
   for (int i = threadIdx.x; i < G * DH; i += blockDim.x) {
@@ -119,31 +165,12 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
     for (int e = 0; e < kDims; ++e) acc[g][e] = 0.f;
   }
-  const KvT* kc = static_cast<const KvT*>(a.k_cache) + int64_t(kvh) * DH;
-  const KvT* vc = static_cast<const KvT*>(a.v_cache) + int64_t(kvh) * DH;
-  const int* table = a.block_tables + int64_t(s) * a.bt_stride;
 
   // The loop runs warp-uniformly (the shuffles below need every lane of the warp): a warp
   // walks 4 groups x kPerGroup keys per iteration, groups past the split's end score -inf.
-  for (int jw = kb + warp * kGroupsPerWarp * kPerGroup; jw < ke; jw += kGroups * kPerGroup) {
+  for (int jw = jw0; jw < ke; jw += kGroups * kPerGroup) {
     const int j0 = jw + (lane / kLanesPerKey) * kPerGroup;
-    uint4 kr[kPerGroup][kChunksPerLane], vr[kPerGroup][kChunksPerLane];
-#pragma unroll
-    for (int k = 0; k < kPerGroup; ++k) {
-      const int p = j0 + k;
-      if (p < ke) {
-        const int64_t slot = int64_t(table[p / a.block_size]) * a.block_size + p % a.block_size;
-#pragma unroll
-        for (int c = 0; c < kChunksPerLane; ++c) {
-          const int64_t at = slot * kv_cols + (c * kLanesPerKey + sub) * kChunk;
-          kr[k][c] = *reinterpret_cast<const uint4*>(kc + at);
-          vr[k][c] = *reinterpret_cast<const uint4*>(vc + at);
-        }
-      } else {
-#pragma unroll
-        for (int c = 0; c < kChunksPerLane; ++c) kr[k][c] = vr[k][c] = make_uint4(0, 0, 0, 0);
-      }
-    }
+    if (jw != jw0) load_keys(j0, false);
     // Scores of the chunk's keys for every head, reduced over the group's 8 lanes.
     float sc[G][kPerGroup];
 #pragma unroll
@@ -268,9 +295,37 @@ __global__ void __launch_bounds__(kWarps * 32)
     } else {
       const int64_t at = (int64_t(blockIdx.z) * a.num_tokens + t) * a.heads + h;
       a.part_o[at * DH + d] = o;
-      // combine_attention() works in the natural-log domain.
-      if (d == 0) a.part_ml[at * 2] = mx / kLog2e, a.part_ml[at * 2 + 1] = sum;
+      if (d == 0) a.part_ml[at * 2] = mx, a.part_ml[at * 2 + 1] = sum;  // exp2 domain
     }
+  }
+  if (a.num_splits == 1) return;
+  // The last CTA of this (sequence, KV head) to finish merges every split's partial state
+  // (threadfence + ticket, so the other splits' stores are visible to it) and resets the ticket.
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  int* ticket = a.split_counters + int64_t(s) * a.kv_heads + kvh;
+  if (threadIdx.x == 0) last = atomicAdd(ticket, 1) == a.num_splits - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  if (threadIdx.x == 0) *ticket = 0;
+  const int64_t stride = a.num_tokens * a.heads;
+  for (int i = threadIdx.x; i < G * DH; i += blockDim.x) {
+    const int g = i / DH, d = i % DH, h = kvh * G + g;
+    const int64_t base = int64_t(t) * a.heads + h;
+    float mx = -INFINITY;
+    for (int z = 0; z < a.num_splits; ++z) mx = fmaxf(mx, __ldcg(&a.part_ml[(z * stride + base) * 2]));
+    float sum = 0.f, o = 0.f;
+    for (int z = 0; z < a.num_splits; ++z) {
+      const int64_t at = z * stride + base;
+      const float mz = __ldcg(&a.part_ml[at * 2]);
+      if (mz == -INFINITY) continue;
+      const float c = exp2f(mz - mx);
+      sum += __ldcg(&a.part_ml[at * 2 + 1]) * c;
+      o += __ldcg(&a.part_o[at * DH + d]) * c;
+    }
+    a.out[int64_t(t) * q_cols + int64_t(h) * DH + d] = o / sum;
   }
 }
 
@@ -332,9 +387,7 @@ void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
   if (!ok) {
     report_cuda(cudaErrorInvalidValue, "paged_attention_decode: unsupported shape", __FILE__,
                 __LINE__);
-    return;
   }
-  if (a.num_splits > 1) combine_attention(a, stream);
 }
 
 }  // namespace mlxs::cuda

@@ -182,7 +182,7 @@ class CudaBackend final : public Backend {
   const int32_t* d_tiles16_ = nullptr;
   const void* kv_written_ = nullptr;  // the cache qkv_prepare() already wrote this layer's K/V to
 
-  DeviceBuffer act_hi_, act_lo_, act_f32_, part_o_, part_ml_;
+  DeviceBuffer act_hi_, act_lo_, act_f32_, part_o_, part_ml_, split_counters_;
   DeviceBuffer sample_meta_, sample_scratch_;  // sample_rows(): row params + history, [R, V]
   std::unordered_map<uint64_t, DeviceBuffer> rope_tables_;
 
@@ -299,11 +299,10 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, T
 void CudaBackend::linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias,
                                const LinearFusion& f, Tensor& out) {
   const int64_t M = x.rows, K = w.cols;
-  MLXS_CHECK(x.cols == (f.silu_pairs ? 2 * K : K) && out.cols == w.rows && out.rows == x.rows);
+  MLXS_CHECK(x.cols == K && out.cols == w.rows && out.rows == x.rows);
   cuda::GemvFusion g;
   g.norm_weight = f.norm_weight.data ? f.norm_weight.as<float>() : nullptr;
   g.eps = f.eps;
-  g.silu_pairs = f.silu_pairs;
   g.accumulate = f.accumulate;
   const float* b = bias.data ? bias.as<float>() : nullptr;
   if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype, g)) {
@@ -312,14 +311,10 @@ void CudaBackend::linear_fused(const Tensor& x, const Tensor& w, const Tensor& b
     return;
   }
   Tensor in = x;
-  if (g.norm_weight || g.silu_pairs) {
+  if (g.norm_weight) {
     reserve(act_f32_, size_t(M) * size_t(K) * sizeof(float));
     in = Tensor{act_f32_.ptr, DType::kF32, M, K};
-    if (g.norm_weight) {
-      cuda::rms_norm(x.as<float>(), g.norm_weight, M, K, f.eps, in.as<float>(), stream_);
-    } else {
-      cuda::silu_mul(x.as<float>(), M, K, in.as<float>(), stream_);
-    }
+    cuda::rms_norm(x.as<float>(), g.norm_weight, M, K, f.eps, in.as<float>(), stream_);
   }
   gemm(in, w, b, f.accumulate, out);
 }
@@ -504,6 +499,14 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, K
     a.num_splits = std::clamp((264 + ctas - 1) / ctas, 1, 16);
   } else {
     a.num_splits = cuda::attention_splits(num_tiles_, kv_heads, heads, max_tile_rows_);
+  }
+  if (decode && a.num_splits > 1) {
+    const size_t need = size_t(std::max(cap_seqs_, b.num_seqs)) * size_t(kv_heads) * 4;
+    if (need > split_counters_.bytes) {
+      reserve(split_counters_, need);
+      MLXS_CUDA(cudaMemsetAsync(split_counters_.ptr, 0, split_counters_.bytes, stream_));
+    }
+    a.split_counters = static_cast<int*>(split_counters_.ptr);
   }
   if (a.num_splits > 1) {
     reserve(part_o_, size_t(a.num_splits) * size_t(T) * size_t(heads) * size_t(head_dim) * 4);

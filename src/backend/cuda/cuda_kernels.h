@@ -90,20 +90,17 @@ void sample_rows(const float* logits, int64_t R, int64_t V, const SampleRowParam
 
 // --- gemv.cu: memory-bound linear for few rows ----------------------------------------------
 constexpr int kGemvMaxRows = 8;
-constexpr int kGemvMaxFusedRows = 2;  // rows a fused prologue (norm, silu) is built for
+constexpr int kGemvMaxFusedRows = 2;  // rows the fused norm prologue is built for
 // The decoder's neighbouring ops, fused into the GEMV (see Backend::linear_fused).
 struct GemvFusion {
   const float* norm_weight = nullptr;  // x := rms_norm(x) * norm_weight, per row, eps below
   float eps = 0.f;
-  bool silu_pairs = false;  // x is [M, 2K]: x := silu(x[:, :K]) * x[:, K:]
   bool accumulate = false;  // out += result (out = result otherwise)
 };
-enum GemvPrologue { kProNone = 0, kProNorm = 1, kProSilu = 2 };
-inline int gemv_prologue(const GemvFusion& f) {
-  return f.norm_weight ? kProNorm : f.silu_pairs ? kProSilu : kProNone;
-}
+enum GemvPrologue { kProNone = 0, kProNorm = 1 };
+inline int gemv_prologue(const GemvFusion& f) { return f.norm_weight ? kProNorm : kProNone; }
 // True when gemv() handles this shape: 1 <= M <= kGemvMaxRows (kGemvMaxFusedRows with a
-// prologue), K a multiple of 16 bytes of w.
+// norm prologue), K a multiple of 16 bytes of w.
 bool gemv_supported(int64_t M, int64_t K, DType wt, const GemvFusion& f = {});
 // out[M, N] (+)= x'[M, K] @ w[N, K]^T (+ bias[N]), x' = x after f's prologue; with round_x,
 // x' is rounded to w's dtype first. x and out must not overlap.
@@ -136,6 +133,8 @@ struct AttentionArgs {
   float* part_o;
   float* part_ml;
   int num_splits;
+  // Decode kernel only: one zeroed ticket per (sequence, KV head) when num_splits > 1.
+  int* split_counters;
 };
 // The number of sequence splits paged_attention uses for `a` (fills the GPU when few tiles).
 int attention_splits(int num_tiles, int kv_heads, int heads, int max_tile_rows);
@@ -147,7 +146,8 @@ void paged_attention(const AttentionArgs& a, cudaStream_t stream);
 bool attention_decode_supported(const AttentionArgs& a);
 // Key splits for a decode step of num_seqs sequences (fills the GPU at small batch).
 int attention_decode_splits(int num_seqs, int kv_heads);
-// As paged_attention (a.tiles one row each), combining the splits itself when a.num_splits > 1.
+// As paged_attention (a.tiles one row each); with a.num_splits > 1 the last CTA of each
+// (sequence, KV head) merges the splits (a.split_counters, left zeroed).
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream);
 
 // --- attention_tc.cu: prefill attention on tensor cores --------------------------------------

@@ -60,9 +60,10 @@ struct WTraits<__half> {
 // MT: rows of x this instantiation holds accumulators for (M <= MT). KS: warps that share the
 // same rows and split K between them (interleaved chunks), reduced through shared memory; KS > 1
 // puts more loads in flight when N alone gives too few warps (o_proj, down: N = 4096).
-// kPro: what x goes through before the product (GemvPrologue): nothing, the row's RMSNorm times
-// f.norm_weight (each CTA reduces the row itself; it is at most 8 x K f32 in L2), or
-// silu(x[:, :K]) * x[:, K:] over a 2K-wide x. f.accumulate adds the result to out.
+// kPro: what x goes through before the product (GemvPrologue): nothing, or the row's RMSNorm
+// times f.norm_weight (each CTA reduces the row itself: at most 2 x K f32 from L2, while its
+// first weights are in flight). f.accumulate adds the result to out. (A SwiGLU prologue was
+// tried and measured: every CTA recomputing silu over all of K costs ~0.6 ms per 8B step.)
 template <int MT, int KS, typename W, bool kRound, int kPro>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_kernel(const float* __restrict__ x, int M, int K, const W* __restrict__ w, int N,
@@ -118,7 +119,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       __syncthreads();
     }
   }
-  const size_t x_stride = kPro == kProSilu ? 2 * size_t(K) : size_t(K);
+  const size_t x_stride = size_t(K);
   for (int c0 = first; c0 < chunks && n0 < N; c0 += 32 * KS * kUnroll) {
     if (c0 != first) load_w(c0);
 #pragma unroll
@@ -144,18 +145,6 @@ __global__ void __launch_bounds__(kWarps * 32)
             xv[4 * q] = nw.x * (xv[4 * q] * inv), xv[4 * q + 1] = nw.y * (xv[4 * q + 1] * inv);
             xv[4 * q + 2] = nw.z * (xv[4 * q + 2] * inv);
             xv[4 * q + 3] = nw.w * (xv[4 * q + 3] * inv);
-          }
-        } else if constexpr (kPro == kProSilu) {
-          const float4* up = xp + K / 4;
-#pragma unroll
-          for (int q = 0; q < V / 4; ++q) {
-            const float4 u = __ldg(up + q);
-            const float uu[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const float g = xv[4 * q + e];
-              xv[4 * q + e] = g / (1.0f + expf(-g)) * uu[e];
-            }
           }
         }
 #pragma unroll
@@ -229,7 +218,7 @@ void dispatch_ks(const float* x, int M, int K, const void* w, int N, const float
     launch_gemv<MT, 1, W, kPro>(x, M, K, w, N, bias, round_x, f, out, stream);
 }
 
-// Fused prologues are instantiated for M <= kGemvMaxFusedRows only (the decode sizes).
+// The norm prologue is instantiated for M <= kGemvMaxFusedRows only (the decode sizes).
 template <typename W>
 void dispatch_m(const float* x, int M, int K, const void* w, int N, const float* bias, bool round_x,
                 const GemvFusion& f, float* out, cudaStream_t stream) {
@@ -237,10 +226,6 @@ void dispatch_m(const float* x, int M, int K, const void* w, int N, const float*
   if (pro == kProNorm) {
     if (M == 1) return dispatch_ks<1, W, kProNorm>(x, M, K, w, N, bias, round_x, f, out, stream);
     return dispatch_ks<2, W, kProNorm>(x, M, K, w, N, bias, round_x, f, out, stream);
-  }
-  if (pro == kProSilu) {
-    if (M == 1) return dispatch_ks<1, W, kProSilu>(x, M, K, w, N, bias, round_x, f, out, stream);
-    return dispatch_ks<2, W, kProSilu>(x, M, K, w, N, bias, round_x, f, out, stream);
   }
   if (M == 1)
     dispatch_ks<1, W, kProNone>(x, M, K, w, N, bias, round_x, f, out, stream);
