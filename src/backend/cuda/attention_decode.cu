@@ -42,6 +42,17 @@ constexpr int kLanesPerKey = 8;
 constexpr int kGroupsPerWarp = 32 / kLanesPerKey;
 constexpr int kGroups = kWarps * kGroupsPerWarp;
 constexpr float kLog2e = 1.4426950408889634f;
+constexpr int kMaxSplits = 32;     // one lane per split in the merge
+constexpr int kMinSplitKeys = 64;  // one pass of the CTA's 16 key groups x 4 keys
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
 
 template <typename T>
 struct Kv;
@@ -86,6 +97,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   constexpr int kChunk = Kv<KvT>::kPerChunk;
   constexpr int kChunksPerLane = DH / kChunk / kLanesPerKey;  // 16-byte loads per row per lane
   static_assert(kChunksPerLane >= 1 && DH % (kChunk * kLanesPerKey) == 0, "head_dim");
+  static_assert(G <= kWarps, "the split merge gives each head one warp");
   constexpr int kDims = kChunksPerLane * kChunk;                // dimensions a lane owns
   constexpr int kPerGroup = sizeof(KvT) == 4 ? 2 : 4;           // keys per group per iteration
   __shared__ __align__(16) float q_s[G][DH];
@@ -100,7 +112,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int pos = a.context_len[s] - 1;  // the query's position (its key is the last one)
   const int lo = a.sliding_window > 0 ? max(0, pos - a.sliding_window + 1) : 0;
   const int span = pos + 1 - lo;
-  const int split_len = (span + a.num_splits - 1) / a.num_splits;
+  // The grid has a.num_splits splits (fixed for a recorded graph); short contexts use fewer,
+  // of at least kMinSplitKeys keys each, and the CTAs past them only take their ticket.
+  const int splits = min(a.num_splits, max(1, (span + kMinSplitKeys - 1) / kMinSplitKeys));
+  const int split_len = (span + splits - 1) / splits;
   const int kb = lo + int(blockIdx.z) * split_len, ke = min(pos + 1, kb + split_len);
 
   const int64_t q_cols = int64_t(a.heads) * DH, kv_cols = int64_t(a.kv_heads) * DH;
@@ -310,22 +325,27 @@ __global__ void __launch_bounds__(kWarps * 32)
   if (!last) return;
   __threadfence();
   if (threadIdx.x == 0) *ticket = 0;
+  // Warp g turns split z's (m, l) of head g into its weight 2^(m_z - max) / sum (lane z).
+  __shared__ float weight[G][kMaxSplits];
   const int64_t stride = a.num_tokens * a.heads;
+  if (warp < G) {
+    const int64_t at = int64_t(lane) * stride + int64_t(t) * a.heads + kvh * G + warp;
+    const bool used = lane < splits;
+    const float mz = used ? __ldcg(&a.part_ml[at * 2]) : -INFINITY;
+    const float lz = used ? __ldcg(&a.part_ml[at * 2 + 1]) : 0.f;
+    const float mx = warp_max(mz);
+    const float wz = mz == -INFINITY ? 0.f : lz * exp2f(mz - mx);
+    const float total = warp_sum(wz);
+    weight[warp][lane] = mz == -INFINITY ? 0.f : exp2f(mz - mx) / total;
+  }
+  __syncthreads();
   for (int i = threadIdx.x; i < G * DH; i += blockDim.x) {
     const int g = i / DH, d = i % DH, h = kvh * G + g;
-    const int64_t base = int64_t(t) * a.heads + h;
-    float mx = -INFINITY;
-    for (int z = 0; z < a.num_splits; ++z) mx = fmaxf(mx, __ldcg(&a.part_ml[(z * stride + base) * 2]));
-    float sum = 0.f, o = 0.f;
-    for (int z = 0; z < a.num_splits; ++z) {
-      const int64_t at = z * stride + base;
-      const float mz = __ldcg(&a.part_ml[at * 2]);
-      if (mz == -INFINITY) continue;
-      const float c = exp2f(mz - mx);
-      sum += __ldcg(&a.part_ml[at * 2 + 1]) * c;
-      o += __ldcg(&a.part_o[at * DH + d]) * c;
-    }
-    a.out[int64_t(t) * q_cols + int64_t(h) * DH + d] = o / sum;
+    const float* po = a.part_o + (int64_t(t) * a.heads + h) * DH + d;
+    float o = 0.f;
+#pragma unroll 8
+    for (int z = 0; z < splits; ++z) o = fmaf(weight[g][z], __ldcg(po + z * stride * DH), o);
+    a.out[int64_t(t) * q_cols + int64_t(h) * DH + d] = o;
   }
 }
 
@@ -374,7 +394,7 @@ int attention_decode_splits(int num_seqs, int kv_heads) {
   // Dh + 2 floats per head, merged by combine_attention()).
   constexpr int kTargetCtas = 264;
   const int ctas = std::max(1, num_seqs * kv_heads);
-  return std::clamp((kTargetCtas + ctas - 1) / ctas, 1, 32);
+  return std::clamp((kTargetCtas + ctas - 1) / ctas, 1, kMaxSplits);
 }
 
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {

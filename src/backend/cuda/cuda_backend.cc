@@ -196,9 +196,7 @@ class CudaBackend final : public Backend {
 };
 
 Status CudaBackend::init() {
-  if (const char* v = std::getenv("MLXS_CUDA_FUSE"); v && std::strcmp(v, "0") == 0) {
-    opt_.fuse_linear = false;
-  }
+  if (const char* v = std::getenv("MLXS_CUDA_FUSE")) opt_.fuse_linear = std::strcmp(v, "1") == 0;
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();

@@ -25,8 +25,10 @@ struct CudaOptions {
   // 16.2 us), ties at 2, loses from 4 (gate_up 94.7 vs 62.0 us; f32 FMAs and x re-reads).
   int gemv_max_rows = 2;
   // The decoder runs its blocks through Backend::linear_fused (the RMSNorm fused into the GEMV
-  // prologue, the residual add into its epilogue). MLXS_CUDA_FUSE=0 turns it off.
-  bool fuse_linear = true;
+  // prologue, the residual add into its epilogue); MLXS_CUDA_FUSE=1 turns it on. Off by
+  // default: on the H200 (bench/gpu/logs/run5_ours_ab.log) it saves the add_rms_norm launches
+  // but every GEMV CTA's own row reduction costs more (batch-1 8B step 5.41 vs 5.30 ms).
+  bool fuse_linear = false;
 };
 
 // A backend on GPU `options.device`, owning one stream, a cuBLAS handle and its buffers.
