@@ -45,9 +45,18 @@ ls -la $MODEL
 stamp "our suite"
 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
   --concurrency "${CONCURRENCY:-8,32,64,128,256}" ${SUITE_FLAGS:-} 2>&1 | tee "$OUT/ours.log"
-stamp "batch-1 decode without programmatic dependent launch (MLXS_CUDA_PDL=0), for comparison"
-MLXS_CUDA_PDL=0 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick 2>&1 \
-  | grep -E "^\| \(a\)" | sed 's/^| (a) batch-1 decode/| (a) batch-1 decode, PDL off/' | tee "$OUT/ours_nopdl.log"
+stamp "A/B in the same run: batch-1 decode with one optimisation turned off at a time"
+: > "$OUT/ours_ab.log"
+for ab in MLXS_CUDA_PDL=0 MLXS_CUDA_FUSE=0 MLXS_ATTN_DECODE=0; do
+  env $ab ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick 2>&1 \
+    | grep -E "^\| \(a\)" | sed "s/^| (a) batch-1 decode/| (a) batch-1 decode, $ab/" | tee -a "$OUT/ours_ab.log"
+done
+if [ -n "${AB_CONCURRENCY:-}" ]; then
+  stamp "A/B: concurrency with the general attention kernel (MLXS_ATTN_DECODE=0)"
+  MLXS_ATTN_DECODE=0 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
+    --concurrency "$AB_CONCURRENCY" --no-per-op 2>&1 | grep -E "^\| \(c\)" \
+    | sed "s/^| (c)/| (c) MLXS_ATTN_DECODE=0/" | tee -a "$OUT/ours_ab.log"
+fi
 
 if [ "${SKIP_HF:-0}" != 1 ]; then
   stamp "transformers baseline"
@@ -57,6 +66,6 @@ fi
 
 stamp "summary"
 echo "## ours (mlx-serving, CUDA backend)"
-grep -E "^\| \(|^model|^load" "$OUT/ours.log"; cat "$OUT/ours_nopdl.log"
+grep -E "^\| \(|^model|^load" "$OUT/ours.log"; cat "$OUT/ours_ab.log"
 [ -f "$OUT/hf.log" ] && { echo "## baseline"; grep -E "^\| " "$OUT/hf.log"; }
 stamp "done"

@@ -3,7 +3,35 @@
 
 #include <vector>
 
+#include "util/check.h"
+
 namespace mlxs {
+
+void Backend::linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias,
+                           const LinearFusion& f, Tensor& out) {
+  Tensor in = x, pre{}, prod{};
+  if (f.norm_weight.data) {
+    pre = alloc(DType::kF32, x.rows, x.cols);
+    MLXS_CHECK(pre.data != nullptr);
+    rms_norm(x, f.norm_weight, f.eps, pre);
+    in = pre;
+  } else if (f.silu_pairs) {
+    pre = alloc(DType::kF32, x.rows, x.cols / 2);
+    MLXS_CHECK(pre.data != nullptr);
+    silu_mul(x, pre);
+    in = pre;
+  }
+  if (f.accumulate) {
+    prod = alloc(DType::kF32, out.rows, out.cols);
+    MLXS_CHECK(prod.data != nullptr);
+    linear(in, w, bias, prod);
+    add(out, prod);
+    free(prod);
+  } else {
+    linear(in, w, bias, out);
+  }
+  if (pre.data) free(pre);
+}
 
 void Backend::argmax_rows(const Tensor& x, Tensor& out) {
   std::vector<float> host(x.numel());

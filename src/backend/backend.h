@@ -61,6 +61,15 @@ struct KvLayer {
   Tensor v;
 };
 
+// The ops next to a linear layer in a decoder block, fused into it where a backend can
+// (Backend::linear_fused). Each part is optional.
+struct LinearFusion {
+  Tensor norm_weight;       // when data: x := rms_norm(x) * norm_weight (row-wise, eps below)
+  float eps = 0.f;
+  bool silu_pairs = false;  // x is [T, 2K]: x := silu(x[:, :K]) * x[:, K:]
+  bool accumulate = false;  // out += x @ w^T (+ bias) instead of out = ...
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -119,6 +128,14 @@ class Backend {
                            const Tensor& q_norm, const Tensor& k_norm, float eps,
                            const Tensor& positions, const RopeParams& rope, int heads,
                            int kv_heads, int head_dim, KvLayer& cache);
+  // Whether the decoder should run its blocks through linear_fused() (a backend whose fused
+  // kernels save launches and activation traffic says yes; the CPU reference says no, so its
+  // op sequence stays the one every other backend is checked against).
+  virtual bool fuses_linear() const { return false; }
+  // out = f(x) @ w^T (+ bias), or out += ... with f.accumulate, f the prologue of `f`; x and out
+  // must not overlap. The default composes rms_norm / silu_mul / linear / add with temporaries.
+  virtual void linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias,
+                            const LinearFusion& f, Tensor& out);
   // out[r] = argmax of row r of x [R, V] f32 (lowest index on ties); out device int32 [R, 1].
   // The default downloads x and computes on the host.
   virtual void argmax_rows(const Tensor& x, Tensor& out);

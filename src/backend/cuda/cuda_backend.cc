@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -114,6 +115,9 @@ class CudaBackend final : public Backend {
                        out.as<float>(), stream_);
   }
   void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) override;
+  bool fuses_linear() const override { return opt_.fuse_linear; }
+  void linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias, const LinearFusion& f,
+                    Tensor& out) override;
   void rope(Tensor& x, int heads, int head_dim, const Tensor& positions,
             const RopeParams& rope) override;
   void split_qkv(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override {
@@ -158,6 +162,9 @@ class CudaBackend final : public Backend {
     if (b.reserve(need)) drop_graphs();
   }
   void drop_graphs();
+  // out (+)= x @ w^T (+ b) on cuBLAS (bf16/f16 weights: x cast to the weight dtype, split in
+  // hi + lo halves in precise mode).
+  void gemm(const Tensor& x, const Tensor& w, const float* b, bool accumulate, Tensor& out);
   const float* inv_freq_table(const RopeParams& rope);
 
   CudaOptions opt_;
@@ -177,7 +184,7 @@ class CudaBackend final : public Backend {
   const int32_t* d_tiles16_ = nullptr;
   const void* kv_written_ = nullptr;  // the cache qkv_prepare() already wrote this layer's K/V to
 
-  DeviceBuffer act_hi_, act_lo_, part_o_, part_ml_;
+  DeviceBuffer act_hi_, act_lo_, act_f32_, part_o_, part_ml_;
   std::unordered_map<uint64_t, DeviceBuffer> rope_tables_;
 
   struct Graph {
@@ -190,6 +197,9 @@ class CudaBackend final : public Backend {
 };
 
 Status CudaBackend::init() {
+  if (const char* v = std::getenv("MLXS_CUDA_FUSE"); v && std::strcmp(v, "0") == 0) {
+    opt_.fuse_linear = false;
+  }
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
@@ -282,19 +292,48 @@ void CudaBackend::download(const void* device, size_t bytes, void* host) {
 // 10.4 ms at the measured ~790 TFLOP/s bf16 rate; the f32 -> bf16 cast of x moves T * K * 6 B,
 // under 1 % of that. precise_activations doubles the GEMM work (x = hi + lo).
 void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) {
-  MLXS_CHECK(x.cols == w.cols && out.cols == w.rows && out.rows == x.rows);
-  const int64_t M = x.rows, K = x.cols, N = w.rows;
+  linear_fused(x, w, bias, LinearFusion{}, out);
+}
+
+// The GEMV takes the prologue and the accumulation in its loads and stores; on the cuBLAS path
+// the prologue runs as its own kernel into act_f32_ and the accumulation is cuBLAS's beta = 1.
+void CudaBackend::linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias,
+                               const LinearFusion& f, Tensor& out) {
+  const int64_t M = x.rows, K = w.cols;
+  MLXS_CHECK(x.cols == (f.silu_pairs ? 2 * K : K) && out.cols == w.rows && out.rows == x.rows);
+  cuda::GemvFusion g;
+  g.norm_weight = f.norm_weight.data ? f.norm_weight.as<float>() : nullptr;
+  g.eps = f.eps;
+  g.silu_pairs = f.silu_pairs;
+  g.accumulate = f.accumulate;
   const float* b = bias.data ? bias.as<float>() : nullptr;
-  if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype)) {
-    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, N, b, !opt_.precise_activations,
+  if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype, g)) {
+    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !opt_.precise_activations, g,
                out.as<float>(), stream_);
     return;
   }
+  Tensor in = x;
+  if (g.norm_weight || g.silu_pairs) {
+    reserve(act_f32_, size_t(M) * size_t(K) * sizeof(float));
+    in = Tensor{act_f32_.ptr, DType::kF32, M, K};
+    if (g.norm_weight) {
+      cuda::rms_norm(x.as<float>(), g.norm_weight, M, K, f.eps, in.as<float>(), stream_);
+    } else {
+      cuda::silu_mul(x.as<float>(), M, K, in.as<float>(), stream_);
+    }
+  }
+  gemm(in, w, b, f.accumulate, out);
+}
+
+void CudaBackend::gemm(const Tensor& x, const Tensor& w, const float* b, bool accumulate,
+                       Tensor& out) {
+  const int64_t M = x.rows, K = x.cols, N = w.rows;
   const float one = 1.f, zero = 0.f;
+  const float* beta = accumulate ? &one : &zero;
   // Column-major view: out^T [N, M] = w [K, N]^T * x^T [K, M].
   if (w.dtype == DType::kF32) {
     MLXS_CUBLAS(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
-                            w.as<float>(), int(K), x.as<float>(), int(K), &zero, out.as<float>(),
+                            w.as<float>(), int(K), x.as<float>(), int(K), beta, out.as<float>(),
                             int(N)));
   } else {
     const cudaDataType_t dt = w.dtype == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
@@ -304,7 +343,7 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, T
     void* lo = opt_.precise_activations ? act_lo_.ptr : nullptr;
     cuda::split_to_half(x.as<float>(), M * K, w.dtype, act_hi_.ptr, lo, stream_);
     MLXS_CUBLAS(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
-                             w.data, dt, int(K), act_hi_.ptr, dt, int(K), &zero, out.data,
+                             w.data, dt, int(K), act_hi_.ptr, dt, int(K), beta, out.data,
                              CUDA_R_32F, int(N), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (lo) {
       MLXS_CUBLAS(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
@@ -457,10 +496,14 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, K
   a.kv_heads = kv_heads;
   a.head_dim = head_dim;
   a.scale = scale;
-  // Steps with prefill chunks run on tensor cores when the cache is bf16; decode steps keep the
-  // CUDA-core kernel (one query row per sequence leaves a 16-row MMA tile mostly empty).
+  // Decode steps run the decode kernel (one query row per sequence would leave a 16-row MMA
+  // tile mostly empty); steps with prefill chunks run on tensor cores when the cache is bf16,
+  // else on the general CUDA-core kernel.
   const bool tc = max_tile_rows_ > 1 && cuda::attention_tc_supported(a);
-  if (tc) {
+  const bool decode = !tc && cuda::attention_decode_supported(a);
+  if (decode) {
+    a.num_splits = cuda::attention_decode_splits(num_tiles_, kv_heads);
+  } else if (tc) {
     const int group = heads / kv_heads, hpc = cuda::attention_tc_heads_per_chunk(heads, kv_heads);
     const int ctas = num_tiles16_ * kv_heads * ((group + hpc - 1) / hpc);
     a.num_splits = std::clamp((264 + ctas - 1) / ctas, 1, 16);
@@ -473,7 +516,9 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, K
     a.part_o = static_cast<float*>(part_o_.ptr);
     a.part_ml = static_cast<float*>(part_ml_.ptr);
   }
-  if (tc) {
+  if (decode) {
+    cuda::paged_attention_decode(a, stream_);
+  } else if (tc) {
     cuda::paged_attention_tc(a, d_tiles16_, num_tiles16_, stream_);
     if (a.num_splits > 1) cuda::combine_attention(a, stream_);
   } else {

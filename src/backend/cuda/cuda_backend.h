@@ -24,6 +24,9 @@ struct CudaOptions {
   // H200 sweep (bench/gpu/logs/run2_ours.log): GEMV wins clearly at 1 row (o_proj 12.3 vs
   // 16.2 us), ties at 2, loses from 4 (gate_up 94.7 vs 62.0 us; f32 FMAs and x re-reads).
   int gemv_max_rows = 2;
+  // The decoder runs its blocks through Backend::linear_fused (RMSNorm and SwiGLU fused into
+  // the GEMV prologue, the residual add into its epilogue). MLXS_CUDA_FUSE=0 turns it off.
+  bool fuse_linear = true;
 };
 
 // A backend on GPU `options.device`, owning one stream, a cuBLAS handle and its buffers.

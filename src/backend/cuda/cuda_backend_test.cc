@@ -192,6 +192,53 @@ TEST_F(CudaOps, LinearMatchesDoubleReference) {
   }
 }
 
+// linear_fused (RMSNorm / SwiGLU prologue, accumulating epilogue) on the GEMV and the cuBLAS
+// paths against the CPU backend's composition of the separate ops (Backend::linear_fused's
+// default), on fresh random inputs; out starts as random values so accumulate is checked.
+TEST_F(CudaOps, LinearFusedMatchesCpuComposition) {
+  struct Case {
+    int64_t M, K, N;
+    DType dt;
+    bool norm, silu, accumulate, bias;
+  };
+  const Case cases[] = {
+      {1, 4096, 6144, DType::kBF16, true, false, false, false},
+      {2, 4096, 1000, DType::kBF16, true, false, false, true},
+      {1, 14336, 4096, DType::kBF16, false, true, true, false},
+      {2, 1024, 300, DType::kF16, false, true, true, true},
+      {1, 4096, 4096, DType::kBF16, false, false, true, false},
+      {5, 512, 264, DType::kBF16, true, false, false, false},  // cuBLAS path + norm kernel
+      {7, 256, 100, DType::kBF16, false, true, true, true},    // cuBLAS path + silu + beta 1
+      {3, 128, 40, DType::kF32, false, false, true, true},     // f32 SGEMM with beta 1
+      {1, 64, 48, DType::kF32, true, false, true, false},
+  };
+  for (const Case& c : cases) {
+    const int64_t xc = c.silu ? 2 * c.K : c.K;
+    auto x = random(size_t(c.M * xc)), w = rounded(random(size_t(c.N * c.K), 0.05f), c.dt);
+    auto nw = random(size_t(c.K)), bias = random(size_t(c.N)), out0 = random(size_t(c.M * c.N));
+    std::vector<float> got[4];
+    Backend* backends[] = {cpu_.get(), gpu_.get(), precise_.get(), gemv8_.get()};
+    for (int i = 0; i < 4; ++i) {
+      Backend& b = *backends[i];
+      Tensor xt = make(b, DType::kF32, c.M, xc, &x), wt = make(b, c.dt, c.N, c.K, &w);
+      Tensor bt = c.bias ? make(b, DType::kF32, 1, c.N, &bias) : Tensor{};
+      LinearFusion f;
+      if (c.norm) f.norm_weight = make(b, DType::kF32, 1, c.K, &nw), f.eps = 1e-5f;
+      f.silu_pairs = c.silu;
+      f.accumulate = c.accumulate;
+      Tensor out = make(b, DType::kF32, c.M, c.N, c.accumulate ? &out0 : nullptr);
+      b.linear_fused(xt, wt, bt, f, out);
+      got[i] = get(b, out);
+    }
+    for (int i = 1; i < 4; ++i) {
+      const bool exact = c.dt == DType::kF32 || i == 2;
+      EXPECT_LE(rel_l2(got[i], got[0]), exact ? 1e-5 : 1e-2)
+          << "M " << c.M << " K " << c.K << " N " << c.N << " " << dtype_name(c.dt) << " norm "
+          << c.norm << " silu " << c.silu << " acc " << c.accumulate << " backend " << i;
+    }
+  }
+}
+
 TEST_F(CudaOps, RopeSplitSiluAddMatchCpu) {
   for (const char* shape : {"llama-3.1-8b", "tiny-llama", "qwen3-0.6b"}) {
     auto cfg = random_model_config(shape);
@@ -324,6 +371,13 @@ TEST_F(CudaOps, PagedAttentionMatchesCpu) {
       {32, 8, 128, 0, DType::kBF16, {{0, 37}, {100, 1}, {3000, 1}, {64, 20}}},
       {8, 2, 64, 24, DType::kBF16, {{50, 17}, {90, 1}}},
       {14, 2, 64, 0, DType::kBF16, {{0, 150}, {7, 33}}},
+      // Decode kernel (attention_decode.cu): G = 1, 2, 4 (and 7, which falls back), f32, bf16
+      // and f16 caches, sliding window, one sequence split many ways, contexts of 1 key.
+      {32, 8, 128, 0, DType::kF32, {{700, 1}, {0, 1}, {31, 1}, {4000, 1}}},
+      {8, 4, 64, 0, DType::kF16, {{5, 1}, {129, 1}, {64, 1}}},
+      {8, 8, 128, 40, DType::kBF16, {{300, 1}, {20, 1}, {39, 1}, {40, 1}}},
+      {8, 2, 64, 100, DType::kF32, {{1000, 1}}},
+      {14, 2, 64, 0, DType::kBF16, {{10, 1}, {11, 1}, {500, 1}}},
   };
   const int bs = 16;
   for (const Case& c : cases) {

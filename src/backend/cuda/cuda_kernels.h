@@ -64,11 +64,25 @@ void argmax_rows(const float* x, int64_t R, int64_t V, int32_t* out, cudaStream_
 
 // --- gemv.cu: memory-bound linear for few rows ----------------------------------------------
 constexpr int kGemvMaxRows = 8;
-// True when gemv() handles this shape: 1 <= M <= kGemvMaxRows, K a multiple of 16 bytes of w.
-bool gemv_supported(int64_t M, int64_t K, DType wt);
-// out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]); with round_x, x is rounded to w's dtype first.
+constexpr int kGemvMaxFusedRows = 2;  // rows a fused prologue (norm, silu) is built for
+// The decoder's neighbouring ops, fused into the GEMV (see Backend::linear_fused).
+struct GemvFusion {
+  const float* norm_weight = nullptr;  // x := rms_norm(x) * norm_weight, per row, eps below
+  float eps = 0.f;
+  bool silu_pairs = false;  // x is [M, 2K]: x := silu(x[:, :K]) * x[:, K:]
+  bool accumulate = false;  // out += result (out = result otherwise)
+};
+enum GemvPrologue { kProNone = 0, kProNorm = 1, kProSilu = 2 };
+inline int gemv_prologue(const GemvFusion& f) {
+  return f.norm_weight ? kProNorm : f.silu_pairs ? kProSilu : kProNone;
+}
+// True when gemv() handles this shape: 1 <= M <= kGemvMaxRows (kGemvMaxFusedRows with a
+// prologue), K a multiple of 16 bytes of w.
+bool gemv_supported(int64_t M, int64_t K, DType wt, const GemvFusion& f = {});
+// out[M, N] (+)= x'[M, K] @ w[N, K]^T (+ bias[N]), x' = x after f's prologue; with round_x,
+// x' is rounded to w's dtype first. x and out must not overlap.
 void gemv(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-          const float* bias, bool round_x, float* out, cudaStream_t stream);
+          const float* bias, bool round_x, const GemvFusion& f, float* out, cudaStream_t stream);
 
 // --- attention.cu: paged attention over the KV cache ----------------------------------------
 // Rows of one sequence per attention work tile (the query block of a CTA).
@@ -100,6 +114,15 @@ struct AttentionArgs {
 // The number of sequence splits paged_attention uses for `a` (fills the GPU when few tiles).
 int attention_splits(int num_tiles, int kv_heads, int heads, int max_tile_rows);
 void paged_attention(const AttentionArgs& a, cudaStream_t stream);
+
+// --- attention_decode.cu: decode steps (one query row per sequence) ------------------------
+// True when paged_attention_decode handles `a`: every tile one row, Dh 64 or 128, G = H / Hk of
+// 1, 2 or 4, an f32/bf16/f16 cache, and not MLXS_ATTN_DECODE=0.
+bool attention_decode_supported(const AttentionArgs& a);
+// Key splits for a decode step of num_seqs sequences (fills the GPU at small batch).
+int attention_decode_splits(int num_seqs, int kv_heads);
+// As paged_attention (a.tiles one row each), combining the splits itself when a.num_splits > 1.
+void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream);
 
 // --- attention_tc.cu: prefill attention on tensor cores --------------------------------------
 // Tokens of one sequence per tensor-core tile (tiles int4 {seq, first token row, rows, 0}).

@@ -60,14 +60,18 @@ struct WTraits<__half> {
 // MT: rows of x this instantiation holds accumulators for (M <= MT). KS: warps that share the
 // same rows and split K between them (interleaved chunks), reduced through shared memory; KS > 1
 // puts more loads in flight when N alone gives too few warps (o_proj, down: N = 4096).
-template <int MT, int KS, typename W, bool kRound>
+// kPro: what x goes through before the product (GemvPrologue): nothing, the row's RMSNorm times
+// f.norm_weight (each CTA reduces the row itself; it is at most 8 x K f32 in L2), or
+// silu(x[:, :K]) * x[:, K:] over a 2K-wide x. f.accumulate adds the result to out.
+template <int MT, int KS, typename W, bool kRound, int kPro>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_kernel(const float* __restrict__ x, int M, int K, const W* __restrict__ w, int N,
-                const float* __restrict__ bias, float* __restrict__ out) {
+                const float* __restrict__ bias, GemvFusion f, float* __restrict__ out) {
   using Tr = WTraits<W>;
   constexpr int V = Tr::kVec;
   constexpr int kGroups = kWarps / KS;
   __shared__ float red[kWarps][MT][kRowsPerWarp];
+  __shared__ float inv_rms[MT];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = warp / KS, slice = warp % KS;
   const int n0 = (blockIdx.x * kGroups + group) * kRowsPerWarp;
@@ -96,6 +100,25 @@ __global__ void __launch_bounds__(kWarps * 32)
   load_w(first);
   pdl_launch_dependents();
   pdl_wait();
+  if constexpr (kPro == kProNorm) {
+    for (int m = 0; m < M; ++m) {
+      float ss = 0.f;
+      for (int k = threadIdx.x * 4; k < K; k += kWarps * 32 * 4) {
+        const float4 v = *reinterpret_cast<const float4*>(x + size_t(m) * K + k);
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+      }
+      for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+      if (lane == 0) red[warp][0][0] = ss;
+      __syncthreads();
+      if (threadIdx.x == 0) {
+        float t = 0.f;
+        for (int i = 0; i < kWarps; ++i) t += red[i][0][0];
+        inv_rms[m] = 1.0f / sqrtf(t / float(K) + f.eps);
+      }
+      __syncthreads();
+    }
+  }
+  const size_t x_stride = kPro == kProSilu ? 2 * size_t(K) : size_t(K);
   for (int c0 = first; c0 < chunks && n0 < N; c0 += 32 * KS * kUnroll) {
     if (c0 != first) load_w(c0);
 #pragma unroll
@@ -106,11 +129,34 @@ __global__ void __launch_bounds__(kWarps * 32)
       for (int m = 0; m < MT; ++m) {
         if (m >= M) break;
         float xv[V];
-        const float4* xp = reinterpret_cast<const float4*>(x + size_t(m) * K + size_t(c) * V);
+        const float4* xp = reinterpret_cast<const float4*>(x + m * x_stride + size_t(c) * V);
 #pragma unroll
         for (int q = 0; q < V / 4; ++q) {
-          const float4 f = __ldg(xp + q);
-          xv[4 * q] = f.x, xv[4 * q + 1] = f.y, xv[4 * q + 2] = f.z, xv[4 * q + 3] = f.w;
+          const float4 a = __ldg(xp + q);
+          xv[4 * q] = a.x, xv[4 * q + 1] = a.y, xv[4 * q + 2] = a.z, xv[4 * q + 3] = a.w;
+        }
+        if constexpr (kPro == kProNorm) {
+          const float4* np = reinterpret_cast<const float4*>(f.norm_weight + size_t(c) * V);
+#pragma unroll
+          for (int q = 0; q < V / 4; ++q) {
+            const float4 nw = __ldg(np + q);
+            const float inv = inv_rms[m];
+            xv[4 * q] = nw.x * (xv[4 * q] * inv), xv[4 * q + 1] = nw.y * (xv[4 * q + 1] * inv);
+            xv[4 * q + 2] = nw.z * (xv[4 * q + 2] * inv);
+            xv[4 * q + 3] = nw.w * (xv[4 * q + 3] * inv);
+          }
+        } else if constexpr (kPro == kProSilu) {
+          const float4* up = xp + K / 4;
+#pragma unroll
+          for (int q = 0; q < V / 4; ++q) {
+            const float4 u = __ldg(up + q);
+            const float uu[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const float g = xv[4 * q + e];
+              xv[4 * q + e] = g / (1.0f + expf(-g)) * uu[e];
+            }
+          }
         }
 #pragma unroll
         for (int e = 0; e < V; ++e) {
@@ -129,8 +175,10 @@ __global__ void __launch_bounds__(kWarps * 32)
       float v = acc[m][r];
       for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
       if (KS == 1) {
-        if (lane == 0 && m < M && n0 + r < N)
-          out[size_t(m) * N + n0 + r] = v + (bias ? bias[n0 + r] : 0.f);
+        if (lane == 0 && m < M && n0 + r < N) {
+          float& o = out[size_t(m) * N + n0 + r];
+          o = (f.accumulate ? o : 0.f) + (v + (bias ? bias[n0 + r] : 0.f));
+        }
       } else if (lane == 0) {
         red[warp][m][r] = v;
       }
@@ -147,72 +195,85 @@ __global__ void __launch_bounds__(kWarps * 32)
         float v = 0.f;
 #pragma unroll
         for (int k = 0; k < KS; ++k) v += red[g * KS + k][m][r];
-        out[size_t(m) * N + n] = v + (bias ? bias[n] : 0.f);
+        float& o = out[size_t(m) * N + n];
+        o = (f.accumulate ? o : 0.f) + (v + (bias ? bias[n] : 0.f));
       }
     }
   }
 }
 
-template <int MT, int KS, typename W>
+template <int MT, int KS, typename W, int kPro>
 void launch_gemv(const float* x, int M, int K, const void* w, int N, const float* bias,
-                 bool round_x, float* out, cudaStream_t stream) {
+                 bool round_x, const GemvFusion& f, float* out, cudaStream_t stream) {
   const int rows_per_block = (kWarps / KS) * kRowsPerWarp;
   const unsigned blocks = unsigned((N + rows_per_block - 1) / rows_per_block);
   const W* wt = static_cast<const W*>(w);
   if (round_x) {
-    launch(gemv_kernel<MT, KS, W, true>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N, bias, out);
+    launch(gemv_kernel<MT, KS, W, true, kPro>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N,
+           bias, f, out);
   } else {
-    launch(gemv_kernel<MT, KS, W, false>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N, bias,
-           out);
+    launch(gemv_kernel<MT, KS, W, false, kPro>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N,
+           bias, f, out);
   }
   MLXS_CUDA_LAUNCHED();
 }
 
 // Split K over 4 warps when the rows alone give fewer than ~32 warps per SM on 132 SMs.
-template <int MT, typename W>
+template <int MT, typename W, int kPro>
 void dispatch_ks(const float* x, int M, int K, const void* w, int N, const float* bias,
-                 bool round_x, float* out, cudaStream_t stream) {
+                 bool round_x, const GemvFusion& f, float* out, cudaStream_t stream) {
   const bool few_rows = N / kRowsPerWarp < 132 * 32 && K >= 2048;
   if (few_rows)
-    launch_gemv<MT, 4, W>(x, M, K, w, N, bias, round_x, out, stream);
+    launch_gemv<MT, 4, W, kPro>(x, M, K, w, N, bias, round_x, f, out, stream);
   else
-    launch_gemv<MT, 1, W>(x, M, K, w, N, bias, round_x, out, stream);
+    launch_gemv<MT, 1, W, kPro>(x, M, K, w, N, bias, round_x, f, out, stream);
 }
 
+// Fused prologues are instantiated for M <= kGemvMaxFusedRows only (the decode sizes).
 template <typename W>
 void dispatch_m(const float* x, int M, int K, const void* w, int N, const float* bias, bool round_x,
-                float* out, cudaStream_t stream) {
+                const GemvFusion& f, float* out, cudaStream_t stream) {
+  const int pro = gemv_prologue(f);
+  if (pro == kProNorm) {
+    if (M == 1) return dispatch_ks<1, W, kProNorm>(x, M, K, w, N, bias, round_x, f, out, stream);
+    return dispatch_ks<2, W, kProNorm>(x, M, K, w, N, bias, round_x, f, out, stream);
+  }
+  if (pro == kProSilu) {
+    if (M == 1) return dispatch_ks<1, W, kProSilu>(x, M, K, w, N, bias, round_x, f, out, stream);
+    return dispatch_ks<2, W, kProSilu>(x, M, K, w, N, bias, round_x, f, out, stream);
+  }
   if (M == 1)
-    dispatch_ks<1, W>(x, M, K, w, N, bias, round_x, out, stream);
+    dispatch_ks<1, W, kProNone>(x, M, K, w, N, bias, round_x, f, out, stream);
   else if (M == 2)
-    dispatch_ks<2, W>(x, M, K, w, N, bias, round_x, out, stream);
+    dispatch_ks<2, W, kProNone>(x, M, K, w, N, bias, round_x, f, out, stream);
   else if (M <= 4)
-    dispatch_ks<4, W>(x, M, K, w, N, bias, round_x, out, stream);
+    dispatch_ks<4, W, kProNone>(x, M, K, w, N, bias, round_x, f, out, stream);
   else
-    dispatch_ks<8, W>(x, M, K, w, N, bias, round_x, out, stream);
+    dispatch_ks<8, W, kProNone>(x, M, K, w, N, bias, round_x, f, out, stream);
 }
 
 }  // namespace
 
 // ============================== launcher ====================================================
 
-bool gemv_supported(int64_t M, int64_t K, DType wt) {
+bool gemv_supported(int64_t M, int64_t K, DType wt, const GemvFusion& f) {
   const int64_t vec = wt == DType::kF32 ? 4 : 8;
-  return M >= 1 && M <= kGemvMaxRows && K % vec == 0 && K < (int64_t(1) << 31) &&
+  const int64_t max_rows = gemv_prologue(f) == kProNone ? kGemvMaxRows : kGemvMaxFusedRows;
+  return M >= 1 && M <= max_rows && K % vec == 0 && K < (int64_t(1) << 30) &&
          (wt == DType::kF32 || wt == DType::kBF16 || wt == DType::kF16);
 }
 
 void gemv(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-          const float* bias, bool round_x, float* out, cudaStream_t stream) {
+          const float* bias, bool round_x, const GemvFusion& f, float* out, cudaStream_t stream) {
   switch (wt) {
     case DType::kBF16:
-      dispatch_m<__nv_bfloat16>(x, int(M), int(K), w, int(N), bias, round_x, out, stream);
+      dispatch_m<__nv_bfloat16>(x, int(M), int(K), w, int(N), bias, round_x, f, out, stream);
       break;
     case DType::kF16:
-      dispatch_m<__half>(x, int(M), int(K), w, int(N), bias, round_x, out, stream);
+      dispatch_m<__half>(x, int(M), int(K), w, int(N), bias, round_x, f, out, stream);
       break;
     default:
-      dispatch_m<float>(x, int(M), int(K), w, int(N), bias, false, out, stream);
+      dispatch_m<float>(x, int(M), int(K), w, int(N), bias, false, f, out, stream);
   }
 }
 
