@@ -160,6 +160,11 @@ class Backend {
   virtual bool replay_graph(uint64_t key) { return false; }
   virtual void begin_graph(uint64_t key) {}
   virtual bool end_graph(uint64_t key) { return true; }
+  // True when replay_graph() can ever return true (graphs compiled in and enabled); the model
+  // then pads decode steps to a few bucket sizes and records them at load. Default: false.
+  virtual bool supports_graphs() const { return false; }
+  // Recordings ready to replay (0 on a backend without graphs).
+  virtual int num_graphs() const { return 0; }
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int num_threads = 0);

@@ -285,6 +285,9 @@ class LocalEngine final : public Engine {
       // bf16 mode the benchmarks use (bf16 activations and KV cache).
       const char* fast = std::getenv("MLXS_CUDA_FAST");
       co.precise_activations = !(fast && std::string(fast) == "1");
+      // MLXS_CUDA_GRAPHS=0 turns decode-step CUDA graphs (and their batch padding) off.
+      const char* graphs = std::getenv("MLXS_CUDA_GRAPHS");
+      co.use_graphs = !(graphs && std::string(graphs) == "0");
       auto b = make_cuda_backend(co);
       if (b.ok()) return std::move(*b);
       // kAuto falls back to the CPU when there is no CUDA build or no GPU.

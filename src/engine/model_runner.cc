@@ -51,6 +51,15 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(const std::string& id,
                                                    r->backend_->kv_dtype()));
   MLXS_ASSIGN_OR_RETURN(sched::Scheduler s, sched::Scheduler::create(sc));
   r->scheduler_.emplace(std::move(s));
+  // Graph backends: every decode-step graph (one per batch-size bucket) is recorded now, with
+  // step buffers sized for the largest step, instead of at the first steps of each size. Block
+  // tables cross to the device at their sized width every step, so they are sized for at most
+  // 1024 blocks here; longer sequences widen them on demand (the backend doubles the width and
+  // re-records the graphs as they are next used).
+  int num_graphs = 0;
+  MLXS_RETURN_IF_ERROR(r->model_->warm_up(*r->cache_, sc.max_num_seqs,
+                                          std::min(blocks_per_seq, 1024),
+                                          sc.max_num_batched_tokens, &num_graphs));
   r->breaker_ = sched::CircuitBreaker(config.breaker);
   r->config_ = config;
   r->stats_.model_id = id;

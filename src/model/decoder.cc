@@ -1,9 +1,12 @@
 #include "model/decoder.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
+#include "model/decode_padding.h"
 #include "model/safetensors.h"
 #include "util/check.h"
 
@@ -29,7 +32,9 @@ Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelAr
   std::unique_ptr<KvCache> cache(new KvCache(backend));
   cache->num_blocks_ = num_blocks;
   cache->block_size_ = block_size;
-  int64_t rows = int64_t(num_blocks) * block_size, cols = int64_t(c.num_kv_heads) * c.head_dim;
+  // One block more than asked: the scratch block (see scratch_block()).
+  const int64_t rows = (int64_t(num_blocks) + 1) * block_size;
+  const int64_t cols = int64_t(c.num_kv_heads) * c.head_dim;
   for (int i = 0; i < c.num_layers; ++i) {
     KvLayer l{backend.alloc(dtype, rows, cols), backend.alloc(dtype, rows, cols)};
     cache->layers_.push_back(l);
@@ -56,6 +61,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, Backend& back
   m->dir_ = dir;
   MLXS_ASSIGN_OR_RETURN(m->config_, ModelArch::load(dir));
   m->rope_ = m->config_.rope_params();
+  m->pad_decode_ = backend.supports_graphs();
   MLXS_RETURN_IF_ERROR(m->load_weights(dir));
   return m;
 }
@@ -246,6 +252,12 @@ Status Model::run_step(std::span<const int32_t> tokens, const AttentionBatch& ba
                                                   std::to_string(c.vocab_size) + ")");
     }
   }
+  if (pad_decode_ && T == batch.num_seqs && T <= kMaxGraphTokens && R > 0 && R <= T &&
+      (decode_bucket(T) != T || R != T)) {
+    PaddedStep p = pad_decode_step(tokens, batch, logit_rows, decode_bucket(T),
+                                   cache.scratch_block());
+    return run_step(p.tokens, p.batch, p.logit_rows, cache);  // now T == R == bucket
+  }
   ensure_scratch(T, std::max<int64_t>(R, 1));
   backend_.upload(tokens.data(), size_t(T) * 4, s_.ids.data);
   backend_.upload(batch.positions.data(), size_t(T) * 4, s_.positions.data);
@@ -323,6 +335,53 @@ void Model::run_ops(int64_t T, int64_t R, const AttentionBatch& batch, KvCache& 
   Tensor gathered = rows(s_.gathered, R), out = rows(s_.logits, R);
   backend_.gather_rows(normed, sel, gathered);
   backend_.linear(gathered, lm_head_, Tensor{}, out);
+}
+
+static_assert(std::end(kDecodeBuckets)[-1] == Model::kMaxGraphTokens);
+
+Status Model::warm_up(KvCache& cache, int max_batch, int max_blocks_per_seq,
+                      int64_t max_step_tokens, int* num_graphs) {
+  *num_graphs = 0;
+  if (!pad_decode_) return {};
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<int64_t> buckets = decode_buckets_up_to(max_batch);
+  const int bs = cache.block_size(), window = config_.sliding_window;
+  // Model buffers first: a later growth frees tensors, which drops every graph.
+  ensure_scratch(std::max(max_step_tokens, buckets.back()),
+                 std::max<int64_t>(max_batch, buckets.back()));
+  // One eager prefill-shaped step (not one token per sequence: no graph) grows the backend's
+  // step buffers (metadata, activation casts, attention splits) to the largest step, so serving
+  // prefill does not drop the graphs.
+  if (max_step_tokens > 1) {
+    std::vector<int32_t> ids, rows;
+    AttentionBatch b = scratch_prefill_batch(max_step_tokens, bs, window, cache.scratch_block(),
+                                             max_blocks_per_seq, &ids, &rows);
+    MLXS_RETURN_IF_ERROR(run_step(ids, b, rows, cache));
+  }
+  // Largest bucket first, so smaller ones never grow a buffer; each runs twice (the backend
+  // runs a key eagerly once, then records it). A pass that still lost graphs to a buffer growth
+  // is repeated, now with every buffer at its final size.
+  AttentionBatch empty;
+  empty.block_size = bs;
+  empty.sliding_window = window;
+  empty.query_start = {0};
+  for (int pass = 0; pass < 3 && backend_.num_graphs() < int(buckets.size()); ++pass) {
+    for (auto it = buckets.rbegin(); it != buckets.rend(); ++it) {
+      PaddedStep p =
+          pad_decode_step({}, empty, {}, *it, cache.scratch_block(), max_blocks_per_seq);
+      for (int rep = 0; rep < 2; ++rep) {
+        MLXS_RETURN_IF_ERROR(run_step(p.tokens, p.batch, p.logit_rows, cache));
+      }
+    }
+  }
+  backend_.synchronize();
+  MLXS_RETURN_IF_ERROR(backend_.take_error());
+  *num_graphs = backend_.num_graphs();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "model %s: %d decode graphs for batch sizes 1..%lld recorded in %.0f ms\n",
+               dir_.c_str(), *num_graphs, static_cast<long long>(buckets.back()), ms);
+  return {};
 }
 
 Status Model::forward(std::span<const int32_t> tokens, const AttentionBatch& batch,

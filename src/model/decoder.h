@@ -15,7 +15,10 @@
 
 namespace mlxs {
 
-// The paged KV cache of one model: per layer K and V pools of num_blocks * block_size rows.
+// The paged KV cache of one model: per layer K and V pools of (num_blocks + 1) * block_size
+// rows. Blocks [0, num_blocks) belong to sequences; the last one, scratch_block(), is never
+// handed out (the scheduler's pool has num_blocks blocks): padding rows of bucketed decode steps
+// and the load-time warm-up write there.
 class KvCache {
  public:
   static Result<std::unique_ptr<KvCache>> create(Backend& backend, const ModelArch& config,
@@ -23,6 +26,7 @@ class KvCache {
                                                  DType dtype = DType::kF32);
   ~KvCache();
   int num_blocks() const { return num_blocks_; }
+  int scratch_block() const { return num_blocks_; }
   int block_size() const { return block_size_; }
   KvLayer& layer(int i) { return layers_[size_t(i)]; }
   // Bytes one block takes across all layers (K and V).
@@ -76,6 +80,20 @@ class Model {
   // Decode steps (one token per sequence) of at most this many tokens run as backend graphs.
   static constexpr int64_t kMaxGraphTokens = 512;
 
+  // Pads decode steps to the bucket sizes of model/decode_padding.h (so backend graphs are
+  // recorded per bucket). On by default exactly when the backend supports graphs; tests turn
+  // it on for the CPU backend, where real rows must come out bitwise unchanged.
+  void set_decode_padding(bool on) { pad_decode_ = on; }
+  bool decode_padding() const { return pad_decode_; }
+  // With decode padding on: sizes the step buffers for steps of up to max_step_tokens tokens and
+  // max_batch sequences with block tables of up to max_blocks_per_seq blocks, then runs padded
+  // dummy decode steps of every bucket up to max_batch (capped at kMaxGraphTokens) so their
+  // graphs are recorded before the first request. Writes only cache.scratch_block(). Returns
+  // the number of graphs the backend holds afterwards in *num_graphs (0 without padding), and
+  // the backend's error, if any. Call before serving, on the engine thread.
+  Status warm_up(KvCache& cache, int max_batch, int max_blocks_per_seq, int64_t max_step_tokens,
+                 int* num_graphs);
+
  private:
   Model(Backend& backend) : backend_(backend) {}
   Status load_weights(const std::string& dir);
@@ -101,6 +119,7 @@ class Model {
     Tensor x, residual, normed, qkv, q, k, v, attn, proj, gate_up, act, gathered, logits;
   } s_;
   std::vector<Tensor> scratch_owned_;
+  bool pad_decode_ = false;
 };
 
 }  // namespace mlxs

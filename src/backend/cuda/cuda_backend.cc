@@ -151,6 +151,11 @@ class CudaBackend final : public Backend {
   bool replay_graph(uint64_t key) override;
   void begin_graph(uint64_t key) override;
   bool end_graph(uint64_t key) override;
+  bool supports_graphs() const override { return opt_.use_graphs; }
+  int num_graphs() const override {
+    return int(std::count_if(graphs_.begin(), graphs_.end(),
+                             [](const auto& kv) { return kv.second.exec != nullptr; }));
+  }
 
  private:
   // Copies `bytes` from host to device on the stream through the pinned ring.
@@ -400,7 +405,11 @@ void CudaBackend::begin_step(const AttentionBatch& b) {
     cap_seqs_ = std::max(cap_seqs_, std::max(S, 256));
     cap_tokens_ = std::max(cap_tokens_, std::max(T, 1024));
     cap_tiles_ = std::max(cap_tiles_, std::max(num_tiles_, 1024));
-    bt_stride_ = std::max(bt_stride_, std::max(b.max_blocks_per_seq, 256));
+    // Doubling: a sequence growing past the width one block at a time must not drop the
+    // graphs at every block.
+    if (b.max_blocks_per_seq > bt_stride_) {
+      bt_stride_ = std::max({b.max_blocks_per_seq, 2 * bt_stride_, 256});
+    }
     drop_graphs();
   }
   // Layout: query_start | context_len | slots | tiles | tiles16 | block tables [cap_seqs,
@@ -549,8 +558,10 @@ void CudaBackend::sample_rows(const Tensor& logits, const SampleBatch& b, Tensor
   auto up = [&](size_t bytes) { return (bytes + align - 1) / align * align; };
   const size_t o_tok = up(rows.size() * sizeof(cuda::SampleRowParams)), o_cnt = o_tok + up(n * 4),
                o_seen = o_cnt + up(n * 4), total = o_seen + up(n);
-  reserve(sample_meta_, total);
-  if (any_history) reserve(sample_scratch_, size_t(R) * size_t(V) * sizeof(float));
+  // Sampling runs after the step's graph, never inside one: its buffers may move freely
+  // (DeviceBuffer::reserve, not reserve(), which would drop every recorded graph).
+  sample_meta_.reserve(total);
+  if (any_history) sample_scratch_.reserve(size_t(R) * size_t(V) * sizeof(float));
   char* base = static_cast<char*>(sample_meta_.ptr);
   stage(rows.data(), rows.size() * sizeof(cuda::SampleRowParams), base);
   if (n > 0) {
