@@ -26,8 +26,8 @@ struct CudaOptions {
   int gemv_max_rows = 2;
   // The decoder runs its blocks through Backend::linear_fused (the RMSNorm fused into the GEMV
   // prologue, the residual add into its epilogue); MLXS_CUDA_FUSE=1 turns it on. Off by
-  // default: on the H200 (bench/gpu/logs/run5_ours_ab.log) it saves the add_rms_norm launches
-  // but every GEMV CTA's own row reduction costs more (batch-1 8B step 5.41 vs 5.30 ms).
+  // default: on the H200 it saves the add_rms_norm launches but every GEMV CTA's own row
+  // reduction costs more (batch-1 8B step 4.72 vs 4.63 ms, bench/gpu/logs/run7_ours_ab.log).
   bool fuse_linear = false;
 };
 
