@@ -24,6 +24,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/cuda_launch.cuh"
+#include "backend/cuda/warp_reduce.cuh"
 
 namespace mlxs::cuda {
 namespace {
@@ -46,14 +47,6 @@ __device__ __forceinline__ float to_f32(__half v) {
   return __half2float(v);
 }
 
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // Raw K and V of one 32-key tile, loaded with 16-byte loads into registers and converted into
 // shared memory later, so the next tile's loads are in flight while this one is computed.

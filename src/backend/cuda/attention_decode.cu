@@ -33,6 +33,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/cuda_launch.cuh"
+#include "backend/cuda/warp_reduce.cuh"
 
 namespace mlxs::cuda {
 namespace {
@@ -44,15 +45,6 @@ constexpr int kGroups = kWarps * kGroupsPerWarp;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kMaxSplits = 32;     // one lane per split in the merge
 constexpr int kMinSplitKeys = 64;  // one pass of the CTA's 16 key groups x 4 keys
-
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 template <typename T>
 struct Kv;
