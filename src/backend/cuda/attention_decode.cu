@@ -44,7 +44,7 @@ constexpr int kGroupsPerWarp = 32 / kLanesPerKey;
 constexpr int kGroups = kWarps * kGroupsPerWarp;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kMaxSplits = 32;     // one lane per split in the merge
-constexpr int kMinSplitKeys = 64;  // two passes of the CTA (16 key groups x 2 keys, bf16)
+constexpr int kMinSplitKeys = 64;  // one pass of the CTA's 16 key groups x 4 keys
 
 template <typename T>
 struct Kv;
@@ -91,7 +91,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   static_assert(kChunksPerLane >= 1 && DH % (kChunk * kLanesPerKey) == 0, "head_dim");
   static_assert(G <= kWarps, "the split merge gives each head one warp");
   constexpr int kDims = kChunksPerLane * kChunk;                // dimensions a lane owns
-  constexpr int kPerGroup = sizeof(KvT) == 4 ? 1 : 2;           // keys per group per stage
+  constexpr int kPerGroup = sizeof(KvT) == 4 ? 2 : 4;           // keys per group per iteration
   __shared__ __align__(16) float q_s[G][DH];
   __shared__ float merge_ml[kWarps][G][2];
   __shared__ __align__(16) float merge_acc[kWarps][G][DH];
@@ -114,12 +114,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   const KvT* kc = static_cast<const KvT*>(a.k_cache) + int64_t(kvh) * DH;
   const KvT* vc = static_cast<const KvT*>(a.v_cache) + int64_t(kvh) * DH;
   const int* table = a.block_tables + int64_t(s) * a.bt_stride;
-  // Two register stages: the keys of the next pass are in flight while this pass is computed.
-  using Rows = uint4[kPerGroup][kChunksPerLane];
-  Rows ka, va, kb2, vb2;
   // Loads the K and V rows of the group's keys [j0, j0 + kPerGroup) that are < ke (zeros
-  // past the end); with skip_last, the query's own key `pos` is left out (untouched).
-  auto load_keys = [&](Rows& kr, Rows& vr, int j0, bool skip_last) {
+  // past the end); with skip_last, the query's own key `pos` is left out.
+  uint4 kr[kPerGroup][kChunksPerLane], vr[kPerGroup][kChunksPerLane];
+  auto load_keys = [&](int j0, bool skip_last) {
 #pragma unroll
     for (int k = 0; k < kPerGroup; ++k) {
       const int p = j0 + k;
@@ -140,11 +138,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   // The step's metadata was uploaded before the step and every cached key but the query's own
   // was written by earlier steps, so the first keys are in flight before the wait for the
   // previous kernel (the attention prologue, which writes q and key `pos`).
-  constexpr int kStep = kGroups * kPerGroup;  // keys of one pass of the CTA
-  const int group_off = (lane / kLanesPerKey) * kPerGroup;
   const int jw0 = kb + warp * kGroupsPerWarp * kPerGroup;
-  const int g0 = jw0 + group_off;
-  if (jw0 < ke) load_keys(ka, va, g0, true);
+  const int g0 = jw0 + (lane / kLanesPerKey) * kPerGroup;
+  if (jw0 < ke) load_keys(g0, true);
   pdl_launch_dependents();
   pdl_wait();
   if (jw0 < ke && g0 <= pos && pos < g0 + kPerGroup && pos < ke) {
@@ -156,8 +152,8 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
       for (int c = 0; c < kChunksPerLane; ++c) {
         const int64_t at = slot * kv_cols + (c * kLanesPerKey + sub) * kChunk;
-        ka[kk][c] = *reinterpret_cast<const uint4*>(kc + at);
-        va[kk][c] = *reinterpret_cast<const uint4*>(vc + at);
+        kr[kk][c] = *reinterpret_cast<const uint4*>(kc + at);
+        vr[kk][c] = *reinterpret_cast<const uint4*>(vc + at);
       }
     }
   }
@@ -177,9 +173,11 @@ __global__ void __launch_bounds__(kWarps * 32)
     for (int e = 0; e < kDims; ++e) acc[g][e] = 0.f;
   }
 
-  // One pass of a warp: its 4 groups score their keys (rows kr, vr; group keys from j0) and
-  // fold them into the online softmax.
-  auto consume = [&](const Rows& kr, const Rows& vr, int j0) {
+  // The loop runs warp-uniformly (the shuffles below need every lane of the warp): a warp
+  // walks 4 groups x kPerGroup keys per iteration, groups past the split's end score -inf.
+  for (int jw = jw0; jw < ke; jw += kGroups * kPerGroup) {
+    const int j0 = jw + (lane / kLanesPerKey) * kPerGroup;
+    if (jw != jw0) load_keys(j0, false);
     // Scores of the chunk's keys for every head, reduced over the group's 8 lanes.
     float sc[G][kPerGroup];
 #pragma unroll
@@ -250,18 +248,6 @@ __global__ void __launch_bounds__(kWarps * 32)
             acc[g][c * kChunk + e] = fmaf(p[g][k], vf[e], acc[g][c * kChunk + e]);
       }
     }
-  };
-  // The loop runs warp-uniformly (the shuffles need every lane of the warp): a warp walks its
-  // 4 groups x kPerGroup keys per pass, alternating the two register stages; groups past the
-  // split's end score -inf.
-  for (int jw = jw0; jw < ke;) {
-    if (jw + kStep < ke) load_keys(kb2, vb2, jw + kStep + group_off, false);
-    consume(ka, va, jw + group_off);
-    jw += kStep;
-    if (jw >= ke) break;
-    if (jw + kStep < ke) load_keys(ka, va, jw + kStep + group_off, false);
-    consume(kb2, vb2, jw + group_off);
-    jw += kStep;
   }
 
   // Merge the 4 groups of each warp (lanes sub, sub + 8, sub + 16, sub + 24 own the same dims).
