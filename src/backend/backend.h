@@ -26,10 +26,14 @@ struct Tensor {
 
   size_t numel() const { return size_t(rows) * size_t(cols); }
   size_t nbytes() const { return numel() * dtype_size(dtype); }
-  template <class T> T* as() const { return static_cast<T*>(data); }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data);
+  }
   // Rows [begin, begin + n) as a view.
   Tensor slice_rows(int64_t begin, int64_t n) const {
-    return {static_cast<char*>(data) + size_t(begin) * size_t(cols) * dtype_size(dtype), dtype, n, cols};
+    return {static_cast<char*>(data) + size_t(begin) * size_t(cols) * dtype_size(dtype), dtype, n,
+            cols};
   }
 };
 
@@ -46,14 +50,14 @@ struct RopeParams {
 // context_len[s] - q_len(s) + i and attends to key positions [max(0, pos - window + 1), pos].
 struct AttentionBatch {
   int num_seqs = 0;
-  int block_size = 16;              // tokens per KV block
-  int max_blocks_per_seq = 0;       // columns of block_tables
-  std::vector<int32_t> query_start;  // S + 1
-  std::vector<int32_t> context_len;  // S: tokens in the cache after this step's writes
-  std::vector<int32_t> block_tables; // S * max_blocks_per_seq, physical block ids, -1 = unused
-  std::vector<int32_t> positions;    // T
-  std::vector<int32_t> slot_mapping; // T: block * block_size + offset where each token's K/V go
-  int sliding_window = 0;            // 0 = full attention
+  int block_size = 16;                // tokens per KV block
+  int max_blocks_per_seq = 0;         // columns of block_tables
+  std::vector<int32_t> query_start;   // S + 1
+  std::vector<int32_t> context_len;   // S: tokens in the cache after this step's writes
+  std::vector<int32_t> block_tables;  // S * max_blocks_per_seq, physical block ids, -1 = unused
+  std::vector<int32_t> positions;     // T
+  std::vector<int32_t> slot_mapping;  // T: block * block_size + offset where each token's K/V go
+  int sliding_window = 0;             // 0 = full attention
 };
 
 // One layer's paged KV cache: K and V each [num_blocks * block_size, Hk * Dh].
@@ -65,7 +69,7 @@ struct KvLayer {
 // The ops next to a linear layer in a decoder block, fused into it where a backend can
 // (Backend::linear_fused). Each part is optional.
 struct LinearFusion {
-  Tensor norm_weight;       // when data: x := rms_norm(x) * norm_weight (row-wise, eps below)
+  Tensor norm_weight;  // when data: x := rms_norm(x) * norm_weight (row-wise, eps below)
   float eps = 0.f;
   bool accumulate = false;  // out += x @ w^T (+ bias) instead of out = ...
 };
@@ -124,10 +128,10 @@ class Backend {
   // on q and k at `positions`. A backend may also write k and v into `cache` at the step's slot
   // mapping here (attention() then skips that write for this cache). The default runs the
   // separate ops and leaves the write to attention().
-  virtual void qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v,
-                           const Tensor& q_norm, const Tensor& k_norm, float eps,
-                           const Tensor& positions, const RopeParams& rope, int heads,
-                           int kv_heads, int head_dim, KvLayer& cache);
+  virtual void qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v, const Tensor& q_norm,
+                           const Tensor& k_norm, float eps, const Tensor& positions,
+                           const RopeParams& rope, int heads, int kv_heads, int head_dim,
+                           KvLayer& cache);
   // Whether the decoder should run its blocks through linear_fused() (a backend whose fused
   // kernels save launches and activation traffic says yes; the CPU reference says no, so its
   // op sequence stays the one every other backend is checked against).

@@ -15,6 +15,7 @@
 #include "model/decode_padding.h"
 #include "model/decoder.h"
 #include "model/random_model.h"
+#include "model/test_model.h"
 
 namespace mlxs {
 namespace {
@@ -23,27 +24,12 @@ constexpr int kBlock = 4;
 constexpr int kBlocksPerSeq = 16;
 constexpr int kSeqs = 13;
 
-struct Loaded {
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Model> model;
-  std::unique_ptr<KvCache> cache;
-};
+using Loaded = test_support::LoadedModel;
 
 Loaded load(std::unique_ptr<Backend> b, DType kv) {
-  const auto dir = std::filesystem::temp_directory_path() / "mlxs_cuda_decode_padding";
-  auto config = random_model_config("tiny-llama");
-  EXPECT_TRUE(config.ok());
-  EXPECT_TRUE(write_random_model(*config, DType::kBF16, dir, 21).ok());
-  Loaded l;
-  l.backend = std::move(b);
-  auto m = Model::load(dir, *l.backend);
-  EXPECT_TRUE(m.ok()) << m.status().to_string();
-  if (!m.ok()) return l;
-  l.model = std::move(*m);
-  auto c = KvCache::create(*l.backend, l.model->config(), kSeqs * kBlocksPerSeq, kBlock, kv);
-  EXPECT_TRUE(c.ok());
-  if (c.ok()) l.cache = std::move(*c);
-  return l;
+  const std::string dir =
+      test_support::write_test_model("tiny-llama", DType::kBF16, "mlxs_cuda_decode_padding", 21);
+  return test_support::load_test_model(std::move(b), dir, kSeqs * kBlocksPerSeq, kBlock, kv);
 }
 
 // Fills every K/V byte with 0x3c (a recognisable pattern in any float dtype).
@@ -98,7 +84,8 @@ ServeRun serve(Loaded& l) {
   ServeRun run;
   for (int live : {13, 13, 13, 7, 7, 3, 3, 1, 1}) {
     std::vector<SeqStep> steps;
-    for (int s = 0; s < live; ++s) steps.push_back({tables[size_t(s)], cached[size_t(s)], last[size_t(s)]});
+    for (int s = 0; s < live; ++s)
+      steps.push_back({tables[size_t(s)], cached[size_t(s)], last[size_t(s)]});
     std::vector<int32_t> flat, rows(static_cast<size_t>(live));
     std::iota(rows.begin(), rows.end(), 0);
     AttentionBatch b = make_attention_batch(steps, kBlock, 0, &flat);

@@ -13,7 +13,9 @@
 namespace mlxs {
 namespace {
 
-std::string layer_prefix(int i) { return "model.layers." + std::to_string(i) + "."; }
+std::string layer_prefix(int i) {
+  return "model.layers." + std::to_string(i) + ".";
+}
 
 bool ignorable(const std::string& name) {
   return name.size() >= 20 && name.compare(name.size() - 20, 20, "rotary_emb.inv_freq") == 0;
@@ -88,12 +90,13 @@ class WeightLoader {
       MLXS_ASSIGN_OR_RETURN(TensorInfo t, store_.take(names[i], {rows[i], cols}));
       if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16) {
         return error(ErrorCode::kModelLoadError, t.file + ": tensor '" + t.name + "' has dtype " +
-                                                     dtype_name(t.dtype) + ", expected a float type");
+                                                     dtype_name(t.dtype) +
+                                                     ", expected a float type");
       }
       if (!parts.empty() && t.dtype != parts[0].dtype) {
-        return error(ErrorCode::kModelLoadError, t.file + ": tensor '" + t.name + "' is " +
-                                                     dtype_name(t.dtype) + " but '" + parts[0].name +
-                                                     "' is " + dtype_name(parts[0].dtype));
+        return error(ErrorCode::kModelLoadError,
+                     t.file + ": tensor '" + t.name + "' is " + dtype_name(t.dtype) + " but '" +
+                         parts[0].name + "' is " + dtype_name(parts[0].dtype));
       }
       total += rows[i];
       parts.push_back(t);
@@ -160,13 +163,13 @@ Status Model::load_weights(const std::string& dir) {
     LayerWeights L;
     MLXS_ASSIGN_OR_RETURN(L.input_norm, w.vector({p + "input_layernorm.weight"}, {D}));
     MLXS_ASSIGN_OR_RETURN(L.post_norm, w.vector({p + "post_attention_layernorm.weight"}, {D}));
-    MLXS_ASSIGN_OR_RETURN(L.qkv, w.matrix({a + "q_proj.weight", a + "k_proj.weight",
-                                           a + "v_proj.weight"},
-                                          {q_cols, kv_cols, kv_cols}, D));
+    MLXS_ASSIGN_OR_RETURN(L.qkv,
+                          w.matrix({a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
+                                   {q_cols, kv_cols, kv_cols}, D));
     if (c.qkv_bias) {
-      MLXS_ASSIGN_OR_RETURN(L.qkv_bias, w.vector({a + "q_proj.bias", a + "k_proj.bias",
-                                                  a + "v_proj.bias"},
-                                                 {q_cols, kv_cols, kv_cols}));
+      MLXS_ASSIGN_OR_RETURN(L.qkv_bias,
+                            w.vector({a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"},
+                                     {q_cols, kv_cols, kv_cols}));
     }
     if (c.qk_norm) {
       MLXS_ASSIGN_OR_RETURN(L.q_norm, w.vector({a + "q_norm.weight"}, {Dh}));
@@ -194,9 +197,9 @@ Status Model::load_weights(const std::string& dir) {
     std::string list;
     for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", '" : "'") + extra[i] + "'";
     if (extra.size() > 5) list += ", ...";
-    return error(ErrorCode::kModelLoadError,
-                 dir + ": " + std::to_string(extra.size()) + " unexpected tensor(s) for " +
-                     c.architecture + ": " + list);
+    return error(ErrorCode::kModelLoadError, dir + ": " + std::to_string(extra.size()) +
+                                                 " unexpected tensor(s) for " + c.architecture +
+                                                 ": " + list);
   }
   return {};
 }
@@ -254,8 +257,8 @@ Status Model::run_step(std::span<const int32_t> tokens, const AttentionBatch& ba
   }
   if (pad_decode_ && T == batch.num_seqs && T <= kMaxGraphTokens && R > 0 && R <= T &&
       (decode_bucket(T) != T || R != T)) {
-    PaddedStep p = pad_decode_step(tokens, batch, logit_rows, decode_bucket(T),
-                                   cache.scratch_block());
+    PaddedStep p =
+        pad_decode_step(tokens, batch, logit_rows, decode_bucket(T), cache.scratch_block());
     return run_step(p.tokens, p.batch, p.logit_rows, cache);  // now T == R == bucket
   }
   ensure_scratch(T, std::max<int64_t>(R, 1));
@@ -367,8 +370,7 @@ Status Model::warm_up(KvCache& cache, int max_batch, int max_blocks_per_seq,
   empty.query_start = {0};
   for (int pass = 0; pass < 3 && backend_.num_graphs() < int(buckets.size()); ++pass) {
     for (auto it = buckets.rbegin(); it != buckets.rend(); ++it) {
-      PaddedStep p =
-          pad_decode_step({}, empty, {}, *it, cache.scratch_block(), max_blocks_per_seq);
+      PaddedStep p = pad_decode_step({}, empty, {}, *it, cache.scratch_block(), max_blocks_per_seq);
       for (int rep = 0; rep < 2; ++rep) {
         MLXS_RETURN_IF_ERROR(run_step(p.tokens, p.batch, p.logit_rows, cache));
       }
@@ -418,8 +420,8 @@ Status Model::forward_sampled(std::span<const int32_t> tokens, const AttentionBa
   const int64_t R = int64_t(logit_rows.size());
   if (sampling.num_rows() != R) {
     return error(ErrorCode::kInternalError,
-                 "forward_sampled: " + std::to_string(sampling.num_rows()) +
-                     " sampling rows for " + std::to_string(R) + " logit rows");
+                 "forward_sampled: " + std::to_string(sampling.num_rows()) + " sampling rows for " +
+                     std::to_string(R) + " logit rows");
   }
   MLXS_RETURN_IF_ERROR(run_step(tokens, batch, logit_rows, cache));
   next->resize(size_t(R));

@@ -13,6 +13,7 @@
 #include "model/batch_util.h"
 #include "model/decoder.h"
 #include "model/random_model.h"
+#include "model/test_model.h"
 
 namespace mlxs {
 namespace {
@@ -95,31 +96,14 @@ std::vector<int32_t> prompt(int len, int salt, int vocab) {
   return p;
 }
 
-struct Loaded {
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Model> model;
-  std::unique_ptr<KvCache> cache;
-};
+using Loaded = test_support::LoadedModel;
 
 Loaded load(std::unique_ptr<Backend> b, const std::string& dir, int num_blocks, DType kv) {
-  Loaded l;
-  l.backend = std::move(b);
-  auto m = Model::load(dir, *l.backend);
-  EXPECT_TRUE(m.ok()) << m.status().to_string();
-  if (!m.ok()) return l;
-  l.model = std::move(*m);
-  auto c = KvCache::create(*l.backend, l.model->config(), num_blocks, kBlockSize, kv);
-  EXPECT_TRUE(c.ok());
-  if (c.ok()) l.cache = std::move(*c);
-  return l;
+  return test_support::load_test_model(std::move(b), dir, num_blocks, kBlockSize, kv);
 }
 
 std::string write_model(const std::string& shape, DType dt) {
-  auto dir = std::filesystem::temp_directory_path() / ("mlxs_cuda_" + shape + "_" + dtype_name(dt));
-  auto config = random_model_config(shape);
-  EXPECT_TRUE(config.ok());
-  EXPECT_TRUE(write_random_model(*config, dt, dir, 11).ok());
-  return dir;
+  return test_support::write_test_model(shape, dt, "mlxs_cuda_" + shape + "_" + dtype_name(dt), 11);
 }
 
 using Param = std::tuple<std::string, DType>;

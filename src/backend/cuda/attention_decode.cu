@@ -84,14 +84,13 @@ struct Kv<__half> {
 // KvT: cache element type; DH: head dim; G: query heads per KV head (compile-time, so the
 // accumulators live in registers). Grid: x = decode tile (one sequence), y = KV head, z = split.
 template <typename KvT, int DH, int G>
-__global__ void __launch_bounds__(kWarps * 32)
-    decode_kernel(AttentionArgs a) {
+__global__ void __launch_bounds__(kWarps * 32) decode_kernel(AttentionArgs a) {
   constexpr int kChunk = Kv<KvT>::kPerChunk;
   constexpr int kChunksPerLane = DH / kChunk / kLanesPerKey;  // 16-byte loads per row per lane
   static_assert(kChunksPerLane >= 1 && DH % (kChunk * kLanesPerKey) == 0, "head_dim");
   static_assert(G <= kWarps, "the split merge gives each head one warp");
-  constexpr int kDims = kChunksPerLane * kChunk;                // dimensions a lane owns
-  constexpr int kPerGroup = sizeof(KvT) == 4 ? 2 : 4;           // keys per group per iteration
+  constexpr int kDims = kChunksPerLane * kChunk;       // dimensions a lane owns
+  constexpr int kPerGroup = sizeof(KvT) == 4 ? 2 : 4;  // keys per group per iteration
   __shared__ __align__(16) float q_s[G][DH];
   __shared__ float merge_ml[kWarps][G][2];
   __shared__ __align__(16) float merge_acc[kWarps][G][DH];
@@ -351,19 +350,26 @@ void launch_decode(const AttentionArgs& a, cudaStream_t stream) {
 template <typename KvT, int DH>
 bool dispatch_g(const AttentionArgs& a, cudaStream_t stream) {
   switch (a.heads / a.kv_heads) {
-    case 1: return launch_decode<KvT, DH, 1>(a, stream), true;
-    case 2: return launch_decode<KvT, DH, 2>(a, stream), true;
-    case 4: return launch_decode<KvT, DH, 4>(a, stream), true;
-    default: return false;
+    case 1:
+      return launch_decode<KvT, DH, 1>(a, stream), true;
+    case 2:
+      return launch_decode<KvT, DH, 2>(a, stream), true;
+    case 4:
+      return launch_decode<KvT, DH, 4>(a, stream), true;
+    default:
+      return false;
   }
 }
 
 template <typename KvT>
 bool dispatch_dh(const AttentionArgs& a, cudaStream_t stream) {
   switch (a.head_dim) {
-    case 64: return dispatch_g<KvT, 64>(a, stream);
-    case 128: return dispatch_g<KvT, 128>(a, stream);
-    default: return false;
+    case 64:
+      return dispatch_g<KvT, 64>(a, stream);
+    case 128:
+      return dispatch_g<KvT, 128>(a, stream);
+    default:
+      return false;
   }
 }
 
@@ -392,9 +398,14 @@ int attention_decode_splits(int num_seqs, int kv_heads) {
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
   bool ok = false;
   switch (a.cache_dtype) {
-    case DType::kBF16: ok = dispatch_dh<__nv_bfloat16>(a, stream); break;
-    case DType::kF16: ok = dispatch_dh<__half>(a, stream); break;
-    default: ok = dispatch_dh<float>(a, stream);
+    case DType::kBF16:
+      ok = dispatch_dh<__nv_bfloat16>(a, stream);
+      break;
+    case DType::kF16:
+      ok = dispatch_dh<__half>(a, stream);
+      break;
+    default:
+      ok = dispatch_dh<float>(a, stream);
   }
   if (!ok) {
     report_cuda(cudaErrorInvalidValue, "paged_attention_decode: unsupported shape", __FILE__,

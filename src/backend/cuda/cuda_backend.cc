@@ -92,9 +92,7 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   // Precise mode keeps the KV cache in f32 too (it matches the CPU reference up to summation
   // order); the fast mode stores it in bf16 (half the memory, twice the sequences).
-  DType kv_dtype() const override {
-    return opt_.precise_activations ? DType::kF32 : DType::kBF16;
-  }
+  DType kv_dtype() const override { return opt_.precise_activations ? DType::kF32 : DType::kBF16; }
 
   Tensor alloc(DType dtype, int64_t rows, int64_t cols) override;
   void free(Tensor& t) override;
@@ -572,9 +570,8 @@ void CudaBackend::sample_rows(const Tensor& logits, const SampleBatch& b, Tensor
   cuda::SampleHistoryView h{reinterpret_cast<const int32_t*>(base + o_tok),
                             reinterpret_cast<const int32_t*>(base + o_cnt),
                             reinterpret_cast<const uint8_t*>(base + o_seen)};
-  cuda::sample_rows(logits.as<float>(), R, V,
-                    reinterpret_cast<const cuda::SampleRowParams*>(base), h,
-                    static_cast<float*>(sample_scratch_.ptr), out_tokens.as<int32_t>(),
+  cuda::sample_rows(logits.as<float>(), R, V, reinterpret_cast<const cuda::SampleRowParams*>(base),
+                    h, static_cast<float*>(sample_scratch_.ptr), out_tokens.as<int32_t>(),
                     out_logprobs.as<float>(), stream_);
 }
 

@@ -70,7 +70,7 @@ struct SampleRowParams {
   float top_p;       // >= 1: off
   int top_k;         // 0: off
   float repetition, presence, frequency;
-  int greedy;        // 1: the argmax (temperature <= 0, top_k == 1, or min_p > 1)
+  int greedy;  // 1: the argmax (temperature <= 0, top_k == 1, or min_p > 1)
   uint64_t seed, step;
   int32_t history_begin, history_end;  // the row's entries of SampleHistoryView
 };
@@ -98,7 +98,9 @@ struct GemvFusion {
   bool accumulate = false;  // out += result (out = result otherwise)
 };
 enum GemvPrologue { kProNone = 0, kProNorm = 1 };
-inline int gemv_prologue(const GemvFusion& f) { return f.norm_weight ? kProNorm : kProNone; }
+inline int gemv_prologue(const GemvFusion& f) {
+  return f.norm_weight ? kProNorm : kProNone;
+}
 // True when gemv() handles this shape: 1 <= M <= kGemvMaxRows (kGemvMaxFusedRows with a
 // norm prologue), K a multiple of 16 bytes of w.
 bool gemv_supported(int64_t M, int64_t K, DType wt, const GemvFusion& f = {});

@@ -198,8 +198,8 @@ void launch_gemv(const float* x, int M, int K, const void* w, int N, const float
   const unsigned blocks = unsigned((N + rows_per_block - 1) / rows_per_block);
   const W* wt = static_cast<const W*>(w);
   if (round_x) {
-    launch(gemv_kernel<MT, KS, W, true, kPro>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N,
-           bias, f, out);
+    launch(gemv_kernel<MT, KS, W, true, kPro>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N, bias,
+           f, out);
   } else {
     launch(gemv_kernel<MT, KS, W, false, kPro>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N,
            bias, f, out);
