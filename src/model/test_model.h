@@ -29,7 +29,9 @@ inline std::string write_test_model(const std::string& shape, DType dt, const st
   const auto dir = std::filesystem::temp_directory_path() / name;
   auto config = random_model_config(shape);
   EXPECT_TRUE(config.ok());
-  if (config.ok()) EXPECT_TRUE(write_random_model(*config, dt, dir, seed).ok());
+  if (config.ok()) {
+    EXPECT_TRUE(write_random_model(*config, dt, dir, seed).ok());
+  }
   return dir.string();
 }
 
