@@ -87,6 +87,14 @@ class Backend {
   virtual void download(const void* device, size_t bytes, void* host) = 0;
   // Waits for queued work (a no-op on synchronous backends).
   virtual void synchronize() {}
+  // Starts a device-to-host copy without waiting; `host` must stay valid and unread until
+  // wait_downloads(). Lets the caller do host work while queued device work runs. Default: a
+  // synchronous download().
+  virtual void download_async(const void* device, size_t bytes, void* host) {
+    download(device, bytes, host);
+  }
+  // Waits for queued work and every download_async() since the last call.
+  virtual void wait_downloads() {}
   // The element type this backend wants its KV cache in (f32 on the CPU reference).
   virtual DType kv_dtype() const { return DType::kF32; }
 

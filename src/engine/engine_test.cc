@@ -3,14 +3,14 @@
 // timeouts, admission control, validation and events.
 #include "mlxs/engine.h"
 
-#include "backend/cuda/cuda_backend.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+
+#include "backend/cuda/cuda_backend.h"
 
 namespace mlxs {
 namespace {
@@ -94,7 +94,8 @@ Engine* EngineTest::engine_ = nullptr;
 
 // The engine's greedy output equals transformers' (tests/fixtures/golden/default_model).
 TEST_F(EngineTest, GreedyMatchesTransformersOnTheDefaultModel) {
-  std::ifstream in(std::string(MLXS_SOURCE_DIR) + "/tests/fixtures/golden/default_model/reference.json");
+  std::ifstream in(std::string(MLXS_SOURCE_DIR) +
+                   "/tests/fixtures/golden/default_model/reference.json");
   auto ref = nlohmann::json::parse(in);
   for (size_t i = 0; i < ref["prompts"].size(); ++i) {
     GeneratorParams p;
@@ -117,8 +118,9 @@ TEST_F(EngineTest, GreedyMatchesTransformersOnTheDefaultModel) {
 }
 
 TEST_F(EngineTest, SixtyFourConcurrentGreedyStreamsMatchTheirSoloRuns) {
-  const char* starts[] = {"It is a truth", "Call me Ishmael.", "In the beginning", "The LORD said",
-                          "Emma Woodhouse", "A man", "She was", "And it came to pass"};
+  const char* starts[] = {"It is a truth", "Call me Ishmael.",   "In the beginning",
+                          "The LORD said", "Emma Woodhouse",     "A man",
+                          "She was",       "And it came to pass"};
   std::vector<GeneratorParams> ps;
   for (int i = 0; i < 64; ++i) ps.push_back(params(starts[i % 8], 8 + (i * 7) % 25));
   std::vector<std::vector<int32_t>> solo;
@@ -171,6 +173,11 @@ TEST_F(EngineTest, StopSequenceSplitAcrossTokensEndsTheStreamAndIsNotEmitted) {
   ASSERT_TRUE(c.meta);
   EXPECT_EQ(c.meta->finish_reason, FinishReason::kStop);
   EXPECT_EQ(c.meta->stop_sequence, "d fortu");
+  // The stop string is found while the next step runs (step() overlaps the two): the token
+  // computed meanwhile is neither streamed nor counted.
+  EXPECT_EQ(c.ids,
+            std::vector<int32_t>(full.ids.begin(), full.ids.begin() + ptrdiff_t(c.ids.size())));
+  EXPECT_EQ(c.meta->tokens_generated, int32_t(c.ids.size()));
 }
 
 TEST_F(EngineTest, StopTokenIdEndsTheStream) {
@@ -287,7 +294,8 @@ TEST_F(EngineTest, ValidationNamesFieldRuleAndValue) {
   p.temperature = 5;
   auto g = engine_->create_generator(p);
   ASSERT_FALSE(g.ok());
-  EXPECT_NE(g.status().message().find("Validation error on field 'temperature': must be >= 0 and <= 2, got 5"),
+  EXPECT_NE(g.status().message().find(
+                "Validation error on field 'temperature': must be >= 0 and <= 2, got 5"),
             std::string::npos)
       << g.status().message();
   p = params("x", 5);
@@ -311,9 +319,10 @@ TEST_F(EngineTest, PromptTemplateAndTokensGiveTheSameOutputAsText) {
 }
 
 TEST_F(EngineTest, PrefixCacheHitsAreReported) {
-  std::string prompt = "It is a truth universally acknowledged, that a single man in possession of "
-                       "a good fortune, must be in want of a wife. However little known the "
-                       "feelings or views of such a man may be";
+  std::string prompt =
+      "It is a truth universally acknowledged, that a single man in possession of "
+      "a good fortune, must be in want of a wife. However little known the "
+      "feelings or views of such a man may be";
   Collected first = run(params(prompt, 4)), second = run(params(prompt, 4));
   ASSERT_TRUE(first.meta && second.meta);
   const int n = second.meta->prompt_tokens;
@@ -364,9 +373,10 @@ TEST_F(EngineTest, EveryEventIsEmitted) {
   lo.local_path = std::string(MLXS_SOURCE_DIR) + "/tests";
   EXPECT_FALSE(engine_->load_model(lo).ok());
   engine_->unsubscribe(id);
-  for (EventType t : {EventType::kModelLoaded, EventType::kModelUnloaded, EventType::kModelInvalidated,
-                      EventType::kError, EventType::kGenerationStarted, EventType::kGenerationToken,
-                      EventType::kGenerationCompleted}) {
+  for (EventType t :
+       {EventType::kModelLoaded, EventType::kModelUnloaded, EventType::kModelInvalidated,
+        EventType::kError, EventType::kGenerationStarted, EventType::kGenerationToken,
+        EventType::kGenerationCompleted}) {
     EXPECT_TRUE(seen.count(t)) << event_name(t);
   }
 }

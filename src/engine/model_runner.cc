@@ -13,7 +13,6 @@ double ms_between(EngineClock::time_point a, EngineClock::time_point b) {
 
 // Where a step's tokens are chosen: argmax on the backend, sampling on the backend, or the
 // logits downloaded for the host sampler (rows that want top_logprobs alternatives).
-enum class Path { kGreedy, kSampled, kLogits };
 
 // Greedy with nothing that needs the logits on the host (no logprobs, no penalties).
 bool is_plain_greedy(const Request& r) {
@@ -24,12 +23,9 @@ bool is_plain_greedy(const Request& r) {
 
 }  // namespace
 
-Result<std::unique_ptr<ModelRunner>> ModelRunner::start(const std::string& id,
-                                                        const std::string& dir,
-                                                        std::unique_ptr<Backend> backend,
-                                                        RunnerConfig config,
-                                                        std::optional<int> context_length,
-                                                        EventSink events) {
+Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
+    const std::string& id, const std::string& dir, std::unique_ptr<Backend> backend,
+    RunnerConfig config, std::optional<int> context_length, EventSink events) {
   std::unique_ptr<ModelRunner> r(new ModelRunner());
   r->id_ = id;
   r->events_ = std::move(events);
@@ -39,8 +35,8 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(const std::string& id,
   auto tok = Tokenizer::load(dir);
   if (tok.ok()) r->tokenizer_ = std::move(*tok);  // a folder without tokenizer takes token ids only
   sched::SchedulerConfig& sc = config.scheduler;
-  sc.max_model_len = std::min(context_length.value_or(mc.max_position_embeddings),
-                              mc.max_position_embeddings);
+  sc.max_model_len =
+      std::min(context_length.value_or(mc.max_position_embeddings), mc.max_position_embeddings);
   const int blocks_per_seq = (sc.max_model_len + sc.block_size - 1) / sc.block_size;
   if (sc.num_blocks <= 0) {
     int64_t fit = config.kv_cache_bytes /
@@ -58,8 +54,8 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(const std::string& id,
   // re-records the graphs as they are next used).
   int num_graphs = 0;
   MLXS_RETURN_IF_ERROR(r->model_->warm_up(*r->cache_, sc.max_num_seqs,
-                                          std::min(blocks_per_seq, 1024),
-                                          sc.max_num_batched_tokens, &num_graphs));
+                                          std::min(blocks_per_seq, 1024), sc.max_num_batched_tokens,
+                                          &num_graphs));
   r->breaker_ = sched::CircuitBreaker(config.breaker);
   r->config_ = config;
   r->stats_.model_id = id;
@@ -76,7 +72,8 @@ ModelRunner::~ModelRunner() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   for (auto& req : inbox_) fail(*req, ErrorCode::kCancelled, "model '" + id_ + "' was unloaded");
-  while (!live_.empty()) fail(*live_.begin()->second, ErrorCode::kCancelled, "model '" + id_ + "' was unloaded");
+  while (!live_.empty())
+    fail(*live_.begin()->second, ErrorCode::kCancelled, "model '" + id_ + "' was unloaded");
 }
 
 Status ModelRunner::check_admission(const Request& r) {
@@ -91,19 +88,19 @@ Status ModelRunner::check_admission(const Request& r) {
   const int64_t blocks = (total - 1 + sc.block_size - 1) / sc.block_size;
   if (blocks > sc.num_blocks) {
     // Waiting would not help: this is bad input for this deployment, not a busy server.
-    return error(ErrorCode::kInvalidParams,
-                 "prompt + max_tokens need " + std::to_string(blocks) + " KV blocks but model '" +
-                     id_ + "' has " + std::to_string(sc.num_blocks) +
-                     " in all: lower max_tokens or shorten the prompt");
+    return error(ErrorCode::kInvalidParams, "prompt + max_tokens need " + std::to_string(blocks) +
+                                                " KV blocks but model '" + id_ + "' has " +
+                                                std::to_string(sc.num_blocks) +
+                                                " in all: lower max_tokens or shorten the prompt");
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (breaker_state_ == "open") {
     return error(ErrorCode::kServerError, "model '" + id_ + "' is failing (circuit breaker open)");
   }
   if (num_queued_ >= config_.max_waiting_requests) {
-    return error(ErrorCode::kCapacityExceeded,
-                 "model '" + id_ + "' is busy: " + std::to_string(num_queued_) +
-                     " requests already waiting");
+    return error(ErrorCode::kCapacityExceeded, "model '" + id_ +
+                                                   "' is busy: " + std::to_string(num_queued_) +
+                                                   " requests already waiting");
   }
   return {};
 }
@@ -117,7 +114,9 @@ void ModelRunner::submit(std::unique_ptr<Request> r) {
   cv_.notify_one();
 }
 
-void ModelRunner::wake() { cv_.notify_one(); }
+void ModelRunner::wake() {
+  cv_.notify_one();
+}
 
 ModelStats ModelRunner::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -158,6 +157,7 @@ void ModelRunner::loop() {
       num_queued_ = int(inbox_.size()) + st.num_waiting;
     }
     if (!ran) {
+      flush_pending();
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(10),
                    [&] { return stop_ || !inbox_.empty() || !resumes_.empty(); });
@@ -176,9 +176,9 @@ bool ModelRunner::drain_inbox() {
     resumes.swap(resumes_);
   }
   for (auto& r : fresh) {
-    const double arrival =
-        std::chrono::duration<double>(r->submitted.time_since_epoch()).count();
-    Status s = scheduler_->add(sched::Sequence(r->id, r->prompt, r->max_tokens, r->priority, arrival));
+    const double arrival = std::chrono::duration<double>(r->submitted.time_since_epoch()).count();
+    Status s =
+        scheduler_->add(sched::Sequence(r->id, r->prompt, r->max_tokens, r->priority, arrival));
     if (!s.ok()) {
       fail(*r, s.code(), s.message());
       continue;
@@ -199,19 +199,32 @@ void ModelRunner::poll_cancellations() {
   const auto now = EngineClock::now();
   std::vector<std::pair<sched::SeqId, FinishReason>> ended;
   for (auto& [id, r] : live_) {
-    if (r->cancel.cancelled() || r->stream->abandoned()) ended.push_back({id, FinishReason::kCancelled});
-    else if (now >= r->deadline) ended.push_back({id, FinishReason::kTimeout});
+    if (r->cancel.cancelled() || r->stream->abandoned())
+      ended.push_back({id, FinishReason::kCancelled});
+    else if (now >= r->deadline)
+      ended.push_back({id, FinishReason::kTimeout});
   }
+  if (!ended.empty()) flush_pending();  // what was computed before the cancel goes out first
   for (auto [id, reason] : ended) {
     (void)scheduler_->abort(id, reason);
-    finish(*live_[id], reason);
+    auto it = live_.find(id);
+    if (it != live_.end()) finish(*it->second, reason);
   }
 }
 
 // Runs one step; the caller's breaker_.allow() is answered by exactly one record_*().
+//
+// Overlap: the step is queued on the backend first (Model::begin_step), then the previous
+// step's tokens, already accounted to the scheduler, are detokenized, matched against stop
+// strings and sent to their streams (flush_pending) while the backend computes, and only then
+// does the engine wait for this step's tokens. Two consequences, both invisible to clients: a
+// stop string found in the previous step's text ends its sequence one step late (the token
+// computed meanwhile is dropped), and a backpressure pause decided then is applied to the
+// scheduler after this step's update.
 void ModelRunner::step() {
   sched::SchedulerOutput out = scheduler_->schedule();
   if (out.empty()) {
+    flush_pending();
     breaker_.record_success(EngineClock::now());  // nothing to run is no failure
     return;
   }
@@ -233,31 +246,33 @@ void ModelRunner::step() {
   }
   // Plain greedy rows take their argmax on the backend, and rows without top_logprobs are
   // sampled there: only ids (and logprobs) cross to the host. Alternatives need the logits.
-  const Path path = all_greedy ? Path::kGreedy : any_top_logprobs ? Path::kLogits : Path::kSampled;
-  std::vector<float> logits, logprobs;
-  std::vector<int32_t> next;
-  Status s;
-  if (path == Path::kGreedy) {
-    s = model_->forward_greedy(batch.token_ids, batch.attention, batch.sample_rows, *cache_, &next);
-  } else if (path == Path::kSampled) {
-    SampleBatch sampling;
+  using Kind = Model::StepKind;
+  const Kind kind = all_greedy ? Kind::kGreedy : any_top_logprobs ? Kind::kLogits : Kind::kSampled;
+  SampleBatch sampling;
+  if (kind == Kind::kSampled) {
     for (int i : seq_of_row) {
       const Request& r = *live_.at(out.seqs[size_t(i)].id);
       sampling.add_row(r.sampling, r.history, uint64_t(r.num_generated));
     }
-    s = model_->forward_sampled(batch.token_ids, batch.attention, batch.sample_rows, *cache_,
-                                sampling, &next, &logprobs);
-  } else {
-    s = model_->forward(batch.token_ids, batch.attention, batch.sample_rows, *cache_, &logits);
   }
+  Status s = model_->begin_step(kind, batch.token_ids, batch.attention, batch.sample_rows, *cache_,
+                                &sampling);
+  step_in_flight_ = true;
+  flush_pending();  // host work while the backend runs the step
+  std::vector<float> logits, logprobs;
+  std::vector<int32_t> next;
+  if (s.ok()) s = model_->end_step(&next, &logprobs, &logits);
+  step_in_flight_ = false;
   const auto now = EngineClock::now();
   if (!s.ok()) {
     breaker_.record_failure(now);
     for (const auto& seq : out.seqs) {
       (void)scheduler_->abort(seq.id);
-      fail(*live_[seq.id], ErrorCode::kGenerationError, s.message());
+      auto it = live_.find(seq.id);
+      if (it != live_.end()) fail(*it->second, ErrorCode::kGenerationError, s.message());
     }
     events_(ErrorEvent{ErrorCode::kGenerationError, s.message(), "model_runner:" + id_});
+    apply_pending_pauses();
   } else {
     breaker_.record_success(now);
   }
@@ -268,53 +283,88 @@ void ModelRunner::step() {
   if (!s.ok()) return;
 
   // Rows sampled on the backend are done; the logits path samples on the host, in parallel
-  // (sample() is a pure function).
+  // (sample() is a pure function). A row whose request already ended (a stop string found by
+  // flush_pending) is not sampled: its sequence stops now.
   const int V = model_->config().vocab_size;
   std::vector<SampleResult> sampled(seq_of_row.size());
-#pragma omp parallel for if (path == Path::kLogits && seq_of_row.size() > 4)
+#pragma omp parallel for if (kind == Kind::kLogits && seq_of_row.size() > 4)
   for (size_t k = 0; k < seq_of_row.size(); ++k) {
-    if (path != Path::kLogits) {
+    if (kind != Kind::kLogits) {
       sampled[k].token = next[k];
-      if (path == Path::kSampled) sampled[k].logprob = logprobs[k];
+      if (kind == Kind::kSampled) sampled[k].logprob = logprobs[k];
       continue;
     }
-    const Request& r = *live_.at(out.seqs[size_t(seq_of_row[k])].id);
+    auto it = live_.find(out.seqs[size_t(seq_of_row[k])].id);
+    if (it == live_.end()) continue;
+    const Request& r = *it->second;
     sampled[k] = sample(std::span(logits).subspan(k * size_t(V), size_t(V)), r.sampling, r.history,
                         uint64_t(r.num_generated));
   }
   std::vector<sched::SampleResult> results(out.seqs.size());
   for (size_t k = 0; k < seq_of_row.size(); ++k) {
-    const auto& planned = out.seqs[size_t(seq_of_row[k])];
-    process_token(*live_.at(planned.id), planned, sampled[k].token, sampled[k],
-                  &results[size_t(seq_of_row[k])]);
+    const sched::SeqId id = out.seqs[size_t(seq_of_row[k])].id;
+    sched::SampleResult& res = results[size_t(seq_of_row[k])];
+    res.token = sampled[k].token;
+    auto it = live_.find(id);
+    if (it == live_.end()) {
+      res.stop = true;
+      continue;
+    }
+    res.stop = account_token(*it->second, sampled[k], id);
   }
   for (const auto& f : scheduler_->update(out, results)) {
-    auto it = live_.find(f.id);
-    if (it != live_.end()) finish(*it->second, f.reason);
+    pending_finishes_.push_back({f.id, f.reason});
   }
-  for (const auto& seq : out.seqs) {
-    auto it = live_.find(seq.id);
-    if (it != live_.end()) apply_backpressure(*it->second);
+  apply_pending_pauses();
+}
+
+void ModelRunner::apply_pending_pauses() {
+  for (sched::SeqId id : pending_pauses_) (void)scheduler_->pause(id);
+  pending_pauses_.clear();
+}
+
+bool ModelRunner::account_token(Request& r, const SampleResult& s, sched::SeqId id) {
+  if (r.num_generated == 0) r.first_token = EngineClock::now();
+  ++r.num_generated;
+  r.history.add_output(s.token);
+  const bool stop_token = std::find(r.stop_token_ids.begin(), r.stop_token_ids.end(), s.token) !=
+                          r.stop_token_ids.end();
+  const int num_tokens = int(r.prompt.size()) + r.num_generated;
+  const bool last = stop_token || r.num_generated >= r.max_tokens ||
+                    num_tokens >= config_.scheduler.max_model_len;
+  pending_tokens_.push_back({id, s, stop_token, last});
+  return stop_token;
+}
+
+void ModelRunner::flush_pending() {
+  std::vector<PendingToken> tokens;
+  tokens.swap(pending_tokens_);
+  for (PendingToken& p : tokens) {
+    auto it = live_.find(p.id);
+    if (it == live_.end()) continue;  // cancelled or failed since
+    Request& r = *it->second;
+    if (emit_token(r, p)) {
+      finish(r, FinishReason::kStop);  // a stop string: the sequence ends one step late
+    } else if (!p.last) {
+      apply_backpressure(r);
+    }
+    // A final token's request is finished below, with the reason the scheduler gave.
+  }
+  std::vector<std::pair<sched::SeqId, FinishReason>> finishes;
+  finishes.swap(pending_finishes_);
+  for (auto [id, reason] : finishes) {
+    auto it = live_.find(id);
+    if (it != live_.end()) finish(*it->second, reason);
   }
 }
 
-void ModelRunner::process_token(Request& r, const sched::ScheduledSeq& planned, int32_t token,
-                                const SampleResult& s, sched::SampleResult* out) {
-  const auto now = EngineClock::now();
-  if (r.num_generated == 0) {
-    r.first_token = now;
-  }
-  ++r.num_generated;
-  r.history.add_output(token);
-  const bool stop_token =
-      std::find(r.stop_token_ids.begin(), r.stop_token_ids.end(), token) != r.stop_token_ids.end();
+bool ModelRunner::emit_token(Request& r, const PendingToken& p) {
+  const int32_t token = p.sample.token;
   bool stop_text = false;
   std::string text;
-  if (!stop_token && r.detokenizer) text = r.stop->feed(r.detokenizer->add(token), &stop_text);
+  if (!p.stop_token && r.detokenizer) text = r.stop->feed(r.detokenizer->add(token), &stop_text);
   if (stop_text) r.matched_stop = r.stop->matched();
-  const int num_tokens = int(r.prompt.size()) + r.num_generated;
-  const bool final = stop_token || stop_text || r.num_generated >= r.max_tokens ||
-                     num_tokens >= config_.scheduler.max_model_len;
+  const bool final = p.last || stop_text;
   if (final && !stop_text && r.detokenizer) {
     bool ignored = false;
     text += r.stop->feed(r.detokenizer->finish(), &ignored);
@@ -324,15 +374,14 @@ void ModelRunner::process_token(Request& r, const sched::ScheduledSeq& planned, 
   chunk.text = std::move(text);
   chunk.token_id = token;
   chunk.is_final = final;
-  if (r.logprobs) chunk.logprob = s.logprob;
-  for (const auto& t : s.top) {
+  if (r.logprobs) chunk.logprob = p.sample.logprob;
+  for (const auto& t : p.sample.top) {
     std::string piece = tokenizer_ ? tokenizer_->decode(std::span(&t.token, 1)) : "";
     chunk.top_logprobs.push_back({t.token, std::move(piece), t.logprob});
   }
   events_(GenerationTokenEvent{r.stream_id, token, chunk.text, chunk.logprob});
   r.stream->push(std::move(chunk), false);
-  out->token = token;
-  out->stop = stop_token || stop_text;
+  return stop_text;
 }
 
 void ModelRunner::finish(Request& r, FinishReason reason) {
@@ -344,7 +393,8 @@ void ModelRunner::finish(Request& r, FinishReason reason) {
   m.total_time_ms = ms_between(r.submitted, now);
   m.time_to_first_token_ms = r.num_generated ? ms_between(r.submitted, r.first_token) : 0.0;
   const double decode_ms = m.total_time_ms - m.time_to_first_token_ms;
-  m.tokens_per_second = r.num_generated > 1 && decode_ms > 0 ? (r.num_generated - 1) * 1e3 / decode_ms : 0.0;
+  m.tokens_per_second =
+      r.num_generated > 1 && decode_ms > 0 ? (r.num_generated - 1) * 1e3 / decode_ms : 0.0;
   m.finish_reason = reason;
   m.model_id = id_;
   m.stop_sequence = r.matched_stop;
@@ -384,7 +434,12 @@ void ModelRunner::apply_backpressure(Request& r) {
   });
   if (paused) {
     r.paused = true;
-    (void)scheduler_->pause(id);
+    // A sequence of the step in flight is paused once that step's results are in.
+    if (step_in_flight_) {
+      pending_pauses_.push_back(id);
+    } else {
+      (void)scheduler_->pause(id);
+    }
   }
 }
 

@@ -27,10 +27,10 @@
 namespace mlxs {
 
 struct RunnerConfig {
-  sched::SchedulerConfig scheduler;   // num_blocks and max_model_len are filled in at load
+  sched::SchedulerConfig scheduler;           // num_blocks and max_model_len are filled in at load
   int64_t kv_cache_bytes = int64_t(1) << 30;  // KV memory when scheduler.num_blocks <= 0
-  size_t stream_buffer_tokens = 64;   // backpressure threshold per stream
-  int max_waiting_requests = 4096;    // beyond this, new requests are refused (CapacityExceeded)
+  size_t stream_buffer_tokens = 64;           // backpressure threshold per stream
+  int max_waiting_requests = 4096;  // beyond this, new requests are refused (CapacityExceeded)
   sched::CircuitBreakerConfig breaker;
   int num_threads = 0;
 };
@@ -68,8 +68,21 @@ class ModelRunner {
   bool drain_inbox();
   void poll_cancellations();
   void step();
-  void process_token(Request& r, const sched::ScheduledSeq& planned, int32_t token,
-                     const SampleResult& s, sched::SampleResult* out);
+  // A sampled token of request r (sequence id): counts it, adds it to the penalty history and
+  // queues it for flush_pending(). True when it is a stop token.
+  bool account_token(Request& r, const SampleResult& s, sched::SeqId id);
+  // Sends the queued tokens of the last step to their streams (detokenized, stop strings
+  // matched), then finishes the requests that step ended.
+  void flush_pending();
+  struct PendingToken {
+    sched::SeqId id;
+    SampleResult sample;
+    bool stop_token;  // one of the request's stop ids
+    bool last;        // the request's final token (stop id, max_tokens or the context length)
+  };
+  // Pushes p's chunk to r's stream; true when it completed a stop string.
+  bool emit_token(Request& r, const PendingToken& p);
+  void apply_pending_pauses();
   void finish(Request& r, FinishReason reason);
   void fail(Request& r, ErrorCode code, const std::string& message);
   void apply_backpressure(Request& r);
@@ -87,16 +100,22 @@ class ModelRunner {
   // engine thread
   std::unordered_map<sched::SeqId, std::unique_ptr<Request>> live_;
   sched::CircuitBreaker breaker_;
+  // Accounted but not yet streamed (see step()): the last step's tokens and finished requests,
+  // and backpressure pauses waiting for the step in flight to end.
+  std::vector<PendingToken> pending_tokens_;
+  std::vector<std::pair<sched::SeqId, FinishReason>> pending_finishes_;
+  std::vector<sched::SeqId> pending_pauses_;
+  bool step_in_flight_ = false;
 
   // inbox: the only state shared with other threads
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::unique_ptr<Request>> inbox_;     // guarded by mu_
-  std::vector<sched::SeqId> resumes_;              // guarded by mu_
-  ModelStats stats_;                               // guarded by mu_ (copied out by stats())
-  std::string breaker_state_ = "closed";           // guarded by mu_
-  int num_queued_ = 0;                             // inbox + waiting; guarded by mu_
-  bool stop_ = false;                              // guarded by mu_
+  std::deque<std::unique_ptr<Request>> inbox_;  // guarded by mu_
+  std::vector<sched::SeqId> resumes_;           // guarded by mu_
+  ModelStats stats_;                            // guarded by mu_ (copied out by stats())
+  std::string breaker_state_ = "closed";        // guarded by mu_
+  int num_queued_ = 0;                          // inbox + waiting; guarded by mu_
+  bool stop_ = false;                           // guarded by mu_
   std::thread thread_;
 };
 

@@ -386,59 +386,88 @@ Status Model::warm_up(KvCache& cache, int max_batch, int max_blocks_per_seq,
   return {};
 }
 
+Status Model::begin_step(StepKind kind, std::span<const int32_t> tokens,
+                         const AttentionBatch& batch, std::span<const int32_t> logit_rows,
+                         KvCache& cache, const SampleBatch* sampling) {
+  const int64_t R = int64_t(logit_rows.size());
+  if (in_flight_.active) {
+    return error(ErrorCode::kInternalError, "begin_step: the previous step was not ended");
+  }
+  if (kind == StepKind::kSampled && (!sampling || sampling->num_rows() != R)) {
+    return error(ErrorCode::kInternalError,
+                 "begin_step: " + std::to_string(sampling ? sampling->num_rows() : 0) +
+                     " sampling rows for " + std::to_string(R) + " logit rows");
+  }
+  MLXS_RETURN_IF_ERROR(run_step(tokens, batch, logit_rows, cache));
+  in_flight_.active = true;
+  in_flight_.kind = kind;
+  in_flight_.rows = R;
+  if (R == 0) return {};
+  if (kind == StepKind::kLogits) {
+    // R * V floats: too large for an asynchronous landing buffer, copied at end_step().
+    return {};
+  }
+  if (kind == StepKind::kGreedy) {
+    Tensor ids{s_.next.data, DType::kI32, R, 1};
+    backend_.argmax_rows(s_.logits.slice_rows(0, R), ids);
+    in_flight_.ids.resize(size_t(R));
+    backend_.download_async(ids.data, size_t(R) * 4, in_flight_.ids.data());
+    return {};
+  }
+  // One buffer [2, R] so one copy brings ids and logprobs back.
+  Tensor ids{s_.sampled.data, DType::kI32, R, 1};
+  Tensor lps{s_.sampled.as<int32_t>() + R, DType::kF32, R, 1};
+  backend_.sample_rows(s_.logits.slice_rows(0, R), *sampling, ids, lps);
+  in_flight_.ids.resize(size_t(2 * R));
+  backend_.download_async(s_.sampled.data, size_t(2 * R) * 4, in_flight_.ids.data());
+  return {};
+}
+
+Status Model::end_step(std::vector<int32_t>* next, std::vector<float>* logprobs,
+                       std::vector<float>* logits) {
+  if (!in_flight_.active) return error(ErrorCode::kInternalError, "end_step: no step in flight");
+  in_flight_.active = false;
+  const int64_t R = in_flight_.rows;
+  backend_.wait_downloads();
+  switch (in_flight_.kind) {
+    case StepKind::kLogits: {
+      Tensor out = s_.logits.slice_rows(0, R);
+      logits->resize(out.numel());
+      if (R > 0) backend_.download(out.data, out.nbytes(), logits->data());
+      break;
+    }
+    case StepKind::kGreedy:
+      next->assign(in_flight_.ids.begin(), in_flight_.ids.begin() + R);
+      break;
+    case StepKind::kSampled:
+      next->assign(in_flight_.ids.begin(), in_flight_.ids.begin() + R);
+      logprobs->resize(size_t(R));
+      if (R > 0) std::memcpy(logprobs->data(), in_flight_.ids.data() + R, size_t(R) * 4);
+      break;
+  }
+  return backend_.take_error();
+}
+
 Status Model::forward(std::span<const int32_t> tokens, const AttentionBatch& batch,
                       std::span<const int32_t> logit_rows, KvCache& cache,
                       std::vector<float>* logits) {
-  MLXS_RETURN_IF_ERROR(run_step(tokens, batch, logit_rows, cache));
-  const int64_t R = int64_t(logit_rows.size());
-  Tensor out = s_.logits.slice_rows(0, R);
-  logits->resize(out.numel());
-  backend_.download(out.data, out.nbytes(), logits->data());
-  return backend_.take_error();
+  MLXS_RETURN_IF_ERROR(begin_step(StepKind::kLogits, tokens, batch, logit_rows, cache, nullptr));
+  return end_step(nullptr, nullptr, logits);
 }
 
 Status Model::forward_greedy(std::span<const int32_t> tokens, const AttentionBatch& batch,
                              std::span<const int32_t> logit_rows, KvCache& cache,
                              std::vector<int32_t>* next) {
-  MLXS_RETURN_IF_ERROR(run_step(tokens, batch, logit_rows, cache));
-  const int64_t R = int64_t(logit_rows.size());
-  next->resize(size_t(R));
-  if (R > 0) {
-    Tensor ids{s_.next.data, DType::kI32, R, 1};
-    backend_.argmax_rows(s_.logits.slice_rows(0, R), ids);
-    backend_.download(ids.data, size_t(R) * 4, next->data());
-  } else {
-    backend_.synchronize();
-  }
-  return backend_.take_error();
+  MLXS_RETURN_IF_ERROR(begin_step(StepKind::kGreedy, tokens, batch, logit_rows, cache, nullptr));
+  return end_step(next, nullptr, nullptr);
 }
 
 Status Model::forward_sampled(std::span<const int32_t> tokens, const AttentionBatch& batch,
                               std::span<const int32_t> logit_rows, KvCache& cache,
                               const SampleBatch& sampling, std::vector<int32_t>* next,
                               std::vector<float>* logprobs) {
-  const int64_t R = int64_t(logit_rows.size());
-  if (sampling.num_rows() != R) {
-    return error(ErrorCode::kInternalError,
-                 "forward_sampled: " + std::to_string(sampling.num_rows()) + " sampling rows for " +
-                     std::to_string(R) + " logit rows");
-  }
-  MLXS_RETURN_IF_ERROR(run_step(tokens, batch, logit_rows, cache));
-  next->resize(size_t(R));
-  logprobs->resize(size_t(R));
-  if (R > 0) {
-    // One buffer [2, R] so one download brings both back.
-    Tensor ids{s_.sampled.data, DType::kI32, R, 1};
-    Tensor lps{s_.sampled.as<int32_t>() + R, DType::kF32, R, 1};
-    backend_.sample_rows(s_.logits.slice_rows(0, R), sampling, ids, lps);
-    std::vector<int32_t> both(size_t(2 * R));
-    backend_.download(s_.sampled.data, size_t(2 * R) * 4, both.data());
-    std::copy(both.begin(), both.begin() + R, next->begin());
-    std::memcpy(logprobs->data(), both.data() + R, size_t(R) * 4);
-  } else {
-    backend_.synchronize();
-  }
-  return backend_.take_error();
+  MLXS_RETURN_IF_ERROR(begin_step(StepKind::kSampled, tokens, batch, logit_rows, cache, &sampling));
+  return end_step(next, logprobs, nullptr);
 }
 
 }  // namespace mlxs

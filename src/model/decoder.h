@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "model/config.h"
 #include "mlxs/status.h"
+#include "model/config.h"
 
 namespace mlxs {
 
@@ -77,6 +77,18 @@ class Model {
                          std::span<const int32_t> logit_rows, KvCache& cache,
                          const SampleBatch& sampling, std::vector<int32_t>* next,
                          std::vector<float>* logprobs);
+  // The same three kinds of step, split so the caller can do host work while the backend runs
+  // the step: begin_*() queues it (an asynchronous backend returns at once; the CPU backend
+  // computes it here) and end_step() waits and returns what the begun kind gives: ids (greedy,
+  // sampled), logprobs (sampled) or logits [R, V]. One step in flight at a time; outputs of
+  // other kinds are left untouched.
+  enum class StepKind { kGreedy, kSampled, kLogits };
+  Status begin_step(StepKind kind, std::span<const int32_t> tokens, const AttentionBatch& batch,
+                    std::span<const int32_t> logit_rows, KvCache& cache,
+                    const SampleBatch* sampling);
+  Status end_step(std::vector<int32_t>* next, std::vector<float>* logprobs,
+                  std::vector<float>* logits);
+
   // Decode steps (one token per sequence) of at most this many tokens run as backend graphs.
   static constexpr int64_t kMaxGraphTokens = 512;
 
@@ -97,6 +109,15 @@ class Model {
  private:
   Model(Backend& backend) : backend_(backend) {}
   Status load_weights(const std::string& dir);
+  // The step begun by begin_step() and not yet ended: its kind, rows and host landing buffer.
+  struct InFlight {
+    bool active = false;
+    StepKind kind = StepKind::kGreedy;
+    int64_t rows = 0;
+    std::vector<int32_t> ids;  // greedy: [R]; sampled: [2R] (ids, then logprob bits)
+    std::vector<float> logits;
+  };
+  InFlight in_flight_;
   void ensure_scratch(int64_t tokens, int64_t rows);
   // Validates and uploads the step, then runs every layer and the lm_head into s_.logits
   // (through a backend graph for decode steps).

@@ -66,6 +66,7 @@ namespace {
 constexpr size_t kStagingBytes = size_t(16) << 20;  // pinned ring for small uploads
 constexpr size_t kSmallUpload = size_t(1) << 20;    // larger uploads go synchronously
 constexpr size_t kCublasWorkspace = size_t(32) << 20;
+constexpr size_t kReadbackBytes = size_t(1) << 20;  // pinned landing area of download_async()
 
 // A device buffer that only grows; growth is reported so graphs can be dropped.
 struct DeviceBuffer {
@@ -98,6 +99,8 @@ class CudaBackend final : public Backend {
   void free(Tensor& t) override;
   void upload(const void* host, size_t bytes, void* device) override;
   void download(const void* device, size_t bytes, void* host) override;
+  void download_async(const void* device, size_t bytes, void* host) override;
+  void wait_downloads() override;
   void synchronize() override { MLXS_CUDA(cudaStreamSynchronize(stream_)); }
   Status take_error() override;
 
@@ -174,6 +177,16 @@ class CudaBackend final : public Backend {
   void* cublas_ws_ = nullptr;
   char* staging_ = nullptr;  // pinned
   size_t staging_used_ = 0;
+  // download_async(): copies land in the pinned readback_ area, moved to their destinations by
+  // wait_downloads().
+  struct PendingDownload {
+    const char* slot;
+    void* host;
+    size_t bytes;
+  };
+  char* readback_ = nullptr;  // pinned
+  size_t readback_used_ = 0;
+  std::vector<PendingDownload> pending_downloads_;
 
   // Step metadata on the device, laid out by capacity so addresses stay put between steps.
   DeviceBuffer meta_;
@@ -213,6 +226,7 @@ Status CudaBackend::init() {
   bool ok = MLXS_CUDA(cudaSetDevice(opt_.device)) &&
             MLXS_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)) &&
             MLXS_CUDA(cudaMallocHost(&staging_, kStagingBytes)) &&
+            MLXS_CUDA(cudaMallocHost(&readback_, kReadbackBytes)) &&
             MLXS_CUDA(cudaMalloc(&cublas_ws_, kCublasWorkspace)) &&
             MLXS_CUBLAS(cublasCreate(&cublas_)) && MLXS_CUBLAS(cublasSetStream(cublas_, stream_)) &&
             MLXS_CUBLAS(cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspace)) &&
@@ -227,6 +241,7 @@ CudaBackend::~CudaBackend() {
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_ws_) cudaFree(cublas_ws_);
   if (staging_) cudaFreeHost(staging_);
+  if (readback_) cudaFreeHost(readback_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -284,6 +299,24 @@ void CudaBackend::download(const void* device, size_t bytes, void* host) {
   if (bytes > 0) MLXS_CUDA(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_));
   MLXS_CUDA(cudaStreamSynchronize(stream_));
   staging_used_ = 0;  // the stream is idle: the whole ring is free again
+}
+
+void CudaBackend::download_async(const void* device, size_t bytes, void* host) {
+  if (bytes == 0) return;
+  const size_t aligned = (bytes + 255) / 256 * 256;
+  if (readback_used_ + aligned > kReadbackBytes) return download(device, bytes, host);
+  char* slot = readback_ + readback_used_;
+  readback_used_ += aligned;
+  MLXS_CUDA(cudaMemcpyAsync(slot, device, bytes, cudaMemcpyDeviceToHost, stream_));
+  pending_downloads_.push_back({slot, host, bytes});
+}
+
+void CudaBackend::wait_downloads() {
+  MLXS_CUDA(cudaStreamSynchronize(stream_));
+  for (const PendingDownload& p : pending_downloads_) std::memcpy(p.host, p.slot, p.bytes);
+  pending_downloads_.clear();
+  readback_used_ = 0;
+  staging_used_ = 0;  // the stream is idle: the upload ring is free again
 }
 
 // --- linear ----------------------------------------------------------------------------------
