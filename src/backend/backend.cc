@@ -51,6 +51,7 @@ void Backend::sample_rows(const Tensor& logits, const SampleBatch& batch, Tensor
   download(logits.data, logits.nbytes(), host.data());
   std::vector<int32_t> tokens(R);
   std::vector<float> logprobs(R);
+#pragma omp parallel for if (R > 4)  // sample() is a pure function
   for (size_t r = 0; r < R; ++r) {
     SamplingParams p = batch.params[r];
     p.top_logprobs = 0;

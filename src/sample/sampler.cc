@@ -133,15 +133,28 @@ int32_t draw(const std::vector<float>& z, const SamplingParams& p, uint64_t step
     while (keep < idx.size() && mass < target) mass += weight[keep++];
     idx.resize(keep);
   }
-  // Gumbel noise is below 36.8 (u <= 1 - 2^-53), so a candidate 40 below the best score so
-  // far can neither beat nor tie it: skipping it saves two logs and changes nothing.
-  int32_t best = idx[0];
+  // The Gumbel-max draw, exact but without two logs per candidate: first the candidates within
+  // kNear of the top scaled logit (the top token is one of them: filters always keep it), then
+  // the rest, of which a candidate can only win if its noise reaches best_score + kNear, i.e.
+  // if its uniform u reaches exp(-exp(-(best_score + kNear))): the others are skipped on u
+  // alone (u is exact; the margin covers the rounding of the logs). The result is the argmax of
+  // draw_score over every candidate, as on the GPU.
+  constexpr double kNear = 8.0;
+  int32_t best = -1;
   double best_score = -INFINITY;
+  auto consider = [&](int32_t i, double scaled) {
+    const double s = draw_score(scaled, p.seed, step, uint32_t(i));
+    if (best < 0 || s > best_score || (s == best_score && i < best)) best_score = s, best = i;
+  };
   for (int32_t i : idx) {
     const double scaled = scaled_logit(z[size_t(i)], top, inv_t);
-    if (scaled + 40.0 < best_score) continue;
-    const double s = draw_score(scaled, p.seed, step, uint32_t(i));
-    if (s > best_score || (s == best_score && i < best)) best_score = s, best = i;
+    if (scaled >= -kNear) consider(i, scaled);
+  }
+  const double u_min = std::exp(-std::exp(-(best_score + kNear))) - 1e-9;
+  for (int32_t i : idx) {
+    const double scaled = scaled_logit(z[size_t(i)], top, inv_t);
+    if (scaled >= -kNear || open_unit(hash3(p.seed, step, uint32_t(i))) < u_min) continue;
+    consider(i, scaled);
   }
   return best;
 }

@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 #include <string>
+
+#include "sample/sample_math.h"
 
 namespace mlxs {
 namespace {
@@ -87,6 +91,48 @@ TEST(Sampler, RestrictedDrawsFollowTheRenormalisedSoftmax) {
   m.temperature = 0.5f;  // min-p on p^2 (0.16, 0.09, 0.04, 0.01): keeps the first two
   m.seed = 13;
   expect_frequencies(z, m, {0.16 / 0.25, 0.09 / 0.25, 0, 0}, "min_p 0.5, temperature 0.5");
+}
+
+// The sampler skips the logs of candidates that cannot win; the token must still be the argmax
+// of draw_score over every candidate (what the GPU computes), ties to the lowest id. Wide and
+// narrow logit spreads, low and high temperatures, min-p, many seeds and steps.
+TEST(Sampler, PrunedDrawEqualsTheFullGumbelArgmax) {
+  std::mt19937 rng(7);
+  int checked = 0;
+  for (double spread : {0.5, 4.0, 12.0, 40.0}) {
+    for (float temperature : {0.3f, 1.0f, 1.7f}) {
+      for (float min_p : {0.0f, 0.02f}) {
+        std::normal_distribution<float> n(0.f, float(spread));
+        std::vector<float> z(3000);
+        for (float& v : z) v = n(rng);
+        z[17] = z[18];  // a tie
+        const float top = *std::max_element(z.begin(), z.end());
+        const double inv_t = 1.0 / double(temperature);
+        const double floor = min_p > 0 ? std::log(double(min_p)) : -INFINITY;
+        for (uint64_t seed = 1; seed <= 5; ++seed) {
+          for (uint64_t step = 0; step < 8; ++step) {
+            SamplingParams p;
+            p.temperature = temperature;
+            p.min_p = min_p;
+            p.seed = seed;
+            int32_t want = -1;
+            double best = -INFINITY;
+            for (int32_t i = 0; i < int32_t(z.size()); ++i) {
+              const double scaled = sample_math::scaled_logit(z[size_t(i)], top, inv_t);
+              if (scaled < floor) continue;
+              const double sc = sample_math::draw_score(scaled, seed, step, uint32_t(i));
+              if (want < 0 || sc > best) best = sc, want = i;
+            }
+            ASSERT_EQ(sample(z, p, SamplingHistory{}, step).token, want)
+                << "spread " << spread << " T " << temperature << " min_p " << min_p << " seed "
+                << seed << " step " << step;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 4 * 3 * 2 * 5 * 8);
 }
 
 TEST(Sampler, TopKBreaksLogitTiesByLowestId) {
