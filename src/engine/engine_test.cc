@@ -180,6 +180,21 @@ TEST_F(EngineTest, StopSequenceSplitAcrossTokensEndsTheStreamAndIsNotEmitted) {
   EXPECT_EQ(c.meta->tokens_generated, int32_t(c.ids.size()));
 }
 
+// A stop string completed by the last token max_tokens allows still ends with reason stop.
+TEST_F(EngineTest, StopSequenceOnTheLastAllowedTokenReportsStop) {
+  GeneratorParams p = params("It is a truth universally acknowledged, that", 30);
+  p.stop_sequences = {"d fortu"};
+  Collected first = run(p);
+  ASSERT_TRUE(first.meta);
+  ASSERT_EQ(first.meta->finish_reason, FinishReason::kStop);
+  p.max_tokens = int32_t(first.ids.size());
+  Collected c = run(p);
+  ASSERT_TRUE(c.meta);
+  EXPECT_EQ(c.meta->finish_reason, FinishReason::kStop);
+  EXPECT_EQ(c.text, first.text);
+  EXPECT_EQ(c.ids, first.ids);
+}
+
 TEST_F(EngineTest, StopTokenIdEndsTheStream) {
   Collected full = run(params("Call me Ishmael.", 20));
   ASSERT_GE(full.ids.size(), 5u);
