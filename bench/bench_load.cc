@@ -22,6 +22,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "util/child_process.h"
 #include <thread>
 #include <vector>
 
@@ -221,32 +223,15 @@ long rss_kb(int pid, const char* key = "VmRSS:") {
   return -1;
 }
 
-// Starts `mlx-serving serve --port 0`; returns its pid and port.
+// Starts `mlx-serving serve --port 0`; returns its pid and port (0 when it did not start).
 std::pair<int, int> spawn_server(const Options& o) {
-  int out[2];
-  if (pipe(out) != 0) return {0, 0};
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    std::vector<std::string> args = {o.server, "serve", "--model", o.model,
-                                     "--port", "0",     "--quiet"};
-    if (!o.config.empty()) args.insert(args.end(), {"--config", o.config});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  FILE* f = fdopen(out[0], "r");
-  char line[256];
-  while (std::fgets(line, sizeof(line), f)) {
-    std::string s(line);
-    if (s.find("listening on ") != std::string::npos)
-      return {pid, std::stoi(s.substr(s.rfind(':') + 1))};
-  }
-  return {pid, 0};
+  std::vector<std::string> args = {o.server, "serve", "--model", o.model,
+                                   "--port", "0",     "--quiet"};
+  if (!o.config.empty()) args.insert(args.end(), {"--config", o.config});
+  mlxs::ChildProcess child = mlxs::spawn_child(args);
+  if (child.pid < 0) return {0, 0};
+  return {child.pid, mlxs::read_listening_port(child.out)};  // the pipe stays open: the server
+                                                             // may write to its stdout later
 }
 
 void raise_fd_limit() {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "util/child_process.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -29,34 +31,13 @@ class ServerProcess {
                                      "--model",        (kSource / "models" / "default").string(),
                                      "--port",         "0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    int out[2];
-    if (pipe(out) != 0) return;
     log_ = fs::temp_directory_path() /
            ("mlxs_e2e_" + std::to_string(getpid()) + "_" + std::to_string(++counter_) + ".log");
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], 1);
-      FILE* err = std::fopen(log_.c_str(), "w");
-      if (err) dup2(fileno(err), 2);
-      close(out[0]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    FILE* f = fdopen(out[0], "r");
-    char line[512];
-    while (f && std::fgets(line, sizeof(line), f)) {
-      std::string s(line);
-      auto at = s.find("listening on ");
-      if (at != std::string::npos) {
-        port_ = std::stoi(s.substr(s.rfind(':') + 1));
-        break;
-      }
-    }
-    stdout_ = f;
+    mlxs::ChildProcess child = mlxs::spawn_child(args, log_.string());
+    if (child.pid < 0) return;
+    pid_ = child.pid;
+    stdout_ = child.out;
+    port_ = mlxs::read_listening_port(stdout_);
   }
   ~ServerProcess() {
     if (pid_ > 0 && !reaped_) {
