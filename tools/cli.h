@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "mlxs/options.h"
+
 namespace mlxs::cli {
 
 // Declares the command's options on `app` and returns the function that runs it (exit code).
@@ -28,5 +30,8 @@ struct CommandRegistrar {
 
 // "1,2,3" -> {1,2,3}; throws CLI::ValidationError naming the flag on bad input.
 std::vector<int> parse_id_list(const std::string& flag, const std::string& text);
+
+// The engine options of the --config, --threads and --device (auto, cpu or cuda) flags.
+EngineOptions engine_options(const std::string& config, int threads, const std::string& device);
 
 }  // namespace mlxs::cli

@@ -31,11 +31,7 @@ int run(const Args& a) {
     std::fprintf(stderr, "generate: give exactly one of --prompt or --prompt-ids\n");
     return 2;
   }
-  EngineOptions eo;
-  eo.config_path = a.config;
-  eo.num_threads = a.threads;
-  eo.device = a.device == "cpu" ? Device::kCpu : a.device == "cuda" ? Device::kCuda : Device::kAuto;
-  auto engine = create_engine(eo);
+  auto engine = create_engine(cli::engine_options(a.config, a.threads, a.device));
   if (!engine.ok()) return fail(engine.status());
   LoadModelOptions lo;
   lo.model = std::filesystem::path(a.model).filename().string();
@@ -70,8 +66,10 @@ int run(const Args& a) {
     auto chunk = (*gen)->next(std::chrono::milliseconds(200));
     if (!chunk) continue;
     if (auto* t = std::get_if<TokenChunk>(&*chunk)) {
-      if (a.print_ids) std::printf("%s%d", first ? "" : ",", t->token_id);
-      else std::fputs(t->text.c_str(), stdout);
+      if (a.print_ids)
+        std::printf("%s%d", first ? "" : ",", t->token_id);
+      else
+        std::fputs(t->text.c_str(), stdout);
       first = false;
       std::fflush(stdout);
     } else if (auto* m = std::get_if<MetadataChunk>(&*chunk)) {
@@ -94,7 +92,8 @@ mlxs::cli::CommandRegistrar reg(
       app.add_option("--model", a->model, "Model folder (Hugging Face layout)")->required();
       app.add_option("--prompt", a->prompt, "Prompt text");
       app.add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids");
-      app.add_option("--max-tokens", a->max_tokens, "Tokens to generate")->check(CLI::Range(1, 100000));
+      app.add_option("--max-tokens", a->max_tokens, "Tokens to generate")
+          ->check(CLI::Range(1, 100000));
       app.add_option("--temperature", a->temperature, "0 = greedy")->check(CLI::Range(0.0, 2.0));
       app.add_option("--top-k", a->top_k, "Top-k (0 = off)")->check(CLI::NonNegativeNumber);
       app.add_option("--top-p", a->top_p, "Top-p (1 = off)");
@@ -105,7 +104,8 @@ mlxs::cli::CommandRegistrar reg(
       app.add_option("--stop", a->stop, "Stop sequence (repeatable)");
       app.add_option("--seed", a->seed, "Random seed (0..2^32-1)");
       app.add_option("--threads", a->threads, "CPU threads (0 = all)");
-      app.add_option("--device", a->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+      app.add_option("--device", a->device, "auto, cpu or cuda")
+          ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
       app.add_option("--config", a->config, "YAML configuration file");
       app.add_flag("--print-ids", a->print_ids, "Print token ids instead of text");
       return [a] { return run(*a); };

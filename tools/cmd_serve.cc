@@ -51,11 +51,7 @@ int run(const Args& a) {
   so.io_threads = a.io_threads;
   so.log_requests = !a.quiet;
 
-  EngineOptions eo;
-  eo.config_path = a.config;
-  eo.num_threads = a.threads;
-  eo.device = a.device == "cpu" ? Device::kCpu : a.device == "cuda" ? Device::kCuda : Device::kAuto;
-  auto engine = create_engine(eo);
+  auto engine = create_engine(cli::engine_options(a.config, a.threads, a.device));
   if (!engine.ok()) return fail(engine.status());
   std::vector<server::ServedModel> served;
   std::vector<std::string> dirs =

@@ -12,6 +12,14 @@ std::vector<CommandInfo>& command_registry() {
   return registry;
 }
 
+EngineOptions engine_options(const std::string& config, int threads, const std::string& device) {
+  EngineOptions eo;
+  eo.config_path = config;
+  eo.num_threads = threads;
+  eo.device = device == "cpu" ? Device::kCpu : device == "cuda" ? Device::kCuda : Device::kAuto;
+  return eo;
+}
+
 std::vector<int> parse_id_list(const std::string& flag, const std::string& text) {
   std::vector<int> ids;
   size_t pos = 0;
@@ -27,7 +35,8 @@ std::vector<int> parse_id_list(const std::string& flag, const std::string& text)
       used = 0;
     }
     if (used != item.size() || item.empty() || v < 0 || v > 0x7fffffff) {
-      throw CLI::ValidationError(flag, "expected a comma-separated list of token ids, got '" + item + "'");
+      throw CLI::ValidationError(
+          flag, "expected a comma-separated list of token ids, got '" + item + "'");
     }
     ids.push_back(int(v));
     pos = end + 1;
