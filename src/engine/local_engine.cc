@@ -313,6 +313,7 @@ class LocalEngine final : public Engine {
                   std::chrono::milliseconds(cb.recovery_timeout_ms), cb.half_open_max_calls,
                   cb.success_threshold};
     rc.num_threads = options_.num_threads;
+    rc.overlap_steps = config_.scheduler.overlap_steps;
     return rc;
   }
 

@@ -258,7 +258,7 @@ void ModelRunner::step() {
   Status s = model_->begin_step(kind, batch.token_ids, batch.attention, batch.sample_rows, *cache_,
                                 &sampling);
   step_in_flight_ = true;
-  flush_pending();  // host work while the backend runs the step
+  if (config_.overlap_steps) flush_pending();  // host work while the backend runs the step
   std::vector<float> logits, logprobs;
   std::vector<int32_t> next;
   if (s.ok()) s = model_->end_step(&next, &logprobs, &logits);
@@ -316,6 +316,7 @@ void ModelRunner::step() {
     pending_finishes_.push_back({f.id, f.reason});
   }
   apply_pending_pauses();
+  if (!config_.overlap_steps) flush_pending();  // one step at a time: stream after the step
 }
 
 void ModelRunner::apply_pending_pauses() {

@@ -33,6 +33,7 @@ struct RunnerConfig {
   int max_waiting_requests = 4096;  // beyond this, new requests are refused (CapacityExceeded)
   sched::CircuitBreakerConfig breaker;
   int num_threads = 0;
+  bool overlap_steps = true;  // host work runs while the backend computes the step
 };
 
 using EventSink = std::function<void(EventPayload)>;
