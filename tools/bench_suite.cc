@@ -34,20 +34,32 @@ class Driver {
     std::iota(t.begin(), t.end(), seq * per_seq_);
     return t;
   }
-  // One step: sequence seqs[i] has cached[i] tokens and gets feeds[i]; returns greedy ids.
-  std::vector<int32_t> step(const std::vector<int>& seqs, const std::vector<int>& cached,
-                            const std::vector<std::vector<int32_t>>& feeds) {
+  // Queues one step: sequence seqs[i] has cached[i] tokens and gets feeds[i] (placeholders
+  // -(k + 1) name row k of the step in flight, Model::begin_step); greedy on the device.
+  void begin(const std::vector<int>& seqs, const std::vector<int>& cached,
+             const std::vector<std::vector<int32_t>>& feeds) {
     std::vector<std::vector<int32_t>> tables;
     for (int s : seqs) tables.push_back(table(s));
     std::vector<SeqStep> steps;
     for (size_t i = 0; i < seqs.size(); ++i) steps.push_back({tables[i], cached[i], feeds[i]});
-    std::vector<int32_t> flat, next;
+    std::vector<int32_t> flat;
     AttentionBatch b = make_attention_batch(steps, kBlock, m_.config().sliding_window, &flat);
     std::vector<int32_t> rows;
     for (size_t i = 0; i < seqs.size(); ++i) rows.push_back(b.query_start[i + 1] - 1);
-    Status st = m_.forward_greedy(flat, b, rows, c_, &next);
+    Status st = m_.begin_step(Model::StepKind::kGreedy, flat, b, rows, c_, nullptr);
+    if (!st.ok()) std::fprintf(stderr, "step failed: %s\n", st.to_string().c_str());
+  }
+  // Waits for the oldest step in flight; its greedy ids.
+  std::vector<int32_t> end() {
+    std::vector<int32_t> next;
+    Status st = m_.end_step(&next, nullptr, nullptr);
     if (!st.ok()) std::fprintf(stderr, "step failed: %s\n", st.to_string().c_str());
     return next;
+  }
+  std::vector<int32_t> step(const std::vector<int>& seqs, const std::vector<int>& cached,
+                            const std::vector<std::vector<int32_t>>& feeds) {
+    begin(seqs, cached, feeds);
+    return end();
   }
 
  private:
@@ -83,13 +95,33 @@ std::vector<int32_t> prefill_all(Driver& d, int first_seq, int n, int len, int b
 }
 
 // Median seconds per decode step of n sequences (slots [first_seq, first_seq + n)) that hold
-// `len` tokens; `steps` steps, all timed, greedy tokens fed back.
+// `len` tokens; `steps` steps, all timed, greedy tokens fed back. Pipelined as the engine runs
+// (step i + 1 queued before step i ends, its tokens read on the device) the time of a step is
+// the interval between two step ends.
 double decode_steps(Driver& d, int first_seq, int n, int len, std::vector<int32_t> last, int steps,
-                    double* total) {
+                    double* total, bool pipelined) {
   std::vector<double> t;
   std::vector<int> seqs(static_cast<size_t>(n)), cached(size_t(n), len);
   std::iota(seqs.begin(), seqs.end(), first_seq);
   *total = 0;
+  if (pipelined && steps > 0) {
+    std::vector<std::vector<int32_t>> feeds, placeholders;
+    for (int k = 0; k < n; ++k) {
+      feeds.push_back({last[size_t(k)]});
+      placeholders.push_back({-(k + 1)});
+    }
+    auto t0 = Clock::now();
+    d.begin(seqs, cached, feeds);
+    for (int i = 1; i <= steps; ++i) {
+      for (auto& c : cached) ++c;
+      if (i < steps) d.begin(seqs, cached, placeholders);
+      d.end();
+      t.push_back(seconds_since(t0));
+      t0 = Clock::now();
+      *total += t.back();
+    }
+    return median(t);
+  }
   for (int i = 0; i < steps; ++i) {
     std::vector<std::vector<int32_t>> feeds;
     for (int32_t id : last) feeds.push_back({id});
@@ -288,14 +320,28 @@ int run_suite(const SuiteArgs& a) {
     std::fprintf(stderr, "%s\n", cache.status().to_string().c_str());
     return 1;
   }
+  if (model.decode_padding()) {
+    // Graphs for every batch bucket now, and step buffers that never grow (placeholders read
+    // the previous step's ids from them).
+    int num_graphs = 0;
+    Status w = model.warm_up(**cache, max_conc, per_seq, std::max(a.prefill_budget, max_ttft),
+                             &num_graphs);
+    if (!w.ok()) {
+      std::fprintf(stderr, "%s\n", w.to_string().c_str());
+      return 1;
+    }
+  }
   Driver d(model, **cache, per_seq);
   const double weight_bytes =
       double(c.num_parameters() -
              (c.tie_word_embeddings ? 0 : int64_t(c.vocab_size) * c.hidden_size)) *
       dtype_size(c.dtype);
-  std::printf("model %s: %s, %.2f B params, %s weights, %s KV cache, backend %s, graphs %s\n",
-              a.model.c_str(), c.architecture.c_str(), double(c.num_parameters()) / 1e9,
-              dtype_name(c.dtype), dtype_name(kv), a.backend.c_str(), a.graphs ? "on" : "off");
+  std::printf(
+      "model %s: %s, %.2f B params, %s weights, %s KV cache, backend %s, graphs %s, decode "
+      "steps %s\n",
+      a.model.c_str(), c.architecture.c_str(), double(c.num_parameters()) / 1e9,
+      dtype_name(c.dtype), dtype_name(kv), a.backend.c_str(), a.graphs ? "on" : "off",
+      a.pipelined ? "pipelined" : "one at a time");
   std::printf(
       "load %.1f s; weight bytes read per decode step %.2f GB; copy bandwidth %.0f GB/s; "
       "roofline %.1f tok/s at batch 1\n",
@@ -306,7 +352,8 @@ int run_suite(const SuiteArgs& a) {
   {
     auto first = prefill_all(d, 0, 1, a.context, a.prefill_budget, c.vocab_size);
     double total = 0;
-    const double step = decode_steps(d, 0, 1, a.context, first, a.decode_steps, &total);
+    const double step =
+        decode_steps(d, 0, 1, a.context, first, a.decode_steps, &total, a.pipelined);
     const double tps = 1.0 / step, roof = bw > 0 ? bw * 1e9 / weight_bytes : 0;
     std::printf(
         "| (a) batch-1 decode | %.1f tok/s | %.3f ms/step median of %d at context %d; "
@@ -337,7 +384,8 @@ int run_suite(const SuiteArgs& a) {
     auto first = prefill_all(d, 2, n, a.in_len, a.prefill_budget, c.vocab_size);
     const double prefill_s = seconds_since(t1);
     double decode_s = 0;
-    const double step = decode_steps(d, 2, n, a.in_len, first, a.out_len - 1, &decode_s);
+    const double step =
+        decode_steps(d, 2, n, a.in_len, first, a.out_len - 1, &decode_s, a.pipelined);
     const double e2e = double(n) * a.out_len / (prefill_s + decode_s);
     std::printf(
         "| (c) %d sequences, %d in / %d out | %.0f tok/s decode | median step %.2f ms; "

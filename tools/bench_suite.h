@@ -21,6 +21,7 @@ struct SuiteArgs {
   bool sweep = false;               // GEMV vs cuBLAS for 1..16 rows
   bool quick = false;               // only (a)
   bool graphs = true;
+  bool pipelined = true;  // decode step i + 1 queued before step i ends (as the engine runs)
 };
 
 // Runs the suite and prints its table; returns the process exit code.

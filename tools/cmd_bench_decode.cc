@@ -77,9 +77,10 @@ int run(const Args& a) {
   auto cache = KvCache::create(*backend, c, per_seq * max_batch, bs);
   if (!cache.ok()) return 1;
   // Bytes of weights one decode step reads (lm_head once more when it is not tied).
-  const double weight_bytes = double(c.num_parameters() -
-                                     (c.tie_word_embeddings ? 0 : int64_t(c.vocab_size) * c.hidden_size)) *
-                              dtype_size(c.dtype);
+  const double weight_bytes =
+      double(c.num_parameters() -
+             (c.tie_word_embeddings ? 0 : int64_t(c.vocab_size) * c.hidden_size)) *
+      dtype_size(c.dtype);
   std::vector<std::vector<int32_t>> tables(static_cast<size_t>(max_batch));
   for (int s = 0; s < max_batch; ++s) {
     tables[size_t(s)].resize(size_t(per_seq));
@@ -112,7 +113,9 @@ int run(const Args& a) {
               c.architecture.c_str(), double(c.num_parameters()) / 1e9, dtype_name(c.dtype),
               omp_get_max_threads());
   std::printf("machine read bandwidth (streaming sum, 1 GiB): %.1f GB/s\n", bw);
-  std::printf("| phase | batch | tokens/s | ms/step | weight GB/s | %% of read bw |\n|---|---|---|---|---|---|\n");
+  std::printf(
+      "| phase | batch | tokens/s | ms/step | weight GB/s | %% of read bw "
+      "|\n|---|---|---|---|---|---|\n");
   std::printf("| prefill %d tokens | 1 | %.1f | %.1f | | |\n", a.prompt_len,
               a.prompt_len / prefill_best, prefill_best * 1e3);
   for (int nb : a.batches) {
@@ -139,7 +142,8 @@ int run(const Args& a) {
 }
 
 mlxs::cli::CommandRegistrar reg(
-    "bench-decode", "Benchmark prefill and decode throughput (CPU table, or the GPU serving suite)", [](CLI::App& app) {
+    "bench-decode", "Benchmark prefill and decode throughput (CPU table, or the GPU serving suite)",
+    [](CLI::App& app) {
       auto a = std::make_shared<Args>();
       app.add_option("--model", a->model, "Model folder")->required();
       app.add_option("--prompt-len", a->prompt_len, "Prompt tokens for the prefill");
@@ -163,6 +167,8 @@ mlxs::cli::CommandRegistrar reg(
       app.add_flag("!--no-per-op", a->suite.per_op, "Suite: skip the per-op timing table");
       app.add_flag("--sweep", a->suite.sweep, "Suite: GEMV vs cuBLAS timings for 1..16 rows");
       app.add_flag("--quick", a->suite.quick, "Suite: only the batch-1 decode");
+      app.add_flag("!--no-pipeline", a->suite.pipelined,
+                   "Suite: end each decode step before queueing the next (A/B)");
       return [a] { return run(*a); };
     });
 

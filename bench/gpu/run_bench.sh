@@ -51,7 +51,13 @@ for ab in MLXS_CUDA_PDL=0 MLXS_CUDA_FUSE=1 MLXS_ATTN_DECODE=0; do
   timeout 60 env $ab ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick 2>&1 \
     | grep -E "^\| \(a\)" | sed "s/^| (a) batch-1 decode/| (a) batch-1 decode, $ab/" | tee -a "$OUT/ours_ab.log"
 done
+timeout 60 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick --no-pipeline 2>&1 \
+  | grep -E "^\| \(a\)" | sed "s/^| (a) batch-1 decode/| (a) batch-1 decode, --no-pipeline/" | tee -a "$OUT/ours_ab.log"
 if [ -n "${AB_CONCURRENCY:-}" ]; then
+  stamp "A/B: concurrency with each decode step ended before the next is queued (--no-pipeline)"
+  timeout 150 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
+    --concurrency "$AB_CONCURRENCY" --no-per-op --no-pipeline 2>&1 | grep -E "^\| \(c\)" \
+    | sed "s/^| (c)/| (c) --no-pipeline/" | tee -a "$OUT/ours_ab.log"
   stamp "A/B: concurrency with the general attention kernel (MLXS_ATTN_DECODE=0)"
   MLXS_ATTN_DECODE=0 timeout 150 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
     --concurrency "$AB_CONCURRENCY" --no-per-op 2>&1 | grep -E "^\| \(c\)" \

@@ -87,8 +87,8 @@ const Schema<SchedulerConfig>& schema_of<SchedulerConfig>() {
     s.field("chunked_prefill", &SchedulerConfig::chunked_prefill,
             "split long prompts across steps so decodes keep flowing");
     s.field("overlap_steps", &SchedulerConfig::overlap_steps,
-            "overlap the host's work (streaming, scheduling) with the device's step; false = one "
-            "step at a time, for A/B measurements");
+            "pipeline the steps: plan and queue step N+1 while step N runs on the device, so the "
+            "device never waits for the host; false = one step at a time (A/B measurements)");
     s.refine("max_num_batched_tokens", [](const SchedulerConfig& c) -> std::optional<std::string> {
       if (c.max_num_batched_tokens >= c.max_num_seqs) return std::nullopt;
       return fmt::format("must be >= max_num_seqs ({}), got {}", c.max_num_seqs,

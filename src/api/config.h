@@ -51,7 +51,7 @@ struct SchedulerConfig {
   int32_t max_waiting_requests = 1024;    // queued beyond this are refused (CapacityExceeded)
   int64_t ageing_interval_ms = 2000;      // a waiting request rises one priority class per interval
   bool chunked_prefill = true;
-  bool overlap_steps = true;  // queue step N+1 before step N's tokens reach the host
+  bool overlap_steps = true;  // queue step N+1 while step N runs on the device
 };
 
 struct KvCacheConfig {

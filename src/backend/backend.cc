@@ -29,6 +29,18 @@ void Backend::linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias,
   if (pre.data) free(pre);
 }
 
+void Backend::resolve_placeholders(Tensor& ids, const Tensor& prev) {
+  std::vector<int32_t> host(size_t(ids.numel())), from(size_t(prev.numel()));
+  download(ids.data, ids.nbytes(), host.data());
+  download(prev.data, prev.nbytes(), from.data());
+  for (int32_t& id : host) {
+    if (id >= 0) continue;
+    MLXS_CHECK(size_t(-int64_t(id) - 1) < from.size());
+    id = from[size_t(-int64_t(id) - 1)];
+  }
+  upload(host.data(), host.size() * sizeof(int32_t), ids.data);
+}
+
 void Backend::argmax_rows(const Tensor& x, Tensor& out) {
   std::vector<float> host(x.numel());
   download(x.data, x.nbytes(), host.data());

@@ -87,14 +87,16 @@ class Backend {
   virtual void download(const void* device, size_t bytes, void* host) = 0;
   // Waits for queued work (a no-op on synchronous backends).
   virtual void synchronize() {}
-  // Starts a device-to-host copy without waiting; `host` must stay valid and unread until
-  // wait_downloads(). Lets the caller do host work while queued device work runs. Default: a
-  // synchronous download().
-  virtual void download_async(const void* device, size_t bytes, void* host) {
+  // Starts a device-to-host copy, ordered after the work queued so far, without waiting; `host`
+  // must stay valid and unread until wait_download() of the returned ticket. Lets the caller
+  // queue more work and do host work meanwhile. Default: a synchronous download(), ticket 0.
+  virtual uint64_t download_async(const void* device, size_t bytes, void* host) {
     download(device, bytes, host);
+    return 0;
   }
-  // Waits for queued work and every download_async() since the last call.
-  virtual void wait_downloads() {}
+  // Waits for the copy `ticket` (and so for the work queued before it, not after) and lands it
+  // in its host buffer; earlier tickets not yet waited for land too. Ticket 0 is a no-op.
+  virtual void wait_download(uint64_t ticket) {}
   // The element type this backend wants its KV cache in (f32 on the CPU reference).
   virtual DType kv_dtype() const { return DType::kF32; }
 
@@ -148,6 +150,10 @@ class Backend {
   // must not overlap. The default composes rms_norm / silu_mul / linear / add with temporaries.
   virtual void linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias,
                             const LinearFusion& f, Tensor& out);
+  // Placeholder tokens: ids[i] < 0 becomes prev[-ids[i] - 1], in place, on the device, so a
+  // step can take the tokens a previous step sampled before they reach the host. ids int32
+  // [T, 1]; prev int32 [>= every referenced row]. The default goes through the host.
+  virtual void resolve_placeholders(Tensor& ids, const Tensor& prev);
   // out[r] = argmax of row r of x [R, V] f32 (lowest index on ties); out device int32 [R, 1].
   // The default downloads x and computes on the host.
   virtual void argmax_rows(const Tensor& x, Tensor& out);

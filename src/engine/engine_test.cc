@@ -206,6 +206,20 @@ TEST_F(EngineTest, StopTokenIdEndsTheStream) {
   EXPECT_EQ(c.meta->finish_reason, FinishReason::kStop);
 }
 
+// A stop token that is also the last token max_tokens allows reports stop, not length.
+TEST_F(EngineTest, StopTokenOnTheLastAllowedTokenReportsStop) {
+  Collected full = run(params("Call me Ishmael.", 20));
+  ASSERT_GE(full.ids.size(), 5u);
+  GeneratorParams p = params("Call me Ishmael.", 20);
+  p.stop_token_ids = {full.ids[4]};
+  const auto first = std::find(full.ids.begin(), full.ids.end(), full.ids[4]);
+  p.max_tokens = int32_t(first - full.ids.begin() + 1);
+  Collected c = run(p);
+  ASSERT_TRUE(c.meta);
+  EXPECT_EQ(c.meta->finish_reason, FinishReason::kStop);
+  EXPECT_EQ(c.ids, std::vector<int32_t>(full.ids.begin(), first + 1));
+}
+
 TEST_F(EngineTest, ASlowConsumerIsPausedAndDoesNotBlockTheOthers) {
   auto slow = engine_->create_generator(params("Emma Woodhouse", 200));
   ASSERT_TRUE(slow.ok());
@@ -280,6 +294,69 @@ TEST(EngineKvPool, NeverFitsIsInvalidAndFittingRequestsWaitForBlocks) {
   Collected ca = drain(**a), cb = drain(**b);
   ASSERT_TRUE(ca.meta && cb.meta);
   EXPECT_EQ(ca.ids, cb.ids);
+}
+
+// Pipelined steps (scheduler.overlap_steps, the default: step N + 1 planned with placeholders
+// and begun before step N ends) give every stream exactly what one step at a time gives, under
+// a KV pool small enough to preempt: greedy, seeded sampling, penalties (which wait for the
+// previous step), top_logprobs (sampled on the host), stop tokens, stop strings, lengths.
+TEST(EnginePipeline, OverlappedStepsGiveTheSameStreamsAsOneStepAtATime) {
+  auto start = [](bool overlap) {
+    std::string cfg = ::testing::TempDir() + "/pipeline_" + std::to_string(overlap) + ".yaml";
+    std::ofstream(cfg) << "kv_cache:\n  num_blocks: 10\n  block_size: 16\nscheduler:\n"
+                       << "  overlap_steps: " << (overlap ? "true" : "false") << "\n";
+    EngineOptions o;
+    o.env_overrides = false;
+    o.config_path = cfg;
+    auto e = create_engine(o);
+    EXPECT_TRUE(e.ok()) << e.status().to_string();
+    LoadModelOptions lo;
+    lo.model = "default";
+    lo.local_path = kModelDir;
+    EXPECT_TRUE((*e)->load_model(lo).ok());
+    return std::move(*e);
+  };
+  const char* starts[] = {"It is a truth universally acknowledged, that", "Call me Ishmael.",
+                          "In the beginning", "Emma Woodhouse, handsome, clever, and rich,"};
+  std::vector<GeneratorParams> ps;
+  for (int i = 0; i < 16; ++i) {
+    GeneratorParams p;
+    p.model = "default";
+    p.prompt = std::string(starts[i % 4]);
+    p.max_tokens = 30 + (i * 5) % 41;  // 3 to 5 blocks each: 3 at a time overflow 10
+    p.temperature = i % 4 == 0 ? 0.0 : 0.9;
+    p.seed = uint32_t(100 + i);
+    p.stop_token_ids = {};
+    if (i % 5 == 1) p.repetition_penalty = 1.3, p.presence_penalty = 0.5;
+    if (i % 7 == 2) p.logprobs = true, p.top_logprobs = 3;
+    if (i % 6 == 3) p.stop_sequences = {"the"};
+    if (i % 8 == 5) p.stop_token_ids = {13, 11};  // "." and "," in the embedded tokenizer or not
+    ps.push_back(p);
+  }
+  auto run_all = [&](Engine& e) {
+    std::vector<std::unique_ptr<Generator>> gens;
+    for (const auto& p : ps) {
+      auto g = e.create_generator(p);
+      EXPECT_TRUE(g.ok()) << g.status().to_string();
+      if (g.ok()) gens.push_back(std::move(*g));
+    }
+    std::vector<Collected> out;
+    for (auto& g : gens) out.push_back(drain(*g));
+    return out;
+  };
+  auto overlapped = start(true);
+  auto serial = start(false);
+  std::vector<Collected> a = run_all(*overlapped), b = run_all(*serial);
+  ASSERT_EQ(a.size(), ps.size());
+  ASSERT_EQ(b.size(), ps.size());
+  for (size_t i = 0; i < ps.size(); ++i) {
+    ASSERT_TRUE(a[i].meta && b[i].meta) << "stream " << i;
+    EXPECT_EQ(a[i].ids, b[i].ids) << "stream " << i;
+    EXPECT_EQ(a[i].text, b[i].text) << "stream " << i;
+    EXPECT_EQ(a[i].meta->finish_reason, b[i].meta->finish_reason) << "stream " << i;
+    EXPECT_EQ(a[i].meta->tokens_generated, int32_t(a[i].ids.size())) << "stream " << i;
+  }
+  EXPECT_GT(overlapped->runtime_info().models.at(0).preemptions, 0) << "the pool never filled";
 }
 
 // Without a usable GPU, device cuda is a clear load error and device auto runs on the CPU.

@@ -21,6 +21,11 @@ bool is_plain_greedy(const Request& r) {
          p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f;
 }
 
+// Penalties read the tokens generated so far, on the host.
+bool needs_history(const SamplingParams& p) {
+  return p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
@@ -132,7 +137,10 @@ std::string ModelRunner::breaker_state() const {
 
 void ModelRunner::loop() {
   for (;;) {
-    if (!drain_inbox()) return;
+    if (!drain_inbox()) {
+      (void)end_in_flight(nullptr);  // the device is done with the cache before it is freed
+      return;
+    }
     poll_cancellations();
     const auto s = scheduler_->stats();
     const bool runnable = s.num_running + s.num_waiting > 0;
@@ -157,7 +165,9 @@ void ModelRunner::loop() {
       num_queued_ = int(inbox_.size()) + st.num_waiting;
     }
     if (!ran) {
+      (void)end_in_flight(nullptr);  // a failure was reported to its requests
       flush_pending();
+      apply_pending_pauses();
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(10),
                    [&] { return stop_ || !inbox_.empty() || !resumes_.empty(); });
@@ -204,7 +214,6 @@ void ModelRunner::poll_cancellations() {
     else if (now >= r->deadline)
       ended.push_back({id, FinishReason::kTimeout});
   }
-  if (!ended.empty()) flush_pending();  // what was computed before the cancel goes out first
   for (auto [id, reason] : ended) {
     (void)scheduler_->abort(id, reason);
     auto it = live_.find(id);
@@ -214,109 +223,180 @@ void ModelRunner::poll_cancellations() {
 
 // Runs one step; the caller's breaker_.allow() is answered by exactly one record_*().
 //
-// Overlap: the step is queued on the backend first (Model::begin_step), then the previous
-// step's tokens, already accounted to the scheduler, are detokenized, matched against stop
-// strings and sent to their streams (flush_pending) while the backend computes, and only then
-// does the engine wait for this step's tokens. Two consequences, both invisible to clients: a
-// stop string found in the previous step's text ends its sequence one step late (the token
-// computed meanwhile is dropped), and a backpressure pause decided then is applied to the
-// scheduler after this step's update.
+// Pipeline: the step planned here (N + 1) is queued on the backend before the step in flight (N)
+// is ended, so the device goes from one to the next without waiting for the host. N's sampled
+// tokens are not on the host when N + 1 is planned: the scheduler holds a placeholder for each
+// (-(k + 1) for N's logit row k), which the model reads on the device. Then, while N + 1 runs,
+// the host ends N (its tokens replace the placeholders), streams N's tokens (detokenize, stop
+// strings, chunks, finishes) and applies N + 1's plan with placeholders of its own.
+// Consequences, invisible to clients: a sequence that N ends with a stop token or a stop
+// string still computes one token in N + 1, which is dropped; a backpressure pause decided
+// while N + 1 runs is applied after N + 1's plan. Steps whose sampling needs the previous
+// token on the host (penalties) or whose predecessor left its tokens as logits (top_logprobs)
+// wait for N first. With config_.overlap_steps false every step is ended before the next is
+// planned and its tokens are streamed after it.
 void ModelRunner::step() {
   sched::SchedulerOutput out = scheduler_->schedule();
   if (out.empty()) {
+    Status s = end_in_flight(nullptr);
     flush_pending();
-    breaker_.record_success(EngineClock::now());  // nothing to run is no failure
+    apply_pending_pauses();
+    if (s.ok()) {
+      breaker_.record_success(EngineClock::now());  // nothing to run is no failure
+    } else {
+      breaker_.record_failure(EngineClock::now());
+    }
     return;
   }
-  sched::StepBatch batch = sched::make_step_batch(out, model_->config().sliding_window);
-  for (const auto& seq : out.seqs) {
-    // At its first step a sequence starts after its prefix-cache hits.
-    Request& r = *live_.at(seq.id);
-    if (!r.scheduled) r.num_cached_prompt_tokens = seq.start_pos;
-    r.scheduled = true;
-  }
-  std::vector<int> seq_of_row;  // index into out.seqs of each sampled row
-  bool all_greedy = true, any_top_logprobs = false;
+  StepInFlight plan;
+  bool all_greedy = true, any_top_logprobs = false, any_penalties = false;
   for (int i = 0; i < int(out.seqs.size()); ++i) {
-    if (!out.seqs[size_t(i)].needs_logits) continue;
-    seq_of_row.push_back(i);
-    const Request& r = *live_.at(out.seqs[size_t(i)].id);
+    const sched::ScheduledSeq& seq = out.seqs[size_t(i)];
+    Request& r = *live_.at(seq.id);
+    if (!r.scheduled) r.num_cached_prompt_tokens = seq.start_pos;  // after prefix-cache hits
+    r.scheduled = true;
+    if (!seq.needs_logits) continue;
+    plan.seq_of_row.push_back(i);
+    // The index of the token this row draws: every output so far, placeholders included.
+    plan.draw_index.push_back(uint64_t(scheduler_->find(seq.id)->num_output_tokens()));
     all_greedy = all_greedy && is_plain_greedy(r);
     any_top_logprobs = any_top_logprobs || r.sampling.top_logprobs > 0;
+    any_penalties = any_penalties || needs_history(r.sampling);
   }
   // Plain greedy rows take their argmax on the backend, and rows without top_logprobs are
   // sampled there: only ids (and logprobs) cross to the host. Alternatives need the logits.
-  using Kind = Model::StepKind;
-  const Kind kind = all_greedy ? Kind::kGreedy : any_top_logprobs ? Kind::kLogits : Kind::kSampled;
-  SampleBatch sampling;
-  if (kind == Kind::kSampled) {
-    for (int i : seq_of_row) {
-      const Request& r = *live_.at(out.seqs[size_t(i)].id);
-      sampling.add_row(r.sampling, r.history, uint64_t(r.num_generated));
-    }
+  plan.kind = all_greedy ? Kind::kGreedy : any_top_logprobs ? Kind::kLogits : Kind::kSampled;
+  const bool pipelined =
+      config_.overlap_steps && in_flight_ && in_flight_->kind != Kind::kLogits && !any_penalties;
+  Status s;
+  if (!pipelined && in_flight_) {
+    std::vector<int32_t> prev;
+    s = end_in_flight(&prev);
+    if (s.ok()) resolve_on_host(out.token_ids, prev);
   }
-  Status s = model_->begin_step(kind, batch.token_ids, batch.attention, batch.sample_rows, *cache_,
-                                &sampling);
-  step_in_flight_ = true;
-  if (config_.overlap_steps) flush_pending();  // host work while the backend runs the step
-  std::vector<float> logits, logprobs;
-  std::vector<int32_t> next;
-  if (s.ok()) s = model_->end_step(&next, &logprobs, &logits);
-  step_in_flight_ = false;
-  const auto now = EngineClock::now();
-  if (!s.ok()) {
-    breaker_.record_failure(now);
-    for (const auto& seq : out.seqs) {
-      (void)scheduler_->abort(seq.id);
-      auto it = live_.find(seq.id);
-      if (it != live_.end()) fail(*it->second, ErrorCode::kGenerationError, s.message());
+  if (s.ok()) {
+    sched::StepBatch batch = sched::make_step_batch(out, model_->config().sliding_window);
+    SampleBatch sampling;
+    if (plan.kind == Kind::kSampled) {
+      for (size_t k = 0; k < plan.seq_of_row.size(); ++k) {
+        const Request& r = *live_.at(out.seqs[size_t(plan.seq_of_row[k])].id);
+        sampling.add_row(r.sampling, r.history, plan.draw_index[k]);
+      }
     }
-    events_(ErrorEvent{ErrorCode::kGenerationError, s.message(), "model_runner:" + id_});
-    apply_pending_pauses();
-  } else {
-    breaker_.record_success(now);
+    s = model_->begin_step(plan.kind, batch.token_ids, batch.attention, batch.sample_rows, *cache_,
+                           &sampling);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.steps;
   }
-  if (!s.ok()) return;
-
-  // Rows sampled on the backend are done; the logits path samples on the host, in parallel
-  // (sample() is a pure function). A row whose request already ended (a stop string found by
-  // flush_pending) is not sampled: its sequence stops now.
-  const int V = model_->config().vocab_size;
-  std::vector<SampleResult> sampled(seq_of_row.size());
-#pragma omp parallel for if (kind == Kind::kLogits && seq_of_row.size() > 4)
-  for (size_t k = 0; k < seq_of_row.size(); ++k) {
-    if (kind != Kind::kLogits) {
-      sampled[k].token = next[k];
-      if (kind == Kind::kSampled) sampled[k].logprob = logprobs[k];
-      continue;
-    }
-    auto it = live_.find(out.seqs[size_t(seq_of_row[k])].id);
-    if (it == live_.end()) continue;
-    const Request& r = *it->second;
-    sampled[k] = sample(std::span(logits).subspan(k * size_t(V), size_t(V)), r.sampling, r.history,
-                        uint64_t(r.num_generated));
+  if (!s.ok()) {
+    // The plan never ran: its sequences fail with the error (a placeholder of theirs cannot be
+    // resolved any more), and so does the step in flight, if any.
+    (void)end_in_flight(nullptr);
+    fail_step(out, s);
+    flush_pending();
+    apply_pending_pauses();
+    breaker_.record_failure(EngineClock::now());
+    return;
   }
-  std::vector<sched::SampleResult> results(out.seqs.size());
-  for (size_t k = 0; k < seq_of_row.size(); ++k) {
-    const sched::SeqId id = out.seqs[size_t(seq_of_row[k])].id;
-    sched::SampleResult& res = results[size_t(seq_of_row[k])];
-    res.token = sampled[k].token;
-    auto it = live_.find(id);
-    if (it == live_.end()) {
-      res.stop = true;
-      continue;
-    }
-    res.stop = account_token(*it->second, sampled[k], id);
+  plan.out = std::move(out);
+  if (pipelined) s = end_in_flight(nullptr);  // N's tokens, while N + 1 runs
+  in_flight_ = std::move(plan);
+  flush_pending();  // host work while the backend runs the step
+  // N + 1's plan, with placeholders for the tokens it samples.
+  const sched::SchedulerOutput& planned = in_flight_->out;
+  std::vector<sched::SampleResult> results(planned.seqs.size());
+  for (size_t k = 0; k < in_flight_->seq_of_row.size(); ++k) {
+    results[size_t(in_flight_->seq_of_row[k])].token = -int32_t(k + 1);
   }
-  for (const auto& f : scheduler_->update(out, results)) {
+  for (const auto& f : scheduler_->update(planned, results)) {
     pending_finishes_.push_back({f.id, f.reason});
   }
   apply_pending_pauses();
-  if (!config_.overlap_steps) flush_pending();  // one step at a time: stream after the step
+  if (!config_.overlap_steps) {
+    // One step at a time: end it now and stream its tokens before planning the next.
+    Status e = end_in_flight(nullptr);
+    s = s.ok() ? e : s;
+    flush_pending();
+    apply_pending_pauses();
+  }
+  if (s.ok()) {
+    breaker_.record_success(EngineClock::now());
+  } else {
+    breaker_.record_failure(EngineClock::now());
+  }
+}
+
+// Placeholder -(k + 1) in `tokens` becomes prev[k] (the ended step's row k).
+void ModelRunner::resolve_on_host(std::vector<int32_t>& tokens, const std::vector<int32_t>& prev) {
+  for (int32_t& t : tokens) {
+    if (t < 0) t = prev.at(size_t(-int64_t(t) - 1));
+  }
+}
+
+Status ModelRunner::end_in_flight(std::vector<int32_t>* ids) {
+  if (!in_flight_) return {};
+  const StepInFlight f = std::move(*in_flight_);
+  in_flight_.reset();
+  std::vector<float> logits, logprobs;
+  std::vector<int32_t> next;
+  Status s = model_->end_step(&next, &logprobs, &logits);
+  if (!s.ok()) {
+    fail_step(f.out, s);
+    return s;
+  }
+  // Rows sampled on the backend are done; the logits path samples on the host, in parallel
+  // (sample() is a pure function). Rows of requests that ended meanwhile (a stop string, a
+  // cancel) are skipped.
+  const int V = model_->config().vocab_size;
+  const size_t R = f.seq_of_row.size();
+  std::vector<SampleResult> sampled(R);
+#pragma omp parallel for if (f.kind == Kind::kLogits && R > 4)
+  for (size_t k = 0; k < R; ++k) {
+    if (f.kind != Kind::kLogits) {
+      sampled[k].token = next[k];
+      if (f.kind == Kind::kSampled) sampled[k].logprob = logprobs[k];
+      continue;
+    }
+    auto it = live_.find(f.out.seqs[size_t(f.seq_of_row[k])].id);
+    if (it == live_.end()) continue;
+    const Request& r = *it->second;
+    sampled[k] = sample(std::span(logits).subspan(k * size_t(V), size_t(V)), r.sampling, r.history,
+                        f.draw_index[k]);
+  }
+  if (ids) ids->resize(R);
+  for (size_t k = 0; k < R; ++k) {
+    if (ids) (*ids)[k] = sampled[k].token;
+    const sched::SeqId id = f.out.seqs[size_t(f.seq_of_row[k])].id;
+    auto it = live_.find(id);
+    if (it == live_.end()) continue;  // ended meanwhile; the scheduler forgot it then
+    (void)scheduler_->resolve_placeholder(id, sampled[k].token);  // NotFound: ended by length
+    if (account_token(*it->second, sampled[k], id)) end_sequence(id, FinishReason::kStop);
+  }
+  return {};
+}
+
+// Ends a live request's sequence in the scheduler for a reason the engine saw (a stop token or
+// stop string); it is finished after its queued tokens are streamed.
+void ModelRunner::end_sequence(sched::SeqId id, FinishReason reason) {
+  for (auto& f : pending_finishes_) {
+    if (f.first == id) {  // the scheduler ended it by length first: the stop wins
+      f.second = reason;
+      return;
+    }
+  }
+  (void)scheduler_->abort(id, reason);
+  pending_finishes_.push_back({id, reason});
+}
+
+void ModelRunner::fail_step(const sched::SchedulerOutput& out, const Status& s) {
+  for (const auto& seq : out.seqs) {
+    (void)scheduler_->abort(seq.id);
+    auto it = live_.find(seq.id);
+    if (it != live_.end()) fail(*it->second, ErrorCode::kGenerationError, s.message());
+  }
+  events_(ErrorEvent{ErrorCode::kGenerationError, s.message(), "model_runner:" + id_});
 }
 
 void ModelRunner::apply_pending_pauses() {
@@ -345,7 +425,10 @@ void ModelRunner::flush_pending() {
     if (it == live_.end()) continue;  // cancelled or failed since
     Request& r = *it->second;
     if (emit_token(r, p)) {
-      finish(r, FinishReason::kStop);  // a stop string: the sequence ends one step late
+      // A stop string: the sequence ends one step late (the step in flight computes one more
+      // token for it, dropped).
+      (void)scheduler_->abort(p.id, FinishReason::kStop);
+      finish(r, FinishReason::kStop);
     } else if (!p.last) {
       apply_backpressure(r);
     }
@@ -435,8 +518,8 @@ void ModelRunner::apply_backpressure(Request& r) {
   });
   if (paused) {
     r.paused = true;
-    // A sequence of the step in flight is paused once that step's results are in.
-    if (step_in_flight_) {
+    // A sequence of the step in flight is paused once that step's plan is applied.
+    if (in_flight_) {
       pending_pauses_.push_back(id);
     } else {
       (void)scheduler_->pause(id);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -69,6 +70,25 @@ class ModelRunner {
   bool drain_inbox();
   void poll_cancellations();
   void step();
+  using Kind = Model::StepKind;
+  // A step begun on the model and not yet ended: its plan (already applied to the scheduler,
+  // with placeholders for its sampled tokens) and, per logit row, the sequence and draw index.
+  struct StepInFlight {
+    sched::SchedulerOutput out;
+    Kind kind = Kind::kGreedy;
+    std::vector<int> seq_of_row;       // index into out.seqs of each sampled row
+    std::vector<uint64_t> draw_index;  // per row: the index of the output token it draws
+  };
+  // Ends the step in flight, if any: waits for its tokens, samples logits rows on the host,
+  // replaces the scheduler's placeholders, accounts the tokens and ends sequences that drew a
+  // stop token. Its tokens per row go to *ids when non-null. A backend failure fails the
+  // step's requests and is returned.
+  Status end_in_flight(std::vector<int32_t>* ids);
+  static void resolve_on_host(std::vector<int32_t>& tokens, const std::vector<int32_t>& prev);
+  // Ends sequence `id` for `reason` in the scheduler; its request finishes at the next flush.
+  void end_sequence(sched::SeqId id, FinishReason reason);
+  // Fails every request of `out` with s's message (the backend failed the step).
+  void fail_step(const sched::SchedulerOutput& out, const Status& s);
   // A sampled token of request r (sequence id): counts it, adds it to the penalty history and
   // queues it for flush_pending(). True when it is a stop token.
   bool account_token(Request& r, const SampleResult& s, sched::SeqId id);
@@ -101,12 +121,13 @@ class ModelRunner {
   // engine thread
   std::unordered_map<sched::SeqId, std::unique_ptr<Request>> live_;
   sched::CircuitBreaker breaker_;
-  // Accounted but not yet streamed (see step()): the last step's tokens and finished requests,
-  // and backpressure pauses waiting for the step in flight to end.
+  std::optional<StepInFlight> in_flight_;
+  // Accounted but not yet streamed (see step()): the ended step's tokens, finished sequences
+  // (streamed after their last token), and backpressure pauses waiting for the plan of the
+  // step in flight to be applied.
   std::vector<PendingToken> pending_tokens_;
   std::vector<std::pair<sched::SeqId, FinishReason>> pending_finishes_;
   std::vector<sched::SeqId> pending_pauses_;
-  bool step_in_flight_ = false;
 
   // inbox: the only state shared with other threads
   mutable std::mutex mu_;

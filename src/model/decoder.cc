@@ -248,8 +248,11 @@ Status Model::run_step(std::span<const int32_t> tokens, const AttentionBatch& ba
   if (T == 0 || int64_t(batch.positions.size()) != T || int64_t(batch.slot_mapping.size()) != T) {
     return error(ErrorCode::kInternalError, "forward: batch metadata does not match the tokens");
   }
+  bool placeholders = false;
   for (int32_t id : tokens) {
-    if (id < 0 || id >= c.vocab_size) {
+    if (id < 0 && -int64_t(id) <= last_ids_.rows) {
+      placeholders = true;  // a token the last begun step samples (begin_step)
+    } else if (id < 0 || id >= c.vocab_size) {
       return error(ErrorCode::kInvalidParams, "token id " + std::to_string(id) +
                                                   " is outside the vocabulary [0, " +
                                                   std::to_string(c.vocab_size) + ")");
@@ -261,8 +264,17 @@ Status Model::run_step(std::span<const int32_t> tokens, const AttentionBatch& ba
         pad_decode_step(tokens, batch, logit_rows, decode_bucket(T), cache.scratch_block());
     return run_step(p.tokens, p.batch, p.logit_rows, cache);  // now T == R == bucket
   }
+  if (placeholders && (T > s_.tokens || R > s_.rows)) {
+    // Growing the step buffers would free the ids the placeholders point at.
+    return error(ErrorCode::kInternalError,
+                 "forward: a step with placeholder tokens needs step buffers sized by warm_up()");
+  }
   ensure_scratch(T, std::max<int64_t>(R, 1));
   backend_.upload(tokens.data(), size_t(T) * 4, s_.ids.data);
+  if (placeholders) {
+    Tensor ids{s_.ids.data, DType::kI32, T, 1};
+    backend_.resolve_placeholders(ids, last_ids_);
+  }
   backend_.upload(batch.positions.data(), size_t(T) * 4, s_.positions.data);
   backend_.upload(logit_rows.data(), size_t(R) * 4, s_.logit_rows.data);
   backend_.begin_step(batch);
@@ -390,8 +402,12 @@ Status Model::begin_step(StepKind kind, std::span<const int32_t> tokens,
                          const AttentionBatch& batch, std::span<const int32_t> logit_rows,
                          KvCache& cache, const SampleBatch* sampling) {
   const int64_t R = int64_t(logit_rows.size());
-  if (in_flight_.active) {
-    return error(ErrorCode::kInternalError, "begin_step: the previous step was not ended");
+  if (in_flight_.size() >= kMaxStepsInFlight) {
+    return error(ErrorCode::kInternalError, "begin_step: two steps are already in flight");
+  }
+  if (!in_flight_.empty() && in_flight_.back().kind == StepKind::kLogits) {
+    // Its logits stay in the step buffers until end_step() copies them out.
+    return error(ErrorCode::kInternalError, "begin_step: a logits step must end first");
   }
   if (kind == StepKind::kSampled && (!sampling || sampling->num_rows() != R)) {
     return error(ErrorCode::kInternalError,
@@ -399,37 +415,39 @@ Status Model::begin_step(StepKind kind, std::span<const int32_t> tokens,
                      " sampling rows for " + std::to_string(R) + " logit rows");
   }
   MLXS_RETURN_IF_ERROR(run_step(tokens, batch, logit_rows, cache));
-  in_flight_.active = true;
-  in_flight_.kind = kind;
-  in_flight_.rows = R;
-  if (R == 0) return {};
-  if (kind == StepKind::kLogits) {
+  InFlight& f = in_flight_.emplace_back();
+  f.kind = kind;
+  f.rows = R;
+  last_ids_ = {};
+  if (R == 0 || kind == StepKind::kLogits) {
     // R * V floats: too large for an asynchronous landing buffer, copied at end_step().
     return {};
   }
   if (kind == StepKind::kGreedy) {
-    Tensor ids{s_.next.data, DType::kI32, R, 1};
-    backend_.argmax_rows(s_.logits.slice_rows(0, R), ids);
-    in_flight_.ids.resize(size_t(R));
-    backend_.download_async(ids.data, size_t(R) * 4, in_flight_.ids.data());
+    last_ids_ = {s_.next.data, DType::kI32, R, 1};
+    backend_.argmax_rows(s_.logits.slice_rows(0, R), last_ids_);
+    f.ids.resize(size_t(R));
+    f.ticket = backend_.download_async(last_ids_.data, size_t(R) * 4, f.ids.data());
     return {};
   }
   // One buffer [2, R] so one copy brings ids and logprobs back.
-  Tensor ids{s_.sampled.data, DType::kI32, R, 1};
+  last_ids_ = {s_.sampled.data, DType::kI32, R, 1};
   Tensor lps{s_.sampled.as<int32_t>() + R, DType::kF32, R, 1};
-  backend_.sample_rows(s_.logits.slice_rows(0, R), *sampling, ids, lps);
-  in_flight_.ids.resize(size_t(2 * R));
-  backend_.download_async(s_.sampled.data, size_t(2 * R) * 4, in_flight_.ids.data());
+  backend_.sample_rows(s_.logits.slice_rows(0, R), *sampling, last_ids_, lps);
+  f.ids.resize(size_t(2 * R));
+  f.ticket = backend_.download_async(s_.sampled.data, size_t(2 * R) * 4, f.ids.data());
   return {};
 }
 
 Status Model::end_step(std::vector<int32_t>* next, std::vector<float>* logprobs,
                        std::vector<float>* logits) {
-  if (!in_flight_.active) return error(ErrorCode::kInternalError, "end_step: no step in flight");
-  in_flight_.active = false;
-  const int64_t R = in_flight_.rows;
-  backend_.wait_downloads();
-  switch (in_flight_.kind) {
+  if (in_flight_.empty()) return error(ErrorCode::kInternalError, "end_step: no step in flight");
+  const InFlight f = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  if (in_flight_.empty()) last_ids_ = {};  // placeholders only name the step in flight
+  const int64_t R = f.rows;
+  backend_.wait_download(f.ticket);
+  switch (f.kind) {
     case StepKind::kLogits: {
       Tensor out = s_.logits.slice_rows(0, R);
       logits->resize(out.numel());
@@ -437,12 +455,12 @@ Status Model::end_step(std::vector<int32_t>* next, std::vector<float>* logprobs,
       break;
     }
     case StepKind::kGreedy:
-      next->assign(in_flight_.ids.begin(), in_flight_.ids.begin() + R);
+      next->assign(f.ids.begin(), f.ids.begin() + R);
       break;
     case StepKind::kSampled:
-      next->assign(in_flight_.ids.begin(), in_flight_.ids.begin() + R);
+      next->assign(f.ids.begin(), f.ids.begin() + R);
       logprobs->resize(size_t(R));
-      if (R > 0) std::memcpy(logprobs->data(), in_flight_.ids.data() + R, size_t(R) * 4);
+      if (R > 0) std::memcpy(logprobs->data(), f.ids.data() + R, size_t(R) * 4);
       break;
   }
   return backend_.take_error();

@@ -4,6 +4,7 @@
 // with RMSNorm before attention and MLP. q/k/v and gate/up are fused into one matrix each at load.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -78,11 +79,18 @@ class Model {
                          const SampleBatch& sampling, std::vector<int32_t>* next,
                          std::vector<float>* logprobs);
   // The same three kinds of step, split so the caller can do host work while the backend runs
-  // the step: begin_*() queues it (an asynchronous backend returns at once; the CPU backend
-  // computes it here) and end_step() waits and returns what the begun kind gives: ids (greedy,
-  // sampled), logprobs (sampled) or logits [R, V]. One step in flight at a time; outputs of
-  // other kinds are left untouched.
+  // the step: begin_step() queues it (an asynchronous backend returns at once; the CPU backend
+  // computes it here) and end_step() waits for the oldest step in flight and returns what its
+  // kind gives: ids (greedy, sampled), logprobs (sampled) or logits [R, V]; outputs of other
+  // kinds are left untouched.
+  //
+  // Two steps may be in flight, so the backend never waits for the host between them: step
+  // N + 1 is begun before step N ends. Its tokens may then name tokens step N samples, which
+  // the host does not know yet: a placeholder -(k + 1) stands for the token of step N's logit
+  // row k (step N being the last begun step, greedy or sampled, still in flight), read on the
+  // device. A logits step must end before the next one begins.
   enum class StepKind { kGreedy, kSampled, kLogits };
+  static constexpr size_t kMaxStepsInFlight = 2;
   Status begin_step(StepKind kind, std::span<const int32_t> tokens, const AttentionBatch& batch,
                     std::span<const int32_t> logit_rows, KvCache& cache,
                     const SampleBatch* sampling);
@@ -109,15 +117,17 @@ class Model {
  private:
   Model(Backend& backend) : backend_(backend) {}
   Status load_weights(const std::string& dir);
-  // The step begun by begin_step() and not yet ended: its kind, rows and host landing buffer.
+  // A step begun by begin_step() and not yet ended: its kind, rows and host landing buffer.
   struct InFlight {
-    bool active = false;
     StepKind kind = StepKind::kGreedy;
     int64_t rows = 0;
     std::vector<int32_t> ids;  // greedy: [R]; sampled: [2R] (ids, then logprob bits)
-    std::vector<float> logits;
+    uint64_t ticket = 0;       // of the download into `ids`
   };
-  InFlight in_flight_;
+  std::deque<InFlight> in_flight_;  // oldest first; a deque keeps `ids` in place
+  // The device ids [R, 1] the last begun step samples (placeholders point here); null when that
+  // step was a logits step or has ended.
+  Tensor last_ids_;
   void ensure_scratch(int64_t tokens, int64_t rows);
   // Validates and uploads the step, then runs every layer and the lm_head into s_.logits
   // (through a backend graph for decode steps).

@@ -12,7 +12,6 @@
 #include "backend/cuda/cuda_backend.h"
 #include "model/batch_util.h"
 #include "model/decoder.h"
-#include "model/random_model.h"
 #include "model/test_model.h"
 
 namespace mlxs {
@@ -20,75 +19,9 @@ namespace {
 
 constexpr int kBlockSize = 4;
 
-struct GenRun {
-  std::vector<std::vector<int32_t>> generated;  // per sequence
-  std::vector<float> first_logits;              // logits of the first step's rows
-};
-
-// Feeds every prompt in chunks (sequence s takes chunk + s tokens a step), batching all
-// sequences in every step; a sequence whose prompt is done decodes greedily in the same steps
-// until it has `num_new` tokens. With device_greedy the argmax runs on the backend.
-GenRun generate(Model& m, KvCache& cache, const std::vector<std::vector<int32_t>>& prompts,
-                int chunk, int num_new, bool device_greedy) {
-  const int S = int(prompts.size());
-  int longest = 0;
-  for (auto& p : prompts) longest = std::max(longest, int(p.size()));
-  const int per_seq = (longest + num_new + kBlockSize - 1) / kBlockSize;
-  std::vector<std::vector<int32_t>> tables(static_cast<size_t>(S));
-  for (int s = 0; s < S; ++s) {
-    tables[size_t(s)].resize(size_t(per_seq));
-    std::iota(tables[size_t(s)].begin(), tables[size_t(s)].end(), s * per_seq);
-  }
-  std::vector<int> cached(static_cast<size_t>(S), 0);
-  GenRun run;
-  run.generated.resize(size_t(S));
-  std::vector<std::vector<int32_t>> feeds(static_cast<size_t>(S));
-  for (int step = 0;; ++step) {
-    std::vector<SeqStep> steps;
-    std::vector<int> seq_of_step;
-    for (int s = 0; s < S; ++s) {
-      const auto& p = prompts[size_t(s)];
-      auto& g = run.generated[size_t(s)];
-      if (int(g.size()) >= num_new) continue;
-      auto& feed = feeds[size_t(s)];
-      if (cached[size_t(s)] < int(p.size())) {
-        const int n = std::min(chunk + s, int(p.size()) - cached[size_t(s)]);
-        feed.assign(p.begin() + cached[size_t(s)], p.begin() + cached[size_t(s)] + n);
-      } else {
-        feed = {g.back()};
-      }
-      steps.push_back({tables[size_t(s)], cached[size_t(s)], feed});
-      seq_of_step.push_back(s);
-    }
-    if (steps.empty()) break;
-    std::vector<int32_t> flat;
-    AttentionBatch b = make_attention_batch(steps, kBlockSize, m.config().sliding_window, &flat);
-    std::vector<int32_t> rows;
-    for (size_t i = 0; i < steps.size(); ++i) rows.push_back(b.query_start[i + 1] - 1);
-    std::vector<int32_t> next;
-    if (device_greedy) {
-      EXPECT_TRUE(m.forward_greedy(flat, b, rows, cache, &next).ok());
-    } else {
-      std::vector<float> logits;
-      EXPECT_TRUE(m.forward(flat, b, rows, cache, &logits).ok());
-      const int V = m.config().vocab_size;
-      for (size_t i = 0; i < rows.size(); ++i) {
-        auto row = logits.begin() + ptrdiff_t(i) * V;
-        next.push_back(int32_t(std::max_element(row, row + V) - row));
-      }
-      if (step == 0) run.first_logits = logits;
-    }
-    if (next.size() != rows.size()) return run;
-    for (size_t i = 0; i < steps.size(); ++i) {
-      const int s = seq_of_step[i];
-      cached[size_t(s)] += int(steps[i].new_tokens.size());
-      if (cached[size_t(s)] >= int(prompts[size_t(s)].size())) {
-        run.generated[size_t(s)].push_back(next[i]);
-      }
-    }
-  }
-  return run;
-}
+using test_support::generate;
+using test_support::generate_pipelined;
+using test_support::GenRun;
 
 std::vector<int32_t> prompt(int len, int salt, int vocab) {
   std::vector<int32_t> p(static_cast<size_t>(len));
@@ -128,6 +61,11 @@ TEST_P(CudaDecoder, GreedyTokensMatchCpu) {
     ASSERT_EQ(ref.generated[s].size(), 32u);
     EXPECT_EQ(got.generated[s], ref.generated[s]) << "sequence " << s;
   }
+  // Pipelined as the engine runs it: two steps in flight, the second one's tokens read on the
+  // device from the first one's argmax (placeholders).
+  GenRun whole = generate(*g.model, *g.cache, prompts, 64, 32, true);
+  GenRun piped = generate_pipelined(*g.model, *g.cache, prompts, 32);
+  EXPECT_EQ(piped.generated, whole.generated);
   // The same run again on the GPU replays recorded decode graphs: it must not drift.
   GenRun again = generate(*g.model, *g.cache, prompts, 5, 32, false);
   EXPECT_EQ(again.generated, got.generated);

@@ -9,6 +9,7 @@
 
 #include "model/batch_util.h"
 #include "model/random_model.h"
+#include "model/test_model.h"
 
 namespace mlxs {
 namespace {
@@ -31,7 +32,8 @@ class DecoderTest : public ::testing::TestWithParam<std::string> {
 
   std::vector<int32_t> prompt(int len, int salt) {
     std::vector<int32_t> p(static_cast<size_t>(len));
-    for (int i = 0; i < len; ++i) p[size_t(i)] = (i * 37 + salt * 101 + 3) % model_->config().vocab_size;
+    for (int i = 0; i < len; ++i)
+      p[size_t(i)] = (i * 37 + salt * 101 + 3) % model_->config().vocab_size;
     return p;
   }
 
@@ -97,10 +99,39 @@ TEST_P(DecoderTest, RejectsTokenOutsideVocabulary) {
   EXPECT_NE(st.message().find("outside the vocabulary"), std::string::npos);
 }
 
+// Two steps in flight, the second one's tokens given as placeholders for the first one's
+// greedy tokens: the same tokens as one step at a time (with and without decode padding).
+TEST_P(DecoderTest, PipelinedStepsReadPlaceholdersFromThePreviousStep) {
+  std::vector<std::vector<int32_t>> prompts = {prompt(9, 1), prompt(4, 2), prompt(6, 3)};
+  for (bool pad : {false, true}) {
+    model_->set_decode_padding(pad);
+    test_support::GenRun ref = test_support::generate(*model_, *cache_, prompts, 64, 6, true);
+    test_support::GenRun piped = test_support::generate_pipelined(*model_, *cache_, prompts, 6);
+    ASSERT_EQ(ref.generated.size(), 3u);
+    EXPECT_EQ(ref.generated[0].size(), 6u);
+    EXPECT_EQ(piped.generated, ref.generated) << "padding " << pad;
+  }
+  model_->set_decode_padding(false);
+}
+
+TEST_P(DecoderTest, APlaceholderWithoutAStepInFlightIsRejected) {
+  std::vector<int32_t> table = {0, 1};
+  std::vector<int32_t> bad = {-1};
+  SeqStep s{table, 0, bad};
+  std::vector<int32_t> flat;
+  AttentionBatch b = make_attention_batch(std::span(&s, 1), 4, 0, &flat);
+  std::vector<int32_t> rows = {0};
+  std::vector<float> logits;
+  Status st = model_->forward(flat, b, rows, *cache_, &logits);
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidParams);
+  EXPECT_NE(st.message().find("token id -1"), std::string::npos) << st.message();
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, DecoderTest, ::testing::Values("tiny-llama", "tiny-qwen3"),
                          [](const auto& info) {
                            std::string n = info.param;
-                           for (auto& ch : n) if (ch == '-') ch = '_';
+                           for (auto& ch : n)
+                             if (ch == '-') ch = '_';
                            return n;
                          });
 

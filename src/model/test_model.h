@@ -4,12 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <numeric>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
+#include "model/batch_util.h"
 #include "model/decoder.h"
 #include "model/random_model.h"
 
@@ -49,6 +53,131 @@ inline LoadedModel load_test_model(std::unique_ptr<Backend> backend, const std::
   EXPECT_TRUE(c.ok());
   if (c.ok()) l.cache = std::move(*c);
   return l;
+}
+
+// Greedy generation in blocks of kBlockSize tokens (sequence s owns a contiguous run of blocks).
+constexpr int kBlockSize = 4;
+
+struct GenRun {
+  std::vector<std::vector<int32_t>> generated;  // per sequence
+  std::vector<float> first_logits;              // logits of the first step's rows
+};
+
+// Feeds every prompt in chunks (sequence s takes chunk + s tokens a step), batching all
+// sequences in every step; a sequence whose prompt is done decodes greedily in the same steps
+// until it has `num_new` tokens. With device_greedy the argmax runs on the backend.
+inline GenRun generate(Model& m, KvCache& cache, const std::vector<std::vector<int32_t>>& prompts,
+                       int chunk, int num_new, bool device_greedy) {
+  const int S = int(prompts.size());
+  int longest = 0;
+  for (auto& p : prompts) longest = std::max(longest, int(p.size()));
+  const int per_seq = (longest + num_new + kBlockSize - 1) / kBlockSize;
+  std::vector<std::vector<int32_t>> tables(static_cast<size_t>(S));
+  for (int s = 0; s < S; ++s) {
+    tables[size_t(s)].resize(size_t(per_seq));
+    std::iota(tables[size_t(s)].begin(), tables[size_t(s)].end(), s * per_seq);
+  }
+  std::vector<int> cached(static_cast<size_t>(S), 0);
+  GenRun run;
+  run.generated.resize(size_t(S));
+  std::vector<std::vector<int32_t>> feeds(static_cast<size_t>(S));
+  for (int step = 0;; ++step) {
+    std::vector<SeqStep> steps;
+    std::vector<int> seq_of_step;
+    for (int s = 0; s < S; ++s) {
+      const auto& p = prompts[size_t(s)];
+      auto& g = run.generated[size_t(s)];
+      if (int(g.size()) >= num_new) continue;
+      auto& feed = feeds[size_t(s)];
+      if (cached[size_t(s)] < int(p.size())) {
+        const int n = std::min(chunk + s, int(p.size()) - cached[size_t(s)]);
+        feed.assign(p.begin() + cached[size_t(s)], p.begin() + cached[size_t(s)] + n);
+      } else {
+        feed = {g.back()};
+      }
+      steps.push_back({tables[size_t(s)], cached[size_t(s)], feed});
+      seq_of_step.push_back(s);
+    }
+    if (steps.empty()) break;
+    std::vector<int32_t> flat;
+    AttentionBatch b = make_attention_batch(steps, kBlockSize, m.config().sliding_window, &flat);
+    std::vector<int32_t> rows;
+    for (size_t i = 0; i < steps.size(); ++i) rows.push_back(b.query_start[i + 1] - 1);
+    std::vector<int32_t> next;
+    if (device_greedy) {
+      EXPECT_TRUE(m.forward_greedy(flat, b, rows, cache, &next).ok());
+    } else {
+      std::vector<float> logits;
+      EXPECT_TRUE(m.forward(flat, b, rows, cache, &logits).ok());
+      const int V = m.config().vocab_size;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        auto row = logits.begin() + ptrdiff_t(i) * V;
+        next.push_back(int32_t(std::max_element(row, row + V) - row));
+      }
+      if (step == 0) run.first_logits = logits;
+    }
+    if (next.size() != rows.size()) return run;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const int s = seq_of_step[i];
+      cached[size_t(s)] += int(steps[i].new_tokens.size());
+      if (cached[size_t(s)] >= int(prompts[size_t(s)].size())) {
+        run.generated[size_t(s)].push_back(next[i]);
+      }
+    }
+  }
+  return run;
+}
+
+// As generate() with each prompt prefilled in one step, then decode steps pipelined as the
+// engine runs them: step N + 1 is begun before step N ends, its tokens given as placeholders
+// for step N's greedy tokens (Model::begin_step). Equal to generate(m, cache, prompts,
+// longest prompt, num_new, true) token for token: the same steps compute the same values.
+inline GenRun generate_pipelined(Model& m, KvCache& cache,
+                                 const std::vector<std::vector<int32_t>>& prompts, int num_new) {
+  const int S = int(prompts.size());
+  int longest = 0;
+  for (auto& p : prompts) longest = std::max(longest, int(p.size()));
+  const int per_seq = (longest + num_new + kBlockSize - 1) / kBlockSize;
+  std::vector<std::vector<int32_t>> tables(static_cast<size_t>(S));
+  for (int s = 0; s < S; ++s) {
+    tables[size_t(s)].resize(size_t(per_seq));
+    std::iota(tables[size_t(s)].begin(), tables[size_t(s)].end(), s * per_seq);
+  }
+  if (m.decode_padding()) {  // placeholders need step buffers that never grow (warm_up)
+    int num_graphs = 0;
+    EXPECT_TRUE(m.warm_up(cache, S, per_seq, int64_t(longest) * S, &num_graphs).ok());
+  }
+  GenRun run;
+  run.generated.resize(size_t(S));
+  std::vector<int> cached(static_cast<size_t>(S), 0);
+  std::vector<int32_t> rows, next;
+  for (int step = 0; step < num_new; ++step) {
+    // Sequence s's token this step: its prompt, then placeholder -(s + 1) for row s of the
+    // step in flight.
+    std::vector<std::vector<int32_t>> feeds(static_cast<size_t>(S));
+    std::vector<SeqStep> steps;
+    for (int s = 0; s < S; ++s) {
+      feeds[size_t(s)] = step == 0 ? prompts[size_t(s)] : std::vector<int32_t>{-(s + 1)};
+      steps.push_back({tables[size_t(s)], cached[size_t(s)], feeds[size_t(s)]});
+    }
+    std::vector<int32_t> flat;
+    AttentionBatch b = make_attention_batch(steps, kBlockSize, m.config().sliding_window, &flat);
+    rows.clear();
+    for (int s = 0; s < S; ++s) rows.push_back(b.query_start[size_t(s) + 1] - 1);
+    Status st = m.begin_step(Model::StepKind::kGreedy, flat, b, rows, cache, nullptr);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    if (!st.ok()) return run;
+    for (int s = 0; s < S; ++s) cached[size_t(s)] += int(feeds[size_t(s)].size());
+    if (step > 0) {  // step - 1 ends while this one is queued behind it
+      EXPECT_TRUE(m.end_step(&next, nullptr, nullptr).ok());
+      for (int s = 0; s < S && size_t(s) < next.size(); ++s)
+        run.generated[size_t(s)].push_back(next[size_t(s)]);
+    }
+  }
+  EXPECT_TRUE(m.end_step(&next, nullptr, nullptr).ok());
+  for (int s = 0; s < S && size_t(s) < next.size(); ++s)
+    run.generated[size_t(s)].push_back(next[size_t(s)]);
+  return run;
 }
 
 }  // namespace mlxs::test_support

@@ -239,7 +239,8 @@ std::vector<FinishedSeq> Scheduler::update(const SchedulerOutput& out,
     if (it == seqs_.end()) continue;  // aborted since schedule()
     Sequence& seq = it->second;
     if (!apply_result(seq, out.seqs[i], results[i])) continue;
-    finished.push_back({seq.id, *seq.finish_reason, seq.num_prompt_tokens, seq.num_output_tokens()});
+    finished.push_back(
+        {seq.id, *seq.finish_reason, seq.num_prompt_tokens, seq.num_output_tokens()});
     release_blocks(seq);
     queue_of(seq).erase(key(seq));
     seqs_.erase(it);
@@ -257,7 +258,7 @@ bool Scheduler::apply_result(Sequence& seq, const ScheduledSeq& planned,
     cache_full_blocks(seq);
   }
   if (!planned.needs_logits) return false;
-  MLXS_CHECK(result.token >= 0);
+  MLXS_CHECK(result.token >= 0 || seq.tokens.back() >= 0);  // one placeholder at a time
   seq.tokens.push_back(result.token);
   if (result.stop) {
     seq.finish_reason = FinishReason::kStop;
@@ -273,6 +274,7 @@ void Scheduler::cache_full_blocks(Sequence& seq) {
   const int num_full = seq.num_computed_tokens / config_.block_size;
   if (num_full <= seq.num_cached_blocks) return;
   ensure_block_hashes(seq);
+  MLXS_CHECK(int(seq.block_hashes.size()) >= num_full);  // computed tokens are never placeholders
   for (int i = seq.num_cached_blocks; i < num_full; ++i) {
     pool_.cache(seq.block_table[size_t(i)], seq.block_hashes[size_t(i)]);
   }
@@ -284,9 +286,27 @@ void Scheduler::ensure_block_hashes(Sequence& seq) const {
   const size_t num_full = seq.tokens.size() / bs;
   while (seq.block_hashes.size() < num_full) {
     const size_t i = seq.block_hashes.size();
+    const auto block = std::span(seq.tokens).subspan(i * bs, bs);
+    if (block.back() < 0) break;  // a placeholder (only ever the last token) is not hashed
     const BlockHash parent = i == 0 ? BlockHash{} : seq.block_hashes[i - 1];
-    seq.block_hashes.push_back(hash_block(parent, std::span(seq.tokens).subspan(i * bs, bs)));
+    seq.block_hashes.push_back(hash_block(parent, block));
   }
+}
+
+Status Scheduler::resolve_placeholder(SeqId id, int32_t token) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) {
+    return error(ErrorCode::kNotFound,
+                 "resolve_placeholder: request " + std::to_string(id) + " is not live");
+  }
+  Sequence& seq = it->second;
+  if (token < 0 || seq.tokens.back() >= 0) {
+    return error(ErrorCode::kInternalError, "resolve_placeholder: request " + std::to_string(id) +
+                                                " has no placeholder or " + "the token " +
+                                                std::to_string(token) + " is not a token id");
+  }
+  seq.tokens.back() = token;
+  return {};
 }
 
 // --- cancel, backpressure -------------------------------------------------------------------

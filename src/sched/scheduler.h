@@ -1,7 +1,11 @@
 // The scheduler: continuous batching over a paged KV cache, as pure bookkeeping.
 //
 // One engine step is: out = schedule(); run the model on make_step_batch(out); sample the rows
-// with needs_logits; update(out, results). No backend calls, no I/O, no clock, no threads:
+// with needs_logits; update(out, results). A pipelined engine may call update() before the
+// sampled tokens are known, with negative placeholders the model resolves on the device; it then
+// gives each real token with resolve_placeholder() before the next update(). A placeholder is
+// only ever a sequence's last token, and its block is not hashed into the prefix cache until
+// it is resolved. No backend calls, no I/O, no clock, no threads:
 // data in, data out. Not thread-safe: the engine loop's thread makes every call, and never calls
 // schedule() twice without an update() in between (the plan of a step must be applied first).
 //
@@ -56,8 +60,10 @@ Status validate(const SchedulerConfig& config);
 
 // The sampler's answer for out.seqs[i] (same index).
 struct SampleResult {
-  int32_t token = -1;  // the sampled token; required (>= 0) when needs_logits, else ignored
-  bool stop = false;   // the engine detected EOS / a stop token / a stop sequence
+  // The sampled token, required when needs_logits (else ignored): a token id, or a negative
+  // placeholder for a token not yet known (see resolve_placeholder()).
+  int32_t token = -1;
+  bool stop = false;  // the engine detected EOS / a stop token / a stop sequence
 };
 
 struct FinishedSeq {
@@ -103,8 +109,14 @@ class Scheduler {
   std::vector<FinishedSeq> update(const SchedulerOutput& out,
                                   std::span<const SampleResult> results);
 
+  // Replaces the placeholder that update() appended as `id`'s last token with `token` (>= 0).
+  // NotFound if the id is not live (it may have finished by length meanwhile); InternalError if
+  // its last token is no placeholder.
+  Status resolve_placeholder(SeqId id, int32_t token);
+
   // Cancels a live sequence: frees its blocks now and forgets it (reason kCancelled or
-  // kTimeout, reported by the caller). NotFound if the id is not live.
+  // kTimeout, or kStop for a stop the engine saw late, all reported by the caller). NotFound if
+  // the id is not live.
   Status abort(SeqId id, FinishReason reason = FinishReason::kCancelled);
   // Backpressure: a paused sequence is not scheduled; it keeps its blocks until a pressured
   // step preempts it (paused sequences are the first victims). Idempotent. NotFound if not live.

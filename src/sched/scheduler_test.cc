@@ -235,6 +235,59 @@ TEST(Scheduler, FullPromptHitStillComputesItsLastToken) {
   for (int32_t slot : out.slot_mapping) EXPECT_FALSE(s.block_pool().is_cached(slot / 4));
 }
 
+// A pipelined engine applies a step with a placeholder for the token it samples, schedules the
+// next step with that placeholder, and gives the real token before the next update().
+TEST(Scheduler, PlaceholderIsScheduledThenResolvedAndOnlyThenHashed) {
+  Scheduler s = make(small_config());  // block size 4
+  ASSERT_TRUE(s.add(Sequence(1, prompt_of(3), 4)).ok());
+  SchedulerOutput out = s.schedule();
+  std::vector<SampleResult> r(1);
+  r[0].token = -1;
+  ASSERT_TRUE(s.update(out, r).empty());
+  EXPECT_EQ(s.find(1)->tokens, (std::vector<int32_t>{1, 2, 3, -1}));
+  out = s.schedule();
+  EXPECT_EQ(out.token_ids, std::vector<int32_t>{-1});  // the model reads it on the device
+  EXPECT_EQ(s.resolve_placeholder(1, -7).code(), ErrorCode::kInternalError);
+  ASSERT_TRUE(s.resolve_placeholder(1, 50).ok());
+  EXPECT_EQ(s.resolve_placeholder(1, 51).code(), ErrorCode::kInternalError);  // none left
+  EXPECT_EQ(s.resolve_placeholder(9, 51).code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(s.update(out, r).empty());  // computes [1, 2, 3, 50]: block 0 is full
+  EXPECT_EQ(s.block_pool().num_cached(), 1);
+  // The block was hashed with the resolved token: a prompt starting 1, 2, 3, 50 hits it.
+  ASSERT_TRUE(s.add(Sequence(2, {1, 2, 3, 50, 9}, 1)).ok());
+  ASSERT_TRUE(s.resolve_placeholder(1, 60).ok());
+  out = s.schedule();
+  ASSERT_EQ(out.seqs.size(), 2u);
+  EXPECT_EQ(out.seqs[1].id, 2u);
+  EXPECT_EQ(out.seqs[1].start_pos, 4);
+}
+
+// A sequence that loses its blocks while its last token is a placeholder recomputes it (the
+// model reads it on the device) and does not hash the block that holds it.
+TEST(Scheduler, RecomputedPlaceholderIsNotHashed) {
+  SchedulerConfig c = small_config();
+  c.max_num_seqs = 1;
+  Scheduler s = make(c);
+  ASSERT_TRUE(s.add(Sequence(1, prompt_of(3), 8)).ok());
+  SchedulerOutput out = s.schedule();
+  std::vector<SampleResult> r(1);
+  r[0].token = -1;
+  s.update(out, r);
+  ASSERT_TRUE(s.pause(1).ok());
+  ASSERT_TRUE(s.add(Sequence(2, prompt_of(2, 100), 8)).ok());
+  out = s.schedule();
+  ASSERT_EQ(out.seqs.at(0).id, 2u);
+  s.update(out, sample_all(out));
+  ASSERT_TRUE(s.resume(1).ok());  // no room to run: its blocks are released
+  ASSERT_TRUE(s.find(1)->block_table.empty());
+  ASSERT_TRUE(s.abort(2).ok());
+  out = s.schedule();
+  ASSERT_EQ(out.seqs.size(), 1u);
+  EXPECT_EQ(out.seqs[0].start_pos, 0);
+  EXPECT_EQ(out.token_ids, (std::vector<int32_t>{1, 2, 3, -1}));
+  EXPECT_TRUE(s.find(1)->block_hashes.empty());
+}
+
 TEST(Scheduler, LiveSequencesShareCachedBlocks) {
   Scheduler s = make(small_config());
   ASSERT_TRUE(s.add(Sequence(1, prompt_of(9), 8)).ok());

@@ -3,8 +3,10 @@
 // with more rows than the GEMV takes, and CUDA graphs for decode steps.
 //
 // Memory protocol: upload() of a small buffer goes through a pinned staging ring and an async
-// copy on the stream (the ring restarts after each download(), which synchronises); large
-// uploads (weights) are synchronous. download() waits for the stream.
+// copy on the stream; large uploads (weights) are synchronous. download() waits for the
+// stream. download_async() lands in a pinned readback ring and records an event; waiting for
+// its ticket waits for that event only, so steps queued after it keep running, and frees the
+// staging slots queued before it.
 // Graphs: a key is run eagerly the first time (so every buffer is sized and every table
 // uploaded), captured and launched the second time, and replayed afterwards. Any free() or any
 // growth of a backend buffer drops all graphs, because recordings bake device pointers in.
@@ -18,12 +20,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "util/byte_ring.h"
 #include "util/check.h"
 
 namespace mlxs {
@@ -99,9 +104,12 @@ class CudaBackend final : public Backend {
   void free(Tensor& t) override;
   void upload(const void* host, size_t bytes, void* device) override;
   void download(const void* device, size_t bytes, void* host) override;
-  void download_async(const void* device, size_t bytes, void* host) override;
-  void wait_downloads() override;
-  void synchronize() override { MLXS_CUDA(cudaStreamSynchronize(stream_)); }
+  uint64_t download_async(const void* device, size_t bytes, void* host) override;
+  void wait_download(uint64_t ticket) override;
+  void synchronize() override {
+    MLXS_CUDA(cudaStreamSynchronize(stream_));
+    staging_ring_.release_all();
+  }
   Status take_error() override;
 
   void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override {
@@ -135,6 +143,9 @@ class CudaBackend final : public Backend {
   void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) override {
     cuda::gather_rows(x.as<float>(), x.cols, rows.as<int32_t>(), out.rows, out.as<float>(),
                       stream_);
+  }
+  void resolve_placeholders(Tensor& ids, const Tensor& prev) override {
+    cuda::resolve_placeholders(ids.as<int32_t>(), ids.numel(), prev.as<int32_t>(), stream_);
   }
   void argmax_rows(const Tensor& x, Tensor& out) override {
     cuda::argmax_rows(x.as<float>(), x.rows, x.cols, out.as<int32_t>(), stream_);
@@ -175,18 +186,23 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   void* cublas_ws_ = nullptr;
-  char* staging_ = nullptr;  // pinned
-  size_t staging_used_ = 0;
-  // download_async(): copies land in the pinned readback_ area, moved to their destinations by
-  // wait_downloads().
+  char* staging_ = nullptr;  // pinned, kStagingBytes
+  ByteRing staging_ring_{kStagingBytes};
+  // download_async(): copies land in the pinned readback_ ring, moved to their destinations by
+  // wait_download(), oldest first.
   struct PendingDownload {
+    uint64_t ticket;
+    cudaEvent_t done;  // recorded after the copy
     const char* slot;
     void* host;
     size_t bytes;
+    uint64_t staging_mark, readback_mark;  // ring positions to release once `done`
   };
-  char* readback_ = nullptr;  // pinned
-  size_t readback_used_ = 0;
-  std::vector<PendingDownload> pending_downloads_;
+  char* readback_ = nullptr;  // pinned, kReadbackBytes
+  ByteRing readback_ring_{kReadbackBytes};
+  std::deque<PendingDownload> pending_downloads_;
+  std::vector<cudaEvent_t> free_events_;
+  uint64_t last_ticket_ = 0;
 
   // Step metadata on the device, laid out by capacity so addresses stay put between steps.
   DeviceBuffer meta_;
@@ -242,6 +258,8 @@ CudaBackend::~CudaBackend() {
   if (cublas_ws_) cudaFree(cublas_ws_);
   if (staging_) cudaFreeHost(staging_);
   if (readback_) cudaFreeHost(readback_);
+  for (const PendingDownload& p : pending_downloads_) cudaEventDestroy(p.done);
+  for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -278,12 +296,12 @@ void CudaBackend::stage(const void* host, size_t bytes, void* device) {
     MLXS_CUDA(cudaStreamSynchronize(stream_));
     return;
   }
-  if (staging_used_ + aligned > kStagingBytes) {
-    MLXS_CUDA(cudaStreamSynchronize(stream_));  // every earlier staged copy has landed
-    staging_used_ = 0;
+  std::optional<uint64_t> off = staging_ring_.alloc(aligned);
+  if (!off) {
+    synchronize();  // every earlier staged copy has landed: the whole ring is free
+    off = staging_ring_.alloc(aligned);
   }
-  char* slot = staging_ + staging_used_;
-  staging_used_ += aligned;
+  char* slot = staging_ + *off;
   std::memcpy(slot, host, bytes);
   MLXS_CUDA(cudaMemcpyAsync(device, slot, bytes, cudaMemcpyHostToDevice, stream_));
 }
@@ -297,26 +315,48 @@ void CudaBackend::upload(const void* host, size_t bytes, void* device) {
 
 void CudaBackend::download(const void* device, size_t bytes, void* host) {
   if (bytes > 0) MLXS_CUDA(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_));
-  MLXS_CUDA(cudaStreamSynchronize(stream_));
-  staging_used_ = 0;  // the stream is idle: the whole ring is free again
+  synchronize();
 }
 
-void CudaBackend::download_async(const void* device, size_t bytes, void* host) {
-  if (bytes == 0) return;
+uint64_t CudaBackend::download_async(const void* device, size_t bytes, void* host) {
+  if (bytes == 0) return 0;
   const size_t aligned = (bytes + 255) / 256 * 256;
-  if (readback_used_ + aligned > kReadbackBytes) return download(device, bytes, host);
-  char* slot = readback_ + readback_used_;
-  readback_used_ += aligned;
+  std::optional<uint64_t> off = readback_ring_.alloc(aligned);
+  if (!off) {
+    wait_download(last_ticket_);  // lands every pending copy: the ring is free
+    off = readback_ring_.alloc(aligned);
+  }
+  cudaEvent_t done = nullptr;
+  if (!free_events_.empty()) {
+    done = free_events_.back();
+    free_events_.pop_back();
+  } else if (!MLXS_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming))) {
+    done = nullptr;
+  }
+  if (!off || !done) {  // larger than the ring, or no event: a synchronous copy
+    if (done) free_events_.push_back(done);
+    download(device, bytes, host);
+    return 0;
+  }
+  char* slot = readback_ + *off;
   MLXS_CUDA(cudaMemcpyAsync(slot, device, bytes, cudaMemcpyDeviceToHost, stream_));
-  pending_downloads_.push_back({slot, host, bytes});
+  MLXS_CUDA(cudaEventRecord(done, stream_));
+  pending_downloads_.push_back(
+      {++last_ticket_, done, slot, host, bytes, staging_ring_.mark(), readback_ring_.mark()});
+  return last_ticket_;
 }
 
-void CudaBackend::wait_downloads() {
-  MLXS_CUDA(cudaStreamSynchronize(stream_));
-  for (const PendingDownload& p : pending_downloads_) std::memcpy(p.host, p.slot, p.bytes);
-  pending_downloads_.clear();
-  readback_used_ = 0;
-  staging_used_ = 0;  // the stream is idle: the upload ring is free again
+void CudaBackend::wait_download(uint64_t ticket) {
+  while (!pending_downloads_.empty() && pending_downloads_.front().ticket <= ticket) {
+    const PendingDownload p = pending_downloads_.front();
+    pending_downloads_.pop_front();
+    MLXS_CUDA(cudaEventSynchronize(p.done));
+    std::memcpy(p.host, p.slot, p.bytes);
+    // Everything staged before the copy was queued has been consumed by the stream.
+    staging_ring_.release_to(p.staging_mark);
+    readback_ring_.release_to(p.readback_mark);
+    free_events_.push_back(p.done);
+  }
 }
 
 // --- linear ----------------------------------------------------------------------------------

@@ -59,6 +59,8 @@ void qkv_prepare(const QkvPrepareArgs& a, cudaStream_t stream);
 void split_to_half(const float* x, int64_t n, DType dt, void* hi, void* lo, cudaStream_t stream);
 // out[r, :] += bias.
 void add_bias(float* out, int64_t rows, int64_t N, const float* bias, cudaStream_t stream);
+// ids[i] < 0 becomes prev[-ids[i] - 1] (Backend::resolve_placeholders), n ids.
+void resolve_placeholders(int32_t* ids, int64_t n, const int32_t* prev, cudaStream_t stream);
 // out[r] = argmax of row r of x [R, V] (lowest index on ties).
 void argmax_rows(const float* x, int64_t R, int64_t V, int32_t* out, cudaStream_t stream);
 

@@ -65,6 +65,14 @@ __global__ void embedding_kernel(const int32_t* ids, const void* table, DType dt
   }
 }
 
+// ids[i] < 0 -> prev[-ids[i] - 1]: a step's tokens that the previous step sampled on the device.
+__global__ void resolve_placeholders_kernel(int32_t* ids, int64_t n, const int32_t* prev) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n && ids[i] < 0) ids[i] = prev[-int64_t(ids[i]) - 1];
+}
+
 // One block per row; `residual` non-null means residual += x first (x then is the addend).
 __global__ void rms_norm_kernel(float* residual, const float* x, const float* w, int64_t C,
                                 float eps, float* out) {
@@ -330,6 +338,12 @@ int row_threads(int64_t cols) {
 void embedding(const int32_t* ids, int64_t T, const void* table, DType dt, int64_t D, float* out,
                cudaStream_t stream) {
   launch(embedding_kernel, unsigned(T), row_threads(D), 0, stream, ids, table, dt, D, out);
+  MLXS_CUDA_LAUNCHED();
+}
+
+void resolve_placeholders(int32_t* ids, int64_t n, const int32_t* prev, cudaStream_t stream) {
+  if (n == 0) return;
+  launch(resolve_placeholders_kernel, unsigned((n + 255) / 256), 256, 0, stream, ids, n, prev);
   MLXS_CUDA_LAUNCHED();
 }
 
