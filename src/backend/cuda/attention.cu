@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cuda/attention_tile.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/cuda_launch.cuh"
@@ -46,7 +47,6 @@ template <>
 __device__ __forceinline__ float to_f32(__half v) {
   return __half2float(v);
 }
-
 
 // Raw K and V of one 32-key tile, loaded with 16-byte loads into registers and converted into
 // shared memory later, so the next tile's loads are in flight while this one is computed.
@@ -111,21 +111,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   float* v_s = k_s + kKeys * (DH + 4);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
-  const int* tile = a.tiles + 4 * blockIdx.x;
-  const int s = tile[0], t0 = tile[1], nrows = tile[2];
-  const int group = a.heads / a.kv_heads;
-  const int chunks = (group + heads_per_chunk - 1) / heads_per_chunk;
-  const int kvh = blockIdx.y / chunks, chunk = blockIdx.y % chunks;
-  const int h0 = kvh * group + chunk * heads_per_chunk;
-  const int nh = min(heads_per_chunk, group - chunk * heads_per_chunk);
-  const int nvec = nrows * nh;
-  const int q_len = a.query_start[s + 1] - a.query_start[s];
-  const int pos0 = a.context_len[s] - q_len + (t0 - a.query_start[s]);
-  const int lo0 = a.sliding_window > 0 ? max(0, pos0 - a.sliding_window + 1) : 0;
-  const int end = pos0 + nrows;  // keys [lo0, end) cover the tile
-  int split_len = (end - lo0 + a.num_splits - 1) / a.num_splits;
-  split_len = (split_len + kKeys - 1) / kKeys * kKeys;
-  const int kb = lo0 + int(blockIdx.z) * split_len, ke = min(end, kb + split_len);
+  const AttentionTile geo = attention_tile<kKeys>(a, a.tiles, heads_per_chunk);
+  const int s = geo.s, t0 = geo.t0, kvh = geo.kvh, h0 = geo.h0, nh = geo.nh;
+  const int nvec = geo.rows * nh;
+  const int pos0 = geo.pos0, kb = geo.kb, ke = geo.ke;
 
   const int64_t q_cols = int64_t(a.heads) * DH, kv_cols = int64_t(a.kv_heads) * DH;
   for (int i = threadIdx.x; i < nvec * DH; i += blockDim.x) {

@@ -6,11 +6,11 @@
 // of KV, a quarter of the bandwidth (18.6 of 26.5 ms at 256 sequences).
 //
 // Work decomposition: a CTA takes one sequence, one KV head and one split of its keys; its
-// G = H / Hk query heads share every K/V byte it loads (GQA). Inside the CTA, 8 lanes own a key
-// (a "key group": 4 per warp, 16 per CTA), each lane a slice of Dh/8 dimensions laid out as
-// 16-byte chunks interleaved across the 8 lanes, so the 8 lanes of a group read one K row
-// (and one V row) with fully coalesced 16-byte loads. A key group walks its keys kPerGroup at
-// a time: all their K and V loads are issued together, then the G scores of each key are
+// G = H / Hk query heads (1 to 8) share every K/V byte it loads (GQA). Inside the CTA, 8 lanes
+// own a key (a "key group": 4 per warp, 16 per CTA), each lane a slice of Dh/8 dimensions laid
+// out as 16-byte chunks interleaved across the 8 lanes, so the 8 lanes of a group read one K
+// row (and one V row) with fully coalesced 16-byte loads. A key group walks its keys kPerGroup
+// at a time: all their K and V loads are issued together, then the G scores of each key are
 // reduced over the group's lanes with 3 shuffles, the group's online softmax (running max m,
 // sum l, unnormalised output acc over its dimension slice) takes the chunk with one rescale.
 // No shared memory traffic and no barrier in the loop; at the end the 16 groups' states are
@@ -44,7 +44,8 @@ constexpr int kGroupsPerWarp = 32 / kLanesPerKey;
 constexpr int kGroups = kWarps * kGroupsPerWarp;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kMaxSplits = 32;     // one lane per split in the merge
-constexpr int kMinSplitKeys = 64;  // one pass of the CTA's 16 key groups x 4 keys
+constexpr int kMinSplitKeys = 64;  // one pass of the CTA's 16 key groups x 4 (16-bit) keys
+constexpr int kMaxG = 8;           // query heads per KV head (GQA group) with an instantiation
 
 template <typename T>
 struct Kv;
@@ -88,9 +89,12 @@ __global__ void __launch_bounds__(kWarps * 32) decode_kernel(AttentionArgs a) {
   constexpr int kChunk = Kv<KvT>::kPerChunk;
   constexpr int kChunksPerLane = DH / kChunk / kLanesPerKey;  // 16-byte loads per row per lane
   static_assert(kChunksPerLane >= 1 && DH % (kChunk * kLanesPerKey) == 0, "head_dim");
-  static_assert(G <= kWarps, "the split merge gives each head one warp");
-  constexpr int kDims = kChunksPerLane * kChunk;       // dimensions a lane owns
-  constexpr int kPerGroup = sizeof(KvT) == 4 ? 2 : 4;  // keys per group per iteration
+  static_assert(G >= 1 && G <= kMaxG, "query heads per KV head");
+  constexpr int kDims = kChunksPerLane * kChunk;  // dimensions a lane owns
+  // Keys per group per iteration, whose K and V rows (kPerGroup x kChunksPerLane x 2 16-byte
+  // registers) are in flight together: 4 for 16-bit caches, 2 for f32 ones and wherever the G
+  // accumulators pass 64 registers (G >= 5 at Dh 128), so that G up to 8 does not spill.
+  constexpr int kPerGroup = sizeof(KvT) == 4 || G * kDims > 64 ? 2 : 4;
   __shared__ __align__(16) float q_s[G][DH];
   __shared__ float merge_ml[kWarps][G][2];
   __shared__ __align__(16) float merge_acc[kWarps][G][DH];
@@ -316,18 +320,19 @@ __global__ void __launch_bounds__(kWarps * 32) decode_kernel(AttentionArgs a) {
   if (!last) return;
   __threadfence();
   if (threadIdx.x == 0) *ticket = 0;
-  // Warp g turns split z's (m, l) of head g into its weight 2^(m_z - max) / sum (lane z).
+  // Warp w turns split z's (m, l) of heads w, w + kWarps into their weights
+  // 2^(m_z - max) / sum (lane z); the loop is warp-uniform, as the reductions need.
   __shared__ float weight[G][kMaxSplits];
   const int64_t stride = a.num_tokens * a.heads;
-  if (warp < G) {
-    const int64_t at = int64_t(lane) * stride + int64_t(t) * a.heads + kvh * G + warp;
+  for (int g = warp; g < G; g += kWarps) {
+    const int64_t at = int64_t(lane) * stride + int64_t(t) * a.heads + kvh * G + g;
     const bool used = lane < splits;
     const float mz = used ? __ldcg(&a.part_ml[at * 2]) : -INFINITY;
     const float lz = used ? __ldcg(&a.part_ml[at * 2 + 1]) : 0.f;
     const float mx = warp_max(mz);
     const float wz = mz == -INFINITY ? 0.f : lz * exp2f(mz - mx);
     const float total = warp_sum(wz);
-    weight[warp][lane] = mz == -INFINITY ? 0.f : exp2f(mz - mx) / total;
+    weight[g][lane] = mz == -INFINITY ? 0.f : exp2f(mz - mx) / total;
   }
   __syncthreads();
   for (int i = threadIdx.x; i < G * DH; i += blockDim.x) {
@@ -354,8 +359,18 @@ bool dispatch_g(const AttentionArgs& a, cudaStream_t stream) {
       return launch_decode<KvT, DH, 1>(a, stream), true;
     case 2:
       return launch_decode<KvT, DH, 2>(a, stream), true;
+    case 3:
+      return launch_decode<KvT, DH, 3>(a, stream), true;
     case 4:
       return launch_decode<KvT, DH, 4>(a, stream), true;
+    case 5:
+      return launch_decode<KvT, DH, 5>(a, stream), true;
+    case 6:
+      return launch_decode<KvT, DH, 6>(a, stream), true;
+    case 7:
+      return launch_decode<KvT, DH, 7>(a, stream), true;
+    case 8:
+      return launch_decode<KvT, DH, 8>(a, stream), true;
     default:
       return false;
   }
@@ -381,8 +396,8 @@ bool attention_decode_supported(const AttentionArgs& a) {
     return v && std::strcmp(v, "0") == 0;
   }();
   const int g = a.kv_heads > 0 ? a.heads / a.kv_heads : 0;
-  return !off && a.max_tile_rows == 1 && (a.head_dim == 64 || a.head_dim == 128) &&
-         (g == 1 || g == 2 || g == 4) && a.heads == g * a.kv_heads &&
+  return !off && a.max_tile_rows == 1 && (a.head_dim == 64 || a.head_dim == 128) && g >= 1 &&
+         g <= kMaxG && a.heads == g * a.kv_heads &&
          (a.cache_dtype == DType::kF32 || a.cache_dtype == DType::kBF16 ||
           a.cache_dtype == DType::kF16);
 }

@@ -351,7 +351,7 @@ TEST_F(CudaOps, ArgmaxRowsPicksFirstMaximum) {
 }
 
 // Attention over a cache that already holds random history, for a mix of decodes and
-// (chunked) prefills, full and sliding-window, GQA groups 2, 4 and 7, f32 and bf16 caches.
+// (chunked) prefills, full and sliding-window, GQA groups 1 to 8, f32, bf16 and f16 caches.
 TEST_F(CudaOps, PagedAttentionMatchesCpu) {
   struct Case {
     int H, Hk, Dh, window;
@@ -370,13 +370,26 @@ TEST_F(CudaOps, PagedAttentionMatchesCpu) {
       {32, 8, 128, 0, DType::kBF16, {{0, 37}, {100, 1}, {3000, 1}, {64, 20}}},
       {8, 2, 64, 24, DType::kBF16, {{50, 17}, {90, 1}}},
       {14, 2, 64, 0, DType::kBF16, {{0, 150}, {7, 33}}},
-      // Decode kernel (attention_decode.cu): G = 1, 2, 4 (and 7, which falls back), f32, bf16
-      // and f16 caches, sliding window, one sequence split many ways, contexts of 1 key.
+      // Decode kernel (attention_decode.cu): every G from 1 to 8, f32, bf16 and f16 caches,
+      // sliding window, one sequence split many ways, contexts of 1 key. Each G of 3, 5, 7, 8
+      // runs Dh 128 and 64, bf16 and f32, a short context (one split) and a long one (split
+      // along the sequence); G = 8 with one KV head takes 32 splits, so each warp merges 2 heads.
       {32, 8, 128, 0, DType::kF32, {{700, 1}, {0, 1}, {31, 1}, {4000, 1}}},
       {8, 4, 64, 0, DType::kF16, {{5, 1}, {129, 1}, {64, 1}}},
       {8, 8, 128, 40, DType::kBF16, {{300, 1}, {20, 1}, {39, 1}, {40, 1}}},
       {8, 2, 64, 100, DType::kF32, {{1000, 1}}},
       {14, 2, 64, 0, DType::kBF16, {{10, 1}, {11, 1}, {500, 1}}},
+      {12, 4, 128, 0, DType::kBF16, {{2000, 1}, {9, 1}, {130, 1}}},  // G = 3
+      {6, 2, 64, 0, DType::kF32, {{700, 1}, {2, 1}}},
+      {40, 8, 128, 0, DType::kF32, {{1500, 1}, {0, 1}}},  // G = 5 (Qwen2.5-32B)
+      {10, 2, 64, 0, DType::kBF16, {{3000, 1}, {33, 1}}},
+      {24, 4, 128, 0, DType::kF16, {{800, 1}, {3, 1}}},             // G = 6
+      {28, 4, 128, 0, DType::kBF16, {{2500, 1}, {5, 1}, {64, 1}}},  // G = 7 (Qwen2.5-7B)
+      {14, 2, 64, 0, DType::kF32, {{1800, 1}, {63, 1}}},
+      {64, 8, 128, 0, DType::kBF16, {{1200, 1}, {1, 1}}},  // G = 8 (Llama-3-70B)
+      {8, 1, 128, 0, DType::kF32, {{4000, 1}, {17, 1}}},
+      {16, 2, 64, 300, DType::kBF16, {{900, 1}, {20, 1}}},
+      {16, 2, 64, 0, DType::kF32, {{2200, 1}, {40, 1}}},
   };
   const int bs = 16;
   for (const Case& c : cases) {

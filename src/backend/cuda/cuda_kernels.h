@@ -145,8 +145,8 @@ int attention_splits(int num_tiles, int kv_heads, int heads, int max_tile_rows);
 void paged_attention(const AttentionArgs& a, cudaStream_t stream);
 
 // --- attention_decode.cu: decode steps (one query row per sequence) ------------------------
-// True when paged_attention_decode handles `a`: every tile one row, Dh 64 or 128, G = H / Hk of
-// 1, 2 or 4, an f32/bf16/f16 cache, and not MLXS_ATTN_DECODE=0.
+// True when paged_attention_decode handles `a`: every tile one row, Dh 64 or 128, G = H / Hk an
+// integer from 1 to 8, an f32/bf16/f16 cache, and not MLXS_ATTN_DECODE=0.
 bool attention_decode_supported(const AttentionArgs& a);
 // Key splits for a decode step of num_seqs sequences (fills the GPU at small batch).
 int attention_decode_splits(int num_seqs, int kv_heads);
