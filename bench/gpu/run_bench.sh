@@ -64,6 +64,19 @@ if [ -n "${AB_CONCURRENCY:-}" ]; then
     | sed "s/^| (c)/| (c) MLXS_ATTN_DECODE=0/" | tee -a "$OUT/ours_ab.log"
 fi
 
+if [ -n "${GQA_SHAPE:-}" ]; then
+  # A second shape whose GQA group is not 1, 2 or 4 (qwen2.5-7b: G = 7): the decode kernel
+  # against the general one (MLXS_ATTN_DECODE=0), batch 1 and 64 sequences.
+  stamp "GQA shape $GQA_SHAPE"
+  GQA_MODEL=/tmp/$GQA_SHAPE
+  [ -f $GQA_MODEL/config.json ] || ./build/cuda/mlx-serving make-random-model --shape $GQA_SHAPE --dtype bf16 --out $GQA_MODEL 2>&1 | tail -1
+  for ab in MLXS_ATTN_DECODE=1 MLXS_ATTN_DECODE=0; do
+    env $ab timeout 120 ./build/cuda/mlx-serving bench-decode --model $GQA_MODEL --backend cuda \
+      --concurrency 64 --ttft 512 --no-per-op 2>&1 | grep -E "^\| \((a|c)\)|^model" \
+      | sed "s/^| (/| $GQA_SHAPE $ab (/" | tee -a "$OUT/ours_gqa.log"
+  done
+fi
+
 if [ "${SKIP_HF:-0}" != 1 ]; then
   stamp "transformers baseline"
   python3 bench/gpu/hf_baseline.py $MODEL --budget-s "${HF_BUDGET_S:-200}" \
@@ -73,5 +86,6 @@ fi
 stamp "summary"
 echo "## ours (mlx-serving, CUDA backend)"
 grep -E "^\| \(|^model|^load" "$OUT/ours.log"; cat "$OUT/ours_ab.log"
+[ -f "$OUT/ours_gqa.log" ] && cat "$OUT/ours_gqa.log"
 [ -f "$OUT/hf.log" ] && { echo "## baseline"; grep -E "^\| " "$OUT/hf.log"; }
 stamp "done"

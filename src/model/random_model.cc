@@ -35,6 +35,8 @@ constexpr Shape kShapes[] = {
      false, "default", 1, 4096, 32768},
     {"qwen2.5-0.5b", "Qwen2ForCausalLM", 151936, 896, 4864, 24, 14, 2, 64, 1000000, true, true,
      false, "default", 1, 0, 32768},
+    {"qwen2.5-7b", "Qwen2ForCausalLM", 152064, 3584, 18944, 28, 28, 4, 128, 1000000, false, true,
+     false, "default", 1, 0, 32768},
     {"qwen3-0.6b", "Qwen3ForCausalLM", 151936, 1024, 3072, 28, 16, 8, 128, 1000000, true, false,
      true, "default", 1, 0, 40960},
     {"tiny-llama", "LlamaForCausalLM", 512, 64, 128, 2, 4, 2, 16, 10000, false, false, false,
