@@ -64,6 +64,20 @@ if [ -n "${AB_CONCURRENCY:-}" ]; then
     | sed "s/^| (c)/| (c) MLXS_ATTN_DECODE=0/" | tee -a "$OUT/ours_ab.log"
 fi
 
+if [ "${PROFILE:-0}" = 1 ]; then
+  # Kernel times inside the batch-1 decode graphs (nsys traces graph nodes one by one).
+  stamp "profile: batch-1 decode under nsys"
+  if command -v nsys > /dev/null; then
+    timeout 150 nsys profile --cuda-graph-trace=node --trace=cuda -o "$OUT/prof" --force-overwrite true \
+      ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick > "$OUT/prof_run.log" 2>&1
+    timeout 90 nsys stats --report cuda_gpu_kern_sum --format csv "$OUT/prof.nsys-rep" > "$OUT/prof_kern.csv" 2>/dev/null
+    head -25 "$OUT/prof_kern.csv" | cut -c1-220
+    rm -f "$OUT/prof.nsys-rep" "$OUT/prof.sqlite"
+  else
+    echo "nsys is not installed here"; ls /usr/local/cuda/bin | grep -i -E "nsys|ncu|nvprof" || true
+  fi
+fi
+
 if [ -n "${GQA_SHAPE:-}" ]; then
   # A second shape whose GQA group is not 1, 2 or 4 (qwen2.5-7b: G = 7): the decode kernel
   # against the general one (MLXS_ATTN_DECODE=0), batch 1 and 64 sequences.
