@@ -8,7 +8,7 @@
 #    batch invariance); 3. a Llama-3.1-8B-shaped random bf16 model on local disk; 4. our suite
 #    (copy-bandwidth roofline, (a) batch-1 decode, (b) TTFT, (c) concurrency, per-op timings);
 #    5. the transformers baseline (bench/gpu/hf_baseline.py). Logs go to $OUT.
-# Env: SKIP_HF=1, SKIP_TESTS=1, CONCURRENCY=8,32,64,128,256, HF_CONCURRENCY=32,8, HF_BUDGET_S=200,
+# Env: SKIP_HF=1, SKIP_TESTS=1, SKIP_SUITE=1, PROFILE=1 (nsys kernel table), GQA_SHAPE=qwen2.5-7b, CONCURRENCY=8,32,64,128,256, HF_CONCURRENCY=32,8, HF_BUDGET_S=200,
 # SUITE_FLAGS (e.g. --sweep).
 set -uo pipefail
 OUT=${OUT:-/tmp/mlxs_bench_out}
@@ -42,6 +42,7 @@ MODEL=/tmp/llama8b
 [ -f $MODEL/config.json ] || ./build/cuda/mlx-serving make-random-model --shape llama-3.1-8b --dtype bf16 --out $MODEL 2>&1 | tail -2
 ls -la $MODEL
 
+if [ "${SKIP_SUITE:-0}" != 1 ]; then
 stamp "our suite"
 timeout 300 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
   --concurrency "${CONCURRENCY:-8,32,64,128,256}" ${SUITE_FLAGS:-} 2>&1 | tee "$OUT/ours.log"
@@ -63,6 +64,8 @@ if [ -n "${AB_CONCURRENCY:-}" ]; then
     --concurrency "$AB_CONCURRENCY" --no-per-op 2>&1 | grep -E "^\| \(c\)" \
     | sed "s/^| (c)/| (c) MLXS_ATTN_DECODE=0/" | tee -a "$OUT/ours_ab.log"
 fi
+
+fi  # SKIP_SUITE
 
 if [ "${PROFILE:-0}" = 1 ]; then
   # Kernel times inside the batch-1 decode graphs (nsys traces graph nodes one by one).
@@ -99,7 +102,7 @@ fi
 
 stamp "summary"
 echo "## ours (mlx-serving, CUDA backend)"
-grep -E "^\| \(|^model|^load" "$OUT/ours.log"; cat "$OUT/ours_ab.log"
+[ -f "$OUT/ours.log" ] && grep -E "^\| \(|^model|^load" "$OUT/ours.log" && cat "$OUT/ours_ab.log"
 [ -f "$OUT/ours_gqa.log" ] && cat "$OUT/ours_gqa.log"
 [ -f "$OUT/hf.log" ] && { echo "## baseline"; grep -E "^\| " "$OUT/hf.log"; }
 stamp "done"
