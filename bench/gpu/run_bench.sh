@@ -48,7 +48,7 @@ timeout 300 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda 
   --concurrency "${CONCURRENCY:-8,32,64,128,256}" ${SUITE_FLAGS:-} 2>&1 | tee "$OUT/ours.log"
 stamp "A/B in the same run: batch-1 decode with one optimisation turned off at a time"
 : > "$OUT/ours_ab.log"
-for ab in MLXS_CUDA_PDL=0 MLXS_CUDA_FUSE=1 MLXS_ATTN_DECODE=0; do
+for ab in MLXS_CUDA_PDL=0 MLXS_CUDA_SWIGLU=0 MLXS_ATTN_DECODE=0; do
   timeout 60 env $ab ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick 2>&1 \
     | grep -E "^\| \(a\)" | sed "s/^| (a) batch-1 decode/| (a) batch-1 decode, $ab/" | tee -a "$OUT/ours_ab.log"
 done

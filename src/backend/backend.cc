@@ -8,27 +8,6 @@
 
 namespace mlxs {
 
-void Backend::linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias,
-                           const LinearFusion& f, Tensor& out) {
-  Tensor in = x, pre{}, prod{};
-  if (f.norm_weight.data) {
-    pre = alloc(DType::kF32, x.rows, x.cols);
-    MLXS_CHECK(pre.data != nullptr);
-    rms_norm(x, f.norm_weight, f.eps, pre);
-    in = pre;
-  }
-  if (f.accumulate) {
-    prod = alloc(DType::kF32, out.rows, out.cols);
-    MLXS_CHECK(prod.data != nullptr);
-    linear(in, w, bias, prod);
-    add(out, prod);
-    free(prod);
-  } else {
-    linear(in, w, bias, out);
-  }
-  if (pre.data) free(pre);
-}
-
 void Backend::resolve_placeholders(Tensor& ids, const Tensor& prev) {
   std::vector<int32_t> host(size_t(ids.numel())), from(size_t(prev.numel()));
   download(ids.data, ids.nbytes(), host.data());

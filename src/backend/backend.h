@@ -66,14 +66,6 @@ struct KvLayer {
   Tensor v;
 };
 
-// The ops next to a linear layer in a decoder block, fused into it where a backend can
-// (Backend::linear_fused). Each part is optional.
-struct LinearFusion {
-  Tensor norm_weight;  // when data: x := rms_norm(x) * norm_weight (row-wise, eps below)
-  float eps = 0.f;
-  bool accumulate = false;  // out += x @ w^T (+ bias) instead of out = ...
-};
-
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -142,14 +134,18 @@ class Backend {
                            const Tensor& k_norm, float eps, const Tensor& positions,
                            const RopeParams& rope, int heads, int kv_heads, int head_dim,
                            KvLayer& cache);
-  // Whether the decoder should run its blocks through linear_fused() (a backend whose fused
-  // kernels save launches and activation traffic says yes; the CPU reference says no, so its
-  // op sequence stays the one every other backend is checked against).
-  virtual bool fuses_linear() const { return false; }
-  // out = f(x) @ w^T (+ bias), or out += ... with f.accumulate, f the prologue of `f`; x and out
-  // must not overlap. The default composes rms_norm / silu_mul / linear / add with temporaries.
-  virtual void linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias,
-                            const LinearFusion& f, Tensor& out);
+  // Gate/up weights of an MLP, [2I, K] (the I gate rows, then the I up rows) and their bias
+  // [2I] (may be null): the backend may store them in a layout of its own, after which they
+  // are only used through linear_swiglu(). Called once at load. Default: left as they are.
+  virtual void prepare_gate_up(Tensor& w, Tensor& bias) {}
+  // act[M, I] = silu(x @ gate^T + b_gate) * (x @ up^T + b_up), w and bias as prepare_gate_up()
+  // left them; gate_up [M, 2I] f32 is scratch the backend may use. Default: linear() into
+  // gate_up, then silu_mul().
+  virtual void linear_swiglu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& gate_up,
+                             Tensor& act) {
+    linear(x, w, bias, gate_up);
+    silu_mul(gate_up, act);
+  }
   // Placeholder tokens: ids[i] < 0 becomes prev[-ids[i] - 1], in place, on the device, so a
   // step can take the tokens a previous step sampled before they reach the host. ids int32
   // [T, 1]; prev int32 [>= every referenced row]. The default goes through the host.

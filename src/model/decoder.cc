@@ -187,6 +187,7 @@ Status Model::load_weights(const std::string& dir) {
                             w.vector({m + "gate_proj.bias", m + "up_proj.bias"}, {I, I}));
       MLXS_ASSIGN_OR_RETURN(L.down_bias, w.vector({m + "down_proj.bias"}, {D}));
     }
+    backend_.prepare_gate_up(L.gate_up, L.gate_up_bias);
     layers_.push_back(L);
   }
   std::vector<std::string> extra;
@@ -308,28 +309,6 @@ void Model::run_ops(int64_t T, int64_t R, const AttentionBatch& batch, KvCache& 
   const float scale = 1.0f / std::sqrt(float(Dh));
 
   backend_.embedding(ids, embed_, residual);
-  if (backend_.fuses_linear()) {
-    // The same block with the norms, SwiGLU and residual adds inside the linear layers.
-    const float eps = c.rms_norm_eps;
-    LinearFusion add_to_residual;
-    add_to_residual.accumulate = true;
-    for (int l = 0; l < c.num_layers; ++l) {
-      const LayerWeights& L = layers_[size_t(l)];
-      backend_.linear_fused(residual, L.qkv, L.qkv_bias, {L.input_norm, eps}, qkv);
-      backend_.qkv_prepare(qkv, q, k, v, L.q_norm, L.k_norm, eps, pos, rope_, H, Hk, Dh,
-                           cache.layer(l));
-      backend_.attention(q, k, v, cache.layer(l), batch, H, Hk, Dh, scale, attn);
-      backend_.linear_fused(attn, L.o, L.o_bias, add_to_residual, residual);
-      backend_.linear_fused(residual, L.gate_up, L.gate_up_bias, {L.post_norm, eps}, gate_up);
-      backend_.silu_mul(gate_up, act);
-      backend_.linear_fused(act, L.down, L.down_bias, add_to_residual, residual);
-    }
-    if (R == 0) return;
-    Tensor gathered = rows(s_.gathered, R), out = rows(s_.logits, R);
-    backend_.gather_rows(residual, sel, gathered);
-    backend_.linear_fused(gathered, lm_head_, Tensor{}, {final_norm_, eps}, out);
-    return;
-  }
   backend_.rms_norm(residual, layers_[0].input_norm, c.rms_norm_eps, normed);
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = layers_[size_t(l)];
@@ -339,8 +318,7 @@ void Model::run_ops(int64_t T, int64_t R, const AttentionBatch& batch, KvCache& 
     backend_.attention(q, k, v, cache.layer(l), batch, H, Hk, Dh, scale, attn);
     backend_.linear(attn, L.o, L.o_bias, proj);
     backend_.add_rms_norm(residual, proj, L.post_norm, c.rms_norm_eps, normed);
-    backend_.linear(normed, L.gate_up, L.gate_up_bias, gate_up);
-    backend_.silu_mul(gate_up, act);
+    backend_.linear_swiglu(normed, L.gate_up, L.gate_up_bias, gate_up, act);
     backend_.linear(act, L.down, L.down_bias, proj);
     const Tensor& next_norm =
         l + 1 < c.num_layers ? layers_[size_t(l) + 1].input_norm : final_norm_;

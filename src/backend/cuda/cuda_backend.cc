@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
@@ -125,9 +126,9 @@ class CudaBackend final : public Backend {
                        out.as<float>(), stream_);
   }
   void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) override;
-  bool fuses_linear() const override { return opt_.fuse_linear; }
-  void linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias, const LinearFusion& f,
-                    Tensor& out) override;
+  void prepare_gate_up(Tensor& w, Tensor& bias) override;
+  void linear_swiglu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& gate_up,
+                     Tensor& act) override;
   void rope(Tensor& x, int heads, int head_dim, const Tensor& positions,
             const RopeParams& rope) override;
   void split_qkv(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override {
@@ -135,7 +136,7 @@ class CudaBackend final : public Backend {
                     v.as<float>(), stream_);
   }
   void silu_mul(const Tensor& gate_up, Tensor& out) override {
-    cuda::silu_mul(gate_up.as<float>(), out.rows, out.cols, out.as<float>(), stream_);
+    cuda::silu_mul(gate_up.as<float>(), out.rows, out.cols, false, out.as<float>(), stream_);
   }
   void add(Tensor& x, const Tensor& y) override {
     cuda::add(x.as<float>(), y.as<float>(), int64_t(x.numel()), stream_);
@@ -179,7 +180,7 @@ class CudaBackend final : public Backend {
   void drop_graphs();
   // out (+)= x @ w^T (+ b) on cuBLAS (bf16/f16 weights: x cast to the weight dtype, split in
   // hi + lo halves in precise mode).
-  void gemm(const Tensor& x, const Tensor& w, const float* b, bool accumulate, Tensor& out);
+  void gemm(const Tensor& x, const Tensor& w, const float* b, Tensor& out);
   const float* inv_freq_table(const RopeParams& rope);
 
   CudaOptions opt_;
@@ -214,7 +215,9 @@ class CudaBackend final : public Backend {
   const int32_t* d_tiles16_ = nullptr;
   const void* kv_written_ = nullptr;  // the cache qkv_prepare() already wrote this layer's K/V to
 
-  DeviceBuffer act_hi_, act_lo_, act_f32_, part_o_, part_ml_, split_counters_;
+  DeviceBuffer act_hi_, act_lo_, part_o_, part_ml_, split_counters_;
+  // Gate/up weights whose rows prepare_gate_up() interleaved (gate_0, up_0, gate_1, ...).
+  std::unordered_set<const void*> interleaved_;
   DeviceBuffer sample_meta_, sample_scratch_;  // sample_rows(): row params + history, [R, V]
   std::unordered_map<uint64_t, DeviceBuffer> rope_tables_;
 
@@ -228,7 +231,8 @@ class CudaBackend final : public Backend {
 };
 
 Status CudaBackend::init() {
-  if (const char* v = std::getenv("MLXS_CUDA_FUSE")) opt_.fuse_linear = std::strcmp(v, "1") == 0;
+  if (const char* v = std::getenv("MLXS_CUDA_SWIGLU"))
+    opt_.swiglu_epilogue = std::strcmp(v, "0") != 0;
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
@@ -285,6 +289,7 @@ void CudaBackend::free(Tensor& t) {
   if (!t.data) return;
   drop_graphs();  // a recording may hold this pointer
   MLXS_CUDA(cudaStreamSynchronize(stream_));
+  interleaved_.erase(t.data);
   MLXS_CUDA(cudaFree(t.data));
   t.data = nullptr;
 }
@@ -365,39 +370,67 @@ void CudaBackend::wait_download(uint64_t ticket) {
 // 10.4 ms at the measured ~790 TFLOP/s bf16 rate; the f32 -> bf16 cast of x moves T * K * 6 B,
 // under 1 % of that. precise_activations doubles the GEMM work (x = hi + lo).
 void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) {
-  linear_fused(x, w, bias, LinearFusion{}, out);
-}
-
-// The GEMV takes the prologue and the accumulation in its loads and stores; on the cuBLAS path
-// the prologue runs as its own kernel into act_f32_ and the accumulation is cuBLAS's beta = 1.
-void CudaBackend::linear_fused(const Tensor& x, const Tensor& w, const Tensor& bias,
-                               const LinearFusion& f, Tensor& out) {
   const int64_t M = x.rows, K = w.cols;
   MLXS_CHECK(x.cols == K && out.cols == w.rows && out.rows == x.rows);
-  cuda::GemvFusion g;
-  g.norm_weight = f.norm_weight.data ? f.norm_weight.as<float>() : nullptr;
-  g.eps = f.eps;
-  g.accumulate = f.accumulate;
+  MLXS_CHECK(!interleaved_.count(w.data));  // interleaved gate/up go through linear_swiglu()
   const float* b = bias.data ? bias.as<float>() : nullptr;
-  if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype, g)) {
-    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !opt_.precise_activations, g,
-               out.as<float>(), stream_);
+  if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype)) {
+    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !opt_.precise_activations,
+               cuda::kEpiStore, out.as<float>(), stream_);
     return;
   }
-  Tensor in = x;
-  if (g.norm_weight) {
-    reserve(act_f32_, size_t(M) * size_t(K) * sizeof(float));
-    in = Tensor{act_f32_.ptr, DType::kF32, M, K};
-    cuda::rms_norm(x.as<float>(), g.norm_weight, M, K, f.eps, in.as<float>(), stream_);
-  }
-  gemm(in, w, b, f.accumulate, out);
+  gemm(x, w, b, out);
 }
 
-void CudaBackend::gemm(const Tensor& x, const Tensor& w, const float* b, bool accumulate,
-                       Tensor& out) {
+// Interleaving gate and up rows lets one GEMV warp own a gate row and its up row, so SwiGLU is
+// the GEMV's epilogue (no silu_mul kernel, no [M, 2I] intermediate): two strided copies through
+// a temporary, once at load.
+void CudaBackend::prepare_gate_up(Tensor& w, Tensor& bias) {
+  if (!opt_.swiglu_epilogue) return;
+  MLXS_CHECK(w.rows % 2 == 0);
+  const int64_t I = w.rows / 2;
+  auto interleave = [&](Tensor& t, size_t row_bytes) {
+    void* tmp = nullptr;
+    const size_t bytes = size_t(t.rows) * row_bytes;
+    if (!MLXS_CUDA(cudaMalloc(&tmp, bytes))) return false;
+    bool ok = MLXS_CUDA(cudaMemcpyAsync(tmp, t.data, bytes, cudaMemcpyDeviceToDevice, stream_));
+    for (int half = 0; half < 2 && ok; ++half) {
+      ok = MLXS_CUDA(cudaMemcpy2DAsync(static_cast<char*>(t.data) + half * row_bytes, 2 * row_bytes,
+                                       static_cast<const char*>(tmp) + size_t(half) * I * row_bytes,
+                                       row_bytes, row_bytes, size_t(I), cudaMemcpyDeviceToDevice,
+                                       stream_));
+    }
+    ok = MLXS_CUDA(cudaStreamSynchronize(stream_)) && ok;
+    cudaFree(tmp);
+    return ok;
+  };
+  // A bias is a [1, 2I] vector: its elements interleave like the rows.
+  Tensor bias_rows{bias.data, DType::kF32, bias.numel() > 0 ? w.rows : 0, 1};
+  if (interleave(w, size_t(w.cols) * dtype_size(w.dtype)) &&
+      (!bias.data || interleave(bias_rows, sizeof(float)))) {
+    interleaved_.insert(w.data);
+  }
+}
+
+void CudaBackend::linear_swiglu(const Tensor& x, const Tensor& w, const Tensor& bias,
+                                Tensor& gate_up, Tensor& act) {
+  if (!interleaved_.count(w.data)) return Backend::linear_swiglu(x, w, bias, gate_up, act);
+  const int64_t M = x.rows, K = w.cols;
+  MLXS_CHECK(x.cols == K && act.cols * 2 == w.rows && act.rows == M && gate_up.rows == M);
+  const float* b = bias.data ? bias.as<float>() : nullptr;
+  if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype)) {
+    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !opt_.precise_activations,
+               cuda::kEpiSwiGLU, act.as<float>(), stream_);
+    return;
+  }
+  gemm(x, w, b, gate_up);  // columns interleaved like the rows
+  cuda::silu_mul(gate_up.as<float>(), M, act.cols, true, act.as<float>(), stream_);
+}
+
+void CudaBackend::gemm(const Tensor& x, const Tensor& w, const float* b, Tensor& out) {
   const int64_t M = x.rows, K = x.cols, N = w.rows;
   const float one = 1.f, zero = 0.f;
-  const float* beta = accumulate ? &one : &zero;
+  const float* beta = &zero;
   // Column-major view: out^T [N, M] = w [K, N]^T * x^T [K, M].
   if (w.dtype == DType::kF32) {
     MLXS_CUBLAS(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,

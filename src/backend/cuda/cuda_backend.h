@@ -24,11 +24,9 @@ struct CudaOptions {
   // H200 sweep (bench/gpu/logs/run2_ours.log): GEMV wins clearly at 1 row (o_proj 12.3 vs
   // 16.2 us), ties at 2, loses from 4 (gate_up 94.7 vs 62.0 us; f32 FMAs and x re-reads).
   int gemv_max_rows = 2;
-  // The decoder runs its blocks through Backend::linear_fused (the RMSNorm fused into the GEMV
-  // prologue, the residual add into its epilogue); MLXS_CUDA_FUSE=1 turns it on. Off by
-  // default: on the H200 it saves the add_rms_norm launches but every GEMV CTA's own row
-  // reduction costs more (batch-1 8B step 4.72 vs 4.63 ms, bench/gpu/logs/run7_ours_ab.log).
-  bool fuse_linear = false;
+  // Gate/up weights interleaved at load so SwiGLU runs in the GEMV's epilogue (no silu_mul
+  // kernel on the decode path); MLXS_CUDA_SWIGLU=0 turns it off (A/B).
+  bool swiglu_epilogue = true;
 };
 
 // A backend on GPU `options.device`, owning one stream, a cuBLAS handle and its buffers.

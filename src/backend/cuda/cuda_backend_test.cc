@@ -192,48 +192,45 @@ TEST_F(CudaOps, LinearMatchesDoubleReference) {
   }
 }
 
-// linear_fused (RMSNorm prologue, accumulating epilogue) on the GEMV and the cuBLAS
-// paths against the CPU backend's composition of the separate ops (Backend::linear_fused's
-// default), on fresh random inputs; out starts as random values so accumulate is checked.
-TEST_F(CudaOps, LinearFusedMatchesCpuComposition) {
+// linear_swiglu on gate/up weights the CUDA backend interleaved at prepare_gate_up (SwiGLU in
+// the GEMV epilogue for few rows, split-K or not; cuBLAS + an interleaved silu_mul above)
+// against the CPU backend's linear + silu_mul, on fresh random inputs and biases.
+TEST_F(CudaOps, LinearSwiGluMatchesCpuComposition) {
   struct Case {
-    int64_t M, K, N;
+    int64_t M, K, I;
     DType dt;
-    bool norm, accumulate, bias;
+    bool bias;
   };
   const Case cases[] = {
-      {1, 4096, 6144, DType::kBF16, true, false, false},
-      {2, 4096, 1000, DType::kBF16, true, false, true},
-      {1, 14336, 4096, DType::kBF16, false, true, false},
-      {2, 1024, 300, DType::kF16, true, true, true},
-      {1, 4096, 4096, DType::kBF16, false, true, false},
-      {5, 512, 264, DType::kBF16, true, false, false},  // cuBLAS path + norm kernel
-      {7, 256, 100, DType::kBF16, true, true, true},    // cuBLAS path + norm + beta 1
-      {3, 128, 40, DType::kF32, false, true, true},     // f32 SGEMM with beta 1
-      {1, 64, 48, DType::kF32, true, true, false},
+      {1, 4096, 7168, DType::kBF16, false},  // GEMV, one warp per row pair
+      {2, 2048, 1000, DType::kBF16, true},   // GEMV with K split over 4 warps
+      {1, 1024, 300, DType::kF16, true},
+      {5, 512, 264, DType::kBF16, false},  // GEMV with 8 rows allowed, else cuBLAS
+      {40, 256, 100, DType::kBF16, true},  // cuBLAS + interleaved silu_mul
+      {3, 128, 40, DType::kF32, true},
+      {1, 64, 48, DType::kF32, false},
   };
   for (const Case& c : cases) {
-    const int64_t xc = c.K;
-    auto x = random(size_t(c.M * xc)), w = rounded(random(size_t(c.N * c.K), 0.05f), c.dt);
-    auto nw = random(size_t(c.K)), bias = random(size_t(c.N)), out0 = random(size_t(c.M * c.N));
+    const int64_t N = 2 * c.I;
+    auto x = random(size_t(c.M * c.K)), w = rounded(random(size_t(N * c.K), 0.05f), c.dt);
+    auto bias = random(size_t(N));
     std::vector<float> got[4];
     Backend* backends[] = {cpu_.get(), gpu_.get(), precise_.get(), gemv8_.get()};
     for (int i = 0; i < 4; ++i) {
       Backend& b = *backends[i];
-      Tensor xt = make(b, DType::kF32, c.M, xc, &x), wt = make(b, c.dt, c.N, c.K, &w);
-      Tensor bt = c.bias ? make(b, DType::kF32, 1, c.N, &bias) : Tensor{};
-      LinearFusion f;
-      if (c.norm) f.norm_weight = make(b, DType::kF32, 1, c.K, &nw), f.eps = 1e-5f;
-      f.accumulate = c.accumulate;
-      Tensor out = make(b, DType::kF32, c.M, c.N, c.accumulate ? &out0 : nullptr);
-      b.linear_fused(xt, wt, bt, f, out);
-      got[i] = get(b, out);
+      Tensor xt = make(b, DType::kF32, c.M, c.K, &x), wt = make(b, c.dt, N, c.K, &w);
+      Tensor bt = c.bias ? make(b, DType::kF32, 1, N, &bias) : Tensor{};
+      b.prepare_gate_up(wt, bt);
+      Tensor gate_up = make(b, DType::kF32, c.M, N, nullptr);
+      Tensor act = make(b, DType::kF32, c.M, c.I, nullptr);
+      b.linear_swiglu(xt, wt, bt, gate_up, act);
+      got[i] = get(b, act);
     }
     for (int i = 1; i < 4; ++i) {
       const bool exact = c.dt == DType::kF32 || i == 2;
       EXPECT_LE(rel_l2(got[i], got[0]), exact ? 1e-5 : 1e-2)
-          << "M " << c.M << " K " << c.K << " N " << c.N << " " << dtype_name(c.dt) << " norm "
-          << c.norm << " acc " << c.accumulate << " backend " << i;
+          << "M " << c.M << " K " << c.K << " I " << c.I << " " << dtype_name(c.dt) << " bias "
+          << c.bias << " backend " << i;
     }
   }
 }

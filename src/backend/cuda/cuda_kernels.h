@@ -27,8 +27,10 @@ void rope(float* x, int64_t T, int64_t stride, int heads, int head_dim, const in
 // Column blocks of qkv [T, nq + nk + nv] into q, k, v.
 void split_qkv(const float* qkv, int64_t T, int64_t nq, int64_t nk, int64_t nv, float* q, float* k,
                float* v, cudaStream_t stream);
-// out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:].
-void silu_mul(const float* gate_up, int64_t T, int64_t I, float* out, cudaStream_t stream);
+// out[T, I] = silu(gate) * up of gate_up [T, 2I]: gate_up[:, :I] and gate_up[:, I:], or with
+// `interleaved` columns 2i and 2i + 1 (the output of interleaved weights, prepare_gate_up).
+void silu_mul(const float* gate_up, int64_t T, int64_t I, bool interleaved, float* out,
+              cudaStream_t stream);
 // x[i] += y[i], n elements.
 void add(float* x, const float* y, int64_t n, cudaStream_t stream);
 // out[i, :] = x[rows[i], :].
@@ -92,24 +94,15 @@ void sample_rows(const float* logits, int64_t R, int64_t V, const SampleRowParam
 
 // --- gemv.cu: memory-bound linear for few rows ----------------------------------------------
 constexpr int kGemvMaxRows = 8;
-constexpr int kGemvMaxFusedRows = 2;  // rows the fused norm prologue is built for
-// The decoder's neighbouring ops, fused into the GEMV (see Backend::linear_fused).
-struct GemvFusion {
-  const float* norm_weight = nullptr;  // x := rms_norm(x) * norm_weight, per row, eps below
-  float eps = 0.f;
-  bool accumulate = false;  // out += result (out = result otherwise)
-};
-enum GemvPrologue { kProNone = 0, kProNorm = 1 };
-inline int gemv_prologue(const GemvFusion& f) {
-  return f.norm_weight ? kProNorm : kProNone;
-}
-// True when gemv() handles this shape: 1 <= M <= kGemvMaxRows (kGemvMaxFusedRows with a
-// norm prologue), K a multiple of 16 bytes of w.
-bool gemv_supported(int64_t M, int64_t K, DType wt, const GemvFusion& f = {});
-// out[M, N] (+)= x'[M, K] @ w[N, K]^T (+ bias[N]), x' = x after f's prologue; with round_x,
-// x' is rounded to w's dtype first. x and out must not overlap.
+// What the GEMV writes: the product (+ bias), or SwiGLU of interleaved gate/up rows.
+enum GemvEpilogue { kEpiStore = 0, kEpiSwiGLU = 1 };
+// True when gemv() handles this shape: 1 <= M <= kGemvMaxRows, K a multiple of 16 bytes of w.
+bool gemv_supported(int64_t M, int64_t K, DType wt);
+// kEpiStore: out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]). kEpiSwiGLU (N even, w's rows and bias
+// interleaved gate_0, up_0, gate_1, ...): out[M, N / 2] = silu(gate) * up of that product. With
+// round_x, x is rounded to w's dtype first. x and out must not overlap.
 void gemv(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-          const float* bias, bool round_x, const GemvFusion& f, float* out, cudaStream_t stream);
+          const float* bias, bool round_x, GemvEpilogue epi, float* out, cudaStream_t stream);
 
 // --- attention.cu: paged attention over the KV cache ----------------------------------------
 // Rows of one sequence per attention work tile (the query block of a CTA).

@@ -239,13 +239,15 @@ __global__ void qkv_prepare_kernel(QkvPrepareArgs a) {
   }
 }
 
-__global__ void silu_mul_kernel(const float* gate_up, int64_t T, int64_t I, float* out) {
+__global__ void silu_mul_kernel(const float* gate_up, int64_t T, int64_t I, bool interleaved,
+                                float* out) {
   pdl_launch_dependents();
   pdl_wait();
   const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= T * I) return;
   const int64_t t = idx / I, i = idx % I;
-  const float g = gate_up[t * 2 * I + i], u = gate_up[t * 2 * I + I + i];
+  const float* row = gate_up + t * 2 * I;
+  const float g = interleaved ? row[2 * i] : row[i], u = interleaved ? row[2 * i + 1] : row[I + i];
   out[idx] = g / (1.0f + expf(-g)) * u;
 }
 
@@ -398,8 +400,9 @@ void qkv_prepare(const QkvPrepareArgs& a, cudaStream_t stream) {
          stream, a);
 }
 
-void silu_mul(const float* gate_up, int64_t T, int64_t I, float* out, cudaStream_t stream) {
-  launch(silu_mul_kernel, blocks_for(T * I, 256), 256, 0, stream, gate_up, T, I, out);
+void silu_mul(const float* gate_up, int64_t T, int64_t I, bool interleaved, float* out,
+              cudaStream_t stream) {
+  launch(silu_mul_kernel, blocks_for(T * I, 256), 256, 0, stream, gate_up, T, I, interleaved, out);
   MLXS_CUDA_LAUNCHED();
 }
 

@@ -57,22 +57,26 @@ struct WTraits<__half> {
 
 // ============================== kernel ======================================================
 
+// The SwiGLU epilogue: silu(gate) * up, the formula of silu_mul (elementwise.cu).
+__device__ __forceinline__ float swiglu(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
 // MT: rows of x this instantiation holds accumulators for (M <= MT). KS: warps that share the
 // same rows and split K between them (interleaved chunks), reduced through shared memory; KS > 1
 // puts more loads in flight when N alone gives too few warps (o_proj, down: N = 4096).
-// kPro: what x goes through before the product (GemvPrologue): nothing, or the row's RMSNorm
-// times f.norm_weight (each CTA reduces the row itself: at most 2 x K f32 from L2, while its
-// first weights are in flight). f.accumulate adds the result to out. (A SwiGLU prologue was
-// tried and measured: every CTA recomputing silu over all of K costs ~0.6 ms per 8B step.)
-template <int MT, int KS, typename W, bool kRound, int kPro>
+// kEpi (GemvEpilogue): out[m, n] = the product (+ bias), or, for gate/up weights interleaved by
+// rows (gate_0, up_0, gate_1, ...: a warp's row pair is one gate and its up), out[m, n / 2] =
+// swiglu(gate + bias, up + bias) with out [M, N / 2]: SwiGLU without its own kernel and without
+// the [M, N] intermediate. (A SwiGLU prologue in the down GEMV was tried first and measured:
+// every CTA recomputing silu over all of K cost ~0.6 ms per 8B step.)
+template <int MT, int KS, typename W, bool kRound, int kEpi>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_kernel(const float* __restrict__ x, int M, int K, const W* __restrict__ w, int N,
-                const float* __restrict__ bias, GemvFusion f, float* __restrict__ out) {
+                const float* __restrict__ bias, float* __restrict__ out) {
   using Tr = WTraits<W>;
   constexpr int V = Tr::kVec;
   constexpr int kGroups = kWarps / KS;
+  static_assert(kEpi == kEpiStore || kRowsPerWarp == 2, "SwiGLU pairs a warp's two rows");
   __shared__ float red[kWarps][MT][kRowsPerWarp];
-  __shared__ float inv_rms[MT];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = warp / KS, slice = warp % KS;
   const int n0 = (blockIdx.x * kGroups + group) * kRowsPerWarp;
@@ -101,24 +105,6 @@ __global__ void __launch_bounds__(kWarps * 32)
   load_w(first);
   pdl_launch_dependents();
   pdl_wait();
-  if constexpr (kPro == kProNorm) {
-    for (int m = 0; m < M; ++m) {
-      float ss = 0.f;
-      for (int k = threadIdx.x * 4; k < K; k += kWarps * 32 * 4) {
-        const float4 v = *reinterpret_cast<const float4*>(x + size_t(m) * K + k);
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-      }
-      for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-      if (lane == 0) red[warp][0][0] = ss;
-      __syncthreads();
-      if (threadIdx.x == 0) {
-        float t = 0.f;
-        for (int i = 0; i < kWarps; ++i) t += red[i][0][0];
-        inv_rms[m] = 1.0f / sqrtf(t / float(K) + f.eps);
-      }
-      __syncthreads();
-    }
-  }
   const size_t x_stride = size_t(K);
   for (int c0 = first; c0 < chunks && n0 < N; c0 += 32 * KS * kUnroll) {
     if (c0 != first) load_w(c0);
@@ -136,17 +122,6 @@ __global__ void __launch_bounds__(kWarps * 32)
           const float4 a = __ldg(xp + q);
           xv[4 * q] = a.x, xv[4 * q + 1] = a.y, xv[4 * q + 2] = a.z, xv[4 * q + 3] = a.w;
         }
-        if constexpr (kPro == kProNorm) {
-          const float4* np = reinterpret_cast<const float4*>(f.norm_weight + size_t(c) * V);
-#pragma unroll
-          for (int q = 0; q < V / 4; ++q) {
-            const float4 nw = __ldg(np + q);
-            const float inv = inv_rms[m];
-            xv[4 * q] = nw.x * (xv[4 * q] * inv), xv[4 * q + 1] = nw.y * (xv[4 * q + 1] * inv);
-            xv[4 * q + 2] = nw.z * (xv[4 * q + 2] * inv);
-            xv[4 * q + 3] = nw.w * (xv[4 * q + 3] * inv);
-          }
-        }
 #pragma unroll
         for (int e = 0; e < V; ++e) {
           const float xe = kRound ? Tr::round(xv[e]) : xv[e];
@@ -157,108 +132,127 @@ __global__ void __launch_bounds__(kWarps * 32)
       }
     }
   }
+  // Reduce: lane 0 of each warp holds its rows' sums (KS == 1 writes them; KS > 1 goes through
+  // shared memory, where thread i of the block finishes output i).
+  const int half_n = N / 2;
 #pragma unroll
   for (int m = 0; m < MT; ++m) {
+    float v[kRowsPerWarp];
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) {
-      float v = acc[m][r];
-      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-      if (KS == 1) {
-        if (lane == 0 && m < M && n0 + r < N) {
-          float& o = out[size_t(m) * N + n0 + r];
-          o = (f.accumulate ? o : 0.f) + (v + (bias ? bias[n0 + r] : 0.f));
-        }
-      } else if (lane == 0) {
-        red[warp][m][r] = v;
+      v[r] = acc[m][r];
+      for (int o = 16; o > 0; o >>= 1) v[r] += __shfl_xor_sync(0xffffffffu, v[r], o);
+    }
+    if (lane != 0 || m >= M) continue;
+    if (KS > 1) {
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) red[warp][m][r] = v[r];
+    } else if (kEpi == kEpiSwiGLU) {
+      if (n0 + 1 < N) {
+        out[size_t(m) * half_n + n0 / 2] =
+            swiglu(v[0] + (bias ? bias[n0] : 0.f), v[1] + (bias ? bias[n0 + 1] : 0.f));
+      }
+    } else {
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) {
+        if (n0 + r < N) out[size_t(m) * N + n0 + r] = v[r] + (bias ? bias[n0 + r] : 0.f);
       }
     }
   }
   if (KS > 1) {
     __syncthreads();
-    // Thread i of the block finishes output (group, m, r) = i in row-major order.
+    constexpr int kOuts = kEpi == kEpiSwiGLU ? 1 : kRowsPerWarp;  // outputs per row pair
     const int i = threadIdx.x;
-    if (i < kGroups * MT * kRowsPerWarp) {
-      const int g = i / (MT * kRowsPerWarp), m = (i / kRowsPerWarp) % MT, r = i % kRowsPerWarp;
+    if (i < kGroups * MT * kOuts) {
+      const int g = i / (MT * kOuts), m = (i / kOuts) % MT, r = i % kOuts;
       const int n = (blockIdx.x * kGroups + g) * kRowsPerWarp + r;
-      if (m < M && n < N) {
-        float v = 0.f;
+      float sum[kRowsPerWarp] = {};
 #pragma unroll
-        for (int k = 0; k < KS; ++k) v += red[g * KS + k][m][r];
-        float& o = out[size_t(m) * N + n];
-        o = (f.accumulate ? o : 0.f) + (v + (bias ? bias[n] : 0.f));
+      for (int rr = 0; rr < kRowsPerWarp; ++rr)
+#pragma unroll
+        for (int k = 0; k < KS; ++k) sum[rr] += red[g * KS + k][m][rr];
+      if (kEpi == kEpiSwiGLU) {
+        if (m < M && n + 1 < N) {
+          out[size_t(m) * half_n + n / 2] =
+              swiglu(sum[0] + (bias ? bias[n] : 0.f), sum[1] + (bias ? bias[n + 1] : 0.f));
+        }
+      } else if (m < M && n < N) {
+        out[size_t(m) * N + n] = sum[r] + (bias ? bias[n] : 0.f);
       }
     }
   }
 }
 
-template <int MT, int KS, typename W, int kPro>
+template <int MT, int KS, typename W, int kEpi>
 void launch_gemv(const float* x, int M, int K, const void* w, int N, const float* bias,
-                 bool round_x, const GemvFusion& f, float* out, cudaStream_t stream) {
+                 bool round_x, float* out, cudaStream_t stream) {
   const int rows_per_block = (kWarps / KS) * kRowsPerWarp;
   const unsigned blocks = unsigned((N + rows_per_block - 1) / rows_per_block);
   const W* wt = static_cast<const W*>(w);
   if (round_x) {
-    launch(gemv_kernel<MT, KS, W, true, kPro>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N, bias,
-           f, out);
+    launch(gemv_kernel<MT, KS, W, true, kEpi>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N, bias,
+           out);
   } else {
-    launch(gemv_kernel<MT, KS, W, false, kPro>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N,
-           bias, f, out);
+    launch(gemv_kernel<MT, KS, W, false, kEpi>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N,
+           bias, out);
   }
   MLXS_CUDA_LAUNCHED();
 }
 
 // Split K over 4 warps when the rows alone give fewer than ~32 warps per SM on 132 SMs.
-template <int MT, typename W, int kPro>
+template <int MT, typename W, int kEpi>
 void dispatch_ks(const float* x, int M, int K, const void* w, int N, const float* bias,
-                 bool round_x, const GemvFusion& f, float* out, cudaStream_t stream) {
+                 bool round_x, float* out, cudaStream_t stream) {
   const bool few_rows = N / kRowsPerWarp < 132 * 32 && K >= 2048;
   if (few_rows)
-    launch_gemv<MT, 4, W, kPro>(x, M, K, w, N, bias, round_x, f, out, stream);
+    launch_gemv<MT, 4, W, kEpi>(x, M, K, w, N, bias, round_x, out, stream);
   else
-    launch_gemv<MT, 1, W, kPro>(x, M, K, w, N, bias, round_x, f, out, stream);
+    launch_gemv<MT, 1, W, kEpi>(x, M, K, w, N, bias, round_x, out, stream);
 }
 
-// The norm prologue is instantiated for M <= kGemvMaxFusedRows only (the decode sizes).
-template <typename W>
+template <typename W, int kEpi>
 void dispatch_m(const float* x, int M, int K, const void* w, int N, const float* bias, bool round_x,
-                const GemvFusion& f, float* out, cudaStream_t stream) {
-  const int pro = gemv_prologue(f);
-  if (pro == kProNorm) {
-    if (M == 1) return dispatch_ks<1, W, kProNorm>(x, M, K, w, N, bias, round_x, f, out, stream);
-    return dispatch_ks<2, W, kProNorm>(x, M, K, w, N, bias, round_x, f, out, stream);
-  }
+                float* out, cudaStream_t stream) {
   if (M == 1)
-    dispatch_ks<1, W, kProNone>(x, M, K, w, N, bias, round_x, f, out, stream);
+    dispatch_ks<1, W, kEpi>(x, M, K, w, N, bias, round_x, out, stream);
   else if (M == 2)
-    dispatch_ks<2, W, kProNone>(x, M, K, w, N, bias, round_x, f, out, stream);
+    dispatch_ks<2, W, kEpi>(x, M, K, w, N, bias, round_x, out, stream);
   else if (M <= 4)
-    dispatch_ks<4, W, kProNone>(x, M, K, w, N, bias, round_x, f, out, stream);
+    dispatch_ks<4, W, kEpi>(x, M, K, w, N, bias, round_x, out, stream);
   else
-    dispatch_ks<8, W, kProNone>(x, M, K, w, N, bias, round_x, f, out, stream);
+    dispatch_ks<8, W, kEpi>(x, M, K, w, N, bias, round_x, out, stream);
+}
+
+template <typename W>
+void dispatch_epi(const float* x, int M, int K, const void* w, int N, const float* bias,
+                  bool round_x, GemvEpilogue epi, float* out, cudaStream_t stream) {
+  if (epi == kEpiSwiGLU)
+    dispatch_m<W, kEpiSwiGLU>(x, M, K, w, N, bias, round_x, out, stream);
+  else
+    dispatch_m<W, kEpiStore>(x, M, K, w, N, bias, round_x, out, stream);
 }
 
 }  // namespace
 
 // ============================== launcher ====================================================
 
-bool gemv_supported(int64_t M, int64_t K, DType wt, const GemvFusion& f) {
+bool gemv_supported(int64_t M, int64_t K, DType wt) {
   const int64_t vec = wt == DType::kF32 ? 4 : 8;
-  const int64_t max_rows = gemv_prologue(f) == kProNone ? kGemvMaxRows : kGemvMaxFusedRows;
-  return M >= 1 && M <= max_rows && K % vec == 0 && K < (int64_t(1) << 30) &&
+  return M >= 1 && M <= kGemvMaxRows && K % vec == 0 && K < (int64_t(1) << 30) &&
          (wt == DType::kF32 || wt == DType::kBF16 || wt == DType::kF16);
 }
 
 void gemv(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-          const float* bias, bool round_x, const GemvFusion& f, float* out, cudaStream_t stream) {
+          const float* bias, bool round_x, GemvEpilogue epi, float* out, cudaStream_t stream) {
   switch (wt) {
     case DType::kBF16:
-      dispatch_m<__nv_bfloat16>(x, int(M), int(K), w, int(N), bias, round_x, f, out, stream);
+      dispatch_epi<__nv_bfloat16>(x, int(M), int(K), w, int(N), bias, round_x, epi, out, stream);
       break;
     case DType::kF16:
-      dispatch_m<__half>(x, int(M), int(K), w, int(N), bias, round_x, f, out, stream);
+      dispatch_epi<__half>(x, int(M), int(K), w, int(N), bias, round_x, epi, out, stream);
       break;
     default:
-      dispatch_m<float>(x, int(M), int(K), w, int(N), bias, false, f, out, stream);
+      dispatch_epi<float>(x, int(M), int(K), w, int(N), bias, false, epi, out, stream);
   }
 }
 
