@@ -333,17 +333,27 @@ TEST_F(CudaOps, QkvPrepareMatchesSeparateOps) {
 }
 
 TEST_F(CudaOps, ArgmaxRowsPicksFirstMaximum) {
-  const int64_t R = 6, V = 70000;
-  auto x = random(size_t(R * V));
-  x[size_t(2 * V + 5)] = 7.f, x[size_t(2 * V + 9)] = 7.f;  // a tie: the lower index wins
-  Tensor xt = make(*gpu_, DType::kF32, R, V, &x);
-  Tensor ids = make_ids(*gpu_, std::vector<int32_t>(size_t(R), -1));
-  gpu_->argmax_rows(xt, ids);
-  std::vector<int32_t> got(static_cast<size_t>(R));
-  gpu_->download(ids.data, size_t(R) * 4, got.data());
-  for (int64_t r = 0; r < R; ++r) {
-    auto row = x.begin() + r * V;
-    EXPECT_EQ(got[size_t(r)], int32_t(std::max_element(row, row + V) - row)) << "row " << r;
+  // 70000 and 128256 are read as float4, 70001 element by element.
+  for (int64_t V : {70000, 70001, 128256}) {
+    for (int64_t R : {1, 6}) {
+      auto x = random(size_t(R * V));
+      const int64_t last = R - 1;
+      // Ties: the lower index wins, across threads (5 and 9), inside one float4 (12 and 13),
+      // and from the two ends of a row (3 and V - 1).
+      x[size_t(last * V + 5)] = 7.f, x[size_t(last * V + 9)] = 7.f;
+      if (R > 1) x[size_t(12)] = 9.f, x[size_t(13)] = 9.f;
+      if (R > 2) x[size_t(2 * V + V - 1)] = 8.f, x[size_t(2 * V + 3)] = 8.f;
+      Tensor xt = make(*gpu_, DType::kF32, R, V, &x);
+      Tensor ids = make_ids(*gpu_, std::vector<int32_t>(size_t(R), -1));
+      gpu_->argmax_rows(xt, ids);
+      std::vector<int32_t> got(static_cast<size_t>(R));
+      gpu_->download(ids.data, size_t(R) * 4, got.data());
+      for (int64_t r = 0; r < R; ++r) {
+        auto row = x.begin() + r * V;
+        EXPECT_EQ(got[size_t(r)], int32_t(std::max_element(row, row + V) - row))
+            << "row " << r << " of " << R << ", V " << V;
+      }
+    }
   }
 }
 
