@@ -17,7 +17,9 @@ echo "ncu exit $?"; tail -3 "$OUT/ncu.err"
 python3 - "$OUT/ncu.csv" <<'PY'
 import csv, sys, collections
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 5]
-if not rows: sys.exit("no rows")
+hi = next((i for i, r in enumerate(rows) if r[0] == "ID"), None)  # the program prints first
+if hi is None: sys.exit("no ncu rows")
+rows = rows[hi:]
 head = rows[0]; ki = head.index("Kernel Name"); ti = head.index("gpu__time_duration.sum")
 tot = collections.defaultdict(float); cnt = collections.Counter()
 for r in rows[2:]:

@@ -181,20 +181,42 @@ __global__ void split_qkv_kernel(const float* qkv, int64_t nq, int64_t nk, int64
 
 // Grid: x = token, y = groups of 4 head slots (H query, Hk key, Hk value heads); a warp per
 // head: load, optional RMSNorm (warp reduction), RoPE through a per-warp shared row (the pair
-// partner can sit in another lane), store (and for k, v: into the cache as well).
+// partner can sit in another lane), store (and for k, v: into the cache as well). What comes
+// from no earlier kernel of the step (the norm weights, the position and slot uploaded before
+// the step, and so the RoPE angles, in double) is read and computed before the PDL wait.
 __global__ void qkv_prepare_kernel(QkvPrepareArgs a) {
-  pdl_launch_dependents();
-  pdl_wait();
   __shared__ float row[4][256];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t t = blockIdx.x;
   const int slot = blockIdx.y * 4 + warp, Dh = a.head_dim, half = Dh / 2;
   const int H = a.heads, Hk = a.kv_heads;
   if (slot >= H + 2 * Hk) return;
-  const int64_t cols = int64_t(H + 2 * Hk) * Dh;
-  const float* src = a.qkv + t * cols + int64_t(slot) * Dh;
   const bool is_q = slot < H, is_k = !is_q && slot < H + Hk;
   const float* norm = is_q ? a.q_norm : is_k ? a.k_norm : nullptr;
+  float nw[8], rc[8], rs[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    const int d = lane + 32 * e;
+    nw[e] = norm && d < Dh ? norm[d] : 0.f;
+    rc[e] = rs[e] = 0.f;
+  }
+  if (is_q || is_k) {
+    const float p = float(a.positions[t]);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      const int d = lane + 32 * e;
+      if (d >= Dh) continue;
+      double sn, cs;
+      sincos(double(p * a.inv_freq[d < half ? d : d - half]), &sn, &cs);
+      rc[e] = float(cs) * a.rope_scaling, rs[e] = float(sn) * a.rope_scaling;
+    }
+  }
+  const int head = is_q ? slot : is_k ? slot - H : slot - H - Hk;
+  const int64_t at = int64_t(a.slots[t]) * Hk * Dh + int64_t(head) * Dh;
+  pdl_launch_dependents();
+  pdl_wait();
+  const int64_t cols = int64_t(H + 2 * Hk) * Dh;
+  const float* src = a.qkv + t * cols + int64_t(slot) * Dh;
   float vals[8];
   float ss = 0.f;
 #pragma unroll
@@ -209,7 +231,7 @@ __global__ void qkv_prepare_kernel(QkvPrepareArgs a) {
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
       const int d = lane + 32 * e;
-      if (d < Dh) vals[e] = norm[d] * (vals[e] * inv);
+      if (d < Dh) vals[e] = nw[e] * (vals[e] * inv);
     }
   }
   if (is_q || is_k) {
@@ -219,24 +241,18 @@ __global__ void qkv_prepare_kernel(QkvPrepareArgs a) {
       if (d < Dh) row[warp][d] = vals[e];
     }
     __syncwarp();
-    const float p = float(a.positions[t]);
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
       const int d = lane + 32 * e;
       if (d >= Dh) continue;
       const int i = d < half ? d : d - half;
-      double sn, cs;
-      sincos(double(p * a.inv_freq[i]), &sn, &cs);
-      const float c = float(cs) * a.rope_scaling, s = float(sn) * a.rope_scaling;
       const float x1 = row[warp][i], x2 = row[warp][i + half];
-      vals[e] = d < half ? x1 * c - x2 * s : x2 * c + x1 * s;
+      vals[e] = d < half ? x1 * rc[e] - x2 * rs[e] : x2 * rc[e] + x1 * rs[e];
     }
   }
-  const int head = is_q ? slot : is_k ? slot - H : slot - H - Hk;
   float* dst = (is_q ? a.q + t * int64_t(H) * Dh : (is_k ? a.k : a.v) + t * int64_t(Hk) * Dh) +
                int64_t(head) * Dh;
   void* cache = is_q ? nullptr : is_k ? a.k_cache : a.v_cache;
-  const int64_t at = int64_t(a.slots[t]) * Hk * Dh + int64_t(head) * Dh;
 #pragma unroll
   for (int e = 0; e < 8; ++e) {
     const int d = lane + 32 * e;
