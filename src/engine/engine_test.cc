@@ -266,30 +266,40 @@ TEST_F(EngineTest, RequestLongerThanTheContextIsRefusedUpFront) {
 // A request that can never fit the KV pool is refused as bad input (not as a busy server), and
 // one that fits waits for blocks: with a 6-block pool (96 tokens) two 60-token requests run one
 // after the other.
-TEST(EngineKvPool, NeverFitsIsInvalidAndFittingRequestsWaitForBlocks) {
-  std::string cfg = ::testing::TempDir() + "/small_pool.yaml";
-  std::ofstream(cfg) << "kv_cache:\n  num_blocks: 6\n  block_size: 16\n";
+// An engine configured by `yaml` (written to <temp>/<name>.yaml) with the default model loaded,
+// or null after a test failure.
+std::unique_ptr<Engine> engine_with_config(const std::string& name, const std::string& yaml) {
+  const std::string cfg = ::testing::TempDir() + "/" + name + ".yaml";
+  std::ofstream(cfg) << yaml;
   EngineOptions o;
   o.env_overrides = false;
   o.config_path = cfg;
   auto e = create_engine(o);
-  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  EXPECT_TRUE(e.ok()) << e.status().to_string();
+  if (!e.ok()) return nullptr;
   LoadModelOptions lo;
   lo.model = "default";
   lo.local_path = kModelDir;
-  ASSERT_TRUE((*e)->load_model(lo).ok());
+  auto h = (*e)->load_model(lo);
+  EXPECT_TRUE(h.ok()) << h.status().to_string();
+  return h.ok() ? std::move(*e) : nullptr;
+}
+
+TEST(EngineKvPool, NeverFitsIsInvalidAndFittingRequestsWaitForBlocks) {
+  auto e = engine_with_config("small_pool", "kv_cache:\n  num_blocks: 6\n  block_size: 16\n");
+  ASSERT_TRUE(e);
   GeneratorParams p;
   p.model = "default";
   p.prompt = "Call me Ishmael.";
   p.temperature = 0;
   p.max_tokens = 200;
-  auto too_big = (*e)->create_generator(p);
+  auto too_big = e->create_generator(p);
   ASSERT_FALSE(too_big.ok());
   EXPECT_EQ(too_big.status().code(), ErrorCode::kInvalidParams);
   EXPECT_NE(too_big.status().message().find("KV blocks"), std::string::npos);
   p.max_tokens = 60;
   p.stop_token_ids = {};
-  auto a = (*e)->create_generator(p), b = (*e)->create_generator(p);
+  auto a = e->create_generator(p), b = e->create_generator(p);
   ASSERT_TRUE(a.ok() && b.ok());
   Collected ca = drain(**a), cb = drain(**b);
   ASSERT_TRUE(ca.meta && cb.meta);
@@ -302,19 +312,11 @@ TEST(EngineKvPool, NeverFitsIsInvalidAndFittingRequestsWaitForBlocks) {
 // previous step), top_logprobs (sampled on the host), stop tokens, stop strings, lengths.
 TEST(EnginePipeline, OverlappedStepsGiveTheSameStreamsAsOneStepAtATime) {
   auto start = [](bool overlap) {
-    std::string cfg = ::testing::TempDir() + "/pipeline_" + std::to_string(overlap) + ".yaml";
-    std::ofstream(cfg) << "kv_cache:\n  num_blocks: 10\n  block_size: 16\nscheduler:\n"
-                       << "  overlap_steps: " << (overlap ? "true" : "false") << "\n";
-    EngineOptions o;
-    o.env_overrides = false;
-    o.config_path = cfg;
-    auto e = create_engine(o);
-    EXPECT_TRUE(e.ok()) << e.status().to_string();
-    LoadModelOptions lo;
-    lo.model = "default";
-    lo.local_path = kModelDir;
-    EXPECT_TRUE((*e)->load_model(lo).ok());
-    return std::move(*e);
+    return engine_with_config(
+        std::string("pipeline_") + (overlap ? "on" : "off"),
+        std::string(
+            "kv_cache:\n  num_blocks: 10\n  block_size: 16\nscheduler:\n  overlap_steps: ") +
+            (overlap ? "true" : "false") + "\n");
   };
   const char* starts[] = {"It is a truth universally acknowledged, that", "Call me Ishmael.",
                           "In the beginning", "Emma Woodhouse, handsome, clever, and rich,"};
@@ -346,6 +348,7 @@ TEST(EnginePipeline, OverlappedStepsGiveTheSameStreamsAsOneStepAtATime) {
   };
   auto overlapped = start(true);
   auto serial = start(false);
+  ASSERT_TRUE(overlapped && serial);
   std::vector<Collected> a = run_all(*overlapped), b = run_all(*serial);
   ASSERT_EQ(a.size(), ps.size());
   ASSERT_EQ(b.size(), ps.size());

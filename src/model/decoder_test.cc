@@ -86,15 +86,17 @@ TEST_P(DecoderTest, ChunkedAndBatchedStepsMatchOnePrefillBitwise) {
   }
 }
 
-TEST_P(DecoderTest, RejectsTokenOutsideVocabulary) {
-  std::vector<int32_t> table = {0, 1};
-  std::vector<int32_t> bad = {model_->config().vocab_size};
-  SeqStep s{table, 0, bad};
-  std::vector<int32_t> flat;
+// Runs one step of the single token `id`; the status the model gives it.
+Status forward_one_token(Model& m, KvCache& cache, int32_t id) {
+  std::vector<int32_t> table = {0, 1}, token = {id}, rows = {0}, flat;
+  SeqStep s{table, 0, token};
   AttentionBatch b = make_attention_batch(std::span(&s, 1), 4, 0, &flat);
-  std::vector<int32_t> rows = {0};
   std::vector<float> logits;
-  Status st = model_->forward(flat, b, rows, *cache_, &logits);
+  return m.forward(flat, b, rows, cache, &logits);
+}
+
+TEST_P(DecoderTest, RejectsTokenOutsideVocabulary) {
+  Status st = forward_one_token(*model_, *cache_, model_->config().vocab_size);
   EXPECT_EQ(st.code(), ErrorCode::kInvalidParams);
   EXPECT_NE(st.message().find("outside the vocabulary"), std::string::npos);
 }
@@ -115,14 +117,7 @@ TEST_P(DecoderTest, PipelinedStepsReadPlaceholdersFromThePreviousStep) {
 }
 
 TEST_P(DecoderTest, APlaceholderWithoutAStepInFlightIsRejected) {
-  std::vector<int32_t> table = {0, 1};
-  std::vector<int32_t> bad = {-1};
-  SeqStep s{table, 0, bad};
-  std::vector<int32_t> flat;
-  AttentionBatch b = make_attention_batch(std::span(&s, 1), 4, 0, &flat);
-  std::vector<int32_t> rows = {0};
-  std::vector<float> logits;
-  Status st = model_->forward(flat, b, rows, *cache_, &logits);
+  Status st = forward_one_token(*model_, *cache_, -1);
   EXPECT_EQ(st.code(), ErrorCode::kInvalidParams);
   EXPECT_NE(st.message().find("token id -1"), std::string::npos) << st.message();
 }

@@ -58,6 +58,21 @@ inline LoadedModel load_test_model(std::unique_ptr<Backend> backend, const std::
 // Greedy generation in blocks of kBlockSize tokens (sequence s owns a contiguous run of blocks).
 constexpr int kBlockSize = 4;
 
+// Block tables for `prompts` that each generate num_new tokens: sequence s owns the contiguous
+// blocks [s * per_seq, (s + 1) * per_seq). *longest is the longest prompt.
+inline std::vector<std::vector<int32_t>> block_tables(
+    const std::vector<std::vector<int32_t>>& prompts, int num_new, int* longest, int* per_seq) {
+  *longest = 0;
+  for (auto& p : prompts) *longest = std::max(*longest, int(p.size()));
+  *per_seq = (*longest + num_new + kBlockSize - 1) / kBlockSize;
+  std::vector<std::vector<int32_t>> tables(prompts.size());
+  for (size_t s = 0; s < tables.size(); ++s) {
+    tables[s].resize(size_t(*per_seq));
+    std::iota(tables[s].begin(), tables[s].end(), int32_t(s) * *per_seq);
+  }
+  return tables;
+}
+
 struct GenRun {
   std::vector<std::vector<int32_t>> generated;  // per sequence
   std::vector<float> first_logits;              // logits of the first step's rows
@@ -69,14 +84,8 @@ struct GenRun {
 inline GenRun generate(Model& m, KvCache& cache, const std::vector<std::vector<int32_t>>& prompts,
                        int chunk, int num_new, bool device_greedy) {
   const int S = int(prompts.size());
-  int longest = 0;
-  for (auto& p : prompts) longest = std::max(longest, int(p.size()));
-  const int per_seq = (longest + num_new + kBlockSize - 1) / kBlockSize;
-  std::vector<std::vector<int32_t>> tables(static_cast<size_t>(S));
-  for (int s = 0; s < S; ++s) {
-    tables[size_t(s)].resize(size_t(per_seq));
-    std::iota(tables[size_t(s)].begin(), tables[size_t(s)].end(), s * per_seq);
-  }
+  int longest = 0, per_seq = 0;
+  const auto tables = block_tables(prompts, num_new, &longest, &per_seq);
   std::vector<int> cached(static_cast<size_t>(S), 0);
   GenRun run;
   run.generated.resize(size_t(S));
@@ -135,14 +144,8 @@ inline GenRun generate(Model& m, KvCache& cache, const std::vector<std::vector<i
 inline GenRun generate_pipelined(Model& m, KvCache& cache,
                                  const std::vector<std::vector<int32_t>>& prompts, int num_new) {
   const int S = int(prompts.size());
-  int longest = 0;
-  for (auto& p : prompts) longest = std::max(longest, int(p.size()));
-  const int per_seq = (longest + num_new + kBlockSize - 1) / kBlockSize;
-  std::vector<std::vector<int32_t>> tables(static_cast<size_t>(S));
-  for (int s = 0; s < S; ++s) {
-    tables[size_t(s)].resize(size_t(per_seq));
-    std::iota(tables[size_t(s)].begin(), tables[size_t(s)].end(), s * per_seq);
-  }
+  int longest = 0, per_seq = 0;
+  const auto tables = block_tables(prompts, num_new, &longest, &per_seq);
   if (m.decode_padding()) {  // placeholders need step buffers that never grow (warm_up)
     int num_graphs = 0;
     EXPECT_TRUE(m.warm_up(cache, S, per_seq, int64_t(longest) * S, &num_graphs).ok());
