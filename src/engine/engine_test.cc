@@ -226,6 +226,7 @@ TEST_F(EngineTest, ASlowConsumerIsPausedAndDoesNotBlockTheOthers) {
   // While nobody reads `slow`, its buffer fills and it is paused; other requests complete.
   for (int i = 0; i < 3; ++i) {
     Collected c = run(params("The LORD said", 40));
+    ASSERT_TRUE(c.meta) << (c.error ? c.error->message : "no metadata chunk");
     EXPECT_EQ(c.meta->finish_reason, FinishReason::kLength);
   }
   std::this_thread::sleep_for(50ms);

@@ -265,10 +265,18 @@ Status Model::run_step(std::span<const int32_t> tokens, const AttentionBatch& ba
         pad_decode_step(tokens, batch, logit_rows, decode_bucket(T), cache.scratch_block());
     return run_step(p.tokens, p.batch, p.logit_rows, cache);  // now T == R == bucket
   }
+  std::vector<int32_t> resolved;
   if (placeholders && (T > s_.tokens || R > s_.rows)) {
-    // Growing the step buffers would free the ids the placeholders point at.
-    return error(ErrorCode::kInternalError,
-                 "forward: a step with placeholder tokens needs step buffers sized by warm_up()");
+    // Growing the step buffers frees the ids the placeholders name: read them first (this
+    // waits for the step in flight; warm_up() sizes the buffers so that serving never does).
+    std::vector<int32_t> prev(size_t(last_ids_.rows));
+    backend_.download(last_ids_.data, prev.size() * sizeof(int32_t), prev.data());
+    resolved.assign(tokens.begin(), tokens.end());
+    for (int32_t& id : resolved) {
+      if (id < 0) id = prev[size_t(-int64_t(id) - 1)];
+    }
+    tokens = resolved;
+    placeholders = false;
   }
   ensure_scratch(T, std::max<int64_t>(R, 1));
   backend_.upload(tokens.data(), size_t(T) * 4, s_.ids.data);

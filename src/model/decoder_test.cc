@@ -116,6 +116,37 @@ TEST_P(DecoderTest, PipelinedStepsReadPlaceholdersFromThePreviousStep) {
   model_->set_decode_padding(false);
 }
 
+// A step with placeholders that needs larger step buffers than the model has yet (no warm_up:
+// a new sequence's prefill joins a decode) reads the ids before the buffers grow.
+TEST_P(DecoderTest, PlaceholdersSurviveStepBufferGrowth) {
+  const std::vector<int32_t> a = prompt(2, 1), b = prompt(11, 2);
+  std::vector<int32_t> ta = {0, 1, 2, 3}, tb = {4, 5, 6, 7}, next_a, got;
+  std::vector<int32_t> flat, rows = {1};
+  SeqStep first{ta, 0, a};
+  AttentionBatch b1 = make_attention_batch(std::span(&first, 1), 4, 0, &flat);
+  ASSERT_TRUE(model_->begin_step(Model::StepKind::kGreedy, flat, b1, rows, *cache_, nullptr).ok());
+  // Sequence a decodes its greedy token (placeholder -1) next to b's 11-token prefill.
+  const std::vector<int32_t> placeholder = {-1};
+  SeqStep second[2] = {{ta, 2, placeholder}, {tb, 0, b}};
+  std::vector<int32_t> flat2;
+  AttentionBatch b2 = make_attention_batch(second, 4, 0, &flat2);
+  std::vector<int32_t> rows2 = {0, 11};
+  ASSERT_TRUE(
+      model_->begin_step(Model::StepKind::kGreedy, flat2, b2, rows2, *cache_, nullptr).ok());
+  ASSERT_TRUE(model_->end_step(&next_a, nullptr, nullptr).ok());
+  ASSERT_TRUE(model_->end_step(&got, nullptr, nullptr).ok());
+  // The same second step with the real token, in other blocks.
+  std::vector<int32_t> tc = {8, 9, 10, 11}, td = {12, 13, 14, 15}, ref;
+  std::vector<int32_t> a_then = a;
+  a_then.push_back(next_a.at(0));
+  SeqStep again[2] = {{tc, 0, a_then}, {td, 0, b}};
+  std::vector<int32_t> flat3;
+  AttentionBatch b3 = make_attention_batch(again, 4, 0, &flat3);
+  std::vector<int32_t> rows3 = {2, 13};
+  ASSERT_TRUE(model_->forward_greedy(flat3, b3, rows3, *cache_, &ref).ok());
+  EXPECT_EQ(got, ref);
+}
+
 TEST_P(DecoderTest, APlaceholderWithoutAStepInFlightIsRejected) {
   Status st = forward_one_token(*model_, *cache_, -1);
   EXPECT_EQ(st.code(), ErrorCode::kInvalidParams);
