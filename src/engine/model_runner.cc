@@ -99,8 +99,14 @@ Status ModelRunner::check_admission(const Request& r) {
                                                 " in all: lower max_tokens or shorten the prompt");
   }
   std::lock_guard<std::mutex> lock(mu_);
-  if (breaker_state_ == "open") {
-    return error(ErrorCode::kServerError, "model '" + id_ + "' is failing (circuit breaker open)");
+  const auto now = EngineClock::now();
+  if (breaker_state_ == "open" && now < breaker_open_until_) {
+    // Past the recovery timeout a request is admitted: its first step is the half-open probe
+    // (the breaker only moves on when there is work to try).
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(breaker_open_until_ - now);
+    return error(ErrorCode::kServerError, "model '" + id_ +
+                                              "' is failing (circuit breaker open, retry in " +
+                                              std::to_string(ms.count()) + " ms)");
   }
   if (num_queued_ >= config_.max_waiting_requests) {
     return error(ErrorCode::kCapacityExceeded, "model '" + id_ +
@@ -151,6 +157,8 @@ void ModelRunner::loop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       const auto bs = breaker_.state();
+      const auto now = EngineClock::now();
+      breaker_open_until_ = now + breaker_.retry_after(now);
       breaker_state_ = bs == sched::BreakerState::kOpen       ? "open"
                        : bs == sched::BreakerState::kHalfOpen ? "half_open"
                                                               : "closed";

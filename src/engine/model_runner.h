@@ -57,7 +57,8 @@ class ModelRunner {
   std::string backend_name() const { return backend_->name(); }
 
   // Refusals known before queueing: CapacityExceeded (queue full, KV can never fit),
-  // InvalidParams (longer than the context), ServerError (circuit breaker open).
+  // InvalidParams (longer than the context), ServerError (circuit breaker open and within its
+  // recovery timeout; after it, the request is admitted as the probe).
   Status check_admission(const Request& r);
   // Queues `r` for the engine thread (after check_admission).
   void submit(std::unique_ptr<Request> r);
@@ -136,6 +137,7 @@ class ModelRunner {
   std::vector<sched::SeqId> resumes_;           // guarded by mu_
   ModelStats stats_;                            // guarded by mu_ (copied out by stats())
   std::string breaker_state_ = "closed";        // guarded by mu_
+  EngineClock::time_point breaker_open_until_;  // end of the open state's timeout; guarded by mu_
   int num_queued_ = 0;                          // inbox + waiting; guarded by mu_
   bool stop_ = false;                           // guarded by mu_
   std::thread thread_;

@@ -1,0 +1,211 @@
+// The model runner when its backend fails, with steps pipelined (two in flight): a step whose
+// backend reports an error fails exactly the requests it carried (GenerationError, naming the
+// cause) and the runner goes on serving the others; repeated failures open the circuit breaker,
+// which refuses new requests until its recovery timeout, then closes after successful probes.
+// The backend is the real CPU backend behind a decorator that reports injected errors.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "engine/model_runner.h"
+
+namespace mlxs {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Forwards every op to `inner`; take_error() (asked once per ended step) reports an injected
+// error while failures are armed.
+class FaultBackend final : public Backend {
+ public:
+  explicit FaultBackend(std::unique_ptr<Backend> inner) : in_(std::move(inner)) {}
+  // The next `n` ended steps fail.
+  void fail_next(int n) { armed_.store(n); }
+
+  std::string name() const override { return "fault(" + in_->name() + ")"; }
+  Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
+    return in_->alloc(dtype, rows, cols);
+  }
+  void free(Tensor& t) override { in_->free(t); }
+  void upload(const void* host, size_t bytes, void* device) override {
+    in_->upload(host, bytes, device);
+  }
+  void download(const void* device, size_t bytes, void* host) override {
+    in_->download(device, bytes, host);
+  }
+  DType kv_dtype() const override { return in_->kv_dtype(); }
+  void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override {
+    in_->embedding(ids, table, out);
+  }
+  void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) override {
+    in_->rms_norm(x, w, eps, out);
+  }
+  void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& w, float eps,
+                    Tensor& out) override {
+    in_->add_rms_norm(residual, x, w, eps, out);
+  }
+  void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) override {
+    in_->linear(x, w, bias, out);
+  }
+  void rope(Tensor& x, int heads, int head_dim, const Tensor& positions,
+            const RopeParams& rope) override {
+    in_->rope(x, heads, head_dim, positions, rope);
+  }
+  void split_qkv(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override {
+    in_->split_qkv(qkv, q, k, v);
+  }
+  void silu_mul(const Tensor& gate_up, Tensor& out) override { in_->silu_mul(gate_up, out); }
+  void add(Tensor& x, const Tensor& y) override { in_->add(x, y); }
+  void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) override {
+    in_->gather_rows(x, rows, out);
+  }
+  void begin_step(const AttentionBatch& batch) override { in_->begin_step(batch); }
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, KvLayer& cache,
+                 const AttentionBatch& batch, int heads, int kv_heads, int head_dim, float scale,
+                 Tensor& out) override {
+    in_->attention(q, k, v, cache, batch, heads, kv_heads, head_dim, scale, out);
+  }
+  Status take_error() override {
+    MLXS_RETURN_IF_ERROR(in_->take_error());
+    if (armed_.load() > 0) {
+      armed_.fetch_sub(1);
+      return error(ErrorCode::kRuntimeError, "injected device fault");
+    }
+    return {};
+  }
+
+ private:
+  std::unique_ptr<Backend> in_;
+  std::atomic<int> armed_{0};
+};
+
+const std::string kModelDir = std::string(MLXS_SOURCE_DIR) + "/models/default";
+
+struct Outcome {
+  int num_tokens = 0;
+  std::optional<MetadataChunk> meta;
+  std::optional<ErrorChunk> error;
+};
+
+class ModelRunnerFaults : public ::testing::Test {
+ protected:
+  void start(sched::CircuitBreakerConfig breaker = {}) {
+    auto inner = make_cpu_backend(2);
+    auto fault = std::make_unique<FaultBackend>(std::move(inner));
+    fault_ = fault.get();
+    RunnerConfig rc;
+    rc.kv_cache_bytes = int64_t(64) << 20;
+    rc.breaker = breaker;
+    auto r = ModelRunner::start("m", kModelDir, std::move(fault), rc, 512, [](EventPayload) {});
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    runner_ = std::move(*r);
+  }
+  // Submits a greedy request of max_tokens tokens (after admission) and returns its stream.
+  std::shared_ptr<Stream> submit(int max_tokens) {
+    auto r = std::make_unique<Request>();
+    r->id = next_id_++;
+    r->stream_id = "s" + std::to_string(r->id);
+    r->model_id = "m";
+    r->prompt = {10, 20, 30, 40, 50};
+    r->max_tokens = max_tokens;
+    r->sampling.temperature = 0.f;
+    r->submitted = EngineClock::now();
+    r->stream = std::make_shared<Stream>(r->stream_id, 1024);
+    auto stream = r->stream;
+    Status admitted = runner_->check_admission(*r);
+    if (!admitted.ok()) {
+      last_refusal_ = admitted;
+      return nullptr;
+    }
+    runner_->submit(std::move(r));
+    return stream;
+  }
+  // Reads `s` to its final chunk (at most 10 s), after reading `first_tokens` token chunks
+  // and calling `then` (a fault to arm mid-stream).
+  static Outcome read(Stream& s, int first_tokens = 0, std::function<void()> then = {}) {
+    Outcome o;
+    const auto give_up = EngineClock::now() + 10s;
+    bool armed = first_tokens == 0;
+    if (armed && then) then();
+    while (!s.finished() && EngineClock::now() < give_up) {
+      auto c = s.pop(100ms);
+      if (!c) continue;
+      if (std::holds_alternative<TokenChunk>(*c)) {
+        if (++o.num_tokens == first_tokens && then) then();
+      } else if (auto* m = std::get_if<MetadataChunk>(&*c)) {
+        o.meta = *m;
+      } else {
+        o.error = std::get<ErrorChunk>(*c);
+      }
+    }
+    return o;
+  }
+  template <class Pred>
+  bool eventually(Pred pred) {
+    for (int i = 0; i < 400 && !pred(); ++i) std::this_thread::sleep_for(5ms);
+    return pred();
+  }
+
+  FaultBackend* fault_ = nullptr;
+  std::unique_ptr<ModelRunner> runner_;
+  sched::SeqId next_id_ = 1;
+  Status last_refusal_;
+};
+
+TEST_F(ModelRunnerFaults, AFailedStepFailsItsRequestsAndTheRunnerGoesOn) {
+  start();
+  auto a = submit(60);
+  ASSERT_TRUE(a);
+  // Fails the step in flight once `a` has streamed 5 tokens; `a` is in every step.
+  Outcome oa = read(*a, 5, [&] { fault_->fail_next(1); });
+  ASSERT_TRUE(oa.error) << "the stream ended without an error";
+  EXPECT_EQ(oa.error->code, ErrorCode::kGenerationError);
+  EXPECT_NE(oa.error->message.find("injected device fault"), std::string::npos)
+      << oa.error->message;
+  EXPECT_LT(oa.num_tokens, 60);
+  // The runner serves the next requests in full, two at once.
+  auto b = submit(12), c = submit(20);
+  ASSERT_TRUE(b && c);
+  Outcome ob = read(*b), oc = read(*c);
+  ASSERT_TRUE(ob.meta && oc.meta) << (ob.error ? ob.error->message : "") << " / "
+                                  << (oc.error ? oc.error->message : "");
+  EXPECT_EQ(ob.num_tokens, 12);
+  EXPECT_EQ(oc.num_tokens, 20);
+  EXPECT_EQ(ob.meta->finish_reason, FinishReason::kLength);
+  EXPECT_EQ(runner_->breaker_state(), "closed");
+}
+
+TEST_F(ModelRunnerFaults, RepeatedFailuresOpenTheBreakerUntilItsRecoveryTimeout) {
+  sched::CircuitBreakerConfig cb;
+  cb.failure_threshold = 2;
+  cb.recovery_timeout = 1000ms;
+  cb.success_threshold = 2;
+  start(cb);
+  fault_->fail_next(1000);
+  for (int i = 0; i < 2; ++i) {
+    auto s = submit(30);
+    ASSERT_TRUE(s);
+    Outcome o = read(*s);
+    ASSERT_TRUE(o.error);
+    EXPECT_EQ(o.error->code, ErrorCode::kGenerationError);
+  }
+  ASSERT_TRUE(eventually([&] { return runner_->breaker_state() == "open"; }));
+  EXPECT_FALSE(submit(5));
+  EXPECT_EQ(last_refusal_.code(), ErrorCode::kServerError);
+  EXPECT_NE(last_refusal_.message().find("circuit breaker open"), std::string::npos);
+  // The device recovers; after the recovery timeout a request goes through as the probe and
+  // the breaker closes after its successful steps.
+  fault_->fail_next(0);
+  std::this_thread::sleep_for(1050ms);
+  std::shared_ptr<Stream> s;
+  ASSERT_TRUE(eventually([&] { return (s = submit(8)) != nullptr; })) << last_refusal_.to_string();
+  Outcome o = read(*s);
+  ASSERT_TRUE(o.meta) << (o.error ? o.error->message : "no final chunk");
+  EXPECT_EQ(o.num_tokens, 8);
+  EXPECT_TRUE(eventually([&] { return runner_->breaker_state() == "closed"; }))
+      << runner_->breaker_state();
+}
+
+}  // namespace
+}  // namespace mlxs
