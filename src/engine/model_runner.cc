@@ -174,8 +174,7 @@ void ModelRunner::loop() {
     }
     if (!ran) {
       (void)end_in_flight(nullptr);  // a failure was reported to its requests
-      flush_pending();
-      apply_pending_pauses();
+      stream_pending();
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(10),
                    [&] { return stop_ || !inbox_.empty() || !resumes_.empty(); });
@@ -247,17 +246,52 @@ void ModelRunner::step() {
   sched::SchedulerOutput out = scheduler_->schedule();
   if (out.empty()) {
     Status s = end_in_flight(nullptr);
-    flush_pending();
-    apply_pending_pauses();
-    if (s.ok()) {
-      breaker_.record_success(EngineClock::now());  // nothing to run is no failure
-    } else {
-      breaker_.record_failure(EngineClock::now());
-    }
+    stream_pending();
+    record_outcome(s);  // nothing to run is no failure
     return;
   }
+  bool needs_history = false;
+  StepInFlight plan = plan_step(std::move(out), &needs_history);
+  const bool pipelined =
+      config_.overlap_steps && in_flight_ && in_flight_->kind != Kind::kLogits && !needs_history;
+  Status s;
+  if (!pipelined && in_flight_) {
+    std::vector<int32_t> prev;
+    s = end_in_flight(&prev);
+    if (s.ok()) resolve_on_host(plan.out.token_ids, prev);
+  }
+  if (s.ok()) s = begin(plan);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.steps;
+  }
+  if (!s.ok()) {
+    // The plan never ran: its sequences fail with the error (a placeholder of theirs cannot be
+    // resolved any more), and so does the step in flight, if any.
+    (void)end_in_flight(nullptr);
+    fail_step(plan.out, s);
+    stream_pending();
+    record_outcome(s);
+    return;
+  }
+  if (pipelined) s = end_in_flight(nullptr);  // N's tokens, while N + 1 runs
+  in_flight_ = std::move(plan);
+  flush_pending();  // host work while the backend runs the step
+  apply_plan(*in_flight_);
+  apply_pending_pauses();
+  if (!config_.overlap_steps) {
+    // One step at a time: end it now and stream its tokens before planning the next.
+    Status e = end_in_flight(nullptr);
+    s = s.ok() ? e : s;
+    stream_pending();
+  }
+  record_outcome(s);
+}
+
+ModelRunner::StepInFlight ModelRunner::plan_step(sched::SchedulerOutput out,
+                                                 bool* needs_penalty_history) {
   StepInFlight plan;
-  bool all_greedy = true, any_top_logprobs = false, any_penalties = false;
+  bool all_greedy = true, any_top_logprobs = false;
   for (int i = 0; i < int(out.seqs.size()); ++i) {
     const sched::ScheduledSeq& seq = out.seqs[size_t(i)];
     Request& r = *live_.at(seq.id);
@@ -269,66 +303,44 @@ void ModelRunner::step() {
     plan.draw_index.push_back(uint64_t(scheduler_->find(seq.id)->num_output_tokens()));
     all_greedy = all_greedy && is_plain_greedy(r);
     any_top_logprobs = any_top_logprobs || r.sampling.top_logprobs > 0;
-    any_penalties = any_penalties || needs_history(r.sampling);
+    *needs_penalty_history = *needs_penalty_history || needs_history(r.sampling);
   }
   // Plain greedy rows take their argmax on the backend, and rows without top_logprobs are
   // sampled there: only ids (and logprobs) cross to the host. Alternatives need the logits.
   plan.kind = all_greedy ? Kind::kGreedy : any_top_logprobs ? Kind::kLogits : Kind::kSampled;
-  const bool pipelined =
-      config_.overlap_steps && in_flight_ && in_flight_->kind != Kind::kLogits && !any_penalties;
-  Status s;
-  if (!pipelined && in_flight_) {
-    std::vector<int32_t> prev;
-    s = end_in_flight(&prev);
-    if (s.ok()) resolve_on_host(out.token_ids, prev);
-  }
-  if (s.ok()) {
-    sched::StepBatch batch = sched::make_step_batch(out, model_->config().sliding_window);
-    SampleBatch sampling;
-    if (plan.kind == Kind::kSampled) {
-      for (size_t k = 0; k < plan.seq_of_row.size(); ++k) {
-        const Request& r = *live_.at(out.seqs[size_t(plan.seq_of_row[k])].id);
-        sampling.add_row(r.sampling, r.history, plan.draw_index[k]);
-      }
-    }
-    s = model_->begin_step(plan.kind, batch.token_ids, batch.attention, batch.sample_rows, *cache_,
-                           &sampling);
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.steps;
-  }
-  if (!s.ok()) {
-    // The plan never ran: its sequences fail with the error (a placeholder of theirs cannot be
-    // resolved any more), and so does the step in flight, if any.
-    (void)end_in_flight(nullptr);
-    fail_step(out, s);
-    flush_pending();
-    apply_pending_pauses();
-    breaker_.record_failure(EngineClock::now());
-    return;
-  }
   plan.out = std::move(out);
-  if (pipelined) s = end_in_flight(nullptr);  // N's tokens, while N + 1 runs
-  in_flight_ = std::move(plan);
-  flush_pending();  // host work while the backend runs the step
-  // N + 1's plan, with placeholders for the tokens it samples.
-  const sched::SchedulerOutput& planned = in_flight_->out;
-  std::vector<sched::SampleResult> results(planned.seqs.size());
-  for (size_t k = 0; k < in_flight_->seq_of_row.size(); ++k) {
-    results[size_t(in_flight_->seq_of_row[k])].token = -int32_t(k + 1);
+  return plan;
+}
+
+Status ModelRunner::begin(const StepInFlight& plan) {
+  sched::StepBatch batch = sched::make_step_batch(plan.out, model_->config().sliding_window);
+  SampleBatch sampling;
+  if (plan.kind == Kind::kSampled) {
+    for (size_t k = 0; k < plan.seq_of_row.size(); ++k) {
+      const Request& r = *live_.at(plan.out.seqs[size_t(plan.seq_of_row[k])].id);
+      sampling.add_row(r.sampling, r.history, plan.draw_index[k]);
+    }
   }
-  for (const auto& f : scheduler_->update(planned, results)) {
+  return model_->begin_step(plan.kind, batch.token_ids, batch.attention, batch.sample_rows, *cache_,
+                            &sampling);
+}
+
+void ModelRunner::apply_plan(const StepInFlight& plan) {
+  std::vector<sched::SampleResult> results(plan.out.seqs.size());
+  for (size_t k = 0; k < plan.seq_of_row.size(); ++k) {
+    results[size_t(plan.seq_of_row[k])].token = -int32_t(k + 1);
+  }
+  for (const auto& f : scheduler_->update(plan.out, results)) {
     pending_finishes_.push_back({f.id, f.reason});
   }
+}
+
+void ModelRunner::stream_pending() {
+  flush_pending();
   apply_pending_pauses();
-  if (!config_.overlap_steps) {
-    // One step at a time: end it now and stream its tokens before planning the next.
-    Status e = end_in_flight(nullptr);
-    s = s.ok() ? e : s;
-    flush_pending();
-    apply_pending_pauses();
-  }
+}
+
+void ModelRunner::record_outcome(const Status& s) {
   if (s.ok()) {
     breaker_.record_success(EngineClock::now());
   } else {

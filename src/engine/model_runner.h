@@ -80,6 +80,18 @@ class ModelRunner {
     std::vector<int> seq_of_row;       // index into out.seqs of each sampled row
     std::vector<uint64_t> draw_index;  // per row: the index of the output token it draws
   };
+  // The step for `out`: its kind and, per logit row, the sequence and draw index; marks its
+  // requests scheduled. *needs_penalty_history is set when a row's penalties read the history.
+  StepInFlight plan_step(sched::SchedulerOutput out, bool* needs_penalty_history);
+  // Queues `plan` on the model (its tokens may be placeholders for the step in flight).
+  Status begin(const StepInFlight& plan);
+  // Applies `plan` to the scheduler with placeholders -(k + 1) for its rows' tokens; the
+  // sequences it ends are finished at the next flush.
+  void apply_plan(const StepInFlight& plan);
+  // flush_pending(), then the pauses it decided.
+  void stream_pending();
+  // Answers the step's breaker_.allow(): success or failure.
+  void record_outcome(const Status& s);
   // Ends the step in flight, if any: waits for its tokens, samples logits rows on the host,
   // replaces the scheduler's placeholders, accounts the tokens and ends sequences that drew a
   // stop token. Its tokens per row go to *ids when non-null. A backend failure fails the
