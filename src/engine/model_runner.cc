@@ -173,7 +173,8 @@ void ModelRunner::loop() {
       num_queued_ = int(inbox_.size()) + st.num_waiting;
     }
     if (!ran) {
-      (void)end_in_flight(nullptr);  // a failure was reported to its requests
+      // The last step begun, ended without a step after it: its failure still counts.
+      if (!end_in_flight(nullptr).ok()) breaker_.record_failure(EngineClock::now());
       stream_pending();
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(10),

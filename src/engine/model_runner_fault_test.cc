@@ -183,9 +183,12 @@ TEST_F(ModelRunnerFaults, RepeatedFailuresOpenTheBreakerUntilItsRecoveryTimeout)
   cb.success_threshold = 2;
   start(cb);
   fault_->fail_next(1000);
+  // Every step fails (a request's first step, and the step queued behind it), so two requests
+  // make at least the two failures that open the breaker. (A third may still be admitted: the
+  // breaker's state reaches admission once per engine loop, after the error chunk.)
   for (int i = 0; i < 2; ++i) {
     auto s = submit(30);
-    ASSERT_TRUE(s);
+    if (!s) break;
     Outcome o = read(*s);
     ASSERT_TRUE(o.error);
     EXPECT_EQ(o.error->code, ErrorCode::kGenerationError);
