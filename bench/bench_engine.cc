@@ -2,6 +2,8 @@
 // generating a fixed number of tokens (temperature 0.8, distinct seeds and prompts, no stop
 // ids), each stream read by its own thread, on the engine's default device (CUDA when a GPU is
 // present). Usage: bench_engine [MODEL_DIR] [--tokens 64] [--streams 1,4,16,64] [--one-reader]
+// [--prompt-tokens N]. --prompt-tokens gives each stream N token ids (below 256) instead of a
+// text prompt, for models without a tokenizer (the Llama-3.1-8B-shaped one of run_bench.sh).
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -19,14 +21,21 @@ int main(int argc, char** argv) {
   std::string dir = std::string(MLXS_SOURCE_DIR) + "/models/default";
   int tokens = 64;
   bool one_reader = false;
+  int prompt_tokens = 0;  // > 0: token-id prompts of this length
   std::vector<int> streams = {1, 4, 16, 64};
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--one-reader")) one_reader = true;
+    if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc)
+      tokens = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--one-reader"))
+      one_reader = true;
+    else if (!std::strcmp(argv[i], "--prompt-tokens") && i + 1 < argc)
+      prompt_tokens = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--streams") && i + 1 < argc) {
       streams.clear();
-      for (char* p = std::strtok(argv[++i], ","); p; p = std::strtok(nullptr, ",")) streams.push_back(std::atoi(p));
-    } else dir = argv[i];
+      for (char* p = std::strtok(argv[++i], ","); p; p = std::strtok(nullptr, ","))
+        streams.push_back(std::atoi(p));
+    } else
+      dir = argv[i];
   }
   EngineOptions eo;
   auto engine = create_engine(eo);
@@ -38,14 +47,23 @@ int main(int argc, char** argv) {
   if (!h.ok()) return std::fprintf(stderr, "%s\n", h.status().to_string().c_str()), 1;
   std::printf("model %s (%s, %.1f M params, %s), %d tokens per stream\n", dir.c_str(),
               h->architecture.c_str(), h->num_parameters / 1e6, h->dtype.c_str(), tokens);
-  std::printf("| streams | total tokens | seconds | aggregate tokens/s | per-stream tokens/s |\n|---|---|---|---|---|\n");
+  std::printf(
+      "| streams | total tokens | seconds | aggregate tokens/s | per-stream tokens/s "
+      "|\n|---|---|---|---|---|\n");
   for (int n : streams) {
     std::vector<std::unique_ptr<Generator>> gens;
     auto t0 = Clock::now();
     for (int i = 0; i < n; ++i) {
       GeneratorParams p;
       p.model = "m";
-      p.prompt = "Chapter " + std::to_string(i + 1) + ". It was a dark and stormy night, and";
+      if (prompt_tokens > 0) {
+        PromptTokens t;
+        for (int k = 0; k < prompt_tokens; ++k)
+          t.tokens.push_back(int32_t((i * 7919 + k * 104729 + 13) % 256));
+        p.prompt = std::move(t);
+      } else {
+        p.prompt = "Chapter " + std::to_string(i + 1) + ". It was a dark and stormy night, and";
+      }
       p.max_tokens = tokens;
       p.temperature = 0.8;
       p.seed = uint32_t(i);
@@ -67,8 +85,10 @@ int main(int argc, char** argv) {
     };
     std::vector<std::thread> readers;
     for (size_t i = 0; i < gens.size(); ++i) {
-      if (one_reader) drain(i);
-      else readers.emplace_back(drain, i);
+      if (one_reader)
+        drain(i);
+      else
+        readers.emplace_back(drain, i);
     }
     for (auto& t : readers) t.join();
     int64_t total = 0;

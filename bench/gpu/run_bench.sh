@@ -8,7 +8,8 @@
 #    batch invariance); 3. a Llama-3.1-8B-shaped random bf16 model on local disk; 4. our suite
 #    (copy-bandwidth roofline, (a) batch-1 decode, (b) TTFT, (c) concurrency, per-op timings);
 #    5. the transformers baseline (bench/gpu/hf_baseline.py). Logs go to $OUT.
-# Env: SKIP_HF=1, SKIP_TESTS=1, SKIP_SUITE=1, PROFILE=1 (nsys kernel table), GQA_SHAPE=qwen2.5-7b, CONCURRENCY=8,32,64,128,256, HF_CONCURRENCY=32,8, HF_BUDGET_S=200,
+# Env: SKIP_HF=1, SKIP_TESTS=1, SKIP_SUITE=1, PROFILE=1 (nsys kernel table), GQA_SHAPE=qwen2.5-7b,
+# ENGINE_8B=1 (bench_engine on the 8B model, pipeline on/off), CONCURRENCY=8,32,64,128,256, HF_CONCURRENCY=32,8, HF_BUDGET_S=200,
 # SUITE_FLAGS (e.g. --sweep).
 set -uo pipefail
 OUT=${OUT:-/tmp/mlxs_bench_out}
@@ -24,7 +25,7 @@ nproc
 stamp "configure + build"
 test -d .deps/gpu/usr/include || { echo "missing .deps/gpu: run scripts/carry-deps.sh here and carry .deps/gpu"; exit 1; }
 cmake --preset cuda -DMLXS_DEPS_PREFIX="$PWD/.deps/gpu" > "$OUT/configure.log" 2>&1 || { tail -40 "$OUT/configure.log"; exit 1; }
-cmake --build build/cuda -j"$(nproc)" --target mlxs_tests mlx-serving > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
+cmake --build build/cuda -j"$(nproc)" --target mlxs_tests mlx-serving bench_engine > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
 stamp "built"
 
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
@@ -81,6 +82,17 @@ if [ "${PROFILE:-0}" = 1 ]; then
   fi
 fi
 
+if [ "${ENGINE_8B:-0}" = 1 ]; then
+  # The whole engine (scheduler, pipelined steps, sampling, streams) on the 8B-shaped model in
+  # the benchmarks' bf16 mode: 512-token id prompts, 128 tokens each, pipeline on and off.
+  stamp "engine on the 8B model (bench_engine), overlap on / off"
+  for ov in true false; do
+    MLXS_CUDA_FAST=1 MLXS_SCHEDULER_MAX_NUM_SEQS=256 MLXS_SCHEDULER_OVERLAP_STEPS=$ov timeout 200 \
+      ./build/cuda/bench_engine $MODEL --prompt-tokens 512 --tokens 128 --streams "${ENGINE_STREAMS:-1,32,256}" \
+      2>&1 | grep -E "^\| [0-9]" | sed "s/^/| overlap_steps=$ov /" | tee -a "$OUT/engine_8b.log"
+  done
+fi
+
 if [ -n "${GQA_SHAPE:-}" ]; then
   # A second shape whose GQA group is not 1, 2 or 4 (qwen2.5-7b: G = 7): the decode kernel
   # against the general one (MLXS_ATTN_DECODE=0), batch 1 and 64 sequences.
@@ -104,5 +116,6 @@ stamp "summary"
 echo "## ours (mlx-serving, CUDA backend)"
 [ -f "$OUT/ours.log" ] && grep -E "^\| \(|^model|^load" "$OUT/ours.log" && cat "$OUT/ours_ab.log"
 [ -f "$OUT/ours_gqa.log" ] && cat "$OUT/ours_gqa.log"
+[ -f "$OUT/engine_8b.log" ] && cat "$OUT/engine_8b.log"
 [ -f "$OUT/hf.log" ] && { echo "## baseline"; grep -E "^\| " "$OUT/hf.log"; }
 stamp "done"
