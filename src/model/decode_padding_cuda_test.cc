@@ -72,8 +72,7 @@ ServeRun serve(Loaded& l) {
   for (int s = 0; s < kSeqs; ++s) {
     tables[size_t(s)].resize(kBlocksPerSeq);
     std::iota(tables[size_t(s)].begin(), tables[size_t(s)].end(), s * kBlocksPerSeq);
-    std::vector<int32_t> p(size_t(3 + s % 7));
-    for (size_t i = 0; i < p.size(); ++i) p[i] = int32_t((i * 37 + size_t(s) * 101 + 3) % V);
+    std::vector<int32_t> p = test_support::test_prompt(3 + s % 7, s, V);
     SeqStep st{tables[size_t(s)], 0, p};
     std::vector<int32_t> flat;
     AttentionBatch b = make_attention_batch(std::span(&st, 1), kBlock, 0, &flat);

@@ -12,6 +12,7 @@
 #include "model/batch_util.h"
 #include "model/decoder.h"
 #include "model/random_model.h"
+#include "model/test_model.h"
 
 namespace mlxs {
 namespace {
@@ -65,8 +66,7 @@ TEST(PadDecodeStep, PaddingRowsAreContextOneSequencesInTheScratchBlock) {
   EXPECT_EQ(p.batch.query_start, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
   EXPECT_EQ(p.batch.context_len, (std::vector<int32_t>{6, 3, 7, 1, 1, 1, 1, 1}));
   EXPECT_EQ(p.batch.positions, (std::vector<int32_t>{5, 2, 6, 0, 0, 0, 0, 0}));
-  EXPECT_EQ(p.batch.slot_mapping,
-            (std::vector<int32_t>{5, 10, 18, 396, 396, 396, 396, 396}));
+  EXPECT_EQ(p.batch.slot_mapping, (std::vector<int32_t>{5, 10, 18, 396, 396, 396, 396, 396}));
   const std::vector<int32_t> want_tables = {0,  1,  -1, 2,  -1, -1, 3,  4,  -1, 99, -1, -1,
                                             99, -1, -1, 99, -1, -1, 99, -1, -1, 99, -1, -1};
   EXPECT_EQ(p.batch.block_tables, want_tables);
@@ -143,8 +143,7 @@ class CpuDecodePadding : public ::testing::Test {
     for (int s = 0; s < kSeqs; ++s) {
       tables[size_t(s)].resize(kBlocksPerSeq);
       std::iota(tables[size_t(s)].begin(), tables[size_t(s)].end(), s * kBlocksPerSeq);
-      std::vector<int32_t> p(size_t(3 + s % 5));
-      for (size_t i = 0; i < p.size(); ++i) p[i] = int32_t((i * 37 + size_t(s) * 101 + 3) % V);
+      std::vector<int32_t> p = test_support::test_prompt(3 + s % 5, s, V);
       SeqStep st{tables[size_t(s)], 0, p};
       std::vector<int32_t> flat;
       AttentionBatch b = make_attention_batch(std::span(&st, 1), kBlock, 0, &flat);
@@ -156,7 +155,8 @@ class CpuDecodePadding : public ::testing::Test {
     std::vector<std::vector<float>> out;
     for (int live : {kSeqs, kSeqs, 9, 5, 3, 3}) {
       std::vector<SeqStep> steps;
-      for (int s = 0; s < live; ++s) steps.push_back({tables[size_t(s)], cached[size_t(s)], last[size_t(s)]});
+      for (int s = 0; s < live; ++s)
+        steps.push_back({tables[size_t(s)], cached[size_t(s)], last[size_t(s)]});
       std::vector<int32_t> flat, rows;
       AttentionBatch b = make_attention_batch(steps, kBlock, 0, &flat);
       for (int s = 0; s < live; ++s) {

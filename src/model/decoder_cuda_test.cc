@@ -23,11 +23,8 @@ using test_support::generate;
 using test_support::generate_pipelined;
 using test_support::GenRun;
 
-std::vector<int32_t> prompt(int len, int salt, int vocab) {
-  std::vector<int32_t> p(static_cast<size_t>(len));
-  for (int i = 0; i < len; ++i) p[size_t(i)] = (i * 37 + salt * 101 + 3) % vocab;
-  return p;
-}
+using test_support::test_prompt;
+const auto prompt = test_prompt;
 
 using Loaded = test_support::LoadedModel;
 

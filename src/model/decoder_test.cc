@@ -31,10 +31,7 @@ class DecoderTest : public ::testing::TestWithParam<std::string> {
   }
 
   std::vector<int32_t> prompt(int len, int salt) {
-    std::vector<int32_t> p(static_cast<size_t>(len));
-    for (int i = 0; i < len; ++i)
-      p[size_t(i)] = (i * 37 + salt * 101 + 3) % model_->config().vocab_size;
-    return p;
+    return test_support::test_prompt(len, salt, model_->config().vocab_size);
   }
 
   // Logits of every position of `tokens`, run as one prefill in blocks [first, first + n).

@@ -55,6 +55,13 @@ inline LoadedModel load_test_model(std::unique_ptr<Backend> backend, const std::
   return l;
 }
 
+// A deterministic test prompt of `len` token ids below `vocab`; `salt` tells prompts apart.
+inline std::vector<int32_t> test_prompt(int len, int salt, int vocab) {
+  std::vector<int32_t> p(static_cast<size_t>(len));
+  for (int i = 0; i < len; ++i) p[size_t(i)] = (i * 37 + salt * 101 + 3) % vocab;
+  return p;
+}
+
 // Greedy generation in blocks of kBlockSize tokens (sequence s owns a contiguous run of blocks).
 constexpr int kBlockSize = 4;
 
