@@ -47,6 +47,7 @@ int run(const Args& a) {
   so.port = a.port >= 0 ? a.port : config->server.port;
   so.api_key = a.api_key.empty() ? config->server.api_key : a.api_key;
   so.max_body_bytes = config->server.max_body_bytes;
+  so.max_json_depth = config->server.max_json_depth;
   so.shutdown_deadline_ms = config->server.shutdown_deadline_ms;
   so.io_threads = a.io_threads;
   so.log_requests = !a.quiet;

@@ -206,6 +206,10 @@ const Schema<ServerConfig>& schema_of<ServerConfig>() {
         .max_length(4096);
     s.field("max_body_bytes", &ServerConfig::max_body_bytes, "largest request body")
         .range(1024, int64_t(1) << 32);
+    s.field("max_json_depth", &ServerConfig::max_json_depth,
+            "deepest nesting of arrays and objects in a request body; deeper bodies get a 400 "
+            "before they are parsed")
+        .range(2, 1024);
     s.field("shutdown_deadline_ms", &ServerConfig::shutdown_deadline_ms,
             "on shutdown, in-flight requests get this long before they are cancelled")
         .range(0, kDayMs);

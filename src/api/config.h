@@ -94,6 +94,7 @@ struct ServerConfig {
   int32_t port = 8080;
   std::string api_key;  // empty = no authentication
   int64_t max_body_bytes = 8 * 1024 * 1024;
+  int32_t max_json_depth = 64;  // nesting of arrays/objects in a request body
   int64_t shutdown_deadline_ms = 10000;
 };
 

@@ -79,7 +79,9 @@ std::optional<ojson> chat_messages(const json* messages, ApiKind kind, BodyReade
       r.fail_field(at + "." + key, "is not supported by this server");
       return std::nullopt;
     }
-    auto text = content_text(m.contains("content") ? m["content"] : json(), at + ".content", r);
+    static const json kNoContent;
+    auto content = m.find("content");  // by reference: a copy of a JSON value recurses
+    auto text = content_text(content != m.end() ? *content : kNoContent, at + ".content", r);
     if (!text) return std::nullopt;
     out.push_back({{"role", role}, {"content", *text}});
   }

@@ -14,6 +14,7 @@
 #include "server/body_reader.h"
 #include "server/generation_job.h"
 #include "server/metrics.h"
+#include "util/json_depth.h"
 
 namespace mlxs::server {
 namespace {
@@ -233,6 +234,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   bool parse_body(const std::string& text, json* out) {
+    const int max_depth = server_->options.max_json_depth;
+    if (json_nesting_depth(text, max_depth) > max_depth) {
+      send_error(make_error(400, ErrorCode::kParseError,
+                            fmt::format("request body nests arrays/objects deeper than "
+                                        "server.max_json_depth ({})",
+                                        max_depth)),
+                 anthropic_);
+      return false;
+    }
     try {
       *out = json::parse(text);
       return true;

@@ -235,6 +235,10 @@ const sections = {
     r = await post('/v1/chat/completions', Buffer.concat([prefix, Buffer.from([0xff, 0xfe, 0x41]), Buffer.from('"}]}')]));
     assert.equal(r.status, 400);
     assert.match(r.json.error.message, /UTF-8/);
+    // a content array nested 300,000 deep (~600 KB) used to overflow the stack when copied
+    const deep = '['.repeat(300000) + ']'.repeat(300000);
+    e = await bad(`{"model":"default","messages":[{"role":"user","content":${deep}}]}`, 400, null, true);
+    assert.match(e.message, /server.max_json_depth \(64\)/);
     // a body over server.max_body_bytes (set to 1 MiB by the test)
     r = await post('/v1/completions', JSON.stringify({ model: MODEL, prompt: 'a'.repeat(2 << 20) }));
     assert.equal(r.status, 413);
