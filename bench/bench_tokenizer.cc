@@ -65,10 +65,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", tok.status().to_string().c_str());
       return 1;
     }
-    for (size_t i = 0; i < paras.size() && i < 50; ++i) (*tok)->encode(paras[i], false);  // warm up
+    for (size_t i = 0; i < paras.size() && i < 50; ++i) (void)(*tok)->encode(paras[i], false);  // warm up
     auto start = std::chrono::steady_clock::now();
     size_t num_tokens = 0;
-    for (const auto& p : paras) num_tokens += (*tok)->encode(p, false).size();
+    for (const auto& p : paras) num_tokens += (*tok)->encode(p, false)->size();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::string name = args[d];
     while (!name.empty() && name.back() == '/') name.pop_back();

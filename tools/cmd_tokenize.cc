@@ -42,7 +42,12 @@ int run_tokenize(const TokenizeArgs& args) {
   }
   auto tok = load_or_report(args.model);
   if (!tok) return 1;
-  auto ids = tok->encode(text, !args.no_special);
+  auto encoded = tok->encode(text, !args.no_special);
+  if (!encoded.ok()) {
+    std::fprintf(stderr, "%s\n", encoded.status().to_string().c_str());
+    return 1;
+  }
+  const std::vector<int32_t>& ids = *encoded;
   std::string out = "[";
   for (size_t i = 0; i < ids.size(); ++i) {
     if (i) out += ",";

@@ -179,7 +179,7 @@ class LocalEngine final : public Engine {
     std::shared_lock lock(mu_);
     MLXS_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer_of(model));
     TokenizeResult r;
-    r.tokens = tok->encode(text, add_special_tokens);
+    MLXS_ASSIGN_OR_RETURN(r.tokens, tok->encode(text, add_special_tokens));
     for (int32_t id : r.tokens) r.token_strings.push_back(tok->id_to_token(id));
     return r;
   }
@@ -395,7 +395,7 @@ class LocalEngine final : public Engine {
       return error(ErrorCode::kTokenizerError,
                    "model '" + runner.id() + "' has no tokenizer.json; give the prompt as tokens");
     }
-    std::vector<int32_t> ids = runner.tokenizer()->encode(text, true);
+    MLXS_ASSIGN_OR_RETURN(std::vector<int32_t> ids, runner.tokenizer()->encode(text, true));
     if (ids.empty()) {
       return error(ErrorCode::kInvalidParams, "Validation error on field 'prompt': encodes to no tokens");
     }

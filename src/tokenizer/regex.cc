@@ -9,13 +9,24 @@ namespace mlxs::tok {
 
 namespace {
 
+// Bounds on one match attempt, for the JIT and the interpreter alike: a pattern that backtracks
+// catastrophically on some input ((a+)+$ on "aaa...a!") stops with PCRE2_ERROR_MATCHLIMIT after
+// about this many steps (tens of milliseconds) and becomes the request's error. Real
+// pre-tokenizer patterns take a few steps per character, so 10 million leaves megabyte words room.
+constexpr uint32_t kMatchLimit = 10'000'000;
+constexpr uint32_t kHeapLimitKiB = 64 * 1024;  // the interpreter's backtracking memory
+
 // Per-thread PCRE2 state: one match data (group 0 only) and a JIT stack up to 8 MiB, so that long
 // runs of one class (a 1 MB word) never overflow the default 32 KiB stack.
 struct ThreadState {
   pcre2_match_data* match_data = pcre2_match_data_create(1, nullptr);
   pcre2_jit_stack* jit_stack = pcre2_jit_stack_create(64 * 1024, 8 * 1024 * 1024, nullptr);
   pcre2_match_context* context = pcre2_match_context_create(nullptr);
-  ThreadState() { pcre2_jit_stack_assign(context, nullptr, jit_stack); }
+  ThreadState() {
+    pcre2_jit_stack_assign(context, nullptr, jit_stack);
+    pcre2_set_match_limit(context, kMatchLimit);
+    pcre2_set_heap_limit(context, kHeapLimitKiB);
+  }
   ~ThreadState() {
     pcre2_match_context_free(context);
     pcre2_jit_stack_free(jit_stack);
@@ -63,7 +74,8 @@ Status Regex::find_all(std::string_view text,
                   : pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, ts.match_data,
                                 ts.context);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {  // retry this position with the interpreter (heap)
-      rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, ts.match_data, nullptr);
+      rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, ts.match_data,
+                       ts.context);
     }
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {

@@ -24,7 +24,8 @@ class Regex {
   Regex& operator=(const Regex&) = delete;
 
   // Calls on_match(start, end) (byte offsets into `text`, valid UTF-8) for every match in order.
-  // Returns an error only if PCRE2 fails at run time (e.g. its JIT stack limit).
+  // Returns kTokenizerError if PCRE2 fails at run time: its match limit (catastrophic
+  // backtracking on this text) or its heap limit.
   Status find_all(std::string_view text,
                   const std::function<void(size_t, size_t)>& on_match) const;
 

@@ -202,13 +202,10 @@ Status Tokenizer::encode_into(std::string_view text, std::vector<int32_t>& ids) 
   return {};
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+Result<std::vector<int32_t>> Tokenizer::encode(std::string_view text,
+                                               bool add_special_tokens) const {
   std::vector<int32_t> ids;
-  Status status = encode_into(text, ids);
-  if (!status.ok()) {
-    std::fprintf(stderr, "tokenizer: %s\n", status.to_string().c_str());
-    MLXS_CHECK(status.ok());
-  }
+  MLXS_RETURN_IF_ERROR(encode_into(text, ids));
   if (add_special_tokens && post_processor_) post_processor_->process(ids);
   return ids;
 }

@@ -42,8 +42,10 @@ class Tokenizer {
   ~Tokenizer();
 
   // Token ids of `text`; with add_special_tokens the post-processor adds its tokens (BOS...).
-  // Aborts only on an internal PCRE2 failure, which the JIT-stack fallback makes unreachable.
-  std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const;
+  // kTokenizerError when a pre-tokenizer regex fails on this text (PCRE2's match limit, which a
+  // pattern with catastrophic backtracking reaches on hostile input): a request error, never an
+  // abort.
+  Result<std::vector<int32_t>> encode(std::string_view text, bool add_special_tokens = true) const;
   // Text of `ids`; unknown ids are skipped (as HF does); special tokens are dropped when asked.
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;
 

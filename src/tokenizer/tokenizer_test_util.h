@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "tokenizer/tokenizer.h"
 
 namespace mlxs::testing {
@@ -31,6 +33,14 @@ inline const Tokenizer* fixture_tokenizer(const std::string& name) {
   auto tok = Tokenizer::load(fixture_dir(name));
   if (!tok.ok()) return nullptr;
   return (cache[name] = std::move(tok).value()).get();
+}
+
+// The ids of `text`; a failed encode fails the calling test (and returns no ids).
+inline std::vector<int32_t> encode_ok(const Tokenizer& t, std::string_view text,
+                                      bool add_special_tokens = true) {
+  auto ids = t.encode(text, add_special_tokens);
+  EXPECT_TRUE(ids.ok()) << ids.status().to_string();
+  return ids.ok() ? std::move(ids).value() : std::vector<int32_t>{};
 }
 
 inline std::string read_all(const std::string& path) {
