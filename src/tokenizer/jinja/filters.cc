@@ -141,7 +141,7 @@ Value do_tojson(Interpreter&, const Value& v, const CallArgs& a) {
     o.has_indent = true;
     if (ind->is_string())
       o.indent = ind->as_string();
-    else if (ind->is_int())
+    else if (ind->is_int() && (check_value_size(uint64_t(std::max<int64_t>(0, ind->as_int()))), true))
       o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, ind->as_int())), ' ');
     else
       throw JinjaError("tojson: indent must be an int or a string");
@@ -181,9 +181,12 @@ Value do_join(Interpreter& in, const Value& v, const CallArgs& a) {
   bool first = true;
   for (const Value& item : items_of(v)) {
     in.count_iteration();
+    std::string piece =
+        soft_str(attribute && !attribute->is_none() ? attribute_of(in, item, *attribute) : item);
+    check_value_size(uint64_t(out.size()) + (first ? 0 : sep.size()) + piece.size());
     if (!first) out += sep;
     first = false;
-    out += soft_str(attribute && !attribute->is_none() ? attribute_of(in, item, *attribute) : item);
+    out += piece;
   }
   return Value::string(std::move(out));
 }
@@ -210,9 +213,11 @@ Value do_last(Interpreter&, const Value& v, const CallArgs&) {
 
 Value do_indent(Interpreter&, const Value& v, const CallArgs& a) {
   std::string ind = "    ";
-  if (const Value* w = a.get(0, "width"))
+  if (const Value* w = a.get(0, "width")) {
+    if (!w->is_string()) check_value_size(uint64_t(std::max<int64_t>(0, w->as_int())));
     ind = w->is_string() ? w->as_string()
                          : std::string(static_cast<size_t>(std::max<int64_t>(0, w->as_int())), ' ');
+  }
   bool first = flag(a, 1, "first", false), blank = flag(a, 2, "blank", false);
   std::string s = soft_str(v) + "\n";
   // str.splitlines(); line breaks other than \n and \r\n are rare enough to treat as text.
@@ -226,6 +231,7 @@ Value do_indent(Interpreter&, const Value& v, const CallArgs& a) {
     }
   }
   if (start < s.size()) lines.push_back(s.substr(start));
+  check_value_size(s.size() + repeated_size(ind.size(), lines.size() + 1));
   std::string out;
   for (size_t i = 0; i < lines.size(); ++i) {
     if (i) out += "\n";
@@ -509,9 +515,14 @@ const std::vector<std::pair<std::string, FilterFn>>& filters() {
          const Value* n = a.get(1, "new");
          const Value* c = a.get(2, "count");
          if (!o || !n) throw JinjaError("replace needs old and new");
-         return Value::string(
-             text::replace(soft_str(v), soft_str(*o), soft_str(*n),
-                           c && !c->is_none() ? static_cast<long>(c->as_int()) : -1));
+         const std::string s = soft_str(v), from = soft_str(*o), to = soft_str(*n);
+         const long count = c && !c->is_none() ? static_cast<long>(c->as_int()) : -1;
+         if (to.size() > from.size()) {  // the result can be far larger than its operands
+           uint64_t found = from.empty() ? text::length(s) + 1 : text::count(s, from);
+           if (count >= 0) found = std::min<uint64_t>(found, uint64_t(count));
+           check_value_size(s.size() + repeated_size(to.size() - from.size(), found));
+         }
+         return Value::string(text::replace(s, from, to, count));
        }},
       {"wordcount",
        [](Interpreter&, const Value& v, const CallArgs&) {
@@ -545,6 +556,7 @@ const std::vector<std::pair<std::string, FilterFn>>& filters() {
          const Value* w = a.get(0, "width");
          int64_t width = w ? w->as_int() : 80, len = static_cast<int64_t>(text::length(s));
          if (width <= len) return Value::string(s);
+         check_value_size(uint64_t(width));
          int64_t total = width - len, left = total / 2 + (total & width & 1);
          return Value::string(std::string(static_cast<size_t>(left), ' ') + s +
                               std::string(static_cast<size_t>(total - left), ' '));

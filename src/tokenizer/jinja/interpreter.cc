@@ -44,14 +44,14 @@ void check_overflow(bool overflow) {
 Value repeat(const Value& seq, int64_t n) {
   if (n <= 0) return seq.is_string() ? Value::string("") : Value::list({}, seq.list_data().kind);
   if (seq.is_string()) {
-    if (seq.as_string().size() * static_cast<uint64_t>(n) > (64u << 20))
-      throw JinjaError("string repetition too large");
+    if (seq.as_string().empty()) return Value::string("");
+    check_value_size(repeated_size(seq.as_string().size(), uint64_t(n)));
     std::string out;
     for (int64_t i = 0; i < n; ++i) out += seq.as_string();
     return Value::string(std::move(out));
   }
-  if (seq.items().size() * static_cast<uint64_t>(n) > (1u << 22))
-    throw JinjaError("list repetition too large");
+  if (seq.items().empty()) return Value::list({}, seq.list_data().kind);
+  check_value_size(repeated_size(seq.items().size() * sizeof(Value), uint64_t(n)));
   std::vector<Value> out;
   for (int64_t i = 0; i < n; ++i) out.insert(out.end(), seq.items().begin(), seq.items().end());
   return Value::list(std::move(out), seq.list_data().kind);
@@ -188,6 +188,10 @@ std::vector<Value> iterate(const Value& v) {
 // ---- statements ---------------------------------------------------------------------------
 
 std::string Interpreter::render(const Body& body, std::shared_ptr<Frame> globals) {
+  AllocationBudget budget;
+  budget.max_value_bytes = limits_.max_value_bytes;
+  budget.max_total_bytes = limits_.max_alloc_bytes;
+  ScopedAllocationBudget scoped(budget);
   std::string out;
   auto top = std::make_shared<Frame>();
   top->parent = std::move(globals);
@@ -211,8 +215,27 @@ void Interpreter::append(std::string& out, const std::string& text) {
   out += text;
 }
 
+// Counts one level of nested evaluation for as long as it lives.
+class Interpreter::Nested {
+ public:
+  explicit Nested(Interpreter& in) : depth_(in.eval_depth_) {
+    if (++depth_ > in.limits_.max_eval_depth) {
+      --depth_;
+      throw JinjaError("template evaluation nested deeper than " +
+                       std::to_string(in.limits_.max_eval_depth) + " levels");
+    }
+  }
+  ~Nested() { --depth_; }
+  Nested(const Nested&) = delete;
+  Nested& operator=(const Nested&) = delete;
+
+ private:
+  int& depth_;
+};
+
 Interpreter::Flow Interpreter::exec_body(const Body& body, const std::shared_ptr<Frame>& frame,
                                          std::string& out) {
+  Nested nested(*this);
   for (const StmtPtr& s : body) {
     Flow f = exec(*s, frame, out);
     if (f != Flow::kNormal) return f;
@@ -440,6 +463,7 @@ CallArgs Interpreter::eval_args(const CallArgsExpr& a, Frame& frame) {
 }
 
 Value Interpreter::eval(const Expr& e, Frame& frame) {
+  Nested nested(*this);
   try {
     return eval_inner(e, frame);
   } catch (JinjaError& err) {

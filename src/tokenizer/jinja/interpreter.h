@@ -21,6 +21,12 @@ struct RenderLimits {
   size_t max_output_bytes = 32u << 20;  // 32 MiB of rendered text
   uint64_t max_iterations = 4'000'000;  // loop iterations + macro calls, all loops together
   int max_call_depth = 64;              // nested macro calls
+  // Nested evaluation: expressions inside expressions, blocks inside blocks, across macro calls.
+  // The parser bounds one template's nesting (parser.cc); this bounds what macro calls stack on
+  // top of it, so a render never overflows the stack.
+  int max_eval_depth = 1000;
+  uint64_t max_value_bytes = 32u << 20;  // one string, or one list's items (AllocationBudget)
+  uint64_t max_alloc_bytes = 1u << 30;   // all strings and lists the render builds together
 };
 
 // A variable scope. Loop iterations and macro calls open a child frame; `set` writes to the
@@ -46,6 +52,7 @@ class Interpreter {
 
  private:
   enum class Flow { kNormal, kBreak, kContinue };
+  class Nested;
 
   Flow exec_body(const Body& body, const std::shared_ptr<Frame>& frame, std::string& out);
   Flow exec(const Stmt& stmt, const std::shared_ptr<Frame>& frame, std::string& out);
@@ -72,6 +79,7 @@ class Interpreter {
   RenderLimits limits_;
   uint64_t num_iterations_ = 0;
   int call_depth_ = 0;
+  int eval_depth_ = 0;
   size_t output_bytes_ = 0;
 };
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -143,6 +144,93 @@ TEST(JinjaLimits, RecursionIsBounded) {
   auto r = render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("nested deeper"), std::string::npos) << r.status().message();
+}
+
+// Regression (security audit): 'x' * 2^62 wrapped the size check and grew without bound.
+TEST(JinjaLimits, RepetitionCannotWrapTheSizeCheck) {
+  for (const char* source : {"{{ 'xxxx' * 4611686018427387904 }}", "{{ [1, 2] * 4611686018427387904 }}",
+                             "{{ ('x' * 1000) * 40000 }}"}) {
+    auto r = render(source);
+    ASSERT_FALSE(r.ok()) << source;
+    EXPECT_NE(r.status().message().find("exceeds the limit"), std::string::npos)
+        << r.status().message();
+  }
+  EXPECT_EQ(*render("{{ '' * 4611686018427387904 }}|{{ 'ab' * 3 }}"), "|ababab");
+}
+
+// Regression: doubling a string in a loop took 5 GB in 30 s; every value, and all values of a
+// render together, are bounded.
+TEST(JinjaLimits, IntermediateValuesAreBounded) {
+  auto doubling = render(
+      "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+      "{% endfor %}{{ ns.s | length }}");
+  ASSERT_FALSE(doubling.ok());
+  EXPECT_NE(doubling.status().message().find("exceeds the limit"), std::string::npos);
+  RenderLimits limits;
+  limits.max_alloc_bytes = 1 << 20;
+  auto churn = render(
+      "{% set big = 'y' * 100000 %}{% for i in range(100) %}{% set s = big ~ i %}{% endfor %}",
+      json::object(), limits);
+  ASSERT_FALSE(churn.ok());
+  EXPECT_NE(churn.status().message().find("bytes of strings and lists"), std::string::npos);
+  for (const char* source : {"{{ ('x' * 1000000) | replace('x', 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy') }}",
+                             "{{ (['x' * 1000000] * 40) | join('z' * 1000000) }}",
+                             "{{ 'a' | center(10000000000) }}", "{{ 'a\nb' | indent(10000000000) }}",
+                             "{{ [1] | tojson(indent=10000000000) }}"}) {
+    auto r = render(source);
+    ASSERT_FALSE(r.ok()) << source;
+    EXPECT_NE(r.status().message().find("exceeds the limit"), std::string::npos)
+        << source << ": " << r.status().message();
+  }
+  EXPECT_EQ(*render("{{ 'abc' | replace('b', 'xyz') }}|{{ 'ab' | center(4) }}"), "axyzc| ab ");
+}
+
+// Regression: the parser recursed without a limit; 5,000 nested parentheses, 100,000 chained
+// filters or nested list literals crashed `serve` at start, 50,000 nested ifs took 30 s.
+TEST(JinjaLimits, NestingIsBoundedAtParse) {
+  auto repeat = [](const std::string& s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += s;
+    return out;
+  };
+  const std::vector<std::string> hostile = {
+      "{{ " + repeat("(", 5000) + "1" + repeat(")", 5000) + " }}",
+      "{{ " + repeat("[", 5000) + repeat("]", 5000) + " }}",
+      "{{ 'x'" + repeat("|trim", 100000) + " }}",
+      "{{ 1" + repeat(" + 1", 100000) + " }}",
+      "{{ " + repeat("not ", 100000) + "1 }}",
+      "{{ " + repeat("-", 100000) + "1 }}",
+      "{{ x" + repeat(".a", 100000) + " }}",
+      repeat("{%if 1%}", 50000) + repeat("{%endif%}", 50000),  // 850 KB, under the size limit
+  };
+  for (const auto& source : hostile) {
+    auto start = std::chrono::steady_clock::now();
+    auto t = Template::parse(source);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_FALSE(t.ok()) << source.substr(0, 40);
+    EXPECT_NE(t.status().message().find("nests deeper than"), std::string::npos)
+        << t.status().message();
+    EXPECT_LT(secs, 5.0) << source.substr(0, 40);
+  }
+  // What real templates do stays well inside the limit.
+  EXPECT_EQ(*render("{{ " + repeat("(", 30) + "1" + repeat(")", 30) + " }}" +
+                    repeat("{% if 1 %}", 40) + "y" + repeat("{% endif %}", 40) + "{{ 'a'" +
+                    repeat(" ~ 'a'", 60) + " }}"),
+            "1y" + std::string(61, 'a'));
+  auto huge = Template::parse(std::string(kMaxTemplateBytes + 1, 'x'));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("more than the limit"), std::string::npos);
+}
+
+// Nested macro calls on top of a deep template stop at the evaluation depth, not the stack.
+TEST(JinjaLimits, EvaluationDepthIsBounded) {
+  RenderLimits limits;
+  limits.max_eval_depth = 50;
+  auto r = render("{% macro f(n) %}{{ f(n + 1) if n < 1000 else n }}{% endmacro %}{{ f(0) }}",
+                  json::object(), limits);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("nested deeper than 50"), std::string::npos)
+      << r.status().message();
 }
 
 TEST(JinjaLimits, RangeIsBoundedLikeJinja) {

@@ -7,6 +7,14 @@
 namespace mlxs::jinja {
 namespace {
 
+// Deepest nesting the parser accepts. Every recursive descent (a statement body, a
+// sub-expression, a unary operator) and every link of an operator, filter, test or postfix chain
+// takes one level, so the syntax tree is at most about 2 x kMaxNesting nodes tall: neither the
+// parser, nor the interpreter's recursive walk, nor the tree's destructor can overflow the stack
+// (5,000 nested parentheses or 100,000 chained filters used to crash the server at start).
+// Real chat templates nest fewer than 20 levels.
+constexpr int kMaxNesting = 200;
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : toks_(std::move(tokens)) {}
@@ -18,6 +26,26 @@ class Parser {
   }
 
  private:
+  // Restores the nesting level when the parse function that opened it returns.
+  class Nesting {
+   public:
+    explicit Nesting(Parser& p) : p_(p), saved_(p.depth_) {}
+    ~Nesting() { p_.depth_ = saved_; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+    // One level deeper; fails past kMaxNesting.
+    void deeper() {
+      if (++p_.depth_ > kMaxNesting) {
+        p_.fail("template nests deeper than " + std::to_string(kMaxNesting) +
+                " levels (blocks, parentheses, operator or filter chains)");
+      }
+    }
+
+   private:
+    Parser& p_;
+    int saved_;
+  };
+
   const Token& cur() const { return toks_[i_]; }
   const Token& peek(size_t k = 1) const { return toks_[std::min(i_ + k, toks_.size() - 1)]; }
   void advance() {
@@ -79,6 +107,8 @@ class Parser {
 
   // Parses until a `{% name %}` with name in `ends`; leaves cur() at that name.
   Body parse_body(std::initializer_list<std::string_view> ends) {
+    Nesting nesting(*this);
+    nesting.deeper();
     Body body;
     while (true) {
       const Token& t = cur();
@@ -321,11 +351,17 @@ class Parser {
     return t;
   }
 
-  ExprPtr parse_expression(bool with_cond) { return with_cond ? parse_condexpr() : parse_or(); }
+  ExprPtr parse_expression(bool with_cond) {
+    Nesting nesting(*this);
+    nesting.deeper();
+    return with_cond ? parse_condexpr() : parse_or();
+  }
 
   ExprPtr parse_condexpr() {
+    Nesting nesting(*this);
     ExprPtr e = parse_or();
     while (is_name("if")) {
+      nesting.deeper();
       auto c = std::make_unique<CondExpr>(cur().pos);
       advance();
       c->cond = parse_or();
@@ -341,8 +377,10 @@ class Parser {
   }
 
   ExprPtr parse_or() {
+    Nesting nesting(*this);
     ExprPtr e = parse_and();
     while (is_name("or")) {
+      nesting.deeper();
       SourcePos pos = cur().pos;
       advance();
       e = binary("or", std::move(e), parse_and(), pos);
@@ -351,8 +389,10 @@ class Parser {
   }
 
   ExprPtr parse_and() {
+    Nesting nesting(*this);
     ExprPtr e = parse_not();
     while (is_name("and")) {
+      nesting.deeper();
       SourcePos pos = cur().pos;
       advance();
       e = binary("and", std::move(e), parse_not(), pos);
@@ -361,7 +401,9 @@ class Parser {
   }
 
   ExprPtr parse_not() {
+    Nesting nesting(*this);
     if (is_name("not")) {
+      nesting.deeper();
       SourcePos pos = cur().pos;
       advance();
       return std::make_unique<UnaryExpr>(pos, "not", parse_not());
@@ -398,8 +440,10 @@ class Parser {
   }
 
   ExprPtr parse_math1() {
+    Nesting nesting(*this);
     ExprPtr e = parse_concat();
     while (is_op("+") || is_op("-")) {
+      nesting.deeper();
       std::string op = cur().value;
       SourcePos pos = cur().pos;
       advance();
@@ -409,8 +453,10 @@ class Parser {
   }
 
   ExprPtr parse_concat() {
+    Nesting nesting(*this);
     ExprPtr e = parse_math2();
     while (is_op("~")) {
+      nesting.deeper();
       SourcePos pos = cur().pos;
       advance();
       e = binary("~", std::move(e), parse_math2(), pos);
@@ -419,8 +465,10 @@ class Parser {
   }
 
   ExprPtr parse_math2() {
+    Nesting nesting(*this);
     ExprPtr e = parse_pow();
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+      nesting.deeper();
       std::string op = cur().value;
       SourcePos pos = cur().pos;
       advance();
@@ -430,8 +478,10 @@ class Parser {
   }
 
   ExprPtr parse_pow() {
+    Nesting nesting(*this);
     ExprPtr e = parse_unary(true);
     while (is_op("**")) {
+      nesting.deeper();
       SourcePos pos = cur().pos;
       advance();
       e = binary("**", std::move(e), parse_unary(true), pos);
@@ -440,8 +490,10 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    Nesting nesting(*this);
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
+      nesting.deeper();
       std::string op = cur().value;
       SourcePos pos = cur().pos;
       advance();
@@ -532,7 +584,9 @@ class Parser {
   }
 
   ExprPtr parse_postfix(ExprPtr e) {
+    Nesting nesting(*this);
     while (true) {
+      if (is_op(".") || is_op("[") || is_op("(")) nesting.deeper();
       if (is_op(".")) {
         SourcePos pos = cur().pos;
         advance();
@@ -609,7 +663,9 @@ class Parser {
   }
 
   ExprPtr parse_filter_expr(ExprPtr e) {
+    Nesting nesting(*this);
     while (true) {
+      if (is_op("|") || is_name("is") || is_op("(")) nesting.deeper();
       if (is_op("|")) {
         e = parse_filters(std::move(e));
       } else if (is_name("is")) {
@@ -635,7 +691,9 @@ class Parser {
   ExprPtr parse_filters(ExprPtr e) { return parse_filter_chain(std::move(e), false); }
 
   ExprPtr parse_filter_chain(ExprPtr e, bool first_inline) {
+    Nesting nesting(*this);
     while (is_op("|") || first_inline) {
+      nesting.deeper();
       if (!first_inline) advance();
       first_inline = false;
       SourcePos pos = cur().pos;
@@ -668,6 +726,7 @@ class Parser {
   std::vector<Token> toks_;
   size_t i_ = 0;
   int loop_depth_ = 0;
+  int depth_ = 0;  // nesting level, see kMaxNesting
 };
 
 }  // namespace

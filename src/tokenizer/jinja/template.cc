@@ -166,6 +166,11 @@ std::string format_error(const JinjaError& e) {
 }
 
 Result<Template> Template::parse(std::string_view source) {
+  if (source.size() > kMaxTemplateBytes) {
+    return error(ErrorCode::kParseError,
+                 "template syntax error: the template is " + std::to_string(source.size()) +
+                     " bytes, more than the limit of " + std::to_string(kMaxTemplateBytes));
+  }
   try {
     auto body = std::make_shared<Body>(parse_template(source));
     check_body(*body, false);
@@ -187,6 +192,10 @@ Result<std::string> Template::render(const std::unordered_map<std::string, Value
     return in.render(*body_, scope);
   } catch (const JinjaError& e) {
     return error(ErrorCode::kInvalidRequest, "template render error: " + format_error(e));
+  } catch (const std::bad_alloc&) {
+    return error(ErrorCode::kInvalidRequest, "template render error: out of memory");
+  } catch (const std::length_error& e) {
+    return error(ErrorCode::kInvalidRequest, std::string("template render error: ") + e.what());
   }
 }
 

@@ -12,10 +12,15 @@
 
 namespace mlxs::jinja {
 
+// Largest template source parse() accepts; real chat templates are under 64 KiB. Together with
+// the parser's nesting limit it bounds the time and memory of a compile.
+inline constexpr size_t kMaxTemplateBytes = 1u << 20;
+
 class Template {
  public:
   // Parses `source` and checks that every filter and test it names exists (as Jinja does at
-  // compile time). Fails with kParseError naming the line and column of the first problem.
+  // compile time). Fails with kParseError naming the line and column of the first problem, or
+  // the limit exceeded (kMaxTemplateBytes, the parser's nesting limit).
   static Result<Template> parse(std::string_view source);
 
   // Renders with `globals` (name -> value) as the outermost scope; the builtin globals (range,

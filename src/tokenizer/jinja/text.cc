@@ -302,4 +302,10 @@ std::string replace(std::string_view s, std::string_view from, std::string_view 
   return out;
 }
 
+size_t count(std::string_view s, std::string_view needle) {
+  size_t n = 0;
+  for (size_t at = s.find(needle); at != std::string_view::npos; at = s.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
 }  // namespace mlxs::jinja::text

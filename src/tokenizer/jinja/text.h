@@ -35,5 +35,7 @@ std::vector<std::string> split(std::string_view s, const std::string* sep, long 
 std::vector<std::string> rsplit(std::string_view s, const std::string* sep, long maxsplit);
 // str.replace(old, new, count); count < 0 means all.
 std::string replace(std::string_view s, std::string_view from, std::string_view to, long count);
+// Non-overlapping occurrences of a non-empty `needle` in `s`, left to right (Python's str.count).
+size_t count(std::string_view s, std::string_view needle);
 
 }  // namespace mlxs::jinja::text

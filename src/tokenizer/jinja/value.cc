@@ -22,10 +22,45 @@ Value* DictData::find(std::string_view key) {
   return nullptr;
 }
 
+namespace {
+
+thread_local AllocationBudget* t_budget = nullptr;
+
+void charge(uint64_t bytes) {
+  if (!t_budget) return;
+  check_value_size(bytes);
+  t_budget->total_bytes += bytes;
+  if (t_budget->total_bytes > t_budget->max_total_bytes) {
+    throw JinjaError("template built more than " + std::to_string(t_budget->max_total_bytes) +
+                     " bytes of strings and lists in one render");
+  }
+}
+
+}  // namespace
+
+ScopedAllocationBudget::ScopedAllocationBudget(AllocationBudget& budget) : previous_(t_budget) {
+  t_budget = &budget;
+}
+
+ScopedAllocationBudget::~ScopedAllocationBudget() { t_budget = previous_; }
+
+void check_value_size(uint64_t bytes) {
+  if (t_budget && bytes > t_budget->max_value_bytes) {
+    throw JinjaError("template value of " + std::to_string(bytes) + " bytes exceeds the limit of " +
+                     std::to_string(t_budget->max_value_bytes) + " bytes");
+  }
+}
+
+uint64_t repeated_size(uint64_t unit, uint64_t count) {
+  uint64_t total = 0;
+  return __builtin_mul_overflow(unit, count, &total) ? UINT64_MAX : total;
+}
+
 void DictData::set(const std::string& key, Value value) {
   if (Value* v = find(key)) {
     *v = std::move(value);
   } else {
+    charge(key.size() + sizeof(Value));
     entries.emplace_back(key, std::move(value));
   }
 }
@@ -75,6 +110,7 @@ Value Value::number(double f) {
 }
 
 Value Value::string(std::string s) {
+  charge(s.size());
   Value v;
   v.kind_ = Kind::kString;
   v.s_ = std::make_shared<const std::string>(std::move(s));
@@ -134,6 +170,7 @@ std::string html_escape(const std::string& s) {
 }
 
 Value Value::list(std::vector<Value> items, ListKind kind) {
+  charge(items.size() * sizeof(Value));
   Value v;
   v.kind_ = Kind::kList;
   v.list_ = std::make_shared<ListData>();

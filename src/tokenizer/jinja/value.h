@@ -21,6 +21,37 @@ namespace mlxs::jinja {
 
 class Value;
 
+// What one render may build. Every string and list the interpreter makes goes through
+// Value::string / Value::list, which charge their size to the budget of the render running on
+// this thread: one value over max_value_bytes, or all values of the render together over
+// max_total_bytes, fails the render with a JinjaError instead of exhausting memory (a string
+// doubled in a loop used to reach 5 GB in 30 s). Outside a render nothing is charged.
+struct AllocationBudget {
+  uint64_t max_value_bytes = 32u << 20;  // one string, or one list's items
+  uint64_t max_total_bytes = 1u << 30;   // everything built during the render, freed or not
+  uint64_t total_bytes = 0;
+};
+
+// Makes `budget` the budget of this thread's render until destroyed (restores the previous one).
+class ScopedAllocationBudget {
+ public:
+  explicit ScopedAllocationBudget(AllocationBudget& budget);
+  ~ScopedAllocationBudget();
+  ScopedAllocationBudget(const ScopedAllocationBudget&) = delete;
+  ScopedAllocationBudget& operator=(const ScopedAllocationBudget&) = delete;
+
+ private:
+  AllocationBudget* previous_;
+};
+
+// Throws JinjaError when a value of `bytes` would exceed the render's max_value_bytes. Operations
+// whose result can be far larger than their operands (repeat, replace, join, indent, center,
+// tojson's indent) call it before they build.
+void check_value_size(uint64_t bytes);
+// unit * count, saturating at UINT64_MAX instead of wrapping ('x' * 2^62 used to wrap to a small
+// size that passed the check, then grew without bound).
+uint64_t repeated_size(uint64_t unit, uint64_t count);
+
 enum class Kind { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kCallable };
 
 // How a list prints and behaves where Python's types differ.
