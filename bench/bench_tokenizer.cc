@@ -1,6 +1,6 @@
 // Encoding throughput of mlxs::Tokenizer, single thread: the prose file repeated to N MB, one
 // paragraph (text between blank lines) per encode() call, with each tokenizer folder given.
-// tools/tokenizer_bench.py measures HF `tokenizers` on the same input, for the comparison.
+// reference/tokenizer_bench.py measures HF `tokenizers` on the same input, for the comparison.
 // Usage: bench_tokenizer PROSE.txt DIR [DIR...] [--mb 10]
 #include <chrono>
 #include <cstdio>

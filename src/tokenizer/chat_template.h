@@ -9,7 +9,7 @@
 #include <string>
 
 #include "mlxs/status.h"
-#include "tokenizer/jinja/template.h"
+#include "jinja/template.h"
 
 namespace mlxs {
 

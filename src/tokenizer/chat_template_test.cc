@@ -22,7 +22,7 @@ std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
-// The instant tools/jinja_reference.py pins strftime_now to: 2025-01-15 10:30:00, a Wednesday.
+// The instant reference/jinja_reference.py pins strftime_now to: 2025-01-15 10:30:00, a Wednesday.
 std::tm fixed_now() {
   std::tm tm{};
   tm.tm_year = 125;
@@ -35,7 +35,7 @@ std::tm fixed_now() {
   return tm;
 }
 
-// Options exactly as tools/jinja_reference.py's render_case builds its arguments.
+// Options exactly as reference/jinja_reference.py's render_case builds its arguments.
 ChatTemplateOptions case_options(const json& c) {
   ChatTemplateOptions o;
   o.add_generation_prompt = c.value("add_generation_prompt", false);

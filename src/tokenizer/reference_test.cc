@@ -1,6 +1,6 @@
 // Conformance against the Hugging Face `tokenizers` reference: for every fixture tokenizer, the
 // ids of every corpus unit (with and without special tokens) and a decode sample must be
-// identical, 100 %. The reference files come from tools/tokenizer_reference.py (run where python
+// identical, 100 %. The reference files come from reference/tokenizer_reference.py (run where python
 // has `tokenizers`); until they are committed the test skips and says so.
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -38,7 +38,7 @@ TEST_P(ReferenceTest, IdsAndDecodeMatchHuggingFace) {
   const std::string name = GetParam();
   const std::string path = reference_path(name);
   if (!std::ifstream(path).good()) {
-    GTEST_SKIP() << path << " is not there yet: run tools/tokenizer_reference.py where python has "
+    GTEST_SKIP() << path << " is not there yet: run reference/tokenizer_reference.py where python has "
                  << "the `tokenizers` package, and commit its output";
   }
   const Tokenizer* t = testing::fixture_tokenizer(name);

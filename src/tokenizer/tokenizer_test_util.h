@@ -1,5 +1,5 @@
 // Shared helpers for the tokenizer tests: the npm fixture tokenizers (loaded once per process)
-// and the corpus units (the same split as tools/tokenizer_reference.py).
+// and the corpus units (the same split as reference/tokenizer_reference.py).
 #pragma once
 
 #include <fstream>

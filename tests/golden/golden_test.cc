@@ -1,5 +1,5 @@
 // Golden tests: every family's tiny model in tests/fixtures/golden/<name>/ must reproduce the
-// logits and greedy tokens that Hugging Face transformers computed (tools/gpu/make_golden.py).
+// logits and greedy tokens that Hugging Face transformers computed (reference/gpu/make_golden.py).
 // Tolerance: relative L2 error of each logits row <= 1e-4 for f32 weights; for bf16 weights the
 // CPU kernels round activations to bf16 before the matrix products, so 3e-2, and a greedy token
 // may differ only where the reference's top-2 margin is below 1e-3 of the logits' scale.

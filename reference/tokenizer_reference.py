@@ -14,7 +14,7 @@ tests/fixtures/tokenizer/reference/<name>.json.gz:
 Units (must match src/tokenizer/tokenizer_test_util.h): the whole file when it is at most
 100,000 bytes, then every line of text.split('\\n') (newline removed, empty lines kept).
 
-Usage (on the GPU machine, where python3 has tokenizers): python3 tools/tokenizer_reference.py
+Usage (on the GPU machine, where python3 has tokenizers): python3 reference/tokenizer_reference.py
   [--names llama3,qwen3] [--decode-sample 200]
 """
 import argparse

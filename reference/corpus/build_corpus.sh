@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the public-domain training corpus from Debian packages (issue 4 point 1).
 #
-#   bash tools/corpus/build_corpus.sh        # from the repo root; needs apt-get and python3
+#   bash reference/corpus/build_corpus.sh        # from the repo root; needs apt-get and python3
 #
 # Downloads the .deb files with `apt-get download` (no system-wide install), unpacks them with
 # `dpkg -x` into .deps/corpus-debs/x, and writes .deps/corpus/{train,valid}.txt and
@@ -43,5 +43,5 @@ done
 versions+="}"
 echo "$versions" > "$DEBS/versions.json"
 
-"$PY" tools/corpus/extract_corpus.py "$DEBS/x" "$OUT" --versions "$DEBS/versions.json"
+"$PY" reference/corpus/extract_corpus.py "$DEBS/x" "$OUT" --versions "$DEBS/versions.json"
 ls -l "$OUT"

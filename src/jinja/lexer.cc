@@ -1,8 +1,8 @@
-#include "tokenizer/jinja/lexer.h"
+#include "jinja/lexer.h"
 
 #include <cctype>
 
-#include "tokenizer/jinja/text.h"
+#include "jinja/text.h"
 
 namespace mlxs::jinja {
 namespace {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden reference models for the C++ model runtime (issue 2 point 7).
 
-    python3 tools/gpu/make_golden.py [--out tests/fixtures/golden]
+    python3 reference/gpu/make_golden.py [--out tests/fixtures/golden]
 
 For each family: a tiny random-weight model in Hugging Face layout (config.json +
 model.safetensors), built by hand with transformers (no download), and the reference greedy

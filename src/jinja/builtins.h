@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "tokenizer/jinja/interpreter.h"
-#include "tokenizer/jinja/value.h"
+#include "jinja/interpreter.h"
+#include "jinja/value.h"
 
 namespace mlxs::jinja {
 

@@ -1,4 +1,4 @@
-#include "tokenizer/jinja/parser.h"
+#include "jinja/parser.h"
 
 #include <charconv>
 #include <cstdlib>

@@ -4,7 +4,7 @@
 Encodes the prose file repeated to --mb megabytes, one paragraph (text between blank lines) per
 encode() call, single-threaded (TOKENIZERS_PARALLELISM=false, one sequence at a time), with each
 tokenizer directory given, and prints tokens/s and MB/s.
-Usage: python3 tools/tokenizer_bench.py PROSE.txt DIR [DIR...] [--mb 10]
+Usage: python3 reference/tokenizer_bench.py PROSE.txt DIR [DIR...] [--mb 10]
 """
 import argparse
 import os

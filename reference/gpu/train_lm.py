@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trains the two shipped Llama models on the corpus (issue 4 point 3), on one GPU.
 
-    python3 tools/gpu/train_lm.py --corpus .deps/corpus --tokenizer models/tokenizer --out models
+    python3 reference/gpu/train_lm.py --corpus .deps/corpus --tokenizer models/tokenizer --out models
 
 models/default: LlamaForCausalLM, ~10 M parameters, tied embeddings.
 models/draft:   LlamaForCausalLM, ~1.8 M parameters, same tokenizer (for speculative decoding).

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trains the project's byte-level BPE tokenizer (issue 4 point 2).
 
-    python3 tools/gpu/train_tokenizer.py --train .deps/corpus/train.txt --out models/tokenizer
+    python3 reference/gpu/train_tokenizer.py --train .deps/corpus/train.txt --out models/tokenizer
 
 Writes OUT/tokenizer.json and OUT/tokenizer_config.json (copied into each model folder by
 train_lm.py). The pipeline is Qwen2-style, so it exercises the same code paths as real models:

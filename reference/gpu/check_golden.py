@@ -5,7 +5,7 @@ pass (make_golden.ref_forward) over each model file must give the same greedy to
 (tests/fixtures/golden/default_model/reference.json); prints the smallest top-1/top-2 logit
 margin of the default model per prompt. Needs torch and numpy only (Debian python3-torch works):
 
-    /usr/bin/python3 tools/gpu/check_golden.py
+    /usr/bin/python3 reference/gpu/check_golden.py
 """
 import os, sys, json, struct
 import numpy as np, torch

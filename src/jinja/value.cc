@@ -1,12 +1,12 @@
-#include "tokenizer/jinja/value.h"
+#include "jinja/value.h"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
-#include "tokenizer/jinja/error.h"
-#include "tokenizer/jinja/text.h"
+#include "jinja/error.h"
+#include "jinja/text.h"
 
 namespace mlxs::jinja {
 

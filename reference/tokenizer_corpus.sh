@@ -2,7 +2,7 @@
 # Rebuilds tests/fixtures/tokenizer/corpus/prose.txt: about 1 MB of public-domain prose (Moby Dick,
 # Project Gutenberg text) taken from the Debian package r-cran-tokenizers (its R data set
 # `mobydick`), without installing anything: apt-get download + dpkg -x into a temp folder, then a
-# stdlib-Python reader for R's lazy-load database. Usage: tools/tokenizer_corpus.sh
+# stdlib-Python reader for R's lazy-load database. Usage: reference/tokenizer_corpus.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=tests/fixtures/tokenizer/corpus/prose.txt

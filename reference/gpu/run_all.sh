@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Everything the GPU machine does for issues 2 (point 7) and 4 (points 2-4), in one command:
 #
-#   bash tools/gpu/run_all.sh        # from the repo root, with .deps/corpus carried along
+#   bash reference/gpu/run_all.sh        # from the repo root, with .deps/corpus carried along
 #
-# 1. golden reference models (tools/gpu/make_golden.py, CPU, float32)
-# 2. tokenizer (tools/gpu/train_tokenizer.py) on .deps/corpus/train.txt
-# 3. models/default and models/draft (tools/gpu/train_lm.py, GPU, wall-clock budgets), their
+# 1. golden reference models (reference/gpu/make_golden.py, CPU, float32)
+# 2. tokenizer (reference/gpu/train_tokenizer.py) on .deps/corpus/train.txt
+# 3. models/default and models/draft (reference/gpu/train_lm.py, GPU, wall-clock budgets), their
 #    validation perplexities, samples, and tests/fixtures/golden/default_model/reference.json
 # 4. $OUT/results.tgz with tests/fixtures/golden and models (and $OUT/run_all.log)
 # Budgets (seconds) can be changed with DEFAULT_SECONDS / DRAFT_SECONDS.
@@ -36,13 +36,13 @@ pack() {
 trap pack EXIT
 
 stamp "golden reference models"
-python3 tools/gpu/make_golden.py --out tests/fixtures/golden || echo "make_golden.py FAILED (continuing)"
+python3 reference/gpu/make_golden.py --out tests/fixtures/golden || echo "make_golden.py FAILED (continuing)"
 
 stamp "tokenizer"
-python3 tools/gpu/train_tokenizer.py --train .deps/corpus/train.txt --out models/tokenizer
+python3 reference/gpu/train_tokenizer.py --train .deps/corpus/train.txt --out models/tokenizer
 
 stamp "language models"
-python3 tools/gpu/train_lm.py --corpus .deps/corpus --tokenizer models/tokenizer --out models \
+python3 reference/gpu/train_lm.py --corpus .deps/corpus --tokenizer models/tokenizer --out models \
   --golden tests/fixtures/golden/default_model \
   --default-seconds "${DEFAULT_SECONDS:-150}" --draft-seconds "${DRAFT_SECONDS:-60}"
 

@@ -1,7 +1,7 @@
-#include "tokenizer/jinja/template.h"
+#include "jinja/template.h"
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/parser.h"
+#include "jinja/builtins.h"
+#include "jinja/parser.h"
 
 namespace mlxs::jinja {
 namespace {

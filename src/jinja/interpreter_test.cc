@@ -1,4 +1,4 @@
-#include "tokenizer/jinja/interpreter.h"
+#include "jinja/interpreter.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "tokenizer/jinja/template.h"
+#include "jinja/template.h"
 
 namespace mlxs::jinja {
 namespace {
@@ -44,7 +44,7 @@ Result<std::string> render(std::string_view source, const json& context = json::
 
 // One snippet per construct (whitespace control, literals, operators, scoping, loops, slices,
 // tests, filters, tojson, string/dict methods, macros, call blocks, errors), each checked against
-// what jinja2 3.1 renders under transformers' settings (tools/jinja_reference.py).
+// what jinja2 3.1 renders under transformers' settings (reference/jinja_reference.py).
 TEST(JinjaSnippets, EverySnippetMatchesJinja2) {
   json snippets = read_json(kSnippetDir / "snippets.json");
   json expected = read_json(kSnippetDir / "snippets_expected.json");

@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "tokenizer/jinja/error.h"
-#include "tokenizer/jinja/value.h"
+#include "jinja/error.h"
+#include "jinja/value.h"
 
 namespace mlxs::jinja {
 

@@ -1,10 +1,10 @@
 // Attribute and item access, the str/dict/list methods, tests and globals. Filters live in
 // filters.cc.
-#include "tokenizer/jinja/builtins.h"
+#include "jinja/builtins.h"
 
 #include <set>
 
-#include "tokenizer/jinja/text.h"
+#include "jinja/text.h"
 
 namespace mlxs::jinja {
 namespace {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden chat-template renderings, produced the way Hugging Face transformers renders them.
 
-Usage: python3 tools/jinja_reference.py [REPO_ROOT]
+Usage: python3 reference/jinja_reference.py [REPO_ROOT]
 
 Also renders the construct-by-construct snippets of tests/fixtures/jinja/snippets.json into
 tests/fixtures/jinja/snippets_expected.json (the interpreter's unit-test oracle).

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/text.h"
+#include "jinja/builtins.h"
+#include "jinja/text.h"
 
 namespace mlxs::jinja {
 namespace {

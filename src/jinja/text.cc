@@ -1,10 +1,10 @@
-#include "tokenizer/jinja/text.h"
+#include "jinja/text.h"
 
 #include <utf8proc.h>
 
 #include <algorithm>
 
-#include "tokenizer/jinja/error.h"
+#include "jinja/error.h"
 
 namespace mlxs::jinja::text {
 

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tokenizer/jinja/error.h"
+#include "jinja/error.h"
 
 namespace mlxs::jinja {
 

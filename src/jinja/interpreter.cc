@@ -1,10 +1,10 @@
-#include "tokenizer/jinja/interpreter.h"
+#include "jinja/interpreter.h"
 
 #include <cmath>
 #include <limits>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/text.h"
+#include "jinja/builtins.h"
+#include "jinja/text.h"
 
 namespace mlxs::jinja {
 

@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "mlxs/status.h"
-#include "tokenizer/jinja/ast.h"
-#include "tokenizer/jinja/interpreter.h"
+#include "jinja/ast.h"
+#include "jinja/interpreter.h"
 
 namespace mlxs::jinja {
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "tokenizer/jinja/ast.h"
-#include "tokenizer/jinja/value.h"
+#include "jinja/ast.h"
+#include "jinja/value.h"
 
 namespace mlxs::jinja {
 
