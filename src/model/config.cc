@@ -1,10 +1,15 @@
 #include "model/config.h"
 
 #include <cmath>
+#include <limits>
+#include <string_view>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "model/family.h"
+#include "util/json_depth.h"
+#include "util/json_int.h"
+#include "util/vocab_limits.h"
 
 namespace mlxs {
 namespace {
@@ -17,15 +22,56 @@ Status read_opt(const json& j, const std::string& file, const char* k, T* out) {
   if (!j.contains(k) || j[k].is_null()) return {};
   const json& v = j[k];
   bool ok;
-  if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
-  else if constexpr (std::is_integral_v<T>) ok = v.is_number_integer();
-  else if constexpr (std::is_floating_point_v<T>) ok = v.is_number();
-  else ok = v.is_string();
+  if constexpr (std::is_same_v<T, bool>) {
+    ok = v.is_boolean();
+  } else if constexpr (std::is_integral_v<T>) {  // in T's range: get<int>() would truncate
+    ok = json_int_in(v, std::numeric_limits<T>::min(), std::numeric_limits<T>::max()).has_value();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    ok = v.is_number() && std::isfinite(v.get<double>());
+  } else {
+    ok = v.is_string();
+  }
   if (!ok) {
-    return error(ErrorCode::kModelLoadError,
-                 file + ": key '" + k + "' has the wrong type (got " + v.dump() + ")");
+    return error(ErrorCode::kModelLoadError, file + ": key '" + k +
+                                                 "' has the wrong type or is out of range (got " +
+                                                 v.dump().substr(0, 100) + ")");
   }
   *out = v.get<T>();
+  return {};
+}
+
+// Sizes a config.json may declare. Each bounds what the load allocates from it (head_dim = 2e9
+// took 3.8 GB and 28 s before its error, max_position_embeddings = 2^31 - 1 overflowed int
+// arithmetic); every real model is far inside them.
+struct SizeLimit {
+  const char* key;
+  int64_t max;
+};
+constexpr SizeLimit kSizeLimits[] = {
+    {"vocab_size", kMaxVocabSize},     {"hidden_size", 1 << 16},
+    {"intermediate_size", 1 << 20},            {"num_hidden_layers", 1024},
+    {"num_attention_heads", 1024},             {"num_key_value_heads", 1024},
+    {"head_dim", 1024},                        {"max_position_embeddings", 1 << 24},
+};
+
+int64_t size_limit(const char* key) {
+  for (const auto& l : kSizeLimits) {
+    if (std::string_view(l.key) == key) return l.max;
+  }
+  return INT32_MAX;
+}
+
+// An optional size: when present, an integer in [1, its limit].
+Status read_size(const json& j, const std::string& file, const char* k, int* out) {
+  if (!j.contains(k) || j[k].is_null()) return {};
+  auto v = json_int_in(j[k], 1, size_limit(k));
+  if (!v) {
+    return error(ErrorCode::kModelLoadError,
+                 file + ": key '" + k + "' has the wrong type or is out of range: must be an " +
+                     "integer >= 1 and <= " + std::to_string(size_limit(k)) + ", got " +
+                     j[k].dump().substr(0, 100));
+  }
+  *out = int(*v);
   return {};
 }
 
@@ -33,12 +79,7 @@ Status read_req(const json& j, const std::string& file, const char* k, int* out)
   if (!j.contains(k)) {
     return error(ErrorCode::kModelLoadError, file + ": missing required key '" + k + "'");
   }
-  MLXS_RETURN_IF_ERROR(read_opt(j, file, k, out));
-  if (*out <= 0) {
-    return error(ErrorCode::kModelLoadError,
-                 file + ": key '" + k + "' must be > 0, got " + std::to_string(*out));
-  }
-  return {};
+  return read_size(j, file, k, out);
 }
 
 // transformers <= 4 writes rope_theta + rope_scaling; transformers 5 writes rope_parameters.
@@ -69,14 +110,20 @@ Status read_token_ids(const json& j, const std::string& file, ModelArch* c) {
   MLXS_RETURN_IF_ERROR(read_opt(j, file, "bos_token_id", &c->bos_token_id));
   if (!j.contains("eos_token_id") || j["eos_token_id"].is_null()) return {};
   const json& e = j["eos_token_id"];
+  const auto token_id = [](const json& v) { return json_int_in(v, 0, kMaxVocabSize - 1); };
   if (e.is_number_integer()) {
-    c->eos_token_ids.push_back(e.get<int>());
+    if (!token_id(e)) {
+      return error(ErrorCode::kModelLoadError, file + ": eos_token_id out of range: " + e.dump());
+    }
+    c->eos_token_ids.push_back(int(*token_id(e)));
   } else if (e.is_array()) {
     for (const auto& v : e) {
-      if (!v.is_number_integer()) {
-        return error(ErrorCode::kModelLoadError, file + ": eos_token_id entries must be integers");
+      if (!token_id(v)) {
+        return error(ErrorCode::kModelLoadError,
+                     file + ": eos_token_id entries must be integers >= 0 and < " +
+                         std::to_string(kMaxVocabSize) + ", got " + v.dump().substr(0, 100));
       }
-      c->eos_token_ids.push_back(v.get<int>());
+      c->eos_token_ids.push_back(int(*token_id(v)));
     }
   } else {
     return error(ErrorCode::kModelLoadError, file + ": eos_token_id must be an integer or a list");
@@ -86,11 +133,17 @@ Status read_token_ids(const json& j, const std::string& file, ModelArch* c) {
 
 }  // namespace
 
-Result<ModelArch> ModelArch::load(const std::string& dir) {
+Result<ModelArch> ModelArch::load(const std::string& dir, const ModelFileAccess& access) {
   std::string file = dir + "/config.json";
-  std::ifstream in(file);
-  if (!in) return error(ErrorCode::kModelLoadError, file + ": cannot open");
-  json j = json::parse(in, nullptr, false);
+  auto text = read_model_file(dir, "config.json", access, int64_t(16) << 20);
+  if (!text.ok()) {
+    return error(ErrorCode::kModelLoadError,
+                 text.status().code() == ErrorCode::kNotFound ? file + ": cannot open"
+                                                              : text.status().message());
+  }
+  json j = json_nesting_depth(*text, kMaxModelJsonDepth) > kMaxModelJsonDepth
+               ? json(json::value_t::discarded)
+               : json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     return error(ErrorCode::kModelLoadError, file + ": not a JSON object");
   }
@@ -106,11 +159,11 @@ Result<ModelArch> ModelArch::load(const std::string& dir) {
   MLXS_RETURN_IF_ERROR(read_req(j, file, "num_hidden_layers", &c.num_layers));
   MLXS_RETURN_IF_ERROR(read_req(j, file, "num_attention_heads", &c.num_heads));
   c.num_kv_heads = c.num_heads;
-  MLXS_RETURN_IF_ERROR(read_opt(j, file, "num_key_value_heads", &c.num_kv_heads));
+  MLXS_RETURN_IF_ERROR(read_size(j, file, "num_key_value_heads", &c.num_kv_heads));
   c.head_dim = c.hidden_size / c.num_heads;
-  MLXS_RETURN_IF_ERROR(read_opt(j, file, "head_dim", &c.head_dim));
+  MLXS_RETURN_IF_ERROR(read_size(j, file, "head_dim", &c.head_dim));
   MLXS_RETURN_IF_ERROR(read_opt(j, file, "rms_norm_eps", &c.rms_norm_eps));
-  MLXS_RETURN_IF_ERROR(read_opt(j, file, "max_position_embeddings", &c.max_position_embeddings));
+  MLXS_RETURN_IF_ERROR(read_size(j, file, "max_position_embeddings", &c.max_position_embeddings));
   MLXS_RETURN_IF_ERROR(read_opt(j, file, "tie_word_embeddings", &c.tie_word_embeddings));
   MLXS_RETURN_IF_ERROR(read_rope(j, file, &c));
   MLXS_RETURN_IF_ERROR(read_token_ids(j, file, &c));

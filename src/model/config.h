@@ -7,6 +7,7 @@
 #include "backend/backend.h"
 #include "mlxs/status.h"
 #include "util/dtype.h"
+#include "util/model_files.h"
 
 namespace mlxs {
 
@@ -45,7 +46,9 @@ struct ModelArch {
   DType dtype = DType::kBF16;   // torch_dtype / dtype of the checkpoint
 
   // Parses `dir/config.json`; errors name the file and the key.
-  static Result<ModelArch> load(const std::string& dir);
+  // Reads DIR/config.json under the folder's rules (util/model_files.h); every size is
+  // range-checked before anything is allocated from it.
+  static Result<ModelArch> load(const std::string& dir, const ModelFileAccess& access = {});
   // Rotary parameters (inv_freq with scaling applied), as transformers computes them.
   RopeParams rope_params() const;
   int64_t num_parameters() const;

@@ -56,6 +56,29 @@ TEST_F(ConfigTest, WrongTypeIsNamed) {
   EXPECT_NE(c.status().message().find("'num_hidden_layers' has the wrong type"), std::string::npos);
 }
 
+// Regression (security audit): sizes were read with get<int>() and not bounded: a vocab_size of
+// 2^32 + 8192 loaded as 8192, max_position_embeddings 2^31 - 1 overflowed int arithmetic, and
+// head_dim 2e9 cost 3.8 GB and 28 s before its error.
+TEST_F(ConfigTest, SizesAreRangeCheckedBeforeUse) {
+  const std::vector<std::pair<const char*, nlohmann::json>> hostile = {
+      {"vocab_size", 4294975488ull},        {"vocab_size", 1 << 23},
+      {"max_position_embeddings", 2147483647}, {"head_dim", 2000000000},
+      {"hidden_size", -64},                 {"num_hidden_layers", 1.5},
+      {"num_key_value_heads", 0},           {"intermediate_size", 18446744073709551615ull},
+  };
+  for (const auto& [key, value] : hostile) {
+    auto j = base_;
+    j[key] = value;
+    auto c = load(j);
+    ASSERT_FALSE(c.ok()) << key << " = " << value.dump();
+    EXPECT_NE(c.status().message().find(std::string("'") + key + "'"), std::string::npos)
+        << c.status().message();
+  }
+  auto eos = base_;
+  eos["eos_token_id"] = {2, 4294967298ull};
+  EXPECT_FALSE(load(eos).ok());
+}
+
 TEST_F(ConfigTest, UnsupportedArchitectureListsTheSupportedOnes) {
   base_["architectures"] = {"GPT2LMHeadModel"};
   auto c = load(base_);

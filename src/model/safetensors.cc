@@ -11,6 +11,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "util/json_depth.h"
+
 namespace mlxs {
 namespace {
 
@@ -83,13 +85,23 @@ std::string TensorInfo::shape_string() const {
 }
 
 Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return load_error(path + ": cannot open: " + std::strerror(errno));
+  const fs::path p(path);
+  ModelFileAccess direct;  // a path the caller names itself, not one a folder's index names
+  direct.allow_outside = true;
+  return open_in(p.parent_path().empty() ? "." : p.parent_path().string(), p.filename().string(),
+                 direct);
+}
+
+Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open_in(const std::string& dir,
+                                                                   const std::string& name,
+                                                                   const ModelFileAccess& access) {
+  MLXS_ASSIGN_OR_RETURN(int fd, open_model_file(dir, name, access));
+  return map_fd(fd, (fs::path(dir) / name).string());
+}
+
+Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::map_fd(int fd, const std::string& path) {
   struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return load_error(path + ": not a regular file");
-  }
+  fstat(fd, &st);
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
   size_t size = size_t(st.st_size);
@@ -124,7 +136,11 @@ Status SafetensorsFile::parse_header(size_t file_size) {
     return load_error(path_ + ": header length " + std::to_string(n) + " exceeds the file size " +
                       std::to_string(file_size) + " (truncated?)");
   }
-  json header = json::parse(base + 8, base + 8 + n, nullptr, /*allow_exceptions=*/false);
+  const std::string_view header_text(reinterpret_cast<const char*>(base + 8), size_t(n));
+  if (json_nesting_depth(header_text, kMaxModelJsonDepth) > kMaxModelJsonDepth) {
+    return load_error(path_ + ": header nests deeper than " + std::to_string(kMaxModelJsonDepth));
+  }
+  json header = json::parse(header_text, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object()) {
     return load_error(path_ + ": header is not a JSON object");
   }
@@ -166,33 +182,37 @@ Status SafetensorsFile::parse_header(size_t file_size) {
   return {};
 }
 
-Result<WeightStore> WeightStore::open_dir(const std::string& dir) {
+Result<WeightStore> WeightStore::open_dir(const std::string& dir, const ModelFileAccess& access) {
   WeightStore store;
-  std::vector<std::string> paths;
-  fs::path index = fs::path(dir) / "model.safetensors.index.json";
+  std::vector<std::string> names;  // relative to dir
+  const char* kIndex = "model.safetensors.index.json";
+  const std::string index = (fs::path(dir) / kIndex).string();
   std::error_code ec;
-  if (fs::exists(index, ec)) {
-    std::ifstream in(index);
-    json j = json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
-      return load_error(index.string() + ": not a JSON object with a 'weight_map' object");
+  if (model_file_exists(dir, kIndex)) {
+    MLXS_ASSIGN_OR_RETURN(std::string text, read_model_file(dir, kIndex, access));
+    json j = json_nesting_depth(text, kMaxModelJsonDepth) > kMaxModelJsonDepth
+                 ? json(json::value_t::discarded)
+                 : json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("weight_map") ||
+        !j["weight_map"].is_object()) {
+      return load_error(index + ": not a JSON object with a 'weight_map' object");
     }
     for (const auto& v : j["weight_map"]) {
-      if (!v.is_string()) return load_error(index.string() + ": weight_map values must be strings");
-      std::string p = (fs::path(dir) / v.get<std::string>()).string();
-      if (std::find(paths.begin(), paths.end(), p) == paths.end()) paths.push_back(p);
+      if (!v.is_string()) return load_error(index + ": weight_map values must be strings");
+      std::string name = v.get<std::string>();
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
     }
-  } else if (fs::exists(fs::path(dir) / "model.safetensors", ec)) {
-    paths.push_back((fs::path(dir) / "model.safetensors").string());
+  } else if (model_file_exists(dir, "model.safetensors")) {
+    names.push_back("model.safetensors");
   } else if (fs::is_directory(dir, ec)) {
     for (const auto& e : fs::directory_iterator(dir, ec)) {
-      if (e.path().extension() == ".safetensors") paths.push_back(e.path().string());
+      if (e.path().extension() == ".safetensors") names.push_back(e.path().filename().string());
     }
-    std::sort(paths.begin(), paths.end());
+    std::sort(names.begin(), names.end());
   }
-  if (paths.empty()) return load_error(dir + ": no *.safetensors files found");
-  for (const auto& p : paths) {
-    MLXS_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(p));
+  if (names.empty()) return load_error(dir + ": no *.safetensors files found");
+  for (const auto& name : names) {
+    MLXS_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open_in(dir, name, access));
     store.files_.push_back(std::move(file));
   }
   for (const auto& f : store.files_) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mlxs/status.h"
+#include "util/model_files.h"
 #include "util/dtype.h"
 
 namespace mlxs {
@@ -35,6 +36,11 @@ class SafetensorsFile {
   // Maps `path` read-only and validates the header: size, JSON, dtypes, shapes, offsets inside
   // the data section, byte sizes equal to shape x dtype, no overlaps and no holes.
   static Result<std::unique_ptr<SafetensorsFile>> open(const std::string& path);
+  // The same for file `name` of model folder `dir`, opened under the folder's rules
+  // (util/model_files.h: inside the folder, a regular file).
+  static Result<std::unique_ptr<SafetensorsFile>> open_in(const std::string& dir,
+                                                          const std::string& name,
+                                                          const ModelFileAccess& access);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
@@ -45,6 +51,7 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  static Result<std::unique_ptr<SafetensorsFile>> map_fd(int fd, const std::string& path);
   Status parse_header(size_t file_size);
 
   std::string path_;
@@ -59,7 +66,8 @@ class SafetensorsFile {
 // were taken so the loader can report unexpected ones.
 class WeightStore {
  public:
-  static Result<WeightStore> open_dir(const std::string& dir);
+  // Every file is opened under the folder's rules (util/model_files.h), index entries included.
+  static Result<WeightStore> open_dir(const std::string& dir, const ModelFileAccess& access = {});
 
   bool contains(const std::string& name) const { return index_.count(name) != 0; }
   // The tensor `name`, checked against `shape` (empty = any); marks it used.

@@ -3,6 +3,7 @@
 #include "model/safetensors.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -151,6 +152,49 @@ TEST_F(SafetensorsTest, ShardedIndexWithDuplicateTensor) {
   auto store = WeightStore::open_dir(dir_.string());
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.status().message().find("'a' also appears in"), std::string::npos);
+}
+
+// Regression (security audit): index entries and symlinks were opened outside the model folder,
+// and a FIFO in place of a weights file hung the load forever.
+TEST_F(SafetensorsTest, FilesOutsideTheFolderAreRefusedUnlessAllowed) {
+  nlohmann::json h = {{"a", entry("F32", {1}, 0, 4)}};
+  const fs::path outside = dir_ / "outside";
+  const fs::path model = dir_ / "model";
+  fs::create_directories(outside);
+  fs::create_directories(model);
+  fs::rename(write(h, 4), outside / "w.safetensors");
+  std::ofstream(model / "model.safetensors.index.json")
+      << R"({"weight_map": {"a": "../outside/w.safetensors"}})";
+  auto escaped = WeightStore::open_dir(model.string());
+  ASSERT_FALSE(escaped.ok());
+  EXPECT_NE(escaped.status().message().find("outside the model folder"), std::string::npos)
+      << escaped.status().message();
+  EXPECT_NE(escaped.status().message().find("model.allow_files_outside_model_dir"),
+            std::string::npos);
+  ModelFileAccess allow;
+  allow.allow_outside = true;
+  EXPECT_TRUE(WeightStore::open_dir(model.string(), allow).ok());
+
+  fs::remove(model / "model.safetensors.index.json");
+  fs::create_symlink(outside / "w.safetensors", model / "model.safetensors");
+  auto linked = WeightStore::open_dir(model.string());
+  ASSERT_FALSE(linked.ok());
+  EXPECT_NE(linked.status().message().find("outside the model folder"), std::string::npos);
+  EXPECT_TRUE(WeightStore::open_dir(model.string(), allow).ok());
+
+  // A symlink that stays inside the folder is fine (shards linked to one blob, say).
+  fs::remove(model / "model.safetensors");
+  fs::copy_file(outside / "w.safetensors", model / "blob");
+  fs::create_symlink("blob", model / "model.safetensors");
+  EXPECT_TRUE(WeightStore::open_dir(model.string()).ok());
+}
+
+TEST_F(SafetensorsTest, AFifoIsRefusedWithoutBlocking) {
+  ASSERT_EQ(::mkfifo((dir_ / "model.safetensors").c_str(), 0600), 0);
+  auto store = WeightStore::open_dir(dir_.string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("not a regular file"), std::string::npos)
+      << store.status().message();
 }
 
 TEST_F(SafetensorsTest, FolderWithoutWeights) {

@@ -2,6 +2,7 @@
 
 #include "api/option_schemas.h"
 #include "server/body_reader.h"
+#include "util/json_int.h"
 
 namespace mlxs::server {
 namespace {
@@ -151,9 +152,10 @@ void read_sampling(BodyReader& r, GeneratorParams& p, bool openai) {
   if (const json* ids = r.get("stop_token_ids")) {
     if (!ids->is_array()) return r.fail_field("stop_token_ids", "expected array of integers");
     for (const auto& id : *ids) {
-      if (!id.is_number_integer())
-        return r.fail_field("stop_token_ids", "expected array of integers");
-      p.stop_token_ids.push_back(id.get<int32_t>());
+      auto checked = json_int_in(id, 0, INT32_MAX);
+      if (!checked)
+        return r.fail_field("stop_token_ids", "expected array of integers >= 0 and <= 2147483647, got " + id.dump());
+      p.stop_token_ids.push_back(int32_t(*checked));
     }
   }
 }

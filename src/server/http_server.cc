@@ -15,6 +15,7 @@
 #include "server/generation_job.h"
 #include "server/metrics.h"
 #include "util/json_depth.h"
+#include "util/json_int.h"
 
 namespace mlxs::server {
 namespace {
@@ -330,11 +331,13 @@ class Session : public std::enable_shared_from_this<Session> {
         r.fail_field("tokens", "expected array of integers, got " + json_type_name(*tokens));
       else {
         for (const auto& v : *tokens) {
-          if (!v.is_number_integer()) {
-            r.fail_field("tokens", "expected array of integers");
+          auto checked = json_int_in(v, 0, INT32_MAX);
+          if (!checked) {
+            r.fail_field("tokens", "expected array of integers >= 0 and <= 2147483647, got " +
+                                       v.dump());
             break;
           }
-          ids.push_back(v.get<int32_t>());
+          ids.push_back(int32_t(*checked));
         }
       }
     }

@@ -7,6 +7,8 @@
 #include <queue>
 
 #include "tokenizer/unicode.h"
+#include "util/json_int.h"
+#include "util/vocab_limits.h"
 
 namespace mlxs::tok {
 
@@ -52,10 +54,12 @@ Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const json& j) {
   const json& vocab = j["vocab"];
   m.vocab_.reserve(vocab.size());
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0) {
-      return model_error("vocab id of '" + it.key() + "' must be a non-negative integer");
+    auto checked = json_int_in(it.value(), 0, kMaxTokenId);
+    if (!checked) {
+      return model_error("vocab id of '" + it.key() + "' must be an integer in [0, " +
+                         std::to_string(kMaxTokenId) + "], got " + it.value().dump());
     }
-    auto id = it.value().get<int32_t>();
+    auto id = int32_t(*checked);
     m.vocab_.emplace(it.key(), id);
     if (static_cast<size_t>(id) >= m.id_to_token_.size()) m.id_to_token_.resize(id + 1);
     m.id_to_token_[id] = it.key();

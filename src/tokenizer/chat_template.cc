@@ -1,4 +1,5 @@
 #include "tokenizer/chat_template.h"
+#include "util/json_depth.h"
 
 #include <fstream>
 #include <sstream>
@@ -121,12 +122,21 @@ Result<TokenizerChatConfig> parse_tokenizer_chat_config(const nlohmann::ordered_
   return out;
 }
 
-Result<TokenizerChatConfig> read_tokenizer_chat_config(const std::string& model_dir) {
+Result<TokenizerChatConfig> read_tokenizer_chat_config(const std::string& model_dir,
+                                                       const ModelFileAccess& access) {
   std::string path = model_dir + "/tokenizer_config.json";
-  std::ifstream in(path);
-  if (!in) return error(ErrorCode::kNotFound, "cannot open " + path);
+  auto text = read_model_file(model_dir, "tokenizer_config.json", access);
+  if (!text.ok()) {
+    return error(text.status().code(), text.status().code() == ErrorCode::kNotFound
+                                           ? "cannot open " + path
+                                           : text.status().message());
+  }
+  if (json_nesting_depth(*text, kMaxModelJsonDepth) > kMaxModelJsonDepth) {
+    return error(ErrorCode::kModelLoadError, path + " nests deeper than " +
+                                                 std::to_string(kMaxModelJsonDepth) + " levels");
+  }
   nlohmann::ordered_json config =
-      nlohmann::ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
+      nlohmann::ordered_json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (config.is_discarded()) return error(ErrorCode::kModelLoadError, path + " is not valid JSON");
   auto r = parse_tokenizer_chat_config(config);
   if (!r.ok()) return error(r.status().code(), path + ": " + r.status().message());

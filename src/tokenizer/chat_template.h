@@ -9,6 +9,7 @@
 #include <string>
 
 #include "mlxs/status.h"
+#include "util/model_files.h"
 #include "jinja/template.h"
 
 namespace mlxs {
@@ -61,6 +62,7 @@ struct TokenizerChatConfig {
 // kModelLoadError when there is no chat template.
 Result<TokenizerChatConfig> parse_tokenizer_chat_config(const nlohmann::ordered_json& config);
 // Reads and parses DIR/tokenizer_config.json.
-Result<TokenizerChatConfig> read_tokenizer_chat_config(const std::string& model_dir);
+Result<TokenizerChatConfig> read_tokenizer_chat_config(const std::string& model_dir,
+                                                       const ModelFileAccess& access = {});
 
 }  // namespace mlxs

@@ -1,4 +1,6 @@
 #include "tokenizer/post_processor.h"
+#include "util/json_int.h"
+#include "util/vocab_limits.h"
 
 #include <nlohmann/json.hpp>
 
@@ -65,7 +67,11 @@ Result<std::unique_ptr<PostProcessor>> make_template(const json& j) {
         return pp_error("TemplateProcessing: special token '" + name + "' is not in special_tokens");
       }
       auto& dest = seen_sequence ? after : before;
-      for (const auto& id : specials[name]["ids"]) dest.push_back(id.get<int32_t>());
+      for (const auto& id : specials[name]["ids"]) {
+        auto checked = json_int_in(id, 0, kMaxTokenId);
+        if (!checked) return pp_error("TemplateProcessing: special token '" + name + "' has an id out of range");
+        dest.push_back(int32_t(*checked));
+      }
     } else {
       return pp_error("TemplateProcessing: unknown template piece " + item.dump());
     }
@@ -76,10 +82,12 @@ Result<std::unique_ptr<PostProcessor>> make_template(const json& j) {
 
 // "cls": ["<s>", 0], "sep": ["</s>", 2].
 Result<int32_t> pair_id(const json& j, const char* field, const std::string& type) {
-  if (!j.contains(field) || !j[field].is_array() || j[field].size() != 2 || !j[field][1].is_number_integer()) {
-    return pp_error(type + ": field '" + field + "' must be [token, id]");
+  if (!j.contains(field) || !j[field].is_array() || j[field].size() != 2 ||
+      !json_int_in(j[field][1], 0, kMaxTokenId)) {
+    return pp_error(type + ": field '" + field + "' must be [token, id] with an id in [0, " +
+                    std::to_string(kMaxTokenId) + "]");
   }
-  return j[field][1].get<int32_t>();
+  return int32_t(*json_int_in(j[field][1], 0, kMaxTokenId));
 }
 
 }  // namespace

@@ -14,6 +14,10 @@
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/check.h"
+#include "util/json_depth.h"
+#include "util/json_int.h"
+#include "util/model_files.h"
+#include "util/vocab_limits.h"
 
 namespace mlxs {
 
@@ -21,17 +25,18 @@ namespace {
 
 using json = nlohmann::json;
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return error(ErrorCode::kNotFound, "cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// Optional files (tokenizer_config.json, generation_config.json) are "" when absent.
+Result<std::string> read_optional(const std::string& dir, const char* name,
+                                  const ModelFileAccess& access) {
+  if (!model_file_exists(dir, name)) return std::string();
+  return read_model_file(dir, name, access);
 }
 
-bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
-
 Result<json> parse_json(std::string_view text, const char* what) {
+  if (json_nesting_depth(text, kMaxModelJsonDepth) > kMaxModelJsonDepth) {
+    return error(ErrorCode::kTokenizerError, std::string(what) + " nests deeper than " +
+                                                 std::to_string(kMaxModelJsonDepth) + " levels");
+  }
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     return error(ErrorCode::kTokenizerError, std::string(what) + " is not valid JSON");
@@ -51,13 +56,13 @@ std::string token_field(const json& config, const char* field) {
 Result<tok::AddedToken> parse_added_token(const json& j) {
   tok::AddedToken t;
   if (!j.is_object() || !j.contains("content") || !j["content"].is_string() || !j.contains("id") ||
-      !j["id"].is_number_integer()) {
+      !json_int_in(j["id"], 0, kMaxTokenId)) {
     return error(ErrorCode::kTokenizerError,
-                 "tokenizer.json added_tokens: each entry needs content and id, got " +
-                     j.dump().substr(0, 200));
+                 "tokenizer.json added_tokens: each entry needs content and an id in [0, " +
+                     std::to_string(kMaxTokenId) + "], got " + j.dump().substr(0, 200));
   }
   t.content = j["content"];
-  t.id = j["id"];
+  t.id = int32_t(*json_int_in(j["id"], 0, kMaxTokenId));
   t.special = j.value("special", false);
   t.single_word = j.value("single_word", false);
   t.lstrip = j.value("lstrip", false);
@@ -71,16 +76,18 @@ Result<tok::AddedToken> parse_added_token(const json& j) {
 Tokenizer::Tokenizer() = default;
 Tokenizer::~Tokenizer() = default;
 
-Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& dir) {
-  MLXS_ASSIGN_OR_RETURN(std::string text, read_file(dir + "/tokenizer.json"));
-  std::string config, generation;
-  if (file_exists(dir + "/tokenizer_config.json")) {
-    MLXS_ASSIGN_OR_RETURN(config, read_file(dir + "/tokenizer_config.json"));
+Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& dir,
+                                                   const ModelFileAccess& access) {
+  auto text = read_model_file(dir, "tokenizer.json", access);
+  if (!text.ok()) {
+    return error(text.status().code(), text.status().code() == ErrorCode::kNotFound
+                                           ? "cannot open " + dir + "/tokenizer.json"
+                                           : text.status().message());
   }
-  if (file_exists(dir + "/generation_config.json")) {
-    MLXS_ASSIGN_OR_RETURN(generation, read_file(dir + "/generation_config.json"));
-  }
-  auto result = from_json(text, config, generation);
+  MLXS_ASSIGN_OR_RETURN(std::string config, read_optional(dir, "tokenizer_config.json", access));
+  MLXS_ASSIGN_OR_RETURN(std::string generation,
+                        read_optional(dir, "generation_config.json", access));
+  auto result = from_json(*text, config, generation);
   if (!result.ok()) {
     return error(result.status().code(), dir + ": " + result.status().message());
   }
@@ -168,8 +175,9 @@ Status Tokenizer::parse_config(std::string_view config_json, std::string_view ge
     if (ids.is_number_integer()) ids = json::array({ids});
     if (ids.is_array()) {
       for (const auto& id : ids) {
-        if (!id.is_number_integer()) continue;
-        auto v = id.get<int32_t>();
+        auto checked = json_int_in(id, 0, kMaxTokenId);
+        if (!checked) continue;
+        auto v = int32_t(*checked);
         if (std::find(eos_ids_.begin(), eos_ids_.end(), v) == eos_ids_.end()) eos_ids_.push_back(v);
       }
     }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mlxs/status.h"
+#include "util/model_files.h"
 
 namespace mlxs {
 
@@ -34,7 +35,9 @@ class Tokenizer {
   // Reads dir/tokenizer.json and, when present, dir/tokenizer_config.json and
   // dir/generation_config.json (extra eos ids). Errors (TokenizerError / NotFound) name the file
   // and the component that is missing, malformed or unsupported.
-  static Result<std::unique_ptr<Tokenizer>> load(const std::string& dir);
+  // Files are read under the folder's rules (util/model_files.h).
+  static Result<std::unique_ptr<Tokenizer>> load(const std::string& dir,
+                                                 const ModelFileAccess& access = {});
   // The same from the files' contents; `config_json` may be empty.
   static Result<std::unique_ptr<Tokenizer>> from_json(std::string_view tokenizer_json,
                                                       std::string_view config_json = {},

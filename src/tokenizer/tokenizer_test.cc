@@ -210,6 +210,20 @@ TEST(Tokenizer, RegexMatchLimitIsAnErrorNotAnAbort) {
       << hostile.status().message();
 }
 
+// Regression (security audit): an added-token id of 2^31 - 1 sized the id table at 64 GiB, and
+// ids were read with get<int32_t>(), which truncates.
+TEST(Tokenizer, TokenIdsAreRangeChecked) {
+  for (const char* id : {"2147483647", "4294967296", "-1", "4194304"}) {
+    auto added = tiny("", std::string(R"({"id": )") + id + R"(, "content": "<y>", "special": true})");
+    ASSERT_FALSE(added.ok()) << id;
+    EXPECT_NE(added.status().message().find("added_tokens"), std::string::npos);
+  }
+  auto vocab = Tokenizer::from_json(
+      R"({"model": {"type": "BPE", "vocab": {"a": 2147483647}, "merges": []}})");
+  ASSERT_FALSE(vocab.ok());
+  EXPECT_NE(vocab.status().message().find("vocab id of 'a'"), std::string::npos);
+}
+
 TEST(Tokenizer, UnsupportedComponentsAreNamed) {
   auto unigram = Tokenizer::from_json(R"({"model": {"type": "Unigram", "vocab": []}})");
   ASSERT_FALSE(unigram.ok());

@@ -239,6 +239,10 @@ const sections = {
     const deep = '['.repeat(300000) + ']'.repeat(300000);
     e = await bad(`{"model":"default","messages":[{"role":"user","content":${deep}}]}`, 400, null, true);
     assert.match(e.message, /server.max_json_depth \(64\)/);
+    // token ids were read with get<int32_t>(): 4294967361 came back as token 65
+    r = await post('/detokenize', `{"model":"${MODEL}","tokens":[4294967361]}`);
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.error.message, /<= 2147483647, got 4294967361/);
     // a body over server.max_body_bytes (set to 1 MiB by the test)
     r = await post('/v1/completions', JSON.stringify({ model: MODEL, prompt: 'a'.repeat(2 << 20) }));
     assert.equal(r.status, 413);
