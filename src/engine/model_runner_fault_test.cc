@@ -95,6 +95,7 @@ class ModelRunnerFaults : public ::testing::Test {
     auto fault = std::make_unique<FaultBackend>(std::move(inner));
     fault_ = fault.get();
     RunnerConfig rc;
+    rc.scheduler.block_size = 16;
     rc.kv_cache_bytes = int64_t(64) << 20;
     rc.breaker = breaker;
     auto r = ModelRunner::start("m", kModelDir, std::move(fault), rc, 512, [](EventPayload) {});
@@ -179,7 +180,7 @@ TEST_F(ModelRunnerFaults, AFailedStepFailsItsRequestsAndTheRunnerGoesOn) {
 TEST_F(ModelRunnerFaults, RepeatedFailuresOpenTheBreakerUntilItsRecoveryTimeout) {
   sched::CircuitBreakerConfig cb;
   cb.failure_threshold = 2;
-  cb.recovery_timeout = 1000ms;
+  cb.recovery_timeout_ms = 1000;
   cb.success_threshold = 2;
   start(cb);
   fault_->fail_next(1000);

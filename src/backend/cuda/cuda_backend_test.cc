@@ -18,6 +18,14 @@
 namespace mlxs {
 namespace {
 
+// backend.cuda in the fast (bf16) mode, every other key at its default.
+const CudaBackendConfig kFastMode = [] {
+  CudaBackendConfig c;
+  c.precision = CudaPrecision::kFast;
+  return c;
+}();
+
+
 // ‖a − ref‖ / ‖ref‖ in double; infinity if a holds a NaN or the sizes differ.
 double rel_l2(const std::vector<float>& a, const std::vector<float>& ref) {
   if (a.size() != ref.size()) return INFINITY;
@@ -33,13 +41,13 @@ double rel_l2(const std::vector<float>& a, const std::vector<float>& ref) {
 class CudaOps : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto gpu = make_cuda_backend();
+    auto gpu = make_cuda_backend(kFastMode);
     if (!gpu.ok()) GTEST_SKIP() << gpu.status().to_string();
     gpu_ = std::move(*gpu);
-    CudaOptions precise;
-    precise.precise_activations = true;
+    CudaBackendConfig precise;
+    precise.precision = CudaPrecision::kPrecise;
     precise_ = std::move(make_cuda_backend(precise).value());
-    CudaOptions gemv8;
+    CudaBackendConfig gemv8 = kFastMode;
     gemv8.gemv_max_rows = 8;  // the GEMV for every row count it supports
     gemv8_ = std::move(make_cuda_backend(gemv8).value());
     cpu_ = make_cpu_backend();
