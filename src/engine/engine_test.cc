@@ -46,8 +46,9 @@ Collected drain(Generator& g) {
 class EngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // The environment's MLXS_ variables apply (none in CI), so the GPU machine can run these
+    // tests in each CUDA mode (MLXS_BACKEND_CUDA_PRECISION=fast, bench/gpu/verify_main.sh).
     EngineOptions o;
-    o.env_overrides = false;
     auto e = create_engine(o);
     ASSERT_TRUE(e.ok()) << e.status().to_string();
     engine_ = std::move(*e).release();
