@@ -228,7 +228,7 @@ TEST(Config, BackendSectionFromFileAndEnvironment) {
             "\"cpu\", \"cuda\", got \"tpu\"");
 }
 
-// The getenv switches of earlier versions are refused, each naming the key and the variable
+// The environment switches of earlier versions are refused, each naming the key and the variable
 // that replaced it, so a script that still sets one fails instead of running the default.
 TEST(Config, RetiredEnvironmentSwitchesAreRefusedNamingTheirKey) {
   EXPECT_EQ(error_of("", {{"MLXS_CUDA_FAST", "1"}}),

@@ -639,8 +639,8 @@ void CudaBackend::sample_rows(const Tensor& logits, const SampleBatch& b, Tensor
                o_seen = o_cnt + up(n * 4), total = o_seen + up(n);
   // Sampling runs after the step's graph, never inside one: its buffers may move freely
   // (DeviceBuffer::reserve, not reserve(), which would drop every recorded graph).
-  sample_meta_.reserve(total);
-  if (any_history) sample_scratch_.reserve(size_t(R) * size_t(V) * sizeof(float));
+  sample_meta_.reserve(total, stream_);
+  if (any_history) sample_scratch_.reserve(size_t(R) * size_t(V) * sizeof(float), stream_);
   char* base = static_cast<char*>(sample_meta_.ptr);
   stage(rows.data(), rows.size() * sizeof(cuda::SampleRowParams), base);
   if (n > 0) {
