@@ -9,8 +9,8 @@
 #include <numeric>
 #include <thread>
 
-#include "backend/cuda/cuda_backend.h"
 #include "backend/fault_backend.h"
+#include "backend/make_backend.h"
 #include "engine/model_runner.h"
 #include "model/test_model.h"
 
@@ -24,10 +24,12 @@ constexpr int kBlock = 16;
 constexpr int kBlocksPerSeq = 8;  // 128 tokens
 constexpr int kSteps = 24;
 
-CudaBackendConfig fast_mode() {
-  CudaBackendConfig c;
-  c.precision = CudaPrecision::kFast;
-  return c;
+// A backend on GPU 0 in the fast (bf16) mode; an error without a GPU.
+Result<std::unique_ptr<Backend>> fast_gpu() {
+  BackendConfig c;
+  c.device = Device::kCuda;
+  c.cuda.precision = CudaPrecision::kFast;
+  return make_backend(c);
 }
 
 // One sequence decoded greedily on a model, step by step (begin and end called separately),
@@ -78,9 +80,9 @@ std::vector<int32_t> decode_alone(test_support::LoadedModel& l, int first_block,
 }
 
 TEST(CudaTwoModels, InterleavedStepsOnOneThreadKeepEachBackendsErrors) {
-  auto a_gpu = make_cuda_backend(fast_mode());
+  auto a_gpu = fast_gpu();
   if (!a_gpu.ok()) GTEST_SKIP() << a_gpu.status().to_string();
-  auto b_gpu = make_cuda_backend(fast_mode());
+  auto b_gpu = fast_gpu();
   ASSERT_TRUE(b_gpu.ok()) << b_gpu.status().to_string();
   auto fault = std::make_unique<FaultBackend>(std::move(*a_gpu));
   FaultBackend* a_fault = fault.get();
@@ -182,9 +184,9 @@ Outcome read(Stream& s, int first_tokens = -1, const std::function<void()>& then
 }
 
 TEST(CudaTwoModels, AnInjectedErrorOnOneRunnerFailsOnlyItsRequests) {
-  auto a_gpu = make_cuda_backend(fast_mode());
+  auto a_gpu = fast_gpu();
   if (!a_gpu.ok()) GTEST_SKIP() << a_gpu.status().to_string();
-  auto b_gpu = make_cuda_backend(fast_mode());
+  auto b_gpu = fast_gpu();
   ASSERT_TRUE(b_gpu.ok()) << b_gpu.status().to_string();
   auto fault = std::make_unique<FaultBackend>(std::move(*a_gpu));
   FaultBackend* a_fault = fault.get();
