@@ -304,10 +304,11 @@ int run_suite(const SuiteArgs& a) {
     auto bwr = gpu_copy_bandwidth_gbs(0);
     if (bwr.ok()) bw = *bwr;
     const auto& cc = config.cuda;
-    std::printf("backend.cuda: precision %s, graphs %d, pdl %d, swiglu_epilogue %d, "
-                "attention_decode %d, attention_tc %d, gemv_max_rows %d\n",
-                cc.precision == CudaPrecision::kFast ? "fast" : "precise", cc.graphs, cc.pdl,
-                cc.swiglu_epilogue, cc.attention_decode, cc.attention_tc, cc.gemv_max_rows);
+    std::printf(
+        "backend.cuda: precision %s, graphs %d, pdl %d, swiglu_epilogue %d, "
+        "attention_decode %d, attention_tc %d, gemv_max_rows %d\n",
+        cc.precision == CudaPrecision::kFast ? "fast" : "precise", cc.graphs, cc.pdl,
+        cc.swiglu_epilogue, cc.attention_decode, cc.attention_tc, cc.gemv_max_rows);
   }
   auto t0 = Clock::now();
   auto loaded = Model::load(a.model, *backend);

@@ -37,7 +37,8 @@ void report_applied_variables(const mlxs::EnvMap& env, const std::string& path) 
       continue;
     }
     const std::string key = mlxs::config_key_for_env(name);
-    if (!key.empty()) std::fprintf(stderr, "%s=%s: sets %s\n", name.c_str(), value.c_str(), key.c_str());
+    if (!key.empty())
+      std::fprintf(stderr, "%s=%s: sets %s\n", name.c_str(), value.c_str(), key.c_str());
   }
 }
 

@@ -126,11 +126,11 @@ struct CpuBackendConfig {
 
 struct CudaBackendConfig {
   CudaPrecision precision = CudaPrecision::kPrecise;
-  bool graphs = true;             // record decode steps as CUDA graphs and replay them
-  bool pdl = true;                // programmatic dependent launch (Hopper)
-  bool swiglu_epilogue = true;    // SwiGLU fused into the GEMV of interleaved gate/up weights
-  bool attention_decode = true;   // the decode-step attention kernel (one query row per sequence)
-  bool attention_tc = true;       // prefill attention on tensor cores (bf16 KV cache)
+  bool graphs = true;            // record decode steps as CUDA graphs and replay them
+  bool pdl = true;               // programmatic dependent launch (Hopper)
+  bool swiglu_epilogue = true;   // SwiGLU fused into the GEMV of interleaved gate/up weights
+  bool attention_decode = true;  // the decode-step attention kernel (one query row per sequence)
+  bool attention_tc = true;      // prefill attention on tensor cores (bf16 KV cache)
   // Linear layers with at most this many rows use the GEMV kernel (at most 8), more use cuBLAS.
   // H200 sweep (bench/gpu/logs/run2_ours.log): GEMV wins clearly at 1 row (o_proj 12.3 vs
   // 16.2 us), ties at 2, loses from 4 (gate_up 94.7 vs 62.0 us; f32 FMAs and x re-reads).

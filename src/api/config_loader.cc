@@ -138,8 +138,7 @@ constexpr RetiredVariable kRetiredVariables[] = {
     {"MLXS_CUDA_FAST", "backend.cuda.precision", "MLXS_BACKEND_CUDA_PRECISION=fast"},
     {"MLXS_CUDA_GRAPHS", "backend.cuda.graphs", "MLXS_BACKEND_CUDA_GRAPHS=false"},
     {"MLXS_CUDA_PDL", "backend.cuda.pdl", "MLXS_BACKEND_CUDA_PDL=false"},
-    {"MLXS_CUDA_SWIGLU", "backend.cuda.swiglu_epilogue",
-     "MLXS_BACKEND_CUDA_SWIGLU_EPILOGUE=false"},
+    {"MLXS_CUDA_SWIGLU", "backend.cuda.swiglu_epilogue", "MLXS_BACKEND_CUDA_SWIGLU_EPILOGUE=false"},
     {"MLXS_ATTN_DECODE", "backend.cuda.attention_decode",
      "MLXS_BACKEND_CUDA_ATTENTION_DECODE=false"},
     {"MLXS_ATTN_TC", "backend.cuda.attention_tc", "MLXS_BACKEND_CUDA_ATTENTION_TC=false"},
@@ -165,7 +164,8 @@ const schema::Property* env_section(const std::string& name) {
 
 // The dotted key `name` (MLXS_<SECTION>_<KEY>) sets within `section`, or "".
 std::string env_key(const std::string& name, const schema::Property& section, const Node** leaf) {
-  std::string below = resolve_env_key(*section.node, name.substr(5 + section.name.size() + 1), leaf);
+  std::string below =
+      resolve_env_key(*section.node, name.substr(5 + section.name.size() + 1), leaf);
   return below.empty() ? "" : section.name + "." + below;
 }
 
@@ -177,8 +177,8 @@ void apply_env(const EnvMap& env, Json& doc, Origins& origins, schema::Issues& i
     std::string origin = "environment variable " + name;
     if (const RetiredVariable* r = retired_variable(name)) {
       origins[r->key] = origin;
-      issues.push_back({r->key, fmt::format("{} is no longer read; set {} instead", name,
-                                            r->instead)});
+      issues.push_back(
+          {r->key, fmt::format("{} is no longer read; set {} instead", name, r->instead)});
       continue;
     }
     const schema::Property* section = env_section(name);

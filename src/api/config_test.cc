@@ -200,15 +200,15 @@ TEST(Config, BackendSectionFromFileAndEnvironment) {
               d->backend.cuda.attention_decode && d->backend.cuda.attention_tc);
   EXPECT_EQ(d->backend.cpu.threads, 0);
   EXPECT_EQ(d->backend.cpu.isa, "auto");
-  auto c = load_config_text("backend:\n  device: cpu\n  cuda:\n    precision: fast\n    pdl: false\n",
-                            "cfg.yaml",
-                            {{"MLXS_BACKEND_CUDA_GRAPHS", "false"},
-                             {"MLXS_BACKEND_CUDA_SWIGLU_EPILOGUE", "false"},
-                             {"MLXS_BACKEND_CUDA_ATTENTION_DECODE", "false"},
-                             {"MLXS_BACKEND_CUDA_ATTENTION_TC", "false"},
-                             {"MLXS_BACKEND_CUDA_GEMV_MAX_ROWS", "8"},
-                             {"MLXS_BACKEND_CPU_THREADS", "3"},
-                             {"MLXS_BACKEND_CPU_ISA", "avx2"}});
+  auto c = load_config_text(
+      "backend:\n  device: cpu\n  cuda:\n    precision: fast\n    pdl: false\n", "cfg.yaml",
+      {{"MLXS_BACKEND_CUDA_GRAPHS", "false"},
+       {"MLXS_BACKEND_CUDA_SWIGLU_EPILOGUE", "false"},
+       {"MLXS_BACKEND_CUDA_ATTENTION_DECODE", "false"},
+       {"MLXS_BACKEND_CUDA_ATTENTION_TC", "false"},
+       {"MLXS_BACKEND_CUDA_GEMV_MAX_ROWS", "8"},
+       {"MLXS_BACKEND_CPU_THREADS", "3"},
+       {"MLXS_BACKEND_CPU_ISA", "avx2"}});
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->backend.device, Device::kCpu);
   EXPECT_EQ(c->backend.cuda.precision, CudaPrecision::kFast);

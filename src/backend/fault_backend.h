@@ -81,8 +81,8 @@ class FaultBackend final : public Backend {
   void qkv_prepare(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v, const Tensor& q_norm,
                    const Tensor& k_norm, float eps, const Tensor& positions, const RopeParams& rope,
                    int heads, int kv_heads, int head_dim, KvLayer& cache) override {
-    in_->qkv_prepare(qkv, q, k, v, q_norm, k_norm, eps, positions, rope, heads, kv_heads,
-                     head_dim, cache);
+    in_->qkv_prepare(qkv, q, k, v, q_norm, k_norm, eps, positions, rope, heads, kv_heads, head_dim,
+                     cache);
   }
   void prepare_gate_up(Tensor& w, Tensor& bias) override { in_->prepare_gate_up(w, bias); }
   void linear_swiglu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& gate_up,

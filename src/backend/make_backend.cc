@@ -28,9 +28,12 @@ Status check_backend_device(const BackendConfig& config) {
 
 std::string resolved_backend_device(const BackendConfig& config) {
   switch (config.device) {
-    case Device::kCpu: return "cpu";
-    case Device::kCuda: return "cuda";
-    default: return gpu_usable() ? "cuda" : "cpu";
+    case Device::kCpu:
+      return "cpu";
+    case Device::kCuda:
+      return "cuda";
+    default:
+      return gpu_usable() ? "cuda" : "cpu";
   }
 }
 

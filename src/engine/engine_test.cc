@@ -376,8 +376,7 @@ TEST(EngineDevice, CudaWithoutAGpuIsRefusedAtCreationAndAutoFallsBackToTheCpu) {
   auto cuda = create_engine(o);
   ASSERT_FALSE(cuda.ok());
   EXPECT_EQ(cuda.status().code(), ErrorCode::kInvalidParams);
-  EXPECT_NE(cuda.status().message().find("'backend.device': cuda was asked for"),
-            std::string::npos)
+  EXPECT_NE(cuda.status().message().find("'backend.device': cuda was asked for"), std::string::npos)
       << cuda.status().message();
   const std::string cfg = ::testing::TempDir() + "/device_cuda.yaml";
   std::ofstream(cfg) << "backend:\n  device: cuda\n";

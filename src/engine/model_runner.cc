@@ -243,8 +243,8 @@ void ModelRunner::poll_cancellations() {
 // string still computes one token in N + 1, which is dropped; a backpressure pause decided
 // while N + 1 runs is applied after N + 1's plan. Steps whose sampling needs the previous
 // token on the host (penalties) or whose predecessor left its tokens as logits (top_logprobs)
-// wait for N first. With config_.scheduler.overlap_steps false every step is ended before the next is
-// planned and its tokens are streamed after it.
+// wait for N first. With config_.scheduler.overlap_steps false every step is ended before the next
+// is planned and its tokens are streamed after it.
 void ModelRunner::step() {
   sched::SchedulerOutput out = scheduler_->schedule();
   if (out.empty()) {
@@ -255,8 +255,8 @@ void ModelRunner::step() {
   }
   bool needs_history = false;
   StepInFlight plan = plan_step(std::move(out), &needs_history);
-  const bool pipelined =
-      config_.scheduler.overlap_steps && in_flight_ && in_flight_->kind != Kind::kLogits && !needs_history;
+  const bool pipelined = config_.scheduler.overlap_steps && in_flight_ &&
+                         in_flight_->kind != Kind::kLogits && !needs_history;
   Status s;
   if (!pipelined && in_flight_) {
     std::vector<int32_t> prev;

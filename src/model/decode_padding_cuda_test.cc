@@ -27,7 +27,6 @@ const CudaBackendConfig kFastMode = [] {
   return c;
 }();
 
-
 constexpr int kBlock = 4;
 constexpr int kBlocksPerSeq = 16;
 constexpr int kSeqs = 13;

@@ -24,7 +24,6 @@ const CudaBackendConfig kFastMode = [] {
   return c;
 }();
 
-
 constexpr int kBlockSize = 4;
 
 using test_support::generate;

@@ -81,7 +81,8 @@ void CircuitBreaker::record_failure(BreakerTime now) {
     return;
   }
   failures_.push_back(now);
-  while (!failures_.empty() && now - failures_.front() >= std::chrono::milliseconds(config_.failure_window_ms)) {
+  while (!failures_.empty() &&
+         now - failures_.front() >= std::chrono::milliseconds(config_.failure_window_ms)) {
     failures_.pop_front();
   }
   if (int(failures_.size()) >= config_.failure_threshold) open(now);

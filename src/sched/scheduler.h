@@ -57,9 +57,9 @@ struct SchedulerConfig {
   bool chunked_prefill = true;            // false: a prompt must fit one step's budget
   bool overlap_steps = true;              // the runner queues step N+1 while step N runs
   // --- filled in at load (0 until then; the scheduler refuses 0) ---
-  int32_t num_blocks = 0;     // KV blocks in the pool
-  int32_t block_size = 0;     // tokens per block (kv_cache.block_size)
-  int32_t max_model_len = 0;  // context length: prompt + max_tokens must fit
+  int32_t num_blocks = 0;      // KV blocks in the pool
+  int32_t block_size = 0;      // tokens per block (kv_cache.block_size)
+  int32_t max_model_len = 0;   // context length: prompt + max_tokens must fit
   bool prefix_caching = true;  // kv_cache.prefix_caching
 };
 

@@ -251,8 +251,8 @@ void launch_attention_vpw(const AttentionArgs& a, int heads_per_chunk, int max_v
   const int group = a.heads / a.kv_heads;
   const int chunks = (group + heads_per_chunk - 1) / heads_per_chunk;
   dim3 grid(unsigned(a.num_tiles), unsigned(a.kv_heads * chunks), unsigned(a.num_splits));
-  launch(attention_kernel<KvT, DH, VPW>, grid, kWarps * 32, attention_smem<DH>(max_vectors),
-         stream, a, heads_per_chunk, max_vectors);
+  launch(attention_kernel<KvT, DH, VPW>, grid, kWarps * 32, attention_smem<DH>(max_vectors), stream,
+         a, heads_per_chunk, max_vectors);
 }
 
 // The shared memory limit of every kernel launch_attention_vpw() can pick for (KvT, DH).
@@ -301,7 +301,7 @@ void dispatch_dh(const AttentionArgs& a, int hpc, Stream& stream) {
       return launch_attention<KvT, 256>(a, hpc, stream);
     default:
       stream.check(cudaErrorInvalidValue, "paged_attention: unsupported head_dim", __FILE__,
-                  __LINE__);
+                   __LINE__);
   }
 }
 

@@ -390,8 +390,8 @@ bool dispatch_dh(const AttentionArgs& a, Stream& stream) {
 
 bool attention_decode_supported(const AttentionArgs& a) {
   const int g = a.kv_heads > 0 ? a.heads / a.kv_heads : 0;
-  return a.max_tile_rows == 1 && (a.head_dim == 64 || a.head_dim == 128) && g >= 1 &&
-         g <= kMaxG && a.heads == g * a.kv_heads &&
+  return a.max_tile_rows == 1 && (a.head_dim == 64 || a.head_dim == 128) && g >= 1 && g <= kMaxG &&
+         a.heads == g * a.kv_heads &&
          (a.cache_dtype == DType::kF32 || a.cache_dtype == DType::kBF16 ||
           a.cache_dtype == DType::kF16);
 }
@@ -418,7 +418,7 @@ void paged_attention_decode(const AttentionArgs& a, Stream& stream) {
   }
   if (!ok) {
     stream.check(cudaErrorInvalidValue, "paged_attention_decode: unsupported shape", __FILE__,
-                __LINE__);
+                 __LINE__);
   }
 }
 

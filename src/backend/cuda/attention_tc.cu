@@ -269,9 +269,9 @@ constexpr size_t tc_smem() {
 
 template <int DH>
 void configure_tc(Stream& stream) {
-  MLXS_CUDA(stream, cudaFuncSetAttribute(attention_tc_kernel<DH>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         int(tc_smem<DH>())));
+  MLXS_CUDA(stream,
+            cudaFuncSetAttribute(attention_tc_kernel<DH>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, int(tc_smem<DH>())));
 }
 
 template <int DH>

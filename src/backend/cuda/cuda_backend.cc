@@ -219,7 +219,8 @@ Status CudaBackend::init() {
             MLXS_CUDA(stream_, cudaMallocHost(&staging_, kStagingBytes)) &&
             MLXS_CUDA(stream_, cudaMallocHost(&readback_, kReadbackBytes)) &&
             MLXS_CUDA(stream_, cudaMalloc(&cublas_ws_, kCublasWorkspace)) &&
-            MLXS_CUBLAS(stream_, cublasCreate(&cublas_)) && MLXS_CUBLAS(stream_, cublasSetStream(cublas_, stream_.handle)) &&
+            MLXS_CUBLAS(stream_, cublasCreate(&cublas_)) &&
+            MLXS_CUBLAS(stream_, cublasSetStream(cublas_, stream_.handle)) &&
             MLXS_CUBLAS(stream_, cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspace)) &&
             MLXS_CUBLAS(stream_, cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
   if (ok) {  // the attention kernels' shared memory limits, on this backend's device
@@ -273,7 +274,8 @@ void CudaBackend::free(Tensor& t) {
 void CudaBackend::stage(const void* host, size_t bytes, void* device) {
   const size_t aligned = (bytes + 255) / 256 * 256;
   if (aligned > kStagingBytes) {  // larger than the ring: a synchronous copy
-    MLXS_CUDA(stream_, cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_.handle));
+    MLXS_CUDA(stream_,
+              cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_.handle));
     MLXS_CUDA(stream_, cudaStreamSynchronize(stream_.handle));
     return;
   }
@@ -295,7 +297,9 @@ void CudaBackend::upload(const void* host, size_t bytes, void* device) {
 }
 
 void CudaBackend::download(const void* device, size_t bytes, void* host) {
-  if (bytes > 0) MLXS_CUDA(stream_, cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_.handle));
+  if (bytes > 0)
+    MLXS_CUDA(stream_,
+              cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_.handle));
   synchronize();
 }
 
@@ -351,8 +355,8 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, T
   MLXS_CHECK(!interleaved_.count(w.data));  // interleaved gate/up go through linear_swiglu()
   const float* b = bias.data ? bias.as<float>() : nullptr;
   if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype)) {
-    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !precise(),
-               cuda::kEpiStore, out.as<float>(), stream_);
+    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !precise(), cuda::kEpiStore,
+               out.as<float>(), stream_);
     return;
   }
   gemm(x, w, b, out);
@@ -369,11 +373,14 @@ void CudaBackend::prepare_gate_up(Tensor& w, Tensor& bias) {
     void* tmp = nullptr;
     const size_t bytes = size_t(t.rows) * row_bytes;
     if (!MLXS_CUDA(stream_, cudaMalloc(&tmp, bytes))) return false;
-    bool ok = MLXS_CUDA(stream_, cudaMemcpyAsync(tmp, t.data, bytes, cudaMemcpyDeviceToDevice, stream_.handle));
+    bool ok = MLXS_CUDA(
+        stream_, cudaMemcpyAsync(tmp, t.data, bytes, cudaMemcpyDeviceToDevice, stream_.handle));
     for (int half = 0; half < 2 && ok; ++half) {
-      ok = MLXS_CUDA(stream_, cudaMemcpy2DAsync(static_cast<char*>(t.data) + half * row_bytes, 2 * row_bytes,
-                                       static_cast<const char*>(tmp) + size_t(half) * I * row_bytes,
-                                       row_bytes, row_bytes, size_t(I), cudaMemcpyDeviceToDevice, stream_.handle));
+      ok = MLXS_CUDA(
+          stream_,
+          cudaMemcpy2DAsync(static_cast<char*>(t.data) + half * row_bytes, 2 * row_bytes,
+                            static_cast<const char*>(tmp) + size_t(half) * I * row_bytes, row_bytes,
+                            row_bytes, size_t(I), cudaMemcpyDeviceToDevice, stream_.handle));
     }
     ok = MLXS_CUDA(stream_, cudaStreamSynchronize(stream_.handle)) && ok;
     cudaFree(tmp);
@@ -394,8 +401,8 @@ void CudaBackend::linear_swiglu(const Tensor& x, const Tensor& w, const Tensor& 
   MLXS_CHECK(x.cols == K && act.cols * 2 == w.rows && act.rows == M && gate_up.rows == M);
   const float* b = bias.data ? bias.as<float>() : nullptr;
   if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype)) {
-    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !precise(),
-               cuda::kEpiSwiGLU, act.as<float>(), stream_);
+    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !precise(), cuda::kEpiSwiGLU,
+               act.as<float>(), stream_);
     return;
   }
   gemm(x, w, b, gate_up);  // columns interleaved like the rows
@@ -408,9 +415,9 @@ void CudaBackend::gemm(const Tensor& x, const Tensor& w, const float* b, Tensor&
   const float* beta = &zero;
   // Column-major view: out^T [N, M] = w [K, N]^T * x^T [K, M].
   if (w.dtype == DType::kF32) {
-    MLXS_CUBLAS(stream_, cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
-                            w.as<float>(), int(K), x.as<float>(), int(K), beta, out.as<float>(),
-                            int(N)));
+    MLXS_CUBLAS(stream_, cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K),
+                                     &one, w.as<float>(), int(K), x.as<float>(), int(K), beta,
+                                     out.as<float>(), int(N)));
   } else {
     const cudaDataType_t dt = w.dtype == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
     const size_t half_bytes = size_t(M) * size_t(K) * 2;
@@ -418,11 +425,13 @@ void CudaBackend::gemm(const Tensor& x, const Tensor& w, const float* b, Tensor&
     if (precise()) reserve(act_lo_, half_bytes);
     void* lo = precise() ? act_lo_.ptr : nullptr;
     cuda::split_to_half(x.as<float>(), M * K, w.dtype, act_hi_.ptr, lo, stream_);
-    MLXS_CUBLAS(stream_, cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
+    MLXS_CUBLAS(stream_,
+                cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
                              w.data, dt, int(K), act_hi_.ptr, dt, int(K), beta, out.data,
                              CUDA_R_32F, int(N), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (lo) {
-      MLXS_CUBLAS(stream_, cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
+      MLXS_CUBLAS(stream_,
+                  cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
                                w.data, dt, int(K), lo, dt, int(K), &one, out.data, CUDA_R_32F,
                                int(N), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
@@ -590,7 +599,8 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, K
     const size_t need = size_t(std::max(cap_seqs_, b.num_seqs)) * size_t(kv_heads) * 4;
     if (need > split_counters_.bytes) {
       reserve(split_counters_, need);
-      MLXS_CUDA(stream_, cudaMemsetAsync(split_counters_.ptr, 0, split_counters_.bytes, stream_.handle));
+      MLXS_CUDA(stream_,
+                cudaMemsetAsync(split_counters_.ptr, 0, split_counters_.bytes, stream_.handle));
     }
     a.split_counters = static_cast<int*>(split_counters_.ptr);
   }
@@ -678,7 +688,8 @@ void CudaBackend::begin_graph(uint64_t key) {
   Graph& g = graphs_[key];
   if (++g.seen < 2) return;  // the first run is eager: it sizes every buffer
   capture_broken_ = false;
-  capturing_ = MLXS_CUDA(stream_, cudaStreamBeginCapture(stream_.handle, cudaStreamCaptureModeThreadLocal));
+  capturing_ =
+      MLXS_CUDA(stream_, cudaStreamBeginCapture(stream_.handle, cudaStreamCaptureModeThreadLocal));
 }
 
 bool CudaBackend::end_graph(uint64_t key) {
@@ -694,7 +705,7 @@ bool CudaBackend::end_graph(uint64_t key) {
     std::fprintf(stderr, "cuda backend: recording step graph %llx failed; running it eagerly\n",
                  (unsigned long long)key);
     stream_.take_first_failure();  // the failure is handled here, not the caller's error
-    g.seen = -(1 << 30);         // never try this key again
+    g.seen = -(1 << 30);           // never try this key again
     return false;
   }
   g.exec = exec;
@@ -713,9 +724,10 @@ Result<double> cuda_copy_bandwidth_gbs(int device) {
   cudaEvent_t e0 = nullptr, e1 = nullptr;
   std::vector<float> ms;
   cuda::Stream stream_;  // the default stream; its slot keeps this measurement's failure
-  bool ok = MLXS_CUDA(stream_, cudaSetDevice(device)) && MLXS_CUDA(stream_, cudaMalloc(&a, bytes)) &&
-            MLXS_CUDA(stream_, cudaMalloc(&b, bytes)) && MLXS_CUDA(stream_, cudaMemset(a, 1, bytes)) &&
-            MLXS_CUDA(stream_, cudaEventCreate(&e0)) && MLXS_CUDA(stream_, cudaEventCreate(&e1));
+  bool ok =
+      MLXS_CUDA(stream_, cudaSetDevice(device)) && MLXS_CUDA(stream_, cudaMalloc(&a, bytes)) &&
+      MLXS_CUDA(stream_, cudaMalloc(&b, bytes)) && MLXS_CUDA(stream_, cudaMemset(a, 1, bytes)) &&
+      MLXS_CUDA(stream_, cudaEventCreate(&e0)) && MLXS_CUDA(stream_, cudaEventCreate(&e1));
   for (int i = 0; ok && i < 13; ++i) {
     ok = MLXS_CUDA(stream_, cudaEventRecord(e0)) &&
          MLXS_CUDA(stream_, cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice)) &&

@@ -25,7 +25,6 @@ const CudaBackendConfig kFastMode = [] {
   return c;
 }();
 
-
 // ‖a − ref‖ / ‖ref‖ in double; infinity if a holds a NaN or the sizes differ.
 double rel_l2(const std::vector<float>& a, const std::vector<float>& ref) {
   if (a.size() != ref.size()) return INFINITY;

@@ -26,7 +26,6 @@ const CudaBackendConfig kFastMode = [] {
   return c;
 }();
 
-
 struct Config {
   std::string name;
   SamplingParams params;
