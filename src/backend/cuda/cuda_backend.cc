@@ -723,24 +723,24 @@ Result<double> cuda_copy_bandwidth_gbs(int device) {
   void *a = nullptr, *b = nullptr;
   cudaEvent_t e0 = nullptr, e1 = nullptr;
   std::vector<float> ms;
-  cuda::Stream stream_;  // the default stream; its slot keeps this measurement's failure
+  cuda::Stream errors;  // on the default stream; its slot keeps this measurement's failure
   bool ok =
-      MLXS_CUDA(stream_, cudaSetDevice(device)) && MLXS_CUDA(stream_, cudaMalloc(&a, bytes)) &&
-      MLXS_CUDA(stream_, cudaMalloc(&b, bytes)) && MLXS_CUDA(stream_, cudaMemset(a, 1, bytes)) &&
-      MLXS_CUDA(stream_, cudaEventCreate(&e0)) && MLXS_CUDA(stream_, cudaEventCreate(&e1));
+      MLXS_CUDA(errors, cudaSetDevice(device)) && MLXS_CUDA(errors, cudaMalloc(&a, bytes)) &&
+      MLXS_CUDA(errors, cudaMalloc(&b, bytes)) && MLXS_CUDA(errors, cudaMemset(a, 1, bytes)) &&
+      MLXS_CUDA(errors, cudaEventCreate(&e0)) && MLXS_CUDA(errors, cudaEventCreate(&e1));
   for (int i = 0; ok && i < 13; ++i) {
-    ok = MLXS_CUDA(stream_, cudaEventRecord(e0)) &&
-         MLXS_CUDA(stream_, cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice)) &&
-         MLXS_CUDA(stream_, cudaEventRecord(e1)) && MLXS_CUDA(stream_, cudaEventSynchronize(e1));
+    ok = MLXS_CUDA(errors, cudaEventRecord(e0)) &&
+         MLXS_CUDA(errors, cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice)) &&
+         MLXS_CUDA(errors, cudaEventRecord(e1)) && MLXS_CUDA(errors, cudaEventSynchronize(e1));
     float t = 0;
-    if (ok && i >= 3 && MLXS_CUDA(stream_, cudaEventElapsedTime(&t, e0, e1))) ms.push_back(t);
+    if (ok && i >= 3 && MLXS_CUDA(errors, cudaEventElapsedTime(&t, e0, e1))) ms.push_back(t);
   }
   if (a) cudaFree(a);
   if (b) cudaFree(b);
   if (e0) cudaEventDestroy(e0);
   if (e1) cudaEventDestroy(e1);
   if (!ok || ms.empty())
-    return error(ErrorCode::kRuntimeError, "copy bandwidth: " + stream_.take_first_failure());
+    return error(ErrorCode::kRuntimeError, "copy bandwidth: " + errors.take_first_failure());
   std::sort(ms.begin(), ms.end());
   return 2.0 * double(bytes) / (double(ms[ms.size() / 2]) * 1e-3) / 1e9;
 }
