@@ -6,7 +6,8 @@
 #include <cstdio>
 #include <numeric>
 
-#include "backend/cuda/cuda_backend.h"
+#include "api/config.h"
+#include "backend/make_backend.h"
 #include "model/batch_util.h"
 #include "model/decoder.h"
 
@@ -229,13 +230,13 @@ void per_op_table(Backend& be, const ModelArch& c, double bw) {
   }
 }
 
-// GEMV against cuBLAS for few rows, to place the crossover (CudaOptions::gemv_max_rows).
-void gemv_sweep(const ModelArch& c, double bw) {
-  CudaOptions gemv_all, cublas_all;
-  gemv_all.gemv_max_rows = 8;
-  cublas_all.gemv_max_rows = 0;
-  auto g = make_cuda_backend(gemv_all);
-  auto cb = make_cuda_backend(cublas_all);
+// GEMV against cuBLAS for few rows, to place the crossover (backend.cuda.gemv_max_rows).
+void gemv_sweep(const ModelArch& c, const BackendConfig& config, double bw) {
+  BackendConfig gemv_all = config, cublas_all = config;
+  gemv_all.cuda.gemv_max_rows = 8;
+  cublas_all.cuda.gemv_max_rows = 0;
+  auto g = make_backend(gemv_all);
+  auto cb = make_backend(cublas_all);
   if (!g.ok() || !cb.ok()) return;
   std::printf(
       "\n| linear | rows | GEMV us | cuBLAS us | GEMV %% of copy bw |\n|---|---|---|---|---|\n");
@@ -283,19 +284,31 @@ void gemv_sweep(const ModelArch& c, double bw) {
 int run_suite(const SuiteArgs& a) {
   std::unique_ptr<Backend> backend;
   double bw = 0;
+  // The backend section of the configuration (MLXS_CONFIG file and MLXS_BACKEND_* variables:
+  // precision, PDL, kernel choices), on the device --backend names.
+  auto loaded_config = load_config("", process_environment());
+  if (!loaded_config.ok()) {
+    std::fprintf(stderr, "%s\n", loaded_config.status().to_string().c_str());
+    return 1;
+  }
+  BackendConfig config = loaded_config->backend;
+  config.device = a.backend == "cuda" ? Device::kCuda : Device::kCpu;
+  config.cuda.graphs = config.cuda.graphs && a.graphs;
+  auto b = make_backend(config);
+  if (!b.ok()) {
+    std::fprintf(stderr, "%s\n", b.status().to_string().c_str());
+    return 1;
+  }
+  backend = std::move(*b);
   if (a.backend == "cuda") {
-    CudaOptions o;
-    o.use_graphs = a.graphs;
-    auto b = make_cuda_backend(o);
-    if (!b.ok()) {
-      std::fprintf(stderr, "%s\n", b.status().to_string().c_str());
-      return 1;
-    }
-    backend = std::move(*b);
-    auto bwr = cuda_copy_bandwidth_gbs(o.device);
+    auto bwr = gpu_copy_bandwidth_gbs(0);
     if (bwr.ok()) bw = *bwr;
-  } else {
-    backend = make_cpu_backend();
+    const auto& cc = config.cuda;
+    std::printf(
+        "backend.cuda: precision %s, graphs %d, pdl %d, swiglu_epilogue %d, "
+        "attention_decode %d, attention_tc %d, gemv_max_rows %d\n",
+        cc.precision == CudaPrecision::kFast ? "fast" : "precise", cc.graphs, cc.pdl,
+        cc.swiglu_epilogue, cc.attention_decode, cc.attention_tc, cc.gemv_max_rows);
   }
   auto t0 = Clock::now();
   auto loaded = Model::load(a.model, *backend);
@@ -395,7 +408,7 @@ int run_suite(const SuiteArgs& a) {
   }
   if (a.per_op && bw > 0) {
     per_op_table(*backend, c, bw);
-    if (a.sweep) gemv_sweep(c, bw);
+    if (a.sweep) gemv_sweep(c, config, bw);
   }
   return 0;
 }

@@ -15,8 +15,8 @@ cmake --build build/cuda -j"$(nproc)" --target mlxs_tests mlx-serving bench_engi
 echo "== tests"
 timeout 240 ./build/cuda/mlxs_tests --gtest_filter="${TEST_FILTER:-*Cuda*:*Golden*:EngineTest*}" 2>&1 | tee "$OUT/tests.log" \
   | grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|golden \]" | head -60
-echo "== engine tests with MLXS_CUDA_FAST=1 (bf16 activations and KV)"
-MLXS_CUDA_FAST=1 timeout 120 ./build/cuda/mlxs_tests --gtest_filter='EngineTest*' 2>&1 | tee "$OUT/tests_fast.log" \
+echo "== engine tests with MLXS_BACKEND_CUDA_PRECISION=fast (bf16 activations and KV)"
+MLXS_BACKEND_CUDA_PRECISION=fast timeout 120 ./build/cuda/mlxs_tests --gtest_filter='EngineTest*' 2>&1 | tee "$OUT/tests_fast.log" \
   | grep -E "^\[  (FAILED|PASSED) |Failure" | head -20
 echo "== generate on cuda"
 timeout 60 ./build/cuda/mlx-serving generate --model models/default --device cuda \

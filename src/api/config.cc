@@ -19,6 +19,67 @@ bool is_power_of_two(int64_t v) {
 }  // namespace
 
 template <>
+const Schema<CpuBackendConfig>& schema_of<CpuBackendConfig>() {
+  static const Schema<CpuBackendConfig> s = [] {
+    Schema<CpuBackendConfig> s("CpuBackendConfig", "The CPU backend.");
+    s.field("threads", &CpuBackendConfig::threads,
+            "compute threads of the process; 0 = one per core")
+        .range(0, 4096);
+    s.field("isa", &CpuBackendConfig::isa,
+            "kernel family: auto (the best this CPU runs), scalar, avx2, avx512 or avx512bf16")
+        .pattern("^(auto|scalar|avx2|avx512|avx512bf16)$");
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<CudaBackendConfig>& schema_of<CudaBackendConfig>() {
+  static const Schema<CudaBackendConfig> s = [] {
+    Schema<CudaBackendConfig> s("CudaBackendConfig", "The CUDA backend.");
+    s.field("precision", &CudaBackendConfig::precision,
+            "precise: f32-precise activations (hi + lo bf16 halves on the tensor cores) and an f32 "
+            "KV cache, matching the CPU reference up to summation order, seeded streams the same "
+            "under any batch; fast: bf16 activations and a bf16 KV cache (twice the sequences per "
+            "GiB of KV; what the benchmarks run)");
+    s.field("graphs", &CudaBackendConfig::graphs,
+            "record decode steps as CUDA graphs (batch padded to a bucket) and replay them");
+    s.field("pdl", &CudaBackendConfig::pdl,
+            "programmatic dependent launch: a kernel's launch and prologue overlap the previous "
+            "kernel's tail (Hopper)");
+    s.field("swiglu_epilogue", &CudaBackendConfig::swiglu_epilogue,
+            "interleave gate/up weights at load so SwiGLU runs in the GEMV's epilogue (decode)");
+    s.field("attention_decode", &CudaBackendConfig::attention_decode,
+            "the decode-step attention kernel (one query row per sequence); false = the general "
+            "paged-attention kernel");
+    s.field("attention_tc", &CudaBackendConfig::attention_tc,
+            "prefill attention on tensor cores (bf16 KV cache, head dim 64 or 128); false = the "
+            "CUDA-core kernel");
+    s.field("gemv_max_rows", &CudaBackendConfig::gemv_max_rows,
+            "linear layers with at most this many rows run on the GEMV kernel, more on cuBLAS; "
+            "0 = cuBLAS always")
+        .range(0, 8);
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<BackendConfig>& schema_of<BackendConfig>() {
+  static const Schema<BackendConfig> s = [] {
+    Schema<BackendConfig> s("BackendConfig", "Where and how models run.");
+    s.field("device", &BackendConfig::device,
+            "auto = CUDA when this build has it and a GPU is present, else the CPU; cuda is "
+            "refused at start when either is missing. An EngineOptions.device (serve --device) "
+            "other than auto takes precedence");
+    s.field("cpu", &BackendConfig::cpu, "the CPU backend");
+    s.field("cuda", &BackendConfig::cuda, "the CUDA backend");
+    return s;
+  }();
+  return s;
+}
+
+template <>
 const Schema<ModelLimitsConfig>& schema_of<ModelLimitsConfig>() {
   static const Schema<ModelLimitsConfig> s = [] {
     Schema<ModelLimitsConfig> s("ModelLimitsConfig", "Per-request limits.");
@@ -288,6 +349,7 @@ template <>
 const Schema<Config>& schema_of<Config>() {
   static const Schema<Config> s = [] {
     Schema<Config> s("Config", "The mlx-serving configuration file.");
+    s.field("backend", &Config::backend, "where and how models run");
     s.field("model", &Config::model, "model loading");
     s.field("scheduler", &Config::scheduler, "continuous batching");
     s.field("kv_cache", &Config::kv_cache, "the paged KV cache");

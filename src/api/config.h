@@ -25,6 +25,8 @@
 #include "api/schema_binding.h"
 #include "mlxs/options.h"
 #include "mlxs/status.h"
+#include "sched/circuit_breaker.h"
+#include "sched/scheduler.h"
 
 namespace mlxs {
 
@@ -45,14 +47,10 @@ struct ModelConfig {
   ModelLimitsConfig limits;
 };
 
-struct SchedulerConfig {
-  int32_t max_num_seqs = 64;              // running sequences per step
-  int32_t max_num_batched_tokens = 2048;  // tokens per step (prefill chunks + decodes)
-  int32_t max_waiting_requests = 1024;    // queued beyond this are refused (CapacityExceeded)
-  int64_t ageing_interval_ms = 2000;      // a waiting request rises one priority class per interval
-  bool chunked_prefill = true;
-  bool overlap_steps = true;  // queue step N+1 while step N runs on the device
-};
+// The scheduler and circuit breaker sections bind the scheduler's own types (one type, one set
+// of defaults: their member initializers in src/sched/).
+using SchedulerConfig = sched::SchedulerConfig;
+using CircuitBreakerConfig = sched::CircuitBreakerConfig;
 
 struct KvCacheConfig {
   int32_t block_size = 16;       // tokens per KV block, a power of two
@@ -79,14 +77,6 @@ struct SamplingConfig {
   double presence_penalty = 0.0;
   double frequency_penalty = 0.0;
   double repetition_penalty = 1.0;
-};
-
-struct CircuitBreakerConfig {
-  int32_t failure_threshold = 5;  // failures within failure_window_ms that open it
-  int64_t failure_window_ms = 60000;
-  int64_t recovery_timeout_ms = 10000;  // open -> half-open
-  int32_t half_open_max_calls = 1;      // probes in flight while half-open
-  int32_t success_threshold = 2;        // half-open successes that close it
 };
 
 struct ServerConfig {
@@ -124,7 +114,38 @@ struct WorkerConfig {
   int64_t max_message_bytes = 1024 * 1024;
 };
 
+// How CUDA linear layers take their activations. kPrecise: f32-precise activations (a hi + lo bf16
+// split on the tensor cores) and an f32 KV cache, so results match the CPU reference up to
+// summation order and a seeded stream does not change with the batch. kFast: bf16 activations
+// and a bf16 KV cache (what the benchmarks run; about twice the sequences per GiB of KV).
+enum class CudaPrecision { kPrecise, kFast };
+
+struct CpuBackendConfig {
+  int32_t threads = 0;       // compute threads; 0 = one per core
+  std::string isa = "auto";  // kernel family: auto, scalar, avx2, avx512, avx512bf16
+};
+
+struct CudaBackendConfig {
+  CudaPrecision precision = CudaPrecision::kPrecise;
+  bool graphs = true;            // record decode steps as CUDA graphs and replay them
+  bool pdl = true;               // programmatic dependent launch (Hopper)
+  bool swiglu_epilogue = true;   // SwiGLU fused into the GEMV of interleaved gate/up weights
+  bool attention_decode = true;  // the decode-step attention kernel (one query row per sequence)
+  bool attention_tc = true;      // prefill attention on tensor cores (bf16 KV cache)
+  // Linear layers with at most this many rows use the GEMV kernel (at most 8), more use cuBLAS.
+  // H200 sweep (bench/gpu/logs/run2_ours.log): GEMV wins clearly at 1 row (o_proj 12.3 vs
+  // 16.2 us), ties at 2, loses from 4 (gate_up 94.7 vs 62.0 us; f32 FMAs and x re-reads).
+  int32_t gemv_max_rows = 2;
+};
+
+struct BackendConfig {
+  Device device = Device::kAuto;  // auto = CUDA when built and a GPU is present, else the CPU
+  CpuBackendConfig cpu;
+  CudaBackendConfig cuda;
+};
+
 struct Config {
+  BackendConfig backend;
   ModelConfig model;
   SchedulerConfig scheduler;
   KvCacheConfig kv_cache;
@@ -163,7 +184,17 @@ std::string env_var_for(std::string_view path);
 // docs/configuration.md: every key with type, default, range, environment variable and meaning.
 std::string config_reference_markdown();
 
+// The environment variable MLXS_<SECTION>_<KEY> `name` sets, as a dotted path
+// ("backend.cuda.precision"), or "" when it names no key.
+std::string config_key_for_env(const std::string& name);
+
 namespace schema {
+template <>
+struct EnumTable<CudaPrecision> {
+  static constexpr std::array<std::pair<CudaPrecision, const char*>, 2> kEntries{
+      {{CudaPrecision::kPrecise, "precise"}, {CudaPrecision::kFast, "fast"}}};
+};
+
 template <>
 struct EnumTable<LogLevel> {
   static constexpr std::array<std::pair<LogLevel, const char*>, 6> kEntries{
@@ -177,6 +208,12 @@ struct EnumTable<LogLevel> {
 
 template <>
 const Schema<Config>& schema_of<Config>();
+template <>
+const Schema<BackendConfig>& schema_of<BackendConfig>();
+template <>
+const Schema<CpuBackendConfig>& schema_of<CpuBackendConfig>();
+template <>
+const Schema<CudaBackendConfig>& schema_of<CudaBackendConfig>();
 template <>
 const Schema<ModelConfig>& schema_of<ModelConfig>();
 template <>

@@ -57,8 +57,13 @@ std::string config_reference_markdown() {
       "```\n"
       "mlx.yaml:4: Validation error on field 'server.port': must be >= 1 and <= 65535, got 70000\n"
       "```\n\n"
-      "`mlx-serving config-check --config FILE` validates a file and prints the effective\n"
-      "configuration.\n";
+      "`mlx-serving config-check --config FILE` validates a file and the `MLXS_` variables and\n"
+      "prints the effective configuration; on stderr it names the key each variable sets (or why\n"
+      "it was ignored) and the device `backend.device` resolves to on this machine.\n\n"
+      "The environment switches of earlier versions (`MLXS_CUDA_FAST`, `MLXS_CUDA_GRAPHS`,\n"
+      "`MLXS_CUDA_PDL`, `MLXS_CUDA_SWIGLU`, `MLXS_ATTN_DECODE`, `MLXS_ATTN_TC`) are refused, each\n"
+      "with the `backend.cuda` key and variable that replaced it (e.g. `MLXS_CUDA_FAST=1` is now\n"
+      "`MLXS_BACKEND_CUDA_PRECISION=fast`).\n";
   for (const auto& section : root.properties) {
     std::string about = section.node->description;
     if (!about.empty()) about[0] = char(std::toupper(static_cast<unsigned char>(about[0])));

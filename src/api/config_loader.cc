@@ -126,36 +126,78 @@ Json env_value(const std::string& text, const Node& node) {
   return a;
 }
 
+// Switches an earlier version read with getenv beside the config; each is now a key, set
+// through its MLXS_<SECTION>_<KEY> variable. Setting an old name is refused, so a benchmark that
+// still sets one fails loudly instead of silently running the default.
+struct RetiredVariable {
+  const char* name;
+  const char* key;
+  const char* instead;
+};
+constexpr RetiredVariable kRetiredVariables[] = {
+    {"MLXS_CUDA_FAST", "backend.cuda.precision", "MLXS_BACKEND_CUDA_PRECISION=fast"},
+    {"MLXS_CUDA_GRAPHS", "backend.cuda.graphs", "MLXS_BACKEND_CUDA_GRAPHS=false"},
+    {"MLXS_CUDA_PDL", "backend.cuda.pdl", "MLXS_BACKEND_CUDA_PDL=false"},
+    {"MLXS_CUDA_SWIGLU", "backend.cuda.swiglu_epilogue", "MLXS_BACKEND_CUDA_SWIGLU_EPILOGUE=false"},
+    {"MLXS_ATTN_DECODE", "backend.cuda.attention_decode",
+     "MLXS_BACKEND_CUDA_ATTENTION_DECODE=false"},
+    {"MLXS_ATTN_TC", "backend.cuda.attention_tc", "MLXS_BACKEND_CUDA_ATTENTION_TC=false"},
+};
+
+const RetiredVariable* retired_variable(const std::string& name) {
+  for (const auto& r : kRetiredVariables) {
+    if (name == r.name) return &r;
+  }
+  return nullptr;
+}
+
+// The config section an MLXS_ variable's name starts with, or null.
+const schema::Property* env_section(const std::string& name) {
+  const std::string rest = name.substr(5);
+  const schema::Property* section = nullptr;
+  for (const auto& p : schema::schema_of<Config>().node().properties) {
+    std::string prefix = upper(p.name) + "_";
+    if (rest.rfind(prefix, 0) == 0) section = &p;
+  }
+  return section;
+}
+
+// The dotted key `name` (MLXS_<SECTION>_<KEY>) sets within `section`, or "".
+std::string env_key(const std::string& name, const schema::Property& section, const Node** leaf) {
+  std::string below =
+      resolve_env_key(*section.node, name.substr(5 + section.name.size() + 1), leaf);
+  return below.empty() ? "" : section.name + "." + below;
+}
+
 // Merges the MLXS_<SECTION>_<KEY> variables of `env` into `doc`.
 void apply_env(const EnvMap& env, Json& doc, Origins& origins, schema::Issues& issues,
                std::vector<std::string>* warnings) {
-  const Node& root = schema::schema_of<Config>().node();
   for (const auto& [name, text] : env) {
     if (name.rfind("MLXS_", 0) != 0 || name == "MLXS_CONFIG") continue;
-    std::string rest = name.substr(5);
-    const schema::Property* section = nullptr;
-    for (const auto& p : root.properties) {
-      std::string prefix = upper(p.name) + "_";
-      if (rest.rfind(prefix, 0) == 0) section = &p;
+    std::string origin = "environment variable " + name;
+    if (const RetiredVariable* r = retired_variable(name)) {
+      origins[r->key] = origin;
+      issues.push_back(
+          {r->key, fmt::format("{} is no longer read; set {} instead", name, r->instead)});
+      continue;
     }
+    const schema::Property* section = env_section(name);
     if (!section) {
       if (warnings)
         warnings->push_back(
             fmt::format("ignored environment variable {}: no config section", name));
       continue;
     }
-    std::string origin = "environment variable " + name;
     const Node* leaf = nullptr;
-    std::string key = resolve_env_key(*section->node, rest.substr(section->name.size() + 1), &leaf);
-    if (key.empty()) {
-      std::string guess = section->name + "." + std::string(rest.substr(section->name.size() + 1));
+    const std::string path = env_key(name, *section, &leaf);
+    if (path.empty()) {
+      std::string guess = section->name + "." + name.substr(5 + section->name.size() + 1);
       for (char& c : guess) c = char(std::tolower(static_cast<unsigned char>(c)));
       origins[guess] = origin;
       issues.push_back({guess, "unknown field"});
       continue;
     }
     Json* target = &doc;
-    std::string path = section->name + "." + key;
     std::stringstream parts(path);
     std::string part, parent;
     std::vector<std::string> names;
@@ -246,6 +288,13 @@ Result<Config> load_config(const std::string& path, const EnvMap& env,
   std::stringstream text;
   text << in.rdbuf();
   return load_config_text(text.str(), file, env, warnings);
+}
+
+std::string config_key_for_env(const std::string& name) {
+  if (name.rfind("MLXS_", 0) != 0) return "";
+  const schema::Property* section = env_section(name);
+  const Node* leaf = nullptr;
+  return section ? env_key(name, *section, &leaf) : "";
 }
 
 std::string env_var_for(std::string_view path) {

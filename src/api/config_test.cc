@@ -191,6 +191,75 @@ TEST(Config, BadFileValuesNameTheFileLineAndKey) {
             "cfg.yaml:1: Validation error on field 'server': expected object, got integer 5");
 }
 
+TEST(Config, BackendSectionFromFileAndEnvironment) {
+  auto d = load_config("", {});
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->backend.device, Device::kAuto);
+  EXPECT_EQ(d->backend.cuda.precision, CudaPrecision::kPrecise);
+  EXPECT_TRUE(d->backend.cuda.graphs && d->backend.cuda.pdl && d->backend.cuda.swiglu_epilogue &&
+              d->backend.cuda.attention_decode && d->backend.cuda.attention_tc);
+  EXPECT_EQ(d->backend.cpu.threads, 0);
+  EXPECT_EQ(d->backend.cpu.isa, "auto");
+  auto c = load_config_text(
+      "backend:\n  device: cpu\n  cuda:\n    precision: fast\n    pdl: false\n", "cfg.yaml",
+      {{"MLXS_BACKEND_CUDA_GRAPHS", "false"},
+       {"MLXS_BACKEND_CUDA_SWIGLU_EPILOGUE", "false"},
+       {"MLXS_BACKEND_CUDA_ATTENTION_DECODE", "false"},
+       {"MLXS_BACKEND_CUDA_ATTENTION_TC", "false"},
+       {"MLXS_BACKEND_CUDA_GEMV_MAX_ROWS", "8"},
+       {"MLXS_BACKEND_CPU_THREADS", "3"},
+       {"MLXS_BACKEND_CPU_ISA", "avx2"}});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->backend.device, Device::kCpu);
+  EXPECT_EQ(c->backend.cuda.precision, CudaPrecision::kFast);
+  EXPECT_FALSE(c->backend.cuda.pdl);
+  EXPECT_FALSE(c->backend.cuda.graphs);
+  EXPECT_FALSE(c->backend.cuda.swiglu_epilogue);
+  EXPECT_FALSE(c->backend.cuda.attention_decode);
+  EXPECT_FALSE(c->backend.cuda.attention_tc);
+  EXPECT_EQ(c->backend.cuda.gemv_max_rows, 8);
+  EXPECT_EQ(c->backend.cpu.threads, 3);
+  EXPECT_EQ(c->backend.cpu.isa, "avx2");
+  EXPECT_EQ(error_of("backend:\n  cuda:\n    precision: half\n"),
+            "cfg.yaml:3: Validation error on field 'backend.cuda.precision': must be one of "
+            "\"precise\", \"fast\", got \"half\"");
+  EXPECT_EQ(error_of("backend:\n  device: tpu\n"),
+            "cfg.yaml:2: Validation error on field 'backend.device': must be one of \"auto\", "
+            "\"cpu\", \"cuda\", got \"tpu\"");
+}
+
+// The environment switches of earlier versions are refused, each naming the key and the variable
+// that replaced it, so a script that still sets one fails instead of running the default.
+TEST(Config, RetiredEnvironmentSwitchesAreRefusedNamingTheirKey) {
+  EXPECT_EQ(error_of("", {{"MLXS_CUDA_FAST", "1"}}),
+            "environment variable MLXS_CUDA_FAST: Validation error on field "
+            "'backend.cuda.precision': MLXS_CUDA_FAST is no longer read; set "
+            "MLXS_BACKEND_CUDA_PRECISION=fast instead");
+  const std::pair<const char*, const char*> retired[] = {
+      {"MLXS_CUDA_GRAPHS", "backend.cuda.graphs"},
+      {"MLXS_CUDA_PDL", "backend.cuda.pdl"},
+      {"MLXS_CUDA_SWIGLU", "backend.cuda.swiglu_epilogue"},
+      {"MLXS_ATTN_DECODE", "backend.cuda.attention_decode"},
+      {"MLXS_ATTN_TC", "backend.cuda.attention_tc"}};
+  for (const auto& [name, key] : retired) {
+    const std::string e = error_of("", {{name, "0"}});
+    EXPECT_NE(e.find(std::string("environment variable ") + name), std::string::npos) << e;
+    EXPECT_NE(e.find(std::string("'") + key + "'"), std::string::npos) << e;
+    EXPECT_NE(e.find(env_var_for(key)), std::string::npos) << e;
+  }
+}
+
+TEST(Config, NamesTheKeyEachEnvironmentVariableSets) {
+  EXPECT_EQ(config_key_for_env("MLXS_BACKEND_CUDA_PRECISION"), "backend.cuda.precision");
+  EXPECT_EQ(config_key_for_env("MLXS_BACKEND_DEVICE"), "backend.device");
+  EXPECT_EQ(config_key_for_env("MLXS_MODEL_LIMITS_MAX_PROMPT_CHARS"),
+            "model.limits.max_prompt_chars");
+  EXPECT_EQ(config_key_for_env("MLXS_SCHEDULER_MAX_NUM_SEQS"), "scheduler.max_num_seqs");
+  EXPECT_EQ(config_key_for_env("MLXS_CUDA_FAST"), "");
+  EXPECT_EQ(config_key_for_env("MLXS_BACKEND_CUDA_NOPE"), "");
+  EXPECT_EQ(config_key_for_env("PATH"), "");
+}
+
 TEST(Config, EmptySectionsAndEmptyFileMeanDefaults) {
   auto c = load_config_text("# nothing\nserver:\nmodel:\n", "cfg.yaml", {});
   ASSERT_TRUE(c.ok()) << c.status().message();

@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "backend/cuda/cuda_backend.h"
+#include "backend/make_backend.h"
 
 namespace mlxs {
 namespace {
@@ -46,8 +46,9 @@ Collected drain(Generator& g) {
 class EngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // The environment's MLXS_ variables apply (none in CI), so the GPU machine can run these
+    // tests in each CUDA mode (MLXS_BACKEND_CUDA_PRECISION=fast, bench/gpu/verify_main.sh).
     EngineOptions o;
-    o.env_overrides = false;
     auto e = create_engine(o);
     ASSERT_TRUE(e.ok()) << e.status().to_string();
     engine_ = std::move(*e).release();
@@ -363,20 +364,31 @@ TEST(EnginePipeline, OverlappedStepsGiveTheSameStreamsAsOneStepAtATime) {
   EXPECT_GT(overlapped->runtime_info().models.at(0).preemptions, 0) << "the pool never filled";
 }
 
-// Without a usable GPU, device cuda is a clear load error and device auto runs on the CPU.
-TEST(EngineDevice, CudaWithoutAGpuIsAClearErrorAndAutoFallsBackToTheCpu) {
-  if (make_cuda_backend({}).ok()) GTEST_SKIP() << "a GPU is present";
-  LoadModelOptions lo;
-  lo.model = "default";
-  lo.local_path = kModelDir;
+// Without a usable GPU, device cuda (asked for by the caller or by backend.device in the file)
+// is refused when the engine is created, naming backend.device; device auto runs on the CPU.
+TEST(EngineDevice, CudaWithoutAGpuIsRefusedAtCreationAndAutoFallsBackToTheCpu) {
+  BackendConfig cuda_config;
+  cuda_config.device = Device::kCuda;
+  if (check_backend_device(cuda_config).ok()) GTEST_SKIP() << "a GPU is present";
   EngineOptions o;
   o.env_overrides = false;
   o.device = Device::kCuda;
   auto cuda = create_engine(o);
-  ASSERT_TRUE(cuda.ok());
-  auto failed = (*cuda)->load_model(lo);
-  ASSERT_FALSE(failed.ok());
-  EXPECT_FALSE(failed.status().message().empty());
+  ASSERT_FALSE(cuda.ok());
+  EXPECT_EQ(cuda.status().code(), ErrorCode::kInvalidParams);
+  EXPECT_NE(cuda.status().message().find("'backend.device': cuda was asked for"), std::string::npos)
+      << cuda.status().message();
+  const std::string cfg = ::testing::TempDir() + "/device_cuda.yaml";
+  std::ofstream(cfg) << "backend:\n  device: cuda\n";
+  EngineOptions from_file;
+  from_file.env_overrides = false;
+  from_file.config_path = cfg;
+  auto refused = create_engine(from_file);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("backend.device"), std::string::npos);
+  LoadModelOptions lo;
+  lo.model = "default";
+  lo.local_path = kModelDir;
   o.device = Device::kAuto;
   auto automatic = create_engine(o);
   ASSERT_TRUE(automatic.ok());

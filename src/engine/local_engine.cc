@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -11,10 +10,9 @@
 
 #include "api/config.h"
 #include "api/option_schemas.h"
+#include "backend/make_backend.h"
 #include "engine/model_runner.h"
 #include "mlxs/engine.h"
-
-#include "backend/cuda/cuda_backend.h"
 
 namespace mlxs {
 namespace {
@@ -80,7 +78,7 @@ class LocalEngine final : public Engine {
                          " models loaded (model.max_loaded_models)");
       }
     }
-    MLXS_ASSIGN_OR_RETURN(auto backend, make_backend());
+    MLXS_ASSIGN_OR_RETURN(auto backend, make_backend(config_.backend, options_.device_index));
     auto runner = ModelRunner::start(o.model, dir, std::move(backend), runner_config(), o.context_length,
                                      [this](EventPayload p) { emit(std::move(p)); });
     if (!runner.ok()) {
@@ -272,48 +270,15 @@ class LocalEngine final : public Engine {
     return error(ErrorCode::kInvalidParams, what + " is not supported by this engine yet");
   }
 
-
-  Result<std::unique_ptr<Backend>> make_backend() const {
-    if (options_.device != Device::kCpu) {
-      CudaOptions co;
-      co.device = options_.device_index;
-      // By default the engine runs CUDA in precise mode: f32-precise activations (a hi + lo bf16
-      // split on the tensor cores) and an f32 KV cache, so results match the CPU reference up to
-      // summation order and seeded sampling is reproducible under any batch (measured on an
-      // H200: with bf16 activations, cuBLAS's batch-size-dependent reduction order flips bf16
-      // roundings and a seeded stream changes with the batch). MLXS_CUDA_FAST=1 selects the
-      // bf16 mode the benchmarks use (bf16 activations and KV cache).
-      const char* fast = std::getenv("MLXS_CUDA_FAST");
-      co.precise_activations = !(fast && std::string(fast) == "1");
-      // MLXS_CUDA_GRAPHS=0 turns decode-step CUDA graphs (and their batch padding) off.
-      const char* graphs = std::getenv("MLXS_CUDA_GRAPHS");
-      co.use_graphs = !(graphs && std::string(graphs) == "0");
-      auto b = make_cuda_backend(co);
-      if (b.ok()) return std::move(*b);
-      // kAuto falls back to the CPU when there is no CUDA build or no GPU.
-      if (options_.device == Device::kCuda) return b.status();
-    }
-    return make_cpu_backend(options_.num_threads);
-  }
-
   RunnerConfig runner_config() const {
     RunnerConfig rc;
-    auto& s = rc.scheduler;
-    s.block_size = config_.kv_cache.block_size;
-    s.num_blocks = config_.kv_cache.num_blocks;
-    s.max_num_seqs = config_.scheduler.max_num_seqs;
-    s.max_num_batched_tokens = config_.scheduler.max_num_batched_tokens;
-    s.ageing_rate = 1000.0 / double(std::max<int64_t>(1, config_.scheduler.ageing_interval_ms));
-    s.enable_prefix_caching = config_.kv_cache.prefix_caching;
-    s.enable_chunked_prefill = config_.scheduler.chunked_prefill;
+    rc.scheduler = config_.scheduler;
+    rc.scheduler.block_size = config_.kv_cache.block_size;
+    rc.scheduler.num_blocks = config_.kv_cache.num_blocks;
+    rc.scheduler.prefix_caching = config_.kv_cache.prefix_caching;
     rc.stream_buffer_tokens = size_t(config_.stream_registry.buffer_chunks);
-    rc.max_waiting_requests = config_.scheduler.max_waiting_requests;
-    const auto& cb = config_.circuit_breaker;
-    rc.breaker = {cb.failure_threshold, std::chrono::milliseconds(cb.failure_window_ms),
-                  std::chrono::milliseconds(cb.recovery_timeout_ms), cb.half_open_max_calls,
-                  cb.success_threshold};
+    rc.breaker = config_.circuit_breaker;
     rc.num_threads = options_.num_threads;
-    rc.overlap_steps = config_.scheduler.overlap_steps;
     return rc;
   }
 
@@ -460,6 +425,10 @@ Result<std::unique_ptr<Engine>> create_engine(const EngineOptions& options) {
   MLXS_RETURN_IF_ERROR(validate_options(options));
   EnvMap env = options.env_overrides ? process_environment() : EnvMap{};
   MLXS_ASSIGN_OR_RETURN(Config config, load_config(options.config_path, env));
+  // The caller's explicit choices (serve --device, --threads) take precedence over the file.
+  if (options.device != Device::kAuto) config.backend.device = options.device;
+  if (options.num_threads > 0) config.backend.cpu.threads = options.num_threads;
+  MLXS_RETURN_IF_ERROR(check_backend_device(config.backend));
   if (options.num_threads > 0) omp_set_num_threads(options.num_threads);
   auto engine = std::make_unique<LocalEngine>(options, std::move(config));
   engine->emit(RuntimeStatusEvent{RuntimeStatus::kReady, RuntimeStatus::kStarting});

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sched/scheduler_output.h"
+#include "util/check.h"
 
 namespace mlxs {
 namespace {
@@ -40,6 +41,7 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
   auto tok = Tokenizer::load(dir);
   if (tok.ok()) r->tokenizer_ = std::move(*tok);  // a folder without tokenizer takes token ids only
   sched::SchedulerConfig& sc = config.scheduler;
+  MLXS_CHECK(sc.block_size > 0);  // the caller fills in kv_cache.block_size
   sc.max_model_len =
       std::min(context_length.value_or(mc.max_position_embeddings), mc.max_position_embeddings);
   const int blocks_per_seq = (sc.max_model_len + sc.block_size - 1) / sc.block_size;
@@ -108,7 +110,7 @@ Status ModelRunner::check_admission(const Request& r) {
                                               "' is failing (circuit breaker open, retry in " +
                                               std::to_string(ms.count()) + " ms)");
   }
-  if (num_queued_ >= config_.max_waiting_requests) {
+  if (num_queued_ >= config_.scheduler.max_waiting_requests) {
     return error(ErrorCode::kCapacityExceeded, "model '" + id_ +
                                                    "' is busy: " + std::to_string(num_queued_) +
                                                    " requests already waiting");
@@ -241,8 +243,8 @@ void ModelRunner::poll_cancellations() {
 // string still computes one token in N + 1, which is dropped; a backpressure pause decided
 // while N + 1 runs is applied after N + 1's plan. Steps whose sampling needs the previous
 // token on the host (penalties) or whose predecessor left its tokens as logits (top_logprobs)
-// wait for N first. With config_.overlap_steps false every step is ended before the next is
-// planned and its tokens are streamed after it.
+// wait for N first. With config_.scheduler.overlap_steps false every step is ended before the next
+// is planned and its tokens are streamed after it.
 void ModelRunner::step() {
   sched::SchedulerOutput out = scheduler_->schedule();
   if (out.empty()) {
@@ -253,8 +255,8 @@ void ModelRunner::step() {
   }
   bool needs_history = false;
   StepInFlight plan = plan_step(std::move(out), &needs_history);
-  const bool pipelined =
-      config_.overlap_steps && in_flight_ && in_flight_->kind != Kind::kLogits && !needs_history;
+  const bool pipelined = config_.scheduler.overlap_steps && in_flight_ &&
+                         in_flight_->kind != Kind::kLogits && !needs_history;
   Status s;
   if (!pipelined && in_flight_) {
     std::vector<int32_t> prev;
@@ -280,7 +282,7 @@ void ModelRunner::step() {
   flush_pending();  // host work while the backend runs the step
   apply_plan(*in_flight_);
   apply_pending_pauses();
-  if (!config_.overlap_steps) {
+  if (!config_.scheduler.overlap_steps) {
     // One step at a time: end it now and stream its tokens before planning the next.
     Status e = end_in_flight(nullptr);
     s = s.ok() ? e : s;

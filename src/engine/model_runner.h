@@ -28,13 +28,13 @@
 namespace mlxs {
 
 struct RunnerConfig {
-  sched::SchedulerConfig scheduler;           // num_blocks and max_model_len are filled in at load
+  // The scheduler section, with block_size and prefix_caching from kv_cache (block_size must be
+  // set); num_blocks (when <= 0) and max_model_len are filled in at load.
+  sched::SchedulerConfig scheduler;
   int64_t kv_cache_bytes = int64_t(1) << 30;  // KV memory when scheduler.num_blocks <= 0
   size_t stream_buffer_tokens = 64;           // backpressure threshold per stream
-  int max_waiting_requests = 4096;  // beyond this, new requests are refused (CapacityExceeded)
   sched::CircuitBreakerConfig breaker;
   int num_threads = 0;
-  bool overlap_steps = true;  // host work runs while the backend computes the step
 };
 
 using EventSink = std::function<void(EventPayload)>;

@@ -2,12 +2,14 @@
 // backend reports an error fails exactly the requests it carried (GenerationError, naming the
 // cause) and the runner goes on serving the others; repeated failures open the circuit breaker,
 // which refuses new requests until its recovery timeout, then closes after successful probes.
-// The backend is the real CPU backend behind a decorator that reports injected errors.
+// The backend is the real CPU backend behind a decorator that reports injected errors
+// (backend/fault_backend.h).
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
+#include "backend/fault_backend.h"
 #include "engine/model_runner.h"
 
 namespace mlxs {
@@ -15,70 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Forwards every op to `inner`; take_error() (asked once per ended step) reports an injected
-// error while failures are armed.
-class FaultBackend final : public Backend {
- public:
-  explicit FaultBackend(std::unique_ptr<Backend> inner) : in_(std::move(inner)) {}
-  // The next `n` ended steps fail.
-  void fail_next(int n) { armed_.store(n); }
-
-  std::string name() const override { return "fault(" + in_->name() + ")"; }
-  Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
-    return in_->alloc(dtype, rows, cols);
-  }
-  void free(Tensor& t) override { in_->free(t); }
-  void upload(const void* host, size_t bytes, void* device) override {
-    in_->upload(host, bytes, device);
-  }
-  void download(const void* device, size_t bytes, void* host) override {
-    in_->download(device, bytes, host);
-  }
-  DType kv_dtype() const override { return in_->kv_dtype(); }
-  void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override {
-    in_->embedding(ids, table, out);
-  }
-  void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) override {
-    in_->rms_norm(x, w, eps, out);
-  }
-  void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& w, float eps,
-                    Tensor& out) override {
-    in_->add_rms_norm(residual, x, w, eps, out);
-  }
-  void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) override {
-    in_->linear(x, w, bias, out);
-  }
-  void rope(Tensor& x, int heads, int head_dim, const Tensor& positions,
-            const RopeParams& rope) override {
-    in_->rope(x, heads, head_dim, positions, rope);
-  }
-  void split_qkv(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override {
-    in_->split_qkv(qkv, q, k, v);
-  }
-  void silu_mul(const Tensor& gate_up, Tensor& out) override { in_->silu_mul(gate_up, out); }
-  void add(Tensor& x, const Tensor& y) override { in_->add(x, y); }
-  void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) override {
-    in_->gather_rows(x, rows, out);
-  }
-  void begin_step(const AttentionBatch& batch) override { in_->begin_step(batch); }
-  void attention(const Tensor& q, const Tensor& k, const Tensor& v, KvLayer& cache,
-                 const AttentionBatch& batch, int heads, int kv_heads, int head_dim, float scale,
-                 Tensor& out) override {
-    in_->attention(q, k, v, cache, batch, heads, kv_heads, head_dim, scale, out);
-  }
-  Status take_error() override {
-    MLXS_RETURN_IF_ERROR(in_->take_error());
-    if (armed_.load() > 0) {
-      armed_.fetch_sub(1);
-      return error(ErrorCode::kRuntimeError, "injected device fault");
-    }
-    return {};
-  }
-
- private:
-  std::unique_ptr<Backend> in_;
-  std::atomic<int> armed_{0};
-};
+using test_support::FaultBackend;
 
 const std::string kModelDir = std::string(MLXS_SOURCE_DIR) + "/models/default";
 
@@ -95,6 +34,7 @@ class ModelRunnerFaults : public ::testing::Test {
     auto fault = std::make_unique<FaultBackend>(std::move(inner));
     fault_ = fault.get();
     RunnerConfig rc;
+    rc.scheduler.block_size = 16;
     rc.kv_cache_bytes = int64_t(64) << 20;
     rc.breaker = breaker;
     auto r = ModelRunner::start("m", kModelDir, std::move(fault), rc, 512, [](EventPayload) {});
@@ -179,7 +119,7 @@ TEST_F(ModelRunnerFaults, AFailedStepFailsItsRequestsAndTheRunnerGoesOn) {
 TEST_F(ModelRunnerFaults, RepeatedFailuresOpenTheBreakerUntilItsRecoveryTimeout) {
   sched::CircuitBreakerConfig cb;
   cb.failure_threshold = 2;
-  cb.recovery_timeout = 1000ms;
+  cb.recovery_timeout_ms = 1000;
   cb.success_threshold = 2;
   start(cb);
   fault_->fail_next(1000);

@@ -20,6 +20,13 @@
 namespace mlxs {
 namespace {
 
+// backend.cuda in the fast (bf16) mode, every other key at its default.
+const CudaBackendConfig kFastMode = [] {
+  CudaBackendConfig c;
+  c.precision = CudaPrecision::kFast;
+  return c;
+}();
+
 constexpr int kBlock = 4;
 constexpr int kBlocksPerSeq = 16;
 constexpr int kSeqs = 13;
@@ -105,7 +112,7 @@ ServeRun serve(Loaded& l) {
 }
 
 TEST(CudaDecodePadding, WarmUpRecordsEveryBucketAndServingKeepsThem) {
-  auto gpu = make_cuda_backend();
+  auto gpu = make_cuda_backend(kFastMode);
   if (!gpu.ok()) GTEST_SKIP() << gpu.status().to_string();
   Loaded l = load(std::move(*gpu), DType::kBF16);
   ASSERT_TRUE(l.cache);
@@ -132,10 +139,10 @@ TEST(CudaDecodePadding, WarmUpRecordsEveryBucketAndServingKeepsThem) {
 // Precise mode (f32-precise activations and KV cache): padded graph replays decode the same
 // tokens as unpadded eager steps (graphs off), with logits equal up to summation order.
 TEST(CudaDecodePadding, PaddedGraphStepsMatchUnpaddedEagerSteps) {
-  CudaOptions graphs;
-  graphs.precise_activations = true;
-  CudaOptions eager = graphs;
-  eager.use_graphs = false;
+  CudaBackendConfig graphs;
+  graphs.precision = CudaPrecision::kPrecise;
+  CudaBackendConfig eager = graphs;
+  eager.graphs = false;
   auto g = make_cuda_backend(graphs);
   if (!g.ok()) GTEST_SKIP() << g.status().to_string();
   auto e = make_cuda_backend(eager);
@@ -144,7 +151,7 @@ TEST(CudaDecodePadding, PaddedGraphStepsMatchUnpaddedEagerSteps) {
   Loaded plain = load(std::move(*e), DType::kF32);
   ASSERT_TRUE(padded.cache && plain.cache);
   EXPECT_TRUE(padded.model->decode_padding());
-  EXPECT_FALSE(plain.model->decode_padding());  // use_graphs = false keeps steps unpadded
+  EXPECT_FALSE(plain.model->decode_padding());  // graphs = false keeps steps unpadded
   int num_graphs = 0;
   ASSERT_TRUE(padded.model->warm_up(*padded.cache, kSeqs, kBlocksPerSeq, 64, &num_graphs).ok());
   EXPECT_EQ(num_graphs, 5);  // buckets 1, 2, 4, 8, 16

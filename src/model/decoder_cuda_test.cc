@@ -17,6 +17,13 @@
 namespace mlxs {
 namespace {
 
+// backend.cuda in the fast (bf16) mode, every other key at its default.
+const CudaBackendConfig kFastMode = [] {
+  CudaBackendConfig c;
+  c.precision = CudaPrecision::kFast;
+  return c;
+}();
+
 constexpr int kBlockSize = 4;
 
 using test_support::generate;
@@ -42,8 +49,8 @@ class CudaDecoder : public ::testing::TestWithParam<Param> {};
 
 TEST_P(CudaDecoder, GreedyTokensMatchCpu) {
   auto [shape, dt] = GetParam();
-  CudaOptions precise;
-  precise.precise_activations = true;
+  CudaBackendConfig precise;
+  precise.precision = CudaPrecision::kPrecise;
   auto gpu = make_cuda_backend(precise);
   if (!gpu.ok()) GTEST_SKIP() << gpu.status().to_string();
   const std::string dir = write_model(shape, dt);
@@ -72,7 +79,7 @@ TEST_P(CudaDecoder, GreedyTokensMatchCpu) {
 // the bf16 bound of the reference logits.
 TEST_P(CudaDecoder, FastModeLogitsNearCpu) {
   auto [shape, dt] = GetParam();
-  auto gpu = make_cuda_backend();
+  auto gpu = make_cuda_backend(kFastMode);
   if (!gpu.ok()) GTEST_SKIP() << gpu.status().to_string();
   const std::string dir = write_model(shape, dt);
   Loaded c = load(make_cpu_backend(), dir, 256, DType::kF32);
@@ -105,7 +112,7 @@ INSTANTIATE_TEST_SUITE_P(Models, CudaDecoder,
 
 // A sequence alone and the same sequence inside a batch of 64 (serving configuration).
 TEST(CudaBatchInvariance, SequenceAloneAndInBatchOf64DecodeAlike) {
-  auto gpu = make_cuda_backend();
+  auto gpu = make_cuda_backend(kFastMode);
   if (!gpu.ok()) GTEST_SKIP() << gpu.status().to_string();
   const std::string dir = write_model("tiny-llama", DType::kBF16);
   Loaded g = load(std::move(*gpu), dir, 64 * 16, DType::kBF16);

@@ -16,11 +16,11 @@ Status invalid(const char* field, const char* rule, long long got) {
 
 Status validate(const CircuitBreakerConfig& c) {
   if (c.failure_threshold < 1) return invalid("failure_threshold", ">= 1", c.failure_threshold);
-  if (c.failure_window.count() < 1) {
-    return invalid("failure_window_ms", ">= 1", c.failure_window.count());
+  if (c.failure_window_ms < 1) {
+    return invalid("failure_window_ms", ">= 1", c.failure_window_ms);
   }
-  if (c.recovery_timeout.count() < 0) {
-    return invalid("recovery_timeout_ms", ">= 0", c.recovery_timeout.count());
+  if (c.recovery_timeout_ms < 0) {
+    return invalid("recovery_timeout_ms", ">= 0", c.recovery_timeout_ms);
   }
   if (c.half_open_max_calls < 1) {
     return invalid("half_open_max_calls", ">= 1", c.half_open_max_calls);
@@ -47,7 +47,7 @@ CircuitBreaker::CircuitBreaker(const CircuitBreakerConfig& config) : config_(con
 
 bool CircuitBreaker::allow(BreakerTime now) {
   if (state_ == BreakerState::kOpen) {
-    if (now - opened_at_ < config_.recovery_timeout) return false;
+    if (now - opened_at_ < std::chrono::milliseconds(config_.recovery_timeout_ms)) return false;
     state_ = BreakerState::kHalfOpen;
     num_probes_in_flight_ = 0;
     num_successes_ = 0;
@@ -81,7 +81,8 @@ void CircuitBreaker::record_failure(BreakerTime now) {
     return;
   }
   failures_.push_back(now);
-  while (!failures_.empty() && now - failures_.front() >= config_.failure_window) {
+  while (!failures_.empty() &&
+         now - failures_.front() >= std::chrono::milliseconds(config_.failure_window_ms)) {
     failures_.pop_front();
   }
   if (int(failures_.size()) >= config_.failure_threshold) open(now);
@@ -89,7 +90,7 @@ void CircuitBreaker::record_failure(BreakerTime now) {
 
 std::chrono::milliseconds CircuitBreaker::retry_after(BreakerTime now) const {
   if (state_ != BreakerState::kOpen) return std::chrono::milliseconds(0);
-  const auto left = opened_at_ + config_.recovery_timeout - now;
+  const auto left = opened_at_ + std::chrono::milliseconds(config_.recovery_timeout_ms) - now;
   if (left.count() <= 0) return std::chrono::milliseconds(0);
   return std::chrono::ceil<std::chrono::milliseconds>(left);
 }

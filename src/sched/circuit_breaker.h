@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 
 #include "mlxs/status.h"
@@ -22,13 +23,14 @@ namespace mlxs::sched {
 using BreakerClock = std::chrono::steady_clock;
 using BreakerTime = BreakerClock::time_point;
 
-// The original mlx-serving's defaults.
+// The `circuit_breaker:` section of the configuration (src/api/config.cc binds these fields);
+// the original mlx-serving's defaults.
 struct CircuitBreakerConfig {
-  int failure_threshold = 5;
-  std::chrono::milliseconds failure_window{60'000};
-  std::chrono::milliseconds recovery_timeout{10'000};  // open -> half-open
-  int half_open_max_calls = 1;                         // probes in flight at once
-  int success_threshold = 2;                           // half-open -> closed
+  int32_t failure_threshold = 5;  // failures within failure_window_ms that open it
+  int64_t failure_window_ms = 60'000;
+  int64_t recovery_timeout_ms = 10'000;  // open -> half-open
+  int32_t half_open_max_calls = 1;       // probes in flight at once
+  int32_t success_threshold = 2;         // half-open -> closed
 };
 
 // InvalidParams naming the first field out of range, or ok.

@@ -27,8 +27,8 @@ CircuitBreaker opened_breaker() {
 TEST(CircuitBreaker, DefaultsAreTheOriginals) {
   const CircuitBreakerConfig c;
   EXPECT_EQ(c.failure_threshold, 5);
-  EXPECT_EQ(c.failure_window, seconds(60));
-  EXPECT_EQ(c.recovery_timeout, seconds(10));
+  EXPECT_EQ(c.failure_window_ms, 60000);
+  EXPECT_EQ(c.recovery_timeout_ms, 10000);
   EXPECT_EQ(c.half_open_max_calls, 1);
   EXPECT_EQ(c.success_threshold, 2);
 }

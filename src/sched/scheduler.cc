@@ -25,7 +25,10 @@ Status validate(const SchedulerConfig& c) {
   }
   if (c.max_num_seqs < 1) return invalid("max_num_seqs", ">= 1", c.max_num_seqs);
   if (c.max_model_len < 2) return invalid("max_model_len", ">= 2", c.max_model_len);
-  if (!(c.ageing_rate >= 0)) return invalid("ageing_rate", ">= 0", c.ageing_rate);
+  if (c.ageing_interval_ms < 1) return invalid("ageing_interval_ms", ">= 1", c.ageing_interval_ms);
+  if (c.max_waiting_requests < 0) {
+    return invalid("max_waiting_requests", ">= 0", c.max_waiting_requests);
+  }
   return {};
 }
 
@@ -69,7 +72,7 @@ Status Scheduler::add(Sequence seq) {
                      std::to_string(total - 1) + " tokens, but the whole pool has " +
                      std::to_string(config_.num_blocks));
   }
-  if (!config_.enable_chunked_prefill && total - 1 > config_.max_num_batched_tokens) {
+  if (!config_.chunked_prefill && total - 1 > config_.max_num_batched_tokens) {
     return error(ErrorCode::kCapacityExceeded,
                  what +
                      ": without chunked prefill prompt + max_tokens - 1 must be <= "
@@ -169,7 +172,7 @@ void Scheduler::admit_waiting(int budget, SchedulerOutput& out) {
 bool Scheduler::try_admit(Sequence& seq, int budget, SchedulerOutput& out) {
   MLXS_CHECK(seq.block_table.empty() && seq.num_computed_tokens == 0);
   int num_queried = 0;
-  if (config_.enable_prefix_caching) {
+  if (config_.prefix_caching) {
     ensure_block_hashes(seq);
     // At least one token must be computed to produce logits.
     num_queried =
@@ -180,7 +183,7 @@ bool Scheduler::try_admit(Sequence& seq, int budget, SchedulerOutput& out) {
   const int num_hit = int(hits.size());
   const int num_computed = num_hit * config_.block_size;
   const int n = std::min(seq.num_tokens() - num_computed, budget);
-  if (n < seq.num_tokens() - num_computed && !config_.enable_chunked_prefill) return false;
+  if (n < seq.num_tokens() - num_computed && !config_.chunked_prefill) return false;
   // Preempting only frees blocks (never evicts), so `hits` stay valid.
   while (!pool_.can_allocate(num_blocks_to_admit(seq, hits))) {
     Sequence* victim = paused_victim();
@@ -270,7 +273,7 @@ bool Scheduler::apply_result(Sequence& seq, const ScheduledSeq& planned,
 }
 
 void Scheduler::cache_full_blocks(Sequence& seq) {
-  if (!config_.enable_prefix_caching) return;
+  if (!config_.prefix_caching) return;
   const int num_full = seq.num_computed_tokens / config_.block_size;
   if (num_full <= seq.num_cached_blocks) return;
   ensure_block_hashes(seq);
@@ -382,7 +385,7 @@ std::vector<SeqId> Scheduler::ids_of(const Queue& q) {
 }
 
 Scheduler::QueueKey Scheduler::key(const Sequence& seq) const {
-  const double rank = double(seq.priority) + config_.ageing_rate * seq.arrival_time_s;
+  const double rank = double(seq.priority) + ageing_rate() * seq.arrival_time_s;
   return {rank, seq.arrival_seq, seq.id};
 }
 

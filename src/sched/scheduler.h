@@ -23,7 +23,8 @@
 //     starved by small ones). A prompt larger than the budget left is
 //     prefilled in chunks over several steps.
 //
-// Rank = priority class (urgent 0, default 1, background 2) - ageing_rate * seconds waited.
+// Rank = priority class (urgent 0, default 1, background 2) - ageing_rate * seconds waited,
+// ageing_rate = 1 / ageing_interval (in seconds).
 // All ranks age at the same rate, so the order is by the static key
 // class + ageing_rate * arrival_time_s, ties broken by arrival order (earlier first). With
 // ageing_rate r, a request is overtaken only by better classes that arrived within 1/r (or 2/r)
@@ -44,15 +45,22 @@
 
 namespace mlxs::sched {
 
+// The `scheduler:` section of the configuration (src/api/config.cc binds these fields; their
+// member initializers are the only defaults), and the KV geometry the model runner fills in at
+// load from `kv_cache:` and the model, which no default can know.
 struct SchedulerConfig {
-  int num_blocks = 1024;              // KV blocks in the pool
-  int block_size = 16;                // tokens per block
-  int max_num_batched_tokens = 2048;  // token budget per step
-  int max_num_seqs = 256;             // sequences running at once (and per step)
-  int max_model_len = 4096;           // context length: prompt + max_tokens must fit
-  double ageing_rate = 1.0 / 30.0;    // priority classes gained per second of waiting
-  bool enable_prefix_caching = true;
-  bool enable_chunked_prefill = true;  // false: a prompt must fit one step's budget
+  // --- configuration keys ---
+  int32_t max_num_seqs = 64;              // sequences running at once (and per step)
+  int32_t max_num_batched_tokens = 2048;  // token budget per step (prefill chunks + decodes)
+  int32_t max_waiting_requests = 1024;    // the runner refuses beyond this (CapacityExceeded)
+  int64_t ageing_interval_ms = 2000;      // a waiting request rises one priority class per interval
+  bool chunked_prefill = true;            // false: a prompt must fit one step's budget
+  bool overlap_steps = true;              // the runner queues step N+1 while step N runs
+  // --- filled in at load (0 until then; the scheduler refuses 0) ---
+  int32_t num_blocks = 0;      // KV blocks in the pool
+  int32_t block_size = 0;      // tokens per block (kv_cache.block_size)
+  int32_t max_model_len = 0;   // context length: prompt + max_tokens must fit
+  bool prefix_caching = true;  // kv_cache.prefix_caching
 };
 
 // InvalidParams naming the first field out of range, or ok.
@@ -168,6 +176,9 @@ class Scheduler {
   int blocks_for(int num_tokens) const;
   void release_blocks(Sequence& seq);
   void move(Sequence& seq, SeqStatus to);
+
+  // Priority classes gained per second of waiting.
+  double ageing_rate() const { return 1000.0 / double(config_.ageing_interval_ms); }
 
   SchedulerConfig config_;
   BlockPool pool_;

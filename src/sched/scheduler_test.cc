@@ -176,15 +176,17 @@ TEST(Scheduler, PriorityClassesOrderAdmission) {
 }
 
 TEST(Scheduler, AgeingLetsOldBackgroundWorkOvertakeNewerDefault) {
-  for (double rate : {0.0, 1.0 / 30.0}) {
+  // Intervals of 30 s (rate 1/30 per second) and of about 30 years (rate ~0).
+  for (int64_t interval_ms : {int64_t(30'000), int64_t(1) << 40}) {
+    const double rate = 1000.0 / double(interval_ms);
     SchedulerConfig c = small_config();
     c.max_num_seqs = 1;
-    c.ageing_rate = rate;
+    c.ageing_interval_ms = interval_ms;
     Scheduler s = make(c);
     ASSERT_TRUE(s.add(Sequence(1, prompt_of(2), 1, Priority::kBackground, 0.0)).ok());
     ASSERT_TRUE(s.add(Sequence(2, prompt_of(2), 1, Priority::kDefault, 40.0)).ok());
     // Rank at t = 40: background 2 - 40 r, default 1: background wins iff r > 1/40.
-    EXPECT_EQ(step(s).at(0).id, rate > 0 ? 1u : 2u) << "rate " << rate;
+    EXPECT_EQ(step(s).at(0).id, rate > 1.0 / 40 ? 1u : 2u) << "rate " << rate;
   }
 }
 
@@ -306,7 +308,7 @@ TEST(Scheduler, LiveSequencesShareCachedBlocks) {
 TEST(Scheduler, PressurePreemptsTheNewestRunningSequence) {
   SchedulerConfig c = small_config();
   c.num_blocks = 4;
-  c.enable_prefix_caching = false;
+  c.prefix_caching = false;
   Scheduler s = make(c);
   ASSERT_TRUE(s.add(Sequence(1, prompt_of(4), 8)).ok());
   ASSERT_TRUE(s.add(Sequence(2, prompt_of(4, 100), 8)).ok());
@@ -337,7 +339,7 @@ TEST(Scheduler, PressurePreemptsTheNewestRunningSequence) {
 TEST(Scheduler, UrgentRequestIsNotTheVictim) {
   SchedulerConfig c = small_config();
   c.num_blocks = 4;
-  c.enable_prefix_caching = false;
+  c.prefix_caching = false;
   Scheduler s = make(c);
   ASSERT_TRUE(s.add(Sequence(1, prompt_of(4), 8, Priority::kBackground)).ok());
   ASSERT_TRUE(s.add(Sequence(2, prompt_of(4, 100), 8, Priority::kUrgent)).ok());
@@ -349,7 +351,7 @@ TEST(Scheduler, UrgentRequestIsNotTheVictim) {
 TEST(Scheduler, PausedSequenceIsSkippedAndPreemptedFirst) {
   SchedulerConfig c = small_config();
   c.num_blocks = 4;
-  c.enable_prefix_caching = false;
+  c.prefix_caching = false;
   Scheduler s = make(c);
   ASSERT_TRUE(s.add(Sequence(1, prompt_of(4), 8)).ok());
   ASSERT_TRUE(s.add(Sequence(2, prompt_of(4, 100), 12)).ok());
@@ -461,11 +463,17 @@ TEST(Scheduler, StepBatchMatchesTheAttentionContract) {
 }
 
 TEST(Scheduler, ConfigValidationNamesTheField) {
-  SchedulerConfig c;
+  SchedulerConfig c = small_config();
   c.max_num_seqs = 0;
   Result<Scheduler> s = Scheduler::create(c);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().message(), "scheduler.max_num_seqs must be >= 1, got 0");
+}
+
+TEST(Scheduler, RefusesAConfigWhoseKvGeometryWasNotFilledIn) {
+  Result<Scheduler> s = Scheduler::create(SchedulerConfig{});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "scheduler.num_blocks must be >= 1, got 0");
 }
 
 }  // namespace

@@ -80,8 +80,8 @@ TEST_P(GoldenTest, MatchesTransformers) {
 // The same on the GPU, with f32-precise activations (hi + lo bf16 halves on the tensor cores):
 // relative error within 1e-3 and the same greedy tokens. Skipped without a GPU.
 TEST_P(GoldenTest, MatchesTransformersOnCuda) {
-  CudaOptions o;
-  o.precise_activations = true;
+  CudaBackendConfig o;
+  o.precision = CudaPrecision::kPrecise;
   auto backend = make_cuda_backend(o);
   if (!backend.ok()) GTEST_SKIP() << backend.status().message();
   check(**backend, 1e-3);

@@ -239,28 +239,43 @@ __global__ void combine_kernel(AttentionArgs a) {
   if (d < DH) a.out[t * int64_t(a.heads) * DH + int64_t(h) * DH + d] = o / sum;
 }
 
+// Dynamic shared memory of a CTA with `vectors` query vectors: q_s, K and V tiles (f32).
+template <int DH>
+constexpr size_t attention_smem(int vectors) {
+  return sizeof(float) * (size_t(vectors) * DH + kKeys * (DH + 4) + kKeys * DH);
+}
+
 template <typename KvT, int DH, int VPW>
 void launch_attention_vpw(const AttentionArgs& a, int heads_per_chunk, int max_vectors,
-                          cudaStream_t stream) {
-  auto smem_for = [](int vectors) {
-    return sizeof(float) * (size_t(vectors) * DH + kKeys * (DH + 4) + kKeys * DH);
-  };
-  static bool configured = false;
-  if (!configured) {
-    MLXS_CUDA(cudaFuncSetAttribute(attention_kernel<KvT, DH, VPW>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   int(smem_for(kAttnMaxVectors))));
-    configured = true;
-  }
+                          Stream& stream) {
   const int group = a.heads / a.kv_heads;
   const int chunks = (group + heads_per_chunk - 1) / heads_per_chunk;
   dim3 grid(unsigned(a.num_tiles), unsigned(a.kv_heads * chunks), unsigned(a.num_splits));
-  launch(attention_kernel<KvT, DH, VPW>, grid, kWarps * 32, smem_for(max_vectors), stream, a,
-         heads_per_chunk, max_vectors);
+  launch(attention_kernel<KvT, DH, VPW>, grid, kWarps * 32, attention_smem<DH>(max_vectors), stream,
+         a, heads_per_chunk, max_vectors);
+}
+
+// The shared memory limit of every kernel launch_attention_vpw() can pick for (KvT, DH).
+template <typename KvT, int DH>
+void configure_dh(Stream& stream) {
+  constexpr int kLimit = int(attention_smem<DH>(kAttnMaxVectors));
+  MLXS_CUDA(stream, cudaFuncSetAttribute(attention_kernel<KvT, DH, 2>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, kLimit));
+  MLXS_CUDA(stream, cudaFuncSetAttribute(attention_kernel<KvT, DH, kAttnMaxVectors / kWarps>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, kLimit));
+}
+
+template <typename KvT>
+void configure_kv(Stream& stream) {
+  configure_dh<KvT, 16>(stream);
+  configure_dh<KvT, 32>(stream);
+  configure_dh<KvT, 64>(stream);
+  configure_dh<KvT, 128>(stream);
+  configure_dh<KvT, 256>(stream);
 }
 
 template <typename KvT, int DH>
-void launch_attention(const AttentionArgs& a, int heads_per_chunk, cudaStream_t stream) {
+void launch_attention(const AttentionArgs& a, int heads_per_chunk, Stream& stream) {
   // Decode tiles hold one row: size q_s and the accumulators for the vectors a CTA can have.
   const int max_vectors = std::min(kAttnMaxVectors, a.max_tile_rows * heads_per_chunk);
   if (max_vectors <= 2 * kWarps) {
@@ -272,7 +287,7 @@ void launch_attention(const AttentionArgs& a, int heads_per_chunk, cudaStream_t 
 }
 
 template <typename KvT>
-void dispatch_dh(const AttentionArgs& a, int hpc, cudaStream_t stream) {
+void dispatch_dh(const AttentionArgs& a, int hpc, Stream& stream) {
   switch (a.head_dim) {
     case 16:
       return launch_attention<KvT, 16>(a, hpc, stream);
@@ -285,8 +300,8 @@ void dispatch_dh(const AttentionArgs& a, int hpc, cudaStream_t stream) {
     case 256:
       return launch_attention<KvT, 256>(a, hpc, stream);
     default:
-      report_cuda(cudaErrorInvalidValue, "paged_attention: unsupported head_dim", __FILE__,
-                  __LINE__);
+      stream.check(cudaErrorInvalidValue, "paged_attention: unsupported head_dim", __FILE__,
+                   __LINE__);
   }
 }
 
@@ -299,6 +314,12 @@ int heads_per_chunk(int heads, int kv_heads, int max_tile_rows) {
 
 // ============================== launchers ===================================================
 
+void configure_attention(Stream& stream) {
+  configure_kv<__nv_bfloat16>(stream);
+  configure_kv<__half>(stream);
+  configure_kv<float>(stream);
+}
+
 int attention_splits(int num_tiles, int kv_heads, int heads, int max_tile_rows) {
   const int group = heads / kv_heads;
   const int hpc = heads_per_chunk(heads, kv_heads, max_tile_rows);
@@ -307,7 +328,7 @@ int attention_splits(int num_tiles, int kv_heads, int heads, int max_tile_rows) 
   return std::clamp((kTargetCtas + ctas - 1) / ctas, 1, 16);
 }
 
-void paged_attention(const AttentionArgs& a, cudaStream_t stream) {
+void paged_attention(const AttentionArgs& a, Stream& stream) {
   const int hpc = heads_per_chunk(a.heads, a.kv_heads, a.max_tile_rows);
   switch (a.cache_dtype) {
     case DType::kBF16:
@@ -322,11 +343,11 @@ void paged_attention(const AttentionArgs& a, cudaStream_t stream) {
   if (a.num_splits > 1) combine_attention(a, stream);
 }
 
-void combine_attention(const AttentionArgs& a, cudaStream_t stream) {
+void combine_attention(const AttentionArgs& a, Stream& stream) {
   {
     launch(combine_kernel, dim3(unsigned(a.num_tokens), unsigned(a.heads)),
            std::max(32, a.head_dim), 0, stream, a);
-    MLXS_CUDA_LAUNCHED();
+    MLXS_CUDA_LAUNCHED(stream);
   }
 }
 

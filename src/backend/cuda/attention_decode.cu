@@ -27,8 +27,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
@@ -346,14 +344,14 @@ __global__ void __launch_bounds__(kWarps * 32) decode_kernel(AttentionArgs a) {
 }
 
 template <typename KvT, int DH, int G>
-void launch_decode(const AttentionArgs& a, cudaStream_t stream) {
+void launch_decode(const AttentionArgs& a, Stream& stream) {
   dim3 grid(unsigned(a.num_tiles), unsigned(a.kv_heads), unsigned(a.num_splits));
   launch(decode_kernel<KvT, DH, G>, grid, kWarps * 32, 0, stream, a);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 template <typename KvT, int DH>
-bool dispatch_g(const AttentionArgs& a, cudaStream_t stream) {
+bool dispatch_g(const AttentionArgs& a, Stream& stream) {
   switch (a.heads / a.kv_heads) {
     case 1:
       return launch_decode<KvT, DH, 1>(a, stream), true;
@@ -377,7 +375,7 @@ bool dispatch_g(const AttentionArgs& a, cudaStream_t stream) {
 }
 
 template <typename KvT>
-bool dispatch_dh(const AttentionArgs& a, cudaStream_t stream) {
+bool dispatch_dh(const AttentionArgs& a, Stream& stream) {
   switch (a.head_dim) {
     case 64:
       return dispatch_g<KvT, 64>(a, stream);
@@ -391,13 +389,9 @@ bool dispatch_dh(const AttentionArgs& a, cudaStream_t stream) {
 }  // namespace
 
 bool attention_decode_supported(const AttentionArgs& a) {
-  static const bool off = [] {
-    const char* v = std::getenv("MLXS_ATTN_DECODE");
-    return v && std::strcmp(v, "0") == 0;
-  }();
   const int g = a.kv_heads > 0 ? a.heads / a.kv_heads : 0;
-  return !off && a.max_tile_rows == 1 && (a.head_dim == 64 || a.head_dim == 128) && g >= 1 &&
-         g <= kMaxG && a.heads == g * a.kv_heads &&
+  return a.max_tile_rows == 1 && (a.head_dim == 64 || a.head_dim == 128) && g >= 1 && g <= kMaxG &&
+         a.heads == g * a.kv_heads &&
          (a.cache_dtype == DType::kF32 || a.cache_dtype == DType::kBF16 ||
           a.cache_dtype == DType::kF16);
 }
@@ -410,7 +404,7 @@ int attention_decode_splits(int num_seqs, int kv_heads) {
   return std::clamp((kTargetCtas + ctas - 1) / ctas, 1, kMaxSplits);
 }
 
-void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
+void paged_attention_decode(const AttentionArgs& a, Stream& stream) {
   bool ok = false;
   switch (a.cache_dtype) {
     case DType::kBF16:
@@ -423,8 +417,8 @@ void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
       ok = dispatch_dh<float>(a, stream);
   }
   if (!ok) {
-    report_cuda(cudaErrorInvalidValue, "paged_attention_decode: unsupported shape", __FILE__,
-                __LINE__);
+    stream.check(cudaErrorInvalidValue, "paged_attention_decode: unsupported shape", __FILE__,
+                 __LINE__);
   }
 }
 

@@ -1,6 +1,7 @@
 // Prefill attention on tensor cores (FlashAttention-2 style, mma.sync m16n8k16 bf16, f32
 // accumulation), over the paged bf16 KV cache. Used for steps that contain prefill chunks; the
-// CUDA-core kernel of attention.cu keeps decode steps. MLXS_ATTN_TC=0 turns it off.
+// CUDA-core kernel of attention.cu keeps decode steps. backend.cuda.attention_tc false turns it
+// off.
 //
 // Work decomposition: a CTA takes 16 tokens of one sequence times up to 4 query heads of one
 // KV group (GQA: 64 query rows share every K/V tile the CTA loads), and one split of the key
@@ -16,8 +17,6 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #include "backend/cuda/attention_tile.cuh"
 #include "backend/cuda/cuda_check.h"
@@ -262,16 +261,23 @@ __global__ void __launch_bounds__(kTcWarps * 32)
   }
 }
 
+// Dynamic shared memory of a CTA: the query rows and two stages of K and V tiles (bf16).
+template <int DH>
+constexpr size_t tc_smem() {
+  return sizeof(__nv_bfloat16) * size_t(DH + 8) * (kTcRows + 4 * kTcKeys);
+}
+
+template <int DH>
+void configure_tc(Stream& stream) {
+  MLXS_CUDA(stream,
+            cudaFuncSetAttribute(attention_tc_kernel<DH>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, int(tc_smem<DH>())));
+}
+
 template <int DH>
 void launch_tc(const AttentionArgs& a, const int32_t* tiles, int num_tiles, int hpc,
-               cudaStream_t stream) {
-  const size_t smem = sizeof(__nv_bfloat16) * size_t(DH + 8) * (kTcRows + 4 * kTcKeys);
-  static bool configured = false;
-  if (!configured) {
-    MLXS_CUDA(cudaFuncSetAttribute(attention_tc_kernel<DH>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    configured = true;
-  }
+               Stream& stream) {
+  const size_t smem = tc_smem<DH>();
   const int group = a.heads / a.kv_heads;
   const int chunks = (group + hpc - 1) / hpc;
   dim3 grid(unsigned(num_tiles), unsigned(a.kv_heads * chunks), unsigned(a.num_splits));
@@ -282,12 +288,13 @@ void launch_tc(const AttentionArgs& a, const int32_t* tiles, int num_tiles, int 
 
 // ============================== launcher ====================================================
 
+void configure_attention_tc(Stream& stream) {
+  configure_tc<64>(stream);
+  configure_tc<128>(stream);
+}
+
 bool attention_tc_supported(const AttentionArgs& a) {
-  static const bool on = [] {
-    const char* v = std::getenv("MLXS_ATTN_TC");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
-  return on && a.cache_dtype == DType::kBF16 && (a.head_dim == 64 || a.head_dim == 128);
+  return a.cache_dtype == DType::kBF16 && (a.head_dim == 64 || a.head_dim == 128);
 }
 
 int attention_tc_heads_per_chunk(int heads, int kv_heads) {
@@ -295,13 +302,13 @@ int attention_tc_heads_per_chunk(int heads, int kv_heads) {
 }
 
 void paged_attention_tc(const AttentionArgs& a, const int32_t* tiles, int num_tiles,
-                        cudaStream_t stream) {
+                        Stream& stream) {
   const int hpc = attention_tc_heads_per_chunk(a.heads, a.kv_heads);
   if (a.head_dim == 64)
     launch_tc<64>(a, tiles, num_tiles, hpc, stream);
   else
     launch_tc<128>(a, tiles, num_tiles, hpc, stream);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 }  // namespace mlxs::cuda

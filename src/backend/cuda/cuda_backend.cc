@@ -10,6 +10,8 @@
 // Graphs: a key is run eagerly the first time (so every buffer is sized and every table
 // uploaded), captured and launched the second time, and replayed afterwards. Any free() or any
 // growth of a backend buffer drops all graphs, because recordings bake device pointers in.
+// Errors: every CUDA and cuBLAS call is checked into this backend's own slot (cuda::Stream),
+// which take_error() empties once per step; nothing here is shared with another backend.
 #include "backend/cuda/cuda_backend.h"
 
 #include <cublas_v2.h>
@@ -33,40 +35,6 @@
 #include "util/check.h"
 
 namespace mlxs {
-namespace cuda {
-
-namespace {
-std::mutex g_failure_mu;
-std::string g_first_failure;  // guarded by g_failure_mu
-
-bool record(const std::string& what, const char* call, const char* file, int line) {
-  std::string msg = std::string(file) + ":" + std::to_string(line) + ": " + call + ": " + what;
-  std::fprintf(stderr, "cuda backend: %s\n", msg.c_str());
-  std::lock_guard<std::mutex> lock(g_failure_mu);
-  if (g_first_failure.empty()) g_first_failure = msg;
-  return false;
-}
-}  // namespace
-
-bool report_cuda(cudaError_t err, const char* call, const char* file, int line) {
-  if (err == cudaSuccess) return true;
-  return record(cudaGetErrorString(err), call, file, line);
-}
-
-bool report_cublas(cublasStatus_t st, const char* call, const char* file, int line) {
-  if (st == CUBLAS_STATUS_SUCCESS) return true;
-  return record("cuBLAS status " + std::to_string(int(st)), call, file, line);
-}
-
-std::string take_first_failure() {
-  std::lock_guard<std::mutex> lock(g_failure_mu);
-  std::string s;
-  s.swap(g_first_failure);
-  return s;
-}
-
-}  // namespace cuda
-
 namespace {
 
 constexpr size_t kStagingBytes = size_t(16) << 20;  // pinned ring for small uploads
@@ -78,12 +46,12 @@ constexpr size_t kReadbackBytes = size_t(1) << 20;  // pinned landing area of do
 struct DeviceBuffer {
   void* ptr = nullptr;
   size_t bytes = 0;
-  // Returns true when the buffer moved.
-  bool reserve(size_t need) {
+  // Returns true when the buffer moved; a failure goes to `stream`'s slot.
+  bool reserve(size_t need, cuda::Stream& stream) {
     if (need <= bytes) return false;
-    if (ptr) MLXS_CUDA(cudaFree(ptr));
+    if (ptr) MLXS_CUDA(stream, cudaFree(ptr));
     bytes = std::max(need, bytes * 2);
-    if (!MLXS_CUDA(cudaMalloc(&ptr, bytes))) ptr = nullptr, bytes = 0;
+    if (!MLXS_CUDA(stream, cudaMalloc(&ptr, bytes))) ptr = nullptr, bytes = 0;
     return true;
   }
   ~DeviceBuffer() {
@@ -93,13 +61,15 @@ struct DeviceBuffer {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(const CudaOptions& o) : opt_(o) {}
+  CudaBackend(const CudaBackendConfig& config, int device) : opt_(config), device_(device) {
+    stream_.pdl = config.pdl;
+  }
   ~CudaBackend() override;
   Status init();
   std::string name() const override { return "cuda"; }
   // Precise mode keeps the KV cache in f32 too (it matches the CPU reference up to summation
   // order); the fast mode stores it in bf16 (half the memory, twice the sequences).
-  DType kv_dtype() const override { return opt_.precise_activations ? DType::kF32 : DType::kBF16; }
+  DType kv_dtype() const override { return precise() ? DType::kF32 : DType::kBF16; }
 
   Tensor alloc(DType dtype, int64_t rows, int64_t cols) override;
   void free(Tensor& t) override;
@@ -108,7 +78,7 @@ class CudaBackend final : public Backend {
   uint64_t download_async(const void* device, size_t bytes, void* host) override;
   void wait_download(uint64_t ticket) override;
   void synchronize() override {
-    MLXS_CUDA(cudaStreamSynchronize(stream_));
+    MLXS_CUDA(stream_, cudaStreamSynchronize(stream_.handle));
     staging_ring_.release_all();
   }
   Status take_error() override;
@@ -164,7 +134,7 @@ class CudaBackend final : public Backend {
   bool replay_graph(uint64_t key) override;
   void begin_graph(uint64_t key) override;
   bool end_graph(uint64_t key) override;
-  bool supports_graphs() const override { return opt_.use_graphs; }
+  bool supports_graphs() const override { return opt_.graphs; }
   int num_graphs() const override {
     return int(std::count_if(graphs_.begin(), graphs_.end(),
                              [](const auto& kv) { return kv.second.exec != nullptr; }));
@@ -175,7 +145,7 @@ class CudaBackend final : public Backend {
   void stage(const void* host, size_t bytes, void* device);
   // Grows `b` to `need` bytes; drops the graphs if it moved.
   void reserve(DeviceBuffer& b, size_t need) {
-    if (b.reserve(need)) drop_graphs();
+    if (b.reserve(need, stream_)) drop_graphs();
   }
   void drop_graphs();
   // out (+)= x @ w^T (+ b) on cuBLAS (bf16/f16 weights: x cast to the weight dtype, split in
@@ -183,8 +153,11 @@ class CudaBackend final : public Backend {
   void gemm(const Tensor& x, const Tensor& w, const float* b, Tensor& out);
   const float* inv_freq_table(const RopeParams& rope);
 
-  CudaOptions opt_;
-  cudaStream_t stream_ = nullptr;
+  bool precise() const { return opt_.precision == CudaPrecision::kPrecise; }
+
+  CudaBackendConfig opt_;
+  int device_ = 0;
+  cuda::Stream stream_;  // the stream, the PDL option and this backend's error slot
   cublasHandle_t cublas_ = nullptr;
   void* cublas_ws_ = nullptr;
   char* staging_ = nullptr;  // pinned, kStagingBytes
@@ -231,32 +204,36 @@ class CudaBackend final : public Backend {
 };
 
 Status CudaBackend::init() {
-  if (const char* v = std::getenv("MLXS_CUDA_SWIGLU"))
-    opt_.swiglu_epilogue = std::strcmp(v, "0") != 0;
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
     return error(ErrorCode::kRuntimeError, "no CUDA device is present");
   }
-  if (opt_.device < 0 || opt_.device >= count) {
-    return error(ErrorCode::kInvalidParams, "CUDA device " + std::to_string(opt_.device) +
+  if (device_ < 0 || device_ >= count) {
+    return error(ErrorCode::kInvalidParams, "CUDA device " + std::to_string(device_) +
                                                 " does not exist (" + std::to_string(count) +
                                                 " present)");
   }
-  bool ok = MLXS_CUDA(cudaSetDevice(opt_.device)) &&
-            MLXS_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)) &&
-            MLXS_CUDA(cudaMallocHost(&staging_, kStagingBytes)) &&
-            MLXS_CUDA(cudaMallocHost(&readback_, kReadbackBytes)) &&
-            MLXS_CUDA(cudaMalloc(&cublas_ws_, kCublasWorkspace)) &&
-            MLXS_CUBLAS(cublasCreate(&cublas_)) && MLXS_CUBLAS(cublasSetStream(cublas_, stream_)) &&
-            MLXS_CUBLAS(cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspace)) &&
-            MLXS_CUBLAS(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
-  if (!ok) return error(ErrorCode::kRuntimeError, "CUDA init: " + cuda::take_first_failure());
+  bool ok = MLXS_CUDA(stream_, cudaSetDevice(device_)) &&
+            MLXS_CUDA(stream_, cudaStreamCreateWithFlags(&stream_.handle, cudaStreamNonBlocking)) &&
+            MLXS_CUDA(stream_, cudaMallocHost(&staging_, kStagingBytes)) &&
+            MLXS_CUDA(stream_, cudaMallocHost(&readback_, kReadbackBytes)) &&
+            MLXS_CUDA(stream_, cudaMalloc(&cublas_ws_, kCublasWorkspace)) &&
+            MLXS_CUBLAS(stream_, cublasCreate(&cublas_)) &&
+            MLXS_CUBLAS(stream_, cublasSetStream(cublas_, stream_.handle)) &&
+            MLXS_CUBLAS(stream_, cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspace)) &&
+            MLXS_CUBLAS(stream_, cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+  if (ok) {  // the attention kernels' shared memory limits, on this backend's device
+    cuda::configure_attention(stream_);
+    cuda::configure_attention_tc(stream_);
+  }
+  const std::string failure = stream_.take_first_failure();
+  if (!ok || !failure.empty()) return error(ErrorCode::kRuntimeError, "CUDA init: " + failure);
   return {};
 }
 
 CudaBackend::~CudaBackend() {
-  if (stream_) cudaStreamSynchronize(stream_);
+  if (stream_.handle) cudaStreamSynchronize(stream_.handle);
   drop_graphs();
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_ws_) cudaFree(cublas_ws_);
@@ -264,11 +241,11 @@ CudaBackend::~CudaBackend() {
   if (readback_) cudaFreeHost(readback_);
   for (const PendingDownload& p : pending_downloads_) cudaEventDestroy(p.done);
   for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
-  if (stream_) cudaStreamDestroy(stream_);
+  if (stream_.handle) cudaStreamDestroy(stream_.handle);
 }
 
 Status CudaBackend::take_error() {
-  std::string f = cuda::take_first_failure();
+  std::string f = stream_.take_first_failure();
   if (f.empty()) return {};
   return error(ErrorCode::kRuntimeError, "CUDA: " + f);
 }
@@ -288,17 +265,18 @@ Tensor CudaBackend::alloc(DType dtype, int64_t rows, int64_t cols) {
 void CudaBackend::free(Tensor& t) {
   if (!t.data) return;
   drop_graphs();  // a recording may hold this pointer
-  MLXS_CUDA(cudaStreamSynchronize(stream_));
+  MLXS_CUDA(stream_, cudaStreamSynchronize(stream_.handle));
   interleaved_.erase(t.data);
-  MLXS_CUDA(cudaFree(t.data));
+  MLXS_CUDA(stream_, cudaFree(t.data));
   t.data = nullptr;
 }
 
 void CudaBackend::stage(const void* host, size_t bytes, void* device) {
   const size_t aligned = (bytes + 255) / 256 * 256;
   if (aligned > kStagingBytes) {  // larger than the ring: a synchronous copy
-    MLXS_CUDA(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_));
-    MLXS_CUDA(cudaStreamSynchronize(stream_));
+    MLXS_CUDA(stream_,
+              cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_.handle));
+    MLXS_CUDA(stream_, cudaStreamSynchronize(stream_.handle));
     return;
   }
   std::optional<uint64_t> off = staging_ring_.alloc(aligned);
@@ -308,18 +286,20 @@ void CudaBackend::stage(const void* host, size_t bytes, void* device) {
   }
   char* slot = staging_ + *off;
   std::memcpy(slot, host, bytes);
-  MLXS_CUDA(cudaMemcpyAsync(device, slot, bytes, cudaMemcpyHostToDevice, stream_));
+  MLXS_CUDA(stream_, cudaMemcpyAsync(device, slot, bytes, cudaMemcpyHostToDevice, stream_.handle));
 }
 
 void CudaBackend::upload(const void* host, size_t bytes, void* device) {
   if (bytes == 0) return;
   if (bytes <= kSmallUpload) return stage(host, bytes, device);
-  MLXS_CUDA(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_));
-  MLXS_CUDA(cudaStreamSynchronize(stream_));
+  MLXS_CUDA(stream_, cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_.handle));
+  MLXS_CUDA(stream_, cudaStreamSynchronize(stream_.handle));
 }
 
 void CudaBackend::download(const void* device, size_t bytes, void* host) {
-  if (bytes > 0) MLXS_CUDA(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_));
+  if (bytes > 0)
+    MLXS_CUDA(stream_,
+              cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_.handle));
   synchronize();
 }
 
@@ -335,7 +315,7 @@ uint64_t CudaBackend::download_async(const void* device, size_t bytes, void* hos
   if (!free_events_.empty()) {
     done = free_events_.back();
     free_events_.pop_back();
-  } else if (!MLXS_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming))) {
+  } else if (!MLXS_CUDA(stream_, cudaEventCreateWithFlags(&done, cudaEventDisableTiming))) {
     done = nullptr;
   }
   if (!off || !done) {  // larger than the ring, or no event: a synchronous copy
@@ -344,8 +324,8 @@ uint64_t CudaBackend::download_async(const void* device, size_t bytes, void* hos
     return 0;
   }
   char* slot = readback_ + *off;
-  MLXS_CUDA(cudaMemcpyAsync(slot, device, bytes, cudaMemcpyDeviceToHost, stream_));
-  MLXS_CUDA(cudaEventRecord(done, stream_));
+  MLXS_CUDA(stream_, cudaMemcpyAsync(slot, device, bytes, cudaMemcpyDeviceToHost, stream_.handle));
+  MLXS_CUDA(stream_, cudaEventRecord(done, stream_.handle));
   pending_downloads_.push_back(
       {++last_ticket_, done, slot, host, bytes, staging_ring_.mark(), readback_ring_.mark()});
   return last_ticket_;
@@ -355,7 +335,7 @@ void CudaBackend::wait_download(uint64_t ticket) {
   while (!pending_downloads_.empty() && pending_downloads_.front().ticket <= ticket) {
     const PendingDownload p = pending_downloads_.front();
     pending_downloads_.pop_front();
-    MLXS_CUDA(cudaEventSynchronize(p.done));
+    MLXS_CUDA(stream_, cudaEventSynchronize(p.done));
     std::memcpy(p.host, p.slot, p.bytes);
     // Everything staged before the copy was queued has been consumed by the stream.
     staging_ring_.release_to(p.staging_mark);
@@ -375,8 +355,8 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, T
   MLXS_CHECK(!interleaved_.count(w.data));  // interleaved gate/up go through linear_swiglu()
   const float* b = bias.data ? bias.as<float>() : nullptr;
   if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype)) {
-    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !opt_.precise_activations,
-               cuda::kEpiStore, out.as<float>(), stream_);
+    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !precise(), cuda::kEpiStore,
+               out.as<float>(), stream_);
     return;
   }
   gemm(x, w, b, out);
@@ -392,15 +372,17 @@ void CudaBackend::prepare_gate_up(Tensor& w, Tensor& bias) {
   auto interleave = [&](Tensor& t, size_t row_bytes) {
     void* tmp = nullptr;
     const size_t bytes = size_t(t.rows) * row_bytes;
-    if (!MLXS_CUDA(cudaMalloc(&tmp, bytes))) return false;
-    bool ok = MLXS_CUDA(cudaMemcpyAsync(tmp, t.data, bytes, cudaMemcpyDeviceToDevice, stream_));
+    if (!MLXS_CUDA(stream_, cudaMalloc(&tmp, bytes))) return false;
+    bool ok = MLXS_CUDA(
+        stream_, cudaMemcpyAsync(tmp, t.data, bytes, cudaMemcpyDeviceToDevice, stream_.handle));
     for (int half = 0; half < 2 && ok; ++half) {
-      ok = MLXS_CUDA(cudaMemcpy2DAsync(static_cast<char*>(t.data) + half * row_bytes, 2 * row_bytes,
-                                       static_cast<const char*>(tmp) + size_t(half) * I * row_bytes,
-                                       row_bytes, row_bytes, size_t(I), cudaMemcpyDeviceToDevice,
-                                       stream_));
+      ok = MLXS_CUDA(
+          stream_,
+          cudaMemcpy2DAsync(static_cast<char*>(t.data) + half * row_bytes, 2 * row_bytes,
+                            static_cast<const char*>(tmp) + size_t(half) * I * row_bytes, row_bytes,
+                            row_bytes, size_t(I), cudaMemcpyDeviceToDevice, stream_.handle));
     }
-    ok = MLXS_CUDA(cudaStreamSynchronize(stream_)) && ok;
+    ok = MLXS_CUDA(stream_, cudaStreamSynchronize(stream_.handle)) && ok;
     cudaFree(tmp);
     return ok;
   };
@@ -419,8 +401,8 @@ void CudaBackend::linear_swiglu(const Tensor& x, const Tensor& w, const Tensor& 
   MLXS_CHECK(x.cols == K && act.cols * 2 == w.rows && act.rows == M && gate_up.rows == M);
   const float* b = bias.data ? bias.as<float>() : nullptr;
   if (M <= opt_.gemv_max_rows && cuda::gemv_supported(M, K, w.dtype)) {
-    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !opt_.precise_activations,
-               cuda::kEpiSwiGLU, act.as<float>(), stream_);
+    cuda::gemv(x.as<float>(), M, K, w.data, w.dtype, w.rows, b, !precise(), cuda::kEpiSwiGLU,
+               act.as<float>(), stream_);
     return;
   }
   gemm(x, w, b, gate_up);  // columns interleaved like the rows
@@ -433,21 +415,23 @@ void CudaBackend::gemm(const Tensor& x, const Tensor& w, const float* b, Tensor&
   const float* beta = &zero;
   // Column-major view: out^T [N, M] = w [K, N]^T * x^T [K, M].
   if (w.dtype == DType::kF32) {
-    MLXS_CUBLAS(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
-                            w.as<float>(), int(K), x.as<float>(), int(K), beta, out.as<float>(),
-                            int(N)));
+    MLXS_CUBLAS(stream_, cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K),
+                                     &one, w.as<float>(), int(K), x.as<float>(), int(K), beta,
+                                     out.as<float>(), int(N)));
   } else {
     const cudaDataType_t dt = w.dtype == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
     const size_t half_bytes = size_t(M) * size_t(K) * 2;
     reserve(act_hi_, half_bytes);
-    if (opt_.precise_activations) reserve(act_lo_, half_bytes);
-    void* lo = opt_.precise_activations ? act_lo_.ptr : nullptr;
+    if (precise()) reserve(act_lo_, half_bytes);
+    void* lo = precise() ? act_lo_.ptr : nullptr;
     cuda::split_to_half(x.as<float>(), M * K, w.dtype, act_hi_.ptr, lo, stream_);
-    MLXS_CUBLAS(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
+    MLXS_CUBLAS(stream_,
+                cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
                              w.data, dt, int(K), act_hi_.ptr, dt, int(K), beta, out.data,
                              CUDA_R_32F, int(N), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (lo) {
-      MLXS_CUBLAS(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
+      MLXS_CUBLAS(stream_,
+                  cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one,
                                w.data, dt, int(K), lo, dt, int(K), &one, out.data, CUDA_R_32F,
                                int(N), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
@@ -600,8 +584,8 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, K
   // Decode steps run the decode kernel (one query row per sequence would leave a 16-row MMA
   // tile mostly empty); steps with prefill chunks run on tensor cores when the cache is bf16,
   // else on the general CUDA-core kernel.
-  const bool tc = max_tile_rows_ > 1 && cuda::attention_tc_supported(a);
-  const bool decode = !tc && cuda::attention_decode_supported(a);
+  const bool tc = opt_.attention_tc && max_tile_rows_ > 1 && cuda::attention_tc_supported(a);
+  const bool decode = !tc && opt_.attention_decode && cuda::attention_decode_supported(a);
   if (decode) {
     a.num_splits = cuda::attention_decode_splits(num_tiles_, kv_heads);
   } else if (tc) {
@@ -615,7 +599,8 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, K
     const size_t need = size_t(std::max(cap_seqs_, b.num_seqs)) * size_t(kv_heads) * 4;
     if (need > split_counters_.bytes) {
       reserve(split_counters_, need);
-      MLXS_CUDA(cudaMemsetAsync(split_counters_.ptr, 0, split_counters_.bytes, stream_));
+      MLXS_CUDA(stream_,
+                cudaMemsetAsync(split_counters_.ptr, 0, split_counters_.bytes, stream_.handle));
     }
     a.split_counters = static_cast<int*>(split_counters_.ptr);
   }
@@ -664,8 +649,8 @@ void CudaBackend::sample_rows(const Tensor& logits, const SampleBatch& b, Tensor
                o_seen = o_cnt + up(n * 4), total = o_seen + up(n);
   // Sampling runs after the step's graph, never inside one: its buffers may move freely
   // (DeviceBuffer::reserve, not reserve(), which would drop every recorded graph).
-  sample_meta_.reserve(total);
-  if (any_history) sample_scratch_.reserve(size_t(R) * size_t(V) * sizeof(float));
+  sample_meta_.reserve(total, stream_);
+  if (any_history) sample_scratch_.reserve(size_t(R) * size_t(V) * sizeof(float), stream_);
   char* base = static_cast<char*>(sample_meta_.ptr);
   stage(rows.data(), rows.size() * sizeof(cuda::SampleRowParams), base);
   if (n > 0) {
@@ -692,38 +677,39 @@ void CudaBackend::drop_graphs() {
 }
 
 bool CudaBackend::replay_graph(uint64_t key) {
-  if (!opt_.use_graphs) return false;
+  if (!opt_.graphs) return false;
   Graph& g = graphs_[key];
   if (!g.exec) return false;
-  return MLXS_CUDA(cudaGraphLaunch(g.exec, stream_));
+  return MLXS_CUDA(stream_, cudaGraphLaunch(g.exec, stream_.handle));
 }
 
 void CudaBackend::begin_graph(uint64_t key) {
-  if (!opt_.use_graphs) return;
+  if (!opt_.graphs) return;
   Graph& g = graphs_[key];
   if (++g.seen < 2) return;  // the first run is eager: it sizes every buffer
   capture_broken_ = false;
-  capturing_ = MLXS_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  capturing_ =
+      MLXS_CUDA(stream_, cudaStreamBeginCapture(stream_.handle, cudaStreamCaptureModeThreadLocal));
 }
 
 bool CudaBackend::end_graph(uint64_t key) {
   if (!capturing_) return true;  // the ops ran eagerly
   capturing_ = false;
   cudaGraph_t graph = nullptr;
-  bool ok = MLXS_CUDA(cudaStreamEndCapture(stream_, &graph));
+  bool ok = MLXS_CUDA(stream_, cudaStreamEndCapture(stream_.handle, &graph));
   cudaGraphExec_t exec = nullptr;
-  ok = ok && !capture_broken_ && MLXS_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  ok = ok && !capture_broken_ && MLXS_CUDA(stream_, cudaGraphInstantiate(&exec, graph, 0));
   if (graph) cudaGraphDestroy(graph);
   Graph& g = graphs_[key];
   if (!ok) {
     std::fprintf(stderr, "cuda backend: recording step graph %llx failed; running it eagerly\n",
                  (unsigned long long)key);
-    cuda::take_first_failure();  // the failure is handled here, not the caller's error
-    g.seen = -(1 << 30);         // never try this key again
+    stream_.take_first_failure();  // the failure is handled here, not the caller's error
+    g.seen = -(1 << 30);           // never try this key again
     return false;
   }
   g.exec = exec;
-  return MLXS_CUDA(cudaGraphLaunch(exec, stream_));
+  return MLXS_CUDA(stream_, cudaGraphLaunch(exec, stream_.handle));
 }
 
 }  // namespace
@@ -737,28 +723,39 @@ Result<double> cuda_copy_bandwidth_gbs(int device) {
   void *a = nullptr, *b = nullptr;
   cudaEvent_t e0 = nullptr, e1 = nullptr;
   std::vector<float> ms;
-  bool ok = MLXS_CUDA(cudaSetDevice(device)) && MLXS_CUDA(cudaMalloc(&a, bytes)) &&
-            MLXS_CUDA(cudaMalloc(&b, bytes)) && MLXS_CUDA(cudaMemset(a, 1, bytes)) &&
-            MLXS_CUDA(cudaEventCreate(&e0)) && MLXS_CUDA(cudaEventCreate(&e1));
+  cuda::Stream errors;  // on the default stream; its slot keeps this measurement's failure
+  bool ok =
+      MLXS_CUDA(errors, cudaSetDevice(device)) && MLXS_CUDA(errors, cudaMalloc(&a, bytes)) &&
+      MLXS_CUDA(errors, cudaMalloc(&b, bytes)) && MLXS_CUDA(errors, cudaMemset(a, 1, bytes)) &&
+      MLXS_CUDA(errors, cudaEventCreate(&e0)) && MLXS_CUDA(errors, cudaEventCreate(&e1));
   for (int i = 0; ok && i < 13; ++i) {
-    ok = MLXS_CUDA(cudaEventRecord(e0)) &&
-         MLXS_CUDA(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice)) &&
-         MLXS_CUDA(cudaEventRecord(e1)) && MLXS_CUDA(cudaEventSynchronize(e1));
+    ok = MLXS_CUDA(errors, cudaEventRecord(e0)) &&
+         MLXS_CUDA(errors, cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice)) &&
+         MLXS_CUDA(errors, cudaEventRecord(e1)) && MLXS_CUDA(errors, cudaEventSynchronize(e1));
     float t = 0;
-    if (ok && i >= 3 && MLXS_CUDA(cudaEventElapsedTime(&t, e0, e1))) ms.push_back(t);
+    if (ok && i >= 3 && MLXS_CUDA(errors, cudaEventElapsedTime(&t, e0, e1))) ms.push_back(t);
   }
   if (a) cudaFree(a);
   if (b) cudaFree(b);
   if (e0) cudaEventDestroy(e0);
   if (e1) cudaEventDestroy(e1);
   if (!ok || ms.empty())
-    return error(ErrorCode::kRuntimeError, "copy bandwidth: " + cuda::take_first_failure());
+    return error(ErrorCode::kRuntimeError, "copy bandwidth: " + errors.take_first_failure());
   std::sort(ms.begin(), ms.end());
   return 2.0 * double(bytes) / (double(ms[ms.size() / 2]) * 1e-3) / 1e9;
 }
 
-Result<std::unique_ptr<Backend>> make_cuda_backend(const CudaOptions& options) {
-  auto b = std::make_unique<CudaBackend>(options);
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+Result<std::unique_ptr<Backend>> make_cuda_backend(const CudaBackendConfig& config, int device) {
+  auto b = std::make_unique<CudaBackend>(config, device);
   MLXS_RETURN_IF_ERROR(b->init());
   return std::unique_ptr<Backend>(std::move(b));
 }

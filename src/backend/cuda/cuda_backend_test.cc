@@ -18,6 +18,13 @@
 namespace mlxs {
 namespace {
 
+// backend.cuda in the fast (bf16) mode, every other key at its default.
+const CudaBackendConfig kFastMode = [] {
+  CudaBackendConfig c;
+  c.precision = CudaPrecision::kFast;
+  return c;
+}();
+
 // ‖a − ref‖ / ‖ref‖ in double; infinity if a holds a NaN or the sizes differ.
 double rel_l2(const std::vector<float>& a, const std::vector<float>& ref) {
   if (a.size() != ref.size()) return INFINITY;
@@ -33,15 +40,21 @@ double rel_l2(const std::vector<float>& a, const std::vector<float>& ref) {
 class CudaOps : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto gpu = make_cuda_backend();
+    auto gpu = make_cuda_backend(kFastMode);
     if (!gpu.ok()) GTEST_SKIP() << gpu.status().to_string();
     gpu_ = std::move(*gpu);
-    CudaOptions precise;
-    precise.precise_activations = true;
+    CudaBackendConfig precise;
+    precise.precision = CudaPrecision::kPrecise;
     precise_ = std::move(make_cuda_backend(precise).value());
-    CudaOptions gemv8;
+    CudaBackendConfig gemv8 = kFastMode;
     gemv8.gemv_max_rows = 8;  // the GEMV for every row count it supports
     gemv8_ = std::move(make_cuda_backend(gemv8).value());
+    // The other kernel choices: no decode or tensor-core attention kernel, plain launches.
+    CudaBackendConfig general = kFastMode;
+    general.attention_decode = false;
+    general.attention_tc = false;
+    general.pdl = false;
+    general_ = std::move(make_cuda_backend(general).value());
     cpu_ = make_cpu_backend();
   }
   void TearDown() override {
@@ -108,9 +121,27 @@ class CudaOps : public ::testing::Test {
   }
 
   std::mt19937 rng_{1234};
-  std::unique_ptr<Backend> gpu_, precise_, gemv8_, cpu_;
+  std::unique_ptr<Backend> gpu_, precise_, gemv8_, general_, cpu_;
   std::vector<std::pair<Backend*, Tensor>> owned_;
 };
+
+// Two backends on one GPU, driven from one thread: a launch error in one (an empty grid) lands
+// in that backend's error slot only, even while the other launches and checks in between.
+TEST_F(CudaOps, ALaunchErrorStaysWithTheBackendThatMadeIt) {
+  const std::vector<float> xs = random(4 * 32), ys = random(4 * 32);
+  Tensor x = make(*precise_, DType::kF32, 4, 32, &xs), y = make(*precise_, DType::kF32, 4, 32, &ys);
+  Tensor rows{nullptr, DType::kI32, 0, 1}, empty{nullptr, DType::kF32, 0, 32};
+  gpu_->gather_rows(x, rows, empty);  // zero rows: cudaErrorInvalidConfiguration on gpu_
+  precise_->add(x, y);                // launched and checked on the same thread
+  precise_->synchronize();
+  EXPECT_TRUE(precise_->take_error().ok());
+  const Status failed = gpu_->take_error();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.message().find("cudaLaunchKernelEx"), std::string::npos) << failed.message();
+  EXPECT_TRUE(gpu_->take_error().ok());  // taken once
+  std::vector<float> sum = get(*precise_, x);
+  for (size_t i = 0; i < sum.size(); ++i) ASSERT_EQ(sum[i], xs[i] + ys[i]);
+}
 
 TEST_F(CudaOps, EmbeddingAndGatherMatchExactly) {
   for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
@@ -423,10 +454,12 @@ TEST_F(CudaOps, PagedAttentionMatchesCpu) {
     auto history_v = rounded(random(size_t(slots * kv_cols)), c.cache);
     auto q = random(size_t(T * q_cols)), k = rounded(random(size_t(T * kv_cols)), c.cache),
          v = rounded(random(size_t(T * kv_cols)), c.cache);
-    std::vector<float> out[2];
-    for (int i = 0; i < 2; ++i) {
-      Backend& b = i ? *cpu_ : *gpu_;
-      const DType cdt = i ? DType::kF32 : c.cache;
+    // 0: the default kernels, 1: the CPU reference, 2: the general kernel (backend.cuda
+    // attention_decode and attention_tc false) with plain launches (pdl false).
+    std::vector<float> out[3];
+    for (int i = 0; i < 3; ++i) {
+      Backend& b = i == 0 ? *gpu_ : i == 1 ? *cpu_ : *general_;
+      const DType cdt = i == 1 ? DType::kF32 : c.cache;
       KvLayer cache{make(b, cdt, slots, kv_cols, &history),
                     make(b, cdt, slots, kv_cols, &history_v)};
       Tensor qt = make(b, DType::kF32, T, q_cols, &q), kt = make(b, DType::kF32, T, kv_cols, &k),
@@ -435,7 +468,7 @@ TEST_F(CudaOps, PagedAttentionMatchesCpu) {
       b.begin_step(batch);
       b.attention(qt, kt, vt, cache, batch, c.H, c.Hk, c.Dh, 1.f / std::sqrt(float(c.Dh)), ot);
       out[i] = get(b, ot);
-      if (i == 0) {  // the new K/V landed in their slots
+      if (i != 1) {  // the new K/V landed in their slots
         auto kc = get(b, cache.k);
         for (int64_t t = 0; t < T; ++t)
           for (int j = 0; j < kv_cols; ++j)
@@ -451,6 +484,11 @@ TEST_F(CudaOps, PagedAttentionMatchesCpu) {
     const bool tc = c.cache == DType::kBF16 && (c.Dh == 64 || c.Dh == 128) && max_new > 1;
     EXPECT_LE(rel_l2(out[0], out[1]), tc ? 1e-2 : 1e-5)
         << "H " << c.H << " Hk " << c.Hk << " Dh " << c.Dh << " seqs " << S << " "
+        << dtype_name(c.cache);
+    // The general kernel never rounds q: within f32 order even where the default ran on
+    // tensor cores (so attention_tc false did reach the backend).
+    EXPECT_LE(rel_l2(out[2], out[1]), 1e-5)
+        << "general kernel: H " << c.H << " Hk " << c.Hk << " Dh " << c.Dh << " seqs " << S << " "
         << dtype_name(c.cache);
   }
 }

@@ -1,5 +1,6 @@
 // Launchers of the CUDA backend's kernels (plain C++ signatures, so cuda_backend.cc needs no
-// device code). Every launcher enqueues on `stream` and checks the launch; pointers are device
+// device code). Every launcher enqueues on `stream` (the calling backend's cuda::Stream: its
+// CUDA stream, launch option and error slot) and checks the launch; pointers are device
 // pointers; shapes follow backend.h (T tokens, S sequences, H heads, Hk kv heads, Dh head dim).
 #pragma once
 
@@ -7,6 +8,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/cuda_check.h"
 #include "util/dtype.h"
 
 namespace mlxs::cuda {
@@ -14,31 +16,31 @@ namespace mlxs::cuda {
 // --- elementwise.cu -------------------------------------------------------------------------
 // out[t, :] = f32(table[ids[t], :]); table [V, D] of dtype dt.
 void embedding(const int32_t* ids, int64_t T, const void* table, DType dt, int64_t D, float* out,
-               cudaStream_t stream);
+               Stream& stream);
 // out = x / sqrt(mean(x^2) + eps) * w per row; x, out [rows, C]; may alias.
 void rms_norm(const float* x, const float* w, int64_t rows, int64_t C, float eps, float* out,
-              cudaStream_t stream);
+              Stream& stream);
 // residual += x; out = rms_norm(residual) * w.
 void add_rms_norm(float* residual, const float* x, const float* w, int64_t rows, int64_t C,
-                  float eps, float* out, cudaStream_t stream);
+                  float eps, float* out, Stream& stream);
 // Rotates `heads` heads of Dh columns at the start of each row of x [T, stride] in place.
 void rope(float* x, int64_t T, int64_t stride, int heads, int head_dim, const int32_t* positions,
-          const float* inv_freq, float scaling, cudaStream_t stream);
+          const float* inv_freq, float scaling, Stream& stream);
 // Column blocks of qkv [T, nq + nk + nv] into q, k, v.
 void split_qkv(const float* qkv, int64_t T, int64_t nq, int64_t nk, int64_t nv, float* q, float* k,
-               float* v, cudaStream_t stream);
+               float* v, Stream& stream);
 // out[T, I] = silu(gate) * up of gate_up [T, 2I]: gate_up[:, :I] and gate_up[:, I:], or with
 // `interleaved` columns 2i and 2i + 1 (the output of interleaved weights, prepare_gate_up).
 void silu_mul(const float* gate_up, int64_t T, int64_t I, bool interleaved, float* out,
-              cudaStream_t stream);
+              Stream& stream);
 // x[i] += y[i], n elements.
-void add(float* x, const float* y, int64_t n, cudaStream_t stream);
+void add(float* x, const float* y, int64_t n, Stream& stream);
 // out[i, :] = x[rows[i], :].
 void gather_rows(const float* x, int64_t cols, const int32_t* rows, int64_t R, float* out,
-                 cudaStream_t stream);
+                 Stream& stream);
 // k_cache[slots[t], :] = k[t, :] (and v), converted to the cache dtype (f32, bf16 or f16).
 void kv_write(const float* k, const float* v, int64_t T, int64_t C, const int32_t* slots,
-              void* k_cache, void* v_cache, DType cache_dtype, cudaStream_t stream);
+              void* k_cache, void* v_cache, DType cache_dtype, Stream& stream);
 // The attention prologue in one launch: splits qkv [T, (H + 2 Hk) * Dh] into q, k, v, applies
 // the per-head RMSNorm (q_norm / k_norm, nullable) and RoPE to q and k, and writes k and v
 // into the caches at slots (converted to cache_dtype). Dh <= 256.
@@ -56,15 +58,15 @@ struct QkvPrepareArgs {
   void *k_cache, *v_cache;
   DType cache_dtype;
 };
-void qkv_prepare(const QkvPrepareArgs& a, cudaStream_t stream);
+void qkv_prepare(const QkvPrepareArgs& a, Stream& stream);
 // hi = half(x) in dtype dt (bf16 or f16); if lo: lo = half(x - f32(hi)). n elements.
-void split_to_half(const float* x, int64_t n, DType dt, void* hi, void* lo, cudaStream_t stream);
+void split_to_half(const float* x, int64_t n, DType dt, void* hi, void* lo, Stream& stream);
 // out[r, :] += bias.
-void add_bias(float* out, int64_t rows, int64_t N, const float* bias, cudaStream_t stream);
+void add_bias(float* out, int64_t rows, int64_t N, const float* bias, Stream& stream);
 // ids[i] < 0 becomes prev[-ids[i] - 1] (Backend::resolve_placeholders), n ids.
-void resolve_placeholders(int32_t* ids, int64_t n, const int32_t* prev, cudaStream_t stream);
+void resolve_placeholders(int32_t* ids, int64_t n, const int32_t* prev, Stream& stream);
 // out[r] = argmax of row r of x [R, V] (lowest index on ties).
-void argmax_rows(const float* x, int64_t R, int64_t V, int32_t* out, cudaStream_t stream);
+void argmax_rows(const float* x, int64_t R, int64_t V, int32_t* out, Stream& stream);
 
 // --- sample.cu: sampling on the device (the host sampler's algorithm, sampler.h) ------------
 // One row's parameters, resolved on the host so host and device share every derived value.
@@ -90,7 +92,7 @@ struct SampleHistoryView {
 // penalised copy of rows with history entries. V < 2^23.
 void sample_rows(const float* logits, int64_t R, int64_t V, const SampleRowParams* params,
                  const SampleHistoryView& history, float* scratch, int32_t* out_tokens,
-                 float* out_logprobs, cudaStream_t stream);
+                 float* out_logprobs, Stream& stream);
 
 // --- gemv.cu: memory-bound linear for few rows ----------------------------------------------
 constexpr int kGemvMaxRows = 8;
@@ -102,7 +104,7 @@ bool gemv_supported(int64_t M, int64_t K, DType wt);
 // interleaved gate_0, up_0, gate_1, ...): out[M, N / 2] = silu(gate) * up of that product. With
 // round_x, x is rounded to w's dtype first. x and out must not overlap.
 void gemv(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-          const float* bias, bool round_x, GemvEpilogue epi, float* out, cudaStream_t stream);
+          const float* bias, bool round_x, GemvEpilogue epi, float* out, Stream& stream);
 
 // --- attention.cu: paged attention over the KV cache ----------------------------------------
 // Rows of one sequence per attention work tile (the query block of a CTA).
@@ -135,30 +137,36 @@ struct AttentionArgs {
 };
 // The number of sequence splits paged_attention uses for `a` (fills the GPU when few tiles).
 int attention_splits(int num_tiles, int kv_heads, int heads, int max_tile_rows);
-void paged_attention(const AttentionArgs& a, cudaStream_t stream);
+// Raise the dynamic shared memory limit of every paged_attention (and paged_attention_tc)
+// kernel on the current device. Called by each backend at init, on its own device: the limit
+// belongs to the device context, and setting it again is harmless.
+void configure_attention(Stream& stream);
+void configure_attention_tc(Stream& stream);
+void paged_attention(const AttentionArgs& a, Stream& stream);
 
 // --- attention_decode.cu: decode steps (one query row per sequence) ------------------------
 // True when paged_attention_decode handles `a`: every tile one row, Dh 64 or 128, G = H / Hk an
-// integer from 1 to 8, an f32/bf16/f16 cache, and not MLXS_ATTN_DECODE=0.
+// integer from 1 to 8, an f32/bf16/f16 cache (backend.cuda.attention_decode is the caller's).
 bool attention_decode_supported(const AttentionArgs& a);
 // Key splits for a decode step of num_seqs sequences (fills the GPU at small batch).
 int attention_decode_splits(int num_seqs, int kv_heads);
 // As paged_attention (a.tiles one row each); with a.num_splits > 1 the last CTA of each
 // (sequence, KV head) merges the splits (a.split_counters, left zeroed).
-void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream);
+void paged_attention_decode(const AttentionArgs& a, Stream& stream);
 
 // --- attention_tc.cu: prefill attention on tensor cores --------------------------------------
 // Tokens of one sequence per tensor-core tile (tiles int4 {seq, first token row, rows, 0}).
 constexpr int kAttnTcTileRows = 16;
-// True when paged_attention_tc handles `a` (bf16 cache, Dh 64 or 128, not MLXS_ATTN_TC=0).
+// True when paged_attention_tc handles `a` (bf16 cache, Dh 64 or 128; backend.cuda.attention_tc
+// is the caller's).
 bool attention_tc_supported(const AttentionArgs& a);
 // Query heads of one KV group a tensor-core CTA takes (64 rows = 16 tokens x 4 heads).
 int attention_tc_heads_per_chunk(int heads, int kv_heads);
 // As paged_attention, over `tiles` of kAttnTcTileRows tokens (a.tiles and a.num_tiles unused);
 // a.num_splits > 1 needs the split workspaces and a combine_attention() afterwards.
 void paged_attention_tc(const AttentionArgs& a, const int32_t* tiles, int num_tiles,
-                        cudaStream_t stream);
+                        Stream& stream);
 // Merges a.num_splits partial results into a.out (see AttentionArgs).
-void combine_attention(const AttentionArgs& a, cudaStream_t stream);
+void combine_attention(const AttentionArgs& a, Stream& stream);
 
 }  // namespace mlxs::cuda

@@ -3,26 +3,17 @@
 // latency and its independent prologue (a GEMV's first weight loads) overlap that kernel's
 // tail. The contract for every kernel launched this way: call pdl_wait() before reading
 // anything an earlier kernel wrote and before writing anything, and pdl_launch_dependents()
-// early so the next kernel can be scheduled. Set MLXS_CUDA_PDL=0 to launch plainly.
+// early so the next kernel can be scheduled. A backend built with backend.cuda.pdl false
+// launches plainly (Stream::pdl).
 #pragma once
 
 #include <cuda_runtime.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <utility>
 
 #include "backend/cuda/cuda_check.h"
 
 namespace mlxs::cuda {
-
-inline bool pdl_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("MLXS_CUDA_PDL");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
-  return on;
-}
 
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -36,21 +27,22 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 #endif
 }
 
-// Launches kernel<<<grid, block, smem, stream>>>(args...) with the PDL attribute; checked.
+// Launches kernel<<<grid, block, smem, stream.handle>>>(args...) with the PDL attribute when
+// stream.pdl; a failure lands in stream's error slot.
 template <typename... Params, typename... Args>
-void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Stream& stream,
             Args&&... args) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
+  cfg.stream = stream.handle;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
+  attr[0].val.programmaticStreamSerializationAllowed = stream.pdl ? 1 : 0;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  MLXS_CUDA(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+  MLXS_CUDA(stream, cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 
 }  // namespace mlxs::cuda

@@ -19,6 +19,13 @@
 namespace mlxs {
 namespace {
 
+// backend.cuda in the fast (bf16) mode, every other key at its default.
+const CudaBackendConfig kFastMode = [] {
+  CudaBackendConfig c;
+  c.precision = CudaPrecision::kFast;
+  return c;
+}();
+
 struct Config {
   std::string name;
   SamplingParams params;
@@ -63,7 +70,7 @@ std::vector<Config> configs() {
 class CudaSample : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto gpu = make_cuda_backend();
+    auto gpu = make_cuda_backend(kFastMode);
     if (!gpu.ok()) GTEST_SKIP() << gpu.status().to_string();
     gpu_ = std::move(*gpu);
   }

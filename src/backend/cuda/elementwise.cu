@@ -386,20 +386,20 @@ int row_threads(int64_t cols) {
 // at 3.5 TB/s. Fusing them into the GEMV epilogues is the next step for batch-1 latency.
 
 void embedding(const int32_t* ids, int64_t T, const void* table, DType dt, int64_t D, float* out,
-               cudaStream_t stream) {
+               Stream& stream) {
   launch(embedding_kernel, unsigned(T), row_threads(D), 0, stream, ids, table, dt, D, out);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
-void resolve_placeholders(int32_t* ids, int64_t n, const int32_t* prev, cudaStream_t stream) {
+void resolve_placeholders(int32_t* ids, int64_t n, const int32_t* prev, Stream& stream) {
   if (n == 0) return;
   launch(resolve_placeholders_kernel, unsigned((n + 255) / 256), 256, 0, stream, ids, n, prev);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 namespace {
 void launch_rms_norm(float* residual, const float* x, const float* w, int64_t rows, int64_t C,
-                     float eps, float* out, cudaStream_t stream) {
+                     float eps, float* out, Stream& stream) {
   const bool aligned =
       C % 4 == 0 && (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
                      reinterpret_cast<uintptr_t>(w) | reinterpret_cast<uintptr_t>(residual)) %
@@ -411,86 +411,86 @@ void launch_rms_norm(float* residual, const float* x, const float* w, int64_t ro
   } else {
     launch(rms_norm_kernel, unsigned(rows), threads, 0, stream, residual, x, w, C, eps, out);
   }
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 }  // namespace
 
 void rms_norm(const float* x, const float* w, int64_t rows, int64_t C, float eps, float* out,
-              cudaStream_t stream) {
+              Stream& stream) {
   launch_rms_norm(nullptr, x, w, rows, C, eps, out, stream);
 }
 
 void add_rms_norm(float* residual, const float* x, const float* w, int64_t rows, int64_t C,
-                  float eps, float* out, cudaStream_t stream) {
+                  float eps, float* out, Stream& stream) {
   launch_rms_norm(residual, x, w, rows, C, eps, out, stream);
 }
 
 void rope(float* x, int64_t T, int64_t stride, int heads, int head_dim, const int32_t* positions,
-          const float* inv_freq, float scaling, cudaStream_t stream) {
+          const float* inv_freq, float scaling, Stream& stream) {
   const int half = head_dim / 2;
   launch(rope_kernel, blocks_for(T * half, 128), 128, 0, stream, x, T, stride, heads, half,
          positions, inv_freq, scaling);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 void split_qkv(const float* qkv, int64_t T, int64_t nq, int64_t nk, int64_t nv, float* q, float* k,
-               float* v, cudaStream_t stream) {
+               float* v, Stream& stream) {
   launch(split_qkv_kernel, unsigned(T), row_threads(nq + nk + nv), 0, stream, qkv, nq, nk, nv, q, k,
          v);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 // Napkin: one token of Llama-3.1-8B moves 6144 * 4 B in and 6144 * 4 + 2048 * 2 B out: it is
 // launch latency alone; fusing split, norms, two RoPEs and the KV write saves 3-5 launches a layer.
-void qkv_prepare(const QkvPrepareArgs& a, cudaStream_t stream) {
+void qkv_prepare(const QkvPrepareArgs& a, Stream& stream) {
   const int slots = a.heads + 2 * a.kv_heads;
   launch(qkv_prepare_kernel, dim3(unsigned(a.num_tokens), unsigned((slots + 3) / 4)), 128, 0,
          stream, a);
 }
 
 void silu_mul(const float* gate_up, int64_t T, int64_t I, bool interleaved, float* out,
-              cudaStream_t stream) {
+              Stream& stream) {
   launch(silu_mul_kernel, blocks_for(T * I, 256), 256, 0, stream, gate_up, T, I, interleaved, out);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
-void add(float* x, const float* y, int64_t n, cudaStream_t stream) {
+void add(float* x, const float* y, int64_t n, Stream& stream) {
   launch(add_kernel, blocks_for(n, 256), 256, 0, stream, x, y, n);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 void gather_rows(const float* x, int64_t cols, const int32_t* rows, int64_t R, float* out,
-                 cudaStream_t stream) {
+                 Stream& stream) {
   launch(gather_rows_kernel, unsigned(R), row_threads(cols), 0, stream, x, cols, rows, out);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 void kv_write(const float* k, const float* v, int64_t T, int64_t C, const int32_t* slots,
-              void* k_cache, void* v_cache, DType cache_dtype, cudaStream_t stream) {
+              void* k_cache, void* v_cache, DType cache_dtype, Stream& stream) {
   launch(kv_write_kernel, unsigned(T), row_threads(C), 0, stream, k, v, C, slots, k_cache, v_cache,
          cache_dtype);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
-void split_to_half(const float* x, int64_t n, DType dt, void* hi, void* lo, cudaStream_t stream) {
+void split_to_half(const float* x, int64_t n, DType dt, void* hi, void* lo, Stream& stream) {
   launch(split_to_half_kernel, blocks_for(n, 256), 256, 0, stream, x, n, dt, hi, lo);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
-void add_bias(float* out, int64_t rows, int64_t N, const float* bias, cudaStream_t stream) {
+void add_bias(float* out, int64_t rows, int64_t N, const float* bias, Stream& stream) {
   launch(add_bias_kernel, blocks_for(rows * N, 256), 256, 0, stream, out, rows, N, bias);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 // Napkin: R rows of V = 128256 f32 = 513 KB per row; 256 rows = 131 MB, ~40 us at 3.5 TB/s,
 // against ~5 ms to copy those logits to the host over PCIe.
-void argmax_rows(const float* x, int64_t R, int64_t V, int32_t* out, cudaStream_t stream) {
+void argmax_rows(const float* x, int64_t R, int64_t V, int32_t* out, Stream& stream) {
   if (V % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
     launch(argmax_kernel<true>, unsigned(R), 1024, 0, stream, x, V, out);
   } else {
     launch(argmax_kernel<false>, unsigned(R), 1024, 0, stream, x, V, out);
   }
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 }  // namespace mlxs::cuda

@@ -185,7 +185,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 
 template <int MT, int KS, typename W, int kEpi>
 void launch_gemv(const float* x, int M, int K, const void* w, int N, const float* bias,
-                 bool round_x, float* out, cudaStream_t stream) {
+                 bool round_x, float* out, Stream& stream) {
   const int rows_per_block = (kWarps / KS) * kRowsPerWarp;
   const unsigned blocks = unsigned((N + rows_per_block - 1) / rows_per_block);
   const W* wt = static_cast<const W*>(w);
@@ -196,13 +196,13 @@ void launch_gemv(const float* x, int M, int K, const void* w, int N, const float
     launch(gemv_kernel<MT, KS, W, false, kEpi>, blocks, kWarps * 32, 0, stream, x, M, K, wt, N,
            bias, out);
   }
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 // Split K over 4 warps when the rows alone give fewer than ~32 warps per SM on 132 SMs.
 template <int MT, typename W, int kEpi>
 void dispatch_ks(const float* x, int M, int K, const void* w, int N, const float* bias,
-                 bool round_x, float* out, cudaStream_t stream) {
+                 bool round_x, float* out, Stream& stream) {
   const bool few_rows = N / kRowsPerWarp < 132 * 32 && K >= 2048;
   if (few_rows)
     launch_gemv<MT, 4, W, kEpi>(x, M, K, w, N, bias, round_x, out, stream);
@@ -212,7 +212,7 @@ void dispatch_ks(const float* x, int M, int K, const void* w, int N, const float
 
 template <typename W, int kEpi>
 void dispatch_m(const float* x, int M, int K, const void* w, int N, const float* bias, bool round_x,
-                float* out, cudaStream_t stream) {
+                float* out, Stream& stream) {
   if (M == 1)
     dispatch_ks<1, W, kEpi>(x, M, K, w, N, bias, round_x, out, stream);
   else if (M == 2)
@@ -225,7 +225,7 @@ void dispatch_m(const float* x, int M, int K, const void* w, int N, const float*
 
 template <typename W>
 void dispatch_epi(const float* x, int M, int K, const void* w, int N, const float* bias,
-                  bool round_x, GemvEpilogue epi, float* out, cudaStream_t stream) {
+                  bool round_x, GemvEpilogue epi, float* out, Stream& stream) {
   if (epi == kEpiSwiGLU)
     dispatch_m<W, kEpiSwiGLU>(x, M, K, w, N, bias, round_x, out, stream);
   else
@@ -243,7 +243,7 @@ bool gemv_supported(int64_t M, int64_t K, DType wt) {
 }
 
 void gemv(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-          const float* bias, bool round_x, GemvEpilogue epi, float* out, cudaStream_t stream) {
+          const float* bias, bool round_x, GemvEpilogue epi, float* out, Stream& stream) {
   switch (wt) {
     case DType::kBF16:
       dispatch_epi<__nv_bfloat16>(x, int(M), int(K), w, int(N), bias, round_x, epi, out, stream);

@@ -277,11 +277,11 @@ __global__ void __launch_bounds__(kThreads)
 
 void sample_rows(const float* logits, int64_t R, int64_t V, const SampleRowParams* params,
                  const SampleHistoryView& history, float* scratch, int32_t* out_tokens,
-                 float* out_logprobs, cudaStream_t stream) {
+                 float* out_logprobs, Stream& stream) {
   if (R == 0) return;
   launch(sample_kernel, unsigned(R), kThreads, 0, stream, logits, V, params, history, scratch,
          out_tokens, out_logprobs);
-  MLXS_CUDA_LAUNCHED();
+  MLXS_CUDA_LAUNCHED(stream);
 }
 
 }  // namespace mlxs::cuda
