@@ -305,6 +305,8 @@ class LocalEngine final : public Engine {
     s.max_num_batched_tokens = config_.scheduler.max_num_batched_tokens;
     s.ageing_rate = 1000.0 / double(std::max<int64_t>(1, config_.scheduler.ageing_interval_ms));
     s.enable_prefix_caching = config_.kv_cache.prefix_caching;
+    rc.kv_memory_fraction = config_.kv_cache.memory_fraction;
+    rc.cpu_kv_cache_bytes = config_.kv_cache.cpu_memory_bytes;
     s.enable_chunked_prefill = config_.scheduler.chunked_prefill;
     rc.stream_buffer_tokens = size_t(config_.stream_registry.buffer_chunks);
     rc.max_waiting_requests = config_.scheduler.max_waiting_requests;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <thread>
+#include <unordered_map>
 
 #include "engine/model_runner.h"
 
@@ -16,18 +17,36 @@ namespace {
 using namespace std::chrono_literals;
 
 // Forwards every op to `inner`; take_error() (asked once per ended step) reports an injected
-// error while failures are armed.
+// error while failures are armed. With emulate_device(), it plays a device of that many bytes:
+// device_memory() reports them less the bytes allocated and not freed.
 class FaultBackend final : public Backend {
  public:
   explicit FaultBackend(std::unique_ptr<Backend> inner) : in_(std::move(inner)) {}
   // The next `n` ended steps fail.
   void fail_next(int n) { armed_.store(n); }
+  void emulate_device(int64_t total_bytes) { device_bytes_ = total_bytes; }
+  // The last device_memory() answer, and how many steps had begun when it was asked.
+  MemoryInfo last_query() const { return last_query_; }
+  int steps_before_last_query() const { return steps_at_query_; }
 
   std::string name() const override { return "fault(" + in_->name() + ")"; }
   Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
-    return in_->alloc(dtype, rows, cols);
+    Tensor t = in_->alloc(dtype, rows, cols);
+    if (t.data) live_bytes_[t.data] = int64_t(t.nbytes());
+    return t;
   }
-  void free(Tensor& t) override { in_->free(t); }
+  void free(Tensor& t) override {
+    live_bytes_.erase(t.data);
+    in_->free(t);
+  }
+  std::optional<MemoryInfo> device_memory() const override {
+    if (device_bytes_ == 0) return in_->device_memory();
+    int64_t used = 0;
+    for (const auto& [p, n] : live_bytes_) used += n;
+    last_query_ = {device_bytes_ - used, device_bytes_};
+    steps_at_query_ = num_steps_;
+    return last_query_;
+  }
   void upload(const void* host, size_t bytes, void* device) override {
     in_->upload(host, bytes, device);
   }
@@ -60,7 +79,10 @@ class FaultBackend final : public Backend {
   void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) override {
     in_->gather_rows(x, rows, out);
   }
-  void begin_step(const AttentionBatch& batch) override { in_->begin_step(batch); }
+  void begin_step(const AttentionBatch& batch) override {
+    ++num_steps_;
+    in_->begin_step(batch);
+  }
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, KvLayer& cache,
                  const AttentionBatch& batch, int heads, int kv_heads, int head_dim, float scale,
                  Tensor& out) override {
@@ -77,6 +99,11 @@ class FaultBackend final : public Backend {
 
  private:
   std::unique_ptr<Backend> in_;
+  int64_t device_bytes_ = 0;
+  std::unordered_map<const void*, int64_t> live_bytes_;
+  int num_steps_ = 0;
+  mutable MemoryInfo last_query_;
+  mutable int steps_at_query_ = 0;
   std::atomic<int> armed_{0};
 };
 
@@ -95,7 +122,6 @@ class ModelRunnerFaults : public ::testing::Test {
     auto fault = std::make_unique<FaultBackend>(std::move(inner));
     fault_ = fault.get();
     RunnerConfig rc;
-    rc.kv_cache_bytes = int64_t(64) << 20;
     rc.breaker = breaker;
     auto r = ModelRunner::start("m", kModelDir, std::move(fault), rc, 512, [](EventPayload) {});
     ASSERT_TRUE(r.ok()) << r.status().to_string();
@@ -208,6 +234,64 @@ TEST_F(ModelRunnerFaults, RepeatedFailuresOpenTheBreakerUntilItsRecoveryTimeout)
   EXPECT_EQ(o.num_tokens, 8);
   EXPECT_TRUE(eventually([&] { return runner_->breaker_state() == "closed"; }))
       << runner_->breaker_state();
+}
+
+// The KV pool sized from memory through the runner (policy: engine/kv_pool.h): on a device,
+// from what is free once the largest steps ran; on the host, from the byte budget.
+class ModelRunnerPool : public ::testing::Test {
+ protected:
+  Result<std::unique_ptr<ModelRunner>> start(RunnerConfig rc, int64_t device_bytes = 0) {
+    auto fault = std::make_unique<FaultBackend>(make_cpu_backend(2));
+    backend_ = fault.get();
+    if (device_bytes) backend_->emulate_device(device_bytes);
+    rc.scheduler.num_blocks = 0;                // sized from memory
+    rc.scheduler.max_num_batched_tokens = 256;  // keeps the largest step short on the CPU
+    return ModelRunner::start("m", kModelDir, std::move(fault), rc, 512, [](EventPayload) {});
+  }
+  // KV bytes per block of the default model in f32: 2 x 10 layers x 16 tokens x 2 x 64.
+  static constexpr int64_t kBlockBytes = int64_t(2) * 10 * 16 * 2 * 64 * 4;
+  FaultBackend* backend_ = nullptr;
+};
+
+TEST_F(ModelRunnerPool, ADeviceGetsTheMemoryFractionOfWhatTheLargestStepsLeave) {
+  RunnerConfig rc;
+  rc.kv_memory_fraction = 0.5;
+  auto r = start(rc, int64_t(512) << 20);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  // The largest prefill-shaped and decode steps ran (on a one-block cache) before the query.
+  EXPECT_GE(backend_->steps_before_last_query(), 2);
+  const MemoryInfo q = backend_->last_query();
+  ASSERT_GT(q.free_bytes, 0);
+  const ModelStats s = (*r)->stats();
+  EXPECT_EQ(s.kv_blocks_total, int(int64_t(0.5 * double(q.free_bytes)) / kBlockBytes));
+  EXPECT_LT(s.kv_blocks_total, 256 * 32);  // the fraction decided, not the bound of rule 4
+  EXPECT_EQ(s.kv_block_size, 16);
+  EXPECT_EQ(s.kv_cache_bytes, s.kv_blocks_total * kBlockBytes);
+}
+
+TEST_F(ModelRunnerPool, AFractionBelowOneSequenceIsRefusedNamingTheKey) {
+  RunnerConfig rc;
+  rc.kv_memory_fraction = 0.001;  // ~0.4 MiB of ~460 MiB: 2 blocks, a sequence of 512 needs 32
+  auto r = start(rc, int64_t(512) << 20);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kModelLoadError);
+  EXPECT_NE(r.status().message().find("raise kv_cache.memory_fraction"), std::string::npos)
+      << r.status().message();
+}
+
+TEST_F(ModelRunnerPool, TheHostPoolFollowsTheByteBudget) {
+  RunnerConfig rc;
+  rc.cpu_kv_cache_bytes = 100 * kBlockBytes + 1;
+  auto r = start(rc);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ((*r)->stats().kv_blocks_total, 100);
+  EXPECT_EQ((*r)->stats().kv_cache_bytes, 100 * kBlockBytes);
+
+  rc.cpu_kv_cache_bytes = 31 * kBlockBytes;  // one block short of a 512-token sequence
+  r = start(rc);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("raise kv_cache.cpu_memory_bytes"), std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace
