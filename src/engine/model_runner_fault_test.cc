@@ -9,6 +9,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "backend/cuda/cuda_backend.h"
 #include "engine/model_runner.h"
 
 namespace mlxs {
@@ -277,6 +278,25 @@ TEST_F(ModelRunnerPool, AFractionBelowOneSequenceIsRefusedNamingTheKey) {
   EXPECT_EQ(r.status().code(), ErrorCode::kModelLoadError);
   EXPECT_NE(r.status().message().find("raise kv_cache.memory_fraction"), std::string::npos)
       << r.status().message();
+}
+
+// On a GPU: the pool is memory_fraction of what was free before it was allocated, so it lies
+// between that fraction of the memory free after the load and of the device's total.
+TEST_F(ModelRunnerPool, CudaGetsTheMemoryFractionOfItsFreeMemory) {
+  auto cuda = make_cuda_backend({});
+  if (!cuda.ok()) GTEST_SKIP() << "no GPU: " << cuda.status().to_string();
+  RunnerConfig rc;
+  rc.scheduler.num_blocks = 0;
+  rc.kv_memory_fraction = 0.01;  // below what 256 sequences of 2,048 tokens need, on any GPU
+  auto r = ModelRunner::start("m", kModelDir, std::move(*cuda), rc, 2048, [](EventPayload) {});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  auto probe = make_cuda_backend({});
+  ASSERT_TRUE(probe.ok());
+  const MemoryInfo after = *(*probe)->device_memory();
+  const ModelStats s = (*r)->stats();
+  const int64_t block = s.kv_cache_bytes / s.kv_blocks_total;
+  EXPECT_LE(s.kv_cache_bytes, int64_t(0.01 * double(after.total_bytes)));
+  EXPECT_GE(s.kv_cache_bytes + block, int64_t(0.01 * double(after.free_bytes)));
 }
 
 TEST_F(ModelRunnerPool, TheHostPoolFollowsTheByteBudget) {
