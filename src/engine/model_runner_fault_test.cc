@@ -2,7 +2,8 @@
 // backend reports an error fails exactly the requests it carried (GenerationError, naming the
 // cause) and the runner goes on serving the others; repeated failures open the circuit breaker,
 // which refuses new requests until its recovery timeout, then closes after successful probes.
-// The backend is the real CPU backend behind a decorator that reports injected errors.
+// The backend is the real CPU backend behind a decorator that reports injected errors. The same
+// decorator, playing a device of a given size, checks how the runner sizes the KV pool.
 #include <gtest/gtest.h>
 
 #include <atomic>
