@@ -10,7 +10,11 @@
 #    5. the transformers baseline (bench/gpu/hf_baseline.py). Logs go to $OUT.
 # Env: SKIP_HF=1, SKIP_TESTS=1, SKIP_SUITE=1, PROFILE=1 (nsys kernel table), GQA_SHAPE=qwen2.5-7b,
 # ENGINE_8B=1 (bench_engine on the 8B model, pipeline on/off), CONCURRENCY=8,32,64,128,256, HF_CONCURRENCY=32,8, HF_BUDGET_S=200,
-# SUITE_FLAGS (e.g. --sweep).
+# SUITE_FLAGS (e.g. --sweep), ENGINE_SWEEP=1 (the engine at 256 streams for each
+# scheduler.max_num_seqs in SWEEP_SEQS="64 128 256" and max_num_batched_tokens in
+# SWEEP_TOKENS="2048 8192", against the model-level end-to-end figure; table in $OUT/sweep.md).
+# The sweep alone, about 3 minutes after the build:
+#   SKIP_TESTS=1 SKIP_SUITE=1 SKIP_HF=1 ENGINE_SWEEP=1 bash bench/gpu/run_bench.sh
 # Every benchmark runs the CUDA backend's fast mode (bf16 activations and KV cache); each A/B
 # line turns one backend.cuda key off through its MLXS_BACKEND_CUDA_* variable
 # (`mlx-serving config-check` lists what each variable sets).
@@ -96,6 +100,37 @@ if [ "${ENGINE_8B:-0}" = 1 ]; then
   done
 fi
 
+if [ "${ENGINE_SWEEP:-0}" = 1 ]; then
+  # Defaults for scheduler.max_num_seqs and max_num_batched_tokens (issue 12): the engine on the
+  # 8B model at 256 streams of 512 + 128 tokens (bf16 mode, KV pool sized by
+  # kv_cache.memory_fraction) for each pair, as a share of the model-level end-to-end figure of
+  # this machine (bench-decode (c) with 256 sequences: prefill in 8192-token steps, then decode).
+  stamp "engine sweep: the model-level end-to-end figure at 256 sequences"
+  timeout 120 ./build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda \
+    --concurrency 256 --ttft 512 --no-per-op > "$OUT/sweep_model.log" 2>&1
+  grep -E "^\| \(c\)" "$OUT/sweep_model.log"
+  model_e2e=$(grep -E "^\| \(c\) 256 " "$OUT/sweep_model.log" | sed -E 's/.*end-to-end ([0-9]+) tok\/s.*/\1/')
+  stamp "engine sweep: bench_engine, 256 streams"
+  { echo "| max_num_seqs | max_num_batched_tokens | KV pool tokens | seconds | engine tok/s | of model-level e2e (${model_e2e:-?} tok/s) |"
+    echo "|---|---|---|---|---|---|"; } > "$OUT/sweep.md"
+  for seqs in ${SWEEP_SEQS:-64 128 256}; do
+    for tokens in ${SWEEP_TOKENS:-2048 8192}; do
+      log="$OUT/sweep_${seqs}_${tokens}.log"
+      MLXS_SCHEDULER_MAX_NUM_SEQS=$seqs MLXS_SCHEDULER_MAX_NUM_BATCHED_TOKENS=$tokens \
+        timeout 60 ./build/cuda/bench_engine $MODEL --prompt-tokens 512 --tokens 128 --streams 256 \
+        > "$log" 2>&1
+      pool=$(sed -nE 's/.*KV pool [0-9]+ blocks of [0-9]+ tokens = ([0-9]+) tokens.*/\1/p' "$log" | head -1)
+      row=$(grep -E "^\| 256 \|" "$log")
+      secs=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $4); print $4}')
+      tps=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+      pct=$(awk -v a="$tps" -v b="$model_e2e" 'BEGIN { if (a != "" && b > 0) printf "%.0f %%", 100 * a / b; else print "-" }')
+      echo "| $seqs | $tokens | ${pool:-?} | ${secs:-failed} | ${tps:-failed} | $pct |" | tee -a "$OUT/sweep.md"
+      [ -n "$row" ] || tail -5 "$log"
+    done
+  done
+  grep -m1 "KV pool" "$OUT/sweep_256_8192.log" 2>/dev/null
+fi
+
 if [ -n "${GQA_SHAPE:-}" ]; then
   # A second shape whose GQA group is not 1, 2 or 4 (qwen2.5-7b: G = 7): the decode kernel
   # against the general one (MLXS_BACKEND_CUDA_ATTENTION_DECODE=false), batch 1 and 64 sequences.
@@ -120,5 +155,6 @@ echo "## ours (mlx-serving, CUDA backend)"
 [ -f "$OUT/ours.log" ] && grep -E "^\| \(|^model|^load" "$OUT/ours.log" && cat "$OUT/ours_ab.log"
 [ -f "$OUT/ours_gqa.log" ] && cat "$OUT/ours_gqa.log"
 [ -f "$OUT/engine_8b.log" ] && cat "$OUT/engine_8b.log"
+[ -f "$OUT/sweep.md" ] && { grep -E "^\| \(c\)" "$OUT/sweep_model.log"; cat "$OUT/sweep.md"; }
 [ -f "$OUT/hf.log" ] && { echo "## baseline"; grep -E "^\| " "$OUT/hf.log"; }
 stamp "done"

@@ -93,6 +93,8 @@ struct ModelStats {
   std::string model_id;
   int32_t num_running = 0, num_waiting = 0, num_paused = 0;
   int32_t kv_blocks_used = 0, kv_blocks_total = 0;
+  int32_t kv_block_size = 0;   // tokens per block: the pool holds kv_blocks_total * this tokens
+  int64_t kv_cache_bytes = 0;  // K and V of every layer, all blocks
   int64_t prefix_hits = 0, prefix_misses = 0, preemptions = 0;
   int64_t prompt_tokens = 0, generated_tokens = 0, requests_finished = 0;
   int64_t steps = 0;

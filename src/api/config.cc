@@ -167,12 +167,20 @@ const Schema<KvCacheConfig>& schema_of<KvCacheConfig>() {
     s.field("block_size", &KvCacheConfig::block_size, "tokens per KV block, a power of two")
         .range(1, 256);
     s.field("num_blocks", &KvCacheConfig::num_blocks,
-            "blocks in the pool; 0 = derive from memory_fraction")
+            "blocks in the pool; 0 = derive from memory_fraction (CUDA) or cpu_memory_bytes "
+            "(CPU), never more than max_num_seqs sequences of the context length need")
         .range(0, 1 << 24);
     s.field("memory_fraction", &KvCacheConfig::memory_fraction,
-            "share of free device memory (after weights) given to the KV pool")
+            "share of the device memory free after the weights and the largest step's "
+            "activations given to the KV pool (CUDA); the rest is headroom for graphs and "
+            "buffers that grow later")
         .greater_than(0)
         .max(1);
+    s.field("cpu_memory_bytes", &KvCacheConfig::cpu_memory_bytes,
+            "bytes of RAM for the KV pool on the CPU backend; 0 = a quarter of physical memory "
+            "(or of the container's limit), at most half of the memory available after the "
+            "weights")
+        .min(0);
     s.field("prefix_caching", &KvCacheConfig::prefix_caching,
             "share full blocks of identical prompt prefixes between requests");
     s.refine("block_size", [](const KvCacheConfig& c) -> std::optional<std::string> {

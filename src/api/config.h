@@ -52,10 +52,14 @@ struct ModelConfig {
 using SchedulerConfig = sched::SchedulerConfig;
 using CircuitBreakerConfig = sched::CircuitBreakerConfig;
 
+// How the pool is sized: src/engine/kv_pool.h.
 struct KvCacheConfig {
-  int32_t block_size = 16;       // tokens per KV block, a power of two
-  int32_t num_blocks = 0;        // 0 = derive from memory_fraction
-  double memory_fraction = 0.9;  // of free device memory given to the KV pool
+  int32_t block_size = 16;  // tokens per KV block, a power of two
+  int32_t num_blocks = 0;   // 0 = derive from memory_fraction (device) or cpu_memory_bytes (CPU)
+  // Of the device memory free after the weights and the largest step's activations.
+  double memory_fraction = 0.9;
+  // KV bytes on the CPU backend; 0 = a quarter of RAM, at most half of what is available.
+  int64_t cpu_memory_bytes = 0;
   bool prefix_caching = true;
 };
 

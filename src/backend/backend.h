@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,12 @@ struct AttentionBatch {
   std::vector<int32_t> positions;     // T
   std::vector<int32_t> slot_mapping;  // T: block * block_size + offset where each token's K/V go
   int sliding_window = 0;             // 0 = full attention
+};
+
+// Free and total bytes of one memory: a device's, or the host's (free = available).
+struct MemoryInfo {
+  int64_t free_bytes = 0;
+  int64_t total_bytes = 0;
 };
 
 // One layer's paged KV cache: K and V each [num_blocks * block_size, Hk * Dh].
@@ -179,6 +186,11 @@ class Backend {
   virtual bool supports_graphs() const { return false; }
   // Recordings ready to replay (0 on a backend without graphs).
   virtual int num_graphs() const { return 0; }
+
+  // Memory: a backend whose alloc() takes memory of its own device reports that memory's free
+  // and total bytes now (the KV pool is sized from it). Default: nullopt, for backends that
+  // allocate host memory (the CPU backend), whose pool follows a byte budget instead.
+  virtual std::optional<MemoryInfo> device_memory() const { return std::nullopt; }
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int num_threads = 0);

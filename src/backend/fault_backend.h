@@ -6,11 +6,14 @@
 //  - break_next_step(): the next begin_step() also launches a kernel with an empty grid on the
 //    wrapped backend, a real (non-sticky) launch error that lands in that backend's own error
 //    slot, as a device fault would. A no-op on the CPU backend (an empty gather does nothing).
+// With emulate_device(bytes) it also plays a device of that size: device_memory() reports it
+// less the bytes allocated and not freed (how the runner sizes the KV pool is tested with it).
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "backend/backend.h"
 
@@ -21,12 +24,29 @@ class FaultBackend final : public Backend {
   explicit FaultBackend(std::unique_ptr<Backend> inner) : in_(std::move(inner)) {}
   void fail_next(int n) { armed_.store(n); }
   void break_next_step() { break_step_.store(true); }
+  void emulate_device(int64_t total_bytes) { device_bytes_ = total_bytes; }
+  // The last device_memory() answer, and how many steps had begun when it was asked.
+  MemoryInfo last_query() const { return last_query_; }
+  int steps_before_last_query() const { return steps_at_query_; }
 
   std::string name() const override { return "fault(" + in_->name() + ")"; }
   Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
-    return in_->alloc(dtype, rows, cols);
+    Tensor t = in_->alloc(dtype, rows, cols);
+    if (t.data) live_bytes_[t.data] = int64_t(t.nbytes());
+    return t;
   }
-  void free(Tensor& t) override { in_->free(t); }
+  void free(Tensor& t) override {
+    live_bytes_.erase(t.data);
+    in_->free(t);
+  }
+  std::optional<MemoryInfo> device_memory() const override {
+    if (device_bytes_ == 0) return in_->device_memory();
+    int64_t used = 0;
+    for (const auto& [p, n] : live_bytes_) used += n;
+    last_query_ = {device_bytes_ - used, device_bytes_};
+    steps_at_query_ = num_steps_;
+    return last_query_;
+  }
   void upload(const void* host, size_t bytes, void* device) override {
     in_->upload(host, bytes, device);
   }
@@ -66,6 +86,7 @@ class FaultBackend final : public Backend {
     in_->gather_rows(x, rows, out);
   }
   void begin_step(const AttentionBatch& batch) override {
+    ++num_steps_;
     in_->begin_step(batch);
     if (break_step_.exchange(false)) {
       Tensor x{nullptr, DType::kF32, 1, 32}, rows{nullptr, DType::kI32, 0, 1},
@@ -115,6 +136,11 @@ class FaultBackend final : public Backend {
   std::unique_ptr<Backend> in_;
   std::atomic<int> armed_{0};
   std::atomic<bool> break_step_{false};
+  int64_t device_bytes_ = 0;
+  std::unordered_map<const void*, int64_t> live_bytes_;  // alloc'd and not freed (emulation)
+  int num_steps_ = 0;
+  mutable MemoryInfo last_query_;
+  mutable int steps_at_query_ = 0;
 };
 
 }  // namespace mlxs::test_support

@@ -308,6 +308,39 @@ TEST(EngineKvPool, NeverFitsIsInvalidAndFittingRequestsWaitForBlocks) {
   EXPECT_EQ(ca.ids, cb.ids);
 }
 
+// kv_cache.cpu_memory_bytes sizes the CPU pool (the old pool was a fixed 1 GiB whatever the
+// configuration said), and a budget below one sequence of the context is refused at load.
+TEST(EngineKvPool, CpuMemoryBytesSizesThePoolAndTooLittleIsRefused) {
+  auto load = [](const std::string& name, int64_t bytes) -> Result<RuntimeInfo> {
+    const std::string cfg = ::testing::TempDir() + "/" + name + ".yaml";
+    std::ofstream(cfg) << "kv_cache:\n  cpu_memory_bytes: " << bytes << "\n";
+    EngineOptions o;
+    o.env_overrides = false;
+    o.config_path = cfg;
+    o.device = Device::kCpu;
+    MLXS_ASSIGN_OR_RETURN(auto e, create_engine(o));
+    LoadModelOptions lo;
+    lo.model = "default";
+    lo.local_path = kModelDir;
+    MLXS_RETURN_IF_ERROR(e->load_model(lo).status());
+    return e->runtime_info();
+  };
+  // f32 K and V of 10 layers, 2 heads of 64, 16 tokens: 163,840 bytes a block; the context is
+  // 2,048 tokens, 128 blocks.
+  const int64_t block = 163840;
+  auto info = load("pool_200", 200 * block);
+  ASSERT_TRUE(info.ok()) << info.status().to_string();
+  const ModelStats& m = info->models.at(0);
+  EXPECT_EQ(m.kv_blocks_total, 200);
+  EXPECT_EQ(m.kv_block_size, 16);
+  EXPECT_EQ(m.kv_cache_bytes, 200 * block);
+  auto refused = load("pool_127", 127 * block);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kModelLoadError);
+  EXPECT_NE(refused.status().message().find("kv_cache.cpu_memory_bytes"), std::string::npos)
+      << refused.status().message();
+}
+
 // Pipelined steps (scheduler.overlap_steps, the default: step N + 1 planned with placeholders
 // and begun before step N ends) give every stream exactly what one step at a time gives, under
 // a KV pool small enough to preempt: greedy, seeded sampling, penalties (which wait for the

@@ -276,6 +276,8 @@ class LocalEngine final : public Engine {
     rc.scheduler.block_size = config_.kv_cache.block_size;
     rc.scheduler.num_blocks = config_.kv_cache.num_blocks;
     rc.scheduler.prefix_caching = config_.kv_cache.prefix_caching;
+    rc.kv_memory_fraction = config_.kv_cache.memory_fraction;
+    rc.cpu_kv_cache_bytes = config_.kv_cache.cpu_memory_bytes;
     rc.stream_buffer_tokens = size_t(config_.stream_registry.buffer_chunks);
     rc.breaker = config_.circuit_breaker;
     rc.num_threads = options_.num_threads;

@@ -1,6 +1,7 @@
 #include "engine/model_runner.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "sched/scheduler_output.h"
 #include "util/check.h"
@@ -45,30 +46,70 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
   sc.max_model_len =
       std::min(context_length.value_or(mc.max_position_embeddings), mc.max_position_embeddings);
   const int blocks_per_seq = (sc.max_model_len + sc.block_size - 1) / sc.block_size;
+  // Block tables cross to the device at their sized width every step, so they are sized for at
+  // most 1024 blocks at load; longer sequences widen them on demand (the backend doubles the
+  // width and re-records the graphs as they are next used).
+  const int table_blocks = std::min(blocks_per_seq, 1024);
+  const DType kv_dtype = r->backend_->kv_dtype();
+  const int64_t block_bytes = int64_t(KvCache::bytes_per_block(mc, sc.block_size, kv_dtype));
+  std::string basis = "kv_cache.num_blocks";
   if (sc.num_blocks <= 0) {
-    int64_t fit = config.kv_cache_bytes /
-                  int64_t(KvCache::bytes_per_block(mc, sc.block_size, r->backend_->kv_dtype()));
-    sc.num_blocks = int(std::clamp<int64_t>(fit, 1, int64_t(blocks_per_seq) * sc.max_num_seqs));
+    MLXS_ASSIGN_OR_RETURN(KvPoolSize pool, r->size_pool(config, table_blocks, block_bytes));
+    sc.num_blocks = pool.num_blocks;
+    basis = pool.basis;
   }
-  MLXS_ASSIGN_OR_RETURN(r->cache_, KvCache::create(*r->backend_, mc, sc.num_blocks, sc.block_size,
-                                                   r->backend_->kv_dtype()));
+  MLXS_ASSIGN_OR_RETURN(r->cache_,
+                        KvCache::create(*r->backend_, mc, sc.num_blocks, sc.block_size, kv_dtype));
+  const int64_t pool_bytes = int64_t(sc.num_blocks) * block_bytes;
+  std::fprintf(stderr,
+               "model %s: KV pool %d blocks of %d tokens = %lld tokens, %s (%s, %s); "
+               "max_num_seqs %d, max_num_batched_tokens %d, context %d\n",
+               id.c_str(), sc.num_blocks, sc.block_size,
+               static_cast<long long>(sc.num_blocks) * sc.block_size,
+               format_bytes(pool_bytes).c_str(), dtype_name(kv_dtype), basis.c_str(),
+               sc.max_num_seqs, sc.max_num_batched_tokens, sc.max_model_len);
   MLXS_ASSIGN_OR_RETURN(sched::Scheduler s, sched::Scheduler::create(sc));
   r->scheduler_.emplace(std::move(s));
   // Graph backends: every decode-step graph (one per batch-size bucket) is recorded now, with
-  // step buffers sized for the largest step, instead of at the first steps of each size. Block
-  // tables cross to the device at their sized width every step, so they are sized for at most
-  // 1024 blocks here; longer sequences widen them on demand (the backend doubles the width and
-  // re-records the graphs as they are next used).
+  // step buffers sized for the largest step, instead of at the first steps of each size.
   int num_graphs = 0;
-  MLXS_RETURN_IF_ERROR(r->model_->warm_up(*r->cache_, sc.max_num_seqs,
-                                          std::min(blocks_per_seq, 1024), sc.max_num_batched_tokens,
-                                          &num_graphs));
+  MLXS_RETURN_IF_ERROR(r->model_->warm_up(*r->cache_, sc.max_num_seqs, table_blocks,
+                                          sc.max_num_batched_tokens, &num_graphs));
   r->breaker_ = sched::CircuitBreaker(config.breaker);
   r->config_ = config;
   r->stats_.model_id = id;
   r->stats_.kv_blocks_total = sc.num_blocks;
+  r->stats_.kv_block_size = sc.block_size;
+  r->stats_.kv_cache_bytes = pool_bytes;
   r->thread_ = std::thread([p = r.get()] { p->loop(); });
   return r;
+}
+
+Result<KvPoolSize> ModelRunner::size_pool(const RunnerConfig& config, int table_blocks,
+                                          int64_t block_bytes) {
+  const sched::SchedulerConfig& sc = config.scheduler;
+  KvPoolInputs in;
+  in.bytes_per_block = block_bytes;
+  in.block_size = sc.block_size;
+  in.max_model_len = sc.max_model_len;
+  in.max_num_seqs = sc.max_num_seqs;
+  in.memory_fraction = config.kv_memory_fraction;
+  in.cpu_memory_bytes = config.cpu_kv_cache_bytes;
+  if (backend_->device_memory()) {
+    // The largest steps run once on a one-block cache, so the memory left counts the
+    // activations and step buffers as well as the weights.
+    MLXS_ASSIGN_OR_RETURN(
+        std::unique_ptr<KvCache> probe,
+        KvCache::create(*backend_, model_->config(), 1, sc.block_size, backend_->kv_dtype()));
+    MLXS_RETURN_IF_ERROR(model_->reserve_step_buffers(*probe, sc.max_num_seqs, table_blocks,
+                                                      sc.max_num_batched_tokens));
+    probe.reset();
+    in.device = backend_->device_memory();
+    if (!in.device) return error(ErrorCode::kModelLoadError, "cannot query the device's memory");
+  } else {
+    in.host = host_memory();
+  }
+  return size_kv_pool(in);
 }
 
 ModelRunner::~ModelRunner() {

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "backend/backend.h"
+#include "engine/kv_pool.h"
 #include "engine/request.h"
 #include "mlxs/engine.h"
 #include "model/decoder.h"
@@ -31,8 +32,11 @@ struct RunnerConfig {
   // The scheduler section, with block_size and prefix_caching from kv_cache (block_size must be
   // set); num_blocks (when <= 0) and max_model_len are filled in at load.
   sched::SchedulerConfig scheduler;
-  int64_t kv_cache_bytes = int64_t(1) << 30;  // KV memory when scheduler.num_blocks <= 0
-  size_t stream_buffer_tokens = 64;           // backpressure threshold per stream
+  // When scheduler.num_blocks <= 0 the pool is sized from memory (engine/kv_pool.h): this share
+  // of a device backend's free memory, or this many bytes of host memory (0 = the default).
+  double kv_memory_fraction = 0.9;
+  int64_t cpu_kv_cache_bytes = 0;
+  size_t stream_buffer_tokens = 64;  // backpressure threshold per stream
   sched::CircuitBreakerConfig breaker;
   int num_threads = 0;
 };
@@ -67,6 +71,9 @@ class ModelRunner {
 
  private:
   ModelRunner() = default;
+  // The pool under engine/kv_pool.h's policy, for block tables of `table_blocks` blocks and
+  // blocks of `block_bytes` bytes. On a device backend, runs the largest steps first.
+  Result<KvPoolSize> size_pool(const RunnerConfig& config, int table_blocks, int64_t block_bytes);
   void loop();
   bool drain_inbox();
   void poll_cancellations();

@@ -3,13 +3,16 @@
 // cause) and the runner goes on serving the others; repeated failures open the circuit breaker,
 // which refuses new requests until its recovery timeout, then closes after successful probes.
 // The backend is the real CPU backend behind a decorator that reports injected errors
-// (backend/fault_backend.h).
+// (backend/fault_backend.h). The same decorator, playing a device of a given size, checks how the
+// runner sizes the KV pool.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
+#include <unordered_map>
 
 #include "backend/fault_backend.h"
+#include "backend/make_backend.h"
 #include "engine/model_runner.h"
 
 namespace mlxs {
@@ -35,7 +38,6 @@ class ModelRunnerFaults : public ::testing::Test {
     fault_ = fault.get();
     RunnerConfig rc;
     rc.scheduler.block_size = 16;
-    rc.kv_cache_bytes = int64_t(64) << 20;
     rc.breaker = breaker;
     auto r = ModelRunner::start("m", kModelDir, std::move(fault), rc, 512, [](EventPayload) {});
     ASSERT_TRUE(r.ok()) << r.status().to_string();
@@ -148,6 +150,87 @@ TEST_F(ModelRunnerFaults, RepeatedFailuresOpenTheBreakerUntilItsRecoveryTimeout)
   EXPECT_EQ(o.num_tokens, 8);
   EXPECT_TRUE(eventually([&] { return runner_->breaker_state() == "closed"; }))
       << runner_->breaker_state();
+}
+
+// The KV pool sized from memory through the runner (policy: engine/kv_pool.h): on a device,
+// from what is free once the largest steps ran; on the host, from the byte budget.
+class ModelRunnerPool : public ::testing::Test {
+ protected:
+  Result<std::unique_ptr<ModelRunner>> start(RunnerConfig rc, int64_t device_bytes = 0) {
+    auto fault = std::make_unique<FaultBackend>(make_cpu_backend(2));
+    backend_ = fault.get();
+    if (device_bytes) backend_->emulate_device(device_bytes);
+    rc.scheduler.block_size = 16;
+    rc.scheduler.num_blocks = 0;                // sized from memory
+    rc.scheduler.max_num_batched_tokens = 256;  // keeps the largest step short on the CPU
+    return ModelRunner::start("m", kModelDir, std::move(fault), rc, 512, [](EventPayload) {});
+  }
+  // KV bytes per block of the default model in f32: 2 x 10 layers x 16 tokens x 2 x 64.
+  static constexpr int64_t kBlockBytes = int64_t(2) * 10 * 16 * 2 * 64 * 4;
+  FaultBackend* backend_ = nullptr;
+};
+
+TEST_F(ModelRunnerPool, ADeviceGetsTheMemoryFractionOfWhatTheLargestStepsLeave) {
+  RunnerConfig rc;
+  rc.kv_memory_fraction = 0.5;
+  auto r = start(rc, int64_t(512) << 20);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  // The largest prefill-shaped and decode steps ran (on a one-block cache) before the query.
+  EXPECT_GE(backend_->steps_before_last_query(), 2);
+  const MemoryInfo q = backend_->last_query();
+  ASSERT_GT(q.free_bytes, 0);
+  const ModelStats s = (*r)->stats();
+  EXPECT_EQ(s.kv_blocks_total, int(int64_t(0.5 * double(q.free_bytes)) / kBlockBytes));
+  EXPECT_LT(s.kv_blocks_total, 256 * 32);  // the fraction decided, not the bound of rule 4
+  EXPECT_EQ(s.kv_block_size, 16);
+  EXPECT_EQ(s.kv_cache_bytes, s.kv_blocks_total * kBlockBytes);
+}
+
+TEST_F(ModelRunnerPool, AFractionBelowOneSequenceIsRefusedNamingTheKey) {
+  RunnerConfig rc;
+  rc.kv_memory_fraction = 0.001;  // ~0.4 MiB of ~460 MiB: 2 blocks, a sequence of 512 needs 32
+  auto r = start(rc, int64_t(512) << 20);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kModelLoadError);
+  EXPECT_NE(r.status().message().find("raise kv_cache.memory_fraction"), std::string::npos)
+      << r.status().message();
+}
+
+// On a GPU: the pool is memory_fraction of what was free before it was allocated, so it lies
+// between that fraction of the memory free after the load and of the device's total.
+TEST_F(ModelRunnerPool, CudaGetsTheMemoryFractionOfItsFreeMemory) {
+  BackendConfig on_gpu;
+  on_gpu.device = Device::kCuda;
+  auto cuda = make_backend(on_gpu);
+  if (!cuda.ok()) GTEST_SKIP() << "no GPU: " << cuda.status().to_string();
+  RunnerConfig rc;
+  rc.scheduler.block_size = 16;
+  rc.scheduler.num_blocks = 0;
+  rc.kv_memory_fraction = 0.01;  // below what 256 sequences of 2,048 tokens need, on any GPU
+  auto r = ModelRunner::start("m", kModelDir, std::move(*cuda), rc, 2048, [](EventPayload) {});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  auto probe = make_backend(on_gpu);
+  ASSERT_TRUE(probe.ok());
+  const MemoryInfo after = *(*probe)->device_memory();
+  const ModelStats s = (*r)->stats();
+  const int64_t block = s.kv_cache_bytes / s.kv_blocks_total;
+  EXPECT_LE(s.kv_cache_bytes, int64_t(0.01 * double(after.total_bytes)));
+  EXPECT_GE(s.kv_cache_bytes + block, int64_t(0.01 * double(after.free_bytes)));
+}
+
+TEST_F(ModelRunnerPool, TheHostPoolFollowsTheByteBudget) {
+  RunnerConfig rc;
+  rc.cpu_kv_cache_bytes = 100 * kBlockBytes + 1;
+  auto r = start(rc);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ((*r)->stats().kv_blocks_total, 100);
+  EXPECT_EQ((*r)->stats().kv_cache_bytes, 100 * kBlockBytes);
+
+  rc.cpu_kv_cache_bytes = 31 * kBlockBytes;  // one block short of a 512-token sequence
+  r = start(rc);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("raise kv_cache.cpu_memory_bytes"), std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace

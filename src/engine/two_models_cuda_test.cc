@@ -142,7 +142,7 @@ struct Outcome {
 std::unique_ptr<ModelRunner> start_runner(const std::string& id, std::unique_ptr<Backend> b) {
   RunnerConfig rc;
   rc.scheduler.block_size = 16;
-  rc.kv_cache_bytes = int64_t(64) << 20;
+  rc.scheduler.num_blocks = 256;  // 4,096 tokens each: two models share the GPU
   auto r = ModelRunner::start(id, kModelDir, std::move(b), rc, 512, [](EventPayload) {});
   EXPECT_TRUE(r.ok()) << r.status().to_string();
   return r.ok() ? std::move(*r) : nullptr;

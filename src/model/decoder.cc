@@ -340,6 +340,35 @@ void Model::run_ops(int64_t T, int64_t R, const AttentionBatch& batch, KvCache& 
 
 static_assert(std::end(kDecodeBuckets)[-1] == Model::kMaxGraphTokens);
 
+Status Model::reserve_step_buffers(KvCache& cache, int max_batch, int max_blocks_per_seq,
+                                   int64_t max_step_tokens) {
+  // With padding, decode steps have a bucket's rows (at least max_batch up to kMaxGraphTokens).
+  const int64_t decode_rows =
+      pad_decode_ ? std::max<int64_t>(max_batch, decode_buckets_up_to(max_batch).back())
+                  : max_batch;
+  const int bs = cache.block_size(), window = config_.sliding_window;
+  // Model buffers first: a later growth frees tensors, which drops every graph.
+  ensure_scratch(std::max(max_step_tokens, decode_rows), decode_rows);
+  // One eager prefill-shaped step (not one token per sequence: no graph) grows the backend's
+  // step buffers (metadata, activation casts, attention splits) to the largest step.
+  if (max_step_tokens > 1) {
+    std::vector<int32_t> ids, rows;
+    AttentionBatch b = scratch_prefill_batch(max_step_tokens, bs, window, cache.scratch_block(),
+                                             max_blocks_per_seq, &ids, &rows);
+    MLXS_RETURN_IF_ERROR(run_step(ids, b, rows, cache));
+  }
+  // And the largest decode step, once (a graph key's first run is eager).
+  AttentionBatch empty;
+  empty.block_size = bs;
+  empty.sliding_window = window;
+  empty.query_start = {0};
+  PaddedStep p =
+      pad_decode_step({}, empty, {}, decode_rows, cache.scratch_block(), max_blocks_per_seq);
+  MLXS_RETURN_IF_ERROR(run_step(p.tokens, p.batch, p.logit_rows, cache));
+  backend_.synchronize();
+  return backend_.take_error();
+}
+
 Status Model::warm_up(KvCache& cache, int max_batch, int max_blocks_per_seq,
                       int64_t max_step_tokens, int* num_graphs) {
   *num_graphs = 0;
@@ -347,18 +376,9 @@ Status Model::warm_up(KvCache& cache, int max_batch, int max_blocks_per_seq,
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<int64_t> buckets = decode_buckets_up_to(max_batch);
   const int bs = cache.block_size(), window = config_.sliding_window;
-  // Model buffers first: a later growth frees tensors, which drops every graph.
-  ensure_scratch(std::max(max_step_tokens, buckets.back()),
-                 std::max<int64_t>(max_batch, buckets.back()));
-  // One eager prefill-shaped step (not one token per sequence: no graph) grows the backend's
-  // step buffers (metadata, activation casts, attention splits) to the largest step, so serving
-  // prefill does not drop the graphs.
-  if (max_step_tokens > 1) {
-    std::vector<int32_t> ids, rows;
-    AttentionBatch b = scratch_prefill_batch(max_step_tokens, bs, window, cache.scratch_block(),
-                                             max_blocks_per_seq, &ids, &rows);
-    MLXS_RETURN_IF_ERROR(run_step(ids, b, rows, cache));
-  }
+  // Every buffer at the size of the largest steps first, so serving prefill does not drop the
+  // graphs.
+  MLXS_RETURN_IF_ERROR(reserve_step_buffers(cache, max_batch, max_blocks_per_seq, max_step_tokens));
   // Largest bucket first, so smaller ones never grow a buffer; each runs twice (the backend
   // runs a key eagerly once, then records it). A pass that still lost graphs to a buffer growth
   // is repeated, now with every buffer at its final size.

@@ -105,6 +105,14 @@ class Model {
   // it on for the CPU backend, where real rows must come out bitwise unchanged.
   void set_decode_padding(bool on) { pad_decode_ = on; }
   bool decode_padding() const { return pad_decode_; }
+  // Grows every buffer of the model and the backend to the largest step: one eager
+  // prefill-shaped step of max_step_tokens tokens and one decode step of max_batch sequences
+  // (the largest bucket with padding) with block tables of max_blocks_per_seq blocks. Writes
+  // only cache.scratch_block(); records no graph. Afterwards the device memory in use is the
+  // weights, the cache and the activations at their peak (ModelRunner sizes the KV pool from
+  // what is left). Returns the backend's error, if any. On the engine thread.
+  Status reserve_step_buffers(KvCache& cache, int max_batch, int max_blocks_per_seq,
+                              int64_t max_step_tokens);
   // With decode padding on: sizes the step buffers for steps of up to max_step_tokens tokens and
   // max_batch sequences with block tables of up to max_blocks_per_seq blocks, then runs padded
   // dummy decode steps of every bucket up to max_batch (capped at kMaxGraphTokens) so their

@@ -287,6 +287,18 @@ class Session : public std::enable_shared_from_this<Session> {
                  {"active_streams", h.active_streams},
                  {"loaded_models", h.loaded_models}};
     if (!h.detail.empty()) body["detail"] = h.detail;
+    // Per model: the KV pool's size and use (tokens = blocks x block_size).
+    json pools = json::array();
+    for (const ModelStats& m : server_->engine.runtime_info().models) {
+      pools.push_back({{"model", m.model_id},
+                       {"block_size", m.kv_block_size},
+                       {"blocks_total", m.kv_blocks_total},
+                       {"blocks_used", m.kv_blocks_used},
+                       {"blocks_free", m.kv_blocks_total - m.kv_blocks_used},
+                       {"tokens_capacity", int64_t(m.kv_blocks_total) * m.kv_block_size},
+                       {"bytes", m.kv_cache_bytes}});
+    }
+    body["kv_cache"] = std::move(pools);
     const bool ok = !server_->draining && h.status != HealthState::kUnhealthy;
     send(ok ? 200 : 503, json_response_type(), dump_json(body));
   }

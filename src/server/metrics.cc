@@ -114,6 +114,13 @@ std::string Metrics::render(const RuntimeInfo& info, const HealthStatus& health)
        [](const ModelStats& s) { return double(s.kv_blocks_used); }},
       {"mlxs_kv_blocks_total", "KV cache blocks in the pool.", "gauge",
        [](const ModelStats& s) { return double(s.kv_blocks_total); }},
+      {"mlxs_kv_blocks_free", "KV cache blocks not in use (free or holding only a cached prefix).",
+       "gauge", [](const ModelStats& s) { return double(s.kv_blocks_total - s.kv_blocks_used); }},
+      {"mlxs_kv_cache_capacity_tokens", "Tokens the KV cache pool holds (blocks x block size).",
+       "gauge",
+       [](const ModelStats& s) { return double(s.kv_blocks_total) * double(s.kv_block_size); }},
+      {"mlxs_kv_cache_size_bytes", "Memory of the KV cache pool (K and V of every layer).", "gauge",
+       [](const ModelStats& s) { return double(s.kv_cache_bytes); }},
       {"mlxs_kv_cache_usage_ratio", "KV cache blocks in use over the pool size (0..1).", "gauge",
        [](const ModelStats& s) {
          return s.kv_blocks_total ? double(s.kv_blocks_used) / s.kv_blocks_total : 0.0;

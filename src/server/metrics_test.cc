@@ -30,12 +30,17 @@ TEST(Metrics, ExpositionHasEngineAndServerSeries) {
   s.model_id = "default";
   s.kv_blocks_used = 5;
   s.kv_blocks_total = 20;
+  s.kv_block_size = 16;
+  s.kv_cache_bytes = 3276800;
   s.prefix_hits = 3;
   s.prefix_misses = 1;
   info.models.push_back(s);
   std::string text = m.render(info, HealthStatus{});
   EXPECT_NE(text.find("mlxs_kv_blocks_used{model=\"default\"} 5\n"), std::string::npos);
   EXPECT_NE(text.find("mlxs_kv_cache_usage_ratio{model=\"default\"} 0.25\n"), std::string::npos);
+  EXPECT_NE(text.find("mlxs_kv_blocks_free{model=\"default\"} 15\n"), std::string::npos);
+  EXPECT_NE(text.find("mlxs_kv_cache_capacity_tokens{model=\"default\"} 320\n"), std::string::npos);
+  EXPECT_NE(text.find("mlxs_kv_cache_size_bytes{model=\"default\"} 3276800\n"), std::string::npos);
   EXPECT_NE(text.find("mlxs_prefix_cache_hit_rate{model=\"default\"} 0.75\n"), std::string::npos);
   EXPECT_NE(text.find("mlxs_http_requests_total{route=\"/v1/completions\",status=\"200\"} 2\n"),
             std::string::npos);

@@ -74,6 +74,17 @@ const sections = {
     let r = await get('/health');
     assert.equal(r.status, 200);
     assert.equal(r.json.status, 'healthy');
+    // the KV pool of the model: blocks x block size tokens, sized at load
+    assert.equal(r.json.kv_cache.length, 1);
+    const pool = r.json.kv_cache[0];
+    assert.equal(pool.model, MODEL);
+    assert.equal(pool.block_size, 16);
+    assert.ok(pool.blocks_total > 0 && pool.bytes > 0);
+    assert.equal(pool.tokens_capacity, pool.blocks_total * pool.block_size);
+    assert.equal(pool.blocks_used + pool.blocks_free, pool.blocks_total);
+    assert.equal(await metric('mlxs_kv_blocks_total'), pool.blocks_total);
+    assert.equal(await metric('mlxs_kv_cache_capacity_tokens'), pool.tokens_capacity);
+    assert.equal(await metric('mlxs_kv_cache_size_bytes'), pool.bytes);
     r = await get('/v1/models');
     assert.equal(r.json.object, 'list');
     assert.deepEqual(r.json.data.map((m) => m.id), [MODEL]);

@@ -109,6 +109,8 @@ TEST_F(ServerE2E, EveryRouteStreamingAndNot) {
   ServerProcess server({});
   ASSERT_GT(server.port(), 0);
   EXPECT_EQ(run_section("routes", server), 0) << server.log();
+  // The startup log names the KV pool's size.
+  EXPECT_NE(server.log().find("model default: KV pool "), std::string::npos) << server.log();
 }
 
 TEST_F(ServerE2E, BadRequestsGetTheirErrorsAndHurtNoOne) {

@@ -82,6 +82,7 @@ class CudaBackend final : public Backend {
     staging_ring_.release_all();
   }
   Status take_error() override;
+  std::optional<MemoryInfo> device_memory() const override;
 
   void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override {
     cuda::embedding(ids.as<int32_t>(), int64_t(ids.numel()), table.data, table.dtype, table.cols,
@@ -269,6 +270,16 @@ void CudaBackend::free(Tensor& t) {
   interleaved_.erase(t.data);
   MLXS_CUDA(stream_, cudaFree(t.data));
   t.data = nullptr;
+}
+
+std::optional<MemoryInfo> CudaBackend::device_memory() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  // The query goes to the calling thread's current device: make it this backend's.
+  if (!MLXS_CUDA(cudaSetDevice(opt_.device)) ||
+      !MLXS_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes))) {
+    return std::nullopt;
+  }
+  return MemoryInfo{int64_t(free_bytes), int64_t(total_bytes)};
 }
 
 void CudaBackend::stage(const void* host, size_t bytes, void* device) {
