@@ -123,6 +123,18 @@ struct WorkerConfig {
   int64_t max_message_bytes = 1024 * 1024;
 };
 
+// The CPU backend. Every OpenMP compute thread of the process is bounded by `threads`: the
+// engine thread of each model applies it before its first step (OpenMP's thread count is per
+// thread, so setting it only where the engine is created would leave the model's thread on all
+// cores). EngineOptions::num_threads (`--threads`), when > 0, wins over this key.
+struct CpuBackendConfig {
+  int32_t threads = 0;  // 0 = OpenMP's default (OMP_NUM_THREADS, else one per core)
+};
+
+struct BackendConfig {
+  CpuBackendConfig cpu;
+};
+
 struct Config {
   ModelConfig model;
   SchedulerConfig scheduler;
@@ -134,6 +146,7 @@ struct Config {
   TelemetryConfig telemetry;
   ClusterConfig cluster;
   WorkerConfig worker;
+  BackendConfig backend;
 };
 
 using EnvMap = std::map<std::string, std::string>;
@@ -198,6 +211,10 @@ template <>
 const Schema<ClusterConfig>& schema_of<ClusterConfig>();
 template <>
 const Schema<WorkerConfig>& schema_of<WorkerConfig>();
+template <>
+const Schema<CpuBackendConfig>& schema_of<CpuBackendConfig>();
+template <>
+const Schema<BackendConfig>& schema_of<BackendConfig>();
 }  // namespace schema
 
 }  // namespace mlxs
