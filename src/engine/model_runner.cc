@@ -1,6 +1,9 @@
 #include "engine/model_runner.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <future>
 
 #include "sched/scheduler_output.h"
 
@@ -28,6 +31,28 @@ bool needs_history(const SamplingParams& p) {
 
 }  // namespace
 
+RunnerConfig runner_config_of(const Config& config, int num_threads) {
+  RunnerConfig rc;
+  auto& s = rc.scheduler;
+  s.block_size = config.kv_cache.block_size;
+  s.num_blocks = config.kv_cache.num_blocks;
+  s.max_num_seqs = config.scheduler.max_num_seqs;
+  s.max_num_batched_tokens = config.scheduler.max_num_batched_tokens;
+  s.ageing_rate = 1000.0 / double(std::max<int64_t>(1, config.scheduler.ageing_interval_ms));
+  s.enable_prefix_caching = config.kv_cache.prefix_caching;
+  s.enable_chunked_prefill = config.scheduler.chunked_prefill;
+  rc.stream_buffer_tokens = size_t(config.stream_registry.buffer_chunks);
+  rc.max_waiting_requests = config.scheduler.max_waiting_requests;
+  const auto& cb = config.circuit_breaker;
+  rc.breaker = {cb.failure_threshold, std::chrono::milliseconds(cb.failure_window_ms),
+                std::chrono::milliseconds(cb.recovery_timeout_ms), cb.half_open_max_calls,
+                cb.success_threshold};
+  rc.num_threads = num_threads;
+  rc.default_context_length = config.model.default_context_length;
+  rc.overlap_steps = config.scheduler.overlap_steps;
+  return rc;
+}
+
 Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
     const std::string& id, const std::string& dir, std::unique_ptr<Backend> backend,
     RunnerConfig config, std::optional<int> context_length, EventSink events) {
@@ -40,8 +65,9 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
   auto tok = Tokenizer::load(dir);
   if (tok.ok()) r->tokenizer_ = std::move(*tok);  // a folder without tokenizer takes token ids only
   sched::SchedulerConfig& sc = config.scheduler;
-  sc.max_model_len =
-      std::min(context_length.value_or(mc.max_position_embeddings), mc.max_position_embeddings);
+  const int model_len =
+      mc.max_position_embeddings > 0 ? mc.max_position_embeddings : config.default_context_length;
+  sc.max_model_len = std::min(context_length.value_or(model_len), model_len);
   const int blocks_per_seq = (sc.max_model_len + sc.block_size - 1) / sc.block_size;
   if (sc.num_blocks <= 0) {
     int64_t fit = config.kv_cache_bytes /
@@ -65,7 +91,18 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
   r->config_ = config;
   r->stats_.model_id = id;
   r->stats_.kv_blocks_total = sc.num_blocks;
-  r->thread_ = std::thread([p = r.get()] { p->loop(); });
+  r->last_used_ = EngineClock::now();
+  std::promise<void> threads_set;
+  r->thread_ = std::thread([p = r.get(), &threads_set] {
+    if (p->config_.num_threads > 0) omp_set_num_threads(p->config_.num_threads);
+    {
+      std::lock_guard<std::mutex> lock(p->mu_);
+      p->stats_.num_threads = omp_get_max_threads();
+    }
+    threads_set.set_value();
+    p->loop();
+  });
+  threads_set.get_future().wait();  // stats report the engine thread's count from the start
   return r;
 }
 
@@ -122,6 +159,8 @@ void ModelRunner::submit(std::unique_ptr<Request> r) {
     ++num_queued_;
     inbox_.push_back(std::move(r));
   }
+  num_in_flight_.fetch_add(1);
+  last_used_ = EngineClock::now();
   cv_.notify_one();
 }
 
@@ -503,6 +542,7 @@ void ModelRunner::finish(Request& r, FinishReason reason) {
   m.finish_reason = reason;
   m.model_id = id_;
   m.stop_sequence = r.matched_stop;
+  num_in_flight_.fetch_sub(1);
   events_(GenerationCompletedEvent{r.stream_id, m});
   r.stream->push(std::move(m), true);
   {
@@ -522,6 +562,7 @@ void ModelRunner::fail(Request& r, ErrorCode code, const std::string& message) {
   m.prompt_tokens = int32_t(r.prompt.size());
   m.finish_reason = FinishReason::kError;
   m.model_id = id_;
+  num_in_flight_.fetch_sub(1);
   events_(GenerationCompletedEvent{r.stream_id, m});
   r.stream->push(ErrorChunk{code, message, ""}, true);
   live_.erase(r.id);
