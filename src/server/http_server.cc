@@ -208,6 +208,11 @@ class Session : public std::enable_shared_from_this<Session> {
                         anthropic_);
     }
     if (r == "/health") return send_health();
+    if (r == "/metrics" && !server_->options.metrics) {
+      return send_error(make_error(404, ErrorCode::kNotFound,
+                                   "no route for GET /metrics (telemetry.metrics is false)"),
+                        false);
+    }
     if (r == "/metrics") {
       return send(
           200, "text/plain; version=0.0.4; charset=utf-8",

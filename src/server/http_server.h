@@ -28,6 +28,7 @@ struct ServerOptions {
   int io_threads = 2;
   bool handle_signals = true;  // SIGINT / SIGTERM start a graceful shutdown
   bool log_requests = true;    // one JSON line per request on stderr
+  bool metrics = true;         // serve /metrics (telemetry.metrics); false: 404
 };
 
 class HttpServer {
