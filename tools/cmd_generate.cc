@@ -107,7 +107,9 @@ mlxs::cli::CommandRegistrar reg(
                      "CPU compute threads of the model (0 = backend.cpu.threads, whose 0 = all)");
       app.add_option("--device", a->device, "auto, cpu or cuda")
           ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-      app.add_option("--config", a->config, "YAML configuration file");
+      app.add_option("--config", a->config,
+                     "YAML configuration file (its sampling section does not apply: every "
+                     "sampling flag here has its own default, greedy at temperature 0)");
       app.add_flag("--print-ids", a->print_ids, "Print token ids instead of text");
       return [a] { return run(*a); };
     });

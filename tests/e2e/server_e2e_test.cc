@@ -227,6 +227,32 @@ if (r.status !== 400 || !j.error.message.includes('model.limits.max_generation_t
       << server.log();
 }
 
+// Checked before tokenizing, on every route that takes text (issue 22, finding 6).
+TEST_F(ServerE2E, PromptOverMaxPromptCharsIsA400) {
+  auto config = write_config("prompt_chars", "model:\n  limits:\n    max_prompt_chars: 200\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_js(server, R"(
+const long = 'x'.repeat(201);
+for (const [route, body] of [
+    ['/v1/completions', {model: 'default', prompt: long, max_tokens: 2}],
+    ['/v1/chat/completions', {model: 'default', max_tokens: 2, messages: [{role: 'user', content: long}]}],
+    ['/tokenize', {model: 'default', prompt: long}]]) {
+  const r = await fetch(url + route, {method: 'POST', headers: {'content-type': 'application/json'},
+                                      body: JSON.stringify(body)});
+  const j = await r.json();
+  if (r.status !== 400 || !JSON.stringify(j).includes('model.limits.max_prompt_chars')) {
+    console.error(route, r.status, JSON.stringify(j)); process.exit(1);
+  }
+}
+const ok = await fetch(url + '/v1/completions', {method: 'POST', headers: {'content-type': 'application/json'},
+  body: JSON.stringify({model: 'default', prompt: 'x'.repeat(150), max_tokens: 2})});
+process.exit(ok.status === 200 ? 0 : 2);
+)"),
+            0)
+      << server.log();
+}
+
 // A port nobody listens on now (bound, then released).
 int free_port() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
