@@ -242,8 +242,9 @@ TEST(Config, BackendCpuThreads) {
   auto c = load_config_text("backend:\n  cpu:\n    threads: 3\n", "cfg.yaml", {});
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->backend.cpu.threads, 3);
-  EXPECT_EQ(load_config_text("", "cfg.yaml", {{"MLXS_BACKEND_CPU_THREADS", "2"}})->backend.cpu.threads,
-            2);
+  EXPECT_EQ(
+      load_config_text("", "cfg.yaml", {{"MLXS_BACKEND_CPU_THREADS", "2"}})->backend.cpu.threads,
+      2);
   EXPECT_EQ(error_of("backend:\n  cpu:\n    threads: -1\n"),
             "cfg.yaml:3: Validation error on field 'backend.cpu.threads': must be >= 0 and <= "
             "4096, got -1");
@@ -292,8 +293,7 @@ TEST_P(RefusedConfigKey, OnlyTheDefaultIsAccepted) {
   if (env_value.front() == '"') env_value = env_value.substr(1, env_value.size() - 2);
   auto from_env = load_config_text("", "cfg.yaml", {{k.env, env_value}});
   ASSERT_FALSE(from_env.ok()) << k.env << " was accepted";
-  EXPECT_EQ(from_env.status().message().rfind(std::string("environment variable ") + k.env, 0),
-            0u)
+  EXPECT_EQ(from_env.status().message().rfind(std::string("environment variable ") + k.env, 0), 0u)
       << from_env.status().message();
 }
 
@@ -307,7 +307,8 @@ INSTANTIATE_TEST_SUITE_P(
         RefusedKey{"StreamRegistrySlowConsumerThresholdMs",
                    "stream_registry:\n  slow_consumer_threshold_ms: 5\n",
                    "MLXS_STREAM_REGISTRY_SLOW_CONSUMER_THRESHOLD_MS", "5"},
-        RefusedKey{"StreamRegistryCleanupIntervalMs", "stream_registry:\n  cleanup_interval_ms: 5\n",
+        RefusedKey{"StreamRegistryCleanupIntervalMs",
+                   "stream_registry:\n  cleanup_interval_ms: 5\n",
                    "MLXS_STREAM_REGISTRY_CLEANUP_INTERVAL_MS", "5"},
         RefusedKey{"TelemetryLogLevel", "telemetry:\n  log_level: debug\n",
                    "MLXS_TELEMETRY_LOG_LEVEL", "\"debug\""},
@@ -315,8 +316,7 @@ INSTANTIATE_TEST_SUITE_P(
                    "MLXS_TELEMETRY_JSON_LOGS", "true"},
         RefusedKey{"TelemetryServiceName", "telemetry:\n  service_name: svc\n",
                    "MLXS_TELEMETRY_SERVICE_NAME", "\"svc\""},
-        RefusedKey{"ClusterEnabled", "cluster:\n  enabled: true\n", "MLXS_CLUSTER_ENABLED",
-                   "true"},
+        RefusedKey{"ClusterEnabled", "cluster:\n  enabled: true\n", "MLXS_CLUSTER_ENABLED", "true"},
         RefusedKey{"ClusterNatsUrl", "cluster:\n  nats_url: nats://h:1\n", "MLXS_CLUSTER_NATS_URL",
                    "\"nats://h:1\""},
         RefusedKey{"ClusterWorkerId", "cluster:\n  worker_id: w1\n", "MLXS_CLUSTER_WORKER_ID",

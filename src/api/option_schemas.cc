@@ -267,8 +267,9 @@ const Schema<GeneratorParams>& schema_of<GeneratorParams>() {
     });
     s.refine("logprobs", [](const GeneratorParams& p) -> std::optional<std::string> {
       if (!p.logprobs || p.streaming) return std::nullopt;
-      return std::string("requires streaming to be true (each token's log-probability comes in "
-                         "its own chunk), got streaming false");
+      return std::string(
+          "requires streaming to be true (each token's log-probability comes in "
+          "its own chunk), got streaming false");
     });
     s.refine("prompt.variables", [](const GeneratorParams& p) -> std::optional<std::string> {
       const auto* t = std::get_if<PromptTemplate>(&p.prompt);

@@ -381,9 +381,11 @@ TEST(EngineOptionsSchema, Rules) {
     auto r = parse_options<EngineOptions>(nlohmann::json(body));
     return r.ok() ? "" : r.status().message();
   };
-  EXPECT_EQ(
-      err({{"device", "cuda"}, {"device_index", 63}, {"num_threads", 4096}, {"runtime", "in_process"}}),
-      "");
+  EXPECT_EQ(err({{"device", "cuda"},
+                 {"device_index", 63},
+                 {"num_threads", 4096},
+                 {"runtime", "in_process"}}),
+            "");
   EXPECT_EQ(err({{"device", "metal"}}),
             msg("device", "must be one of \"auto\", \"cpu\", \"cuda\", got \"metal\""));
   EXPECT_EQ(err({{"device_index", 64}}), msg("device_index", "must be >= 0 and <= 63, got 64"));
@@ -442,7 +444,8 @@ TEST(RefusedField, EngineOptionsRuntimeWorker) {
 TEST(RefusedField, EngineOptionsWorkerPath) {
   EngineOptions o;
   o.worker_path = "/usr/bin/w";
-  EXPECT_EQ(refusal_of(o), unavailable("worker_path", "the worker process", "\"\"", "\"/usr/bin/w\""));
+  EXPECT_EQ(refusal_of(o),
+            unavailable("worker_path", "the worker process", "\"\"", "\"/usr/bin/w\""));
 }
 
 TEST(RefusedField, EngineOptionsTelemetry) {
@@ -477,15 +480,14 @@ TEST(RefusedField, LoadModelOptionsDraft) {
 TEST(RefusedField, LoadModelOptionsRevision) {
   LoadModelOptions o = load_options();
   o.revision = "v2";
-  EXPECT_EQ(refusal_of(o),
-            unavailable("revision", "checkpoint revisions", "\"main\"", "\"v2\""));
+  EXPECT_EQ(refusal_of(o), unavailable("revision", "checkpoint revisions", "\"main\"", "\"v2\""));
 }
 
 TEST(RefusedField, LoadModelOptionsQuantization) {
   LoadModelOptions o = load_options();
   o.quantization = Quantization::kInt8;
-  EXPECT_EQ(refusal_of(o), unavailable("quantization", "load-time quantization", "\"none\"",
-                                       "\"int8\""));
+  EXPECT_EQ(refusal_of(o),
+            unavailable("quantization", "load-time quantization", "\"none\"", "\"int8\""));
 }
 
 TEST(RefusedField, LoadModelOptionsDtype) {

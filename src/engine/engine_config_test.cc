@@ -2,13 +2,12 @@
 // on the model's engine thread, model.limits.*, sampling.max_tokens, max_loaded_models with LRU
 // eviction, streaming false, generation_config.json defaults, default_context_length, and the
 // fields of features this build does not have yet.
+#include <gtest/gtest.h>
 #include <omp.h>
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -78,7 +77,8 @@ fs::path model_copy(const std::string& name, const std::function<void(const fs::
   fs::path dir = fs::path(::testing::TempDir()) / ("engine_config_model_" + name);
   fs::remove_all(dir);
   fs::create_directories(dir);
-  for (const auto& f : fs::directory_iterator(kModelDir)) fs::copy(f.path(), dir / f.path().filename());
+  for (const auto& f : fs::directory_iterator(kModelDir))
+    fs::copy(f.path(), dir / f.path().filename());
   edit(dir);
   return dir;
 }
@@ -150,8 +150,9 @@ TEST(EngineConfig, BackendCpuThreadsFromTheConfigAndTheOptionWins) {
 // --- model.limits ---------------------------------------------------------------------------
 
 TEST(EngineConfig, MaxGenerationTokensRefusesALongerRequest) {
-  auto e = engine_with("max_gen", "model:\n  limits:\n    max_generation_tokens: 8\nsampling:\n"
-                                  "  max_tokens: 8\n");
+  auto e = engine_with("max_gen",
+                       "model:\n  limits:\n    max_generation_tokens: 8\nsampling:\n"
+                       "  max_tokens: 8\n");
   ASSERT_TRUE(e);
   ASSERT_TRUE(load(*e, "default").ok());
   auto refused = e->create_generator(params("default", 9));
@@ -166,7 +167,8 @@ TEST(EngineConfig, MaxGenerationTokensRefusesALongerRequest) {
 TEST(EngineConfig, MaxPromptCharsIsCheckedBeforeTokenizing) {
   // Without tokenizer.json a text prompt can never be tokenized: the limit's error, not the
   // tokenizer's, shows that the length is checked first.
-  fs::path dir = model_copy("no_tokenizer", [](const fs::path& d) { fs::remove(d / "tokenizer.json"); });
+  fs::path dir =
+      model_copy("no_tokenizer", [](const fs::path& d) { fs::remove(d / "tokenizer.json"); });
   auto e = engine_with("prompt_chars", "model:\n  limits:\n    max_prompt_chars: 10\n");
   ASSERT_TRUE(e);
   ASSERT_TRUE(load(*e, "bare", dir).ok());
@@ -285,8 +287,8 @@ class GenerationConfig : public ::testing::Test {
 };
 
 TEST_F(GenerationConfig, TemperatureFromTheFileWinsOverTheConfig) {
-  ASSERT_TRUE(load(*engine_, "cold", model_with_generation_config("cold", {{"temperature", 0.0}}))
-                  .ok());
+  ASSERT_TRUE(
+      load(*engine_, "cold", model_with_generation_config("cold", {{"temperature", 0.0}})).ok());
   EXPECT_EQ(ids_of(run(*engine_, unset("cold"))), greedy_);
   // The request wins over the file: the same seed and temperature as on the plain folder.
   GeneratorParams hot = unset("cold");
@@ -298,24 +300,24 @@ TEST_F(GenerationConfig, TemperatureFromTheFileWinsOverTheConfig) {
 }
 
 TEST_F(GenerationConfig, DoSampleFalseMeansGreedy) {
-  ASSERT_TRUE(load(*engine_, "nosample",
-                   model_with_generation_config("nosample", {{"do_sample", false}, {"temperature", 0.9}}))
-                  .ok());
+  ASSERT_TRUE(
+      load(*engine_, "nosample",
+           model_with_generation_config("nosample", {{"do_sample", false}, {"temperature", 0.9}}))
+          .ok());
   EXPECT_EQ(ids_of(run(*engine_, unset("nosample"))), greedy_);
 }
 
 TEST_F(GenerationConfig, TopKAndTopPFromTheFile) {
   ASSERT_TRUE(load(*engine_, "topk", model_with_generation_config("topk", {{"top_k", 1}})).ok());
   for (uint32_t seed : {1u, 2u, 3u}) EXPECT_EQ(ids_of(run(*engine_, unset("topk", seed))), greedy_);
-  ASSERT_TRUE(
-      load(*engine_, "topp", model_with_generation_config("topp", {{"top_p", 1e-6}})).ok());
+  ASSERT_TRUE(load(*engine_, "topp", model_with_generation_config("topp", {{"top_p", 1e-6}})).ok());
   for (uint32_t seed : {1u, 2u, 3u}) EXPECT_EQ(ids_of(run(*engine_, unset("topp", seed))), greedy_);
 }
 
 TEST_F(GenerationConfig, RepetitionPenaltyFromTheFile) {
-  ASSERT_TRUE(load(*engine_, "rep",
-                   model_with_generation_config("rep", {{"repetition_penalty", 10.0}}))
-                  .ok());
+  ASSERT_TRUE(
+      load(*engine_, "rep", model_with_generation_config("rep", {{"repetition_penalty", 10.0}}))
+          .ok());
   GeneratorParams explicit_penalty = params("default", 20, 0.0);
   explicit_penalty.repetition_penalty = 10.0;
   const auto penalized = ids_of(run(*engine_, explicit_penalty));
@@ -339,8 +341,8 @@ TEST_F(GenerationConfig, ABadValueFailsTheLoadNamingFileAndKey) {
   auto h = load(*engine_, "bad", dir);
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), ErrorCode::kModelLoadError);
-  EXPECT_EQ(h.status().message(),
-            (dir / "generation_config.json").string() + ": top_p must be a number > 0 and <= 1, got 0");
+  EXPECT_EQ(h.status().message(), (dir / "generation_config.json").string() +
+                                      ": top_p must be a number > 0 and <= 1, got 0");
   dir = model_with_generation_config("bad_type", {{"temperature", "hot"}});
   EXPECT_EQ(load(*engine_, "bad_type", dir).status().message(),
             (dir / "generation_config.json").string() +
@@ -466,8 +468,9 @@ TEST(RefusedEngineField, ClusterEnabledFailsCreateEngine) {
   auto e = create_engine(o);
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().message(),
-            cfg + ":2: Validation error on field 'cluster.enabled': not available in this build "
-                  "yet (clustering over NATS); leave it unset or at its default false, got true");
+            cfg +
+                ":2: Validation error on field 'cluster.enabled': not available in this build "
+                "yet (clustering over NATS); leave it unset or at its default false, got true");
 }
 
 TEST(RefusedEngineField, LoadModelQuantizationFailsTheLoad) {
@@ -651,20 +654,24 @@ const std::vector<Row> kConfigTable = {
      "Config/RefusedConfigKey.OnlyTheDefaultIsAccepted/StreamRegistryCleanupIntervalMs"},
     {"sampling.max_tokens", Truth::kWorks,
      "EngineConfig.UnsetMaxTokensIsTheConfiguredDefaultCutToTheContext"},
-    {"sampling.temperature", Truth::kWorks, "GenerationConfig.TemperatureFromTheFileWinsOverTheConfig"},
+    {"sampling.temperature", Truth::kWorks,
+     "GenerationConfig.TemperatureFromTheFileWinsOverTheConfig"},
     {"sampling.top_p", Truth::kWorks, "Config.ValidateStructAndSamplingDefaults"},
     {"sampling.top_k", Truth::kWorks, "Config.ValidateStructAndSamplingDefaults"},
     {"sampling.min_p", Truth::kWorks, "Config.ValidateStructAndSamplingDefaults"},
     {"sampling.presence_penalty", Truth::kWorks, "Config.ValidateStructAndSamplingDefaults"},
     {"sampling.frequency_penalty", Truth::kWorks, "Config.ValidateStructAndSamplingDefaults"},
     {"sampling.repetition_penalty", Truth::kWorks, "Config.ValidateStructAndSamplingDefaults"},
-    {"circuit_breaker.failure_threshold", Truth::kWorks, "EngineConfig.RunnerConfigCarriesEveryKey"},
-    {"circuit_breaker.failure_window_ms", Truth::kWorks, "EngineConfig.RunnerConfigCarriesEveryKey"},
+    {"circuit_breaker.failure_threshold", Truth::kWorks,
+     "EngineConfig.RunnerConfigCarriesEveryKey"},
+    {"circuit_breaker.failure_window_ms", Truth::kWorks,
+     "EngineConfig.RunnerConfigCarriesEveryKey"},
     {"circuit_breaker.recovery_timeout_ms", Truth::kWorks,
      "EngineConfig.RunnerConfigCarriesEveryKey"},
     {"circuit_breaker.half_open_max_calls", Truth::kWorks,
      "EngineConfig.RunnerConfigCarriesEveryKey"},
-    {"circuit_breaker.success_threshold", Truth::kWorks, "EngineConfig.RunnerConfigCarriesEveryKey"},
+    {"circuit_breaker.success_threshold", Truth::kWorks,
+     "EngineConfig.RunnerConfigCarriesEveryKey"},
     {"server.host", Truth::kWorks, "ServerE2E.ServerKeysFromTheConfig"},
     {"server.port", Truth::kWorks, "ServerE2E.ServerKeysFromTheConfig"},
     {"server.api_key", Truth::kWorks, "ServerE2E.ServerKeysFromTheConfig"},
@@ -705,17 +712,21 @@ const std::vector<Row> kConfigTable = {
 };
 
 const std::vector<Row> kOptionsTable = {
-    {"EngineOptions.config_path", Truth::kWorks, "EngineConfig.MaxGenerationTokensRefusesALongerRequest"},
-    {"EngineOptions.env_overrides", Truth::kWorks, "EngineConfig.EnvOverridesFalseIgnoresTheEnvironment"},
+    {"EngineOptions.config_path", Truth::kWorks,
+     "EngineConfig.MaxGenerationTokensRefusesALongerRequest"},
+    {"EngineOptions.env_overrides", Truth::kWorks,
+     "EngineConfig.EnvOverridesFalseIgnoresTheEnvironment"},
     {"EngineOptions.device", Truth::kWorks,
      "EngineDevice.CudaWithoutAGpuIsAClearErrorAndAutoFallsBackToTheCpu"},
-    {"EngineOptions.device_index", Truth::kWorks, "RefusedField.EngineOptionsDeviceIndexWithTheCpu"},
+    {"EngineOptions.device_index", Truth::kWorks,
+     "RefusedField.EngineOptionsDeviceIndexWithTheCpu"},
     {"EngineOptions.num_threads", Truth::kWorks, "EngineConfig.ThreadsBoundTheModelsEngineThread"},
     {"EngineOptions.runtime", Truth::kRefused, "RefusedField.EngineOptionsRuntimeWorker"},
     {"EngineOptions.worker_path", Truth::kRefused, "RefusedField.EngineOptionsWorkerPath"},
     {"EngineOptions.telemetry", Truth::kRefused, "RefusedField.EngineOptionsTelemetry"},
     {"LoadModelOptions.model", Truth::kWorks, "EngineConfig.SearchAndTrustedModelDirectories"},
-    {"LoadModelOptions.local_path", Truth::kWorks, "EngineConfig.DefaultContextLengthWhenConfigJsonNamesNone"},
+    {"LoadModelOptions.local_path", Truth::kWorks,
+     "EngineConfig.DefaultContextLengthWhenConfigJsonNamesNone"},
     {"LoadModelOptions.draft", Truth::kRefused, "RefusedField.LoadModelOptionsDraft"},
     {"LoadModelOptions.revision", Truth::kRefused, "RefusedField.LoadModelOptionsRevision"},
     {"LoadModelOptions.quantization", Truth::kRefused, "RefusedField.LoadModelOptionsQuantization"},
@@ -723,11 +734,15 @@ const std::vector<Row> kOptionsTable = {
     {"LoadModelOptions.context_length", Truth::kWorks,
      "EngineConfig.UnsetMaxTokensIsTheConfiguredDefaultCutToTheContext"},
     // Documented as accepted for compatibility: no model code is executed either way.
-    {"LoadModelOptions.trust_remote_code", Truth::kWorks, "EngineConfig.TrustRemoteCodeLoadsNoCode"},
+    {"LoadModelOptions.trust_remote_code", Truth::kWorks,
+     "EngineConfig.TrustRemoteCodeLoadsNoCode"},
     {"GeneratorParams.model", Truth::kWorks, "EngineTest.ValidationNamesFieldRuleAndValue"},
-    {"GeneratorParams.prompt", Truth::kWorks, "EngineTest.PromptTemplateAndTokensGiveTheSameOutputAsText"},
-    {"GeneratorParams.max_tokens", Truth::kWorks, "EngineTest.RequestLongerThanTheContextIsRefusedUpFront"},
-    {"GeneratorParams.temperature", Truth::kWorks, "EngineTest.SeededSamplingIsReproducibleUnderAnyBatch"},
+    {"GeneratorParams.prompt", Truth::kWorks,
+     "EngineTest.PromptTemplateAndTokensGiveTheSameOutputAsText"},
+    {"GeneratorParams.max_tokens", Truth::kWorks,
+     "EngineTest.RequestLongerThanTheContextIsRefusedUpFront"},
+    {"GeneratorParams.temperature", Truth::kWorks,
+     "EngineTest.SeededSamplingIsReproducibleUnderAnyBatch"},
     {"GeneratorParams.top_p", Truth::kWorks, "GenerationConfig.TopKAndTopPFromTheFile"},
     {"GeneratorParams.top_k", Truth::kWorks, "GenerationConfig.TopKAndTopPFromTheFile"},
     {"GeneratorParams.min_p", Truth::kWorks, "Sampler.TopKTopPAndMinPRestrictTheCandidates"},
@@ -735,14 +750,16 @@ const std::vector<Row> kOptionsTable = {
      "Sampler.PresenceAndFrequencyPenaltiesCountOnlyTheOutput"},
     {"GeneratorParams.frequency_penalty", Truth::kWorks,
      "Sampler.PresenceAndFrequencyPenaltiesCountOnlyTheOutput"},
-    {"GeneratorParams.repetition_penalty", Truth::kWorks, "GenerationConfig.RepetitionPenaltyFromTheFile"},
+    {"GeneratorParams.repetition_penalty", Truth::kWorks,
+     "GenerationConfig.RepetitionPenaltyFromTheFile"},
     {"GeneratorParams.stop_sequences", Truth::kWorks,
      "EngineTest.StopSequenceSplitAcrossTokensEndsTheStreamAndIsNotEmitted"},
     {"GeneratorParams.stop_token_ids", Truth::kWorks, "EngineTest.StopTokenIdEndsTheStream"},
     {"GeneratorParams.seed", Truth::kWorks, "EngineTest.SeededSamplingIsReproducibleUnderAnyBatch"},
     {"GeneratorParams.logprobs", Truth::kWorks, "EngineTest.LogprobsAndTopLogprobsAreReported"},
     {"GeneratorParams.top_logprobs", Truth::kWorks, "EngineTest.LogprobsAndTopLogprobsAreReported"},
-    {"GeneratorParams.streaming", Truth::kWorks, "EngineConfig.StreamingFalseGivesOneChunkWithTheWholeText"},
+    {"GeneratorParams.streaming", Truth::kWorks,
+     "EngineConfig.StreamingFalseGivesOneChunkWithTheWholeText"},
     {"GeneratorParams.structured", Truth::kRefused, "RefusedGeneratorField.Structured"},
     {"GeneratorParams.multimodal", Truth::kRefused, "RefusedGeneratorField.Multimodal"},
     {"GeneratorParams.draft_model", Truth::kRefused, "RefusedGeneratorField.DraftModel"},
@@ -799,7 +816,8 @@ TEST(ConfigTruthTable, EveryConfigKeyWorksOrIsRefused) {
 
 template <class T>
 void add_fields(const char* name, std::vector<std::string>& out) {
-  for (const auto& p : schema::schema_of<T>().node().properties) out.push_back(std::string(name) + "." + p.name);
+  for (const auto& p : schema::schema_of<T>().node().properties)
+    out.push_back(std::string(name) + "." + p.name);
 }
 
 TEST(ConfigTruthTable, EveryApiFieldWorksOrIsRefused) {

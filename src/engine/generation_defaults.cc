@@ -2,9 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
-
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "api/option_schemas.h"
 
@@ -71,7 +70,8 @@ Result<GenerationDefaults> read_generation_defaults(const std::string& dir) {
   MLXS_RETURN_IF_ERROR(read_number(j, file, "repetition_penalty", 0, true,
                                    limits::kMaxRepetitionPenalty, &d.repetition_penalty));
   if (j.contains("do_sample") && !j["do_sample"].is_null()) {
-    if (!j["do_sample"].is_boolean()) return bad_key(file, "do_sample", "a boolean", j["do_sample"]);
+    if (!j["do_sample"].is_boolean())
+      return bad_key(file, "do_sample", "a boolean", j["do_sample"]);
     if (!j["do_sample"].get<bool>()) d.temperature = 0.0;
   }
   MLXS_RETURN_IF_ERROR(read_eos(j, file, &d.eos_token_ids));

@@ -79,9 +79,9 @@ class LocalGenerator final : public Generator {
   std::shared_ptr<Stream> stream_;
   CancelToken cancel_;
   const bool streaming_;
-  TokenChunk joined_;              // not streaming: the text so far
-  bool has_tokens_ = false;        // joined_ holds at least one token
-  std::optional<Chunk> closing_;   // not streaming: the metadata or error after joined_
+  TokenChunk joined_;             // not streaming: the text so far
+  bool has_tokens_ = false;       // joined_ holds at least one token
+  std::optional<Chunk> closing_;  // not streaming: the metadata or error after joined_
 };
 
 sched::Priority to_sched(Priority p) {
@@ -329,8 +329,7 @@ class LocalEngine final : public Engine {
     if (int64_t(text.size()) <= most) return {};
     return error(ErrorCode::kInvalidParams,
                  "Validation error on field 'prompt': must be at most " + std::to_string(most) +
-                     " chars (model.limits.max_prompt_chars), got " +
-                     std::to_string(text.size()));
+                     " chars (model.limits.max_prompt_chars), got " + std::to_string(text.size()));
   }
 
   // An unset max_tokens: sampling.max_tokens, cut to the context the prompt leaves (at least 1,

@@ -3,12 +3,12 @@
 // tests/e2e/server_e2e.mjs (node 20, built-in fetch and raw sockets; the SDK section uses the
 // official `openai` and `@anthropic-ai/sdk` npm packages that scripts/fetch-fixtures.sh pins
 // into .fixtures/e2e/node_modules). The process's exit status is checked here.
-#include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -162,9 +162,8 @@ TEST_F(ServerE2E, SigtermDuringStreamingEndsTheStreamAndExitsZero) {
 
 // Runs `script` (JavaScript, with `url` bound to the server's address) in node; its exit status.
 int run_js(const ServerProcess& server, const std::string& script) {
-  fs::path file = fs::temp_directory_path() /
-                  ("mlxs_e2e_" + std::to_string(getpid()) + "_" + std::to_string(server.port()) +
-                   ".mjs");
+  fs::path file = fs::temp_directory_path() / ("mlxs_e2e_" + std::to_string(getpid()) + "_" +
+                                               std::to_string(server.port()) + ".mjs");
   std::ofstream(file) << "const url = '" << server.url() << "';\n" << script;
   int status = std::system(("node '" + file.string() + "'").c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -187,14 +186,17 @@ process.exit(h.status === 200 ? 0 : 2);
       << server.log();
   ServerProcess with_metrics({});
   ASSERT_GT(with_metrics.port(), 0);
-  EXPECT_EQ(run_js(with_metrics, "const r = await fetch(url + '/metrics'); process.exit(r.status === 200 ? 0 : 1);"),
-            0);
+  EXPECT_EQ(
+      run_js(with_metrics,
+             "const r = await fetch(url + '/metrics'); process.exit(r.status === 200 ? 0 : 1);"),
+      0);
 }
 
 // sampling.max_tokens is the default of a chat request that gives no max_tokens (it was a literal
 // 512 on the HTTP path).
 TEST_F(ServerE2E, UnsetMaxTokensIsTheConfiguredDefault) {
-  auto config = write_config("default_max_tokens", "sampling:\n  max_tokens: 3\n  temperature: 0\n");
+  auto config =
+      write_config("default_max_tokens", "sampling:\n  max_tokens: 3\n  temperature: 0\n");
   ServerProcess server({"--config", config.string()});
   ASSERT_GT(server.port(), 0);
   EXPECT_EQ(run_js(server, R"(
@@ -211,7 +213,8 @@ if (r.status !== 200 || j.usage.completion_tokens !== 3 || j.choices[0].finish_r
 }
 
 TEST_F(ServerE2E, MaxGenerationTokensIsA400NamingTheField) {
-  auto config = write_config("max_gen", "model:\n  limits:\n    max_generation_tokens: 8\nsampling:\n  max_tokens: 8\n");
+  auto config = write_config(
+      "max_gen", "model:\n  limits:\n    max_generation_tokens: 8\nsampling:\n  max_tokens: 8\n");
   ServerProcess server({"--config", config.string()});
   ASSERT_GT(server.port(), 0);
   EXPECT_EQ(run_js(server, R"(
@@ -269,8 +272,9 @@ int free_port() {
 // host, port and api_key from the config file's server section (no flags).
 TEST_F(ServerE2E, ServerKeysFromTheConfig) {
   const int port = free_port();
-  auto config = write_config("server_keys", "server:\n  host: 0.0.0.0\n  port: " +
-                                                std::to_string(port) + "\n  api_key: cfg-key-9\n");
+  auto config =
+      write_config("server_keys", "server:\n  host: 0.0.0.0\n  port: " + std::to_string(port) +
+                                      "\n  api_key: cfg-key-9\n");
   ServerProcess server({"--config", config.string()}, /*any_port=*/false);
   ASSERT_EQ(server.port(), port) << server.log();
   EXPECT_EQ(run_section("auth", server, "cfg-key-9"), 0) << server.log();
