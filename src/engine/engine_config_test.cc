@@ -4,6 +4,7 @@
 // fields of features this build does not have yet.
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -52,10 +53,28 @@ Collected drain(Generator& g) {
   return c;
 }
 
+// A fresh scratch directory of this process (tests of other processes may run at the same
+// time), removed with everything in it when the process exits.
+fs::path scratch(const std::string& name) {
+  static struct Cleanup {
+    std::vector<fs::path> dirs;
+    ~Cleanup() {
+      std::error_code ec;
+      for (const auto& d : dirs) fs::remove_all(d, ec);
+    }
+  } cleanup;
+  fs::path dir = fs::path(::testing::TempDir()) /
+                 ("mlxs_engine_config_" + std::to_string(getpid()) + "_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  cleanup.dirs.push_back(dir);
+  return dir;
+}
+
 // An engine configured by `yaml`, or null after a test failure.
 std::unique_ptr<Engine> engine_with(const std::string& name, const std::string& yaml,
                                     EngineOptions o = {}) {
-  const std::string cfg = ::testing::TempDir() + "/engine_config_" + name + ".yaml";
+  const std::string cfg = (scratch("cfg_" + name) / "config.yaml").string();
   std::ofstream(cfg) << yaml;
   o.env_overrides = false;
   o.config_path = cfg;
@@ -74,9 +93,7 @@ Result<ModelHandle> load(Engine& e, const std::string& id, const fs::path& dir =
 // A copy of the default model folder under `name`, with `edit` applied to it (a file written
 // or removed).
 fs::path model_copy(const std::string& name, const std::function<void(const fs::path&)>& edit) {
-  fs::path dir = fs::path(::testing::TempDir()) / ("engine_config_model_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  fs::path dir = scratch("model_" + name);
   for (const auto& f : fs::directory_iterator(kModelDir))
     fs::copy(f.path(), dir / f.path().filename());
   edit(dir);
@@ -460,7 +477,7 @@ TEST(RefusedEngineField, RuntimeWorkerFailsCreateEngine) {
 }
 
 TEST(RefusedEngineField, ClusterEnabledFailsCreateEngine) {
-  const std::string cfg = ::testing::TempDir() + "/engine_config_cluster.yaml";
+  const std::string cfg = (scratch("cluster") / "config.yaml").string();
   std::ofstream(cfg) << "cluster:\n  enabled: true\n";
   EngineOptions o;
   o.env_overrides = false;
@@ -534,9 +551,7 @@ TEST(EngineConfig, DefaultTimeoutMsEndsARequestThatGivesNone) {
 }
 
 TEST(EngineConfig, SearchAndTrustedModelDirectories) {
-  fs::path root = fs::path(::testing::TempDir()) / "engine_config_search";
-  fs::remove_all(root);
-  fs::create_directories(root);
+  fs::path root = scratch("search");
   fs::copy(model_copy("search", [](const fs::path&) {}), root / "found");
   auto e = engine_with("search", "model:\n  search_directories: [" + root.string() +
                                      "]\n  trusted_model_directories: [" + root.string() + "]\n");
