@@ -143,7 +143,14 @@ TEST(EngineConfig, ThreadsBoundTheModelsEngineThread) {
   auto e = engine_with("threads_option", "", o);
   ASSERT_TRUE(e);
   ASSERT_TRUE(load(*e, "default").ok());
+  // OpenMP starts a team's worker threads at the first parallel region of the thread that opens
+  // it: one thread means no worker appears while the model runs (there used to be one per core).
+  const auto num_tasks = [] {
+    return std::distance(fs::directory_iterator("/proc/self/task"), fs::directory_iterator());
+  };
+  const auto before = num_tasks();
   ASSERT_TRUE(run(*e, params("default", 4)).meta);
+  EXPECT_EQ(num_tasks(), before);
   // Read on the engine thread itself, where the model's steps (and OpenMP regions) run.
   EXPECT_EQ(e->runtime_info().models.at(0).num_threads, 1);
   EXPECT_EQ(e->runtime_info().num_threads, 1);
