@@ -139,6 +139,7 @@ int default_omp_threads() {
 TEST(EngineConfig, ThreadsBoundTheModelsEngineThread) {
   if (default_omp_threads() < 2) GTEST_SKIP() << "one OpenMP thread by default: nothing to bound";
   EngineOptions o;
+  o.device = Device::kCpu;
   o.num_threads = 1;
   auto e = engine_with("threads_option", "", o);
   ASSERT_TRUE(e);
@@ -158,12 +159,14 @@ TEST(EngineConfig, ThreadsBoundTheModelsEngineThread) {
 
 TEST(EngineConfig, BackendCpuThreadsFromTheConfigAndTheOptionWins) {
   if (default_omp_threads() < 2) GTEST_SKIP() << "one OpenMP thread by default: nothing to bound";
-  auto e = engine_with("threads_config", "backend:\n  cpu:\n    threads: 1\n");
+  EngineOptions cpu;
+  cpu.device = Device::kCpu;
+  auto e = engine_with("threads_config", "backend:\n  cpu:\n    threads: 1\n", cpu);
   ASSERT_TRUE(e);
   ASSERT_TRUE(load(*e, "default").ok());
   EXPECT_EQ(e->runtime_info().models.at(0).num_threads, 1);
 
-  EngineOptions o;
+  EngineOptions o = cpu;
   o.num_threads = 2;
   auto both = engine_with("threads_both", "backend:\n  cpu:\n    threads: 1\n", o);
   ASSERT_TRUE(both);
