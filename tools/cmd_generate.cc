@@ -103,10 +103,13 @@ mlxs::cli::CommandRegistrar reg(
       app.add_option("--repetition-penalty", a->repetition, "HF repetition penalty (1 = off)");
       app.add_option("--stop", a->stop, "Stop sequence (repeatable)");
       app.add_option("--seed", a->seed, "Random seed (0..2^32-1)");
-      app.add_option("--threads", a->threads, "CPU threads (0 = all)");
+      app.add_option("--threads", a->threads,
+                     "CPU compute threads of the model (0 = backend.cpu.threads, whose 0 = all)");
       app.add_option("--device", a->device, "auto, cpu or cuda")
           ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-      app.add_option("--config", a->config, "YAML configuration file");
+      app.add_option("--config", a->config,
+                     "YAML configuration file (its sampling section does not apply: every "
+                     "sampling flag here has its own default, greedy at temperature 0)");
       app.add_flag("--print-ids", a->print_ids, "Print token ids instead of text");
       return [a] { return run(*a); };
     });

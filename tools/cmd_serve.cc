@@ -51,6 +51,7 @@ int run(const Args& a) {
   so.shutdown_deadline_ms = config->server.shutdown_deadline_ms;
   so.io_threads = a.io_threads;
   so.log_requests = !a.quiet;
+  so.metrics = config->telemetry.metrics;
 
   auto engine = create_engine(cli::engine_options(a.config, a.threads, a.device));
   if (!engine.ok()) return fail(engine.status());
@@ -65,7 +66,9 @@ int run(const Args& a) {
     lo.local_path = path.string();
     auto handle = (*engine)->load_model(lo);
     if (!handle.ok()) return fail(handle.status());
-    served.push_back(server::make_served_model(**engine, *handle));
+    ModelFileAccess access;
+    access.allow_outside = config->model.allow_files_outside_model_dir;
+    served.push_back(server::make_served_model(**engine, *handle, access));
     std::fprintf(stderr, "serve: model '%s' from %s (context %d)\n", lo.model.c_str(),
                  lo.local_path.c_str(), handle->context_length);
   }
@@ -90,7 +93,8 @@ mlxs::cli::CommandRegistrar reg(
       app.add_option("--config", a->config, "YAML configuration file");
       app.add_option("--api-key", a->api_key,
                      "Require this key (Authorization: Bearer or x-api-key)");
-      app.add_option("--threads", a->threads, "CPU compute threads (0 = all)");
+      app.add_option("--threads", a->threads,
+                     "CPU compute threads of every model (0 = backend.cpu.threads, whose 0 = all)");
       app.add_option("--io-threads", a->io_threads, "HTTP I/O threads")->check(CLI::Range(1, 64));
       app.add_option("--device", a->device, "auto, cpu or cuda")
           ->check(CLI::IsMember({"auto", "cpu", "cuda"}));

@@ -98,12 +98,13 @@ struct ModelStats {
   int64_t prefix_hits = 0, prefix_misses = 0, preemptions = 0;
   int64_t prompt_tokens = 0, generated_tokens = 0, requests_finished = 0;
   int64_t steps = 0;
+  int32_t num_threads = 0;  // OpenMP threads of the model's engine thread (omp_get_max_threads)
 };
 
 struct RuntimeInfo {
   std::string version;
   std::string backend;  // "cpu" or "cuda"
-  int32_t num_threads = 0;
+  int32_t num_threads = 0;  // CPU compute threads per model (see ModelStats::num_threads)
   std::vector<ModelStats> models;
   std::string breaker_state;  // circuit breaker around the model runners
 };

@@ -43,7 +43,8 @@ struct ModelUnloadedEvent {
   std::string model_id;
 };
 
-enum class InvalidationReason { kWorkerRestart, kUnload, kError };
+// kEvicted: unloaded to make room for another model (model.max_loaded_models).
+enum class InvalidationReason { kWorkerRestart, kUnload, kError, kEvicted };
 
 // A model's state was lost (its worker restarted, or it failed); handles to it are stale.
 struct ModelInvalidatedEvent {

@@ -3,6 +3,8 @@
 // max_tokens). Every struct has one declarative schema (src/api/option_schemas.h) that validates
 // it, parses it from JSON and exports it as JSON Schema; the ranges noted here are that schema's.
 // Plain data: no invariants are enforced by the types themselves, so validate before use.
+// A field marked "not available in this build yet" is refused (InvalidParams naming it) unless it
+// keeps its default: nothing is accepted and then ignored.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +19,8 @@ namespace mlxs {
 // Where the engine runs its models.
 enum class Device { kAuto, kCpu, kCuda };
 
-// kInProcess: models run inside this process. kWorker: a child worker process behind JSON-RPC.
+// kInProcess: models run inside this process. kWorker: a child worker process behind JSON-RPC
+// (not available in this build yet).
 enum class RuntimeMode { kInProcess, kWorker };
 
 struct EngineOptions {
@@ -26,11 +29,13 @@ struct EngineOptions {
   // Apply MLXS_<SECTION>_<KEY> environment overrides on top of the file.
   bool env_overrides = true;
   Device device = Device::kAuto;
-  int32_t device_index = 0;  // 0..63, which GPU when device is kCuda
-  int32_t num_threads = 0;   // CPU threads, 0..4096; 0 = one per core
-  RuntimeMode runtime = RuntimeMode::kInProcess;
-  std::string worker_path;  // worker executable for kWorker; empty = this executable
-  bool telemetry = false;   // engine events and metrics collection
+  int32_t device_index = 0;  // 0..63, which GPU when device is kCuda or kAuto; 0 with kCpu
+  // OpenMP compute threads, 0..4096, applied on every model's engine thread (where the model
+  // runs); 0 = the config's backend.cpu.threads (whose 0 = OMP_NUM_THREADS, else one per core).
+  int32_t num_threads = 0;
+  RuntimeMode runtime = RuntimeMode::kInProcess;  // kWorker: not available in this build yet
+  std::string worker_path;  // for kWorker; not available in this build yet (must stay empty)
+  bool telemetry = false;   // not available in this build yet (events always reach subscribers)
 };
 
 enum class Quantization { kNone, kInt8, kInt4 };
@@ -43,12 +48,13 @@ struct LoadModelOptions {
   // Absolute directory in Hugging Face layout (config.json, *.safetensors, tokenizer.json);
   // at most 4096 chars, no ".." or "~".
   std::string local_path;
+  // The next four are not available in this build yet: only their defaults are accepted.
   bool draft = false;             // load as a draft model for speculative decoding
-  std::string revision = "main";  // at most 256 chars; informational for local models
+  std::string revision = "main";  // checkpoint revision; a local folder loads as it is
   Quantization quantization = Quantization::kNone;
-  ModelDtype dtype = ModelDtype::kAuto;  // compute dtype; kAuto = the checkpoint's
-  // Context length, 1..1,000,000; unset = the model config's max_position_embeddings (or the
-  // configured model.default_context_length).
+  ModelDtype dtype = ModelDtype::kAuto;  // compute dtype; kAuto = the backend's
+  // Context length, 1..1,000,000, at most the model's; unset = the model config's
+  // max_position_embeddings, else the configured model.default_context_length.
   std::optional<int32_t> context_length;
   bool trust_remote_code = false;  // accepted for compatibility; no model code is ever executed
 };
@@ -88,12 +94,16 @@ struct MultimodalInput {
   ImageFormat image_format = ImageFormat::kBase64;
 };
 
-// One generation request. Unset optionals take the configured sampling defaults
-// (config section `sampling`, see docs/configuration.md).
+// One generation request. An unset sampling optional takes, in order: the model folder's
+// generation_config.json (temperature, top_p, top_k, repetition_penalty; its eos_token_id always
+// stops), then the configured `sampling` section (docs/configuration.md). The model author's
+// values come before the operator's defaults because they were chosen for that model, while the
+// config's apply to every model the server loads; a request always wins. Unset max_tokens is
+// sampling.max_tokens, cut to the context the prompt leaves.
 struct GeneratorParams {
   std::string model;                         // id of a loaded model (required)
   Prompt prompt;                             // required; text at most 1,048,576 chars
-  std::optional<int32_t> max_tokens;         // 1..100000
+  std::optional<int32_t> max_tokens;  // 1..100000, at most model.limits.max_generation_tokens
   std::optional<double> temperature;         // 0..2; 0 = greedy
   std::optional<double> top_p;               // (0, 1]; 1 = off
   std::optional<int32_t> top_k;              // >= 0; 0 = off
@@ -106,7 +116,10 @@ struct GeneratorParams {
   std::optional<uint32_t> seed;              // same seed and params -> same output
   bool logprobs = false;                     // report the log-probability of each sampled token
   int32_t top_logprobs = 0;  // 0..20 most likely alternatives per token; needs logprobs
-  bool streaming = true;     // deliver token chunks as they come (false: one chunk at the end)
+  // true: token chunks as they come. false: one TokenChunk with the whole text (token_id the last
+  // token's, no logprobs), then the metadata chunk.
+  bool streaming = true;
+  // The next three are not available in this build yet: set, they are refused (InvalidParams).
   std::optional<StructuredOutput> structured;
   std::optional<MultimodalInput> multimodal;
   std::string draft_model;  // id of a loaded draft model for speculative decoding; empty = none

@@ -23,7 +23,9 @@ const Schema<CpuBackendConfig>& schema_of<CpuBackendConfig>() {
   static const Schema<CpuBackendConfig> s = [] {
     Schema<CpuBackendConfig> s("CpuBackendConfig", "The CPU backend.");
     s.field("threads", &CpuBackendConfig::threads,
-            "compute threads of the process; 0 = one per core")
+            "OpenMP compute threads of every model's engine thread (the whole process's CPU "
+            "compute); 0 = OpenMP's default (OMP_NUM_THREADS, else one per core); `serve "
+            "--threads N` (EngineOptions.num_threads) > 0 wins")
         .range(0, 4096);
     s.field("isa", &CpuBackendConfig::isa,
             "kernel family: auto (the best this CPU runs), scalar, avx2, avx512 or avx512bf16")
@@ -84,15 +86,22 @@ const Schema<ModelLimitsConfig>& schema_of<ModelLimitsConfig>() {
   static const Schema<ModelLimitsConfig> s = [] {
     Schema<ModelLimitsConfig> s("ModelLimitsConfig", "Per-request limits.");
     s.field("max_generation_tokens", &ModelLimitsConfig::max_generation_tokens,
-            "a request's max_tokens above this is refused")
+            "a request whose max_tokens is above this is refused (InvalidParams, HTTP 400); "
+            "at least sampling.max_tokens")
         .range(1, 1000000);
-    s.field("max_prompt_chars", &ModelLimitsConfig::max_prompt_chars, "longest prompt text")
+    s.field("max_prompt_chars", &ModelLimitsConfig::max_prompt_chars,
+            "longest prompt text (bytes), checked before it is tokenized; a chat prompt is "
+            "counted after its template is applied")
         .range(1, 1 << 30);
-    s.field("max_image_bytes", &ModelLimitsConfig::max_image_bytes, "largest decoded image")
+    s.field("max_image_bytes", &ModelLimitsConfig::max_image_bytes,
+            "largest decoded image. Not available in this build yet: only the default is accepted")
         .range(1, 1 << 30);
     s.field("max_schema_bytes", &ModelLimitsConfig::max_schema_bytes,
-            "largest structured-output schema, serialized")
+            "largest structured-output schema, serialized. Not available in this build yet: only "
+            "the default is accepted")
         .range(1, 1 << 24);
+    s.unavailable("max_image_bytes", &ModelLimitsConfig::max_image_bytes, "multimodal input");
+    s.unavailable("max_schema_bytes", &ModelLimitsConfig::max_schema_bytes, "structured output");
     return s;
   }();
   return s;
@@ -103,11 +112,16 @@ const Schema<ModelConfig>& schema_of<ModelConfig>() {
   static const Schema<ModelConfig> s = [] {
     Schema<ModelConfig> s("ModelConfig", "Model loading.");
     s.field("default_context_length", &ModelConfig::default_context_length,
-            "context length when the model config names none")
+            "context length of a model whose config.json has no max_position_embeddings")
         .range(1, limits::kMaxContextLength);
     s.field("max_loaded_models", &ModelConfig::max_loaded_models,
-            "models held at once; loading one more evicts the least recently used")
+            "models held at once; loading one more unloads the least recently used model that has "
+            "no request in flight, and is refused (CapacityExceeded) when every one is busy")
         .range(1, 64);
+    s.field("allow_files_outside_model_dir", &ModelConfig::allow_files_outside_model_dir,
+            "read model files whose real path lies outside the model folder (symlinks, index "
+            "entries such as ../x.safetensors), e.g. a Hugging Face cache snapshot whose files "
+            "link to ../../blobs; false = such a load fails naming the file");
     s.field("trusted_model_directories", &ModelConfig::trusted_model_directories,
             "a local_path must lie inside one of these; empty = any directory")
         .max_items(64)
@@ -206,11 +220,18 @@ const Schema<StreamRegistryConfig>& schema_of<StreamRegistryConfig>() {
             "deadline of a request that gives no timeout_ms")
         .range(1, kDayMs);
     s.field("slow_consumer_threshold_ms", &StreamRegistryConfig::slow_consumer_threshold_ms,
-            "a stream paused this long is reported as a slow consumer")
+            "a stream paused this long is reported as a slow consumer. Not available in this "
+            "build yet: only the default is accepted")
         .range(1, kDayMs);
     s.field("cleanup_interval_ms", &StreamRegistryConfig::cleanup_interval_ms,
-            "how often finished streams nobody read are reclaimed")
+            "how often finished streams nobody read are reclaimed. Not available in this build "
+            "yet (a stream is reclaimed when its generator is destroyed): only the default is "
+            "accepted")
         .range(1, kDayMs);
+    s.unavailable("slow_consumer_threshold_ms", &StreamRegistryConfig::slow_consumer_threshold_ms,
+                  "slow-consumer reports");
+    s.unavailable("cleanup_interval_ms", &StreamRegistryConfig::cleanup_interval_ms,
+                  "periodic stream cleanup");
     return s;
   }();
   return s;
@@ -291,12 +312,22 @@ template <>
 const Schema<TelemetryConfig>& schema_of<TelemetryConfig>() {
   static const Schema<TelemetryConfig> s = [] {
     Schema<TelemetryConfig> s("TelemetryConfig", "Logs and metrics.");
-    s.field("log_level", &TelemetryConfig::log_level, "least severe level logged");
-    s.field("json_logs", &TelemetryConfig::json_logs, "one JSON object per log line");
-    s.field("metrics", &TelemetryConfig::metrics, "serve Prometheus metrics at /metrics");
-    s.field("service_name", &TelemetryConfig::service_name, "name in logs and metrics")
+    s.field("log_level", &TelemetryConfig::log_level,
+            "least severe level logged. Not available in this build yet: only the default is "
+            "accepted");
+    s.field("json_logs", &TelemetryConfig::json_logs,
+            "one JSON object per log line. Not available in this build yet (request log lines "
+            "are JSON already; `serve --quiet` turns them off): only the default is accepted");
+    s.field("metrics", &TelemetryConfig::metrics,
+            "serve Prometheus metrics at /metrics; false = /metrics answers 404");
+    s.field("service_name", &TelemetryConfig::service_name,
+            "name in logs and metrics. Not available in this build yet: only the default is "
+            "accepted")
         .min_length(1)
         .max_length(128);
+    s.unavailable("log_level", &TelemetryConfig::log_level, "log levels");
+    s.unavailable("json_logs", &TelemetryConfig::json_logs, "structured logging");
+    s.unavailable("service_name", &TelemetryConfig::service_name, "service names in telemetry");
     return s;
   }();
   return s;
@@ -305,7 +336,10 @@ const Schema<TelemetryConfig>& schema_of<TelemetryConfig>() {
 template <>
 const Schema<ClusterConfig>& schema_of<ClusterConfig>() {
   static const Schema<ClusterConfig> s = [] {
-    Schema<ClusterConfig> s("ClusterConfig", "Controller and workers over NATS.");
+    Schema<ClusterConfig> s("ClusterConfig",
+                            "Controller and workers over NATS. Not available in this build yet: "
+                            "every key only accepts its default, so no node starts alone "
+                            "believing it joined a cluster.");
     s.field("enabled", &ClusterConfig::enabled, "join a cluster");
     s.field("nats_url", &ClusterConfig::nats_url, "NATS server URL")
         .max_length(1024)
@@ -319,11 +353,12 @@ const Schema<ClusterConfig>& schema_of<ClusterConfig>() {
     s.field("offline_after_ms", &ClusterConfig::offline_after_ms,
             "a worker silent this long is marked offline; more than heartbeat_interval_ms")
         .range(100, kDayMs);
-    s.refine("offline_after_ms", [](const ClusterConfig& c) -> std::optional<std::string> {
-      if (c.offline_after_ms > c.heartbeat_interval_ms) return std::nullopt;
-      return fmt::format("must be > heartbeat_interval_ms ({}), got {}", c.heartbeat_interval_ms,
-                         c.offline_after_ms);
-    });
+    const std::string feature = "clustering over NATS";
+    s.unavailable("enabled", &ClusterConfig::enabled, feature);
+    s.unavailable("nats_url", &ClusterConfig::nats_url, feature);
+    s.unavailable("worker_id", &ClusterConfig::worker_id, feature);
+    s.unavailable("heartbeat_interval_ms", &ClusterConfig::heartbeat_interval_ms, feature);
+    s.unavailable("offline_after_ms", &ClusterConfig::offline_after_ms, feature);
     return s;
   }();
   return s;
@@ -332,7 +367,9 @@ const Schema<ClusterConfig>& schema_of<ClusterConfig>() {
 template <>
 const Schema<WorkerConfig>& schema_of<WorkerConfig>() {
   static const Schema<WorkerConfig> s = [] {
-    Schema<WorkerConfig> s("WorkerConfig", "The model worker process (runtime: worker).");
+    Schema<WorkerConfig> s("WorkerConfig",
+                           "The model worker process (runtime: worker). Not available in this "
+                           "build yet: every key only accepts its default.");
     s.field("max_restarts", &WorkerConfig::max_restarts, "restarts before the circuit stays open")
         .range(0, 1000);
     s.field("startup_timeout_ms", &WorkerConfig::startup_timeout_ms,
@@ -348,6 +385,13 @@ const Schema<WorkerConfig>& schema_of<WorkerConfig>() {
         .range(1, kDayMs);
     s.field("max_message_bytes", &WorkerConfig::max_message_bytes, "largest JSON-RPC message")
         .range(1024, int64_t(1) << 30);
+    const std::string feature = "the worker process";
+    s.unavailable("max_restarts", &WorkerConfig::max_restarts, feature);
+    s.unavailable("startup_timeout_ms", &WorkerConfig::startup_timeout_ms, feature);
+    s.unavailable("shutdown_timeout_ms", &WorkerConfig::shutdown_timeout_ms, feature);
+    s.unavailable("restart_backoff_ms", &WorkerConfig::restart_backoff_ms, feature);
+    s.unavailable("rpc_timeout_ms", &WorkerConfig::rpc_timeout_ms, feature);
+    s.unavailable("max_message_bytes", &WorkerConfig::max_message_bytes, feature);
     return s;
   }();
   return s;
@@ -368,6 +412,11 @@ const Schema<Config>& schema_of<Config>() {
     s.field("telemetry", &Config::telemetry, "logs and metrics");
     s.field("cluster", &Config::cluster, "controller and workers over NATS");
     s.field("worker", &Config::worker, "the model worker process");
+    s.refine("sampling.max_tokens", [](const Config& c) -> std::optional<std::string> {
+      if (c.sampling.max_tokens <= c.model.limits.max_generation_tokens) return std::nullopt;
+      return fmt::format("must be <= model.limits.max_generation_tokens ({}), got {}",
+                         c.model.limits.max_generation_tokens, c.sampling.max_tokens);
+    });
     return s;
   }();
   return s;

@@ -42,6 +42,8 @@ struct ModelConfig {
   int32_t max_loaded_models = 5;
   // local_path must lie inside one of these (absolute paths); empty = any directory.
   std::vector<std::string> trusted_model_directories;
+  // A model folder's files must resolve inside it (util/model_files.h) unless this is set.
+  bool allow_files_outside_model_dir = false;
   // Where a model id without local_path is looked up: <dir>/<model id>.
   std::vector<std::string> search_directories;
   ModelLimitsConfig limits;
@@ -124,8 +126,12 @@ struct WorkerConfig {
 // and a bf16 KV cache (what the benchmarks run; about twice the sequences per GiB of KV).
 enum class CudaPrecision { kPrecise, kFast };
 
+// The CPU backend. Every OpenMP compute thread of the process is bounded by `threads`: the
+// engine thread of each model applies it before its first step (OpenMP's thread count is per
+// thread, so setting it only where the engine is created would leave the model's thread on all
+// cores). EngineOptions::num_threads (`--threads`), when > 0, wins over this key.
 struct CpuBackendConfig {
-  int32_t threads = 0;       // compute threads; 0 = one per core
+  int32_t threads = 0;       // 0 = OpenMP's default (OMP_NUM_THREADS, else one per core)
   std::string isa = "auto";  // kernel family: auto, scalar, avx2, avx512, avx512bf16
 };
 

@@ -60,15 +60,31 @@ const Schema<EngineOptions>& schema_of<EngineOptions>() {
     s.field("env_overrides", &EngineOptions::env_overrides,
             "apply MLXS_<SECTION>_<KEY> environment overrides on top of the file");
     s.field("device", &EngineOptions::device, "where models run; auto = CUDA when present");
-    s.field("device_index", &EngineOptions::device_index, "GPU index for device cuda").range(0, 63);
-    s.field("num_threads", &EngineOptions::num_threads, "CPU threads; 0 = one per core")
+    s.field("device_index", &EngineOptions::device_index,
+            "GPU index for device cuda or auto; must be 0 with device cpu")
+        .range(0, 63);
+    s.field("num_threads", &EngineOptions::num_threads,
+            "OpenMP compute threads of every model's engine thread; 0 = the config's "
+            "backend.cpu.threads")
         .range(0, 4096);
     s.field("runtime", &EngineOptions::runtime,
-            "in_process: models run in this process; worker: in a supervised child process");
+            "in_process: models run in this process; worker: in a supervised child process (not "
+            "available in this build yet)");
     s.field("worker_path", &EngineOptions::worker_path,
-            "worker executable for runtime worker; empty = this executable")
+            "worker executable for runtime worker; empty = this executable (not available in "
+            "this build yet)")
         .max_length(limits::kMaxPathChars);
-    s.field("telemetry", &EngineOptions::telemetry, "collect engine events and metrics");
+    s.field("telemetry", &EngineOptions::telemetry,
+            "collect engine events and metrics (not available in this build yet: events always "
+            "reach Engine::subscribe listeners, and the server's metrics follow "
+            "telemetry.metrics)");
+    s.refine("device_index", [](const EngineOptions& o) -> std::optional<std::string> {
+      if (o.device_index == 0 || o.device != Device::kCpu) return std::nullopt;
+      return fmt::format("selects a GPU, so it must be 0 with device cpu, got {}", o.device_index);
+    });
+    s.unavailable("runtime", &EngineOptions::runtime, "the worker process");
+    s.unavailable("worker_path", &EngineOptions::worker_path, "the worker process");
+    s.unavailable("telemetry", &EngineOptions::telemetry, "an engine telemetry switch");
     return s;
   }();
   return s;
@@ -87,21 +103,28 @@ const Schema<LoadModelOptions>& schema_of<LoadModelOptions>() {
         .pattern("^(/.*)?$")
         .forbid("..")
         .forbid("~");
-    s.field("draft", &LoadModelOptions::draft, "load as a draft model for speculative decoding");
+    s.field("draft", &LoadModelOptions::draft,
+            "load as a draft model for speculative decoding (not available in this build yet)");
     s.field("revision", &LoadModelOptions::revision,
-            "checkpoint revision (informational for local models)")
+            "checkpoint revision (not available in this build yet: a model loads from its local "
+            "folder as it is, so only main is accepted)")
         .min_length(1)
         .max_length(256)
         .pattern("^[A-Za-z0-9_.\\-/]+$");
     s.field("quantization", &LoadModelOptions::quantization,
-            "weight quantization to apply at load time (pre-quantized MLX checkpoints load as they "
-            "are)");
-    s.field("dtype", &LoadModelOptions::dtype, "compute dtype; auto = the checkpoint's");
+            "weight quantization to apply at load time (not available in this build yet)");
+    s.field("dtype", &LoadModelOptions::dtype,
+            "compute dtype; auto = the backend's (not available in this build yet: only auto)");
     s.field("context_length", &LoadModelOptions::context_length,
-            "context length; unset = the model config's max_position_embeddings")
+            "context length, at most the model's; unset = the model config's "
+            "max_position_embeddings, else model.default_context_length")
         .range(1, limits::kMaxContextLength);
     s.field("trust_remote_code", &LoadModelOptions::trust_remote_code,
             "accepted for compatibility; this engine never executes model code");
+    s.unavailable("draft", &LoadModelOptions::draft, "speculative decoding");
+    s.unavailable("revision", &LoadModelOptions::revision, "checkpoint revisions");
+    s.unavailable("quantization", &LoadModelOptions::quantization, "load-time quantization");
+    s.unavailable("dtype", &LoadModelOptions::dtype, "a chosen compute dtype");
     return s;
   }();
   return s;
@@ -227,7 +250,8 @@ const Schema<GeneratorParams>& schema_of<GeneratorParams>() {
     s.field("top_logprobs", &GeneratorParams::top_logprobs,
             "alternatives reported per token; needs logprobs")
         .range(0, limits::kMaxTopLogprobs);
-    s.field("streaming", &GeneratorParams::streaming, "deliver tokens as they come");
+    s.field("streaming", &GeneratorParams::streaming,
+            "deliver tokens as they come; false = one token chunk with the whole text at the end");
     s.field("structured", &GeneratorParams::structured, "constrain the output to a schema");
     s.field("multimodal", &GeneratorParams::multimodal, "images for a vision model");
     s.field("draft_model", &GeneratorParams::draft_model,
@@ -240,6 +264,12 @@ const Schema<GeneratorParams>& schema_of<GeneratorParams>() {
         return fmt::format("requires logprobs to be true, got {}", p.top_logprobs);
       }
       return std::nullopt;
+    });
+    s.refine("logprobs", [](const GeneratorParams& p) -> std::optional<std::string> {
+      if (!p.logprobs || p.streaming) return std::nullopt;
+      return std::string(
+          "requires streaming to be true (each token's log-probability comes in "
+          "its own chunk), got streaming false");
     });
     s.refine("prompt.variables", [](const GeneratorParams& p) -> std::optional<std::string> {
       const auto* t = std::get_if<PromptTemplate>(&p.prompt);

@@ -250,7 +250,7 @@ TEST(GeneratorParamsSchema, JsonRoundTrip) {
   p.seed = 4294967295u;
   p.logprobs = true;
   p.top_logprobs = 3;
-  p.streaming = false;
+  p.streaming = true;  // logprobs needs it
   p.structured = StructuredOutput{JsonText{R"({"type":"object"})"}, StructuredFormat::kYaml};
   p.multimodal = MultimodalInput{{"/tmp/a.png"}, ImageFormat::kPath};
   p.draft_model = "draft";
@@ -345,11 +345,10 @@ TEST(LoadModelOptionsSchema, Rules) {
 
   LoadModelOptions o;
   o.model = "m";
-  o.dtype = ModelDtype::kBfloat16;
   o.context_length = 4096;
   auto back = parse_options<LoadModelOptions>(options_to_json(o));
   ASSERT_TRUE(back.ok());
-  EXPECT_EQ(back->dtype, ModelDtype::kBfloat16);
+  EXPECT_EQ(back->dtype, ModelDtype::kAuto);
   EXPECT_EQ(back->context_length, 4096);
   EXPECT_EQ(back->revision, "main");
 }
@@ -382,9 +381,11 @@ TEST(EngineOptionsSchema, Rules) {
     auto r = parse_options<EngineOptions>(nlohmann::json(body));
     return r.ok() ? "" : r.status().message();
   };
-  EXPECT_EQ(
-      err({{"device", "cuda"}, {"device_index", 63}, {"num_threads", 4096}, {"runtime", "worker"}}),
-      "");
+  EXPECT_EQ(err({{"device", "cuda"},
+                 {"device_index", 63},
+                 {"num_threads", 4096},
+                 {"runtime", "in_process"}}),
+            "");
   EXPECT_EQ(err({{"device", "metal"}}),
             msg("device", "must be one of \"auto\", \"cpu\", \"cuda\", got \"metal\""));
   EXPECT_EQ(err({{"device_index", 64}}), msg("device_index", "must be >= 0 and <= 63, got 64"));
@@ -409,6 +410,103 @@ TEST(PromptTemplate, RenderReplacesEveryPlaceholder) {
   EXPECT_EQ(missing.status().code(), ErrorCode::kInvalidParams);
   EXPECT_EQ(missing.status().message(),
             msg("prompt.variables", "template uses {{who}} but variables has no 'who'"));
+}
+
+}  // namespace
+}  // namespace mlxs
+
+namespace mlxs {
+namespace {
+
+// Fields of features this build does not have yet: the default is accepted, anything else is
+// refused with an error naming the field (never accepted and ignored). One test per field.
+std::string unavailable(const std::string& field, const std::string& feature,
+                        const std::string& default_value, const std::string& got) {
+  return msg(field, "not available in this build yet (" + feature +
+                        "); leave it unset or at its default " + default_value + ", got " + got);
+}
+
+template <class T>
+std::string refusal_of(const T& options) {
+  Status s = validate_options(options);
+  EXPECT_TRUE(s.ok() || s.code() == ErrorCode::kInvalidParams) << s.to_string();
+  return s.message();
+}
+
+TEST(RefusedField, EngineOptionsRuntimeWorker) {
+  EngineOptions o;
+  EXPECT_EQ(refusal_of(o), "");
+  o.runtime = RuntimeMode::kWorker;
+  EXPECT_EQ(refusal_of(o),
+            unavailable("runtime", "the worker process", "\"in_process\"", "\"worker\""));
+}
+
+TEST(RefusedField, EngineOptionsWorkerPath) {
+  EngineOptions o;
+  o.worker_path = "/usr/bin/w";
+  EXPECT_EQ(refusal_of(o),
+            unavailable("worker_path", "the worker process", "\"\"", "\"/usr/bin/w\""));
+}
+
+TEST(RefusedField, EngineOptionsTelemetry) {
+  EngineOptions o;
+  o.telemetry = true;
+  EXPECT_EQ(refusal_of(o), unavailable("telemetry", "an engine telemetry switch", "false", "true"));
+}
+
+TEST(RefusedField, EngineOptionsDeviceIndexWithTheCpu) {
+  EngineOptions o;
+  o.device = Device::kCpu;
+  o.device_index = 1;
+  EXPECT_EQ(refusal_of(o),
+            msg("device_index", "selects a GPU, so it must be 0 with device cpu, got 1"));
+  o.device = Device::kCuda;
+  EXPECT_EQ(refusal_of(o), "");
+}
+
+LoadModelOptions load_options() {
+  LoadModelOptions o;
+  o.model = "m";
+  return o;
+}
+
+TEST(RefusedField, LoadModelOptionsDraft) {
+  LoadModelOptions o = load_options();
+  EXPECT_EQ(refusal_of(o), "");
+  o.draft = true;
+  EXPECT_EQ(refusal_of(o), unavailable("draft", "speculative decoding", "false", "true"));
+}
+
+TEST(RefusedField, LoadModelOptionsRevision) {
+  LoadModelOptions o = load_options();
+  o.revision = "v2";
+  EXPECT_EQ(refusal_of(o), unavailable("revision", "checkpoint revisions", "\"main\"", "\"v2\""));
+}
+
+TEST(RefusedField, LoadModelOptionsQuantization) {
+  LoadModelOptions o = load_options();
+  o.quantization = Quantization::kInt8;
+  EXPECT_EQ(refusal_of(o),
+            unavailable("quantization", "load-time quantization", "\"none\"", "\"int8\""));
+}
+
+TEST(RefusedField, LoadModelOptionsDtype) {
+  LoadModelOptions o = load_options();
+  o.dtype = ModelDtype::kFloat16;
+  EXPECT_EQ(refusal_of(o),
+            unavailable("dtype", "a chosen compute dtype", "\"auto\"", "\"float16\""));
+}
+
+TEST(RefusedField, GeneratorParamsLogprobsWithoutStreaming) {
+  GeneratorParams p;
+  p.model = "m";
+  p.prompt = "x";
+  p.logprobs = true;
+  EXPECT_EQ(refusal_of(p), "");
+  p.streaming = false;
+  EXPECT_EQ(refusal_of(p), msg("logprobs",
+                               "requires streaming to be true (each token's log-probability "
+                               "comes in its own chunk), got streaming false"));
 }
 
 }  // namespace

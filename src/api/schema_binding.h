@@ -295,6 +295,21 @@ class Schema {
     return *this;
   }
 
+  // Field `name`, bound to `member`, belongs to a feature this build does not have yet: any value
+  // but the default is refused with an issue naming the field, never accepted and ignored.
+  template <class M>
+  Schema& unavailable(std::string name, M T::*member, std::string feature) {
+    return refine(std::move(name),
+                  [member, feature = std::move(feature)](const T& v) -> std::optional<std::string> {
+                    static const T defaults{};
+                    if (v.*member == defaults.*member) return std::nullopt;
+                    return "not available in this build yet (" + feature +
+                           "); leave it unset or at its default " +
+                           detail::encode(defaults.*member).dump() + ", got " +
+                           detail::encode(v.*member).dump();
+                  });
+  }
+
   const Node& node() const { return *root_; }
   Json json_schema() const { return json_schema_document(*root_); }
 

@@ -259,7 +259,7 @@ TEST_F(EngineTest, TimeoutEndsTheStreamWithTimeout) {
 }
 
 TEST_F(EngineTest, RequestLongerThanTheContextIsRefusedUpFront) {
-  auto g = engine_->create_generator(params("A man", 100000));
+  auto g = engine_->create_generator(params("A man", context_length()));
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.status().code(), ErrorCode::kInvalidParams);
   EXPECT_NE(g.status().message().find("exceeds the context length"), std::string::npos);

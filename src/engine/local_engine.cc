@@ -7,10 +7,12 @@
 #include <map>
 #include <random>
 #include <shared_mutex>
+#include <utility>
 
 #include "api/config.h"
 #include "api/option_schemas.h"
 #include "backend/make_backend.h"
+#include "engine/generation_defaults.h"
 #include "engine/model_runner.h"
 #include "mlxs/engine.h"
 
@@ -23,20 +25,25 @@ int64_t now_ms() {
       .count();
 }
 
+// streaming: every chunk as the engine thread pushes it. Not streaming: token chunks are drained
+// from the stream as they come (so backpressure never pauses the request) and joined into one
+// final TokenChunk, returned just before the closing metadata or error chunk.
 class LocalGenerator final : public Generator {
  public:
-  LocalGenerator(std::shared_ptr<Stream> stream, CancelToken cancel)
-      : stream_(std::move(stream)), cancel_(std::move(cancel)) {}
+  LocalGenerator(std::shared_ptr<Stream> stream, CancelToken cancel, bool streaming)
+      : stream_(std::move(stream)), cancel_(std::move(cancel)), streaming_(streaming) {}
   ~LocalGenerator() override {
     stream_->set_listener(nullptr);
     if (!stream_->finished()) cancel();
   }
   const std::string& stream_id() const override { return stream_->id(); }
   std::optional<Chunk> next(std::chrono::milliseconds timeout) override {
+    if (closing_) return std::exchange(closing_, std::nullopt);
     if (stream_->finished()) return std::nullopt;
-    return stream_->pop(timeout);
+    if (streaming_) return stream_->pop(timeout);
+    return next_joined(timeout);
   }
-  bool done() const override { return stream_->finished(); }
+  bool done() const override { return stream_->finished() && !closing_; }
   void cancel() override {
     cancel_.cancel();
     stream_->abandon();
@@ -46,8 +53,33 @@ class LocalGenerator final : public Generator {
   }
 
  private:
+  std::optional<Chunk> next_joined(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      auto chunk = stream_->pop(std::max(left, std::chrono::milliseconds(0)));
+      if (!chunk) return std::nullopt;
+      if (auto* t = std::get_if<TokenChunk>(&*chunk)) {
+        joined_.text += t->text;
+        joined_.token_id = t->token_id;
+        has_tokens_ = true;
+        continue;
+      }
+      if (!has_tokens_) return chunk;
+      closing_ = std::move(chunk);
+      joined_.is_final = true;
+      has_tokens_ = false;
+      return Chunk(std::move(joined_));
+    }
+  }
+
   std::shared_ptr<Stream> stream_;
   CancelToken cancel_;
+  const bool streaming_;
+  TokenChunk joined_;             // not streaming: the text so far
+  bool has_tokens_ = false;       // joined_ holds at least one token
+  std::optional<Chunk> closing_;  // not streaming: the metadata or error after joined_
 };
 
 sched::Priority to_sched(Priority p) {
@@ -67,19 +99,13 @@ class LocalEngine final : public Engine {
   Result<ModelHandle> load_model(const LoadModelOptions& o) override {
     MLXS_RETURN_IF_ERROR(validate_options(o));
     MLXS_ASSIGN_OR_RETURN(std::string dir, resolve_dir(o));
-    {
-      std::shared_lock lock(mu_);
-      if (runners_.count(o.model)) {
-        return error(ErrorCode::kInvalidParams, "model '" + o.model + "' is already loaded");
-      }
-      if (int(runners_.size()) >= config_.model.max_loaded_models) {
-        return error(ErrorCode::kCapacityExceeded,
-                     "already " + std::to_string(runners_.size()) +
-                         " models loaded (model.max_loaded_models)");
-      }
-    }
+    MLXS_ASSIGN_OR_RETURN(GenerationDefaults defaults, read_generation_defaults(dir));
+    MLXS_RETURN_IF_ERROR(make_room_for(o.model));
+    // This thread loads the weights and warms the model up; the engine thread sets its own.
+    if (num_threads() > 0) omp_set_num_threads(num_threads());
     MLXS_ASSIGN_OR_RETURN(auto backend, make_backend(config_.backend, options_.device_index));
-    auto runner = ModelRunner::start(o.model, dir, std::move(backend), runner_config(), o.context_length,
+    auto runner = ModelRunner::start(o.model, dir, std::move(backend),
+                                     runner_config_of(config_, num_threads()), o.context_length,
                                      [this](EventPayload p) { emit(std::move(p)); });
     if (!runner.ok()) {
       emit(ErrorEvent{runner.status().code(), runner.status().message(), "load_model"});
@@ -89,6 +115,7 @@ class LocalEngine final : public Engine {
     {
       std::unique_lock lock(mu_);
       handles_[o.model] = h;
+      defaults_[o.model] = std::move(defaults);
       runners_[o.model] = std::move(*runner);
     }
     emit(ModelLoadedEvent{o.model, h.context_length, o.draft});
@@ -99,11 +126,8 @@ class LocalEngine final : public Engine {
     std::unique_ptr<ModelRunner> runner;
     {
       std::unique_lock lock(mu_);
-      auto it = runners_.find(id);
-      if (it == runners_.end()) return not_loaded(id);
-      runner = std::move(it->second);
-      runners_.erase(it);
-      handles_.erase(id);
+      if (!runners_.count(id)) return not_loaded(id);
+      runner = take_runner(id);
     }
     runner.reset();  // joins its thread; live requests end cancelled
     emit(ModelUnloadedEvent{id});
@@ -130,24 +154,29 @@ class LocalEngine final : public Engine {
                                                       CancelToken cancel) override {
     MLXS_RETURN_IF_ERROR(validate_options(in));
     MLXS_RETURN_IF_ERROR(validate_options(opts));
-    GeneratorParams p = apply_sampling_defaults(in, config_.sampling);
-    if (p.structured) return unsupported("structured output");
-    if (p.multimodal) return unsupported("multimodal input");
-    if (!p.draft_model.empty()) return unsupported("speculative decoding (draft_model)");
+    MLXS_RETURN_IF_ERROR(check_limits(in));
+    if (in.structured) return unavailable("structured", "structured output");
+    if (in.multimodal) return unavailable("multimodal", "multimodal input");
+    if (!in.draft_model.empty()) return unavailable("draft_model", "speculative decoding");
     std::shared_lock lock(mu_);
-    auto it = runners_.find(p.model);
-    if (it == runners_.end()) return not_loaded(p.model);
+    auto it = runners_.find(in.model);
+    if (it == runners_.end()) return not_loaded(in.model);
     ModelRunner& runner = *it->second;
+    const GenerationDefaults& model_defaults = defaults_.at(in.model);
+    GeneratorParams p =
+        apply_sampling_defaults(apply_generation_defaults(in, model_defaults), config_.sampling);
     auto r = std::make_unique<Request>();
     MLXS_ASSIGN_OR_RETURN(r->prompt, resolve_prompt(runner, p.prompt));
+    if (!in.max_tokens) p.max_tokens = default_max_tokens(runner, r->prompt.size());
     fill_request(runner, p, opts, std::move(cancel), *r);
+    for (int32_t eos : model_defaults.eos_token_ids) r->stop_token_ids.push_back(eos);
     MLXS_RETURN_IF_ERROR(runner.check_admission(*r));
     if (active_streams() >= config_.stream_registry.max_active_streams) {
       return error(ErrorCode::kCapacityExceeded,
                    "too many active streams (stream_registry.max_active_streams = " +
                        std::to_string(config_.stream_registry.max_active_streams) + ")");
     }
-    auto gen = std::make_unique<LocalGenerator>(r->stream, r->cancel);
+    auto gen = std::make_unique<LocalGenerator>(r->stream, r->cancel, p.streaming);
     streams_.fetch_add(1);
     runner.submit(std::move(r));
     return std::unique_ptr<Generator>(std::move(gen));
@@ -155,7 +184,9 @@ class LocalEngine final : public Engine {
 
   Result<GenerateResult> generate(const GeneratorParams& params,
                                   const GeneratorOptions& options) override {
-    MLXS_ASSIGN_OR_RETURN(auto gen, create_generator(params, options, {}));
+    GeneratorParams streamed = params;  // the result is whole either way; this keeps every id
+    streamed.streaming = true;
+    MLXS_ASSIGN_OR_RETURN(auto gen, create_generator(streamed, options, {}));
     GenerateResult out;
     while (!gen->done()) {
       auto chunk = gen->next(std::chrono::milliseconds(100));
@@ -176,6 +207,7 @@ class LocalEngine final : public Engine {
                                   bool add_special_tokens) const override {
     std::shared_lock lock(mu_);
     MLXS_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer_of(model));
+    MLXS_RETURN_IF_ERROR(check_prompt_chars(text));
     TokenizeResult r;
     MLXS_ASSIGN_OR_RETURN(r.tokens, tok->encode(text, add_special_tokens));
     for (int32_t id : r.tokens) r.token_strings.push_back(tok->id_to_token(id));
@@ -219,12 +251,13 @@ class LocalEngine final : public Engine {
     RuntimeInfo info;
     info.version = "0.1.0";
     info.backend = "cpu";
-    info.num_threads = omp_get_max_threads();
+    info.num_threads = num_threads() > 0 ? num_threads() : omp_get_max_threads();
     info.breaker_state = "closed";
     std::shared_lock lock(mu_);
     for (const auto& [id, r] : runners_) {
       info.backend = r->backend_name();
       info.models.push_back(r->stats());
+      info.num_threads = info.models.back().num_threads;
       if (r->breaker_state() != "closed") info.breaker_state = r->breaker_state();
     }
     return info;
@@ -266,23 +299,87 @@ class LocalEngine final : public Engine {
   static Status not_loaded(const std::string& id) {
     return error(ErrorCode::kModelNotLoaded, "model '" + id + "' is not loaded");
   }
-  static Status unsupported(const std::string& what) {
-    return error(ErrorCode::kInvalidParams, what + " is not supported by this engine yet");
+  static Status unavailable(const std::string& field, const std::string& feature) {
+    return error(ErrorCode::kInvalidParams, "Validation error on field '" + field + "': " +
+                                                feature + " is not available in this build yet");
   }
 
-  RunnerConfig runner_config() const {
-    RunnerConfig rc;
-    rc.scheduler = config_.scheduler;
-    rc.scheduler.block_size = config_.kv_cache.block_size;
-    rc.scheduler.num_blocks = config_.kv_cache.num_blocks;
-    rc.scheduler.prefix_caching = config_.kv_cache.prefix_caching;
-    rc.kv_memory_fraction = config_.kv_cache.memory_fraction;
-    rc.cpu_kv_cache_bytes = config_.kv_cache.cpu_memory_bytes;
-    rc.stream_buffer_tokens = size_t(config_.stream_registry.buffer_chunks);
-    rc.breaker = config_.circuit_breaker;
-    rc.num_threads = options_.num_threads;
-    return rc;
+  // CPU compute threads: EngineOptions::num_threads (`--threads`), else backend.cpu.threads;
+  // 0 = OpenMP's default.
+  int num_threads() const {
+    return options_.num_threads > 0 ? options_.num_threads : config_.backend.cpu.threads;
   }
+
+  Status check_limits(const GeneratorParams& p) const {
+    const int32_t most = config_.model.limits.max_generation_tokens;
+    if (p.max_tokens && *p.max_tokens > most) {
+      return error(ErrorCode::kInvalidParams,
+                   "Validation error on field 'max_tokens': must be <= " + std::to_string(most) +
+                       " (model.limits.max_generation_tokens), got " +
+                       std::to_string(*p.max_tokens));
+    }
+    return {};
+  }
+
+  // Before any tokenizing: the cost of a prompt is bounded by the limit, not by the body size.
+  Status check_prompt_chars(const std::string& text) const {
+    const int64_t most = config_.model.limits.max_prompt_chars;
+    if (int64_t(text.size()) <= most) return {};
+    return error(ErrorCode::kInvalidParams,
+                 "Validation error on field 'prompt': must be at most " + std::to_string(most) +
+                     " chars (model.limits.max_prompt_chars), got " + std::to_string(text.size()));
+  }
+
+  // An unset max_tokens: sampling.max_tokens, cut to the context the prompt leaves (at least 1,
+  // so a prompt that fills the context is refused by admission with the context's message).
+  int32_t default_max_tokens(const ModelRunner& runner, size_t num_prompt_tokens) const {
+    const int64_t left = int64_t(runner.max_model_len()) - int64_t(num_prompt_tokens);
+    return int32_t(std::max<int64_t>(1, std::min<int64_t>(config_.sampling.max_tokens, left)));
+  }
+
+  // Room for model `id` under model.max_loaded_models: when full, unloads the least recently
+  // used model with no request in flight (CapacityExceeded when every model is busy). The model
+  // goes before the new one loads, so its memory is free for it; a load that then fails leaves
+  // one model fewer. Idle is decided under the exclusive lock, which create_generator holds
+  // shared until it has submitted: no request can reach the model once it is chosen.
+  Status make_room_for(const std::string& id) {
+    std::unique_ptr<ModelRunner> victim;
+    std::string victim_id;
+    {
+      std::unique_lock lock(mu_);
+      if (runners_.count(id)) {
+        return error(ErrorCode::kInvalidParams, "model '" + id + "' is already loaded");
+      }
+      if (int(runners_.size()) < config_.model.max_loaded_models) return {};
+      const ModelRunner* lru = nullptr;
+      for (const auto& [name, r] : runners_) {
+        if (r->num_in_flight() == 0 && (!lru || r->last_used() < lru->last_used())) lru = r.get();
+      }
+      if (!lru) {
+        return error(ErrorCode::kCapacityExceeded,
+                     "already " + std::to_string(runners_.size()) +
+                         " models loaded (model.max_loaded_models) and each has requests in "
+                         "flight; retry when one is idle, or unload one");
+      }
+      victim_id = lru->id();
+      victim = take_runner(victim_id);
+    }
+    victim.reset();  // nothing in flight: no request is cancelled
+    emit(ModelUnloadedEvent{victim_id});
+    emit(ModelInvalidatedEvent{victim_id, InvalidationReason::kEvicted});
+    return {};
+  }
+
+  // Removes model `id` (loaded) from the registry; mu_ held exclusively.
+  std::unique_ptr<ModelRunner> take_runner(const std::string& id) {
+    auto it = runners_.find(id);
+    std::unique_ptr<ModelRunner> runner = std::move(it->second);
+    runners_.erase(it);
+    handles_.erase(id);
+    defaults_.erase(id);
+    return runner;
+  }
+
 
   // The model folder: local_path, else the id itself if it is a folder, else the first
   // search directory holding it; it must lie inside a trusted directory when any is set.
@@ -358,6 +455,7 @@ class LocalEngine final : public Engine {
     } else {
       MLXS_ASSIGN_OR_RETURN(text, render_prompt_template(std::get<PromptTemplate>(prompt)));
     }
+    MLXS_RETURN_IF_ERROR(check_prompt_chars(text));
     if (!runner.tokenizer()) {
       return error(ErrorCode::kTokenizerError,
                    "model '" + runner.id() + "' has no tokenizer.json; give the prompt as tokens");
@@ -413,6 +511,7 @@ class LocalEngine final : public Engine {
   mutable std::shared_mutex mu_;
   std::map<std::string, std::unique_ptr<ModelRunner>> runners_;  // guarded by mu_
   std::map<std::string, ModelHandle> handles_;                   // guarded by mu_
+  std::map<std::string, GenerationDefaults> defaults_;           // guarded by mu_
   bool disposed_ = false;                                        // guarded by mu_
   std::mutex listeners_mu_;
   std::map<int, EventListener> listeners_;  // guarded by listeners_mu_

@@ -1,7 +1,10 @@
 #include "engine/model_runner.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <future>
 
 #include "sched/scheduler_output.h"
 #include "util/check.h"
@@ -30,6 +33,22 @@ bool needs_history(const SamplingParams& p) {
 
 }  // namespace
 
+RunnerConfig runner_config_of(const Config& config, int num_threads) {
+  RunnerConfig rc;
+  rc.scheduler = config.scheduler;
+  rc.scheduler.block_size = config.kv_cache.block_size;
+  rc.scheduler.num_blocks = config.kv_cache.num_blocks;
+  rc.scheduler.prefix_caching = config.kv_cache.prefix_caching;
+  rc.kv_memory_fraction = config.kv_cache.memory_fraction;
+  rc.cpu_kv_cache_bytes = config.kv_cache.cpu_memory_bytes;
+  rc.stream_buffer_tokens = size_t(config.stream_registry.buffer_chunks);
+  rc.breaker = config.circuit_breaker;
+  rc.num_threads = num_threads;
+  rc.default_context_length = config.model.default_context_length;
+  rc.file_access.allow_outside = config.model.allow_files_outside_model_dir;
+  return rc;
+}
+
 Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
     const std::string& id, const std::string& dir, std::unique_ptr<Backend> backend,
     RunnerConfig config, std::optional<int> context_length, EventSink events) {
@@ -37,14 +56,15 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
   r->id_ = id;
   r->events_ = std::move(events);
   r->backend_ = std::move(backend);
-  MLXS_ASSIGN_OR_RETURN(r->model_, Model::load(dir, *r->backend_));
+  MLXS_ASSIGN_OR_RETURN(r->model_, Model::load(dir, *r->backend_, config.file_access));
   const ModelArch& mc = r->model_->config();
-  auto tok = Tokenizer::load(dir);
+  auto tok = Tokenizer::load(dir, config.file_access);
   if (tok.ok()) r->tokenizer_ = std::move(*tok);  // a folder without tokenizer takes token ids only
   sched::SchedulerConfig& sc = config.scheduler;
   MLXS_CHECK(sc.block_size > 0);  // the caller fills in kv_cache.block_size
-  sc.max_model_len =
-      std::min(context_length.value_or(mc.max_position_embeddings), mc.max_position_embeddings);
+  const int model_len =
+      mc.max_position_embeddings > 0 ? mc.max_position_embeddings : config.default_context_length;
+  sc.max_model_len = std::min(context_length.value_or(model_len), model_len);
   const int blocks_per_seq = (sc.max_model_len + sc.block_size - 1) / sc.block_size;
   // Block tables cross to the device at their sized width every step, so they are sized for at
   // most 1024 blocks at load; longer sequences widen them on demand (the backend doubles the
@@ -81,7 +101,18 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
   r->stats_.kv_blocks_total = sc.num_blocks;
   r->stats_.kv_block_size = sc.block_size;
   r->stats_.kv_cache_bytes = pool_bytes;
-  r->thread_ = std::thread([p = r.get()] { p->loop(); });
+  r->last_used_ = EngineClock::now();
+  std::promise<void> threads_set;
+  r->thread_ = std::thread([p = r.get(), &threads_set] {
+    if (p->config_.num_threads > 0) omp_set_num_threads(p->config_.num_threads);
+    {
+      std::lock_guard<std::mutex> lock(p->mu_);
+      p->stats_.num_threads = omp_get_max_threads();
+    }
+    threads_set.set_value();
+    p->loop();
+  });
+  threads_set.get_future().wait();  // stats report the engine thread's count from the start
   return r;
 }
 
@@ -165,6 +196,8 @@ void ModelRunner::submit(std::unique_ptr<Request> r) {
     ++num_queued_;
     inbox_.push_back(std::move(r));
   }
+  num_in_flight_.fetch_add(1);
+  last_used_ = EngineClock::now();
   cv_.notify_one();
 }
 
@@ -546,6 +579,7 @@ void ModelRunner::finish(Request& r, FinishReason reason) {
   m.finish_reason = reason;
   m.model_id = id_;
   m.stop_sequence = r.matched_stop;
+  num_in_flight_.fetch_sub(1);
   events_(GenerationCompletedEvent{r.stream_id, m});
   r.stream->push(std::move(m), true);
   {
@@ -565,6 +599,7 @@ void ModelRunner::fail(Request& r, ErrorCode code, const std::string& message) {
   m.prompt_tokens = int32_t(r.prompt.size());
   m.finish_reason = FinishReason::kError;
   m.model_id = id_;
+  num_in_flight_.fetch_sub(1);
   events_(GenerationCompletedEvent{r.stream_id, m});
   r.stream->push(ErrorChunk{code, message, ""}, true);
   live_.erase(r.id);

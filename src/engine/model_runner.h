@@ -17,6 +17,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "api/config.h"
 #include "backend/backend.h"
 #include "engine/kv_pool.h"
 #include "engine/request.h"
@@ -38,8 +39,16 @@ struct RunnerConfig {
   int64_t cpu_kv_cache_bytes = 0;
   size_t stream_buffer_tokens = 64;  // backpressure threshold per stream
   sched::CircuitBreakerConfig breaker;
+  // OpenMP threads of the engine thread (set there before the first step: OpenMP's thread count
+  // is per thread, so the loading thread's setting does not reach it); 0 = OpenMP's default.
   int num_threads = 0;
+  int default_context_length = 8192;  // when config.json has no max_position_embeddings
+  ModelFileAccess file_access;         // model.allow_files_outside_model_dir
 };
+
+// The runner's share of the engine configuration (scheduler, kv_cache, stream_registry,
+// circuit_breaker, model.default_context_length); `num_threads` as resolved by the engine.
+RunnerConfig runner_config_of(const Config& config, int num_threads);
 
 using EventSink = std::function<void(EventPayload)>;
 
@@ -68,6 +77,10 @@ class ModelRunner {
   void submit(std::unique_ptr<Request> r);
   ModelStats stats() const;
   std::string breaker_state() const;
+  // Requests submitted and not yet finished (queued, running or paused). Any thread.
+  int num_in_flight() const { return num_in_flight_.load(); }
+  // When a request was last submitted (the load time before the first). Any thread.
+  EngineClock::time_point last_used() const { return last_used_.load(); }
 
  private:
   ModelRunner() = default;
@@ -159,6 +172,8 @@ class ModelRunner {
   EngineClock::time_point breaker_open_until_;  // end of the open state's timeout; guarded by mu_
   int num_queued_ = 0;                          // inbox + waiting; guarded by mu_
   bool stop_ = false;                           // guarded by mu_
+  std::atomic<int> num_in_flight_{0};
+  std::atomic<EngineClock::time_point> last_used_{EngineClock::time_point{}};
   std::thread thread_;
 };
 

@@ -34,7 +34,7 @@ struct ModelArch {
   float rms_norm_eps = 1e-6f;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
-  int max_position_embeddings = 2048;
+  int max_position_embeddings = 0;  // 0: config.json names none (model.default_context_length)
   int sliding_window = 0;       // 0 = full attention
   bool tie_word_embeddings = false;
   bool qkv_bias = false;        // Qwen2, or Llama's attention_bias

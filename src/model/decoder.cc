@@ -58,13 +58,14 @@ KvCache::~KvCache() {
 
 // --- loading ------------------------------------------------------------------------------
 
-Result<std::unique_ptr<Model>> Model::load(const std::string& dir, Backend& backend) {
+Result<std::unique_ptr<Model>> Model::load(const std::string& dir, Backend& backend,
+                                           const ModelFileAccess& access) {
   std::unique_ptr<Model> m(new Model(backend));
   m->dir_ = dir;
-  MLXS_ASSIGN_OR_RETURN(m->config_, ModelArch::load(dir));
+  MLXS_ASSIGN_OR_RETURN(m->config_, ModelArch::load(dir, access));
   m->rope_ = m->config_.rope_params();
   m->pad_decode_ = backend.supports_graphs();
-  MLXS_RETURN_IF_ERROR(m->load_weights(dir));
+  MLXS_RETURN_IF_ERROR(m->load_weights(dir, access));
   return m;
 }
 
@@ -144,9 +145,9 @@ class WeightLoader {
 
 }  // namespace
 
-Status Model::load_weights(const std::string& dir) {
+Status Model::load_weights(const std::string& dir, const ModelFileAccess& access) {
   const ModelArch& c = config_;
-  MLXS_ASSIGN_OR_RETURN(WeightStore store, WeightStore::open_dir(dir));
+  MLXS_ASSIGN_OR_RETURN(WeightStore store, WeightStore::open_dir(dir, access));
   WeightLoader w(store, backend_, owned_);
   const int64_t D = c.hidden_size, I = c.intermediate_size, Dh = c.head_dim;
   const int64_t q_cols = int64_t(c.num_heads) * Dh, kv_cols = int64_t(c.num_kv_heads) * Dh;

@@ -54,7 +54,8 @@ class Model {
  public:
   // Loads `dir` (config.json + safetensors) onto `backend`, which must outlive the model.
   // Weight errors name the file and tensor; unexpected tensors are errors too.
-  static Result<std::unique_ptr<Model>> load(const std::string& dir, Backend& backend);
+  static Result<std::unique_ptr<Model>> load(const std::string& dir, Backend& backend,
+                                             const ModelFileAccess& access = {});
   ~Model();
 
   const ModelArch& config() const { return config_; }
@@ -124,7 +125,7 @@ class Model {
 
  private:
   Model(Backend& backend) : backend_(backend) {}
-  Status load_weights(const std::string& dir);
+  Status load_weights(const std::string& dir, const ModelFileAccess& access);
   // A step begun by begin_step() and not yet ended: its kind, rows and host landing buffer.
   struct InFlight {
     StepKind kind = StepKind::kGreedy;

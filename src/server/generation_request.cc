@@ -377,9 +377,7 @@ std::variant<GenerationRequest, ApiError> parse_generation_request(ApiKind kind,
   }
   const auto& tokens = std::get<PromptTokens>(g.params.prompt).tokens;
   g.num_prompt_tokens = int32_t(tokens.size());
-  if (!g.params.max_tokens) {  // unset: the rest of the context, at most the configured default
-    g.params.max_tokens = std::max(1, std::min(512, m->context_length - g.num_prompt_tokens));
-  }
+  // An unset max_tokens stays unset: the engine gives sampling.max_tokens, cut to the context.
   g.params.streaming = true;
   Status s = validate_options(g.params);
   if (!s.ok()) {

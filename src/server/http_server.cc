@@ -210,6 +210,11 @@ class Session : public std::enable_shared_from_this<Session> {
                         anthropic_);
     }
     if (r == "/health") return send_health();
+    if (r == "/metrics" && !server_->options.metrics) {
+      return send_error(make_error(404, ErrorCode::kNotFound,
+                                   "no route for GET /metrics (telemetry.metrics is false)"),
+                        false);
+    }
     if (r == "/metrics") {
       return send(
           200, "text/plain; version=0.0.4; charset=utf-8",
@@ -754,14 +759,15 @@ void HttpServer::shutdown() {
   net::post(impl_->ioc, [impl = impl_] { impl->begin_shutdown(); });
 }
 
-ServedModel make_served_model(const Engine& engine, const ModelHandle& handle) {
+ServedModel make_served_model(const Engine& engine, const ModelHandle& handle,
+                              const ModelFileAccess& access) {
   ServedModel m;
   m.id = handle.id;
   m.context_length = handle.context_length;
   m.created = std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
-  auto cfg = read_tokenizer_chat_config(handle.local_path);
+  auto cfg = read_tokenizer_chat_config(handle.local_path, access);
   if (cfg.ok()) {
     m.chat_config = *cfg;
     auto t = ChatTemplate::compile(cfg->chat_template);

@@ -16,6 +16,7 @@
 
 #include "mlxs/engine.h"
 #include "server/generation_request.h"
+#include "util/model_files.h"
 
 namespace mlxs::server {
 
@@ -29,6 +30,7 @@ struct ServerOptions {
   int io_threads = 2;
   bool handle_signals = true;  // SIGINT / SIGTERM start a graceful shutdown
   bool log_requests = true;    // one JSON line per request on stderr
+  bool metrics = true;         // serve /metrics (telemetry.metrics); false: 404
 };
 
 class HttpServer {
@@ -55,6 +57,8 @@ class HttpServer {
 
 // The ServedModel for a loaded model: its chat template (if tokenizer_config.json has one) and
 // the single-token end-of-turn markers its vocabulary defines (<|im_end|>, <|eot_id|>, ...).
-ServedModel make_served_model(const Engine& engine, const ModelHandle& handle);
+// Files are read under the model folder's rules (util/model_files.h).
+ServedModel make_served_model(const Engine& engine, const ModelHandle& handle,
+                              const ModelFileAccess& access = {});
 
 }  // namespace mlxs::server

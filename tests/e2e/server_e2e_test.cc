@@ -3,8 +3,11 @@
 // tests/e2e/server_e2e.mjs (node 20, built-in fetch and raw sockets; the SDK section uses the
 // official `openai` and `@anthropic-ai/sdk` npm packages that scripts/fetch-fixtures.sh pins
 // into .fixtures/e2e/node_modules). The process's exit status is checked here.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,10 +29,11 @@ const fs::path kBinary = fs::path(MLXS_BINARY_DIR) / "mlx-serving";
 // A running `mlx-serving serve` child with its stdout on a pipe; killed if still alive at the end.
 class ServerProcess {
  public:
-  explicit ServerProcess(std::vector<std::string> extra) {
-    std::vector<std::string> args = {kBinary.string(), "serve",
-                                     "--model",        (kSource / "models" / "default").string(),
-                                     "--port",         "0"};
+  // `any_port`: --port 0 (a free port); false: the port comes from the config.
+  explicit ServerProcess(std::vector<std::string> extra, bool any_port = true) {
+    std::vector<std::string> args = {kBinary.string(), "serve", "--model",
+                                     (kSource / "models" / "default").string()};
+    if (any_port) args.insert(args.end(), {"--port", "0"});
     args.insert(args.end(), extra.begin(), extra.end());
     log_ = fs::temp_directory_path() /
            ("mlxs_e2e_" + std::to_string(getpid()) + "_" + std::to_string(++counter_) + ".log");
@@ -156,6 +160,137 @@ TEST_F(ServerE2E, SigtermDuringStreamingEndsTheStreamAndExitsZero) {
   EXPECT_EQ(run_section("sigterm", server), 0) << server.log();
   EXPECT_EQ(server.wait_exit(), 0) << server.log();
   EXPECT_NE(server.log().find("\"event\":\"shutdown\""), std::string::npos);
+}
+
+// Runs `script` (JavaScript, with `url` bound to the server's address) in node; its exit status.
+int run_js(const ServerProcess& server, const std::string& script) {
+  fs::path file = fs::temp_directory_path() / ("mlxs_e2e_" + std::to_string(getpid()) + "_" +
+                                               std::to_string(server.port()) + ".mjs");
+  std::ofstream(file) << "const url = '" << server.url() << "';\n" << script;
+  int status = std::system(("node '" + file.string() + "'").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(ServerE2E, TelemetryMetricsFalseAnswers404) {
+  auto config = write_config("no_metrics", "telemetry:\n  metrics: false\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_js(server, R"(
+const r = await fetch(url + '/metrics');
+const body = await r.text();
+if (r.status !== 404 || !body.includes('telemetry.metrics')) {
+  console.error(r.status, body); process.exit(1);
+}
+const h = await fetch(url + '/health');
+process.exit(h.status === 200 ? 0 : 2);
+)"),
+            0)
+      << server.log();
+  ServerProcess with_metrics({});
+  ASSERT_GT(with_metrics.port(), 0);
+  EXPECT_EQ(
+      run_js(with_metrics,
+             "const r = await fetch(url + '/metrics'); process.exit(r.status === 200 ? 0 : 1);"),
+      0);
+}
+
+// sampling.max_tokens is the default of a chat request that gives no max_tokens (it was a literal
+// 512 on the HTTP path).
+TEST_F(ServerE2E, UnsetMaxTokensIsTheConfiguredDefault) {
+  auto config =
+      write_config("default_max_tokens", "sampling:\n  max_tokens: 3\n  temperature: 0\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_js(server, R"(
+const r = await fetch(url + '/v1/chat/completions', {method: 'POST',
+  headers: {'content-type': 'application/json'},
+  body: JSON.stringify({model: 'default', messages: [{role: 'user', content: 'Tell me a story'}]})});
+const j = await r.json();
+if (r.status !== 200 || j.usage.completion_tokens !== 3 || j.choices[0].finish_reason !== 'length') {
+  console.error(r.status, JSON.stringify(j)); process.exit(1);
+}
+)"),
+            0)
+      << server.log();
+}
+
+TEST_F(ServerE2E, MaxGenerationTokensIsA400NamingTheField) {
+  auto config = write_config(
+      "max_gen", "model:\n  limits:\n    max_generation_tokens: 8\nsampling:\n  max_tokens: 8\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_js(server, R"(
+const r = await fetch(url + '/v1/chat/completions', {method: 'POST',
+  headers: {'content-type': 'application/json'},
+  body: JSON.stringify({model: 'default', max_tokens: 9, messages: [{role: 'user', content: 'Hi'}]})});
+const j = await r.json();
+if (r.status !== 400 || !j.error.message.includes('model.limits.max_generation_tokens')) {
+  console.error(r.status, JSON.stringify(j)); process.exit(1);
+}
+)"),
+            0)
+      << server.log();
+}
+
+// Checked before tokenizing, on every route that takes text (issue 22, finding 6).
+TEST_F(ServerE2E, PromptOverMaxPromptCharsIsA400) {
+  auto config = write_config("prompt_chars", "model:\n  limits:\n    max_prompt_chars: 200\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_js(server, R"(
+const long = 'x'.repeat(201);
+for (const [route, body] of [
+    ['/v1/completions', {model: 'default', prompt: long, max_tokens: 2}],
+    ['/v1/chat/completions', {model: 'default', max_tokens: 2, messages: [{role: 'user', content: long}]}],
+    ['/tokenize', {model: 'default', prompt: long}]]) {
+  const r = await fetch(url + route, {method: 'POST', headers: {'content-type': 'application/json'},
+                                      body: JSON.stringify(body)});
+  const j = await r.json();
+  if (r.status !== 400 || !JSON.stringify(j).includes('model.limits.max_prompt_chars')) {
+    console.error(route, r.status, JSON.stringify(j)); process.exit(1);
+  }
+}
+const ok = await fetch(url + '/v1/completions', {method: 'POST', headers: {'content-type': 'application/json'},
+  body: JSON.stringify({model: 'default', prompt: 'x'.repeat(150), max_tokens: 2})});
+process.exit(ok.status === 200 ? 0 : 2);
+)"),
+            0)
+      << server.log();
+}
+
+// A port nobody listens on now (bound, then released).
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// host, port and api_key from the config file's server section (no flags).
+TEST_F(ServerE2E, ServerKeysFromTheConfig) {
+  const int port = free_port();
+  auto config =
+      write_config("server_keys", "server:\n  host: 0.0.0.0\n  port: " + std::to_string(port) +
+                                      "\n  api_key: cfg-key-9\n");
+  ServerProcess server({"--config", config.string()}, /*any_port=*/false);
+  ASSERT_EQ(server.port(), port) << server.log();
+  EXPECT_EQ(run_section("auth", server, "cfg-key-9"), 0) << server.log();
+}
+
+// A cluster that is asked for and not available never starts as a lone node.
+TEST_F(ServerE2E, ClusterEnabledRefusesToStart) {
+  auto config = write_config("cluster", "cluster:\n  enabled: true\n");
+  ServerProcess server({"--config", config.string()});
+  EXPECT_LE(server.port(), 0);
+  EXPECT_EQ(server.wait_exit(), 1);
+  EXPECT_NE(server.log().find("'cluster.enabled': not available in this build yet"),
+            std::string::npos)
+      << server.log();
 }
 
 TEST_F(ServerE2E, SigtermWhenIdleExitsZero) {
