@@ -23,6 +23,43 @@ namespace mlxs {
 
 enum class ModelState { kLoading, kReady, kFailed };
 
+// An event listener's registration (Engine::subscribe). Destroying it, or reset(), unsubscribes
+// and waits out a call of the listener in progress, so a listener never outlives what it
+// captures; a test that returns early cannot leave a callback pointing at its dead stack frame.
+// Move-only. Safe to destroy after the engine (it then does nothing); not from inside its own
+// listener (that would wait for itself).
+class Subscription {
+ public:
+  Subscription() = default;
+  explicit Subscription(std::function<void()> unsubscribe) : unsubscribe_(std::move(unsubscribe)) {}
+  Subscription(Subscription&& other) noexcept : unsubscribe_(std::move(other.unsubscribe_)) {
+    other.unsubscribe_ = nullptr;
+  }
+  Subscription& operator=(Subscription&& other) noexcept {
+    if (this != &other) {
+      reset();
+      unsubscribe_ = std::move(other.unsubscribe_);
+      other.unsubscribe_ = nullptr;
+    }
+    return *this;
+  }
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription() { reset(); }
+
+  // Unsubscribes now (idempotent).
+  void reset() {
+    if (!unsubscribe_) return;
+    auto f = std::move(unsubscribe_);
+    unsubscribe_ = nullptr;
+    f();
+  }
+  bool active() const { return static_cast<bool>(unsubscribe_); }
+
+ private:
+  std::function<void()> unsubscribe_;
+};
+
 struct ModelHandle {
   std::string id;
   std::string local_path;
@@ -137,9 +174,9 @@ class Engine {
   virtual HealthStatus health_check() const = 0;
   virtual RuntimeInfo runtime_info() const = 0;
 
-  // Registers a listener for every event; returns its id for unsubscribe().
-  virtual int subscribe(EventListener listener) = 0;
-  virtual void unsubscribe(int id) = 0;
+  // Registers a listener for every event until the returned Subscription is destroyed or reset.
+  // When that returns, the listener is not running and never runs again.
+  [[nodiscard]] virtual Subscription subscribe(EventListener listener) = 0;
 
   // Stops every model thread; pending generations end cancelled. Idempotent.
   virtual void dispose() = 0;

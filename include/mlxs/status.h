@@ -33,7 +33,7 @@ enum class ErrorCode {
 // The original's spelling of the code, e.g. "ValidationError".
 const char* error_code_name(ErrorCode code);
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -54,7 +54,7 @@ inline Status error(ErrorCode code, std::string message) { return {code, std::mo
 
 // A value or the Status that explains its absence. Never holds an ok Status.
 template <class T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT

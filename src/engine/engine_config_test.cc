@@ -18,6 +18,7 @@
 #include "api/option_schemas.h"
 #include "engine/model_runner.h"
 #include "mlxs/engine.h"
+#include "engine/engine_test_support.h"
 
 namespace mlxs {
 namespace {
@@ -29,29 +30,8 @@ using json = nlohmann::json;
 const fs::path kModelDir = fs::path(MLXS_SOURCE_DIR) / "models" / "default";
 const std::string kPrompt = "Call me Ishmael. Some years ago";
 
-struct Collected {
-  std::vector<TokenChunk> tokens;
-  std::string text;
-  std::optional<MetadataChunk> meta;
-  std::optional<ErrorChunk> error;
-};
-
-Collected drain(Generator& g) {
-  Collected c;
-  while (!g.done()) {
-    auto chunk = g.next(5000ms);
-    if (!chunk) continue;
-    if (auto* t = std::get_if<TokenChunk>(&*chunk)) {
-      c.tokens.push_back(*t);
-      c.text += t->text;
-    } else if (auto* m = std::get_if<MetadataChunk>(&*chunk)) {
-      c.meta = *m;
-    } else {
-      c.error = std::get<ErrorChunk>(*chunk);
-    }
-  }
-  return c;
-}
+using test_support::Collected;
+using test_support::drain;
 
 // A fresh scratch directory of this process (tests of other processes may run at the same
 // time), removed with everything in it when the process exits.
@@ -383,7 +363,7 @@ TEST(EngineConfig, LoadingPastMaxLoadedModelsEvictsTheLeastRecentlyUsedIdleModel
   std::vector<std::string> evicted;
   auto e = engine_with("lru", "model:\n  max_loaded_models: 2\n");
   ASSERT_TRUE(e);
-  int sub = e->subscribe([&](const Event& ev) {
+  Subscription sub = e->subscribe([&](const Event& ev) {
     if (auto* i = std::get_if<ModelInvalidatedEvent>(&ev.payload)) {
       std::lock_guard<std::mutex> lock(mu);
       if (i->reason == InvalidationReason::kEvicted) evicted.push_back(i->model_id);
@@ -424,7 +404,7 @@ TEST(EngineConfig, LoadingPastMaxLoadedModelsEvictsTheLeastRecentlyUsedIdleModel
   for (const auto& h : e->list_models()) ids.push_back(h.id);
   EXPECT_EQ(ids, (std::vector<std::string>{"a", "d"}));
   EXPECT_FALSE((*busy_a)->done());
-  e->unsubscribe(sub);
+  sub.reset();
 }
 
 // --- fields of features this build does not have yet --------------------------------------------

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "backend/make_backend.h"
+#include "engine/engine_test_support.h"
 
 namespace mlxs {
 namespace {
@@ -19,29 +20,8 @@ using namespace std::chrono_literals;
 
 const std::string kModelDir = std::string(MLXS_SOURCE_DIR) + "/models/default";
 
-struct Collected {
-  std::vector<int32_t> ids;
-  std::string text;
-  std::optional<MetadataChunk> meta;
-  std::optional<ErrorChunk> error;
-};
-
-Collected drain(Generator& g) {
-  Collected c;
-  while (!g.done()) {
-    auto chunk = g.next(5000ms);
-    if (!chunk) continue;
-    if (auto* t = std::get_if<TokenChunk>(&*chunk)) {
-      c.ids.push_back(t->token_id);
-      c.text += t->text;
-    } else if (auto* m = std::get_if<MetadataChunk>(&*chunk)) {
-      c.meta = *m;
-    } else {
-      c.error = std::get<ErrorChunk>(*chunk);
-    }
-  }
-  return c;
-}
+using test_support::Collected;
+using test_support::drain;
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -498,7 +478,7 @@ TEST_F(EngineTest, LogprobsAndTopLogprobsAreReported) {
 TEST_F(EngineTest, EveryEventIsEmitted) {
   std::mutex mu;
   std::set<EventType> seen;
-  int id = engine_->subscribe([&](const Event& e) {
+  Subscription sub = engine_->subscribe([&](const Event& e) {
     std::lock_guard<std::mutex> lock(mu);
     seen.insert(e.type());
   });
@@ -513,13 +493,58 @@ TEST_F(EngineTest, EveryEventIsEmitted) {
   lo.model = "broken";
   lo.local_path = std::string(MLXS_SOURCE_DIR) + "/tests";
   EXPECT_FALSE(engine_->load_model(lo).ok());
-  engine_->unsubscribe(id);
+  sub.reset();
   for (EventType t :
        {EventType::kModelLoaded, EventType::kModelUnloaded, EventType::kModelInvalidated,
         EventType::kError, EventType::kGenerationStarted, EventType::kGenerationToken,
         EventType::kGenerationCompleted}) {
     EXPECT_TRUE(seen.count(t)) << event_name(t);
   }
+}
+
+// Regression: subscribe() returned a bare id, and a test that returned before unsubscribing
+// left a callback pointing at its dead stack frame (the next test's events aborted the binary).
+// The Subscription unsubscribes when it goes out of scope, early return or not.
+TEST_F(EngineTest, ASubscriptionEndsWithItsScope) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  {
+    int on_this_frame = 0;
+    Subscription sub = engine_->subscribe([&on_this_frame, calls](const Event&) {
+      ++on_this_frame;
+      ++*calls;
+    });
+    run(params("Call me", 2));
+    EXPECT_GT(on_this_frame, 0);
+  }
+  const int after_scope = calls->load();
+  run(params("Call me", 2));
+  EXPECT_EQ(calls->load(), after_scope);
+  // Moved, the registration follows its new owner; reset() ends it at once.
+  Subscription outer;
+  {
+    Subscription inner = engine_->subscribe([calls](const Event&) { ++*calls; });
+    outer = std::move(inner);
+  }
+  run(params("Call me", 2));
+  EXPECT_GT(calls->load(), after_scope);
+  outer.reset();
+  EXPECT_FALSE(outer.active());
+  const int after_reset = calls->load();
+  run(params("Call me", 2));
+  EXPECT_EQ(calls->load(), after_reset);
+}
+
+// A Subscription may outlive its engine: destroying it then does nothing.
+TEST(EngineSubscription, OutlivingTheEngineIsSafe) {
+  Subscription sub;
+  {
+    auto engine = create_engine({});
+    ASSERT_TRUE(engine.ok());
+    sub = (*engine)->subscribe([](const Event&) {});
+    EXPECT_TRUE(sub.active());
+  }
+  sub.reset();
+  EXPECT_FALSE(sub.active());
 }
 
 TEST_F(EngineTest, HealthAndRuntimeInfo) {

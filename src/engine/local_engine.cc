@@ -90,6 +90,37 @@ sched::Priority to_sched(Priority p) {
   }
 }
 
+// The event listeners. call() runs them under the lock, so removing one (a Subscription's
+// reset) waits for a call in progress and the listener is never called after.
+class ListenerRegistry : public std::enable_shared_from_this<ListenerRegistry> {
+ public:
+  Subscription add(EventListener listener) {
+    int id;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      id = next_id_++;
+      listeners_[id] = std::move(listener);
+    }
+    return Subscription([weak = weak_from_this(), id] {
+      if (auto self = weak.lock()) self->remove(id);
+    });
+  }
+  void call(const Event& e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, l] : listeners_) l(e);
+  }
+
+ private:
+  void remove(int id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    listeners_.erase(id);
+  }
+
+  std::mutex mu_;
+  std::map<int, EventListener> listeners_;  // guarded by mu_
+  int next_id_ = 1;                         // guarded by mu_
+};
+
 class LocalEngine final : public Engine {
  public:
   LocalEngine(EngineOptions options, Config config)
@@ -263,15 +294,8 @@ class LocalEngine final : public Engine {
     return info;
   }
 
-  int subscribe(EventListener listener) override {
-    std::lock_guard<std::mutex> lock(listeners_mu_);
-    listeners_[next_listener_] = std::move(listener);
-    return next_listener_++;
-  }
-
-  void unsubscribe(int id) override {
-    std::lock_guard<std::mutex> lock(listeners_mu_);
-    listeners_.erase(id);
+  Subscription subscribe(EventListener listener) override {
+    return listeners_->add(std::move(listener));
   }
 
   void dispose() override {
@@ -290,9 +314,7 @@ class LocalEngine final : public Engine {
   void emit(EventPayload p) {
     // Every stream ends with exactly one completed event (errors included): release its slot.
     if (std::holds_alternative<GenerationCompletedEvent>(p)) streams_.fetch_sub(1);
-    Event e{now_ms(), std::move(p)};
-    std::lock_guard<std::mutex> lock(listeners_mu_);
-    for (auto& [id, l] : listeners_) l(e);
+    listeners_->call(Event{now_ms(), std::move(p)});
   }
 
  private:
@@ -513,9 +535,8 @@ class LocalEngine final : public Engine {
   std::map<std::string, ModelHandle> handles_;                   // guarded by mu_
   std::map<std::string, GenerationDefaults> defaults_;           // guarded by mu_
   bool disposed_ = false;                                        // guarded by mu_
-  std::mutex listeners_mu_;
-  std::map<int, EventListener> listeners_;  // guarded by listeners_mu_
-  int next_listener_ = 1;                   // guarded by listeners_mu_
+  // Shared with the Subscriptions it hands out, which may outlive the engine.
+  std::shared_ptr<ListenerRegistry> listeners_ = std::make_shared<ListenerRegistry>();
   std::atomic<uint64_t> next_id_{1};
   std::atomic<int> streams_{0};
 };

@@ -3,6 +3,7 @@
 #include "model/decoder.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <numeric>
@@ -17,7 +18,9 @@ namespace {
 class DecoderTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("mlxs_decoder_" + GetParam());
+    // Per process: ctest runs test cases as parallel processes (and other checkouts share /tmp).
+    dir_ = std::filesystem::temp_directory_path() /
+           ("mlxs_decoder_" + std::to_string(::getpid()) + "_" + GetParam());
     auto config = random_model_config(GetParam());
     ASSERT_TRUE(config.ok());
     ASSERT_TRUE(write_random_model(*config, DType::kBF16, dir_, 7).ok());

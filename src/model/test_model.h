@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <unistd.h>
+
 #include <filesystem>
 #include <memory>
 #include <numeric>
@@ -30,7 +32,8 @@ struct LoadedModel {
 // <temp>/<name> and returns the folder.
 inline std::string write_test_model(const std::string& shape, DType dt, const std::string& name,
                                     uint64_t seed) {
-  const auto dir = std::filesystem::temp_directory_path() / name;
+  // Per process: ctest runs test cases as parallel processes that would share one folder.
+  const auto dir = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
   auto config = random_model_config(shape);
   EXPECT_TRUE(config.ok());
   if (config.ok()) {

@@ -274,9 +274,11 @@ void CudaBackend::free(Tensor& t) {
 
 std::optional<MemoryInfo> CudaBackend::device_memory() const {
   size_t free_bytes = 0, total_bytes = 0;
-  // The query goes to the calling thread's current device: make it this backend's.
-  if (!MLXS_CUDA(cudaSetDevice(opt_.device)) ||
-      !MLXS_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes))) {
+  // The query goes to the calling thread's current device: make it this backend's. A failed
+  // query is no step's failure: it answers "unknown" and leaves this backend's error slot alone.
+  if (cudaSetDevice(device_) != cudaSuccess ||
+      cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    cudaGetLastError();
     return std::nullopt;
   }
   return MemoryInfo{int64_t(free_bytes), int64_t(total_bytes)};
