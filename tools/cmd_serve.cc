@@ -68,7 +68,9 @@ int run(const Args& a) {
     if (!handle.ok()) return fail(handle.status());
     ModelFileAccess access;
     access.allow_outside = config->model.allow_files_outside_model_dir;
-    served.push_back(server::make_served_model(**engine, *handle, access));
+    auto model = server::make_served_model(**engine, *handle, access);
+    if (!model.ok()) return fail(model.status());
+    served.push_back(std::move(*model));
     std::fprintf(stderr, "serve: model '%s' from %s (context %d)\n", lo.model.c_str(),
                  lo.local_path.c_str(), handle->context_length);
   }

@@ -58,8 +58,12 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
   r->backend_ = std::move(backend);
   MLXS_ASSIGN_OR_RETURN(r->model_, Model::load(dir, *r->backend_, config.file_access));
   const ModelArch& mc = r->model_->config();
-  auto tok = Tokenizer::load(dir, config.file_access);
-  if (tok.ok()) r->tokenizer_ = std::move(*tok);  // a folder without tokenizer takes token ids only
+  // A folder without tokenizer.json takes token ids only; one whose tokenizer.json is broken
+  // fails the load (it used to be dropped in silence, and every text request then failed with
+  // a misleading "no tokenizer").
+  if (model_file_exists(dir, "tokenizer.json")) {
+    MLXS_ASSIGN_OR_RETURN(r->tokenizer_, Tokenizer::load(dir, config.file_access));
+  }
   sched::SchedulerConfig& sc = config.scheduler;
   MLXS_CHECK(sc.block_size > 0);  // the caller fills in kv_cache.block_size
   const int model_len =

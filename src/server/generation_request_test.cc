@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 
 #include "server/http_server.h"
 
@@ -23,7 +26,9 @@ class GenerationRequestTest : public ::testing::Test {
     lo.local_path = (std::filesystem::path(MLXS_SOURCE_DIR) / "models" / "default").string();
     auto h = engine_->load_model(lo);
     ASSERT_TRUE(h.ok()) << h.status().to_string();
-    model_ = new ServedModel(make_served_model(*engine_, *h));
+    auto served = make_served_model(*engine_, *h);
+    ASSERT_TRUE(served.ok()) << served.status().to_string();
+    model_ = new ServedModel(std::move(*served));
   }
   static void TearDownTestSuite() {
     delete model_;
@@ -151,6 +156,65 @@ TEST_F(GenerationRequestTest, MessagesNeedMaxTokensAndContinueAPrefill) {
   EXPECT_EQ(g.params.stop_sequences, std::vector<std::string>{"."});
   body["n"] = 2;  // not an Anthropic field
   EXPECT_EQ(error_of(ApiKind::kMessages, body).param, "n");
+}
+
+}  // namespace
+}  // namespace mlxs::server
+
+namespace mlxs::server {
+namespace {
+
+// Regression (security audit, finding 9): a corrupt tokenizer.json or a chat template with a
+// syntax error was dropped at load; the server reported healthy and every request then failed
+// with a misleading "no tokenizer" / "no chat template". Now the load fails naming the file.
+class BrokenModelFolder : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("mlxs_broken_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    const auto src = std::filesystem::path(MLXS_SOURCE_DIR) / "models" / "default";
+    for (const auto& f : std::filesystem::directory_iterator(src))
+      std::filesystem::copy(f.path(), dir_ / f.path().filename(),
+                            std::filesystem::copy_options::overwrite_existing);
+    auto e = create_engine({});
+    ASSERT_TRUE(e.ok());
+    engine_ = std::move(*e);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  Result<ModelHandle> load() {
+    LoadModelOptions lo;
+    lo.model = "broken";
+    lo.local_path = dir_.string();
+    return engine_->load_model(lo);
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(BrokenModelFolder, ACorruptTokenizerFailsTheLoad) {
+  std::ofstream(dir_ / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": )";
+  auto h = load();
+  ASSERT_FALSE(h.ok());
+  EXPECT_NE(h.status().message().find("tokenizer.json"), std::string::npos)
+      << h.status().message();
+}
+
+TEST_F(BrokenModelFolder, AChatTemplateWithASyntaxErrorIsNotServed) {
+  std::ofstream(dir_ / "tokenizer_config.json")
+      << R"({"chat_template": "{% for m in messages %}{{ m.content }", "eos_token": "</s>"})";
+  auto h = load();
+  ASSERT_TRUE(h.ok()) << h.status().to_string();
+  auto served = make_served_model(*engine_, *h);
+  ASSERT_FALSE(served.ok());
+  EXPECT_NE(served.status().message().find("chat template"), std::string::npos)
+      << served.status().message();
+  // Without a chat template at all the model serves completions only.
+  std::ofstream(dir_ / "tokenizer_config.json") << R"({"eos_token": "</s>"})";
+  auto plain = make_served_model(*engine_, *h);
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+  EXPECT_FALSE(plain->chat_template.has_value());
 }
 
 }  // namespace

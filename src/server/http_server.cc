@@ -14,6 +14,7 @@
 #include "server/body_reader.h"
 #include "server/generation_job.h"
 #include "server/metrics.h"
+#include "util/constant_time.h"
 #include "util/json_depth.h"
 #include "util/json_int.h"
 
@@ -192,8 +193,9 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string& key = server_->options.api_key;
     if (key.empty()) return true;
     auto auth = req[http::field::authorization];
-    if (auth.starts_with("Bearer ") && auth.substr(7) == key) return true;
-    return req["x-api-key"] == key;
+    // Compared in constant time: response times must not reveal how much of a guess was right.
+    if (auth.starts_with("Bearer ") && constant_time_equal(auth.substr(7), key)) return true;
+    return constant_time_equal(req["x-api-key"], key);
   }
 
   void dispatch(const http::request<http::string_body>& req, const std::string& target) {
@@ -759,19 +761,31 @@ void HttpServer::shutdown() {
   net::post(impl_->ioc, [impl = impl_] { impl->begin_shutdown(); });
 }
 
-ServedModel make_served_model(const Engine& engine, const ModelHandle& handle,
-                              const ModelFileAccess& access) {
+Result<ServedModel> make_served_model(const Engine& engine, const ModelHandle& handle,
+                                      const ModelFileAccess& access) {
   ServedModel m;
   m.id = handle.id;
   m.context_length = handle.context_length;
   m.created = std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
-  auto cfg = read_tokenizer_chat_config(handle.local_path, access);
-  if (cfg.ok()) {
-    m.chat_config = *cfg;
-    auto t = ChatTemplate::compile(cfg->chat_template);
-    if (t.ok()) m.chat_template.emplace(std::move(*t));
+  const std::string config_path = handle.local_path + "/tokenizer_config.json";
+  if (model_file_exists(handle.local_path, "tokenizer_config.json")) {
+    auto cfg = read_tokenizer_chat_config(handle.local_path, access);
+    const bool no_template = !cfg.ok() && cfg.status().code() == ErrorCode::kNotFound;
+    if (!cfg.ok() && !no_template) {
+      return error(ErrorCode::kModelLoadError,
+                   "model '" + handle.id + "': " + cfg.status().message());
+    }
+    if (cfg.ok()) {
+      m.chat_config = *cfg;
+      auto t = ChatTemplate::compile(cfg->chat_template);
+      if (!t.ok()) {
+        return error(ErrorCode::kModelLoadError, "model '" + handle.id + "': the chat template of " +
+                                                     config_path + ": " + t.status().message());
+      }
+      m.chat_template.emplace(std::move(*t));
+    }
   }
   for (const char* marker :
        {"<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|end_of_turn|>"}) {

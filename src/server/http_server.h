@@ -57,8 +57,10 @@ class HttpServer {
 
 // The ServedModel for a loaded model: its chat template (if tokenizer_config.json has one) and
 // the single-token end-of-turn markers its vocabulary defines (<|im_end|>, <|eot_id|>, ...).
-// Files are read under the model folder's rules (util/model_files.h).
-ServedModel make_served_model(const Engine& engine, const ModelHandle& handle,
-                              const ModelFileAccess& access = {});
+// Files are read under the model folder's rules (util/model_files.h). A folder without
+// tokenizer_config.json (or without a chat template in it) serves completions only; one whose
+// tokenizer_config.json or chat template is broken is an error naming the file.
+Result<ServedModel> make_served_model(const Engine& engine, const ModelHandle& handle,
+                                      const ModelFileAccess& access = {});
 
 }  // namespace mlxs::server

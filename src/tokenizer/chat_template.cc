@@ -88,7 +88,7 @@ Result<TokenizerChatConfig> parse_tokenizer_chat_config(const nlohmann::ordered_
   TokenizerChatConfig out;
   auto it = config.find("chat_template");
   if (it == config.end() || it->is_null()) {
-    return error(ErrorCode::kModelLoadError, "tokenizer_config.json has no chat_template");
+    return error(ErrorCode::kNotFound, "tokenizer_config.json has no chat_template");
   }
   if (it->is_string()) {
     out.chat_template = it->get<std::string>();

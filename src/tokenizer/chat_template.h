@@ -59,7 +59,8 @@ struct TokenizerChatConfig {
 
 // Reads `config` (a parsed tokenizer_config.json). `chat_template` may be a string or a list of
 // {name, template}; token fields may be strings or {"content": ...} objects. Fails with
-// kModelLoadError when there is no chat template.
+// kNotFound when there is no chat template (a model for completions only), kModelLoadError when
+// it is malformed.
 Result<TokenizerChatConfig> parse_tokenizer_chat_config(const nlohmann::ordered_json& config);
 // Reads and parses DIR/tokenizer_config.json.
 Result<TokenizerChatConfig> read_tokenizer_chat_config(const std::string& model_dir,
