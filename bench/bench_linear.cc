@@ -159,6 +159,7 @@ double time_calls(int copies, double min_s, Fn fn) {
 }
 
 std::string g_table;
+cpu::Isa g_isa = cpu::default_isa();  // --isa
 
 void row(const char* fmt_line) {
   std::fputs(fmt_line, stdout);
@@ -174,7 +175,7 @@ void bench_decode(DType t, int64_t M, double bw, bool quick) {
     auto x = random_x(size_t(M * s.K));
     Floats out(size_t(M * s.N));
     double sec = time_calls(copies, quick ? 0.3 : 1.0, [&](int c) {
-      cpu::linear(x.data(), M, s.K, w[size_t(c)].data(), t, s.N, nullptr, out.data());
+      cpu::linear(x.data(), M, s.K, w[size_t(c)].data(), t, s.N, nullptr, out.data(), g_isa);
     });
     char line[256];
     std::snprintf(line, sizeof line, "| decode  | %-5s | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s | %5.1f %% | %6.1f GFLOP/s |\n",
@@ -192,7 +193,7 @@ void bench_prefill(DType t, int64_t M, bool quick) {
     auto x = random_x(size_t(M * s.K));
     Floats out(size_t(M * s.N));
     double sec = time_calls(1, quick ? 0.3 : 1.0, [&](int) {
-      cpu::linear(x.data(), M, s.K, w.data(), t, s.N, nullptr, out.data());
+      cpu::linear(x.data(), M, s.K, w.data(), t, s.N, nullptr, out.data(), g_isa);
     });
     char line[256];
     std::snprintf(line, sizeof line, "| prefill | %-5s | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s |         | %6.1f GFLOP/s |\n",
@@ -254,9 +255,11 @@ int main(int argc, char** argv) {
     else if (a == "--dtype" && i + 1 < argc) mlxs::parse_dtype(argv[++i], &only_dtype), dtype_set = true;
     else if (a == "--isa" && i + 1 < argc) {  // force a family (e.g. avx512bf16) to compare
       std::string name = argv[++i];
-      for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512, cpu::Isa::kAvx512Bf16})
-        if (name == cpu::isa_name(isa) && !cpu::set_isa_for_testing(isa))
-          std::fprintf(stderr, "this CPU lacks %s\n", name.c_str());
+      if (auto why = cpu::isa_choice_error(name, cpu::supported_isa())) {
+        std::fprintf(stderr, "bench_linear: --isa: %s\n", why->c_str());
+        return 2;
+      }
+      g_isa = cpu::isa_for_choice(name);
     }
     else if (a == "--only" && i + 1 < argc) only = argv[++i];  // decode | prefill | blas
   }
@@ -269,7 +272,7 @@ int main(int argc, char** argv) {
   std::snprintf(head, sizeof head,
                 "bench_linear: isa=%s threads=%d, streaming read bandwidth (1 GiB, %d threads) = "
                 "%.1f GB/s\n\n| phase   | w     |   M | shape    |     K |      N |   ms/call |  weight bytes/s | %% of bw |       compute     |\n|---|---|---|---|---|---|---|---|---|---|\n",
-                cpu::isa_name(cpu::active_isa()), threads, threads, bw);
+                cpu::isa_name(g_isa), threads, threads, bw);
   row(head);
   for (DType t : {DType::kBF16, DType::kF32, DType::kF16}) {
     if (!only.empty() && only != "decode") break;

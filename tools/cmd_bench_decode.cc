@@ -20,6 +20,7 @@ using Clock = std::chrono::steady_clock;
 struct Args {
   std::string model;
   std::string backend = "cpu";
+  std::string isa = "auto";  // CPU kernel family, as backend.cpu.isa
   mlxs::bench::SuiteArgs suite;
   int prompt_len = 128, decode_steps = 32, threads = 0, repeats = 3;
   std::vector<int> batches = {1, 8};
@@ -64,7 +65,12 @@ int run(const Args& a) {
     s.backend = a.backend;
     return bench::run_suite(s);
   }
-  auto backend = make_cpu_backend(a.threads);
+  if (auto why = cpu::isa_choice_error(a.isa, cpu::supported_isa())) {
+    std::fprintf(stderr, "bench-decode: --isa: %s\n", why->c_str());
+    return 2;
+  }
+  const cpu::Isa isa = cpu::isa_for_choice(a.isa);
+  auto backend = make_cpu_backend(a.threads, isa);
   auto loaded = Model::load(a.model, *backend);
   if (!loaded.ok()) {
     std::fprintf(stderr, "%s\n", loaded.status().to_string().c_str());
@@ -109,9 +115,9 @@ int run(const Args& a) {
     prefill_best = std::min(prefill_best, seconds_since(t0));
   }
   const double bw = measure_read_bandwidth();
-  std::printf("model %s: %s, %.3f B params, %s, %d threads\n", a.model.c_str(),
+  std::printf("model %s: %s, %.3f B params, %s, %d threads, kernels %s\n", a.model.c_str(),
               c.architecture.c_str(), double(c.num_parameters()) / 1e9, dtype_name(c.dtype),
-              omp_get_max_threads());
+              omp_get_max_threads(), cpu::isa_name(isa));
   std::printf("machine read bandwidth (streaming sum, 1 GiB): %.1f GB/s\n", bw);
   std::printf(
       "| phase | batch | tokens/s | ms/step | weight GB/s | %% of read bw "
@@ -150,6 +156,8 @@ mlxs::cli::CommandRegistrar reg(
       app.add_option("--decode-steps", a->decode_steps, "Decode steps timed (best is reported)");
       app.add_option("--batch", a->batches, "Decode batch sizes")->delimiter(',');
       app.add_option("--threads", a->threads, "Threads (0 = all)");
+      app.add_option("--isa", a->isa,
+                     "CPU kernel family: auto|scalar|avx2|avx512|avx512bf16 (as backend.cpu.isa)");
       app.add_option("--repeats", a->repeats, "Prefill repeats (best is reported)");
       app.add_option("--backend", a->backend,
                      "cpu (this table) or cuda (the serving suite: batch-1 decode vs roofline, "

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "api/option_schemas.h"
+#include "backend/cpu/cpu_features.h"
 
 namespace mlxs {
 namespace schema {
@@ -28,8 +29,14 @@ const Schema<CpuBackendConfig>& schema_of<CpuBackendConfig>() {
             "--threads N` (EngineOptions.num_threads) > 0 wins")
         .range(0, 4096);
     s.field("isa", &CpuBackendConfig::isa,
-            "kernel family: auto (the best this CPU runs), scalar, avx2, avx512 or avx512bf16")
+            "kernel family of the matrix products: auto, scalar, avx2, avx512 or avx512bf16; auto "
+            "= the most capable exact family this CPU has (avx512 or less); avx512bf16 rounds "
+            "activations to bf16 (faster only where vdpbf16ps is, less accurate: docs/cpu.md); a "
+            "family this CPU lacks is refused")
         .pattern("^(auto|scalar|avx2|avx512|avx512bf16)$");
+    s.refine("isa", [](const CpuBackendConfig& c) {
+      return cpu::isa_choice_error(c.isa, cpu::supported_isa());
+    });
     return s;
   }();
   return s;

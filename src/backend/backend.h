@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/cpu_features.h"
 #include "mlxs/status.h"
 #include "sample/sampler.h"
 #include "util/dtype.h"
@@ -193,6 +194,10 @@ class Backend {
   virtual std::optional<MemoryInfo> device_memory() const { return std::nullopt; }
 };
 
+// The CPU backend. num_threads > 0 sets the OpenMP thread count. Its matrix kernels use family
+// `isa` (cpu_features.h; a family this CPU lacks is a bug: check cpu::isa_supported first), by
+// default cpu::default_isa().
 std::unique_ptr<Backend> make_cpu_backend(int num_threads = 0);
+std::unique_ptr<Backend> make_cpu_backend(int num_threads, cpu::Isa isa);
 
 }  // namespace mlxs

@@ -40,7 +40,7 @@ std::string resolved_backend_device(const BackendConfig& config) {
 Result<std::unique_ptr<Backend>> make_backend(const BackendConfig& config, int gpu_index) {
   MLXS_RETURN_IF_ERROR(check_backend_device(config));
   if (resolved_backend_device(config) == "cuda") return make_cuda_backend(config.cuda, gpu_index);
-  return make_cpu_backend(config.cpu.threads);
+  return make_cpu_backend(config.cpu.threads, cpu::isa_for_choice(config.cpu.isa));
 }
 
 Result<double> gpu_copy_bandwidth_gbs(int gpu_index) {

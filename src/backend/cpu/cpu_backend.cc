@@ -1,5 +1,7 @@
 // The CPU backend: the reference every other backend is checked against. Activations are f32;
-// weights f32, f16 or bf16; the KV cache f32. Threads: OpenMP.
+// weights f32, f16 or bf16; the KV cache f32. Threads: OpenMP. The matrix products run on one
+// kernel family per backend (cpu_features.h); only kAvx512Bf16 rounds activations, to bf16,
+// inside linear() (docs/cpu.md).
 #include <omp.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_ops.h"
 #include "util/check.h"
 
@@ -21,7 +24,8 @@ constexpr int64_t kParallelElements = int64_t(1) << 15;
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int num_threads) {
+  CpuBackend(int num_threads, cpu::Isa isa) : isa_(isa) {
+    MLXS_CHECK(cpu::isa_supported(isa));
     if (num_threads > 0) omp_set_num_threads(num_threads);
   }
   std::string name() const override { return "cpu"; }
@@ -77,7 +81,7 @@ class CpuBackend final : public Backend {
   void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) override {
     MLXS_CHECK(x.cols == w.cols && out.cols == w.rows && out.rows == x.rows);
     cpu::linear(x.as<float>(), x.rows, x.cols, w.data, w.dtype, w.rows,
-                bias.data ? bias.as<float>() : nullptr, out.as<float>());
+                bias.data ? bias.as<float>() : nullptr, out.as<float>(), isa_);
   }
 
   void split_qkv(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override {
@@ -146,12 +150,19 @@ class CpuBackend final : public Backend {
     cpu::kv_write(k, v, b.slot_mapping.data(), cache);
     cpu::paged_attention(q, cache, b, heads, kv_heads, head_dim, scale, out);
   }
+
+ private:
+  const cpu::Isa isa_;
 };
 
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(int num_threads) {
-  return std::make_unique<CpuBackend>(num_threads);
+  return std::make_unique<CpuBackend>(num_threads, cpu::default_isa());
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int num_threads, cpu::Isa isa) {
+  return std::make_unique<CpuBackend>(num_threads, isa);
 }
 
 }  // namespace mlxs

@@ -101,10 +101,10 @@ void* thread_scratch(Scratch slot, size_t bytes) {
 }  // namespace detail
 
 void linear(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-            const float* bias, float* out) {
+            const float* bias, float* out, Isa isa) {
   MLXS_CHECK(M > 0 && K > 0 && N > 0);
   MLXS_CHECK(wt == DType::kF32 || wt == DType::kBF16 || wt == DType::kF16);
-  const Isa isa = active_isa();
+  MLXS_CHECK(isa_supported(isa));
   LinearArgs a{x, nullptr, M, K, N, w, wt, bias, out};
   if (isa == Isa::kAvx512Bf16 && wt == DType::kBF16) a.x_bf16 = x_as_bf16(x, M * K);
   const ColsFn cols = pick_kernel(isa, wt);

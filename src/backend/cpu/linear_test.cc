@@ -1,6 +1,7 @@
-// Tests of cpu::linear(): against an f64 reference, on every ISA family this CPU has (forced with
-// set_isa_for_testing), every weight dtype, odd shapes, with and without bias; and batch
-// invariance: a row's output is bitwise the same alone and anywhere in a batch of 2..70 rows.
+// Tests of cpu::linear(): against an f64 reference, on every ISA family (each a test parameter;
+// families this CPU lacks are skipped), every weight dtype, odd shapes, with and without bias;
+// batch invariance: a row's output is bitwise the same alone and anywhere in a batch of 2..70
+// rows; and the choice of family (cpu_features.h).
 #include "backend/cpu/linear.h"
 
 #include <gtest/gtest.h>
@@ -16,7 +17,6 @@
 namespace mlxs::cpu {
 namespace {
 
-constexpr Isa kAllIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Bf16};
 constexpr DType kAllDtypes[] = {DType::kF32, DType::kBF16, DType::kF16};
 
 // Values in +-[0.1, 1): random, never zero.
@@ -47,15 +47,15 @@ Weights make_weights(DType dt, size_t n, std::mt19937& rng) {
   return w;
 }
 
-// Selects an ISA family for the test's lifetime; false if this CPU lacks it.
-class ScopedIsa {
- public:
-  explicit ScopedIsa(Isa isa) : ok_(set_isa_for_testing(isa)) {}
-  ~ScopedIsa() { reset_isa_for_testing(); }
-  bool ok() const { return ok_; }
-
- private:
-  bool ok_;
+// One kernel family per test; a family this CPU lacks is skipped, naming the reason.
+class CpuLinear : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(GetParam())) {
+      GTEST_SKIP() << "this CPU lacks " << isa_name(GetParam()) << " (it supports up to "
+                   << isa_name(supported_isa()) << ")";
+    }
+  }
 };
 
 bool uses_bf16_dot(Isa isa, DType dt) { return isa == Isa::kAvx512Bf16 && dt == DType::kBF16; }
@@ -95,31 +95,28 @@ constexpr Shape kShapes[] = {{1, 1, 1},     {1, 7, 1},    {3, 33, 5},     {5, 64
                              {1, 2048, 50}, {7, 100, 13}, {13, 257, 31},  {4, 1000, 130},
                              {70, 95, 49},  {2, 8192, 20}, {9, 8191, 7},  {17, 512, 97}};
 
-TEST(CpuLinear, MatchesF64ReferenceOnEveryIsaAndDtype) {
+TEST_P(CpuLinear, MatchesF64ReferenceOnEveryDtype) {
   std::mt19937 rng(1234);
-  for (Isa isa : kAllIsas) {
-    ScopedIsa scoped(isa);
-    if (!scoped.ok()) continue;
-    for (DType dt : kAllDtypes)
-      for (const Shape& s : kShapes)
-        for (bool with_bias : {false, true}) {
-          auto x = random_values(size_t(s.M * s.K), rng);
-          Weights w = make_weights(dt, size_t(s.N * s.K), rng);
-          auto bias = random_values(size_t(s.N), rng);
-          const float* b = with_bias ? bias.data() : nullptr;
-          std::vector<float> out(size_t(s.M * s.N), std::nanf(""));  // poisoned
-          linear(x.data(), s.M, s.K, w.data(), dt, s.N, b, out.data());
-          const std::string what = label(isa, dt) + (with_bias ? " bias" : "");
-          if (uses_bf16_dot(isa, dt)) {
-            // Exact up to f32 accumulation once x is rounded to bf16 ...
-            expect_close(x, w, b, out, s.M, s.K, s.N, /*round_x=*/true, 1e-5, what);
-            // ... and within bf16's half-ulp (2^-9) of the exact product otherwise.
-            expect_close(x, w, b, out, s.M, s.K, s.N, /*round_x=*/false, 2.2e-3, what);
-          } else {
-            expect_close(x, w, b, out, s.M, s.K, s.N, /*round_x=*/false, 1e-5, what);
-          }
+  const Isa isa = GetParam();
+  for (DType dt : kAllDtypes)
+    for (const Shape& s : kShapes)
+      for (bool with_bias : {false, true}) {
+        auto x = random_values(size_t(s.M * s.K), rng);
+        Weights w = make_weights(dt, size_t(s.N * s.K), rng);
+        auto bias = random_values(size_t(s.N), rng);
+        const float* b = with_bias ? bias.data() : nullptr;
+        std::vector<float> out(size_t(s.M * s.N), std::nanf(""));  // poisoned
+        linear(x.data(), s.M, s.K, w.data(), dt, s.N, b, out.data(), isa);
+        const std::string what = label(isa, dt) + (with_bias ? " bias" : "");
+        if (uses_bf16_dot(isa, dt)) {
+          // Exact up to f32 accumulation once x is rounded to bf16 ...
+          expect_close(x, w, b, out, s.M, s.K, s.N, /*round_x=*/true, 1e-5, what);
+          // ... and within bf16's half-ulp (2^-9) of the exact product otherwise.
+          expect_close(x, w, b, out, s.M, s.K, s.N, /*round_x=*/false, 2.2e-3, what);
+        } else {
+          expect_close(x, w, b, out, s.M, s.K, s.N, /*round_x=*/false, 1e-5, what);
         }
-  }
+      }
 }
 
 // Row `row` of x computed alone, then inside batches of M = 2..70 at several positions, with
@@ -132,14 +129,14 @@ void check_batch_invariance(Isa isa, DType dt, int64_t K, int64_t N, bool with_b
   const float* b = with_bias ? bias.data() : nullptr;
   std::vector<float> alone(size_t(N), std::nanf(""));
   set_num_threads(1);
-  linear(row.data(), 1, K, w.data(), dt, N, b, alone.data());
+  linear(row.data(), 1, K, w.data(), dt, N, b, alone.data(), isa);
   set_num_threads(0);
   for (int64_t M = 2; M <= 70; ++M) {
     for (int64_t pos : {int64_t(0), M - 1, M / 2, (M * 5 + 3) % M}) {
       auto x = random_values(size_t(M * K), rng);
       std::memcpy(x.data() + pos * K, row.data(), size_t(K) * sizeof(float));
       std::vector<float> out(size_t(M * N), std::nanf(""));
-      linear(x.data(), M, K, w.data(), dt, N, b, out.data());
+      linear(x.data(), M, K, w.data(), dt, N, b, out.data(), isa);
       ASSERT_EQ(std::memcmp(out.data() + pos * N, alone.data(), size_t(N) * sizeof(float)), 0)
           << label(isa, dt) << " K=" << K << " N=" << N << " M=" << M << " pos=" << pos;
       for (float f : out) ASSERT_TRUE(std::isfinite(f)) << label(isa, dt) << " M=" << M;
@@ -147,18 +144,14 @@ void check_batch_invariance(Isa isa, DType dt, int64_t K, int64_t N, bool with_b
   }
 }
 
-TEST(CpuLinear, BatchInvariantOnEveryIsaAndDtype) {
-  for (Isa isa : kAllIsas) {
-    ScopedIsa scoped(isa);
-    if (!scoped.ok()) continue;
-    for (DType dt : kAllDtypes) {
-      check_batch_invariance(isa, dt, 300, 53, /*with_bias=*/true);
-      check_batch_invariance(isa, dt, 1024, 37, /*with_bias=*/false);
-    }
+TEST_P(CpuLinear, BatchInvariantOnEveryDtype) {
+  for (DType dt : kAllDtypes) {
+    check_batch_invariance(GetParam(), dt, 300, 53, /*with_bias=*/true);
+    check_batch_invariance(GetParam(), dt, 1024, 37, /*with_bias=*/false);
   }
 }
 
-TEST(CpuLinear, ResultDoesNotDependOnThreadCount) {
+TEST_P(CpuLinear, ResultDoesNotDependOnThreadCount) {
   std::mt19937 rng(7);
   const int64_t M = 37, K = 513, N = 301;
   auto x = random_values(size_t(M * K), rng);
@@ -166,22 +159,48 @@ TEST(CpuLinear, ResultDoesNotDependOnThreadCount) {
     Weights w = make_weights(dt, size_t(N * K), rng);
     std::vector<float> one(size_t(M * N)), many(size_t(M * N));
     set_num_threads(1);
-    linear(x.data(), M, K, w.data(), dt, N, nullptr, one.data());
+    linear(x.data(), M, K, w.data(), dt, N, nullptr, one.data(), GetParam());
     set_num_threads(2);
-    linear(x.data(), M, K, w.data(), dt, N, nullptr, many.data());
+    linear(x.data(), M, K, w.data(), dt, N, nullptr, many.data(), GetParam());
     set_num_threads(0);
     EXPECT_EQ(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)), 0)
         << dtype_name(dt);
   }
 }
 
-TEST(CpuLinear, IsaHookRefusesUnsupportedFamilies) {
-  EXPECT_TRUE(set_isa_for_testing(Isa::kScalar));
-  EXPECT_EQ(active_isa(), Isa::kScalar);
-  reset_isa_for_testing();
-  EXPECT_EQ(active_isa(), detected_isa());
-  for (Isa isa : kAllIsas) EXPECT_EQ(set_isa_for_testing(isa), isa_supported(isa));
-  reset_isa_for_testing();
+INSTANTIATE_TEST_SUITE_P(Isas, CpuLinear, ::testing::ValuesIn(kAllIsas),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+// Regression (issue 12): on a CPU with AVX512_BF16 (AMD Zen 4 chose it by default) the default
+// was the bf16-activation family, whose greedy output differs from transformers'.
+TEST(CpuIsa, TheDefaultIsTheMostCapableExactFamily) {
+  EXPECT_EQ(preferred_isa(Isa::kScalar), Isa::kScalar);
+  EXPECT_EQ(preferred_isa(Isa::kAvx2), Isa::kAvx2);
+  EXPECT_EQ(preferred_isa(Isa::kAvx512), Isa::kAvx512);
+  EXPECT_EQ(preferred_isa(Isa::kAvx512Bf16), Isa::kAvx512);
+  EXPECT_TRUE(isa_supported(default_isa()));
+}
+
+TEST(CpuIsa, NamesRoundTrip) {
+  for (Isa isa : kAllIsas) EXPECT_EQ(isa_from_name(isa_name(isa)), isa);
+  EXPECT_EQ(isa_from_name("AVX2"), std::nullopt);
+  EXPECT_EQ(isa_from_name("auto"), std::nullopt);
+}
+
+TEST(CpuIsa, AChoiceTheCpuLacksIsRefusedNamingBoth) {
+  EXPECT_EQ(isa_choice_error("auto", Isa::kScalar), std::nullopt);
+  for (Isa isa : kAllIsas) {
+    EXPECT_EQ(isa_choice_error(isa_name(isa), Isa::kAvx512Bf16), std::nullopt) << isa_name(isa);
+  }
+  EXPECT_EQ(isa_choice_error("avx2", Isa::kAvx2), std::nullopt);
+  EXPECT_EQ(isa_choice_error("avx512", Isa::kAvx2).value_or(""),
+            "this CPU cannot run avx512 (the most it supports is avx2)");
+  EXPECT_EQ(isa_choice_error("avx2", Isa::kScalar).value_or(""),
+            "this CPU cannot run avx2 (the most it supports is scalar)");
+  EXPECT_EQ(isa_choice_error("sse4", Isa::kAvx512Bf16).value_or(""),
+            "must be one of auto, scalar, avx2, avx512, avx512bf16, got 'sse4'");
+  EXPECT_EQ(isa_for_choice("auto"), default_isa());
+  EXPECT_EQ(isa_for_choice("scalar"), Isa::kScalar);
 }
 
 }  // namespace
