@@ -50,8 +50,11 @@ namespace mlxs::sched {
 // load from `kv_cache:` and the model, which no default can know.
 struct SchedulerConfig {
   // --- configuration keys ---
-  int32_t max_num_seqs = 64;              // sequences running at once (and per step)
-  int32_t max_num_batched_tokens = 2048;  // token budget per step (prefill chunks + decodes)
+  // Defaults measured on the GPU (bench/RESULTS.md, 2026-12-07: an 8B model, 256 streams of 512 +
+  // 128 tokens on an H100): 256 / 8192 deliver 97 % of the model-level end-to-end figure, 64 /
+  // 2048 about a third of it (the earlier defaults, with a fixed 1 GiB KV pool).
+  int32_t max_num_seqs = 256;             // sequences running at once (and per step)
+  int32_t max_num_batched_tokens = 8192;  // token budget per step (prefill chunks + decodes)
   int32_t max_waiting_requests = 1024;    // the runner refuses beyond this (CapacityExceeded)
   int64_t ageing_interval_ms = 2000;      // a waiting request rises one priority class per interval
   bool chunked_prefill = true;            // false: a prompt must fit one step's budget

@@ -63,12 +63,24 @@ inline bool rounds_activations(cpu::Isa isa, DType weights) {
 
 // `exact_rel_l2`: the row tolerance of the f32-activation families for this reference (1e-4
 // against transformers: f32 rounding in a different summation order, with room to spare).
+// `num_roundings` independent bf16 roundings (2^-9 relative at most each, sigma 2^-9/sqrt(3))
+// between the input and the logits.
+inline LogitTolerance bf16_tolerance(int num_roundings) {
+  const double u = std::ldexp(1.0, -9);
+  const double sigma = u / std::sqrt(3.0) * std::sqrt(double(num_roundings));
+  return {true, 2 * sigma, 8 * sigma};
+}
+
 inline LogitTolerance logit_tolerance(cpu::Isa isa, DType weights, int num_layers,
                                       double exact_rel_l2) {
   if (!rounds_activations(isa, weights)) return {false, exact_rel_l2, 0};
-  const double u = std::ldexp(1.0, -9);
-  const double sigma = u / std::sqrt(3.0) * std::sqrt(4.0 * num_layers + 1);
-  return {true, 2 * sigma, 8 * sigma};
+  return bf16_tolerance(4 * num_layers + 1);
+}
+
+// The CUDA backend's fast mode (backend.cuda.precision: fast) rounds the input of every linear
+// layer to bf16, as vdpbf16ps does (4L + 1), and also stores K and V in bf16 (2L more).
+inline LogitTolerance cuda_fast_tolerance(int num_layers) {
+  return bf16_tolerance(6 * num_layers + 1);
 }
 
 inline double rms(const float* x, int n) {
