@@ -8,7 +8,7 @@
 
 #include "api/config.h"
 #include "backend/make_backend.h"
-#include "model/batch_util.h"
+#include "runtime/step_batch.h"
 #include "model/decoder.h"
 
 namespace mlxs::bench {

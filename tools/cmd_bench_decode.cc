@@ -10,7 +10,7 @@
 
 #include "bench_suite.h"
 #include "cli.h"
-#include "model/batch_util.h"
+#include "runtime/step_batch.h"
 #include "model/decoder.h"
 
 namespace {

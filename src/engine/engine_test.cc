@@ -15,7 +15,7 @@
 #include "backend/make_backend.h"
 #include "api/config.h"
 #include "engine/engine_test_support.h"
-#include "model/batch_util.h"
+#include "runtime/step_batch.h"
 #include "model/decoder.h"
 #include "tests/golden/logit_tolerance.h"
 

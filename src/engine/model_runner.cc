@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <future>
 
+#include "runtime/step_batch.h"
 #include "sched/scheduler_output.h"
 #include "util/check.h"
 
@@ -394,7 +395,7 @@ ModelRunner::StepInFlight ModelRunner::plan_step(sched::SchedulerOutput out,
 }
 
 Status ModelRunner::begin(const StepInFlight& plan) {
-  sched::StepBatch batch = sched::make_step_batch(plan.out, model_->config().sliding_window);
+  StepBatch batch = make_step_batch(plan.out, model_->config().sliding_window);
   SampleBatch sampling;
   if (plan.kind == Kind::kSampled) {
     for (size_t k = 0; k < plan.seq_of_row.size(); ++k) {

@@ -11,7 +11,7 @@
 #include <numeric>
 
 #include "backend/cuda/cuda_backend.h"
-#include "model/batch_util.h"
+#include "runtime/step_batch.h"
 #include "model/decode_padding.h"
 #include "model/decoder.h"
 #include "model/random_model.h"

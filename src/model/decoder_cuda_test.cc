@@ -10,7 +10,7 @@
 #include <numeric>
 
 #include "backend/cuda/cuda_backend.h"
-#include "model/batch_util.h"
+#include "runtime/step_batch.h"
 #include "model/decoder.h"
 #include "model/test_model.h"
 

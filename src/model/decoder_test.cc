@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <numeric>
 
-#include "model/batch_util.h"
+#include "runtime/step_batch.h"
 #include "model/random_model.h"
 #include "model/test_model.h"
 

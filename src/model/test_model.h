@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "model/batch_util.h"
+#include "runtime/step_batch.h"
 #include "model/decoder.h"
 #include "model/random_model.h"
 

@@ -1,5 +1,5 @@
-// What one step computes: the scheduler's plan, and its conversion to the backend's
-// AttentionBatch.
+// What one step computes, as the scheduler plans it. runtime/step_batch.h turns it into the
+// backend's batch; the scheduler itself never sees a backend type.
 //
 // Shapes: S = scheduled sequences, T = tokens in the step (all sequences, concatenated in the
 // order of `seqs`). Sequence s owns token rows [seqs[s].token_begin, + num_new_tokens).
@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "backend/backend.h"
 #include "sched/sequence.h"
 
 namespace mlxs::sched {
@@ -37,18 +36,5 @@ struct SchedulerOutput {
   int num_tokens() const { return int(token_ids.size()); }
   bool empty() const { return seqs.empty(); }
 };
-
-// Everything the model runner needs for one step.
-struct StepBatch {
-  AttentionBatch attention;
-  std::vector<int32_t> token_ids;  // T
-  // Rows of T whose logits are sampled (the last row of each sequence with needs_logits),
-  // in the order of those sequences in `output.seqs`.
-  std::vector<int32_t> sample_rows;
-};
-
-// Builds the runner's input; block tables are padded with -1 to the longest one.
-// `sliding_window` is the model's (0 = full attention). Pure function.
-StepBatch make_step_batch(const SchedulerOutput& output, int sliding_window = 0);
 
 }  // namespace mlxs::sched

@@ -433,35 +433,6 @@ TEST(Scheduler, AbortFreesBlocksAndSkipsTheInFlightStep) {
   EXPECT_EQ(s.abort(1).code(), ErrorCode::kNotFound);
 }
 
-TEST(Scheduler, StepBatchMatchesTheAttentionContract) {
-  Scheduler s = make(small_config());
-  ASSERT_TRUE(s.add(Sequence(1, prompt_of(6), 4)).ok());
-  step(s);
-  ASSERT_TRUE(s.add(Sequence(2, prompt_of(3, 40), 4)).ok());
-  SchedulerOutput out = s.schedule();  // seq 1 decodes 1 token, seq 2 prefills 3
-  StepBatch b = make_step_batch(out, 128);
-  const AttentionBatch& a = b.attention;
-  EXPECT_EQ(a.num_seqs, 2);
-  EXPECT_EQ(a.block_size, 4);
-  EXPECT_EQ(a.sliding_window, 128);
-  EXPECT_EQ(a.query_start, (std::vector<int32_t>{0, 1, 4}));
-  EXPECT_EQ(a.context_len, (std::vector<int32_t>{7, 3}));
-  ASSERT_EQ(a.max_blocks_per_seq, 2);
-  EXPECT_EQ(a.block_tables[2], out.seqs[1].block_table[0]);
-  EXPECT_EQ(a.block_tables[3], -1);
-  EXPECT_EQ(a.positions, (std::vector<int32_t>{6, 0, 1, 2}));
-  EXPECT_EQ(b.token_ids, (std::vector<int32_t>{1006, 40, 41, 42}));
-  EXPECT_EQ(b.sample_rows, (std::vector<int32_t>{0, 3}));
-  // Each row's position = context_len - q_len + i (the backend's contract).
-  for (int q = 0; q < a.num_seqs; ++q) {
-    const int q_len = a.query_start[size_t(q) + 1] - a.query_start[size_t(q)];
-    for (int i = 0; i < q_len; ++i) {
-      EXPECT_EQ(a.positions[size_t(a.query_start[size_t(q)] + i)],
-                a.context_len[size_t(q)] - q_len + i);
-    }
-  }
-}
-
 TEST(Scheduler, ConfigValidationNamesTheField) {
   SchedulerConfig c = small_config();
   c.max_num_seqs = 0;

@@ -16,7 +16,7 @@
 #include <numeric>
 
 #include "backend/cuda/cuda_backend.h"
-#include "model/batch_util.h"
+#include "runtime/step_batch.h"
 #include "model/decoder.h"
 #include "model/safetensors.h"
 #include "tests/golden/logit_tolerance.h"

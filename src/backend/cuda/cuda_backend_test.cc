@@ -12,7 +12,7 @@
 #include <random>
 
 #include "backend/cpu/cpu_ops.h"
-#include "model/batch_util.h"
+#include "runtime/step_batch.h"
 #include "model/random_model.h"
 
 namespace mlxs {
