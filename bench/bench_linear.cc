@@ -12,6 +12,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12 AVX-512 header false positive
 #include <immintrin.h>
 #include <omp.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,7 +21,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <time.h>
 #include <string>
 #include <vector>
 
@@ -46,8 +46,7 @@ double now_s() {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Sum of 64-byte lines with 4 independent accumulators (AVX-512 when present).
@@ -59,7 +58,8 @@ __attribute__((target("avx512f"))) uint64_t read_sum_avx512(const uint64_t* p, s
     a2 = _mm512_add_epi64(a2, _mm512_load_si512(p + i + 16));
     a3 = _mm512_add_epi64(a3, _mm512_load_si512(p + i + 24));
   }
-  return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+  return _mm512_reduce_add_epi64(
+      _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
 }
 
 uint64_t read_sum_plain(const uint64_t* p, size_t n) {
@@ -96,12 +96,12 @@ struct Shape {
   const char* name;
   int64_t K, N;
 };
-constexpr Shape kShapes[] = {{"qkv", 2048, 3072},
-                             {"gate_up", 2048, 16384},
-                             {"down", 8192, 2048},
-                             {"lm_head", 2048, 128256}};
+constexpr Shape kShapes[] = {
+    {"qkv", 2048, 3072}, {"gate_up", 2048, 16384}, {"down", 8192, 2048}, {"lm_head", 2048, 128256}};
 
-size_t elem_size(DType t) { return t == DType::kF32 ? 4 : 2; }
+size_t elem_size(DType t) {
+  return t == DType::kF32 ? 4 : 2;
+}
 
 // Random weights [N, K] of dtype t in [-1, 1] (xorshift; values matter only for NaN-freedom).
 std::vector<char> random_weights(DType t, size_t n) {
@@ -110,7 +110,8 @@ std::vector<char> random_weights(DType t, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     s ^= s << 13, s ^= s >> 7, s ^= s << 17;
     float f = float(int32_t(s >> 32)) * (1.0f / 2147483648.0f);
-    if (t == DType::kF32) std::memcpy(buf.data() + 4 * i, &f, 4);
+    if (t == DType::kF32)
+      std::memcpy(buf.data() + 4 * i, &f, 4);
     else {
       uint16_t h = t == DType::kBF16 ? mlxs::f32_to_bf16(f) : mlxs::f32_to_f16(f);
       std::memcpy(buf.data() + 2 * i, &h, 2);
@@ -126,7 +127,9 @@ struct AlignedAlloc {
   AlignedAlloc() = default;
   template <class U>
   AlignedAlloc(const AlignedAlloc<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64)); }
+  T* allocate(size_t n) {
+    return static_cast<T*>(std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64));
+  }
   void deallocate(T* p, size_t) { std::free(p); }
   bool operator==(const AlignedAlloc&) const { return true; }
 };
@@ -178,7 +181,9 @@ void bench_decode(DType t, int64_t M, double bw, bool quick) {
       cpu::linear(x.data(), M, s.K, w[size_t(c)].data(), t, s.N, nullptr, out.data(), g_isa);
     });
     char line[256];
-    std::snprintf(line, sizeof line, "| decode  | %-5s | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s | %5.1f %% | %6.1f GFLOP/s |\n",
+    std::snprintf(line, sizeof line,
+                  "| decode  | %-5s | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s | %5.1f %% "
+                  "| %6.1f GFLOP/s |\n",
                   mlxs::dtype_name(t), (long long)M, s.name, (long long)s.K, (long long)s.N,
                   sec * 1e3, bytes / sec / 1e9, 100.0 * bytes / sec / 1e9 / bw,
                   2.0 * M * s.N * s.K / sec / 1e9);
@@ -196,7 +201,9 @@ void bench_prefill(DType t, int64_t M, bool quick) {
       cpu::linear(x.data(), M, s.K, w.data(), t, s.N, nullptr, out.data(), g_isa);
     });
     char line[256];
-    std::snprintf(line, sizeof line, "| prefill | %-5s | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s |         | %6.1f GFLOP/s |\n",
+    std::snprintf(line, sizeof line,
+                  "| prefill | %-5s | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s |         "
+                  "| %6.1f GFLOP/s |\n",
                   mlxs::dtype_name(t), (long long)M, s.name, (long long)s.K, (long long)s.N,
                   sec * 1e3, w.size() / sec / 1e9, 2.0 * M * s.N * s.K / sec / 1e9);
     row(line);
@@ -216,7 +223,9 @@ void bench_openblas(int64_t M, bool quick) {
                   out.data(), int(s.N));
     });
     char line[256];
-    std::snprintf(line, sizeof line, "| sgemm   | F32   | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s |         | %6.1f GFLOP/s |\n",
+    std::snprintf(line, sizeof line,
+                  "| sgemm   | F32   | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s |         "
+                  "| %6.1f GFLOP/s |\n",
                   (long long)M, s.name, (long long)s.K, (long long)s.N, sec * 1e3,
                   w.size() / sec / 1e9, 2.0 * M * s.N * s.K / sec / 1e9);
     row(line);
@@ -230,7 +239,9 @@ void bench_openblas(int64_t M, bool quick) {
                    reinterpret_cast<const bfloat16*>(wb.data()), int(s.K), 0.0f, out.data(),
                    int(s.N));
     });
-    std::snprintf(line, sizeof line, "| sbgemm  | BF16  | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s |         | %6.1f GFLOP/s |\n",
+    std::snprintf(line, sizeof line,
+                  "| sbgemm  | BF16  | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s |         "
+                  "| %6.1f GFLOP/s |\n",
                   (long long)M, s.name, (long long)s.K, (long long)s.N, sec * 1e3,
                   wb.size() / sec / 1e9, 2.0 * M * s.N * s.K / sec / 1e9);
     row(line);
@@ -249,10 +260,14 @@ int main(int argc, char** argv) {
   bool dtype_set = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (a == "--quick") quick = true;
-    else if (a == "--cputime") g_cpu_clock = true;
-    else if (a == "--dtype" && i + 1 < argc) mlxs::parse_dtype(argv[++i], &only_dtype), dtype_set = true;
+    if (a == "--threads" && i + 1 < argc)
+      threads = std::atoi(argv[++i]);
+    else if (a == "--quick")
+      quick = true;
+    else if (a == "--cputime")
+      g_cpu_clock = true;
+    else if (a == "--dtype" && i + 1 < argc)
+      mlxs::parse_dtype(argv[++i], &only_dtype), dtype_set = true;
     else if (a == "--isa" && i + 1 < argc) {  // force a family (e.g. avx512bf16) to compare
       std::string name = argv[++i];
       if (auto why = cpu::isa_choice_error(name, cpu::supported_isa())) {
@@ -260,8 +275,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       g_isa = cpu::isa_for_choice(name);
-    }
-    else if (a == "--only" && i + 1 < argc) only = argv[++i];  // decode | prefill | blas
+    } else if (a == "--only" && i + 1 < argc)
+      only = argv[++i];  // decode | prefill | blas
   }
   cpu::set_num_threads(threads);
 #ifdef MLXS_HAVE_OPENBLAS
@@ -269,10 +284,12 @@ int main(int argc, char** argv) {
 #endif
   const double bw = measure_read_bandwidth(size_t(1) << 30, threads);
   char head[512];
-  std::snprintf(head, sizeof head,
-                "bench_linear: isa=%s threads=%d, streaming read bandwidth (1 GiB, %d threads) = "
-                "%.1f GB/s\n\n| phase   | w     |   M | shape    |     K |      N |   ms/call |  weight bytes/s | %% of bw |       compute     |\n|---|---|---|---|---|---|---|---|---|---|\n",
-                cpu::isa_name(g_isa), threads, threads, bw);
+  std::snprintf(
+      head, sizeof head,
+      "bench_linear: isa=%s threads=%d, streaming read bandwidth (1 GiB, %d threads) = "
+      "%.1f GB/s\n\n| phase   | w     |   M | shape    |     K |      N |   ms/call |  weight "
+      "bytes/s | %% of bw |       compute     |\n|---|---|---|---|---|---|---|---|---|---|\n",
+      cpu::isa_name(g_isa), threads, threads, bw);
   row(head);
   for (DType t : {DType::kBF16, DType::kF32, DType::kF16}) {
     if (!only.empty() && only != "decode") break;
@@ -294,7 +311,8 @@ int main(int argc, char** argv) {
     std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&tt));
     std::string path = std::string(MLXS_SOURCE_DIR) + "/bench/RESULTS.md";
     if (FILE* f = std::fopen(path.c_str(), "a")) {
-      std::fprintf(f, "\n## bench_linear, %s, `build/cpu/bench_linear`\n\n%s", date, g_table.c_str());
+      std::fprintf(f, "\n## bench_linear, %s, `build/cpu/bench_linear`\n\n%s", date,
+                   g_table.c_str());
       std::fclose(f);
     }
   }

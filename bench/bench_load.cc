@@ -22,10 +22,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-
-#include "util/child_process.h"
 #include <thread>
 #include <vector>
+
+#include "util/child_process.h"
 
 namespace {
 
@@ -225,8 +225,7 @@ long rss_kb(int pid, const char* key = "VmRSS:") {
 
 // Starts `mlx-serving serve --port 0`; returns its pid and port (0 when it did not start).
 std::pair<int, int> spawn_server(const Options& o) {
-  std::vector<std::string> args = {o.server, "serve", "--model", o.model,
-                                   "--port", "0",     "--quiet"};
+  std::vector<std::string> args = {o.server, "serve", "--model", o.model, "--port", "0", "--quiet"};
   if (!o.config.empty()) args.insert(args.end(), {"--config", o.config});
   mlxs::ChildProcess child = mlxs::spawn_child(args);
   if (child.pid < 0) return {0, 0};

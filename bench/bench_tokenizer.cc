@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
   size_t total = 0;
   auto paras = paragraphs(ss.str(), mb, &total);
   std::printf("mlxs::Tokenizer, %.1f MB in %zu encode calls\n", total / 1e6, paras.size());
-  std::printf("| %-12s | %10s | %8s | %12s | %7s |\n", "tokenizer", "tokens", "seconds", "tokens/s", "MB/s");
+  std::printf("| %-12s | %10s | %8s | %12s | %7s |\n", "tokenizer", "tokens", "seconds", "tokens/s",
+              "MB/s");
   std::printf("|--------------|------------|----------|--------------|---------|\n");
   for (size_t d = 1; d < args.size(); ++d) {
     auto tok = mlxs::Tokenizer::load(args[d]);
@@ -65,7 +66,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", tok.status().to_string().c_str());
       return 1;
     }
-    for (size_t i = 0; i < paras.size() && i < 50; ++i) (void)(*tok)->encode(paras[i], false);  // warm up
+    for (size_t i = 0; i < paras.size() && i < 50; ++i)
+      (void)(*tok)->encode(paras[i], false);  // warm up
     auto start = std::chrono::steady_clock::now();
     size_t num_tokens = 0;
     for (const auto& p : paras) num_tokens += (*tok)->encode(p, false)->size();

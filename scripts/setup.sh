@@ -9,6 +9,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev libstb-dev
   libopenblas-dev  # bench_linear's comparison only (optional in CMake)
   curl python3 zlib1g-dev
+  clang-format  # scripts/check-format.sh (clang-format 14 on Debian 12)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on the CPU build: installs packages, fetches pinned fixtures from npm,
-# builds, and runs ctest. When nvcc is present it also builds the CUDA preset (the CUDA code must
-# always compile) and runs its GPU tests, which skip on a machine without a GPU.
+# Runs the whole test suite on the CPU build: installs packages, checks the formatting, fetches
+# pinned fixtures from npm, builds, and runs ctest. When nvcc is present it also builds the CUDA
+# preset (the CUDA code must always compile) and runs its GPU tests, which skip on a machine
+# without a GPU.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/check-format.sh
 if [ -x scripts/fetch-fixtures.sh ]; then bash scripts/fetch-fixtures.sh; fi
 cmake --preset cpu
 cmake --build --preset cpu -j "$(nproc)"

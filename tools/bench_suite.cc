@@ -8,8 +8,8 @@
 
 #include "api/config.h"
 #include "backend/make_backend.h"
-#include "runtime/step_batch.h"
 #include "model/decoder.h"
+#include "runtime/step_batch.h"
 
 namespace mlxs::bench {
 namespace {

@@ -10,8 +10,8 @@
 
 #include "bench_suite.h"
 #include "cli.h"
-#include "runtime/step_batch.h"
 #include "model/decoder.h"
+#include "runtime/step_batch.h"
 
 namespace {
 

@@ -20,7 +20,7 @@ int run(const Args& a) {
     return 2;
   }
   if (a.layers > 0) config->num_layers = a.layers;
-  mlxs::DType dt = a.dtype == "f32" ? mlxs::DType::kF32
+  mlxs::DType dt = a.dtype == "f32"   ? mlxs::DType::kF32
                    : a.dtype == "f16" ? mlxs::DType::kF16
                                       : mlxs::DType::kBF16;
   mlxs::Status s = mlxs::write_random_model(*config, dt, a.out, a.seed);
@@ -40,7 +40,8 @@ mlxs::cli::CommandRegistrar reg(
       app.add_option("--shape", a->shape, "Model shape")
           ->required()
           ->check(CLI::IsMember(mlxs::random_model_shapes()));
-      app.add_option("--dtype", a->dtype, "Weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
+      app.add_option("--dtype", a->dtype, "Weight dtype")
+          ->check(CLI::IsMember({"bf16", "f16", "f32"}));
       app.add_option("--out", a->out, "Output folder")->required();
       app.add_option("--seed", a->seed, "Random seed");
       app.add_option("--layers", a->layers, "Override the number of layers");

@@ -140,7 +140,7 @@ struct ModelStats {
 
 struct RuntimeInfo {
   std::string version;
-  std::string backend;  // "cpu" or "cuda"
+  std::string backend;      // "cpu" or "cuda"
   int32_t num_threads = 0;  // CPU compute threads per model (see ModelStats::num_threads)
   std::vector<ModelStats> models;
   std::string breaker_state;  // circuit breaker around the model runners
@@ -159,9 +159,9 @@ class Engine {
 
   // Validates `params` and queues the request; chunks arrive through the generator. Errors
   // that are known before queueing (validation, unknown model, capacity) come back here.
-  virtual Result<std::unique_ptr<Generator>> create_generator(
-      const GeneratorParams& params, const GeneratorOptions& options = {},
-      CancelToken cancel = {}) = 0;
+  virtual Result<std::unique_ptr<Generator>> create_generator(const GeneratorParams& params,
+                                                              const GeneratorOptions& options = {},
+                                                              CancelToken cancel = {}) = 0;
   // Runs a generation to its end and returns its text and stats.
   virtual Result<GenerateResult> generate(const GeneratorParams& params,
                                           const GeneratorOptions& options = {}) = 0;

@@ -101,15 +101,15 @@ struct MultimodalInput {
 // config's apply to every model the server loads; a request always wins. Unset max_tokens is
 // sampling.max_tokens, cut to the context the prompt leaves.
 struct GeneratorParams {
-  std::string model;                         // id of a loaded model (required)
-  Prompt prompt;                             // required; text at most 1,048,576 chars
-  std::optional<int32_t> max_tokens;  // 1..100000, at most model.limits.max_generation_tokens
-  std::optional<double> temperature;         // 0..2; 0 = greedy
-  std::optional<double> top_p;               // (0, 1]; 1 = off
-  std::optional<int32_t> top_k;              // >= 0; 0 = off
-  std::optional<double> min_p;               // 0..1; 0 = off
-  std::optional<double> presence_penalty;    // -2..2; 0 = off
-  std::optional<double> frequency_penalty;   // -2..2; 0 = off
+  std::string model;                        // id of a loaded model (required)
+  Prompt prompt;                            // required; text at most 1,048,576 chars
+  std::optional<int32_t> max_tokens;        // 1..100000, at most model.limits.max_generation_tokens
+  std::optional<double> temperature;        // 0..2; 0 = greedy
+  std::optional<double> top_p;              // (0, 1]; 1 = off
+  std::optional<int32_t> top_k;             // >= 0; 0 = off
+  std::optional<double> min_p;              // 0..1; 0 = off
+  std::optional<double> presence_penalty;   // -2..2; 0 = off
+  std::optional<double> frequency_penalty;  // -2..2; 0 = off
   std::optional<double> repetition_penalty;  // > 0 and <= 10; 1 = off
   std::vector<std::string> stop_sequences;   // at most 16, each 1..256 chars; never emitted
   std::vector<int32_t> stop_token_ids;       // at most 128, each >= 0 (EOS ids always stop)

@@ -50,13 +50,15 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status error(ErrorCode code, std::string message) { return {code, std::move(message)}; }
+inline Status error(ErrorCode code, std::string message) {
+  return {code, std::move(message)};
+}
 
 // A value or the Status that explains its absence. Never holds an ok Status.
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -82,9 +84,9 @@ class [[nodiscard]] Result {
 #define MLXS_CONCAT_(a, b) MLXS_CONCAT_INNER_(a, b)
 
 // Returns the Status of `expr` from the enclosing function if it is an error.
-#define MLXS_RETURN_IF_ERROR(expr)              \
-  do {                                          \
-    ::mlxs::Status mlxs_status_ = (expr);       \
+#define MLXS_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::mlxs::Status mlxs_status_ = (expr);        \
     if (!mlxs_status_.ok()) return mlxs_status_; \
   } while (0)
 

@@ -133,8 +133,8 @@ enum class CudaPrecision { kPrecise, kFast };
 struct CpuBackendConfig {
   int32_t threads = 0;  // 0 = OpenMP's default (OMP_NUM_THREADS, else one per core)
   // Kernel family of the matrix products: auto, scalar, avx2, avx512, avx512bf16. auto = the most
-  // capable exact one the CPU has (avx512bf16 rounds activations to bf16: opt-in only, docs/cpu.md);
-  // a family the CPU lacks is refused when the configuration is loaded.
+  // capable exact one the CPU has (avx512bf16 rounds activations to bf16: opt-in only,
+  // docs/cpu.md); a family the CPU lacks is refused when the configuration is loaded.
   std::string isa = "auto";
 };
 

@@ -16,9 +16,9 @@
 
 #include "api/config.h"
 #include "api/option_schemas.h"
+#include "engine/engine_test_support.h"
 #include "engine/model_runner.h"
 #include "mlxs/engine.h"
-#include "engine/engine_test_support.h"
 
 namespace mlxs {
 namespace {
@@ -746,8 +746,10 @@ const std::vector<Row> kConfigTable = {
      "Isas/EngineGreedyTest.MatchesTransformersOnTheDefaultModel/avx512bf16"},
     // The backend.cuda keys reach the backend through make_backend (shown by
     // Config.BackendSectionFromFileAndEnvironment); each test below runs with the key changed.
-    {"backend.cuda.precision", Truth::kWorks, "CudaBatchInvariance.SequenceAloneAndInBatchOf64DecodeAlike"},
-    {"backend.cuda.graphs", Truth::kWorks, "CudaDecodePadding.PaddedGraphStepsMatchUnpaddedEagerSteps"},
+    {"backend.cuda.precision", Truth::kWorks,
+     "CudaBatchInvariance.SequenceAloneAndInBatchOf64DecodeAlike"},
+    {"backend.cuda.graphs", Truth::kWorks,
+     "CudaDecodePadding.PaddedGraphStepsMatchUnpaddedEagerSteps"},
     {"backend.cuda.pdl", Truth::kWorks, "CudaOps.PagedAttentionMatchesCpu"},
     {"backend.cuda.swiglu_epilogue", Truth::kWorks, "CudaOps.LinearSwiGluMatchesCpuComposition"},
     {"backend.cuda.attention_decode", Truth::kWorks, "CudaOps.PagedAttentionMatchesCpu"},

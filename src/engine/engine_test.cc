@@ -12,11 +12,11 @@
 #include <set>
 #include <thread>
 
-#include "backend/make_backend.h"
 #include "api/config.h"
+#include "backend/make_backend.h"
 #include "engine/engine_test_support.h"
-#include "runtime/step_batch.h"
 #include "model/decoder.h"
+#include "runtime/step_batch.h"
 #include "tests/golden/logit_tolerance.h"
 
 namespace mlxs {
@@ -133,8 +133,8 @@ void expect_greedy_matches_reference(Engine& engine, const golden::LogitToleranc
     if (n == want.size()) continue;
     ASSERT_LT(n, c.ids.size()) << "prompt " << i << ": the engine stopped after " << n;
     if (!tol.bf16_activations) {
-      ADD_FAILURE() << "prompt " << i << " on " << label << ": step " << n
-                    << " gave " << c.ids[n] << ", transformers " << want[n];
+      ADD_FAILURE() << "prompt " << i << " on " << label << ": step " << n << " gave " << c.ids[n]
+                    << ", transformers " << want[n];
       continue;
     }
     std::vector<int32_t> context = prompt;
@@ -144,13 +144,14 @@ void expect_greedy_matches_reference(Engine& engine, const golden::LogitToleranc
     const double margin = golden::top2_margin(row.data(), int(row.size()));
     const double ref_rms = golden::rms(row.data(), int(row.size()));
     EXPECT_LT(margin, tol.near_tie_margin(ref_rms))
-        << "prompt " << i << " on " << label << ": step " << n << " gave "
-        << c.ids[n] << ", transformers " << want[n] << " with a top-2 margin of " << margin
+        << "prompt " << i << " on " << label << ": step " << n << " gave " << c.ids[n]
+        << ", transformers " << want[n] << " with a top-2 margin of " << margin
         << ", not a near tie";
     if (near_ties) ++*near_ties;
-    std::printf("[ greedy ] prompt %zu on %s: near tie at step %zu (margin %.3g = %.3g RMS, "
-                "allowed below %.3g RMS)\n",
-                i, label.c_str(), n, margin, margin / ref_rms, 2 * tol.logit_over_rms);
+    std::printf(
+        "[ greedy ] prompt %zu on %s: near tie at step %zu (margin %.3g = %.3g RMS, "
+        "allowed below %.3g RMS)\n",
+        i, label.c_str(), n, margin, margin / ref_rms, 2 * tol.logit_over_rms);
   }
 }
 
@@ -223,8 +224,7 @@ TEST(EngineConfig, AnUnknownOrUnsupportedCpuFamilyIsRefused) {
     ASSERT_FALSE(engine.ok()) << value;
     EXPECT_NE(engine.status().message().find("'backend.cpu.isa'"), std::string::npos)
         << engine.status().message();
-    EXPECT_NE(engine.status().message().find(why), std::string::npos)
-        << engine.status().message();
+    EXPECT_NE(engine.status().message().find(why), std::string::npos) << engine.status().message();
   }
 }
 

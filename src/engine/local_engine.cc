@@ -84,9 +84,12 @@ class LocalGenerator final : public Generator {
 
 sched::Priority to_sched(Priority p) {
   switch (p) {
-    case Priority::kUrgent: return sched::Priority::kUrgent;
-    case Priority::kBackground: return sched::Priority::kBackground;
-    default: return sched::Priority::kDefault;
+    case Priority::kUrgent:
+      return sched::Priority::kUrgent;
+    case Priority::kBackground:
+      return sched::Priority::kBackground;
+    default:
+      return sched::Priority::kDefault;
   }
 }
 
@@ -251,8 +254,9 @@ class LocalEngine final : public Engine {
     MLXS_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer_of(model));
     for (int32_t id : ids) {
       if (id < 0 || size_t(id) >= tok->vocab_size()) {
-        return error(ErrorCode::kInvalidParams, "token id " + std::to_string(id) +
-                                                    " is outside the vocabulary of '" + model + "'");
+        return error(
+            ErrorCode::kInvalidParams,
+            "token id " + std::to_string(id) + " is outside the vocabulary of '" + model + "'");
       }
     }
     return tok->decode(ids);
@@ -402,7 +406,6 @@ class LocalEngine final : public Engine {
     return runner;
   }
 
-
   // The model folder: local_path, else the id itself if it is a folder, else the first
   // search directory holding it; it must lie inside a trusted directory when any is set.
   Result<std::string> resolve_dir(const LoadModelOptions& o) const {
@@ -421,8 +424,7 @@ class LocalEngine final : public Engine {
     }
     std::string canon = fs::weakly_canonical(dir, ec).string();
     const auto& trusted = config_.model.trusted_model_directories;
-    if (!trusted.empty() &&
-        std::none_of(trusted.begin(), trusted.end(), [&](const std::string& t) {
+    if (!trusted.empty() && std::none_of(trusted.begin(), trusted.end(), [&](const std::string& t) {
           std::string root = fs::weakly_canonical(t, ec).string();
           return canon.compare(0, root.size(), root) == 0 &&
                  (canon.size() == root.size() || canon[root.size()] == '/');
@@ -456,7 +458,8 @@ class LocalEngine final : public Engine {
     return it->second->tokenizer();
   }
 
-  Result<std::vector<int32_t>> resolve_prompt(const ModelRunner& runner, const Prompt& prompt) const {
+  Result<std::vector<int32_t>> resolve_prompt(const ModelRunner& runner,
+                                              const Prompt& prompt) const {
     if (auto* t = std::get_if<PromptTokens>(&prompt)) {
       for (int32_t id : t->tokens) {
         if (id >= runner.model_config().vocab_size) {
@@ -467,7 +470,8 @@ class LocalEngine final : public Engine {
         }
       }
       if (t->tokens.empty()) {
-        return error(ErrorCode::kInvalidParams, "Validation error on field 'prompt.tokens': must not be empty");
+        return error(ErrorCode::kInvalidParams,
+                     "Validation error on field 'prompt.tokens': must not be empty");
       }
       return t->tokens;
     }
@@ -484,7 +488,8 @@ class LocalEngine final : public Engine {
     }
     MLXS_ASSIGN_OR_RETURN(std::vector<int32_t> ids, runner.tokenizer()->encode(text, true));
     if (ids.empty()) {
-      return error(ErrorCode::kInvalidParams, "Validation error on field 'prompt': encodes to no tokens");
+      return error(ErrorCode::kInvalidParams,
+                   "Validation error on field 'prompt': encodes to no tokens");
     }
     return ids;
   }
@@ -503,7 +508,8 @@ class LocalEngine final : public Engine {
     s.presence_penalty = float(*p.presence_penalty);
     s.frequency_penalty = float(*p.frequency_penalty);
     s.repetition_penalty = float(*p.repetition_penalty);
-    s.seed = p.seed ? uint64_t(*p.seed) : std::random_device{}() | uint64_t(std::random_device{}()) << 32;
+    s.seed = p.seed ? uint64_t(*p.seed)
+                    : std::random_device{}() | uint64_t(std::random_device{}()) << 32;
     s.top_logprobs = p.top_logprobs;
     r.logprobs = p.logprobs;
     r.stop_sequences = p.stop_sequences;
@@ -514,13 +520,15 @@ class LocalEngine final : public Engine {
     }
     r.priority = to_sched(o.priority);
     r.submitted = EngineClock::now();
-    const int64_t timeout = o.timeout_ms > 0 ? o.timeout_ms : config_.stream_registry.default_timeout_ms;
+    const int64_t timeout =
+        o.timeout_ms > 0 ? o.timeout_ms : config_.stream_registry.default_timeout_ms;
     if (timeout > 0) r.deadline = r.submitted + std::chrono::milliseconds(timeout);
     r.cancel = std::move(cancel);
     r.stream = std::make_shared<Stream>(r.stream_id, size_t(config_.stream_registry.buffer_chunks));
     r.history.add_prompt(r.prompt);
     if (runner.tokenizer()) {
-      r.detokenizer = std::make_unique<Detokenizer>(*runner.tokenizer(), /*skip_special_tokens=*/true);
+      r.detokenizer =
+          std::make_unique<Detokenizer>(*runner.tokenizer(), /*skip_special_tokens=*/true);
     }
     r.stop = std::make_unique<StopMatcher>(r.stop_sequences);
   }

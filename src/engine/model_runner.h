@@ -43,7 +43,7 @@ struct RunnerConfig {
   // is per thread, so the loading thread's setting does not reach it); 0 = OpenMP's default.
   int num_threads = 0;
   int default_context_length = 8192;  // when config.json has no max_position_embeddings
-  ModelFileAccess file_access;         // model.allow_files_outside_model_dir
+  ModelFileAccess file_access;        // model.allow_files_outside_model_dir
 };
 
 // The runner's share of the engine configuration (scheduler, kv_cache, stream_registry,

@@ -40,9 +40,9 @@ struct Request {
   std::unique_ptr<Detokenizer> detokenizer;
   std::unique_ptr<StopMatcher> stop;
   int num_generated = 0;
-  std::string matched_stop;  // the stop sequence that ended the stream
+  std::string matched_stop;          // the stop sequence that ended the stream
   int num_cached_prompt_tokens = 0;  // prompt tokens served by the prefix cache at admission
-  bool scheduled = false;             // planned in a step at least once
+  bool scheduled = false;            // planned in a step at least once
   EngineClock::time_point first_token;
   bool paused = false;
 };

@@ -141,7 +141,8 @@ Value do_tojson(Interpreter&, const Value& v, const CallArgs& a) {
     o.has_indent = true;
     if (ind->is_string())
       o.indent = ind->as_string();
-    else if (ind->is_int() && (check_value_size(uint64_t(std::max<int64_t>(0, ind->as_int()))), true))
+    else if (ind->is_int() &&
+             (check_value_size(uint64_t(std::max<int64_t>(0, ind->as_int()))), true))
       o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, ind->as_int())), ' ');
     else
       throw JinjaError("tojson: indent must be an int or a string");

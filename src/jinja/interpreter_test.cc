@@ -148,8 +148,8 @@ TEST(JinjaLimits, RecursionIsBounded) {
 
 // Regression (security audit): 'x' * 2^62 wrapped the size check and grew without bound.
 TEST(JinjaLimits, RepetitionCannotWrapTheSizeCheck) {
-  for (const char* source : {"{{ 'xxxx' * 4611686018427387904 }}", "{{ [1, 2] * 4611686018427387904 }}",
-                             "{{ ('x' * 1000) * 40000 }}"}) {
+  for (const char* source : {"{{ 'xxxx' * 4611686018427387904 }}",
+                             "{{ [1, 2] * 4611686018427387904 }}", "{{ ('x' * 1000) * 40000 }}"}) {
     auto r = render(source);
     ASSERT_FALSE(r.ok()) << source;
     EXPECT_NE(r.status().message().find("exceeds the limit"), std::string::npos)
@@ -173,10 +173,10 @@ TEST(JinjaLimits, IntermediateValuesAreBounded) {
       json::object(), limits);
   ASSERT_FALSE(churn.ok());
   EXPECT_NE(churn.status().message().find("bytes of strings and lists"), std::string::npos);
-  for (const char* source : {"{{ ('x' * 1000000) | replace('x', 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy') }}",
-                             "{{ (['x' * 1000000] * 40) | join('z' * 1000000) }}",
-                             "{{ 'a' | center(10000000000) }}", "{{ 'a\nb' | indent(10000000000) }}",
-                             "{{ [1] | tojson(indent=10000000000) }}"}) {
+  for (const char* source :
+       {"{{ ('x' * 1000000) | replace('x', 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy') }}",
+        "{{ (['x' * 1000000] * 40) | join('z' * 1000000) }}", "{{ 'a' | center(10000000000) }}",
+        "{{ 'a\nb' | indent(10000000000) }}", "{{ [1] | tojson(indent=10000000000) }}"}) {
     auto r = render(source);
     ASSERT_FALSE(r.ok()) << source;
     EXPECT_NE(r.status().message().find("exceeds the limit"), std::string::npos)
@@ -213,10 +213,10 @@ TEST(JinjaLimits, NestingIsBoundedAtParse) {
     EXPECT_LT(secs, 5.0) << source.substr(0, 40);
   }
   // What real templates do stays well inside the limit.
-  EXPECT_EQ(*render("{{ " + repeat("(", 30) + "1" + repeat(")", 30) + " }}" +
-                    repeat("{% if 1 %}", 40) + "y" + repeat("{% endif %}", 40) + "{{ 'a'" +
-                    repeat(" ~ 'a'", 60) + " }}"),
-            "1y" + std::string(61, 'a'));
+  EXPECT_EQ(
+      *render("{{ " + repeat("(", 30) + "1" + repeat(")", 30) + " }}" + repeat("{% if 1 %}", 40) +
+              "y" + repeat("{% endif %}", 40) + "{{ 'a'" + repeat(" ~ 'a'", 60) + " }}"),
+      "1y" + std::string(61, 'a'));
   auto huge = Template::parse(std::string(kMaxTemplateBytes + 1, 'x'));
   ASSERT_FALSE(huge.ok());
   EXPECT_NE(huge.status().message().find("more than the limit"), std::string::npos);

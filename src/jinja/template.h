@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "mlxs/status.h"
 #include "jinja/ast.h"
 #include "jinja/interpreter.h"
+#include "mlxs/status.h"
 
 namespace mlxs::jinja {
 

@@ -304,7 +304,9 @@ std::string replace(std::string_view s, std::string_view from, std::string_view 
 
 size_t count(std::string_view s, std::string_view needle) {
   size_t n = 0;
-  for (size_t at = s.find(needle); at != std::string_view::npos; at = s.find(needle, at + needle.size())) ++n;
+  for (size_t at = s.find(needle); at != std::string_view::npos;
+       at = s.find(needle, at + needle.size()))
+    ++n;
   return n;
 }
 

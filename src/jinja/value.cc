@@ -42,7 +42,9 @@ ScopedAllocationBudget::ScopedAllocationBudget(AllocationBudget& budget) : previ
   t_budget = &budget;
 }
 
-ScopedAllocationBudget::~ScopedAllocationBudget() { t_budget = previous_; }
+ScopedAllocationBudget::~ScopedAllocationBudget() {
+  t_budget = previous_;
+}
 
 void check_value_size(uint64_t bytes) {
   if (t_budget && bytes > t_budget->max_value_bytes) {

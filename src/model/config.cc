@@ -1,10 +1,10 @@
 #include "model/config.h"
 
 #include <cmath>
-#include <limits>
-#include <string_view>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "model/family.h"
 #include "util/json_depth.h"
@@ -48,10 +48,14 @@ struct SizeLimit {
   int64_t max;
 };
 constexpr SizeLimit kSizeLimits[] = {
-    {"vocab_size", kMaxVocabSize},     {"hidden_size", 1 << 16},
-    {"intermediate_size", 1 << 20},            {"num_hidden_layers", 1024},
-    {"num_attention_heads", 1024},             {"num_key_value_heads", 1024},
-    {"head_dim", 1024},                        {"max_position_embeddings", 1 << 24},
+    {"vocab_size", kMaxVocabSize},
+    {"hidden_size", 1 << 16},
+    {"intermediate_size", 1 << 20},
+    {"num_hidden_layers", 1024},
+    {"num_attention_heads", 1024},
+    {"num_key_value_heads", 1024},
+    {"head_dim", 1024},
+    {"max_position_embeddings", 1 << 24},
 };
 
 int64_t size_limit(const char* key) {
@@ -86,8 +90,10 @@ Status read_req(const json& j, const std::string& file, const char* k, int* out)
 Status read_rope(const json& j, const std::string& file, ModelArch* c) {
   MLXS_RETURN_IF_ERROR(read_opt(j, file, "rope_theta", &c->rope_theta));
   const json* s = nullptr;
-  if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) s = &j["rope_parameters"];
-  else if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) s = &j["rope_scaling"];
+  if (j.contains("rope_parameters") && j["rope_parameters"].is_object())
+    s = &j["rope_parameters"];
+  else if (j.contains("rope_scaling") && j["rope_scaling"].is_object())
+    s = &j["rope_scaling"];
   if (!s) return {};
   std::string where = file + " (rope parameters)";
   MLXS_RETURN_IF_ERROR(read_opt(*s, where, "rope_theta", &c->rope_theta));
@@ -97,8 +103,8 @@ Status read_rope(const json& j, const std::string& file, ModelArch* c) {
   MLXS_RETURN_IF_ERROR(read_opt(*s, where, "factor", &r.factor));
   MLXS_RETURN_IF_ERROR(read_opt(*s, where, "low_freq_factor", &r.low_freq_factor));
   MLXS_RETURN_IF_ERROR(read_opt(*s, where, "high_freq_factor", &r.high_freq_factor));
-  MLXS_RETURN_IF_ERROR(read_opt(*s, where, "original_max_position_embeddings",
-                                &r.original_max_position_embeddings));
+  MLXS_RETURN_IF_ERROR(
+      read_opt(*s, where, "original_max_position_embeddings", &r.original_max_position_embeddings));
   if (r.type != "default" && r.type != "linear" && r.type != "llama3") {
     return error(ErrorCode::kModelLoadError,
                  file + ": rope type '" + r.type + "' is not supported (default, linear, llama3)");
@@ -137,9 +143,9 @@ Result<ModelArch> ModelArch::load(const std::string& dir, const ModelFileAccess&
   std::string file = dir + "/config.json";
   auto text = read_model_file(dir, "config.json", access, int64_t(16) << 20);
   if (!text.ok()) {
-    return error(ErrorCode::kModelLoadError,
-                 text.status().code() == ErrorCode::kNotFound ? file + ": cannot open"
-                                                              : text.status().message());
+    return error(ErrorCode::kModelLoadError, text.status().code() == ErrorCode::kNotFound
+                                                 ? file + ": cannot open"
+                                                 : text.status().message());
   }
   json j = json_nesting_depth(*text, kMaxModelJsonDepth) > kMaxModelJsonDepth
                ? json(json::value_t::discarded)
@@ -179,8 +185,9 @@ Result<ModelArch> ModelArch::load(const std::string& dir, const ModelFileAccess&
   if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0 || c.head_dim <= 0 ||
       c.head_dim % 2 != 0) {
     return error(ErrorCode::kModelLoadError,
-                 file + ": num_attention_heads must be a multiple of num_key_value_heads and "
-                        "head_dim even and > 0");
+                 file +
+                     ": num_attention_heads must be a multiple of num_key_value_heads and "
+                     "head_dim even and > 0");
   }
   const ModelFamily* family = find_family(c.architecture, c.model_type);
   if (!family) {
@@ -211,8 +218,8 @@ RopeParams ModelArch::rope_params() const {
       if (wavelen > low_wavelen) {
         f = float(f / r.factor);
       } else if (wavelen >= high_wavelen) {
-        double smooth = (old_len / wavelen - r.low_freq_factor) /
-                        (r.high_freq_factor - r.low_freq_factor);
+        double smooth =
+            (old_len / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
         f = float((1 - smooth) * f / r.factor + smooth * f);
       }
     }

@@ -35,15 +35,15 @@ struct ModelArch {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   int max_position_embeddings = 0;  // 0: config.json names none (model.default_context_length)
-  int sliding_window = 0;       // 0 = full attention
+  int sliding_window = 0;           // 0 = full attention
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;        // Qwen2, or Llama's attention_bias
-  bool o_bias = false;          // Llama's attention_bias also biases o_proj
+  bool qkv_bias = false;  // Qwen2, or Llama's attention_bias
+  bool o_bias = false;    // Llama's attention_bias also biases o_proj
   bool mlp_bias = false;
-  bool qk_norm = false;         // Qwen3: RMSNorm over each head of q and k
+  bool qk_norm = false;  // Qwen3: RMSNorm over each head of q and k
   int bos_token_id = -1;
   std::vector<int> eos_token_ids;
-  DType dtype = DType::kBF16;   // torch_dtype / dtype of the checkpoint
+  DType dtype = DType::kBF16;  // torch_dtype / dtype of the checkpoint
 
   // Parses `dir/config.json`; errors name the file and the key.
   // Reads DIR/config.json under the folder's rules (util/model_files.h); every size is

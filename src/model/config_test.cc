@@ -61,10 +61,14 @@ TEST_F(ConfigTest, WrongTypeIsNamed) {
 // head_dim 2e9 cost 3.8 GB and 28 s before its error.
 TEST_F(ConfigTest, SizesAreRangeCheckedBeforeUse) {
   const std::vector<std::pair<const char*, nlohmann::json>> hostile = {
-      {"vocab_size", 4294975488ull},        {"vocab_size", 1 << 23},
-      {"max_position_embeddings", 2147483647}, {"head_dim", 2000000000},
-      {"hidden_size", -64},                 {"num_hidden_layers", 1.5},
-      {"num_key_value_heads", 0},           {"intermediate_size", 18446744073709551615ull},
+      {"vocab_size", 4294975488ull},
+      {"vocab_size", 1 << 23},
+      {"max_position_embeddings", 2147483647},
+      {"head_dim", 2000000000},
+      {"hidden_size", -64},
+      {"num_hidden_layers", 1.5},
+      {"num_key_value_heads", 0},
+      {"intermediate_size", 18446744073709551615ull},
   };
   for (const auto& [key, value] : hostile) {
     auto j = base_;
@@ -89,9 +93,10 @@ TEST_F(ConfigTest, UnsupportedArchitectureListsTheSupportedOnes) {
 
 TEST_F(ConfigTest, ReadsRopeParametersOfTransformers5AndLlama3Scaling) {
   base_.erase("rope_theta");
-  base_["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0},
-                              {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
-                              {"original_max_position_embeddings", 8192}};
+  base_["rope_parameters"] = {
+      {"rope_type", "llama3"},   {"rope_theta", 500000.0},
+      {"factor", 8.0},           {"low_freq_factor", 1.0},
+      {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
   base_["head_dim"] = 128;
   base_["num_attention_heads"] = 1;
   base_["num_key_value_heads"] = 1;
@@ -120,7 +125,8 @@ TEST_F(ConfigTest, ModelWithAMissingTensorNamesIt) {
   ASSERT_TRUE(file.ok());
   std::vector<TensorToWrite> keep;
   for (const auto& [name, t] : (*file)->tensors()) {
-    if (name != "model.layers.1.mlp.up_proj.weight") keep.push_back({name, t.dtype, t.shape, t.data, nullptr});
+    if (name != "model.layers.1.mlp.up_proj.weight")
+      keep.push_back({name, t.dtype, t.shape, t.data, nullptr});
   }
   ASSERT_TRUE(write_safetensors((dir_ / "other.safetensors").string(), keep).ok());
   file->reset();
@@ -138,7 +144,8 @@ TEST_F(ConfigTest, ModelWithAnUnexpectedTensorNamesIt) {
   auto file = SafetensorsFile::open((dir_ / "model.safetensors").string());
   ASSERT_TRUE(file.ok());
   std::vector<TensorToWrite> all;
-  for (const auto& [name, t] : (*file)->tensors()) all.push_back({name, t.dtype, t.shape, t.data, nullptr});
+  for (const auto& [name, t] : (*file)->tensors())
+    all.push_back({name, t.dtype, t.shape, t.data, nullptr});
   float extra = 1.f;
   all.push_back({"model.layers.0.mystery.weight", DType::kF32, {1}, &extra, nullptr});
   ASSERT_TRUE(write_safetensors((dir_ / "other.safetensors").string(), all).ok());

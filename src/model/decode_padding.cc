@@ -16,7 +16,8 @@ int64_t decode_bucket(int64_t num_seqs) {
 }
 
 std::vector<int64_t> decode_buckets_up_to(int64_t max_batch) {
-  const int64_t top = decode_bucket(std::clamp<int64_t>(max_batch, 1, std::end(kDecodeBuckets)[-1]));
+  const int64_t top =
+      decode_bucket(std::clamp<int64_t>(max_batch, 1, std::end(kDecodeBuckets)[-1]));
   std::vector<int64_t> out;
   for (int64_t b : kDecodeBuckets) {
     if (b <= top) out.push_back(b);
@@ -44,8 +45,8 @@ PaddedStep pad_decode_step(std::span<const int32_t> tokens, const AttentionBatch
                            int min_blocks_per_seq) {
   const int64_t T = int64_t(tokens.size()), R = int64_t(logit_rows.size());
   MLXS_CHECK(T == batch.num_seqs && T <= bucket && R <= bucket);
-  MLXS_CHECK(int64_t(batch.query_start.size()) == T + 1 &&
-             int64_t(batch.positions.size()) == T && int64_t(batch.slot_mapping.size()) == T);
+  MLXS_CHECK(int64_t(batch.query_start.size()) == T + 1 && int64_t(batch.positions.size()) == T &&
+             int64_t(batch.slot_mapping.size()) == T);
   PaddedStep p;
   p.tokens.assign(tokens.begin(), tokens.end());
   p.tokens.resize(size_t(bucket), 0);

@@ -11,11 +11,11 @@
 #include <numeric>
 
 #include "backend/cuda/cuda_backend.h"
-#include "runtime/step_batch.h"
 #include "model/decode_padding.h"
 #include "model/decoder.h"
 #include "model/random_model.h"
 #include "model/test_model.h"
+#include "runtime/step_batch.h"
 
 namespace mlxs {
 namespace {

@@ -10,9 +10,9 @@
 #include <numeric>
 
 #include "backend/cuda/cuda_backend.h"
-#include "runtime/step_batch.h"
 #include "model/decoder.h"
 #include "model/test_model.h"
+#include "runtime/step_batch.h"
 
 namespace mlxs {
 namespace {

@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <numeric>
 
-#include "runtime/step_batch.h"
 #include "model/random_model.h"
 #include "model/test_model.h"
+#include "runtime/step_batch.h"
 
 namespace mlxs {
 namespace {

@@ -13,8 +13,7 @@ Status configure_qwen3(const nlohmann::json& j, const std::string& file, ModelAr
   c->qkv_bias = attention_bias;
   c->o_bias = attention_bias;
   if (j.value("use_sliding_window", false)) {
-    return error(ErrorCode::kModelLoadError,
-                 file + ": Qwen3 use_sliding_window is not supported");
+    return error(ErrorCode::kModelLoadError, file + ": Qwen3 use_sliding_window is not supported");
   }
   return {};
 }

@@ -69,9 +69,12 @@ TensorToWrite random_tensor(std::string name, std::vector<int64_t> shape, DType 
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       float v = random_value(seed, tensor_id, first + size_t(i), mean, std);
-      if (dtype == DType::kF32) reinterpret_cast<float*>(dst)[i] = v;
-      else if (dtype == DType::kBF16) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_bf16(v);
-      else reinterpret_cast<uint16_t*>(dst)[i] = f32_to_f16(v);
+      if (dtype == DType::kF32)
+        reinterpret_cast<float*>(dst)[i] = v;
+      else if (dtype == DType::kBF16)
+        reinterpret_cast<uint16_t*>(dst)[i] = f32_to_bf16(v);
+      else
+        reinterpret_cast<uint16_t*>(dst)[i] = f32_to_f16(v);
     }
   };
   return t;
@@ -145,12 +148,12 @@ std::string config_to_json(const ModelArch& c) {
   j["rms_norm_eps"] = std::stod(fmt_float(c.rms_norm_eps));
   j["rope_theta"] = c.rope_theta;
   if (c.rope_scaling.type == "llama3") {
-    j["rope_scaling"] = {{"rope_type", "llama3"},
-                         {"factor", c.rope_scaling.factor},
-                         {"low_freq_factor", c.rope_scaling.low_freq_factor},
-                         {"high_freq_factor", c.rope_scaling.high_freq_factor},
-                         {"original_max_position_embeddings",
-                          c.rope_scaling.original_max_position_embeddings}};
+    j["rope_scaling"] = {
+        {"rope_type", "llama3"},
+        {"factor", c.rope_scaling.factor},
+        {"low_freq_factor", c.rope_scaling.low_freq_factor},
+        {"high_freq_factor", c.rope_scaling.high_freq_factor},
+        {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
   }
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["tie_word_embeddings"] = c.tie_word_embeddings;
@@ -159,9 +162,10 @@ std::string config_to_json(const ModelArch& c) {
   if (c.model_type == "qwen2") j["use_sliding_window"] = false;
   j["bos_token_id"] = c.bos_token_id;
   j["eos_token_id"] = c.eos_token_ids.size() == 1 ? nlohmann::ordered_json(c.eos_token_ids[0])
-                                                   : nlohmann::ordered_json(c.eos_token_ids);
-  j["torch_dtype"] = c.dtype == DType::kF32 ? "float32" : c.dtype == DType::kF16 ? "float16"
-                                                                                  : "bfloat16";
+                                                  : nlohmann::ordered_json(c.eos_token_ids);
+  j["torch_dtype"] = c.dtype == DType::kF32   ? "float32"
+                     : c.dtype == DType::kF16 ? "float16"
+                                              : "bfloat16";
   return j.dump(2) + "\n";
 }
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "model/config.h"
 #include "mlxs/status.h"
+#include "model/config.h"
 
 namespace mlxs {
 

@@ -21,7 +21,9 @@ using nlohmann::json;
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // the reference implementation's limit
 
-Status load_error(const std::string& msg) { return error(ErrorCode::kModelLoadError, msg); }
+Status load_error(const std::string& msg) {
+  return error(ErrorCode::kModelLoadError, msg);
+}
 
 Result<TensorInfo> parse_entry(const std::string& file, const std::string& name, const json& e,
                                size_t data_size) {
@@ -93,8 +95,8 @@ Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
 }
 
 Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open_in(const std::string& dir,
-                                                                   const std::string& name,
-                                                                   const ModelFileAccess& access) {
+                                                                  const std::string& name,
+                                                                  const ModelFileAccess& access) {
   MLXS_ASSIGN_OR_RETURN(int fd, open_model_file(dir, name, access));
   return map_fd(fd, (fs::path(dir) / name).string());
 }
@@ -258,8 +260,8 @@ Status write_safetensors(const std::string& path, const std::vector<TensorToWrit
   for (const auto& t : tensors) {
     size_t n = dtype_size(t.dtype);
     for (int64_t d : t.shape) n *= size_t(d);
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape},
-                      {"data_offsets", {offset, offset + n}}};
+    header[t.name] = {
+        {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + n}}};
     sizes.push_back(n);
     offset += n;
   }

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "mlxs/status.h"
-#include "util/model_files.h"
 #include "util/dtype.h"
+#include "util/model_files.h"
 
 namespace mlxs {
 

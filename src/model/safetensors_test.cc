@@ -31,7 +31,9 @@ class SafetensorsTest : public ::testing::Test {
     out << header << std::string(data_bytes, '\x11');
     return path;
   }
-  std::string write(const nlohmann::json& h, size_t data_bytes) { return write_raw(h.dump(), data_bytes); }
+  std::string write(const nlohmann::json& h, size_t data_bytes) {
+    return write_raw(h.dump(), data_bytes);
+  }
 
   // Opens `path` and expects a ModelLoadError whose message contains each of `needles`.
   void expect_error(const std::string& path, std::initializer_list<const char*> needles) {
@@ -82,7 +84,9 @@ TEST_F(SafetensorsTest, HeaderLengthBeyondTheFile) {
   expect_error(write_raw("{}", 0, 1000), {"header length 1000", "truncated"});
 }
 
-TEST_F(SafetensorsTest, HeaderIsNotJson) { expect_error(write_raw("{not json", 0), {"not a JSON"}); }
+TEST_F(SafetensorsTest, HeaderIsNotJson) {
+  expect_error(write_raw("{not json", 0), {"not a JSON"});
+}
 
 TEST_F(SafetensorsTest, TruncatedDataSection) {
   expect_error(write({{"w", entry("F32", {4}, 0, 16)}}, 10), {"'w'", "past the end", "truncated"});
@@ -110,7 +114,8 @@ TEST_F(SafetensorsTest, TrailingBytesBelongToNoTensor) {
 }
 
 TEST_F(SafetensorsTest, UnknownDtype) {
-  expect_error(write({{"q", entry("F8_E4M3", {4}, 0, 4)}}, 4), {"'q'", "unsupported dtype 'F8_E4M3'"});
+  expect_error(write({{"q", entry("F8_E4M3", {4}, 0, 4)}}, 4),
+               {"'q'", "unsupported dtype 'F8_E4M3'"});
 }
 
 TEST_F(SafetensorsTest, ShapeDoesNotMatchByteSize) {

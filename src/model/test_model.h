@@ -3,11 +3,10 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <unistd.h>
-
 #include <filesystem>
 #include <memory>
 #include <numeric>
@@ -15,9 +14,9 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "runtime/step_batch.h"
 #include "model/decoder.h"
 #include "model/random_model.h"
+#include "runtime/step_batch.h"
 
 namespace mlxs::test_support {
 
@@ -33,7 +32,8 @@ struct LoadedModel {
 inline std::string write_test_model(const std::string& shape, DType dt, const std::string& name,
                                     uint64_t seed) {
   // Per process: ctest runs test cases as parallel processes that would share one folder.
-  const auto dir = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
   auto config = random_model_config(shape);
   EXPECT_TRUE(config.ok());
   if (config.ok()) {

@@ -37,7 +37,7 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;  // HF/CTRL: divides positive logits (multiplies negative) of
                                     // every token in the prompt or the output
   uint64_t seed = 0;
-  int top_logprobs = 0;             // alternatives to report, 0..20
+  int top_logprobs = 0;  // alternatives to report, 0..20
 };
 
 // What a sequence has seen so far, for the penalties. Owned by the caller, one per sequence.
@@ -57,8 +57,8 @@ struct TokenLogprob {
 
 struct SampleResult {
   int32_t token = -1;
-  float logprob = 0.f;               // log-softmax of the penalised logits, before temperature
-  std::vector<TokenLogprob> top;     // top_logprobs best alternatives, most likely first
+  float logprob = 0.f;            // log-softmax of the penalised logits, before temperature
+  std::vector<TokenLogprob> top;  // top_logprobs best alternatives, most likely first
 };
 
 // Samples from `logits` (vocab entries). `step` is the index of the token being generated
@@ -76,8 +76,8 @@ double uniform_draw(uint64_t seed, uint64_t step, int32_t token);
 // only in the prompt) and whether it was seen in the prompt or the output (repetition penalty).
 // top_logprobs is ignored (rows that want alternatives take the logits to the host).
 struct SampleBatch {
-  std::vector<SamplingParams> params;   // R
-  std::vector<uint64_t> steps;          // R: index of the token being generated
+  std::vector<SamplingParams> params;     // R
+  std::vector<uint64_t> steps;            // R: index of the token being generated
   std::vector<int32_t> history_start{0};  // R + 1
   std::vector<int32_t> history_token;
   std::vector<int32_t> history_count;

@@ -57,7 +57,8 @@ TEST(Sampler, EmpiricalFrequenciesFollowTheTemperatureScaledDistribution) {
     for (int t = 0; t < 4; ++t) {
       double expect = want[size_t(t)] / norm;
       double sd = std::sqrt(expect * (1 - expect) / n);
-      EXPECT_NEAR(double(counts[size_t(t)]) / n, expect, 5 * sd) << "temp " << temp << " token " << t;
+      EXPECT_NEAR(double(counts[size_t(t)]) / n, expect, 5 * sd)
+          << "temp " << temp << " token " << t;
     }
   }
 }

@@ -18,5 +18,4 @@ const char* seq_status_name(SeqStatus status) {
   return "unknown";
 }
 
-
 }  // namespace mlxs::sched

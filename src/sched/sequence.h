@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "mlxs/chunk.h"
-
 #include "sched/block_pool.h"
 
 namespace mlxs::sched {

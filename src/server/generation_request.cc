@@ -154,7 +154,8 @@ void read_sampling(BodyReader& r, GeneratorParams& p, bool openai) {
     for (const auto& id : *ids) {
       auto checked = json_int_in(id, 0, INT32_MAX);
       if (!checked)
-        return r.fail_field("stop_token_ids", "expected array of integers >= 0 and <= 2147483647, got " + id.dump());
+        return r.fail_field("stop_token_ids",
+                            "expected array of integers >= 0 and <= 2147483647, got " + id.dump());
       p.stop_token_ids.push_back(int32_t(*checked));
     }
   }

@@ -1,10 +1,9 @@
 #include "server/generation_request.h"
 
 #include <gtest/gtest.h>
-
-#include <algorithm>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -197,8 +196,7 @@ TEST_F(BrokenModelFolder, ACorruptTokenizerFailsTheLoad) {
   std::ofstream(dir_ / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": )";
   auto h = load();
   ASSERT_FALSE(h.ok());
-  EXPECT_NE(h.status().message().find("tokenizer.json"), std::string::npos)
-      << h.status().message();
+  EXPECT_NE(h.status().message().find("tokenizer.json"), std::string::npos) << h.status().message();
 }
 
 TEST_F(BrokenModelFolder, AChatTemplateWithASyntaxErrorIsNotServed) {

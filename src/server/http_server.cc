@@ -352,8 +352,8 @@ class Session : public std::enable_shared_from_this<Session> {
         for (const auto& v : *tokens) {
           auto checked = json_int_in(v, 0, INT32_MAX);
           if (!checked) {
-            r.fail_field("tokens", "expected array of integers >= 0 and <= 2147483647, got " +
-                                       v.dump());
+            r.fail_field("tokens",
+                         "expected array of integers >= 0 and <= 2147483647, got " + v.dump());
             break;
           }
           ids.push_back(int32_t(*checked));
@@ -781,8 +781,9 @@ Result<ServedModel> make_served_model(const Engine& engine, const ModelHandle& h
       m.chat_config = *cfg;
       auto t = ChatTemplate::compile(cfg->chat_template);
       if (!t.ok()) {
-        return error(ErrorCode::kModelLoadError, "model '" + handle.id + "': the chat template of " +
-                                                     config_path + ": " + t.status().message());
+        return error(ErrorCode::kModelLoadError, "model '" + handle.id +
+                                                     "': the chat template of " + config_path +
+                                                     ": " + t.status().message());
       }
       m.chat_template.emplace(std::move(*t));
     }

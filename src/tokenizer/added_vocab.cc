@@ -115,7 +115,8 @@ void AddedVocab::split_one(Piece& piece, const TokenMatcher& matcher,
   size_t first_out = out.size();
   for (size_t pos = 0; pos < s.size();) {
     size_t end = 0;
-    int32_t index = matcher.may_start(static_cast<uint8_t>(s[pos])) ? matcher.longest_at(s, pos, &end) : -1;
+    int32_t index =
+        matcher.may_start(static_cast<uint8_t>(s[pos])) ? matcher.longest_at(s, pos, &end) : -1;
     if (index < 0) {
       ++pos;
       continue;

@@ -57,7 +57,7 @@ class AddedVocab {
   void split_one(Piece& piece, const TokenMatcher& matcher, std::vector<Piece>& out) const;
 
   std::vector<AddedToken> tokens_;
-  TokenMatcher raw_matcher_;         // values index tokens_
+  TokenMatcher raw_matcher_;  // values index tokens_
   TokenMatcher normalized_matcher_;
 };
 

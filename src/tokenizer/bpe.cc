@@ -45,12 +45,14 @@ Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const json& j) {
     return model_error(fmt::format("dropout {} is not supported (encoding would be random)",
                                    j["dropout"].get<double>()));
   }
-  if (non_empty_string(j, "continuing_subword_prefix") || non_empty_string(j, "end_of_word_suffix")) {
+  if (non_empty_string(j, "continuing_subword_prefix") ||
+      non_empty_string(j, "end_of_word_suffix")) {
     return model_error("continuing_subword_prefix / end_of_word_suffix are not supported");
   }
   auto model = std::unique_ptr<BpeModel>(new BpeModel());
   BpeModel& m = *model;
-  if (!j.contains("vocab") || !j["vocab"].is_object()) return model_error("vocab must be an object");
+  if (!j.contains("vocab") || !j["vocab"].is_object())
+    return model_error("vocab must be an object");
   const json& vocab = j["vocab"];
   m.vocab_.reserve(vocab.size());
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
@@ -69,7 +71,9 @@ Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const json& j) {
   m.ignore_merges_ = j.value("ignore_merges", false);
   if (j.contains("unk_token") && j["unk_token"].is_string()) {
     m.unk_id_ = m.token_to_id(j["unk_token"].get<std::string>());
-    if (m.unk_id_ < 0) return model_error("unk_token '" + j["unk_token"].get<std::string>() + "' is not in the vocab");
+    if (m.unk_id_ < 0)
+      return model_error("unk_token '" + j["unk_token"].get<std::string>() +
+                         "' is not in the vocab");
   }
   m.bmp_ids_.assign(0x10000, -1);
   for (const auto& [token, id] : m.vocab_) {
@@ -94,13 +98,16 @@ Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const json& j) {
       const std::string& s = merge.get_ref<const std::string&>();
       size_t space = s.find(' ');
       if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
-        return model_error(fmt::format("merge {} '{}' is not two tokens separated by one space", rank, s));
+        return model_error(
+            fmt::format("merge {} '{}' is not two tokens separated by one space", rank, s));
       }
       MLXS_RETURN_IF_ERROR(m.add_merge(s.substr(0, space), s.substr(space + 1), rank));
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
+               merge[1].is_string()) {
       MLXS_RETURN_IF_ERROR(m.add_merge(merge[0], merge[1], rank));
     } else {
-      return model_error(fmt::format("merge {} must be \"a b\" or [\"a\", \"b\"], got {}", rank, merge.dump()));
+      return model_error(
+          fmt::format("merge {} must be \"a b\" or [\"a\", \"b\"], got {}", rank, merge.dump()));
     }
     ++rank;
   }
@@ -110,8 +117,8 @@ Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const json& j) {
 Status BpeModel::add_merge(const std::string& left, const std::string& right, int32_t rank) {
   int32_t a = token_to_id(left), b = token_to_id(right), c = token_to_id(left + right);
   if (a < 0 || b < 0 || c < 0) {
-    return model_error(fmt::format("merge {} '{} {}' uses a token that is not in the vocab", rank,
-                                   left, right));
+    return model_error(
+        fmt::format("merge {} '{} {}' uses a token that is not in the vocab", rank, left, right));
   }
   uint64_t key = merge_key(a, b);
   size_t mask = merges_.size() - 1;
@@ -164,7 +171,8 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& ids)
       last_unk = false;
     } else {
       bool bytes_ok = byte_fallback_;
-      for (int k = 0; bytes_ok && k < len; ++k) bytes_ok = byte_ids_[static_cast<uint8_t>(word[i + k])] >= 0;
+      for (int k = 0; bytes_ok && k < len; ++k)
+        bytes_ok = byte_ids_[static_cast<uint8_t>(word[i + k])] >= 0;
       if (bytes_ok) {
         for (int k = 0; k < len; ++k) ids.push_back(byte_ids_[static_cast<uint8_t>(word[i + k])]);
         last_unk = false;
@@ -212,10 +220,12 @@ void BpeModel::merge_symbols(std::vector<int32_t>& ids) const {
     next[pos] = next[right];
     if (next[pos] >= 0) prev[next[pos]] = pos;
     if (prev[pos] >= 0) {
-      if (const MergeEntry* l = find_merge(ids[prev[pos]], ids[pos])) heap.push({l->rank, prev[pos], l->new_id});
+      if (const MergeEntry* l = find_merge(ids[prev[pos]], ids[pos]))
+        heap.push({l->rank, prev[pos], l->new_id});
     }
     if (next[pos] >= 0) {
-      if (const MergeEntry* r = find_merge(ids[pos], ids[next[pos]])) heap.push({r->rank, pos, r->new_id});
+      if (const MergeEntry* r = find_merge(ids[pos], ids[next[pos]]))
+        heap.push({r->rank, pos, r->new_id});
     }
   }
   size_t out = 0;

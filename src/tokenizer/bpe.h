@@ -6,13 +6,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "mlxs/status.h"
 
@@ -55,9 +54,9 @@ class BpeModel {
 
   VocabMap vocab_;
   std::vector<std::string> id_to_token_;
-  std::vector<int32_t> bmp_ids_;        // code point < 0x10000 -> id of that one-char token, or -1
-  std::vector<int32_t> byte_ids_;       // byte -> id of "<0xXX>" (byte_fallback), or -1
-  std::vector<MergeEntry> merges_;      // open addressing, size a power of two
+  std::vector<int32_t> bmp_ids_;    // code point < 0x10000 -> id of that one-char token, or -1
+  std::vector<int32_t> byte_ids_;   // byte -> id of "<0xXX>" (byte_fallback), or -1
+  std::vector<MergeEntry> merges_;  // open addressing, size a power of two
   int merge_shift_ = 64;
   int32_t unk_id_ = -1;
   bool fuse_unk_ = false;

@@ -1,8 +1,9 @@
 #include "tokenizer/chat_template.h"
-#include "util/json_depth.h"
 
 #include <fstream>
 #include <sstream>
+
+#include "util/json_depth.h"
 
 namespace mlxs {
 namespace {
@@ -132,8 +133,8 @@ Result<TokenizerChatConfig> read_tokenizer_chat_config(const std::string& model_
                                            : text.status().message());
   }
   if (json_nesting_depth(*text, kMaxModelJsonDepth) > kMaxModelJsonDepth) {
-    return error(ErrorCode::kModelLoadError, path + " nests deeper than " +
-                                                 std::to_string(kMaxModelJsonDepth) + " levels");
+    return error(ErrorCode::kModelLoadError,
+                 path + " nests deeper than " + std::to_string(kMaxModelJsonDepth) + " levels");
   }
   nlohmann::ordered_json config =
       nlohmann::ordered_json::parse(*text, nullptr, /*allow_exceptions=*/false);

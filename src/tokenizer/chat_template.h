@@ -8,9 +8,9 @@
 #include <optional>
 #include <string>
 
+#include "jinja/template.h"
 #include "mlxs/status.h"
 #include "util/model_files.h"
-#include "jinja/template.h"
 
 namespace mlxs {
 

@@ -172,7 +172,8 @@ class MetaspaceDecoder : public Decoder {
 
 class SequenceDecoder : public Decoder {
  public:
-  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> parts) : parts_(std::move(parts)) {}
+  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> parts)
+      : parts_(std::move(parts)) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (const auto& p : parts_) p->decode_chain(tokens);
   }
@@ -194,17 +195,20 @@ Result<std::unique_ptr<Decoder>> make_decoder(const json& j) {
   if (type == "ByteFallback") return std::unique_ptr<Decoder>(new ByteFallbackDecoder());
   if (type == "Fuse") return std::unique_ptr<Decoder>(new FuseDecoder());
   if (type == "Replace") {
-    MLXS_ASSIGN_OR_RETURN(auto pattern, Pattern::from_json(j.value("pattern", json()), "decoder Replace"));
-    return std::unique_ptr<Decoder>(new ReplaceDecoder(std::move(pattern), j.value("content", std::string())));
+    MLXS_ASSIGN_OR_RETURN(auto pattern,
+                          Pattern::from_json(j.value("pattern", json()), "decoder Replace"));
+    return std::unique_ptr<Decoder>(
+        new ReplaceDecoder(std::move(pattern), j.value("content", std::string())));
   }
   if (type == "Strip") {
-    return std::unique_ptr<Decoder>(
-        new StripDecoder(j.value("content", std::string(" ")), j.value("start", 0), j.value("stop", 0)));
+    return std::unique_ptr<Decoder>(new StripDecoder(j.value("content", std::string(" ")),
+                                                     j.value("start", 0), j.value("stop", 0)));
   }
   if (type == "Metaspace") {
     std::string scheme = j.value("prepend_scheme", std::string("always"));
-    bool never = scheme == "never" || (j.contains("add_prefix_space") && j["add_prefix_space"].is_boolean() &&
-                                       !j["add_prefix_space"].get<bool>());
+    bool never = scheme == "never" ||
+                 (j.contains("add_prefix_space") && j["add_prefix_space"].is_boolean() &&
+                  !j["add_prefix_space"].get<bool>());
     return std::unique_ptr<Decoder>(
         new MetaspaceDecoder(j.value("replacement", std::string("\xE2\x96\x81")), !never));
   }

@@ -7,7 +7,8 @@
 namespace mlxs {
 
 std::string Detokenizer::decode_range(size_t begin, size_t end) const {
-  return tokenizer_.decode(std::span<const int32_t>(ids_).subspan(begin, end - begin), skip_special_);
+  return tokenizer_.decode(std::span<const int32_t>(ids_).subspan(begin, end - begin),
+                           skip_special_);
 }
 
 std::string Detokenizer::add(int32_t id) {

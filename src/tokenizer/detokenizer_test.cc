@@ -19,7 +19,8 @@ using testing::fixture_tokenizer;
 using testing::read_all;
 
 // Streams `ids` and checks the contract; returns the concatenation.
-void check_stream(const Tokenizer& t, const std::vector<int32_t>& ids, bool skip, const std::string& where) {
+void check_stream(const Tokenizer& t, const std::vector<int32_t>& ids, bool skip,
+                  const std::string& where) {
   Detokenizer detok(t, skip);
   std::string streamed;
   for (int32_t id : ids) {

@@ -17,9 +17,7 @@ using json = nlohmann::json;
 class UnicodeNormalizer : public Normalizer {
  public:
   explicit UnicodeNormalizer(NormalForm form) : form_(form) {}
-  std::string normalize(std::string text) const override {
-    return normalize_unicode(text, form_);
-  }
+  std::string normalize(std::string text) const override { return normalize_unicode(text, form_); }
 
  private:
   NormalForm form_;
@@ -134,8 +132,8 @@ Status unsupported(const std::string& type) {
 Result<std::unique_ptr<Normalizer>> make_normalizer(const json& j) {
   if (j.is_null()) return std::unique_ptr<Normalizer>();
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
-    return error(ErrorCode::kTokenizerError, "normalizer must be an object with a type, got " +
-                                                 j.dump().substr(0, 200));
+    return error(ErrorCode::kTokenizerError,
+                 "normalizer must be an object with a type, got " + j.dump().substr(0, 200));
   }
   std::string type = j["type"];
   if (type == "NFC") return std::unique_ptr<Normalizer>(new UnicodeNormalizer(NormalForm::kNFC));

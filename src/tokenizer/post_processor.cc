@@ -1,8 +1,9 @@
 #include "tokenizer/post_processor.h"
-#include "util/json_int.h"
-#include "util/vocab_limits.h"
 
 #include <nlohmann/json.hpp>
+
+#include "util/json_int.h"
+#include "util/vocab_limits.h"
 
 namespace mlxs::tok {
 
@@ -58,18 +59,22 @@ Result<std::unique_ptr<PostProcessor>> make_template(const json& j) {
     if (item.contains("Sequence")) {
       std::string which = item["Sequence"].value("id", std::string("A"));
       if (which != "A" || seen_sequence) {
-        return pp_error("TemplateProcessing: single template must hold sequence A once, got " + single.dump());
+        return pp_error("TemplateProcessing: single template must hold sequence A once, got " +
+                        single.dump());
       }
       seen_sequence = true;
     } else if (item.contains("SpecialToken")) {
       std::string name = item["SpecialToken"].value("id", std::string());
       if (!specials.contains(name) || !specials[name].contains("ids")) {
-        return pp_error("TemplateProcessing: special token '" + name + "' is not in special_tokens");
+        return pp_error("TemplateProcessing: special token '" + name +
+                        "' is not in special_tokens");
       }
       auto& dest = seen_sequence ? after : before;
       for (const auto& id : specials[name]["ids"]) {
         auto checked = json_int_in(id, 0, kMaxTokenId);
-        if (!checked) return pp_error("TemplateProcessing: special token '" + name + "' has an id out of range");
+        if (!checked)
+          return pp_error("TemplateProcessing: special token '" + name +
+                          "' has an id out of range");
         dest.push_back(int32_t(*checked));
       }
     } else {

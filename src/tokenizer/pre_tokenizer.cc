@@ -129,8 +129,9 @@ class Split : public PreTokenizer {
   Status pre_tokenize(std::vector<Piece>& pieces) const override {
     return split_pieces(pieces, [&](const Piece& p, std::vector<Span>& spans) -> Status {
       std::vector<Span> found;
-      MLXS_RETURN_IF_ERROR(
-          pattern_->find_all(p.text, [&](size_t s, size_t e) { found.push_back({s, e}); }));
+      MLXS_RETURN_IF_ERROR(pattern_->find_all(p.text, [&](size_t s, size_t e) {
+        found.push_back({s, e});
+      }));
       spans = apply_behavior(cover(p.text.size(), found), behavior_, invert_);
       return {};
     });
@@ -197,8 +198,9 @@ class ByteLevel : public PreTokenizer {
       MLXS_RETURN_IF_ERROR(
           split_pieces(pieces, [&](const Piece& p, std::vector<Span>& spans) -> Status {
             std::vector<Span> found;
-            MLXS_RETURN_IF_ERROR(
-                regex_->find_all(p.text, [&](size_t s, size_t e) { found.push_back({s, e}); }));
+            MLXS_RETURN_IF_ERROR(regex_->find_all(p.text, [&](size_t s, size_t e) {
+              found.push_back({s, e});
+            }));
             spans = apply_behavior(cover(p.text.size(), found), Behavior::kIsolated, false);
             return {};
           }));

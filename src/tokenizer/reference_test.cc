@@ -1,7 +1,7 @@
 // Conformance against the Hugging Face `tokenizers` reference: for every fixture tokenizer, the
 // ids of every corpus unit (with and without special tokens) and a decode sample must be
-// identical, 100 %. The reference files come from reference/tokenizer_reference.py (run where python
-// has `tokenizers`); until they are committed the test skips and says so.
+// identical, 100 %. The reference files come from reference/tokenizer_reference.py (run where
+// python has `tokenizers`); until they are committed the test skips and says so.
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -38,11 +38,13 @@ TEST_P(ReferenceTest, IdsAndDecodeMatchHuggingFace) {
   const std::string name = GetParam();
   const std::string path = reference_path(name);
   if (!std::ifstream(path).good()) {
-    GTEST_SKIP() << path << " is not there yet: run reference/tokenizer_reference.py where python has "
+    GTEST_SKIP() << path
+                 << " is not there yet: run reference/tokenizer_reference.py where python has "
                  << "the `tokenizers` package, and commit its output";
   }
   const Tokenizer* t = testing::fixture_tokenizer(name);
-  ASSERT_NE(t, nullptr) << "fixture tokenizer " << name << " missing: run scripts/fetch-fixtures.sh";
+  ASSERT_NE(t, nullptr) << "fixture tokenizer " << name
+                        << " missing: run scripts/fetch-fixtures.sh";
   auto doc = nlohmann::json::parse(read_gzip(path), nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << path << " is not gzip'd JSON";
   size_t num_units = 0, num_mismatch = 0;
@@ -56,8 +58,9 @@ TEST_P(ReferenceTest, IdsAndDecodeMatchHuggingFace) {
       bool same = ids == ref["ids"][i].get<std::vector<int32_t>>() &&
                   ids_special == ref["ids_special"][i].get<std::vector<int32_t>>();
       if (!same && ++num_mismatch <= 10) {
-        ADD_FAILURE() << name << " " << file << " unit " << i << " ids differ; text: "
-                      << units[i].substr(0, 200) << "\n expected " << ref["ids"][i].dump().substr(0, 400);
+        ADD_FAILURE() << name << " " << file << " unit " << i
+                      << " ids differ; text: " << units[i].substr(0, 200) << "\n expected "
+                      << ref["ids"][i].dump().substr(0, 400);
       }
     }
     for (const auto& d : ref["decoded"]) {

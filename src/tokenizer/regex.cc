@@ -1,8 +1,8 @@
 #include "tokenizer/regex.h"
 
+#include <fmt/format.h>
 #include <pcre2.h>
 
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace mlxs::tok {
@@ -44,9 +44,9 @@ ThreadState& thread_state() {
 Result<std::unique_ptr<Regex>> Regex::compile(const std::string& pattern) {
   int err = 0;
   PCRE2_SIZE err_offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                   PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &err_offset,
-                                   nullptr);
+  pcre2_code* code =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                    PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &err_offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof(msg));
@@ -61,7 +61,9 @@ Result<std::unique_ptr<Regex>> Regex::compile(const std::string& pattern) {
   return re;
 }
 
-Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
+Regex::~Regex() {
+  pcre2_code_free(static_cast<pcre2_code*>(code_));
+}
 
 Status Regex::find_all(std::string_view text,
                        const std::function<void(size_t, size_t)>& on_match) const {

@@ -6,10 +6,9 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "mlxs/status.h"
 
@@ -26,8 +25,7 @@ class Regex {
   // Calls on_match(start, end) (byte offsets into `text`, valid UTF-8) for every match in order.
   // Returns kTokenizerError if PCRE2 fails at run time: its match limit (catastrophic
   // backtracking on this text) or its heap limit.
-  Status find_all(std::string_view text,
-                  const std::function<void(size_t, size_t)>& on_match) const;
+  Status find_all(std::string_view text, const std::function<void(size_t, size_t)>& on_match) const;
 
   const std::string& pattern() const { return pattern_; }
 
@@ -42,7 +40,8 @@ class Regex {
 class Pattern {
  public:
   // `where` names the component for the error ("pre_tokenizer Split").
-  static Result<std::unique_ptr<Pattern>> from_json(const nlohmann::json& j, const std::string& where);
+  static Result<std::unique_ptr<Pattern>> from_json(const nlohmann::json& j,
+                                                    const std::string& where);
   // Calls on_match(start, end) for every non-overlapping match, left to right.
   Status find_all(std::string_view text, const std::function<void(size_t, size_t)>& on_match) const;
 

@@ -101,7 +101,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokeniz
   if (!j.is_object()) return error(ErrorCode::kTokenizerError, "tokenizer.json must be an object");
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   MLXS_ASSIGN_OR_RETURN(t->normalizer_, tok::make_normalizer(j.value("normalizer", json())));
-  MLXS_ASSIGN_OR_RETURN(t->pre_tokenizer_, tok::make_pre_tokenizer(j.value("pre_tokenizer", json())));
+  MLXS_ASSIGN_OR_RETURN(t->pre_tokenizer_,
+                        tok::make_pre_tokenizer(j.value("pre_tokenizer", json())));
   MLXS_ASSIGN_OR_RETURN(t->model_, tok::BpeModel::from_json(j.value("model", json())));
   MLXS_ASSIGN_OR_RETURN(t->decoder_, tok::make_decoder(j.value("decoder", json())));
   MLXS_ASSIGN_OR_RETURN(t->post_processor_,
@@ -122,7 +123,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokeniz
   t->id_to_token_.resize(size);
   t->special_.assign(size, false);
   for (size_t id = 0; id < t->model_->vocab_size(); ++id) {
-    if (const std::string* s = t->model_->id_to_token(static_cast<int32_t>(id))) t->id_to_token_[id] = *s;
+    if (const std::string* s = t->model_->id_to_token(static_cast<int32_t>(id)))
+      t->id_to_token_[id] = *s;
   }
   for (const auto& a : added) {
     t->id_to_token_[a.id] = a.content;
@@ -135,7 +137,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokeniz
 }
 
 Status Tokenizer::parse_config(std::string_view config_json, std::string_view generation_json) {
-  std::vector<int32_t> prefix = post_processor_ ? post_processor_->prefix_ids() : std::vector<int32_t>{};
+  std::vector<int32_t> prefix =
+      post_processor_ ? post_processor_->prefix_ids() : std::vector<int32_t>{};
   json config = json::object();
   if (!config_json.empty()) {
     MLXS_ASSIGN_OR_RETURN(config, parse_json(config_json, "tokenizer_config.json"));

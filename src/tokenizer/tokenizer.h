@@ -61,7 +61,8 @@ class Tokenizer {
   // True for added tokens marked special.
   bool is_special(int32_t id) const;
 
-  // From tokenizer_config.json's bos_token, else the post-processor's first prefix token; -1 if none.
+  // From tokenizer_config.json's bos_token, else the post-processor's first prefix token; -1 if
+  // none.
   int32_t bos_id() const { return bos_id_; }
   // eos_token of tokenizer_config.json plus generation_config.json's eos_token_id(s), in order.
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }

@@ -20,24 +20,33 @@ using testing::fixture_tokenizer;
 using testing::read_all;
 using Ids = std::vector<int32_t>;
 
-#define REQUIRE_FIXTURE(var, name)                                                     \
-  const Tokenizer* var = fixture_tokenizer(name);                                      \
-  if (var == nullptr) GTEST_SKIP() << "fixture tokenizer " << name                     \
-                                   << " missing: run scripts/fetch-fixtures.sh"
+#define REQUIRE_FIXTURE(var, name)                \
+  const Tokenizer* var = fixture_tokenizer(name); \
+  if (var == nullptr)                             \
+  GTEST_SKIP() << "fixture tokenizer " << name << " missing: run scripts/fetch-fixtures.sh"
 
 const char* kAscii = "Hello, world! The quick brown fox jumps over the lazy dog.";
-const char* kEmoji = "I \u2764\uFE0F \U0001F999\U0001F680 \U0001F468\u200D\U0001F469\u200D\U0001F467";
+const char* kEmoji =
+    "I \u2764\uFE0F \U0001F999\U0001F680 \U0001F468\u200D\U0001F469\u200D\U0001F467";
 const char* kCjk = "你好，世界！日本語のテキスト。한국어";
 const char* kCode = "def f(x):\n    return x**2  # square\n\tif (a != b) { y += 1; }";
 const char* kDigits = "1234567 3.14159";
 
 TEST(TokenizerGolden, Llama3) {
   REQUIRE_FIXTURE(t, "llama3");
-  EXPECT_EQ(testing::encode_ok(*t, kAscii, false), (Ids{9906, 11, 1917, 0, 578, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13}));
-  EXPECT_EQ(testing::encode_ok(*t, kEmoji, false), (Ids{40, 71570, 31643, 11410, 99, 247, 9468, 248, 222, 62904, 101, 102470, 9468, 239, 102, 102470, 9468, 239, 100}));
-  EXPECT_EQ(testing::encode_ok(*t, kCjk, false), (Ids{57668, 53901, 3922, 102616, 6447, 102433, 102158, 16144, 57933, 62903, 71634, 1811, 112699, 32179}));
-  EXPECT_EQ(testing::encode_ok(*t, kCode, false), (Ids{755, 282, 2120, 997, 262, 471, 865, 334, 17, 220, 674, 9518, 198, 748, 320, 64, 976, 293, 8, 314, 379, 1447, 220, 16, 26, 335}));
-  EXPECT_EQ(testing::encode_ok(*t, kDigits, false), (Ids{4513, 10961, 22, 220, 18, 13, 9335, 2946}));
+  EXPECT_EQ(testing::encode_ok(*t, kAscii, false),
+            (Ids{9906, 11, 1917, 0, 578, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13}));
+  EXPECT_EQ(testing::encode_ok(*t, kEmoji, false),
+            (Ids{40, 71570, 31643, 11410, 99, 247, 9468, 248, 222, 62904, 101, 102470, 9468, 239,
+                 102, 102470, 9468, 239, 100}));
+  EXPECT_EQ(testing::encode_ok(*t, kCjk, false),
+            (Ids{57668, 53901, 3922, 102616, 6447, 102433, 102158, 16144, 57933, 62903, 71634, 1811,
+                 112699, 32179}));
+  EXPECT_EQ(testing::encode_ok(*t, kCode, false),
+            (Ids{755, 282, 2120, 997, 262, 471, 865, 334, 17,   220, 674, 9518, 198,
+                 748, 320, 64,   976, 293, 8,   314, 379, 1447, 220, 16,  26,   335}));
+  EXPECT_EQ(testing::encode_ok(*t, kDigits, false),
+            (Ids{4513, 10961, 22, 220, 18, 13, 9335, 2946}));
   // llama3's post-processor is ByteLevel only: no BOS even with special tokens on.
   EXPECT_EQ(testing::encode_ok(*t, kDigits, true), testing::encode_ok(*t, kDigits, false));
 }
@@ -54,11 +63,19 @@ TEST(TokenizerGolden, Llama3_1AddsBeginOfText) {
 
 TEST(TokenizerGolden, Qwen3) {
   REQUIRE_FIXTURE(t, "qwen3");
-  EXPECT_EQ(testing::encode_ok(*t, kAscii, false), (Ids{9707, 11, 1879, 0, 576, 3974, 13876, 38835, 34208, 916, 279, 15678, 5562, 13}));
-  EXPECT_EQ(testing::encode_ok(*t, kEmoji, false), (Ids{40, 70470, 30543, 11162, 99, 247, 145836, 61804, 101, 378, 235, 145233, 378, 235, 145665}));
-  EXPECT_EQ(testing::encode_ok(*t, kCjk, false), (Ids{108386, 3837, 99489, 6313, 101059, 102819, 15767, 56833, 61803, 70534, 1773, 23573, 124785, 31079}));
-  EXPECT_EQ(testing::encode_ok(*t, kCode, false), (Ids{750, 282, 2075, 982, 262, 470, 856, 334, 17, 220, 671, 9334, 198, 743, 320, 64, 961, 293, 8, 314, 379, 1421, 220, 16, 26, 335}));
-  EXPECT_EQ(testing::encode_ok(*t, kDigits, false), (Ids{16, 17, 18, 19, 20, 21, 22, 220, 18, 13, 16, 19, 16, 20, 24}));
+  EXPECT_EQ(testing::encode_ok(*t, kAscii, false),
+            (Ids{9707, 11, 1879, 0, 576, 3974, 13876, 38835, 34208, 916, 279, 15678, 5562, 13}));
+  EXPECT_EQ(testing::encode_ok(*t, kEmoji, false),
+            (Ids{40, 70470, 30543, 11162, 99, 247, 145836, 61804, 101, 378, 235, 145233, 378, 235,
+                 145665}));
+  EXPECT_EQ(testing::encode_ok(*t, kCjk, false),
+            (Ids{108386, 3837, 99489, 6313, 101059, 102819, 15767, 56833, 61803, 70534, 1773, 23573,
+                 124785, 31079}));
+  EXPECT_EQ(testing::encode_ok(*t, kCode, false),
+            (Ids{750, 282, 2075, 982, 262, 470, 856, 334, 17,   220, 671, 9334, 198,
+                 743, 320, 64,   961, 293, 8,   314, 379, 1421, 220, 16,  26,   335}));
+  EXPECT_EQ(testing::encode_ok(*t, kDigits, false),
+            (Ids{16, 17, 18, 19, 20, 21, 22, 220, 18, 13, 16, 19, 16, 20, 24}));
   EXPECT_EQ(t->bos_id(), -1);
   EXPECT_EQ(t->eos_ids(), Ids{151645});
   EXPECT_FALSE(t->add_bos_token());
@@ -66,7 +83,8 @@ TEST(TokenizerGolden, Qwen3) {
 
 TEST(TokenizerGolden, Gemma3) {
   REQUIRE_FIXTURE(t, "gemma3");
-  Ids ascii{9259, 236764, 1902, 236888, 669, 3823, 8864, 37423, 38167, 1024, 506, 31770, 4799, 236761};
+  Ids ascii{9259,  236764, 1902, 236888, 669,   3823, 8864,
+            37423, 38167,  1024, 506,    31770, 4799, 236761};
   EXPECT_EQ(testing::encode_ok(*t, kAscii, false), ascii);
   ascii.insert(ascii.begin(), 2);
   EXPECT_EQ(testing::encode_ok(*t, kAscii, true), ascii);
@@ -76,7 +94,8 @@ TEST(TokenizerGolden, Gemma3) {
 
 TEST(TokenizerGolden, MistralByteFallback) {
   REQUIRE_FIXTURE(t, "llama2");
-  Ids ascii{22557, 28725, 1526, 28808, 415, 2936, 9060, 285, 1142, 461, 10575, 754, 272, 17898, 3914, 28723};
+  Ids ascii{22557, 28725, 1526,  28808, 415, 2936,  9060, 285,
+            1142,  461,   10575, 754,   272, 17898, 3914, 28723};
   EXPECT_EQ(testing::encode_ok(*t, kAscii, false), ascii);
   ascii.insert(ascii.begin(), 1);
   EXPECT_EQ(testing::encode_ok(*t, kAscii, true), ascii);
@@ -104,17 +123,25 @@ TEST(Tokenizer, InvalidUtf8BecomesReplacementCharacters) {
   for (const auto& name : fixture_names()) {
     REQUIRE_FIXTURE(t, name);
     // One U+FFFD per maximal invalid subsequence, as Rust's from_utf8_lossy.
-    EXPECT_EQ(testing::encode_ok(*t, "a\xFF b", false), testing::encode_ok(*t, "a\xEF\xBF\xBD b", false)) << name;
-    EXPECT_EQ(testing::encode_ok(*t, "x\xE4\xBD", false), testing::encode_ok(*t, "x\xEF\xBF\xBD", false)) << name;
-    EXPECT_EQ(testing::encode_ok(*t, "\xC0\x80!", false), testing::encode_ok(*t, "\xEF\xBF\xBD\xEF\xBF\xBD!", false)) << name;
-    EXPECT_EQ(testing::encode_ok(*t, "\xED\xA0\x80", false),  // a UTF-8-encoded surrogate: 3 invalid bytes
-              testing::encode_ok(*t, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", false)) << name;
+    EXPECT_EQ(testing::encode_ok(*t, "a\xFF b", false),
+              testing::encode_ok(*t, "a\xEF\xBF\xBD b", false))
+        << name;
+    EXPECT_EQ(testing::encode_ok(*t, "x\xE4\xBD", false),
+              testing::encode_ok(*t, "x\xEF\xBF\xBD", false))
+        << name;
+    EXPECT_EQ(testing::encode_ok(*t, "\xC0\x80!", false),
+              testing::encode_ok(*t, "\xEF\xBF\xBD\xEF\xBF\xBD!", false))
+        << name;
+    EXPECT_EQ(testing::encode_ok(*t, "\xED\xA0\x80",
+                                 false),  // a UTF-8-encoded surrogate: 3 invalid bytes
+              testing::encode_ok(*t, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", false))
+        << name;
   }
 }
 
 TEST(Tokenizer, Utf8LossyMatchesRust) {
   EXPECT_EQ(tok::utf8_lossy("ok"), "ok");
-  EXPECT_EQ(tok::utf8_lossy("\xF0\x9F\xA6"), "\xEF\xBF\xBD");          // truncated 4-byte: one
+  EXPECT_EQ(tok::utf8_lossy("\xF0\x9F\xA6"), "\xEF\xBF\xBD");  // truncated 4-byte: one
   EXPECT_EQ(tok::utf8_lossy("\xF0\x9F\xA6z"), "\xEF\xBF\xBDz");
   EXPECT_EQ(tok::utf8_lossy("\x80\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // lone continuations: each
   EXPECT_EQ(tok::utf8_lossy("\xF5\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");
@@ -158,8 +185,10 @@ TEST(Tokenizer, RoundTripOverCorpus) {
       for (size_t i = 0; i < units.size() && i < 3000; ++i) {
         const std::string& text = units[i];
         if (text.find("\xE2\x96\x81") != std::string::npos) continue;
-        std::string expected = name == "qwen3" ? tok::normalize_unicode(text, tok::NormalForm::kNFC) : text;
-        ASSERT_EQ(t->decode(testing::encode_ok(*t, text, false)), expected) << name << " " << file << " unit " << i;
+        std::string expected =
+            name == "qwen3" ? tok::normalize_unicode(text, tok::NormalForm::kNFC) : text;
+        ASSERT_EQ(t->decode(testing::encode_ok(*t, text, false)), expected)
+            << name << " " << file << " unit " << i;
         ++checked;
       }
     }
@@ -169,9 +198,10 @@ TEST(Tokenizer, RoundTripOverCorpus) {
 
 Result<std::unique_ptr<Tokenizer>> tiny(const std::string& extra_model, const std::string& added,
                                         const std::string& pre = "null") {
-  std::string json = R"({"added_tokens": [)" + added + R"(], "normalizer": null, "pre_tokenizer": )" + pre +
-                     R"(, "post_processor": null, "decoder": null, "model": {"type": "BPE", )" + extra_model +
-                     R"("vocab": {"a": 0, "b": 1, " ": 2, "ab": 3, "<x>": 4, "<unk>": 5, "<0x63>": 6},
+  std::string json =
+      R"({"added_tokens": [)" + added + R"(], "normalizer": null, "pre_tokenizer": )" + pre +
+      R"(, "post_processor": null, "decoder": null, "model": {"type": "BPE", )" + extra_model +
+      R"("vocab": {"a": 0, "b": 1, " ": 2, "ab": 3, "<x>": 4, "<unk>": 5, "<0x63>": 6},
                        "merges": [["a", "b"]]}})";
   return Tokenizer::from_json(json);
 }
@@ -181,18 +211,22 @@ TEST(Tokenizer, LstripRstripAndSingleWord) {
                         "single_word": false, "normalized": false})");
   ASSERT_TRUE(t.ok()) << t.status().to_string();
   EXPECT_EQ(testing::encode_ok(**t, "a  <x>  b", false), (Ids{0, 4, 1}));
-  auto sw = tiny("", R"({"id": 3, "content": "ab", "special": false, "lstrip": false, "rstrip": false,
+  auto sw =
+      tiny("", R"({"id": 3, "content": "ab", "special": false, "lstrip": false, "rstrip": false,
                          "single_word": true, "normalized": false})");
   ASSERT_TRUE(sw.ok()) << sw.status().to_string();
-  EXPECT_EQ(testing::encode_ok(**sw, "ab a", false), (Ids{3, 2, 0}));  // a whole word: the added token
-  EXPECT_EQ(testing::encode_ok(**sw, "bab", false), (Ids{1, 3}));      // inside a word: the model merges
+  EXPECT_EQ(testing::encode_ok(**sw, "ab a", false),
+            (Ids{3, 2, 0}));  // a whole word: the added token
+  EXPECT_EQ(testing::encode_ok(**sw, "bab", false),
+            (Ids{1, 3}));  // inside a word: the model merges
 }
 
 TEST(Tokenizer, ByteFallbackAndFusedUnk) {
   auto t = tiny(R"("byte_fallback": true, "fuse_unk": true, "unk_token": "<unk>", )", "");
   ASSERT_TRUE(t.ok()) << t.status().to_string();
-  EXPECT_EQ(testing::encode_ok(**t, "abc", false), (Ids{3, 6}));     // 'c' -> <0x63>
-  EXPECT_EQ(testing::encode_ok(**t, "adda", false), (Ids{0, 5, 0}));  // 'd' has no byte token: fused <unk>
+  EXPECT_EQ(testing::encode_ok(**t, "abc", false), (Ids{3, 6}));  // 'c' -> <0x63>
+  EXPECT_EQ(testing::encode_ok(**t, "adda", false),
+            (Ids{0, 5, 0}));  // 'd' has no byte token: fused <unk>
 }
 
 // Regression: a regex that backtracks catastrophically on the input reaches PCRE2's match limit;
@@ -214,7 +248,8 @@ TEST(Tokenizer, RegexMatchLimitIsAnErrorNotAnAbort) {
 // ids were read with get<int32_t>(), which truncates.
 TEST(Tokenizer, TokenIdsAreRangeChecked) {
   for (const char* id : {"2147483647", "4294967296", "-1", "4194304"}) {
-    auto added = tiny("", std::string(R"({"id": )") + id + R"(, "content": "<y>", "special": true})");
+    auto added =
+        tiny("", std::string(R"({"id": )") + id + R"(, "content": "<y>", "special": true})");
     ASSERT_FALSE(added.ok()) << id;
     EXPECT_NE(added.status().message().find("added_tokens"), std::string::npos);
   }

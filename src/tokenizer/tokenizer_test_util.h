@@ -2,14 +2,14 @@
 // and the corpus units (the same split as reference/tokenizer_reference.py).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tokenizer/tokenizer.h"
 
@@ -50,12 +50,14 @@ inline std::string read_all(const std::string& path) {
   return ss.str();
 }
 
-inline std::string corpus_dir() { return std::string(MLXS_SOURCE_DIR) + "/tests/fixtures/tokenizer/corpus"; }
+inline std::string corpus_dir() {
+  return std::string(MLXS_SOURCE_DIR) + "/tests/fixtures/tokenizer/corpus";
+}
 
 inline const std::vector<std::string>& corpus_files() {
   static const std::vector<std::string> files = {
-      "code.txt", "combining.txt", "digits.txt", "emoji.txt", "long_words.txt", "prose.txt",
-      "rtl.txt", "scripts.txt", "specials.txt", "unusual.txt", "whitespace.txt"};
+      "code.txt", "combining.txt", "digits.txt",   "emoji.txt",   "long_words.txt", "prose.txt",
+      "rtl.txt",  "scripts.txt",   "specials.txt", "unusual.txt", "whitespace.txt"};
   return files;
 }
 

@@ -34,9 +34,9 @@ std::string normalize_unicode(std::string_view s, NormalForm form);
 std::string lowercase(std::string_view s);
 
 // Unicode classes used by added-token rules and pre-tokenizers.
-bool is_whitespace(uint32_t cp);    // White_Space property (Rust char::is_whitespace)
-bool is_word_char(uint32_t cp);     // regex \w: alphabetic, digit, mark, connector punctuation
-bool is_numeric(uint32_t cp);       // general category N* (Rust char::is_numeric)
-bool is_punctuation(uint32_t cp);   // general category P* or ASCII punctuation
+bool is_whitespace(uint32_t cp);   // White_Space property (Rust char::is_whitespace)
+bool is_word_char(uint32_t cp);    // regex \w: alphabetic, digit, mark, connector punctuation
+bool is_numeric(uint32_t cp);      // general category N* (Rust char::is_numeric)
+bool is_punctuation(uint32_t cp);  // general category P* or ASCII punctuation
 
 }  // namespace mlxs::tok

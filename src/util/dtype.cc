@@ -6,33 +6,49 @@ namespace mlxs {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::kF32: return 4;
-    case DType::kF16: return 2;
-    case DType::kBF16: return 2;
-    case DType::kI32: return 4;
-    case DType::kI64: return 8;
+    case DType::kF32:
+      return 4;
+    case DType::kF16:
+      return 2;
+    case DType::kBF16:
+      return 2;
+    case DType::kI32:
+      return 4;
+    case DType::kI64:
+      return 8;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::kF32: return "F32";
-    case DType::kF16: return "F16";
-    case DType::kBF16: return "BF16";
-    case DType::kI32: return "I32";
-    case DType::kI64: return "I64";
+    case DType::kF32:
+      return "F32";
+    case DType::kF16:
+      return "F16";
+    case DType::kBF16:
+      return "BF16";
+    case DType::kI32:
+      return "I32";
+    case DType::kI64:
+      return "I64";
   }
   return "?";
 }
 
 bool parse_dtype(std::string_view s, DType* out) {
-  if (s == "F32") *out = DType::kF32;
-  else if (s == "F16") *out = DType::kF16;
-  else if (s == "BF16") *out = DType::kBF16;
-  else if (s == "I32") *out = DType::kI32;
-  else if (s == "I64") *out = DType::kI64;
-  else return false;
+  if (s == "F32")
+    *out = DType::kF32;
+  else if (s == "F16")
+    *out = DType::kF16;
+  else if (s == "BF16")
+    *out = DType::kBF16;
+  else if (s == "I32")
+    *out = DType::kI32;
+  else if (s == "I64")
+    *out = DType::kI64;
+  else
+    return false;
   return true;
 }
 
@@ -46,7 +62,10 @@ float f16_to_f32(uint16_t h) {
       u = sign;
     } else {  // subnormal: renormalise
       int e = -1;
-      do { mant <<= 1; ++e; } while ((mant & 0x400) == 0);
+      do {
+        mant <<= 1;
+        ++e;
+      } while ((mant & 0x400) == 0);
       u = sign | uint32_t(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
     }
   } else if (exp == 31) {
@@ -64,9 +83,9 @@ uint16_t f32_to_f16(float f) {
   std::memcpy(&u, &f, 4);
   uint16_t sign = uint16_t((u >> 16) & 0x8000);
   uint32_t absu = u & 0x7fffffffu;
-  if (absu > 0x7f800000u) return sign | 0x7e00;       // NaN
-  if (absu >= 0x477ff000u) return sign | 0x7c00;      // overflow to inf (rounded)
-  if (absu < 0x38800000u) {                           // subnormal or zero in f16
+  if (absu > 0x7f800000u) return sign | 0x7e00;   // NaN
+  if (absu >= 0x477ff000u) return sign | 0x7c00;  // overflow to inf (rounded)
+  if (absu < 0x38800000u) {                       // subnormal or zero in f16
     float a;
     std::memcpy(&a, &absu, 4);
     return sign | uint16_t(std::nearbyint(a * 16777216.0f));  // a / 2^-24, ties to even

@@ -38,11 +38,16 @@ uint16_t f32_to_f16(float f);
 // Element i of a buffer of type t, as f32.
 inline float load_as_f32(const void* data, DType t, size_t i) {
   switch (t) {
-    case DType::kF32: return static_cast<const float*>(data)[i];
-    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
-    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
-    case DType::kI32: return float(static_cast<const int32_t*>(data)[i]);
-    case DType::kI64: return float(static_cast<const int64_t*>(data)[i]);
+    case DType::kF32:
+      return static_cast<const float*>(data)[i];
+    case DType::kBF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
+    case DType::kF16:
+      return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
+    case DType::kI32:
+      return float(static_cast<const int32_t*>(data)[i]);
+    case DType::kI64:
+      return float(static_cast<const int64_t*>(data)[i]);
   }
   return 0.f;
 }

@@ -14,7 +14,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Status load_error(const std::string& msg) { return error(ErrorCode::kModelLoadError, msg); }
+Status load_error(const std::string& msg) {
+  return error(ErrorCode::kModelLoadError, msg);
+}
 
 bool inside(const fs::path& path, const fs::path& root) {
   auto [r, p] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());

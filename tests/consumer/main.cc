@@ -1,7 +1,8 @@
 // Links the installed engine and generates a few greedy tokens from the model folder given as
 // argv[1]; prints the text and exits 0, or prints the error and exits 1.
-#include <cstdio>
 #include <mlxs/engine.h>
+
+#include <cstdio>
 
 int main(int argc, char** argv) {
   if (argc != 2) {

@@ -16,9 +16,9 @@
 #include <numeric>
 
 #include "backend/cuda/cuda_backend.h"
-#include "runtime/step_batch.h"
 #include "model/decoder.h"
 #include "model/safetensors.h"
+#include "runtime/step_batch.h"
 #include "tests/golden/logit_tolerance.h"
 
 namespace mlxs {
@@ -26,7 +26,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path golden_root() { return fs::path(MLXS_SOURCE_DIR) / "tests/fixtures/golden"; }
+fs::path golden_root() {
+  return fs::path(MLXS_SOURCE_DIR) / "tests/fixtures/golden";
+}
 
 std::vector<std::string> golden_models() {
   std::vector<std::string> names;
@@ -43,7 +45,9 @@ struct Reference {
   std::unique_ptr<SafetensorsFile> file;
   const float* logits = nullptr;  // [P, steps, V]
   int steps = 0, vocab = 0;
-  const float* row(size_t p, int step) const { return logits + (p * size_t(steps) + size_t(step)) * size_t(vocab); }
+  const float* row(size_t p, int step) const {
+    return logits + (p * size_t(steps) + size_t(step)) * size_t(vocab);
+  }
 };
 
 Reference load_reference(const fs::path& dir) {
@@ -146,8 +150,8 @@ void check_golden(const std::string& name, Backend& backend, const std::string& 
       done[size_t(p)] += int(feed[size_t(p)].size());
       const float* got = logits.data() + size_t(p) * size_t(V);
       const float* want = ref.row(size_t(p), step);
-      const std::string where = name + " on " + label + ", prompt " + std::to_string(p) +
-                                " step " + std::to_string(step);
+      const std::string where =
+          name + " on " + label + ", prompt " + std::to_string(p) + " step " + std::to_string(step);
       double e = rel_err(got, want, V);
       worst = std::max(worst, e);
       EXPECT_LE(e, tol.row_rel_l2) << where;
@@ -169,9 +173,10 @@ void check_golden(const std::string& name, Backend& backend, const std::string& 
     }
   }
   ::testing::Test::RecordProperty("worst_relative_error", std::to_string(worst));
-  std::printf("[ golden ] %s on %s: worst relative logits error %.3g (tolerance %.2g), worst "
-              "logit %.3g RMS\n",
-              name.c_str(), label.c_str(), worst, tol.row_rel_l2, worst_logit);
+  std::printf(
+      "[ golden ] %s on %s: worst relative logits error %.3g (tolerance %.2g), worst "
+      "logit %.3g RMS\n",
+      name.c_str(), label.c_str(), worst, tol.row_rel_l2, worst_logit);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, GoldenTest,
@@ -183,7 +188,8 @@ INSTANTIATE_TEST_SUITE_P(Families, GoldenCudaTest, ::testing::ValuesIn(golden_mo
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GoldenCudaTest);
 TEST(GoldenFixtures, EveryFamilyHasOne) {
   auto names = golden_models();
-  for (const char* want : {"llama", "llama31", "llama32", "mistral", "qwen2", "qwen3", "llama_bf16"}) {
+  for (const char* want :
+       {"llama", "llama31", "llama32", "mistral", "qwen2", "qwen3", "llama_bf16"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end())
         << "missing golden fixture tests/fixtures/golden/" << want;
   }

@@ -32,10 +32,14 @@ std::atomic<int> g_num_threads{0};
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
-    case Isa::kAvx512Bf16: return "avx512bf16";
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kAvx512Bf16:
+      return "avx512bf16";
   }
   return "?";
 }
@@ -51,14 +55,18 @@ Isa supported_isa() {
   return isa;
 }
 
-bool isa_supported(Isa isa) { return int(isa) <= int(supported_isa()); }
+bool isa_supported(Isa isa) {
+  return int(isa) <= int(supported_isa());
+}
 
 // The default is the fastest exact family. Until 2026-12-07 it was kAvx512Bf16 on AMD (Zen 4
 // runs vdpbf16ps at the rate of an f32 FMA while doing twice the work), but its bf16 activations
 // made the golden and engine tests diverge from transformers there (issue 12), and decode, which
 // is bound by reading the weights, gained nothing measurable from it on the machine we have: see
 // bench/RESULTS.md, "CPU kernel families". It stays available as backend.cpu.isa: avx512bf16.
-Isa preferred_isa(Isa supported) { return std::min(supported, Isa::kAvx512); }
+Isa preferred_isa(Isa supported) {
+  return std::min(supported, Isa::kAvx512);
+}
 
 Isa default_isa() {
   int forced = g_default_isa.load(std::memory_order_relaxed);
@@ -92,7 +100,9 @@ bool set_default_isa_for_testing(Isa isa) {
   return true;
 }
 
-void set_num_threads(int n) { g_num_threads.store(n > 0 ? n : 0); }
+void set_num_threads(int n) {
+  g_num_threads.store(n > 0 ? n : 0);
+}
 
 int num_threads() {
   int n = g_num_threads.load(std::memory_order_relaxed);

@@ -31,8 +31,8 @@ namespace {
 // reduce in the compiler's SIMD order: fixed for a build and the same for every row and batch, so
 // batch invariance holds.
 void attend_one(const float* q, const KvLayer& cache, const int32_t* block_table, int block_size,
-                int64_t lo, int64_t pos, int64_t kv_col, int64_t kv_cols, int head_dim,
-                float scale, std::vector<float>& scores, float* o) {
+                int64_t lo, int64_t pos, int64_t kv_col, int64_t kv_cols, int head_dim, float scale,
+                std::vector<float>& scores, float* o) {
   const int64_t n = pos - lo + 1;
   scores.resize(size_t(n));
   float max_score = -INFINITY;
@@ -87,10 +87,11 @@ void paged_attention(const Tensor& q, const KvLayer& cache, const AttentionBatch
       const int s = seq_of[size_t(t)];
       const int64_t q_len = b.query_start[size_t(s) + 1] - b.query_start[size_t(s)];
       const int64_t pos = b.context_len[size_t(s)] - q_len + (t - b.query_start[size_t(s)]);
-      const int64_t lo = b.sliding_window > 0 ? std::max<int64_t>(0, pos - b.sliding_window + 1) : 0;
+      const int64_t lo =
+          b.sliding_window > 0 ? std::max<int64_t>(0, pos - b.sliding_window + 1) : 0;
       attend_one(q.as<float>() + t * q.cols + int64_t(h) * head_dim, cache,
-                 b.block_tables.data() + size_t(s) * size_t(b.max_blocks_per_seq), b.block_size,
-                 lo, pos, int64_t(h / group) * head_dim, cache.k.cols, head_dim, scale, scores,
+                 b.block_tables.data() + size_t(s) * size_t(b.max_blocks_per_seq), b.block_size, lo,
+                 pos, int64_t(h / group) * head_dim, cache.k.cols, head_dim, scale, scores,
                  out.as<float>() + t * out.cols + int64_t(h) * head_dim);
     }
   }

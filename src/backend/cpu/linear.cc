@@ -52,9 +52,12 @@ ColsFn pick_kernel(Isa isa, DType wt) {
   switch (isa) {
     case Isa::kAvx512Bf16:
       return wt == DType::kBF16 ? detail::linear_cols_avx512bf16 : detail::linear_cols_avx512;
-    case Isa::kAvx512: return detail::linear_cols_avx512;
-    case Isa::kAvx2: return detail::linear_cols_avx2;
-    case Isa::kScalar: return linear_cols_scalar;
+    case Isa::kAvx512:
+      return detail::linear_cols_avx512;
+    case Isa::kAvx2:
+      return detail::linear_cols_avx2;
+    case Isa::kScalar:
+      return linear_cols_scalar;
   }
   return linear_cols_scalar;
 }
@@ -62,7 +65,8 @@ ColsFn pick_kernel(Isa isa, DType wt) {
 // x rounded to bf16 for the vdpbf16ps kernel, in a per-calling-thread buffer (reused across
 // calls, so decode steps do not allocate).
 const uint16_t* x_as_bf16(const float* x, int64_t n) {
-  auto* buf = static_cast<uint16_t*>(detail::thread_scratch(detail::Scratch::kXBf16, size_t(n) * 2));
+  auto* buf =
+      static_cast<uint16_t*>(detail::thread_scratch(detail::Scratch::kXBf16, size_t(n) * 2));
   detail::round_to_bf16_avx512bf16(x, n, buf);
   return buf;
 }

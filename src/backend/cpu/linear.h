@@ -28,9 +28,10 @@ namespace mlxs::cpu {
 
 // out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N] if non-null). x, out, bias: f32, row-major, dense;
 // w: row-major [N, K] of dtype wt (kF32, kBF16 or kF16; 16-bit types as uint16_t bit patterns).
-// isa: the kernel family (cpu_features.h); one this CPU lacks is a bug. No alignment required. Every element of out is written; out must not alias x, w or bias.
-// Multithreaded with OpenMP (num_threads() from cpu_features.h); thread-safe for calls with
-// distinct outputs. Other dtypes, or M, K, N < 1, are a bug (MLXS_CHECK).
+// isa: the kernel family (cpu_features.h); one this CPU lacks is a bug. No alignment required.
+// Every element of out is written; out must not alias x, w or bias. Multithreaded with OpenMP
+// (num_threads() from cpu_features.h); thread-safe for calls with distinct outputs. Other dtypes,
+// or M, K, N < 1, are a bug (MLXS_CHECK).
 void linear(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
             const float* bias, float* out, Isa isa);
 

@@ -88,10 +88,10 @@ void linear_cols_avx2(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
       linear_cols<F16Op, kRows, kCols>(a.x, static_cast<const uint16_t*>(a.w), a, n_begin, n_end);
       return;
     case DType::kBF16:
-      linear_cols<Bf16Op, kRows, kCols>(a.x, static_cast<const uint16_t*>(a.w), a, n_begin,
-                                        n_end);
+      linear_cols<Bf16Op, kRows, kCols>(a.x, static_cast<const uint16_t*>(a.w), a, n_begin, n_end);
       return;
-    default: return;
+    default:
+      return;
   }
 }
 

@@ -29,7 +29,9 @@ inline float hsum16(__m512 v) {
   return _mm_cvtss_f32(b);
 }
 
-inline __mmask16 mask16(int r) { return __mmask16((1u << r) - 1u); }
+inline __mmask16 mask16(int r) {
+  return __mmask16((1u << r) - 1u);
+}
 
 // Common part of the ops whose x is f32 and accumulation a plain FMA.
 struct F32Acc {
@@ -121,8 +123,8 @@ void cols_16bit(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
     return;
   }
   const int64_t rows = panel_rows(a.K, 4);
-  auto* panel = static_cast<float*>(
-      thread_scratch(Scratch::kPanel, size_t(rows * a.K) * sizeof(float)));
+  auto* panel =
+      static_cast<float*>(thread_scratch(Scratch::kPanel, size_t(rows * a.K) * sizeof(float)));
   linear_cols_blocked<F32Op, kRows, kCols>(a.x, a, n_begin, n_end, rows,
                                            [&](int64_t n, int64_t count) {
                                              widen<Op>(w + n * a.K, count * a.K, panel);
@@ -143,8 +145,8 @@ void linear_cols_avx512(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
         return;
       }
       const int64_t rows = panel_rows(a.K, 4);
-      auto* panel = static_cast<float*>(
-          thread_scratch(Scratch::kPanel, size_t(rows * a.K) * sizeof(float)));
+      auto* panel =
+          static_cast<float*>(thread_scratch(Scratch::kPanel, size_t(rows * a.K) * sizeof(float)));
       linear_cols_blocked<F32Op, kRows, kCols>(
           a.x, a, n_begin, n_end, rows, [&](int64_t n, int64_t count) {
             std::memcpy(panel, w + n * a.K, size_t(count * a.K) * sizeof(float));
@@ -152,9 +154,14 @@ void linear_cols_avx512(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
           });
       return;
     }
-    case DType::kF16: cols_16bit<F16Op>(a, n_begin, n_end); return;
-    case DType::kBF16: cols_16bit<Bf16Op>(a, n_begin, n_end); return;
-    default: return;
+    case DType::kF16:
+      cols_16bit<F16Op>(a, n_begin, n_end);
+      return;
+    case DType::kBF16:
+      cols_16bit<Bf16Op>(a, n_begin, n_end);
+      return;
+    default:
+      return;
   }
 }
 

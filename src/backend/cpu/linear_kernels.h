@@ -9,7 +9,7 @@
 namespace mlxs::cpu::detail {
 
 struct LinearArgs {
-  const float* x = nullptr;        // [M, K] f32
+  const float* x = nullptr;          // [M, K] f32
   const uint16_t* x_bf16 = nullptr;  // [M, K] x rounded to bf16 (kAvx512Bf16 with bf16 w only)
   int64_t M = 0, K = 0, N = 0;
   const void* w = nullptr;  // [N, K] of wt

@@ -58,9 +58,13 @@ class CpuLinear : public ::testing::TestWithParam<Isa> {
   }
 };
 
-bool uses_bf16_dot(Isa isa, DType dt) { return isa == Isa::kAvx512Bf16 && dt == DType::kBF16; }
+bool uses_bf16_dot(Isa isa, DType dt) {
+  return isa == Isa::kAvx512Bf16 && dt == DType::kBF16;
+}
 
-std::string label(Isa isa, DType dt) { return std::string(isa_name(isa)) + "/" + dtype_name(dt); }
+std::string label(Isa isa, DType dt) {
+  return std::string(isa_name(isa)) + "/" + dtype_name(dt);
+}
 
 // Checks out[M, N] against the f64 reference, per element:
 // |out - ref| <= tol * (sum_k |x_k w_k| + |bias|), the scale of a dot product's rounding error.
@@ -91,8 +95,8 @@ struct Shape {
 };
 
 // Odd sizes on purpose: K not a multiple of 8/16/32, N not a multiple of any tile width, M = 1.
-constexpr Shape kShapes[] = {{1, 1, 1},     {1, 7, 1},    {3, 33, 5},     {5, 64, 7},
-                             {1, 2048, 50}, {7, 100, 13}, {13, 257, 31},  {4, 1000, 130},
+constexpr Shape kShapes[] = {{1, 1, 1},     {1, 7, 1},     {3, 33, 5},    {5, 64, 7},
+                             {1, 2048, 50}, {7, 100, 13},  {13, 257, 31}, {4, 1000, 130},
                              {70, 95, 49},  {2, 8192, 20}, {9, 8191, 7},  {17, 512, 97}};
 
 TEST_P(CpuLinear, MatchesF64ReferenceOnEveryDtype) {

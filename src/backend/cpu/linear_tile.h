@@ -35,9 +35,9 @@ inline constexpr int64_t kDepthBlock = 1024;
 // saved + i * ld_saved + j * lanes); when `last` they are reduced into out (+ bias), else saved.
 // kPrefetch: software-prefetch w ahead (for w streamed from DRAM; useless when it sits in L1).
 template <class Op, int MR, int NR, bool kPrefetch>
-void linear_tile_part(const typename Op::XT* x, int64_t ldx, const typename Op::WT* w,
-                      int64_t ldw, int64_t k0, int64_t k1, const float* bias, float* out,
-                      int64_t ldo, float* saved, int64_t ld_saved, bool first, bool last) {
+void linear_tile_part(const typename Op::XT* x, int64_t ldx, const typename Op::WT* w, int64_t ldw,
+                      int64_t k0, int64_t k1, const float* bias, float* out, int64_t ldo,
+                      float* saved, int64_t ld_saved, bool first, bool last) {
   using XV = typename Op::XV;
   using WV = typename Op::WV;
   using Acc = typename Op::Acc;
@@ -47,8 +47,10 @@ void linear_tile_part(const typename Op::XT* x, int64_t ldx, const typename Op::
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
     for (int j = 0; j < NR; ++j) {
-      if (first) acc[i][j] = Op::zero();
-      else __builtin_memcpy(&acc[i][j], saved + i * ld_saved + j * kLanes, sizeof(Acc));
+      if (first)
+        acc[i][j] = Op::zero();
+      else
+        __builtin_memcpy(&acc[i][j], saved + i * ld_saved + j * kLanes, sizeof(Acc));
     }
   constexpr int64_t kPf = kWeightPrefetchBytes / int64_t(sizeof(typename Op::WT));
   int64_t k = k0;
@@ -93,8 +95,7 @@ void linear_tile_part(const typename Op::XT* x, int64_t ldx, const typename Op::
 template <class Op, int MR, int NR>
 void linear_tile(const typename Op::XT* x, int64_t ldx, const typename Op::WT* w, int64_t ldw,
                  int64_t K, const float* bias, float* out, int64_t ldo) {
-  linear_tile_part<Op, MR, NR, true>(x, ldx, w, ldw, 0, K, bias, out, ldo, nullptr, 0, true,
-                                     true);
+  linear_tile_part<Op, MR, NR, true>(x, ldx, w, ldw, 0, K, bias, out, ldo, nullptr, 0, true, true);
 }
 
 // Tile of mr (1..MR, run time) rows and NR columns.
@@ -137,19 +138,18 @@ void linear_cols(const typename Op::XT* x, const typename Op::WT* w, const Linea
 
 // linear_tile_part for mr (1..MR, run time) rows.
 template <class Op, int MR, int NR, bool kPrefetch>
-void linear_tile_part_rows(int mr, const typename Op::XT* x, int64_t ldx,
-                           const typename Op::WT* w, int64_t ldw, int64_t k0, int64_t k1,
-                           const float* bias, float* out, int64_t ldo, float* saved,
-                           int64_t ld_saved, bool first, bool last) {
+void linear_tile_part_rows(int mr, const typename Op::XT* x, int64_t ldx, const typename Op::WT* w,
+                           int64_t ldw, int64_t k0, int64_t k1, const float* bias, float* out,
+                           int64_t ldo, float* saved, int64_t ld_saved, bool first, bool last) {
   if constexpr (MR > 1) {
     if (mr < MR) {
-      linear_tile_part_rows<Op, MR - 1, NR, kPrefetch>(mr, x, ldx, w, ldw, k0, k1, bias, out, ldo, saved,
-                                            ld_saved, first, last);
+      linear_tile_part_rows<Op, MR - 1, NR, kPrefetch>(mr, x, ldx, w, ldw, k0, k1, bias, out, ldo,
+                                                       saved, ld_saved, first, last);
       return;
     }
   }
-  linear_tile_part<Op, MR, NR, kPrefetch>(x, ldx, w, ldw, k0, k1, bias, out, ldo, saved,
-                                          ld_saved, first, last);
+  linear_tile_part<Op, MR, NR, kPrefetch>(x, ldx, w, ldw, k0, k1, bias, out, ldo, saved, ld_saved,
+                                          first, last);
 }
 
 // Columns [n_begin, n_end) for many rows of x (prefill). Per panel of weight rows (given by
@@ -182,11 +182,11 @@ void linear_cols_blocked(const typename Op::XT* x, const LinearArgs& a, int64_t 
             const float* b = a.bias ? a.bias + n : nullptr;
             float* o = a.out + m * a.N + n;
             if (full)
-              linear_tile_part_rows<Op, MR, NR, false>(mr, x + m * K, K, wp + j * K, K, kb, k1, b, o,
-                                                a.N, sv, ld_saved, first, last);
+              linear_tile_part_rows<Op, MR, NR, false>(mr, x + m * K, K, wp + j * K, K, kb, k1, b,
+                                                       o, a.N, sv, ld_saved, first, last);
             else
               linear_tile_part_rows<Op, MR, 1, false>(mr, x + m * K, K, wp + j * K, K, kb, k1, b, o,
-                                               a.N, sv, ld_saved, first, last);
+                                                      a.N, sv, ld_saved, first, last);
           }
           j += full ? NR : 1;
         }

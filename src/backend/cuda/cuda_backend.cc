@@ -737,10 +737,10 @@ Result<double> cuda_copy_bandwidth_gbs(int device) {
   cudaEvent_t e0 = nullptr, e1 = nullptr;
   std::vector<float> ms;
   cuda::Stream errors;  // on the default stream; its slot keeps this measurement's failure
-  bool ok =
-      MLXS_CUDA(errors, cudaSetDevice(device)) && MLXS_CUDA(errors, cudaMalloc(&a, bytes)) &&
-      MLXS_CUDA(errors, cudaMalloc(&b, bytes)) && MLXS_CUDA(errors, cudaMemset(a, 1, bytes)) &&
-      MLXS_CUDA(errors, cudaEventCreate(&e0)) && MLXS_CUDA(errors, cudaEventCreate(&e1));
+  bool ok = MLXS_CUDA(errors, cudaSetDevice(device)) && MLXS_CUDA(errors, cudaMalloc(&a, bytes)) &&
+            MLXS_CUDA(errors, cudaMalloc(&b, bytes)) &&
+            MLXS_CUDA(errors, cudaMemset(a, 1, bytes)) && MLXS_CUDA(errors, cudaEventCreate(&e0)) &&
+            MLXS_CUDA(errors, cudaEventCreate(&e1));
   for (int i = 0; ok && i < 13; ++i) {
     ok = MLXS_CUDA(errors, cudaEventRecord(e0)) &&
          MLXS_CUDA(errors, cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice)) &&

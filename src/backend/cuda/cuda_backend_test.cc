@@ -12,8 +12,8 @@
 #include <random>
 
 #include "backend/cpu/cpu_ops.h"
-#include "runtime/step_batch.h"
 #include "model/random_model.h"
+#include "runtime/step_batch.h"
 
 namespace mlxs {
 namespace {

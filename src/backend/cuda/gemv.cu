@@ -58,7 +58,9 @@ struct WTraits<__half> {
 // ============================== kernel ======================================================
 
 // The SwiGLU epilogue: silu(gate) * up, the formula of silu_mul (elementwise.cu).
-__device__ __forceinline__ float swiglu(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+__device__ __forceinline__ float swiglu(float g, float u) {
+  return g / (1.0f + expf(-g)) * u;
+}
 
 // MT: rows of x this instantiation holds accumulators for (M <= MT). KS: warps that share the
 // same rows and split K between them (interleaved chunks), reduced through shared memory; KS > 1
