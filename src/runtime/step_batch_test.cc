@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "sched/scheduler.h"
+#include "sched/scheduler_test_support.h"
 #include "util/check.h"
 
 namespace mlxs {
@@ -14,27 +15,9 @@ namespace {
 
 using namespace sched;
 
-std::vector<int32_t> prompt_of(int n, int32_t first = 1) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  std::iota(t.begin(), t.end(), first);
-  return t;
-}
-
-Scheduler make(SchedulerConfig c) {
-  Result<Scheduler> s = Scheduler::create(c);
-  MLXS_CHECK(s.ok());
-  return std::move(s).value();
-}
-
-SchedulerConfig small_config() {
-  SchedulerConfig c;
-  c.num_blocks = 16;
-  c.block_size = 4;
-  c.max_num_batched_tokens = 64;
-  c.max_num_seqs = 8;
-  c.max_model_len = 64;
-  return c;
-}
+using test_support::make;
+using test_support::prompt_of;
+using test_support::small_config;
 
 // One step of `s`, every sequence that needs logits sampling 1000 + its context length.
 void step(Scheduler& s) {
