@@ -203,7 +203,9 @@ class LocalEngine final : public Engine {
     MLXS_ASSIGN_OR_RETURN(r->prompt, resolve_prompt(runner, p.prompt));
     if (!in.max_tokens) p.max_tokens = default_max_tokens(runner, r->prompt.size());
     fill_request(runner, p, opts, std::move(cancel), *r);
-    for (int32_t eos : model_defaults.eos_token_ids) r->stop_token_ids.push_back(eos);
+    if (!p.ignore_eos) {
+      for (int32_t eos : model_defaults.eos_token_ids) r->stop_token_ids.push_back(eos);
+    }
     MLXS_RETURN_IF_ERROR(runner.check_admission(*r));
     if (active_streams() >= config_.stream_registry.max_active_streams) {
       return error(ErrorCode::kCapacityExceeded,
@@ -514,9 +516,11 @@ class LocalEngine final : public Engine {
     r.logprobs = p.logprobs;
     r.stop_sequences = p.stop_sequences;
     r.stop_token_ids = p.stop_token_ids;
-    for (int eos : runner.model_config().eos_token_ids) r.stop_token_ids.push_back(eos);
-    if (runner.tokenizer()) {
-      for (int32_t eos : runner.tokenizer()->eos_ids()) r.stop_token_ids.push_back(eos);
+    if (!p.ignore_eos) {
+      for (int eos : runner.model_config().eos_token_ids) r.stop_token_ids.push_back(eos);
+      if (runner.tokenizer()) {
+        for (int32_t eos : runner.tokenizer()->eos_ids()) r.stop_token_ids.push_back(eos);
+      }
     }
     r.priority = to_sched(o.priority);
     r.submitted = EngineClock::now();
