@@ -124,6 +124,7 @@ std::vector<RequestSpec> make_workload(const Options& o, double rate) {
   const double mu_out = lognormal_mu_for_mean(ShareGptShape::kOutputMean, ShareGptShape::kSigma,
                                               ShareGptShape::kMin, ShareGptShape::kMax);
   std::vector<RequestSpec> w(size_t(o.num_prompts));
+  Rng arrivals(o.seed + 1);  // its own stream: every rate sends the same requests
   double t = 0;
   for (auto& r : w) {
     if (o.dataset == "sharegpt") {
@@ -135,7 +136,7 @@ std::vector<RequestSpec> make_workload(const Options& o, double rate) {
     }
     r.prompt.resize(size_t(r.prompt_len));
     for (int& id : r.prompt) id = rng.below(o.vocab);
-    if (std::isfinite(rate)) t += rng.exponential(rate);
+    if (std::isfinite(rate)) t += arrivals.exponential(rate);
     r.arrival_s = t;
   }
   return w;

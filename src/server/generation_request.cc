@@ -138,6 +138,7 @@ void read_sampling(BodyReader& r, GeneratorParams& p, bool openai) {
       p.top_k = int32_t(*k);
   }
   if (!openai) return;
+  if (auto ignore = r.boolean("ignore_eos")) p.ignore_eos = *ignore;
   p.min_p = r.number("min_p");
   p.presence_penalty = r.number("presence_penalty");
   p.frequency_penalty = r.number("frequency_penalty");

@@ -138,6 +138,21 @@ TEST_F(GenerationRequestTest, CompletionPromptForms) {
       "echo");
 }
 
+TEST_F(GenerationRequestTest, IgnoreEosReachesTheEngineAndIsTypeChecked) {
+  EXPECT_FALSE(ok(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "a"}}).params.ignore_eos);
+  EXPECT_TRUE(
+      ok(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "a"}, {"ignore_eos", true}})
+          .params.ignore_eos);
+  EXPECT_TRUE(ok(ApiKind::kChat, {{"model", "default"},
+                                  {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                                  {"ignore_eos", true}})
+                  .params.ignore_eos);
+  EXPECT_EQ(
+      error_of(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "a"}, {"ignore_eos", "yes"}})
+          .param,
+      "ignore_eos");
+}
+
 TEST_F(GenerationRequestTest, MessagesNeedMaxTokensAndContinueAPrefill) {
   json body = {{"model", "default"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
   EXPECT_EQ(error_of(ApiKind::kMessages, body).param, "max_tokens");
