@@ -66,11 +66,7 @@ int run(const Args& a) {
     lo.local_path = path.string();
     auto handle = (*engine)->load_model(lo);
     if (!handle.ok()) return fail(handle.status());
-    ModelFileAccess access;
-    access.allow_outside = config->model.allow_files_outside_model_dir;
-    auto model = server::make_served_model(**engine, *handle, access);
-    if (!model.ok()) return fail(model.status());
-    served.push_back(std::move(*model));
+    served.push_back(server::served_model_of(*handle));
     std::fprintf(stderr, "serve: model '%s' from %s (context %d)\n", lo.model.c_str(),
                  lo.local_path.c_str(), handle->context_length);
   }
