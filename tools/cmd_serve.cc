@@ -49,6 +49,8 @@ int run(const Args& a) {
   so.max_body_bytes = config->server.max_body_bytes;
   so.max_json_depth = config->server.max_json_depth;
   so.shutdown_deadline_ms = config->server.shutdown_deadline_ms;
+  so.max_streams_per_connection = config->server.max_streams_per_connection;
+  so.write_timeout_ms = config->server.write_timeout_ms;
   so.io_threads = a.io_threads;
   so.log_requests = !a.quiet;
   so.metrics = config->telemetry.metrics;

@@ -26,7 +26,9 @@ struct ServerOptions {
   int port = 8080;      // 0 = any free port (listen() returns it)
   std::string api_key;  // empty = no authentication on /v1/* and the tokenizer routes
   int64_t max_body_bytes = 8 * 1024 * 1024;
-  int max_json_depth = 64;  // deeper request bodies get a 400 before they are parsed
+  int max_json_depth = 64;              // deeper request bodies get a 400 before they are parsed
+  int max_streams_per_connection = 64;  // generators (n) one connection may hold at once
+  int64_t write_timeout_ms = 30000;     // a write that cannot finish this long drops the client
   int64_t shutdown_deadline_ms = 10000;
   int io_threads = 2;
   bool handle_signals = true;  // SIGINT / SIGTERM start a graceful shutdown

@@ -33,7 +33,16 @@ constexpr size_t kHighWater = 64 * 1024;        // bytes queued before we stop p
 constexpr size_t kMaxPipelinedBytes = 1 << 20;  // read ahead while a generation runs
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
 constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr uint32_t kMaxHeaderBytes = 8192;  // request line and headers
 constexpr const char* kJson = "application/json";
+
+// Malformed HTTP (bad request line, header, Content-Length, chunk, ...), as opposed to a client
+// that left before its request was complete.
+bool is_framing_error(beast::error_code ec) {
+  static const auto& http_errors = make_error_code(http::error::bad_target).category();
+  return ec.category() == http_errors && ec != http::error::end_of_stream &&
+         ec != http::error::partial_message && ec != http::error::short_read;
+}
 
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -84,6 +93,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     if (server_->draining) return close();
     parser_.emplace();
     parser_->body_limit(uint64_t(server_->options.max_body_bytes));
+    parser_->header_limit(kMaxHeaderBytes);
     stream_.expires_after(kIdleTimeout);
     http::async_read(
         stream_, buffer_, *parser_,
@@ -93,19 +103,29 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   void on_read(beast::error_code ec) {
     if (state_.closed()) return;
     if (ec == http::error::body_limit) {
-      const auto& head = parser_->get();
-      begin_exchange(std::string(head.method_string()), routes().match("", head.target()).name,
-                     nullptr);
-      writer_.begin(/*keep_alive=*/false, /*chunked=*/true);
-      after_ = AfterResponse::kLinger;  // the client is still sending the body: read it away
-      return send_error(
-          make_error(413, ErrorCode::kInvalidRequest,
-                     fmt::format("request body exceeds server.max_body_bytes ({} bytes)",
-                                 server_->options.max_body_bytes)));
+      return refuse_request(413,
+                            fmt::format("request body exceeds server.max_body_bytes ({} bytes)",
+                                        server_->options.max_body_bytes));
     }
-    if (ec) return close();
+    if (ec == http::error::header_limit) {
+      return refuse_request(
+          431, fmt::format("request line and headers exceed {} bytes", kMaxHeaderBytes));
+    }
+    if (is_framing_error(ec)) return refuse_request(400, "malformed HTTP request: " + ec.message());
+    if (ec) return close();  // the client left or went idle: nobody to answer
     stream_.expires_never();
     handle(parser_->release());
+  }
+
+  // A request the parser refused. The client may still be sending (a body over the limit):
+  // answer, then linger so it reads the answer rather than a reset.
+  void refuse_request(int status, std::string message) {
+    const auto& head = parser_->get();
+    begin_exchange(std::string(head.method_string()), routes().match("", head.target()).name,
+                   nullptr);
+    writer_.begin(/*keep_alive=*/false, /*chunked=*/true);
+    after_ = AfterResponse::kLinger;
+    send_error(make_error(status, ErrorCode::kInvalidRequest, std::move(message)));
   }
 
   void begin_exchange(std::string method, std::string route, const Dialect* dialect) {
@@ -210,6 +230,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(*e);
     auto& request = std::get<GenerationRequest>(parsed);
     exchange_->model = request.params.model;
+    const int most = server_->options.max_streams_per_connection;
+    if (request.n > most) {
+      return send_error(
+          bad_field("n", fmt::format("must be <= {} (server.max_streams_per_connection), got {}",
+                                     most, request.n)));
+    }
     if (server_->draining) {
       return send_error(make_error(503, ErrorCode::kServerError, "server is shutting down"));
     }
@@ -294,6 +320,14 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       net::buffer_copy(dst, net::buffer(side_buf_.data(), n));
       buffer_.commit(n);
     }
+    if (ec == net::error::eof && (!writer_.keep_alive() || state_.is(State::kResponding))) {
+      // A half-close: the client sends nothing more, after a request that said it was its last
+      // (or once our answer is complete). Answer, then close. On a persistent connection the
+      // end of input during a generation means the client left (it cannot be told apart from a
+      // half-close without writing).
+      writer_.close_after();
+      return;
+    }
     if (ec && ec != net::error::operation_aborted) return client_gone();
     if (state_.is(State::kReading)) return read_request();  // cancelled by after_response
     if (state_.is(State::kGenerating) && !ec && buffer_.size() < kMaxPipelinedBytes) {
@@ -332,15 +366,19 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   void flush() {
     if (write_in_flight() || writer_.pending_bytes() == 0 || state_.closed()) return;
     writing_ = writer_.take();
+    stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
     net::async_write(
         stream_, net::buffer(writing_),
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
   }
 
+  // A write that times out (server.write_timeout_ms: the client stopped reading) ends with an
+  // error like any other: the client is gone and what it held is freed.
   void on_write(beast::error_code ec) {
     writing_.clear();
     if (state_.closed()) return;
     if (ec) return client_gone();
+    stream_.expires_never();
     if (state_.is(State::kGenerating)) return pump();
     if (writer_.pending_bytes() > 0) return flush();
     if (state_.is(State::kResponding)) after_response();
