@@ -388,8 +388,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   void after_response() {
     const int status = writer_.status();
     finish_exchange(status, job_ ? job_->outcome() : (status < 400 ? "ok" : "error"));
-    if (after_ == AfterResponse::kLinger) return linger_close();
-    if (!writer_.keep_alive() || server_->draining) return close();
+    AfterResponse next = after_;
+    if (next == AfterResponse::kNextRequest && (!writer_.keep_alive() || server_->draining)) {
+      next = AfterResponse::kClose;  // the exchange said close, or the server is draining
+    }
+    if (next == AfterResponse::kLinger) return linger_close();
+    if (next == AfterResponse::kClose) return close();
     job_.reset();
     if (!enter(State::kReading)) return;
     if (side_read_pending_) {
@@ -480,7 +484,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::array<char, 4096> side_buf_{};
 
   ConnectionStateMachine state_;
-  AfterResponse after_ = AfterResponse::kNextRequest;
+  AfterResponse after_ = AfterResponse::kNextRequest;  // kLinger once a request is refused
   std::optional<Exchange> exchange_;    // open from routing until the response is written
   const Dialect* dialect_ = nullptr;    // the route's: shapes errors (null: OpenAI's shape)
   ResponseWriter writer_;               // the response being built
