@@ -291,9 +291,9 @@ void Call::on_event(const std::string& data) {
   }
   if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return;
   const json& c = j["choices"][0];
-  if (!c.contains("text") || !c["text"].is_string() ||
-      c["text"].get_ref<const std::string&>().empty())
-    return;
+  // A token event: a choice that does not end the stream (its text may be empty: a model
+  // without a tokenizer, or bytes of an incomplete UTF-8 character).
+  if (!c.contains("finish_reason") || !c["finish_reason"].is_null()) return;
   const auto now = Clock::now();
   if (chunks_ == 0)
     out_.ttft_ms = std::chrono::duration<double, std::milli>(now - sent_).count();
