@@ -219,7 +219,7 @@ Status Model::run_step(std::span<const int32_t> tokens, const AttentionBatch& ba
   }
   bool placeholders = false;
   for (int32_t id : tokens) {
-    if (id < 0 && -int64_t(id) <= last_ids_.rows) {
+    if (id < 0 && int64_t(placeholder_row(id)) < last_ids_.rows) {
       placeholders = true;  // a token the last begun step samples (begin_step)
     } else if (id < 0 || id >= c.vocab_size) {
       return error(ErrorCode::kInvalidParams, "token id " + std::to_string(id) +
@@ -241,7 +241,7 @@ Status Model::run_step(std::span<const int32_t> tokens, const AttentionBatch& ba
     backend_.download(last_ids_.data, prev.size() * sizeof(int32_t), prev.data());
     resolved.assign(tokens.begin(), tokens.end());
     for (int32_t& id : resolved) {
-      if (id < 0) id = prev[size_t(-int64_t(id) - 1)];
+      if (id < 0) id = prev[placeholder_row(id)];
     }
     tokens = resolved;
     placeholders = false;

@@ -70,6 +70,10 @@ class Model {
   // device. A logits step must end before the next one begins.
   enum class StepKind { kGreedy, kSampled, kLogits };
   static constexpr size_t kMaxStepsInFlight = 2;
+  // The placeholder token id for row k of the last begun step, and the row a placeholder
+  // (a negative token id) names. The engine's side of the protocol is runtime/step_pipeline.h.
+  static constexpr int32_t placeholder(size_t row) { return -int32_t(row) - 1; }
+  static constexpr size_t placeholder_row(int32_t token) { return size_t(-int64_t(token) - 1); }
   Status begin_step(StepKind kind, std::span<const int32_t> tokens, const AttentionBatch& batch,
                     std::span<const int32_t> logit_rows, KvCache& cache,
                     const SampleBatch* sampling);

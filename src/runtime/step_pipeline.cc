@@ -193,7 +193,7 @@ std::vector<sched::FinishedSeq> StepPipeline::apply_in_flight() {
 std::vector<sched::SampledToken> StepPipeline::placeholders(const StepPlan& plan) {
   std::vector<sched::SampledToken> tokens(plan.out.seqs.size());
   for (size_t k = 0; k < plan.rows.size(); ++k) {
-    tokens[size_t(plan.rows[k].seq)].token = -int32_t(k + 1);
+    tokens[size_t(plan.rows[k].seq)].token = Model::placeholder(k);
   }
   return tokens;
 }
@@ -201,7 +201,7 @@ std::vector<sched::SampledToken> StepPipeline::placeholders(const StepPlan& plan
 void StepPipeline::resolve_on_host(std::span<int32_t> tokens, std::span<const SampleResult> prev) {
   for (int32_t& t : tokens) {
     if (t < 0) {
-      const size_t k = size_t(-int64_t(t) - 1);
+      const size_t k = Model::placeholder_row(t);
       MLXS_CHECK(k < prev.size());
       t = prev[k].token;
     }
