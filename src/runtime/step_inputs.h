@@ -32,7 +32,9 @@ Status apply_token_mask(const TokenMask& mask, std::span<float> logits);
 
 // A non-text input (an image's embeddings) spliced into a prompt: the rows at positions
 // [position, position + num_rows) take these embeddings instead of their tokens' (the prompt
-// holds placeholder token ids there). data is [num_rows, hidden_size] f32.
+// holds placeholder token ids there). data is [num_rows, hidden_size] f32. Open for when the
+// model runs them: the prefix cache hashes token ids only, so two prompts with different
+// images behind the same placeholder ids must not share cached blocks.
 struct EmbeddingSplice {
   int position = 0;
   int num_rows = 0;
