@@ -8,10 +8,6 @@
 // Usage: bench_load [--server BIN --model DIR --config FILE | --port P --pid PID]
 //                   [--clients 1000] [--requests N] [--seconds 300] [--max-tokens 16]
 //                   [--prompt TEXT]
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -25,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "util/child_process.h"
+#include "bench_http.h"
 
 namespace {
 
@@ -50,74 +46,6 @@ double ms(Clock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
-// Incremental decoder of one HTTP/1.1 chunked SSE response.
-class ResponseReader {
- public:
-  // Feeds bytes; calls on_event(data) for each SSE `data:` payload. Returns false on a protocol
-  // error. done() once the terminating chunk arrived.
-  template <class F>
-  bool feed(const char* p, size_t n, F on_event) {
-    raw_.append(p, n);
-    if (!headers_done_) {
-      size_t end = raw_.find("\r\n\r\n");
-      if (end == std::string::npos) return true;
-      std::string head = raw_.substr(0, end);
-      raw_.erase(0, end + 4);
-      headers_done_ = true;
-      status_ = head.size() > 12 ? std::atoi(head.c_str() + 9) : 0;
-      chunked_ = head.find("chunked") != std::string::npos;
-      if (!chunked_) {
-        size_t cl = head.find("Content-Length: ");
-        content_length_ = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
-      }
-    }
-    if (!chunked_) {  // an error body
-      if (raw_.size() >= content_length_) {
-        body_ = raw_.substr(0, content_length_);
-        done_ = true;
-      }
-      return true;
-    }
-    for (;;) {
-      if (chunk_left_ == 0) {
-        size_t eol = raw_.find("\r\n");
-        if (eol == std::string::npos) return true;
-        size_t size = std::stoul(raw_.substr(0, eol), nullptr, 16);
-        if (size == 0) {
-          if (raw_.size() < eol + 4) return true;
-          raw_.erase(0, eol + 4);
-          done_ = true;
-          return true;
-        }
-        raw_.erase(0, eol + 2);
-        chunk_left_ = size + 2;  // data + CRLF
-      }
-      size_t take = std::min(chunk_left_, raw_.size());
-      if (take == 0) return true;
-      body_.append(raw_, 0, take);
-      raw_.erase(0, take);
-      chunk_left_ -= take;
-      if (chunk_left_ == 0) body_.resize(body_.size() - 2);
-      size_t sep;
-      while ((sep = body_.find("\n\n")) != std::string::npos) {
-        std::string event = body_.substr(0, sep);
-        body_.erase(0, sep + 2);
-        if (event.rfind("data: ", 0) == 0) on_event(event.substr(6));
-      }
-    }
-  }
-  bool done() const { return done_; }
-  int status() const { return status_; }
-  const std::string& body() const { return body_; }
-  std::string leftover() const { return raw_; }
-
- private:
-  std::string raw_, body_;
-  bool headers_done_ = false, chunked_ = false, done_ = false;
-  size_t chunk_left_ = 0, content_length_ = 0;
-  int status_ = 0;
-};
-
 class Client : public std::enable_shared_from_this<Client> {
  public:
   Client(net::io_context& ioc, tcp::endpoint ep, const Options& o, Totals& t, int64_t* budget,
@@ -136,7 +64,7 @@ class Client : public std::enable_shared_from_this<Client> {
     if (*budget_ <= 0 || Clock::now() >= deadline_) return close();
     --*budget_;
     ++t_.started;
-    reader_ = ResponseReader();
+    reader_ = bench::ResponseReader();
     tokens_ = 0;
     usage_ = -1;
     sent_ = Clock::now();
@@ -203,43 +131,10 @@ class Client : public std::enable_shared_from_this<Client> {
   Clock::time_point deadline_;
   std::string request_;
   std::array<char, 16384> buf_{};
-  ResponseReader reader_;
+  bench::ResponseReader reader_;
   int tokens_ = 0, usage_ = -1;
   Clock::time_point sent_, last_;
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
-}
-
-long rss_kb(int pid, const char* key = "VmRSS:") {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) == 0) return std::atol(line.c_str() + std::strlen(key));
-  }
-  return -1;
-}
-
-// Starts `mlx-serving serve --port 0`; returns its pid and port (0 when it did not start).
-std::pair<int, int> spawn_server(const Options& o) {
-  std::vector<std::string> args = {o.server, "serve", "--model", o.model, "--port", "0", "--quiet"};
-  if (!o.config.empty()) args.insert(args.end(), {"--config", o.config});
-  mlxs::ChildProcess child = mlxs::spawn_child(args);
-  if (child.pid < 0) return {0, 0};
-  return {child.pid, mlxs::read_listening_port(child.out)};  // the pipe stays open: the server
-                                                             // may write to its stdout later
-}
-
-void raise_fd_limit() {
-  rlimit r{};
-  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-    r.rlim_cur = r.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &r);
-  }
-}
 
 }  // namespace
 
@@ -273,10 +168,10 @@ int main(int argc, char** argv) {
     }
   }
   if (o.requests <= 0) o.requests = o.clients;
-  raise_fd_limit();
+  bench::raise_fd_limit();
   bool spawned = false;
   if (!o.server.empty()) {
-    auto [pid, port] = spawn_server(o);
+    auto [pid, port] = bench::spawn_server(o.server, o.model, o.config);
     if (port == 0) {
       std::fprintf(stderr, "bench_load: the server did not start\n");
       return 1;
@@ -287,7 +182,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "give --server BIN (spawn) or --port P [--pid PID]\n");
     return 2;
   }
-  const long rss_before = o.pid ? rss_kb(o.pid) : -1;
+  const long rss_before = o.pid ? bench::rss_kb(o.pid) : -1;
   nlohmann::json body = {
       {"model", "default"}, {"prompt", o.prompt}, {"max_tokens", o.max_tokens},
       {"temperature", 0.8}, {"stream", true},     {"stream_options", {{"include_usage", true}}}};
@@ -305,7 +200,7 @@ int main(int argc, char** argv) {
   long rss_peak = 0;
   net::steady_timer sampler(ioc);
   std::function<void()> sample = [&] {
-    if (o.pid) rss_peak = std::max(rss_peak, rss_kb(o.pid));
+    if (o.pid) rss_peak = std::max(rss_peak, bench::rss_kb(o.pid));
     sampler.expires_after(std::chrono::milliseconds(200));
     sampler.async_wait([&](boost::system::error_code ec) {
       if (!ec) sample();
@@ -329,7 +224,7 @@ int main(int argc, char** argv) {
   stopper.join();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const long rss_after = o.pid ? rss_kb(o.pid) : -1;
+  const long rss_after = o.pid ? bench::rss_kb(o.pid) : -1;
   std::printf(
       "| clients | requests ok | errors | lost tokens | seconds | req/s | out tok/s | TTFT p50 ms "
       "| TTFT p99 ms | ITL p50 ms | ITL p99 ms | server RSS before / peak / after MB |\n");
@@ -338,17 +233,13 @@ int main(int argc, char** argv) {
       "| %d | %ld | %ld | %ld | %.1f | %.1f | %.0f | %.0f | %.0f | %.1f | %.1f | %.0f / %.0f / "
       "%.0f |\n",
       o.clients, long(t.requests_ok), long(t.errors), long(t.lost_tokens), secs,
-      double(t.requests_ok) / secs, double(t.tokens) / secs, percentile(t.ttft_ms, 0.5),
-      percentile(t.ttft_ms, 0.99), percentile(t.itl_ms, 0.5), percentile(t.itl_ms, 0.99),
-      rss_before / 1024.0, rss_peak / 1024.0, rss_after / 1024.0);
+      double(t.requests_ok) / secs, double(t.tokens) / secs, bench::percentile(t.ttft_ms, 0.5),
+      bench::percentile(t.ttft_ms, 0.99), bench::percentile(t.itl_ms, 0.5),
+      bench::percentile(t.itl_ms, 0.99), rss_before / 1024.0, rss_peak / 1024.0,
+      rss_after / 1024.0);
   std::printf("tokens streamed %ld, usage.completion_tokens %ld\n", long(t.tokens),
               long(t.usage_tokens));
   for (const auto& e : t.error_samples) std::printf("error: %s\n", e.c_str());
-  if (spawned) {
-    kill(o.pid, SIGTERM);
-    int status = 0;
-    waitpid(o.pid, &status, 0);
-    std::printf("server exit status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-  }
+  if (spawned) std::printf("server exit status %d\n", bench::stop_server(o.pid));
   return t.errors == 0 && t.lost_tokens == 0 ? 0 : 1;
 }

@@ -49,6 +49,8 @@ int run(const Args& a) {
   so.max_body_bytes = config->server.max_body_bytes;
   so.max_json_depth = config->server.max_json_depth;
   so.shutdown_deadline_ms = config->server.shutdown_deadline_ms;
+  so.max_streams_per_connection = config->server.max_streams_per_connection;
+  so.write_timeout_ms = config->server.write_timeout_ms;
   so.io_threads = a.io_threads;
   so.log_requests = !a.quiet;
   so.metrics = config->telemetry.metrics;
@@ -66,11 +68,7 @@ int run(const Args& a) {
     lo.local_path = path.string();
     auto handle = (*engine)->load_model(lo);
     if (!handle.ok()) return fail(handle.status());
-    ModelFileAccess access;
-    access.allow_outside = config->model.allow_files_outside_model_dir;
-    auto model = server::make_served_model(**engine, *handle, access);
-    if (!model.ok()) return fail(model.status());
-    served.push_back(std::move(*model));
+    served.push_back(server::served_model_of(*handle));
     std::fprintf(stderr, "serve: model '%s' from %s (context %d)\n", lo.model.c_str(),
                  lo.local_path.c_str(), handle->context_length);
   }

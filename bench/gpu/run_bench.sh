@@ -13,6 +13,9 @@
 # SUITE_FLAGS (e.g. --sweep), ENGINE_SWEEP=1 (the engine at 256 streams for each
 # scheduler.max_num_seqs in SWEEP_SEQS="64 128 256" and max_num_batched_tokens in
 # SWEEP_TOKENS="2048 8192", against the model-level end-to-end figure; table in $OUT/sweep.md).
+# BENCH_SERVE=1: bench_serve (issue 14) against `mlx-serving serve` on the 8B model: ShareGPT-like
+# lengths (SERVE_PROMPTS=500 at SERVE_RATES=8,32,inf) and the 512x128 shape (256 prompts at
+# once); JSON, SVG and tables in $OUT/serve_*.
 # The sweep alone, about 3 minutes after the build:
 #   SKIP_TESTS=1 SKIP_SUITE=1 SKIP_HF=1 ENGINE_SWEEP=1 bash bench/gpu/run_bench.sh
 # Every benchmark runs the CUDA backend's fast mode (bf16 activations and KV cache); each A/B
@@ -32,7 +35,8 @@ nproc
 stamp "configure + build"
 test -d .deps/gpu/usr/include || { echo "missing .deps/gpu: run scripts/carry-deps.sh here and carry .deps/gpu"; exit 1; }
 cmake --preset cuda -DMLXS_DEPS_PREFIX="$PWD/.deps/gpu" > "$OUT/configure.log" 2>&1 || { tail -40 "$OUT/configure.log"; exit 1; }
-cmake --build build/cuda -j"$(nproc)" --target mlxs_tests mlx-serving bench_engine > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
+targets="mlx-serving bench_engine bench_serve"; [ "${SKIP_TESTS:-0}" = 1 ] || targets="$targets mlxs_tests"
+cmake --build build/cuda -j"$(nproc)" --target $targets > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
 stamp "built"
 
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
@@ -131,6 +135,21 @@ if [ "${ENGINE_SWEEP:-0}" = 1 ]; then
   grep -m1 "KV pool" "$OUT/sweep_256_8192.log" 2>/dev/null
 fi
 
+if [ "${BENCH_SERVE:-0}" = 1 ]; then
+  # The serving benchmark through HTTP (bench/bench_serve.cc, docs/benchmarks.md), bf16 mode.
+  stamp "bench_serve: ShareGPT-like, rates ${SERVE_RATES:-8,32,inf}"
+  timeout 400 ./build/cuda/bench_serve --server ./build/cuda/mlx-serving --model $MODEL \
+    --config configs/bench_serve.yaml --num-prompts "${SERVE_PROMPTS:-500}" \
+    --rates "${SERVE_RATES:-8,32,inf}" --ignore-eos "${IGNORE_EOS:-1}" --vocab 32000 \
+    --json "$OUT/serve_sharegpt.json" --svg "$OUT/serve_sharegpt.svg" 2>&1 \
+    | grep -vE "^model|^serve:" | tee "$OUT/serve_sharegpt.md"
+  stamp "bench_serve: 512x128, 256 prompts at once"
+  timeout 200 ./build/cuda/bench_serve --server ./build/cuda/mlx-serving --model $MODEL \
+    --config configs/bench_serve.yaml --shape 512x128 --num-prompts 256 --rates inf \
+    --ignore-eos "${IGNORE_EOS:-1}" --vocab 32000 --json "$OUT/serve_512x128.json" 2>&1 \
+    | grep -vE "^model|^serve:" | tee "$OUT/serve_512x128.md"
+fi
+
 if [ -n "${GQA_SHAPE:-}" ]; then
   # A second shape whose GQA group is not 1, 2 or 4 (qwen2.5-7b: G = 7): the decode kernel
   # against the general one (MLXS_BACKEND_CUDA_ATTENTION_DECODE=false), batch 1 and 64 sequences.
@@ -156,5 +175,6 @@ echo "## ours (mlx-serving, CUDA backend)"
 [ -f "$OUT/ours_gqa.log" ] && cat "$OUT/ours_gqa.log"
 [ -f "$OUT/engine_8b.log" ] && cat "$OUT/engine_8b.log"
 [ -f "$OUT/sweep.md" ] && { grep -E "^\| \(c\)" "$OUT/sweep_model.log"; cat "$OUT/sweep.md"; }
+[ -f "$OUT/serve_sharegpt.md" ] && cat "$OUT/serve_sharegpt.md" "$OUT/serve_512x128.md"
 [ -f "$OUT/hf.log" ] && { echo "## baseline"; grep -E "^\| " "$OUT/hf.log"; }
 stamp "done"

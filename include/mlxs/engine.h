@@ -72,6 +72,18 @@ struct ModelHandle {
   std::string dtype;
   int32_t vocab_size = 0;
   std::string backend;
+  // From tokenizer_config.json and the vocabulary: whether the model has a chat template (else
+  // it serves completions only, see Engine::apply_chat_template), and the ids of the
+  // single-token end-of-turn markers it defines (<|im_end|>, <|eot_id|>, ...), which end an
+  // assistant turn.
+  bool has_chat_template = false;
+  std::vector<int32_t> end_of_turn_ids;
+};
+
+// One message of a conversation, for Engine::apply_chat_template.
+struct ChatMessage {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
 };
 
 // A cancellation flag shared between a caller and the engine. Copies share the flag.
@@ -170,6 +182,11 @@ class Engine {
                                           bool add_special_tokens = true) const = 0;
   virtual Result<std::string> detokenize(const std::string& model,
                                          const std::vector<int32_t>& ids) const = 0;
+  // The prompt text for `messages` in the model's chat template, ending with the generation
+  // prompt (transformers' apply_chat_template with add_generation_prompt=True). kInvalidRequest
+  // when the model has no chat template or the template raises; kModelNotLoaded.
+  virtual Result<std::string> apply_chat_template(
+      const std::string& model, const std::vector<ChatMessage>& messages) const = 0;
 
   virtual HealthStatus health_check() const = 0;
   virtual RuntimeInfo runtime_info() const = 0;

@@ -95,11 +95,11 @@ struct MultimodalInput {
 };
 
 // One generation request. An unset sampling optional takes, in order: the model folder's
-// generation_config.json (temperature, top_p, top_k, repetition_penalty; its eos_token_id always
-// stops), then the configured `sampling` section (docs/configuration.md). The model author's
-// values come before the operator's defaults because they were chosen for that model, while the
-// config's apply to every model the server loads; a request always wins. Unset max_tokens is
-// sampling.max_tokens, cut to the context the prompt leaves.
+// generation_config.json (temperature, top_p, top_k, repetition_penalty; its eos_token_id
+// stops unless ignore_eos), then the configured `sampling` section (docs/configuration.md). The
+// model author's values come before the operator's defaults because they were chosen for that
+// model, while the config's apply to every model the server loads; a request always wins. Unset
+// max_tokens is sampling.max_tokens, cut to the context the prompt leaves.
 struct GeneratorParams {
   std::string model;                        // id of a loaded model (required)
   Prompt prompt;                            // required; text at most 1,048,576 chars
@@ -112,10 +112,13 @@ struct GeneratorParams {
   std::optional<double> frequency_penalty;  // -2..2; 0 = off
   std::optional<double> repetition_penalty;  // > 0 and <= 10; 1 = off
   std::vector<std::string> stop_sequences;   // at most 16, each 1..256 chars; never emitted
-  std::vector<int32_t> stop_token_ids;       // at most 128, each >= 0 (EOS ids always stop)
-  std::optional<uint32_t> seed;              // same seed and params -> same output
-  bool logprobs = false;                     // report the log-probability of each sampled token
-  int32_t top_logprobs = 0;  // 0..20 most likely alternatives per token; needs logprobs
+  std::vector<int32_t> stop_token_ids;       // at most 128, each >= 0 (besides the EOS ids)
+  // true: the model's EOS ids do not end the generation (stop_token_ids and stop_sequences
+  // still do): benchmarks that need exact output lengths (vLLM's and llama.cpp's `ignore_eos`).
+  bool ignore_eos = false;
+  std::optional<uint32_t> seed;  // same seed and params -> same output
+  bool logprobs = false;         // report the log-probability of each sampled token
+  int32_t top_logprobs = 0;      // 0..20 most likely alternatives per token; needs logprobs
   // true: token chunks as they come. false: one TokenChunk with the whole text (token_id the last
   // token's, no logprobs), then the metadata chunk.
   bool streaming = true;

@@ -310,6 +310,15 @@ const Schema<ServerConfig>& schema_of<ServerConfig>() {
     s.field("shutdown_deadline_ms", &ServerConfig::shutdown_deadline_ms,
             "on shutdown, in-flight requests get this long before they are cancelled")
         .range(0, kDayMs);
+    s.field("max_streams_per_connection", &ServerConfig::max_streams_per_connection,
+            "most generators one connection may hold at once (a request's `n`); more is a 400, "
+            "so one client cannot take every stream_registry.max_active_streams slot")
+        .range(1, 128);
+    s.field("write_timeout_ms", &ServerConfig::write_timeout_ms,
+            "a response write (at most about 64 KiB) that has not completed after this long (the "
+            "client stopped reading) drops the connection and cancels its generation, freeing "
+            "its slots")
+        .range(100, kDayMs);
     return s;
   }();
   return s;

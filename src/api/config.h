@@ -92,6 +92,8 @@ struct ServerConfig {
   int64_t max_body_bytes = 8 * 1024 * 1024;
   int32_t max_json_depth = 64;  // nesting of arrays/objects in a request body
   int64_t shutdown_deadline_ms = 10000;
+  int32_t max_streams_per_connection = 64;  // generators (n) one connection holds at once
+  int64_t write_timeout_ms = 30000;         // a write unfinished this long drops the client
 };
 
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };

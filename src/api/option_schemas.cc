@@ -242,6 +242,9 @@ const Schema<GeneratorParams>& schema_of<GeneratorParams>() {
         .max_items(limits::kMaxStopTokenIds)
         .items()
         .min(0);
+    s.field("ignore_eos", &GeneratorParams::ignore_eos,
+            "the model's EOS tokens do not end the generation (exact output lengths for "
+            "benchmarks); stop_token_ids and stop sequences still do");
     s.field("seed", &GeneratorParams::seed,
             "random seed; same seed and params give the same output")
         .range(0, 4294967295.0);

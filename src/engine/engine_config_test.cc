@@ -711,6 +711,8 @@ const std::vector<Row> kConfigTable = {
     {"server.max_json_depth", Truth::kWorks, "ServerE2E.BadRequestsGetTheirErrorsAndHurtNoOne"},
     {"server.shutdown_deadline_ms", Truth::kWorks,
      "ServerE2E.SigtermDuringStreamingEndsTheStreamAndExitsZero"},
+    {"server.max_streams_per_connection", Truth::kWorks, "ServerE2E.ConnectionLimitsFromTheConfig"},
+    {"server.write_timeout_ms", Truth::kWorks, "ServerE2E.ConnectionLimitsFromTheConfig"},
     {"telemetry.log_level", Truth::kRefused,
      "Config/RefusedConfigKey.OnlyTheDefaultIsAccepted/TelemetryLogLevel"},
     {"telemetry.json_logs", Truth::kRefused,

@@ -4,6 +4,7 @@
 #include "mlxs/engine.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "backend/make_backend.h"
 #include "engine/engine_test_support.h"
 #include "model/decoder.h"
+#include "model/random_model.h"
 #include "runtime/step_batch.h"
 #include "tests/golden/logit_tolerance.h"
 
@@ -684,6 +686,53 @@ TEST_F(EngineTest, HealthAndRuntimeInfo) {
   RuntimeInfo info = engine_->runtime_info();
   EXPECT_EQ(info.backend, engine_->get_model_info("default")->backend);
   EXPECT_GT(info.models.at(0).kv_blocks_total, 0);
+}
+
+// ignore_eos: the model's EOS id no longer ends the generation, stop_token_ids still do. A
+// random model of 8 tokens whose EOS is id 3 draws it within a few steps at temperature 1.
+TEST(EngineIgnoreEos, TheModelsEosDoesNotStopButStopTokenIdsDo) {
+  const std::string dir = ::testing::TempDir() + "/mlxs_ignore_eos_" + std::to_string(::getpid());
+  auto arch = random_model_config("tiny-llama");
+  ASSERT_TRUE(arch.ok());
+  arch->vocab_size = 8;
+  arch->eos_token_ids = {3};
+  ASSERT_TRUE(write_random_model(*arch, DType::kF32, dir, 11).ok());
+  EngineOptions o;
+  o.env_overrides = false;
+  o.device = Device::kCpu;
+  auto e = create_engine(o);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  LoadModelOptions lo;
+  lo.model = "tiny";
+  lo.local_path = dir;
+  ASSERT_TRUE((*e)->load_model(lo).ok());
+  auto run = [&](bool ignore_eos, std::vector<int32_t> stop_ids) {
+    GeneratorParams p;
+    p.model = "tiny";
+    p.prompt = PromptTokens{{1, 2, 4, 5}};
+    p.max_tokens = 64;
+    p.temperature = 1;
+    p.seed = 5;
+    p.ignore_eos = ignore_eos;
+    p.stop_token_ids = std::move(stop_ids);
+    auto g = (*e)->create_generator(p);
+    EXPECT_TRUE(g.ok()) << g.status().to_string();
+    return g.ok() ? drain(**g) : Collected{};
+  };
+  Collected stopped = run(false, {});
+  ASSERT_TRUE(stopped.meta);
+  EXPECT_EQ(stopped.meta->finish_reason, FinishReason::kStop);
+  ASSERT_FALSE(stopped.ids.empty());
+  EXPECT_EQ(stopped.ids.back(), 3);
+  EXPECT_LT(stopped.ids.size(), 64u);
+  Collected full = run(true, {});
+  ASSERT_TRUE(full.meta);
+  EXPECT_EQ(full.meta->finish_reason, FinishReason::kLength);
+  ASSERT_EQ(full.ids.size(), 64u);
+  EXPECT_TRUE(std::equal(stopped.ids.begin(), stopped.ids.end(), full.ids.begin()));
+  Collected by_id = run(true, {3});  // an explicit stop id still stops
+  EXPECT_EQ(by_id.ids, stopped.ids);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

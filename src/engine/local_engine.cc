@@ -12,6 +12,7 @@
 #include "api/config.h"
 #include "api/option_schemas.h"
 #include "backend/make_backend.h"
+#include "engine/chat_format.h"
 #include "engine/generation_defaults.h"
 #include "engine/model_runner.h"
 #include "mlxs/engine.h"
@@ -145,10 +146,15 @@ class LocalEngine final : public Engine {
       emit(ErrorEvent{runner.status().code(), runner.status().message(), "load_model"});
       return runner.status();
     }
+    auto chat = ChatFormat::load(o.model, dir, (*runner)->tokenizer(), file_access());
+    if (!chat.ok()) return chat.status();
     ModelHandle h = handle_of(**runner, dir, o.draft);
+    h.has_chat_template = chat->has_template();
+    h.end_of_turn_ids = chat->end_of_turn_ids();
     {
       std::unique_lock lock(mu_);
       handles_[o.model] = h;
+      chat_formats_[o.model] = std::make_shared<const ChatFormat>(std::move(*chat));
       defaults_[o.model] = std::move(defaults);
       runners_[o.model] = std::move(*runner);
     }
@@ -203,7 +209,9 @@ class LocalEngine final : public Engine {
     MLXS_ASSIGN_OR_RETURN(r->prompt, resolve_prompt(runner, p.prompt));
     if (!in.max_tokens) p.max_tokens = default_max_tokens(runner, r->prompt.size());
     fill_request(runner, p, opts, std::move(cancel), *r);
-    for (int32_t eos : model_defaults.eos_token_ids) r->stop_token_ids.push_back(eos);
+    if (!p.ignore_eos) {
+      for (int32_t eos : model_defaults.eos_token_ids) r->stop_token_ids.push_back(eos);
+    }
     MLXS_RETURN_IF_ERROR(runner.check_admission(*r));
     if (active_streams() >= config_.stream_registry.max_active_streams) {
       return error(ErrorCode::kCapacityExceeded,
@@ -260,6 +268,18 @@ class LocalEngine final : public Engine {
       }
     }
     return tok->decode(ids);
+  }
+
+  Result<std::string> apply_chat_template(const std::string& model,
+                                          const std::vector<ChatMessage>& messages) const override {
+    std::shared_ptr<const ChatFormat> format;
+    {
+      std::shared_lock lock(mu_);
+      auto it = chat_formats_.find(model);
+      if (it == chat_formats_.end()) return not_loaded(model);
+      format = it->second;
+    }
+    return format->render(messages);  // unlocked: a slow template holds up no load or unload
   }
 
   HealthStatus health_check() const override {
@@ -328,6 +348,12 @@ class LocalEngine final : public Engine {
   static Status unavailable(const std::string& field, const std::string& feature) {
     return error(ErrorCode::kInvalidParams, "Validation error on field '" + field + "': " +
                                                 feature + " is not available in this build yet");
+  }
+
+  ModelFileAccess file_access() const {
+    ModelFileAccess access;
+    access.allow_outside = config_.model.allow_files_outside_model_dir;
+    return access;
   }
 
   // CPU compute threads: EngineOptions::num_threads (`--threads`), else backend.cpu.threads;
@@ -403,6 +429,7 @@ class LocalEngine final : public Engine {
     runners_.erase(it);
     handles_.erase(id);
     defaults_.erase(id);
+    chat_formats_.erase(id);
     return runner;
   }
 
@@ -514,9 +541,11 @@ class LocalEngine final : public Engine {
     r.logprobs = p.logprobs;
     r.stop_sequences = p.stop_sequences;
     r.stop_token_ids = p.stop_token_ids;
-    for (int eos : runner.model_config().eos_token_ids) r.stop_token_ids.push_back(eos);
-    if (runner.tokenizer()) {
-      for (int32_t eos : runner.tokenizer()->eos_ids()) r.stop_token_ids.push_back(eos);
+    if (!p.ignore_eos) {
+      for (int eos : runner.model_config().eos_token_ids) r.stop_token_ids.push_back(eos);
+      if (runner.tokenizer()) {
+        for (int32_t eos : runner.tokenizer()->eos_ids()) r.stop_token_ids.push_back(eos);
+      }
     }
     r.priority = to_sched(o.priority);
     r.submitted = EngineClock::now();
@@ -543,6 +572,8 @@ class LocalEngine final : public Engine {
   std::map<std::string, ModelHandle> handles_;                   // guarded by mu_
   std::map<std::string, GenerationDefaults> defaults_;           // guarded by mu_
   bool disposed_ = false;                                        // guarded by mu_
+  // Guarded by mu_; a renderer copies the pointer out and renders unlocked.
+  std::map<std::string, std::shared_ptr<const ChatFormat>> chat_formats_;
   // Shared with the Subscriptions it hands out, which may outlive the engine.
   std::shared_ptr<ListenerRegistry> listeners_ = std::make_shared<ListenerRegistry>();
   std::atomic<uint64_t> next_id_{1};

@@ -147,12 +147,10 @@ Result<ModelArch> ModelArch::load(const std::string& dir, const ModelFileAccess&
                                                  ? file + ": cannot open"
                                                  : text.status().message());
   }
-  json j = json_nesting_depth(*text, kMaxModelJsonDepth) > kMaxModelJsonDepth
-               ? json(json::value_t::discarded)
-               : json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return error(ErrorCode::kModelLoadError, file + ": not a JSON object");
-  }
+  std::string why = "is not a JSON object";
+  std::optional<json> parsed = parse_model_json(*text, &why);
+  if (!parsed || !parsed->is_object()) return error(ErrorCode::kModelLoadError, file + ": " + why);
+  json j = std::move(*parsed);
   ModelArch c;
   if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
       j["architectures"][0].is_string()) {

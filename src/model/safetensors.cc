@@ -139,13 +139,10 @@ Status SafetensorsFile::parse_header(size_t file_size) {
                       std::to_string(file_size) + " (truncated?)");
   }
   const std::string_view header_text(reinterpret_cast<const char*>(base + 8), size_t(n));
-  if (json_nesting_depth(header_text, kMaxModelJsonDepth) > kMaxModelJsonDepth) {
-    return load_error(path_ + ": header nests deeper than " + std::to_string(kMaxModelJsonDepth));
-  }
-  json header = json::parse(header_text, nullptr, /*allow_exceptions=*/false);
-  if (header.is_discarded() || !header.is_object()) {
-    return load_error(path_ + ": header is not a JSON object");
-  }
+  std::string why = "is not a JSON object";
+  std::optional<json> parsed = parse_model_json(header_text, &why);
+  if (!parsed || !parsed->is_object()) return load_error(path_ + ": header " + why);
+  json header = std::move(*parsed);
   size_t data_size = file_size - 8 - size_t(n);
   const uint8_t* data = base + 8 + n;
   std::vector<std::pair<size_t, std::string>> spans;  // (begin, name), to find overlaps
@@ -192,9 +189,8 @@ Result<WeightStore> WeightStore::open_dir(const std::string& dir, const ModelFil
   std::error_code ec;
   if (model_file_exists(dir, kIndex)) {
     MLXS_ASSIGN_OR_RETURN(std::string text, read_model_file(dir, kIndex, access));
-    json j = json_nesting_depth(text, kMaxModelJsonDepth) > kMaxModelJsonDepth
-                 ? json(json::value_t::discarded)
-                 : json::parse(text, nullptr, false);
+    std::string why;
+    json j = parse_model_json(text, &why).value_or(json(json::value_t::discarded));
     if (j.is_discarded() || !j.is_object() || !j.contains("weight_map") ||
         !j["weight_map"].is_object()) {
       return load_error(index + ": not a JSON object with a 'weight_map' object");

@@ -85,7 +85,8 @@ TEST_F(SafetensorsTest, HeaderLengthBeyondTheFile) {
 }
 
 TEST_F(SafetensorsTest, HeaderIsNotJson) {
-  expect_error(write_raw("{not json", 0), {"not a JSON"});
+  expect_error(write_raw("{not json", 0), {"header", "not valid JSON"});
+  expect_error(write_raw("[1, 2]", 0), {"header", "not a JSON object"});
 }
 
 TEST_F(SafetensorsTest, TruncatedDataSection) {

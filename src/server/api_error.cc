@@ -49,6 +49,7 @@ std::string ApiError::openai_type() const {
     case 404:
     case 405:
     case 413:
+    case 431:
       return "invalid_request_error";
     case 401:
       return "authentication_error";
@@ -67,6 +68,7 @@ std::string ApiError::anthropic_type() const {
   switch (http_status) {
     case 400:
     case 405:
+    case 431:
       return "invalid_request_error";
     case 401:
       return "authentication_error";

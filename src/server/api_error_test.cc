@@ -38,6 +38,10 @@ TEST(ApiError, OpenAIAndAnthropicShapes) {
   EXPECT_EQ(a["error"]["type"], "invalid_request_error");
   EXPECT_EQ(make_error(503, ErrorCode::kServerError, "x").anthropic_json()["error"]["type"],
             "overloaded_error");
+  // Oversized headers are the client's fault in both APIs.
+  ApiError big = make_error(431, ErrorCode::kInvalidRequest, "x");
+  EXPECT_EQ(big.openai_type(), "invalid_request_error");
+  EXPECT_EQ(big.anthropic_type(), "invalid_request_error");
 }
 
 }  // namespace

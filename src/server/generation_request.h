@@ -1,6 +1,6 @@
-// The three generation APIs' request bodies (OpenAI chat completions, OpenAI legacy completions,
-// Anthropic messages) parsed into one native request: GeneratorParams with the prompt already
-// rendered (chat template) and tokenized, plus what the response format needs. JSON stops here.
+// A generation request as the server hands it to the engine: GeneratorParams with the prompt
+// already rendered (chat template) and tokenized, plus what the response format needs. Each API
+// dialect (server/dialect.h) parses its request bodies into one; JSON stops there.
 #pragma once
 
 #include <functional>
@@ -12,21 +12,22 @@
 
 #include "mlxs/engine.h"
 #include "server/api_error.h"
-#include "tokenizer/chat_template.h"
 
 namespace mlxs::server {
 
 enum class ApiKind { kChat, kCompletion, kMessages };
 
-// A model as the server offers it: its chat template and the ids that end an assistant turn.
+// A model as the server offers it; everything but `created` comes from the Engine's handle.
 struct ServedModel {
   std::string id;
   int64_t created = 0;  // Unix seconds, when it was loaded
   int32_t context_length = 0;
-  std::optional<ChatTemplate> chat_template;  // none: chat routes answer 400
-  TokenizerChatConfig chat_config;
+  bool has_chat_template = false;        // false: chat routes answer 400
   std::vector<int32_t> end_of_turn_ids;  // e.g. <|im_end|>; stop chat generations
 };
+
+// The ServedModel of a loaded model, created now.
+ServedModel served_model_of(const ModelHandle& handle);
 
 struct GenerationRequest {
   ApiKind kind = ApiKind::kChat;
@@ -40,8 +41,7 @@ struct GenerationRequest {
 
 using ModelLookup = std::function<const ServedModel*(const std::string& id)>;
 
-// Parses and validates `body` for `kind`; unknown fields and fields this server does not
-// implement are 400s naming the field, an unknown model is 404. Thread-safe.
+// dialect_for(kind).parse(body, models, engine): see Dialect::parse. Thread-safe.
 std::variant<GenerationRequest, ApiError> parse_generation_request(ApiKind kind,
                                                                    const nlohmann::json& body,
                                                                    const ModelLookup& models,

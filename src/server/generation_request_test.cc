@@ -25,9 +25,7 @@ class GenerationRequestTest : public ::testing::Test {
     lo.local_path = (std::filesystem::path(MLXS_SOURCE_DIR) / "models" / "default").string();
     auto h = engine_->load_model(lo);
     ASSERT_TRUE(h.ok()) << h.status().to_string();
-    auto served = make_served_model(*engine_, *h);
-    ASSERT_TRUE(served.ok()) << served.status().to_string();
-    model_ = new ServedModel(std::move(*served));
+    model_ = new ServedModel(served_model_of(*h));
   }
   static void TearDownTestSuite() {
     delete model_;
@@ -138,6 +136,21 @@ TEST_F(GenerationRequestTest, CompletionPromptForms) {
       "echo");
 }
 
+TEST_F(GenerationRequestTest, IgnoreEosReachesTheEngineAndIsTypeChecked) {
+  EXPECT_FALSE(ok(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "a"}}).params.ignore_eos);
+  EXPECT_TRUE(
+      ok(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "a"}, {"ignore_eos", true}})
+          .params.ignore_eos);
+  EXPECT_TRUE(ok(ApiKind::kChat, {{"model", "default"},
+                                  {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                                  {"ignore_eos", true}})
+                  .params.ignore_eos);
+  EXPECT_EQ(
+      error_of(ApiKind::kCompletion, {{"model", "default"}, {"prompt", "a"}, {"ignore_eos", "yes"}})
+          .param,
+      "ignore_eos");
+}
+
 TEST_F(GenerationRequestTest, MessagesNeedMaxTokensAndContinueAPrefill) {
   json body = {{"model", "default"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
   EXPECT_EQ(error_of(ApiKind::kMessages, body).param, "max_tokens");
@@ -199,20 +212,19 @@ TEST_F(BrokenModelFolder, ACorruptTokenizerFailsTheLoad) {
   EXPECT_NE(h.status().message().find("tokenizer.json"), std::string::npos) << h.status().message();
 }
 
+// The engine reads the chat template at load (the server asks it, never the folder).
 TEST_F(BrokenModelFolder, AChatTemplateWithASyntaxErrorIsNotServed) {
   std::ofstream(dir_ / "tokenizer_config.json")
       << R"({"chat_template": "{% for m in messages %}{{ m.content }", "eos_token": "</s>"})";
   auto h = load();
-  ASSERT_TRUE(h.ok()) << h.status().to_string();
-  auto served = make_served_model(*engine_, *h);
-  ASSERT_FALSE(served.ok());
-  EXPECT_NE(served.status().message().find("chat template"), std::string::npos)
-      << served.status().message();
+  ASSERT_FALSE(h.ok());
+  EXPECT_NE(h.status().message().find("chat template"), std::string::npos) << h.status().message();
   // Without a chat template at all the model serves completions only.
   std::ofstream(dir_ / "tokenizer_config.json") << R"({"eos_token": "</s>"})";
-  auto plain = make_served_model(*engine_, *h);
+  auto plain = load();
   ASSERT_TRUE(plain.ok()) << plain.status().to_string();
-  EXPECT_FALSE(plain->chat_template.has_value());
+  EXPECT_FALSE(plain->has_chat_template);
+  EXPECT_FALSE(served_model_of(*plain).has_chat_template);
 }
 
 }  // namespace

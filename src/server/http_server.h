@@ -1,8 +1,10 @@
 // The HTTP/1.1 front of mlx-serving: OpenAI- and Anthropic-compatible routes over Boost.Beast,
-// on a small pool of I/O threads. One strand per connection; requests on a connection are
-// answered in order (keep-alive and pipelining safe). Generations are consumed asynchronously:
-// the engine's listener wakes the connection, which pulls chunks without blocking and stops
-// pulling while the socket is backed up (so a slow client pauses only its own stream).
+// on a small pool of I/O threads. One strand per connection (server/session.h); requests on a
+// connection are answered in order (keep-alive and pipelining safe). The routes are a table
+// (server/route_table.h), each generation API a dialect object (server/dialect.h). Generations are
+// consumed asynchronously: the engine's listener wakes the connection, which pulls chunks without
+// blocking and stops pulling while the socket is backed up (so a slow client pauses only its own
+// stream).
 //
 // A client that disconnects (seen by a read kept pending on its socket, also for non-streaming
 // requests) has its generators cancelled at once; the engine frees its KV within one step.
@@ -16,7 +18,6 @@
 
 #include "mlxs/engine.h"
 #include "server/generation_request.h"
-#include "util/model_files.h"
 
 namespace mlxs::server {
 
@@ -25,7 +26,9 @@ struct ServerOptions {
   int port = 8080;      // 0 = any free port (listen() returns it)
   std::string api_key;  // empty = no authentication on /v1/* and the tokenizer routes
   int64_t max_body_bytes = 8 * 1024 * 1024;
-  int max_json_depth = 64;  // deeper request bodies get a 400 before they are parsed
+  int max_json_depth = 64;              // deeper request bodies get a 400 before they are parsed
+  int max_streams_per_connection = 64;  // generators (n) one connection may hold at once
+  int64_t write_timeout_ms = 30000;     // a write that cannot finish this long drops the client
   int64_t shutdown_deadline_ms = 10000;
   int io_threads = 2;
   bool handle_signals = true;  // SIGINT / SIGTERM start a graceful shutdown
@@ -35,7 +38,8 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  // `engine` must outlive the server; `models` are the loaded models it serves.
+  // `engine` must outlive the server; `models` are the loaded models it serves
+  // (served_model_of each one's handle).
   HttpServer(Engine& engine, std::vector<ServedModel> models, ServerOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
@@ -54,13 +58,5 @@ class HttpServer {
  private:
   std::shared_ptr<Impl> impl_;
 };
-
-// The ServedModel for a loaded model: its chat template (if tokenizer_config.json has one) and
-// the single-token end-of-turn markers its vocabulary defines (<|im_end|>, <|eot_id|>, ...).
-// Files are read under the model folder's rules (util/model_files.h). A folder without
-// tokenizer_config.json (or without a chat template in it) serves completions only; one whose
-// tokenizer_config.json or chat template is broken is an error naming the file.
-Result<ServedModel> make_served_model(const Engine& engine, const ModelHandle& handle,
-                                      const ModelFileAccess& access = {});
 
 }  // namespace mlxs::server

@@ -132,14 +132,10 @@ Result<TokenizerChatConfig> read_tokenizer_chat_config(const std::string& model_
                                            ? "cannot open " + path
                                            : text.status().message());
   }
-  if (json_nesting_depth(*text, kMaxModelJsonDepth) > kMaxModelJsonDepth) {
-    return error(ErrorCode::kModelLoadError,
-                 path + " nests deeper than " + std::to_string(kMaxModelJsonDepth) + " levels");
-  }
-  nlohmann::ordered_json config =
-      nlohmann::ordered_json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (config.is_discarded()) return error(ErrorCode::kModelLoadError, path + " is not valid JSON");
-  auto r = parse_tokenizer_chat_config(config);
+  std::string why;
+  auto config = parse_model_json<nlohmann::ordered_json>(*text, &why);
+  if (!config) return error(ErrorCode::kModelLoadError, path + " " + why);
+  auto r = parse_tokenizer_chat_config(*config);
   if (!r.ok()) return error(r.status().code(), path + ": " + r.status().message());
   return r;
 }

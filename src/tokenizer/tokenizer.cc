@@ -33,15 +33,10 @@ Result<std::string> read_optional(const std::string& dir, const char* name,
 }
 
 Result<json> parse_json(std::string_view text, const char* what) {
-  if (json_nesting_depth(text, kMaxModelJsonDepth) > kMaxModelJsonDepth) {
-    return error(ErrorCode::kTokenizerError, std::string(what) + " nests deeper than " +
-                                                 std::to_string(kMaxModelJsonDepth) + " levels");
-  }
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return error(ErrorCode::kTokenizerError, std::string(what) + " is not valid JSON");
-  }
-  return j;
+  std::string why;
+  std::optional<json> j = parse_model_json(text, &why);
+  if (!j) return error(ErrorCode::kTokenizerError, std::string(what) + " " + why);
+  return std::move(*j);
 }
 
 // bos_token / eos_token: a string, an AddedToken object {"content": ...}, or null.

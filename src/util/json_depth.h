@@ -5,6 +5,9 @@
 #pragma once
 
 #include <cstddef>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace mlxs {
@@ -17,5 +20,21 @@ int json_nesting_depth(std::string_view text, int max_depth);
 // Default for the JSON files of a model folder (config.json, tokenizer.json, ...): real ones
 // nest fewer than 10 levels.
 inline constexpr int kMaxModelJsonDepth = 64;
+
+// Parses the text of a model folder's JSON file: nullopt, with *why set ("nests deeper than 64
+// levels" or "is not valid JSON"), when it nests deeper than kMaxModelJsonDepth or does not parse.
+template <class Json = nlohmann::json>
+std::optional<Json> parse_model_json(std::string_view text, std::string* why) {
+  if (json_nesting_depth(text, kMaxModelJsonDepth) > kMaxModelJsonDepth) {
+    *why = "nests deeper than " + std::to_string(kMaxModelJsonDepth) + " levels";
+    return std::nullopt;
+  }
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    *why = "is not valid JSON";
+    return std::nullopt;
+  }
+  return j;
+}
 
 }  // namespace mlxs

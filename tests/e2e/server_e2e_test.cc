@@ -258,6 +258,45 @@ process.exit(ok.status === 200 ? 0 : 2);
       << server.log();
 }
 
+// server.max_streams_per_connection and server.write_timeout_ms from the config (issue 22,
+// finding 5): a request for more streams than a connection may hold is a 400 naming the key; a
+// client that stops reading is dropped once a write has waited write_timeout_ms.
+TEST_F(ServerE2E, ConnectionLimitsFromTheConfig) {
+  auto config = write_config("connection_limits",
+                             "server:\n  max_streams_per_connection: 1\n  write_timeout_ms: 200\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_js(server, R"(
+import net from 'node:net';
+const r = await fetch(url + '/v1/completions', {method: 'POST',
+  headers: {'content-type': 'application/json'},
+  body: JSON.stringify({model: 'default', prompt: 'Hi', max_tokens: 2, n: 2})});
+const j = await r.json();
+if (r.status !== 400 || !j.error.message.includes('server.max_streams_per_connection')) {
+  console.error(r.status, JSON.stringify(j)); process.exit(1);
+}
+// A /tokenize answer of a few MB to a socket nobody reads.
+const body = JSON.stringify({model: 'default', prompt: 'x '.repeat(500000)});
+const u = new URL(url);
+const sock = net.connect(Number(u.port), u.hostname, () => sock.write(
+  `POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+sock.pause();
+sock.on('error', () => {});
+const inFlight = async () => Number((await (await fetch(url + '/metrics')).text())
+  .match(/\nmlxs_http_requests_in_flight (\d+)/)[1]);
+let seen = false;
+for (let i = 0; i < 400; ++i) {
+  const n = await inFlight();  // this /metrics request counts itself
+  if (n >= 2) seen = true;
+  if (seen && n === 1) { sock.destroy(); process.exit(0); }
+  await new Promise((done) => setTimeout(done, 50));
+}
+console.error('the client that stopped reading was not dropped'); process.exit(2);
+)"),
+            0)
+      << server.log();
+}
+
 // A port nobody listens on now (bound, then released).
 int free_port() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -1,0 +1,157 @@
+// Anthropic messages (POST /v1/messages): a `system` field and user/assistant messages through
+// the model's chat template, max_tokens required, one choice. Streams message_start,
+// content_block_* and message_delta/message_stop events; stop reasons are end_turn,
+// max_tokens and stop_sequence (with the sequence the engine matched).
+#include "server/body_reader.h"
+#include "server/dialect.h"
+#include "server/request_fields.h"
+
+namespace mlxs::server {
+namespace {
+
+using json = nlohmann::json;
+
+// end_turn (EOS / end-of-turn token / stop token id), max_tokens, or stop_sequence with the one
+// the engine matched.
+std::string stop_reason(const ChoiceState& c, std::string* stop_sequence) {
+  if (!c.meta || c.meta->finish_reason == FinishReason::kLength) return "max_tokens";
+  if (c.meta->finish_reason != FinishReason::kStop)
+    return finish_reason_name(c.meta->finish_reason);
+  if (c.meta->stop_sequence.empty()) return "end_turn";
+  *stop_sequence = c.meta->stop_sequence;
+  return "stop_sequence";
+}
+
+json null_if_empty(const std::string& s) {
+  return s.empty() ? json(nullptr) : json(s);
+}
+
+class AnthropicMessagesDialect final : public Dialect {
+ public:
+  ApiKind kind() const override { return ApiKind::kMessages; }
+  const char* id_prefix() const override { return "msg_"; }
+  json error_json(const ApiError& e) const override { return e.anthropic_json(); }
+
+  std::variant<GenerationRequest, ApiError> parse(const json& body, const ModelLookup& models,
+                                                  const Engine& engine) const override {
+    BodyReader r(body);
+    GenerationRequest g;
+    g.kind = ApiKind::kMessages;
+    const ServedModel* m = r.failed() ? nullptr : read_model(r, models);
+    if (!m) return *r.finish();
+    g.params.model = m->id;
+    read_sampling(r, g.params, /*openai=*/false);
+    read_stream(r, g);
+    if (!r.failed()) parse_prompt(r, *m, engine, g);
+    if (!r.failed()) {
+      for (int32_t id : m->end_of_turn_ids) g.params.stop_token_ids.push_back(id);
+    }
+    return finish_request(r, std::move(g), /*openai=*/false);
+  }
+
+  std::string stream_prologue(const GenerationState& s) const override {
+    json message = {
+        {"id", s.id},
+        {"type", "message"},
+        {"role", "assistant"},
+        {"content", json::array()},
+        {"model", s.model()},
+        {"stop_reason", nullptr},
+        {"stop_sequence", nullptr},
+        {"usage", {{"input_tokens", s.request->num_prompt_tokens}, {"output_tokens", 0}}}};
+    std::string out = sse_event("message_start", {{"type", "message_start"}, {"message", message}});
+    out += sse_event("content_block_start", {{"type", "content_block_start"},
+                                             {"index", 0},
+                                             {"content_block", {{"type", "text"}, {"text", ""}}}});
+    out += sse_event("ping", {{"type", "ping"}});
+    return out;
+  }
+
+  std::string stream_token(const GenerationState&, int, const TokenChunk& t,
+                           size_t) const override {
+    if (t.text.empty()) return "";
+    return sse_event("content_block_delta",
+                     {{"type", "content_block_delta"},
+                      {"index", 0},
+                      {"delta", {{"type", "text_delta"}, {"text", t.text}}}});
+  }
+
+  // The epilogue carries the stop reason; an error is an `error` event that ends the stream.
+  std::string stream_choice_end(const GenerationState& s, int index) const override {
+    const ChoiceState& c = s.choices[size_t(index)];
+    if (!c.error) return "";
+    return sse_event("error",
+                     error_from_status(Status(c.error->code, c.error->message)).anthropic_json());
+  }
+
+  std::string stream_epilogue(const GenerationState& s) const override {
+    const ChoiceState& c = s.choices[0];
+    if (c.error) return "";  // the error event ended the stream
+    std::string stop_sequence;
+    const std::string reason = stop_reason(c, &stop_sequence);
+    std::string out =
+        sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}});
+    out += sse_event(
+        "message_delta",
+        {{"type", "message_delta"},
+         {"delta", {{"stop_reason", reason}, {"stop_sequence", null_if_empty(stop_sequence)}}},
+         {"usage", {{"output_tokens", s.completion_tokens()}}}});
+    out += sse_event("message_stop", {{"type", "message_stop"}});
+    return out;
+  }
+
+  json response(const GenerationState& s) const override {
+    const ChoiceState& c = s.choices[0];
+    std::string stop_sequence;
+    const std::string reason = stop_reason(c, &stop_sequence);
+    json usage = {{"input_tokens", s.prompt_tokens()}, {"output_tokens", s.completion_tokens()}};
+    if (c.meta && c.meta->cached_prompt_tokens > 0) {
+      usage["cache_read_input_tokens"] = c.meta->cached_prompt_tokens;
+    }
+    return {{"id", s.id},
+            {"type", "message"},
+            {"role", "assistant"},
+            {"model", s.model()},
+            {"content", json::array({{{"type", "text"}, {"text", c.text}}})},
+            {"stop_reason", reason},
+            {"stop_sequence", null_if_empty(stop_sequence)},
+            {"usage", usage}};
+  }
+
+ private:
+  // system, messages (a final assistant message is a prefill), max_tokens (required),
+  // stop_sequences; tools and the other features this server lacks are refused by name.
+  static void parse_prompt(BodyReader& r, const ServedModel& m, const Engine& engine,
+                           GenerationRequest& g) {
+    std::string system;
+    if (const json* s = r.get("system")) {
+      auto text = content_text(*s, "system", r);
+      if (!text) return;
+      system = *text;
+    }
+    auto messages = chat_messages(r.get("messages"), /*openai=*/false, r);
+    if (!messages) return;
+    if (!system.empty()) messages->insert(messages->begin(), ChatMessage{"system", system});
+    if (!r.get("max_tokens")) return r.fail_field("max_tokens", "is required");
+    read_max_tokens(r, g.params, "max_tokens", nullptr);
+    read_stop(r, "stop_sequences", g.params);
+    r.refuse("tools", "tools (tool use)");
+    r.refuse("tool_choice", "tool_choice");
+    r.refuse("thinking", "extended thinking");
+    r.refuse("mcp_servers", "mcp_servers");
+    r.refuse("container", "container");
+    for (const char* harmless : {"metadata", "service_tier"}) r.accept(harmless);
+    if (r.failed()) return;
+    auto ids = chat_prompt(engine, m, std::move(*messages), r);
+    if (ids) g.params.prompt = PromptTokens{std::move(*ids)};
+  }
+};
+
+}  // namespace
+
+const Dialect& anthropic_messages_dialect() {
+  static const AnthropicMessagesDialect dialect;
+  return dialect;
+}
+
+}  // namespace mlxs::server

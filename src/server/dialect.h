@@ -1,0 +1,88 @@
+// One object per API dialect (OpenAI chat completions, OpenAI completions, Anthropic messages):
+// everything that differs between the APIs lives behind this interface. A dialect parses a
+// request body into the native GenerationRequest and formats what the engine produced (stream
+// events, the final body, errors, usage) in its API's shape. The server and GenerationJob never
+// ask which dialect they hold; a new API (the Responses API, tool calls) is one more Dialect.
+//
+// Threads: dialects are stateless singletons; every method is const and thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "mlxs/engine.h"
+#include "server/api_error.h"
+#include "server/generation_request.h"
+
+namespace mlxs::server {
+
+// One choice of a generation as far as it has come.
+struct ChoiceState {
+  std::string text;
+  std::vector<TokenChunk> tokens;  // kept for logprobs and Anthropic's stop_sequence
+  std::optional<MetadataChunk> meta;
+  std::optional<ErrorChunk> error;
+  bool ended() const { return meta.has_value() || error.has_value(); }
+};
+
+// A generation's response so far: what a dialect formats.
+struct GenerationState {
+  const GenerationRequest* request = nullptr;
+  std::string id;       // the response id ("chatcmpl-...", "msg_...")
+  int64_t created = 0;  // Unix seconds
+  std::vector<ChoiceState> choices;
+  std::function<std::string(int32_t)> token_text;  // one token's text (for logprobs)
+
+  const std::string& model() const { return request->params.model; }
+  // Totals over the choices (the engine's counts once a choice has ended).
+  int prompt_tokens() const;
+  int completion_tokens() const;
+  // The first choice's error, if any choice failed.
+  std::optional<ApiError> first_error() const;
+};
+
+class Dialect {
+ public:
+  virtual ~Dialect() = default;
+
+  virtual ApiKind kind() const = 0;
+  // Parses and validates a request body: unknown fields and fields this server does not
+  // implement are 400s naming the field, an unknown model is 404.
+  virtual std::variant<GenerationRequest, ApiError> parse(const nlohmann::json& body,
+                                                          const ModelLookup& models,
+                                                          const Engine& engine) const = 0;
+  // An error body in this API's shape.
+  virtual nlohmann::json error_json(const ApiError& e) const = 0;
+  // The prefix of response ids ("chatcmpl-", "cmpl-", "msg_").
+  virtual const char* id_prefix() const = 0;
+
+  // Streaming, as SSE event text: the events before any token; those for one token of choice
+  // `index` (`offset`: the choice's text length before it); those when choice `index` ends
+  // (its metadata or its error is set); and the closing events once every choice has ended.
+  virtual std::string stream_prologue(const GenerationState& s) const = 0;
+  virtual std::string stream_token(const GenerationState& s, int index, const TokenChunk& t,
+                                   size_t offset) const = 0;
+  virtual std::string stream_choice_end(const GenerationState& s, int index) const = 0;
+  virtual std::string stream_epilogue(const GenerationState& s) const = 0;
+  // Not streaming: the 200 body once every choice has ended without error.
+  virtual nlohmann::json response(const GenerationState& s) const = 0;
+};
+
+// The dialect of each kind; they live for the whole program.
+const Dialect& openai_chat_dialect();
+const Dialect& openai_completions_dialect();
+const Dialect& anthropic_messages_dialect();
+const Dialect& dialect_for(ApiKind kind);
+
+// "data: PAYLOAD\n\n" and "event: NAME\ndata: JSON\n\n".
+std::string sse_data(const std::string& payload);
+std::string sse_event(const char* name, const nlohmann::json& payload);
+// `j` serialized; invalid UTF-8 (which never comes from the engine) is replaced, never thrown.
+std::string dump_json(const nlohmann::json& j);
+
+}  // namespace mlxs::server

@@ -1,0 +1,206 @@
+// Each dialect's formatting, on a GenerationState built by hand (no engine): stream events,
+// the final body, errors and usage in its API's shape.
+#include "server/dialect.h"
+
+#include <gtest/gtest.h>
+
+namespace mlxs::server {
+namespace {
+
+using json = nlohmann::json;
+
+// The JSON payloads of the "data: " lines of SSE text ([DONE] as the string "[DONE]").
+std::vector<json> data_events(const std::string& sse) {
+  std::vector<json> out;
+  size_t at = 0;
+  while ((at = sse.find("data: ", at)) != std::string::npos) {
+    size_t end = sse.find("\n\n", at);
+    std::string payload = sse.substr(at + 6, end - at - 6);
+    out.push_back(payload == "[DONE]" ? json("[DONE]") : json::parse(payload));
+    at = end;
+  }
+  return out;
+}
+
+// The "event: " names of SSE text.
+std::vector<std::string> event_names(const std::string& sse) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while ((at = sse.find("event: ", at)) != std::string::npos) {
+    size_t end = sse.find('\n', at);
+    out.push_back(sse.substr(at + 7, end - at - 7));
+    at = end;
+  }
+  return out;
+}
+
+class DialectTest : public ::testing::Test {
+ protected:
+  DialectTest() {
+    request_.params.model = "m";
+    request_.num_prompt_tokens = 5;
+    state_.request = &request_;
+    state_.id = "id-1";
+    state_.created = 1700000000;
+    state_.token_text = [](int32_t id) { return "t" + std::to_string(id); };
+    state_.choices.resize(1);
+  }
+  TokenChunk token(const std::string& text, int32_t id) {
+    TokenChunk t;
+    t.text = text;
+    t.token_id = id;
+    t.logprob = -0.5;
+    t.top_logprobs = {{id, text, -0.5}, {9, "z", -2.0}};
+    return t;
+  }
+  // Choice 0 generated "Hi" and ended with `reason`.
+  void finish(FinishReason reason, const std::string& stop_sequence = "") {
+    ChoiceState& c = state_.choices[0];
+    c.text = "Hi";
+    c.tokens = {token("H", 1), token("i", 2)};
+    c.meta.emplace();
+    c.meta->tokens_generated = 2;
+    c.meta->prompt_tokens = 5;
+    c.meta->cached_prompt_tokens = 3;
+    c.meta->finish_reason = reason;
+    c.meta->stop_sequence = stop_sequence;
+  }
+
+  GenerationRequest request_;
+  GenerationState state_;
+};
+
+TEST_F(DialectTest, EachKindHasItsDialectAndIdPrefix) {
+  EXPECT_EQ(dialect_for(ApiKind::kChat).kind(), ApiKind::kChat);
+  EXPECT_EQ(dialect_for(ApiKind::kCompletion).kind(), ApiKind::kCompletion);
+  EXPECT_EQ(dialect_for(ApiKind::kMessages).kind(), ApiKind::kMessages);
+  EXPECT_STREQ(openai_chat_dialect().id_prefix(), "chatcmpl-");
+  EXPECT_STREQ(openai_completions_dialect().id_prefix(), "cmpl-");
+  EXPECT_STREQ(anthropic_messages_dialect().id_prefix(), "msg_");
+}
+
+TEST_F(DialectTest, ErrorsInEachApisShape) {
+  ApiError e = make_error(429, ErrorCode::kCapacityExceeded, "busy");
+  EXPECT_EQ(openai_chat_dialect().error_json(e)["error"]["type"], "rate_limit_error");
+  EXPECT_EQ(openai_completions_dialect().error_json(e)["error"]["message"], "busy");
+  json a = anthropic_messages_dialect().error_json(e);
+  EXPECT_EQ(a["type"], "error");
+  EXPECT_EQ(a["error"]["type"], "rate_limit_error");
+}
+
+TEST_F(DialectTest, ChatStreamsRoleThenDeltasThenFinishThenUsageAndDone) {
+  const Dialect& d = openai_chat_dialect();
+  request_.n = 2;
+  request_.include_usage = true;
+  state_.choices.resize(2);
+  auto prologue = data_events(d.stream_prologue(state_));
+  ASSERT_EQ(prologue.size(), 2u);
+  EXPECT_EQ(prologue[1]["choices"][0]["index"], 1);
+  EXPECT_EQ(prologue[0]["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(prologue[0]["object"], "chat.completion.chunk");
+  EXPECT_TRUE(prologue[0].contains("usage") && prologue[0]["usage"].is_null());
+  auto delta = data_events(d.stream_token(state_, 0, token("H", 1), 0));
+  ASSERT_EQ(delta.size(), 1u);
+  EXPECT_EQ(delta[0]["choices"][0]["delta"]["content"], "H");
+  EXPECT_TRUE(delta[0]["choices"][0]["logprobs"].is_null());  // not asked for
+  finish(FinishReason::kLength);
+  auto end = data_events(d.stream_choice_end(state_, 0));
+  EXPECT_EQ(end[0]["choices"][0]["finish_reason"], "length");
+  auto epilogue = data_events(d.stream_epilogue(state_));
+  ASSERT_EQ(epilogue.size(), 2u);
+  EXPECT_EQ(epilogue[0]["usage"]["prompt_tokens"], 5);
+  EXPECT_EQ(epilogue[0]["usage"]["completion_tokens"], 2);
+  EXPECT_EQ(epilogue[0]["usage"]["prompt_tokens_details"]["cached_tokens"], 3);
+  EXPECT_EQ(epilogue[1], "[DONE]");
+}
+
+TEST_F(DialectTest, ChatResponseWithLogprobs) {
+  request_.params.logprobs = true;
+  finish(FinishReason::kStop);
+  json r = openai_chat_dialect().response(state_);
+  EXPECT_EQ(r["object"], "chat.completion");
+  EXPECT_EQ(r["id"], "id-1");
+  EXPECT_EQ(r["choices"][0]["message"]["content"], "Hi");
+  EXPECT_EQ(r["choices"][0]["finish_reason"], "stop");
+  const json& lp = r["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(lp.size(), 2u);
+  EXPECT_EQ(lp[1]["token"], "t2");  // the token's own text, from the engine
+  EXPECT_EQ(lp[1]["bytes"], json::array({'t', '2'}));
+  EXPECT_EQ(lp[1]["top_logprobs"][1]["token"], "z");
+  EXPECT_EQ(r["usage"]["total_tokens"], 7);
+}
+
+TEST_F(DialectTest, ChatStreamsAFailedChoiceAsAnErrorEvent) {
+  state_.choices[0].error = ErrorChunk{ErrorCode::kTimeout, "too slow", ""};
+  auto events = data_events(openai_chat_dialect().stream_choice_end(state_, 0));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["error"]["type"], "timeout_error");
+  EXPECT_EQ(state_.first_error()->http_status, 504);
+}
+
+TEST_F(DialectTest, CompletionsCarryTextAndOffsetLogprobs) {
+  const Dialect& d = openai_completions_dialect();
+  request_.completion_logprobs = 1;
+  EXPECT_EQ(d.stream_prologue(state_), "");
+  auto chunk = data_events(d.stream_token(state_, 0, token("i", 2), 1));
+  EXPECT_EQ(chunk[0]["object"], "text_completion");
+  EXPECT_EQ(chunk[0]["choices"][0]["text"], "i");
+  EXPECT_EQ(chunk[0]["choices"][0]["logprobs"]["text_offset"], json::array({1}));
+  finish(FinishReason::kStop);
+  EXPECT_EQ(data_events(d.stream_choice_end(state_, 0))[0]["choices"][0]["text"], "");
+  json r = d.response(state_);
+  EXPECT_EQ(r["choices"][0]["text"], "Hi");
+  EXPECT_EQ(r["choices"][0]["logprobs"]["tokens"], json::array({"t1", "t2"}));
+  EXPECT_EQ(r["choices"][0]["logprobs"]["text_offset"], json::array({0, 1}));
+  EXPECT_EQ(r["choices"][0]["logprobs"]["top_logprobs"][0]["z"], -2.0);
+  auto epilogue = data_events(d.stream_epilogue(state_));
+  ASSERT_EQ(epilogue.size(), 1u);  // no usage chunk unless asked
+  EXPECT_EQ(epilogue[0], "[DONE]");
+}
+
+TEST_F(DialectTest, MessagesStreamTheAnthropicEventSequence) {
+  const Dialect& d = anthropic_messages_dialect();
+  std::string sse = d.stream_prologue(state_);
+  EXPECT_EQ(event_names(sse),
+            (std::vector<std::string>{"message_start", "content_block_start", "ping"}));
+  EXPECT_EQ(data_events(sse)[0]["message"]["usage"]["input_tokens"], 5);
+  sse = d.stream_token(state_, 0, token("H", 1), 0);
+  EXPECT_EQ(data_events(sse)[0]["delta"]["text"], "H");
+  EXPECT_EQ(d.stream_token(state_, 0, token("", 3), 1), "");  // no empty deltas
+  finish(FinishReason::kStop, "##");
+  EXPECT_EQ(d.stream_choice_end(state_, 0), "");  // the epilogue carries the stop reason
+  sse = d.stream_epilogue(state_);
+  EXPECT_EQ(event_names(sse),
+            (std::vector<std::string>{"content_block_stop", "message_delta", "message_stop"}));
+  json delta = data_events(sse)[1];
+  EXPECT_EQ(delta["delta"]["stop_reason"], "stop_sequence");
+  EXPECT_EQ(delta["delta"]["stop_sequence"], "##");
+  EXPECT_EQ(delta["usage"]["output_tokens"], 2);
+}
+
+TEST_F(DialectTest, MessagesResponseStopReasonsAndUsage) {
+  const Dialect& d = anthropic_messages_dialect();
+  finish(FinishReason::kStop);
+  json r = d.response(state_);
+  EXPECT_EQ(r["type"], "message");
+  EXPECT_EQ(r["content"][0]["text"], "Hi");
+  EXPECT_EQ(r["stop_reason"], "end_turn");
+  EXPECT_TRUE(r["stop_sequence"].is_null());
+  EXPECT_EQ(r["usage"]["input_tokens"], 5);
+  EXPECT_EQ(r["usage"]["output_tokens"], 2);
+  EXPECT_EQ(r["usage"]["cache_read_input_tokens"], 3);
+  finish(FinishReason::kLength);
+  EXPECT_EQ(d.response(state_)["stop_reason"], "max_tokens");
+}
+
+TEST_F(DialectTest, MessagesStreamAnErrorAsAnErrorEventAndNothingAfter) {
+  const Dialect& d = anthropic_messages_dialect();
+  state_.choices[0].error = ErrorChunk{ErrorCode::kCapacityExceeded, "full", ""};
+  std::string sse = d.stream_choice_end(state_, 0);
+  EXPECT_EQ(event_names(sse), std::vector<std::string>{"error"});
+  EXPECT_EQ(data_events(sse)[0]["error"]["type"], "rate_limit_error");
+  EXPECT_EQ(d.stream_epilogue(state_), "");
+}
+
+}  // namespace
+}  // namespace mlxs::server

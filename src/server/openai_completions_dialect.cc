@@ -1,0 +1,123 @@
+// OpenAI legacy completions (POST /v1/completions): a prompt as text (BOS added) or token ids;
+// choices carry `text` and completions-shaped logprobs (tokens, token_logprobs, top_logprobs,
+// text_offset).
+#include "api/option_schemas.h"
+#include "server/openai_dialect.h"
+#include "server/request_fields.h"
+
+namespace mlxs::server {
+namespace {
+
+using json = nlohmann::json;
+
+json completion_logprobs(const GenerationState& s, const std::vector<TokenChunk>& tokens,
+                         size_t offset) {
+  json out = {{"tokens", json::array()},
+              {"token_logprobs", json::array()},
+              {"top_logprobs", json::array()},
+              {"text_offset", json::array()}};
+  for (const auto& t : tokens) {
+    out["tokens"].push_back(s.token_text(t.token_id));
+    out["token_logprobs"].push_back(t.logprob.value_or(0.0));
+    json top = json::object();
+    for (const auto& alt : t.top_logprobs) top[alt.text] = alt.logprob;
+    out["top_logprobs"].push_back(top);
+    out["text_offset"].push_back(offset);
+    offset += t.text.size();
+  }
+  return out;
+}
+
+// `prompt`: a string (tokenized with the tokenizer's special tokens, like transformers'
+// tokenizer(prompt)), an array of token ids, or an array of exactly one of these.
+std::optional<std::vector<int32_t>> completion_prompt(const json* prompt, const Engine& engine,
+                                                      const ServedModel& m, BodyReader& r) {
+  if (!prompt) {
+    r.fail_field("prompt", "is required");
+    return std::nullopt;
+  }
+  const json* p = prompt;
+  if (p->is_array() && p->size() == 1 && ((*p)[0].is_string() || (*p)[0].is_array())) p = &(*p)[0];
+  if (p->is_string()) return tokenize_prompt(engine, m, p->get<std::string>(), true, r);
+  if (p->is_array() && !p->empty() && (*p)[0].is_number_integer()) {
+    std::vector<int32_t> ids;
+    for (const auto& v : *p) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX) {
+        r.fail_field("prompt", "token ids must be integers >= 0");
+        return std::nullopt;
+      }
+      ids.push_back(v.get<int32_t>());
+    }
+    return ids;
+  }
+  r.fail_field("prompt", p->is_array() && p->size() > 1
+                             ? "batched prompts (an array of several prompts) are not supported by "
+                               "this server; send one request per prompt"
+                             : "expected string, array of token ids, or an array of one of them");
+  return std::nullopt;
+}
+
+class OpenAICompletionsDialect final : public OpenAIDialect {
+ public:
+  ApiKind kind() const override { return ApiKind::kCompletion; }
+  const char* id_prefix() const override { return "cmpl-"; }
+
+  std::string stream_prologue(const GenerationState&) const override { return ""; }
+
+  std::string stream_token(const GenerationState& s, int index, const TokenChunk& t,
+                           size_t offset) const override {
+    json lp =
+        s.request->completion_logprobs >= 0 ? completion_logprobs(s, {t}, offset) : json(nullptr);
+    return chunk(
+        s,
+        json::array(
+            {{{"text", t.text}, {"index", index}, {"logprobs", lp}, {"finish_reason", nullptr}}}));
+  }
+
+ protected:
+  const char* chunk_object() const override { return "text_completion"; }
+  const char* response_object() const override { return "text_completion"; }
+  bool stops_at_end_of_turn() const override { return false; }
+
+  void parse_prompt(BodyReader& r, const ServedModel& m, const Engine& engine,
+                    GenerationRequest& g) const override {
+    if (auto lp = r.integer("logprobs")) {
+      if (*lp < 0 || *lp > limits::kMaxTopLogprobs) {
+        return r.fail_field("logprobs", "must be >= 0 and <= 20, got " + std::to_string(*lp));
+      }
+      g.completion_logprobs = int(*lp);
+      g.params.logprobs = true;
+      g.params.top_logprobs = int32_t(*lp);
+    }
+    r.refuse("echo", "echo", false);
+    r.refuse("suffix", "suffix");
+    r.refuse("best_of", "best_of other than 1", 1);
+    read_max_tokens(r, g.params, "max_tokens", nullptr);
+    if (!g.params.max_tokens && !r.failed()) g.params.max_tokens = 16;  // OpenAI's default
+    auto ids = completion_prompt(r.get("prompt"), engine, m, r);
+    if (ids) g.params.prompt = PromptTokens{std::move(*ids)};
+  }
+
+  json closing_choice(int index, const std::string& finish_reason) const override {
+    return {
+        {"text", ""}, {"index", index}, {"logprobs", nullptr}, {"finish_reason", finish_reason}};
+  }
+
+  json response_choice(const GenerationState& s, int index) const override {
+    const ChoiceState& c = s.choices[size_t(index)];
+    return {{"text", c.text},
+            {"index", index},
+            {"logprobs", s.request->completion_logprobs >= 0 ? completion_logprobs(s, c.tokens, 0)
+                                                             : json(nullptr)},
+            {"finish_reason", finish_reason(c)}};
+  }
+};
+
+}  // namespace
+
+const Dialect& openai_completions_dialect() {
+  static const OpenAICompletionsDialect dialect;
+  return dialect;
+}
+
+}  // namespace mlxs::server

@@ -1,0 +1,129 @@
+#include "server/openai_dialect.h"
+
+#include "server/request_fields.h"
+
+namespace mlxs::server {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int kMaxChoices = 128;
+
+// Fields of both OpenAI routes that this engine cannot honour: refused by name.
+void refuse_openai_extras(BodyReader& r) {
+  r.refuse("logit_bias", "logit_bias");
+  r.refuse("tools", "tools (function calling)");
+  r.refuse("functions", "functions (function calling)");
+  r.refuse("function_call", "function_call", "none");
+  r.refuse("tool_choice", "tool_choice", "none");
+  r.refuse("audio", "audio output");
+  r.refuse("prediction", "predicted outputs");
+  r.refuse("reasoning_effort", "reasoning_effort");
+  r.refuse("web_search_options", "web_search_options");
+  r.refuse("modalities", "modalities other than [\"text\"]", json::array({"text"}));
+  if (const json* rf = r.get("response_format")) {
+    if (!rf->is_object() || rf->value("type", "") != "text") {
+      r.fail_field("response_format",
+                   "only {\"type\": \"text\"} is supported by this server "
+                   "(structured output is not implemented yet)");
+    }
+  }
+  for (const char* harmless :
+       {"user", "metadata", "store", "service_tier", "parallel_tool_calls"}) {
+    r.accept(harmless);
+  }
+}
+
+void read_n(BodyReader& r, GenerationRequest& g) {
+  auto n = r.integer("n");
+  if (!n) return;
+  if (*n < 1 || *n > kMaxChoices)
+    r.fail_field("n", "must be >= 1 and <= 128, got " + std::to_string(*n));
+  else
+    g.n = int(*n);
+}
+
+json usage_json(const GenerationState& s) {
+  const int prompt = s.prompt_tokens(), completion = s.completion_tokens();
+  json usage = {{"prompt_tokens", prompt},
+                {"completion_tokens", completion},
+                {"total_tokens", prompt + completion}};
+  if (!s.choices.empty() && s.choices[0].meta) {
+    usage["prompt_tokens_details"] = {{"cached_tokens", s.choices[0].meta->cached_prompt_tokens}};
+  }
+  return usage;
+}
+
+}  // namespace
+
+std::variant<GenerationRequest, ApiError> OpenAIDialect::parse(const json& body,
+                                                               const ModelLookup& models,
+                                                               const Engine& engine) const {
+  BodyReader r(body);
+  GenerationRequest g;
+  g.kind = kind();
+  const ServedModel* m = r.failed() ? nullptr : read_model(r, models);
+  if (!m) return *r.finish();
+  g.params.model = m->id;
+  read_sampling(r, g.params, /*openai=*/true);
+  read_stream(r, g);
+  read_stop(r, "stop", g.params);
+  refuse_openai_extras(r);
+  read_n(r, g);
+  if (!r.failed()) parse_prompt(r, *m, engine, g);
+  if (!r.failed() && stops_at_end_of_turn()) {
+    for (int32_t id : m->end_of_turn_ids) g.params.stop_token_ids.push_back(id);
+  }
+  return finish_request(r, std::move(g), /*openai=*/true);
+}
+
+std::string OpenAIDialect::chunk(const GenerationState& s, json choices) const {
+  json c = {{"id", s.id},
+            {"object", chunk_object()},
+            {"created", s.created},
+            {"model", s.model()},
+            {"choices", std::move(choices)}};
+  if (s.request->include_usage) c["usage"] = nullptr;
+  return sse_data(dump_json(c));
+}
+
+std::string OpenAIDialect::stream_choice_end(const GenerationState& s, int index) const {
+  const ChoiceState& c = s.choices[size_t(index)];
+  if (c.error) {
+    return sse_data(
+        dump_json(error_from_status(Status(c.error->code, c.error->message)).openai_json()));
+  }
+  return chunk(s, json::array({closing_choice(index, finish_reason(c))}));
+}
+
+std::string OpenAIDialect::stream_epilogue(const GenerationState& s) const {
+  std::string out;
+  if (s.request->include_usage) {
+    json c = {{"id", s.id},         {"object", chunk_object()}, {"created", s.created},
+              {"model", s.model()}, {"choices", json::array()}, {"usage", usage_json(s)}};
+    out += sse_data(dump_json(c));
+  }
+  out += sse_data("[DONE]");
+  return out;
+}
+
+json OpenAIDialect::response(const GenerationState& s) const {
+  json choices = json::array();
+  for (int i = 0; i < int(s.choices.size()); ++i) choices.push_back(response_choice(s, i));
+  return {{"id", s.id},         {"object", response_object()}, {"created", s.created},
+          {"model", s.model()}, {"choices", choices},          {"usage", usage_json(s)}};
+}
+
+std::string OpenAIDialect::finish_reason(const ChoiceState& c) {
+  if (!c.meta) return "error";
+  switch (c.meta->finish_reason) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    default:
+      return finish_reason_name(c.meta->finish_reason);
+  }
+}
+
+}  // namespace mlxs::server

@@ -1,0 +1,232 @@
+#include "server/request_fields.h"
+
+#include "api/option_schemas.h"
+#include "util/json_int.h"
+
+namespace mlxs::server {
+
+using json = nlohmann::json;
+
+std::optional<std::string> content_text(const json& content, const std::string& field,
+                                        BodyReader& r) {
+  if (content.is_null()) return std::string();
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array()) {
+    r.fail_field(field,
+                 "expected string or array of content parts, got " + json_type_name(content));
+    return std::nullopt;
+  }
+  std::string text;
+  for (size_t i = 0; i < content.size(); ++i) {
+    const json& part = content[i];
+    const std::string at = field + "." + std::to_string(i);
+    if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
+      r.fail_field(at, "expected a content part object with a string 'type'");
+      return std::nullopt;
+    }
+    const std::string type = part["type"].get<std::string>();
+    if (type != "text") {
+      r.fail_field(at + ".type", "content part type '" + type +
+                                     "' is not supported by this server "
+                                     "(only 'text')");
+      return std::nullopt;
+    }
+    if (!part.contains("text") || !part["text"].is_string()) {
+      r.fail_field(at + ".text", "expected string");
+      return std::nullopt;
+    }
+    if (!text.empty()) text += "\n";
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+std::optional<std::vector<ChatMessage>> chat_messages(const json* messages, bool openai,
+                                                      BodyReader& r) {
+  if (!messages) {
+    r.fail_field("messages", "is required");
+    return std::nullopt;
+  }
+  if (!messages->is_array() || messages->empty()) {
+    r.fail_field("messages", "expected a non-empty array");
+    return std::nullopt;
+  }
+  std::vector<ChatMessage> out;
+  for (size_t i = 0; i < messages->size(); ++i) {
+    const json& m = (*messages)[i];
+    const std::string at = "messages." + std::to_string(i);
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+      r.fail_field(at + ".role", "is required (a string)");
+      return std::nullopt;
+    }
+    std::string role = m["role"].get<std::string>();
+    if (openai && role == "developer") role = "system";
+    const bool known = role == "user" || role == "assistant" || (openai && role == "system");
+    if (!known) {
+      r.fail_field(at + ".role", "role '" + role + "' is not supported (user, assistant" +
+                                     std::string(openai ? ", system, developer" : "") + ")");
+      return std::nullopt;
+    }
+    for (const auto& [key, value] : m.items()) {
+      if (key == "role" || key == "content" || (openai && key == "name")) continue;
+      if (value.is_null() || (value.is_array() && value.empty())) continue;
+      r.fail_field(at + "." + key, "is not supported by this server");
+      return std::nullopt;
+    }
+    static const json kNoContent;
+    auto content = m.find("content");  // by reference: a copy of a JSON value recurses
+    auto text = content_text(content != m.end() ? *content : kNoContent, at + ".content", r);
+    if (!text) return std::nullopt;
+    out.push_back({role, std::move(*text)});
+  }
+  return out;
+}
+
+std::optional<std::vector<int32_t>> chat_prompt(const Engine& engine, const ServedModel& m,
+                                                std::vector<ChatMessage> messages, BodyReader& r) {
+  if (!m.has_chat_template) {
+    r.fail(make_error(400, ErrorCode::kInvalidRequest,
+                      "model '" + m.id + "' has no chat template; use /v1/completions"));
+    return std::nullopt;
+  }
+  std::string prefill;
+  if (!messages.empty() && messages.back().role == "assistant") {
+    prefill = std::move(messages.back().content);
+    messages.pop_back();
+  }
+  auto text = engine.apply_chat_template(m.id, messages);
+  if (!text.ok()) {
+    r.fail(error_from_status(text.status()));
+    return std::nullopt;
+  }
+  return tokenize_prompt(engine, m, *text + prefill, false, r);
+}
+
+void read_stop(BodyReader& r, const std::string& name, GeneratorParams& p) {
+  const json* stop = r.get(name);
+  if (!stop) return;
+  if (stop->is_string()) {
+    p.stop_sequences.push_back(stop->get<std::string>());
+    return;
+  }
+  if (!stop->is_array()) return r.fail_field(name, "expected string or array of strings");
+  for (const auto& s : *stop) {
+    if (!s.is_string()) return r.fail_field(name, "expected string or array of strings");
+    p.stop_sequences.push_back(s.get<std::string>());
+  }
+}
+
+void read_sampling(BodyReader& r, GeneratorParams& p, bool openai) {
+  p.temperature = r.number("temperature");
+  p.top_p = r.number("top_p");
+  if (auto k = r.integer("top_k")) {
+    if (*k < 0 || *k > INT32_MAX)
+      r.fail_field("top_k", "must be >= 0, got " + std::to_string(*k));
+    else
+      p.top_k = int32_t(*k);
+  }
+  if (!openai) return;
+  if (auto ignore = r.boolean("ignore_eos")) p.ignore_eos = *ignore;
+  p.min_p = r.number("min_p");
+  p.presence_penalty = r.number("presence_penalty");
+  p.frequency_penalty = r.number("frequency_penalty");
+  p.repetition_penalty = r.number("repetition_penalty");
+  if (auto seed = r.integer("seed")) {
+    if (*seed < 0 || *seed > int64_t(UINT32_MAX)) {
+      r.fail_field("seed", "must be >= 0 and <= 4294967295, got " + std::to_string(*seed));
+    } else {
+      p.seed = uint32_t(*seed);
+    }
+  }
+  if (const json* ids = r.get("stop_token_ids")) {
+    if (!ids->is_array()) return r.fail_field("stop_token_ids", "expected array of integers");
+    for (const auto& id : *ids) {
+      auto checked = json_int_in(id, 0, INT32_MAX);
+      if (!checked)
+        return r.fail_field("stop_token_ids",
+                            "expected array of integers >= 0 and <= 2147483647, got " + id.dump());
+      p.stop_token_ids.push_back(int32_t(*checked));
+    }
+  }
+}
+
+void read_stream(BodyReader& r, GenerationRequest& g) {
+  g.stream = r.boolean("stream").value_or(false);
+  if (const json* so = r.get("stream_options")) {
+    if (!so->is_object()) return r.fail_field("stream_options", "expected object");
+    for (const auto& [key, value] : so->items()) {
+      if (key == "include_usage" && (value.is_boolean() || value.is_null())) {
+        g.include_usage = value.is_boolean() && value.get<bool>();
+      } else if (key != "include_obfuscation") {
+        return r.fail_field("stream_options." + key, "unknown field or wrong type");
+      }
+    }
+  }
+}
+
+void read_max_tokens(BodyReader& r, GeneratorParams& p, const char* primary, const char* alias) {
+  std::optional<int64_t> v = r.integer(primary);
+  const char* name = primary;
+  if (alias) {
+    auto a = r.integer(alias);
+    if (a) v = a, name = alias;
+  }
+  if (!v) return;
+  if (*v < 1 || *v > limits::kMaxTokens) {
+    r.fail_field(name, "must be >= 1 and <= " + std::to_string(limits::kMaxTokens) + ", got " +
+                           std::to_string(*v));
+    return;
+  }
+  p.max_tokens = int32_t(*v);
+}
+
+const ServedModel* read_model(BodyReader& r, const ModelLookup& models) {
+  auto id = r.string("model");
+  if (r.failed()) return nullptr;
+  if (!id) {
+    r.fail_field("model", "is required");
+    return nullptr;
+  }
+  const ServedModel* m = models(*id);
+  if (!m) {
+    ApiError e = make_error(404, ErrorCode::kModelNotLoaded,
+                            "The model '" + *id + "' does not exist", "model_not_found");
+    e.param = "model";
+    r.fail(std::move(e));
+  }
+  return m;
+}
+
+std::optional<std::vector<int32_t>> tokenize_prompt(const Engine& engine, const ServedModel& m,
+                                                    const std::string& text, bool add_special,
+                                                    BodyReader& r) {
+  auto t = engine.tokenize(m.id, text, add_special);
+  if (!t.ok()) {
+    r.fail(error_from_status(t.status()));
+    return std::nullopt;
+  }
+  if (t->tokens.empty()) {
+    r.fail_field("prompt", "encodes to no tokens");
+    return std::nullopt;
+  }
+  return std::move(t->tokens);
+}
+
+std::variant<GenerationRequest, ApiError> finish_request(BodyReader& r, GenerationRequest g,
+                                                         bool openai) {
+  if (auto e = r.finish()) return *e;
+  g.num_prompt_tokens = int32_t(std::get<PromptTokens>(g.params.prompt).tokens.size());
+  // An unset max_tokens stays unset: the engine gives sampling.max_tokens, cut to the context.
+  g.params.streaming = true;
+  Status s = validate_options(g.params);
+  if (s.ok()) return g;
+  ApiError e = error_from_status(s);
+  if (openai && e.param.starts_with("stop_sequences")) {  // the engine's name for OpenAI's `stop`
+    e.param = "stop" + e.param.substr(14);
+    size_t at = e.message.find("'stop_sequences");
+    if (at != std::string::npos) e.message.replace(at + 1, 14, "stop");
+  }
+  return e;
+}
+
+}  // namespace mlxs::server
