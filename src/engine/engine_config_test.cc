@@ -805,6 +805,8 @@ const std::vector<Row> kOptionsTable = {
     {"GeneratorParams.stop_sequences", Truth::kWorks,
      "EngineTest.StopSequenceSplitAcrossTokensEndsTheStreamAndIsNotEmitted"},
     {"GeneratorParams.stop_token_ids", Truth::kWorks, "EngineTest.StopTokenIdEndsTheStream"},
+    {"GeneratorParams.ignore_eos", Truth::kWorks,
+     "EngineIgnoreEos.TheModelsEosDoesNotStopButStopTokenIdsDo"},
     {"GeneratorParams.seed", Truth::kWorks, "EngineTest.SeededSamplingIsReproducibleUnderAnyBatch"},
     {"GeneratorParams.logprobs", Truth::kWorks, "EngineTest.LogprobsAndTopLogprobsAreReported"},
     {"GeneratorParams.top_logprobs", Truth::kWorks, "EngineTest.LogprobsAndTopLogprobsAreReported"},
