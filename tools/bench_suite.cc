@@ -35,8 +35,9 @@ class Driver {
     std::iota(t.begin(), t.end(), seq * per_seq_);
     return t;
   }
-  // Queues one step: sequence seqs[i] has cached[i] tokens and gets feeds[i] (placeholders
-  // -(k + 1) name row k of the step in flight, Model::begin_step); greedy on the device.
+  // Queues one step: sequence seqs[i] has cached[i] tokens and gets feeds[i] (placeholder
+  // Model::placeholder(k) names row k of the step in flight, see Model::begin_step); greedy on
+  // the device.
   void begin(const std::vector<int>& seqs, const std::vector<int>& cached,
              const std::vector<std::vector<int32_t>>& feeds) {
     std::vector<std::vector<int32_t>> tables;
@@ -109,7 +110,7 @@ double decode_steps(Driver& d, int first_seq, int n, int len, std::vector<int32_
     std::vector<std::vector<int32_t>> feeds, placeholders;
     for (int k = 0; k < n; ++k) {
       feeds.push_back({last[size_t(k)]});
-      placeholders.push_back({-(k + 1)});
+      placeholders.push_back({Model::placeholder(size_t(k))});
     }
     auto t0 = Clock::now();
     d.begin(seqs, cached, feeds);

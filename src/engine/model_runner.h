@@ -1,4 +1,8 @@
 // One loaded model and the thread that runs it: step = schedule -> forward -> sample -> update.
+// The runner is the wiring: the thread, the inbox, the circuit breaker and the stats, around
+// three units that do the work: the scheduler (sched/scheduler.h: what runs, and when a
+// sequence ends), the step pipeline (runtime/step_pipeline.h: plan, begin and end a step on the
+// model) and the step output (runtime/step_output.h: tokens to text to the request's stream).
 //
 // Threads: the engine thread owns the scheduler, the model and every Request; other threads
 // talk to it only through the inbox (submit, resume), the lock between them. Cancellation and
@@ -20,9 +24,11 @@
 #include "api/config.h"
 #include "backend/backend.h"
 #include "engine/kv_pool.h"
-#include "engine/request.h"
 #include "mlxs/engine.h"
 #include "model/decoder.h"
+#include "runtime/request.h"
+#include "runtime/step_output.h"
+#include "runtime/step_pipeline.h"
 #include "sched/circuit_breaker.h"
 #include "sched/scheduler.h"
 #include "tokenizer/tokenizer.h"
@@ -49,8 +55,6 @@ struct RunnerConfig {
 // The runner's share of the engine configuration (scheduler, kv_cache, stream_registry,
 // circuit_breaker, model.default_context_length); `num_threads` as resolved by the engine.
 RunnerConfig runner_config_of(const Config& config, int num_threads);
-
-using EventSink = std::function<void(EventPayload)>;
 
 class ModelRunner {
  public:
@@ -87,59 +91,20 @@ class ModelRunner {
   // The pool under engine/kv_pool.h's policy, for block tables of `table_blocks` blocks and
   // blocks of `block_bytes` bytes. On a device backend, runs the largest steps first.
   Result<KvPoolSize> size_pool(const RunnerConfig& config, int table_blocks, int64_t block_bytes);
+  void wire();
   void loop();
   bool drain_inbox();
   void poll_cancellations();
   void step();
-  using Kind = Model::StepKind;
-  // A step begun on the model and not yet ended: its plan (already applied to the scheduler,
-  // with placeholders for its sampled tokens) and, per logit row, the sequence and draw index.
-  struct StepInFlight {
-    sched::SchedulerOutput out;
-    Kind kind = Kind::kGreedy;
-    std::vector<int> seq_of_row;       // index into out.seqs of each sampled row
-    std::vector<uint64_t> draw_index;  // per row: the index of the output token it draws
-  };
-  // The step for `out`: its kind and, per logit row, the sequence and draw index; marks its
-  // requests scheduled. *needs_penalty_history is set when a row's penalties read the history.
-  StepInFlight plan_step(sched::SchedulerOutput out, bool* needs_penalty_history);
-  // Queues `plan` on the model (its tokens may be placeholders for the step in flight).
-  Status begin(const StepInFlight& plan);
-  // Applies `plan` to the scheduler with placeholders -(k + 1) for its rows' tokens; the
-  // sequences it ends are finished at the next flush.
-  void apply_plan(const StepInFlight& plan);
-  // flush_pending(), then the pauses it decided.
-  void stream_pending();
+  // Hands an ended step to the output side: its tokens with the scheduler's verdicts, or, when
+  // it failed, its requests fail. Returns its status.
+  Status take(std::optional<EndedStep> ended);
+  // Ends the step in flight, if any, and streams what is pending; returns its status.
+  Status end_and_stream();
   // Answers the step's breaker_.allow(): success or failure.
   void record_outcome(const Status& s);
-  // Ends the step in flight, if any: waits for its tokens, samples logits rows on the host,
-  // replaces the scheduler's placeholders, accounts the tokens and ends sequences that drew a
-  // stop token. Its tokens per row go to *ids when non-null. A backend failure fails the
-  // step's requests and is returned.
-  Status end_in_flight(std::vector<int32_t>* ids);
-  static void resolve_on_host(std::vector<int32_t>& tokens, const std::vector<int32_t>& prev);
-  // Ends sequence `id` for `reason` in the scheduler; its request finishes at the next flush.
-  void end_sequence(sched::SeqId id, FinishReason reason);
   // Fails every request of `out` with s's message (the backend failed the step).
   void fail_step(const sched::SchedulerOutput& out, const Status& s);
-  // A sampled token of request r (sequence id): counts it, adds it to the penalty history and
-  // queues it for flush_pending(). True when it is a stop token.
-  bool account_token(Request& r, const SampleResult& s, sched::SeqId id);
-  // Sends the queued tokens of the last step to their streams (detokenized, stop strings
-  // matched), then finishes the requests that step ended.
-  void flush_pending();
-  struct PendingToken {
-    sched::SeqId id;
-    SampleResult sample;
-    bool stop_token;  // one of the request's stop ids
-    bool last;        // the request's final token (stop id, max_tokens or the context length)
-  };
-  // Pushes p's chunk to r's stream; true when it completed a stop string.
-  bool emit_token(Request& r, const PendingToken& p);
-  void apply_pending_pauses();
-  void finish(Request& r, FinishReason reason);
-  void fail(Request& r, ErrorCode code, const std::string& message);
-  void apply_backpressure(Request& r);
   void wake();
 
   std::string id_;
@@ -152,15 +117,9 @@ class ModelRunner {
   EventSink events_;
 
   // engine thread
-  std::unordered_map<sched::SeqId, std::unique_ptr<Request>> live_;
+  std::optional<StepOutput> output_;      // the live requests
+  std::optional<StepPipeline> pipeline_;  // the step in flight
   sched::CircuitBreaker breaker_;
-  std::optional<StepInFlight> in_flight_;
-  // Accounted but not yet streamed (see step()): the ended step's tokens, finished sequences
-  // (streamed after their last token), and backpressure pauses waiting for the plan of the
-  // step in flight to be applied.
-  std::vector<PendingToken> pending_tokens_;
-  std::vector<std::pair<sched::SeqId, FinishReason>> pending_finishes_;
-  std::vector<sched::SeqId> pending_pauses_;
 
   // inbox: the only state shared with other threads
   mutable std::mutex mu_;

@@ -23,39 +23,6 @@ bool ignorable(const std::string& name) {
 
 }  // namespace
 
-// --- KvCache ------------------------------------------------------------------------------
-
-size_t KvCache::bytes_per_block(const ModelArch& c, int block_size, DType dtype) {
-  return size_t(2) * c.num_layers * block_size * c.num_kv_heads * c.head_dim * dtype_size(dtype);
-}
-
-Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelArch& c,
-                                                 int num_blocks, int block_size, DType dtype) {
-  std::unique_ptr<KvCache> cache(new KvCache(backend));
-  cache->num_blocks_ = num_blocks;
-  cache->block_size_ = block_size;
-  // One block more than asked: the scratch block (see scratch_block()).
-  const int64_t rows = (int64_t(num_blocks) + 1) * block_size;
-  const int64_t cols = int64_t(c.num_kv_heads) * c.head_dim;
-  for (int i = 0; i < c.num_layers; ++i) {
-    KvLayer l{backend.alloc(dtype, rows, cols), backend.alloc(dtype, rows, cols)};
-    cache->layers_.push_back(l);
-    if (!l.k.data || !l.v.data) {
-      return error(ErrorCode::kCapacityExceeded,
-                   "cannot allocate the KV cache: " + std::to_string(num_blocks) + " blocks of " +
-                       std::to_string(block_size) + " tokens");
-    }
-  }
-  return cache;
-}
-
-KvCache::~KvCache() {
-  for (auto& l : layers_) {
-    backend_.free(l.k);
-    backend_.free(l.v);
-  }
-}
-
 // --- loading ------------------------------------------------------------------------------
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& dir, Backend& backend,
@@ -252,7 +219,7 @@ Status Model::run_step(std::span<const int32_t> tokens, const AttentionBatch& ba
   }
   bool placeholders = false;
   for (int32_t id : tokens) {
-    if (id < 0 && -int64_t(id) <= last_ids_.rows) {
+    if (id < 0 && int64_t(placeholder_row(id)) < last_ids_.rows) {
       placeholders = true;  // a token the last begun step samples (begin_step)
     } else if (id < 0 || id >= c.vocab_size) {
       return error(ErrorCode::kInvalidParams, "token id " + std::to_string(id) +
@@ -274,7 +241,7 @@ Status Model::run_step(std::span<const int32_t> tokens, const AttentionBatch& ba
     backend_.download(last_ids_.data, prev.size() * sizeof(int32_t), prev.data());
     resolved.assign(tokens.begin(), tokens.end());
     for (int32_t& id : resolved) {
-      if (id < 0) id = prev[size_t(-int64_t(id) - 1)];
+      if (id < 0) id = prev[placeholder_row(id)];
     }
     tokens = resolved;
     placeholders = false;

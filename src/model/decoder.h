@@ -1,4 +1,6 @@
-// The decoder-only transformer shared by every supported family, run on a Backend.
+// The decoder-only transformer shared by every supported family, run on a Backend: its weights
+// and its forward pass (the KV cache it writes is model/kv_cache.h; the plan of a step,
+// runtime/).
 //
 // Per layer: h = x + o_proj(attn(rope(q), rope(k), v)); x = h + down(silu(gate(n)) * up(n)),
 // with RMSNorm before attention and MLP. q/k/v and gate/up are fused into one matrix each at load.
@@ -13,33 +15,9 @@
 #include "backend/backend.h"
 #include "mlxs/status.h"
 #include "model/config.h"
+#include "model/kv_cache.h"
 
 namespace mlxs {
-
-// The paged KV cache of one model: per layer K and V pools of (num_blocks + 1) * block_size
-// rows. Blocks [0, num_blocks) belong to sequences; the last one, scratch_block(), is never
-// handed out (the scheduler's pool has num_blocks blocks): padding rows of bucketed decode steps
-// and the load-time warm-up write there.
-class KvCache {
- public:
-  static Result<std::unique_ptr<KvCache>> create(Backend& backend, const ModelArch& config,
-                                                 int num_blocks, int block_size,
-                                                 DType dtype = DType::kF32);
-  ~KvCache();
-  int num_blocks() const { return num_blocks_; }
-  int scratch_block() const { return num_blocks_; }
-  int block_size() const { return block_size_; }
-  KvLayer& layer(int i) { return layers_[size_t(i)]; }
-  // Bytes one block takes across all layers (K and V).
-  static size_t bytes_per_block(const ModelArch& config, int block_size, DType dtype);
-
- private:
-  KvCache(Backend& backend) : backend_(backend) {}
-  Backend& backend_;
-  int num_blocks_ = 0;
-  int block_size_ = 0;
-  std::vector<KvLayer> layers_;
-};
 
 struct LayerWeights {
   Tensor input_norm, post_norm;  // [1, D]
@@ -92,6 +70,10 @@ class Model {
   // device. A logits step must end before the next one begins.
   enum class StepKind { kGreedy, kSampled, kLogits };
   static constexpr size_t kMaxStepsInFlight = 2;
+  // The placeholder token id for row k of the last begun step, and the row a placeholder
+  // (a negative token id) names. The engine's side of the protocol is runtime/step_pipeline.h.
+  static constexpr int32_t placeholder(size_t row) { return -int32_t(row) - 1; }
+  static constexpr size_t placeholder_row(int32_t token) { return size_t(-int64_t(token) - 1); }
   Status begin_step(StepKind kind, std::span<const int32_t> tokens, const AttentionBatch& batch,
                     std::span<const int32_t> logit_rows, KvCache& cache,
                     const SampleBatch* sampling);

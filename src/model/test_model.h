@@ -165,12 +165,13 @@ inline GenRun generate_pipelined(Model& m, KvCache& cache,
   std::vector<int> cached(static_cast<size_t>(S), 0);
   std::vector<int32_t> rows, next;
   for (int step = 0; step < num_new; ++step) {
-    // Sequence s's token this step: its prompt, then placeholder -(s + 1) for row s of the
+    // Sequence s's token this step: its prompt, then Model::placeholder(s) for row s of the
     // step in flight.
     std::vector<std::vector<int32_t>> feeds(static_cast<size_t>(S));
     std::vector<SeqStep> steps;
     for (int s = 0; s < S; ++s) {
-      feeds[size_t(s)] = step == 0 ? prompts[size_t(s)] : std::vector<int32_t>{-(s + 1)};
+      feeds[size_t(s)] =
+          step == 0 ? prompts[size_t(s)] : std::vector<int32_t>{Model::placeholder(size_t(s))};
       steps.push_back({tables[size_t(s)], cached[size_t(s)], feeds[size_t(s)]});
     }
     std::vector<int32_t> flat;

@@ -22,7 +22,7 @@ using test_support::small_config;
 // One step of `s`, every sequence that needs logits sampling 1000 + its context length.
 void step(Scheduler& s) {
   SchedulerOutput out = s.schedule();
-  std::vector<sched::SampleResult> r(out.seqs.size());
+  std::vector<sched::SampledToken> r(out.seqs.size());
   for (size_t i = 0; i < r.size(); ++i) r[i].token = 1000 + out.seqs[i].context_len();
   (void)s.update(out, r);
 }
@@ -69,7 +69,7 @@ TEST(StepBatch, PositionsAndSlotsAreTheSchedulersOwn) {
     EXPECT_EQ(b.attention.positions, out.positions);
     EXPECT_EQ(b.attention.slot_mapping, out.slot_mapping);
     EXPECT_EQ(b.token_ids, out.token_ids);
-    std::vector<sched::SampleResult> r(out.seqs.size());
+    std::vector<sched::SampledToken> r(out.seqs.size());
     for (auto& x : r) x.token = 7;
     (void)s.update(out, r);
   }

@@ -10,6 +10,11 @@
 namespace mlxs::sched {
 namespace {
 
+bool is_stop_token(const std::vector<int32_t>& stop_token_ids, int32_t token) {
+  return token >= 0 &&
+         std::find(stop_token_ids.begin(), stop_token_ids.end(), token) != stop_token_ids.end();
+}
+
 Status invalid(const std::string& field, const std::string& rule, double got) {
   return error(ErrorCode::kInvalidParams,
                fmt::format("scheduler.{} must be {}, got {}", field, rule, got));
@@ -44,7 +49,7 @@ Scheduler::Scheduler(const SchedulerConfig& config)
 
 Status Scheduler::add(Sequence seq) {
   const std::string what = "request " + std::to_string(seq.id);
-  if (seqs_.count(seq.id)) {
+  if (seqs_.count(seq.id) || unresolved_.count(seq.id)) {
     return error(ErrorCode::kInvalidParams, what + ": id is already in use by a live request");
   }
   if (seq.num_prompt_tokens < 1 || seq.num_output_tokens() != 0) {
@@ -234,26 +239,28 @@ void Scheduler::emit(const Sequence& seq, int num_new_tokens, SchedulerOutput& o
 // --- applying a step ------------------------------------------------------------------------
 
 std::vector<FinishedSeq> Scheduler::update(const SchedulerOutput& out,
-                                           std::span<const SampleResult> results) {
-  MLXS_CHECK(results.size() == out.seqs.size());
+                                           std::span<const SampledToken> tokens) {
+  MLXS_CHECK(tokens.size() == out.seqs.size());
   std::vector<FinishedSeq> finished;
   for (size_t i = 0; i < out.seqs.size(); ++i) {
     auto it = seqs_.find(out.seqs[i].id);
     if (it == seqs_.end()) continue;  // aborted since schedule()
     Sequence& seq = it->second;
-    if (!apply_result(seq, out.seqs[i], results[i])) continue;
-    finished.push_back(
-        {seq.id, *seq.finish_reason, seq.num_prompt_tokens, seq.num_output_tokens()});
-    release_blocks(seq);
-    queue_of(seq).erase(key(seq));
-    seqs_.erase(it);
+    if (!apply_result(seq, out.seqs[i], tokens[i])) continue;
+    const FinishedSeq f{seq.id, *seq.finish_reason, seq.num_prompt_tokens, seq.num_output_tokens()};
+    if (seq.tokens.back() < 0) {
+      unresolved_[seq.id] = {f, std::move(seq.stop_token_ids)};  // reported when resolved
+    } else {
+      finished.push_back(f);
+    }
+    forget(it);
   }
   return finished;
 }
 
 // Applies one sequence's step; true when it finished (finish_reason set).
 bool Scheduler::apply_result(Sequence& seq, const ScheduledSeq& planned,
-                             const SampleResult& result) {
+                             const SampledToken& sampled) {
   // Its blocks may have been released since schedule() (resume() under max_num_seqs): then the
   // computed K/V are gone and only the sampled token is kept.
   if (!seq.block_table.empty() && seq.num_computed_tokens == planned.start_pos) {
@@ -261,9 +268,9 @@ bool Scheduler::apply_result(Sequence& seq, const ScheduledSeq& planned,
     cache_full_blocks(seq);
   }
   if (!planned.needs_logits) return false;
-  MLXS_CHECK(result.token >= 0 || seq.tokens.back() >= 0);  // one placeholder at a time
-  seq.tokens.push_back(result.token);
-  if (result.stop) {
+  MLXS_CHECK(sampled.token >= 0 || seq.tokens.back() >= 0);  // one placeholder at a time
+  seq.tokens.push_back(sampled.token);
+  if (is_stop_token(seq.stop_token_ids, sampled.token)) {
     seq.finish_reason = FinishReason::kStop;
   } else if (seq.num_output_tokens() >= seq.max_tokens ||
              seq.num_tokens() >= config_.max_model_len) {
@@ -296,34 +303,40 @@ void Scheduler::ensure_block_hashes(Sequence& seq) const {
   }
 }
 
-Status Scheduler::resolve_placeholder(SeqId id, int32_t token) {
+Result<std::optional<FinishedSeq>> Scheduler::resolve_placeholder(SeqId id, int32_t token) {
+  const std::string what = "resolve_placeholder: request " + std::to_string(id);
+  if (token < 0) {
+    return error(ErrorCode::kInternalError,
+                 what + ": " + std::to_string(token) + " is no token id");
+  }
+  if (auto u = unresolved_.find(id); u != unresolved_.end()) {
+    FinishedSeq f = u->second.finished;
+    if (is_stop_token(u->second.stop_token_ids, token)) f.reason = FinishReason::kStop;
+    unresolved_.erase(u);
+    return std::optional<FinishedSeq>(f);
+  }
   auto it = seqs_.find(id);
-  if (it == seqs_.end()) {
-    return error(ErrorCode::kNotFound,
-                 "resolve_placeholder: request " + std::to_string(id) + " is not live");
-  }
+  if (it == seqs_.end()) return error(ErrorCode::kNotFound, what + " is not live");
   Sequence& seq = it->second;
-  if (token < 0 || seq.tokens.back() >= 0) {
-    return error(ErrorCode::kInternalError, "resolve_placeholder: request " + std::to_string(id) +
-                                                " has no placeholder or " + "the token " +
-                                                std::to_string(token) + " is not a token id");
-  }
+  if (seq.tokens.back() >= 0) return error(ErrorCode::kInternalError, what + " has no placeholder");
   seq.tokens.back() = token;
-  return {};
+  if (!is_stop_token(seq.stop_token_ids, token)) return std::optional<FinishedSeq>();
+  seq.finish_reason = FinishReason::kStop;
+  const FinishedSeq f{id, FinishReason::kStop, seq.num_prompt_tokens, seq.num_output_tokens()};
+  forget(it);
+  return std::optional<FinishedSeq>(f);
 }
 
 // --- cancel, backpressure -------------------------------------------------------------------
 
 Status Scheduler::abort(SeqId id, FinishReason reason) {
+  if (unresolved_.erase(id)) return {};
   auto it = seqs_.find(id);
   if (it == seqs_.end()) {
     return error(ErrorCode::kNotFound, "abort: request " + std::to_string(id) + " is not live");
   }
-  Sequence& seq = it->second;
-  seq.finish_reason = reason;
-  release_blocks(seq);
-  queue_of(seq).erase(key(seq));
-  seqs_.erase(it);
+  it->second.finish_reason = reason;
+  forget(it);
   return {};
 }
 
@@ -402,6 +415,14 @@ Scheduler::Queue& Scheduler::queue_of(const Sequence& seq) {
 
 int Scheduler::blocks_for(int num_tokens) const {
   return (num_tokens + config_.block_size - 1) / config_.block_size;
+}
+
+// Frees a finished sequence's blocks and drops it from its queue and the live set.
+void Scheduler::forget(std::unordered_map<SeqId, Sequence>::iterator it) {
+  Sequence& seq = it->second;
+  release_blocks(seq);
+  queue_of(seq).erase(key(seq));
+  seqs_.erase(it);
 }
 
 // Frees seq's blocks: the K/V of its computed tokens are gone (cached ones stay findable).

@@ -1,11 +1,19 @@
 // The scheduler: continuous batching over a paged KV cache, as pure bookkeeping.
 //
 // One engine step is: out = schedule(); run the model on make_step_batch(out); sample the rows
-// with needs_logits; update(out, results). A pipelined engine may call update() before the
-// sampled tokens are known, with negative placeholders the model resolves on the device; it then
-// gives each real token with resolve_placeholder() before the next update(). A placeholder is
-// only ever a sequence's last token, and its block is not hashed into the prefix cache until
-// it is resolved. No backend calls, no I/O, no clock, no threads:
+// with needs_logits; update(out, tokens). The scheduler alone decides when a sequence ends
+// because of its tokens: at its max_tokens, at the context length, or on one of its stop token
+// ids (Sequence::stop_token_ids). Everything else that ends a sequence (a cancel, a timeout, a
+// stop string seen in the text, a failed step) is reported to it with abort().
+//
+// Pipelining (runtime/step_pipeline.h): an engine may call update() before the sampled tokens
+// are known, with negative placeholders the model resolves on the device; it then gives each
+// real token with resolve_placeholder() before the next update(). A placeholder is only ever a
+// sequence's last token, and its block is not hashed into the prefix cache until it is
+// resolved. Whether a placeholder is a stop token is known only when it is resolved, so a
+// sequence ended by length on a placeholder is released at once (its blocks freed, never
+// scheduled again) but reported finished by resolve_placeholder(), with kStop if the token is
+// a stop id, else kLength. No backend calls, no I/O, no clock, no threads:
 // data in, data out. Not thread-safe: the engine loop's thread makes every call, and never calls
 // schedule() twice without an update() in between (the plan of a step must be applied first).
 //
@@ -33,6 +41,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <span>
 #include <unordered_map>
@@ -69,12 +78,11 @@ struct SchedulerConfig {
 // InvalidParams naming the first field out of range, or ok.
 Status validate(const SchedulerConfig& config);
 
-// The sampler's answer for out.seqs[i] (same index).
-struct SampleResult {
-  // The sampled token, required when needs_logits (else ignored): a token id, or a negative
-  // placeholder for a token not yet known (see resolve_placeholder()).
+// The token sampled for out.seqs[i] (same index).
+struct SampledToken {
+  // Required when needs_logits (else ignored): a token id, or a negative placeholder for a
+  // token not yet known (see resolve_placeholder()).
   int32_t token = -1;
-  bool stop = false;  // the engine detected EOS / a stop token / a stop sequence
 };
 
 struct FinishedSeq {
@@ -112,22 +120,27 @@ class Scheduler {
   SchedulerOutput schedule();
 
   // Applies a step: advances num_computed_tokens by the tokens computed, registers newly full
-  // blocks in the prefix cache, appends results[i].token for each sequence with needs_logits,
-  // and finishes sequences (stop flag, max_tokens, or context length), freeing their blocks.
-  // results.size() must equal out.seqs.size(). Sequences aborted since schedule() are skipped
-  // (so an id must not be reused by add() while a step that planned it is in flight).
-  // Returns the sequences finished by this step; they are forgotten by the scheduler.
-  std::vector<FinishedSeq> update(const SchedulerOutput& out,
-                                  std::span<const SampleResult> results);
+  // blocks in the prefix cache, appends tokens[i].token for each sequence with needs_logits,
+  // and finishes sequences (a stop token id, max_tokens, or the context length), freeing their
+  // blocks. tokens.size() must equal out.seqs.size(). Sequences aborted since schedule() are
+  // skipped (so an id must not be reused by add() while a step that planned it is in flight).
+  // Returns the sequences finished by this step; they are forgotten by the scheduler. A
+  // sequence ended by length on a placeholder is released now and reported by
+  // resolve_placeholder().
+  std::vector<FinishedSeq> update(const SchedulerOutput& out, std::span<const SampledToken> tokens);
 
   // Replaces the placeholder that update() appended as `id`'s last token with `token` (>= 0).
-  // NotFound if the id is not live (it may have finished by length meanwhile); InternalError if
-  // its last token is no placeholder.
-  Status resolve_placeholder(SeqId id, int32_t token);
+  // Returns the sequence's end when that token ends it: a stop token id (kStop: the sequence
+  // is forgotten now, so the step in flight's row for it is dropped), or the length update()
+  // reached on the placeholder (kLength, or kStop if the token is also a stop id); nullopt
+  // when it goes on. NotFound if the id is neither live nor awaiting its last token;
+  // InternalError if its last token is no placeholder or `token` is no token id.
+  Result<std::optional<FinishedSeq>> resolve_placeholder(SeqId id, int32_t token);
 
-  // Cancels a live sequence: frees its blocks now and forgets it (reason kCancelled or
-  // kTimeout, or kStop for a stop the engine saw late, all reported by the caller). NotFound if
-  // the id is not live.
+  // Ends a sequence for a reason outside its tokens: frees its blocks now and forgets it
+  // (reason kCancelled or kTimeout, or kStop for a stop string the engine saw late, all
+  // reported by the caller). A sequence awaiting its last token (see resolve_placeholder()) is
+  // forgotten too. NotFound if the id is neither.
   Status abort(SeqId id, FinishReason reason = FinishReason::kCancelled);
   // Backpressure: a paused sequence is not scheduled; it keeps its blocks until a pressured
   // step preempts it (paused sequences are the first victims). Idempotent. NotFound if not live.
@@ -173,7 +186,8 @@ class Scheduler {
   int num_blocks_to_admit(const Sequence& seq, std::span<const BlockId> hits) const;
   void emit(const Sequence& seq, int num_new_tokens, SchedulerOutput& out) const;
 
-  bool apply_result(Sequence& seq, const ScheduledSeq& planned, const SampleResult& result);
+  bool apply_result(Sequence& seq, const ScheduledSeq& planned, const SampledToken& sampled);
+  void forget(std::unordered_map<SeqId, Sequence>::iterator it);
   void cache_full_blocks(Sequence& seq);
   void ensure_block_hashes(Sequence& seq) const;
   int blocks_for(int num_tokens) const;
@@ -186,9 +200,16 @@ class Scheduler {
   SchedulerConfig config_;
   BlockPool pool_;
   std::unordered_map<SeqId, Sequence> seqs_;  // live sequences
-  Queue waiting_;                             // kWaiting and kPreempted; hold no blocks
-  Queue running_;                             // kRunning; hold blocks
-  Queue paused_;                              // kPaused; may hold blocks
+  // Ended by length on a placeholder, released, awaiting resolve_placeholder(): the report,
+  // and the stop ids that may still turn it into kStop.
+  struct Unresolved {
+    FinishedSeq finished;
+    std::vector<int32_t> stop_token_ids;
+  };
+  std::unordered_map<SeqId, Unresolved> unresolved_;
+  Queue waiting_;  // kWaiting and kPreempted; hold no blocks
+  Queue running_;  // kRunning; hold blocks
+  Queue paused_;   // kPaused; may hold blocks
   uint64_t next_arrival_seq_ = 0;
   int64_t num_preemptions_ = 0;
 };

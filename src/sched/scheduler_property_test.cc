@@ -104,7 +104,9 @@ class Harness {
                       (kv_tokens + c_.block_size - 1) / c_.block_size <= c_.num_blocks &&
                       (c_.chunked_prefill || kv_tokens <= c_.max_num_batched_tokens);
     const SeqId id = next_id_++;
-    const Status st = s_.add(Sequence(id, std::move(prompt), max_tokens, priority, now_));
+    Sequence seq(id, std::move(prompt), max_tokens, priority, now_);
+    if (*rc::gen::inRange(0, 2) == 0) seq.stop_token_ids = {3};  // sampled 1 time in 4
+    const Status st = s_.add(std::move(seq));
     RC_ASSERT(st.ok() == fits);
     if (st.ok()) live_.insert(id);
   }
@@ -202,11 +204,8 @@ class Harness {
   }
 
   void apply_update() {
-    std::vector<SampleResult> results(in_flight_->seqs.size());
-    for (SampleResult& r : results) {
-      r.token = *rc::gen::inRange(0, 4);
-      r.stop = *rc::gen::weightedElement<bool>({{1, true}, {15, false}});
-    }
+    std::vector<SampledToken> results(in_flight_->seqs.size());
+    for (SampledToken& r : results) r.token = *rc::gen::inRange(0, 4);
     for (const FinishedSeq& f : s_.update(*in_flight_, results)) {
       RC_ASSERT(f.reason == FinishReason::kStop || f.reason == FinishReason::kLength);
       finish(f.id);

@@ -15,8 +15,8 @@ using test_support::prompt_of;
 using test_support::small_config;
 
 // Samples token 1000 + position for every sequence that needs logits; no stops.
-std::vector<SampleResult> sample_all(const SchedulerOutput& out) {
-  std::vector<SampleResult> r(out.seqs.size());
+std::vector<SampledToken> sample_all(const SchedulerOutput& out) {
+  std::vector<SampledToken> r(out.seqs.size());
   for (size_t i = 0; i < r.size(); ++i) r[i].token = 1000 + out.seqs[i].context_len();
   return r;
 }
@@ -88,14 +88,78 @@ TEST(Scheduler, PrefillThenDecodeIsOnePath) {
   EXPECT_EQ(s.block_pool().num_free(), 16);
 }
 
-TEST(Scheduler, StopFlagFinishesWithStop) {
+TEST(Scheduler, StopTokenIdFinishesWithStop) {
   Scheduler s = make(small_config());
-  ASSERT_TRUE(s.add(Sequence(1, prompt_of(3), 10)).ok());
+  Sequence seq(1, prompt_of(3), 10);
+  seq.stop_token_ids = {5, 9};
+  ASSERT_TRUE(s.add(std::move(seq)).ok());
   SchedulerOutput out = s.schedule();
-  std::vector<FinishedSeq> f = s.update(out, std::vector<SampleResult>{{5, true}});
+  EXPECT_TRUE(s.update(out, std::vector<SampledToken>{{4}}).empty());  // not a stop id
+  out = s.schedule();
+  std::vector<FinishedSeq> f = s.update(out, std::vector<SampledToken>{{9}});
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].reason, FinishReason::kStop);
-  EXPECT_EQ(f[0].num_output_tokens, 1);
+  EXPECT_EQ(f[0].num_output_tokens, 2);
+  EXPECT_EQ(s.find(1), nullptr);
+  EXPECT_EQ(s.block_pool().num_free(), 16);
+}
+
+// A placeholder's stop id is known when it is resolved: the scheduler ends the sequence then,
+// and the step in flight that planned it again is applied without it.
+TEST(Scheduler, ResolvingAPlaceholderToAStopIdEndsTheSequence) {
+  Scheduler s = make(small_config());
+  Sequence seq(1, prompt_of(3), 10);
+  seq.stop_token_ids = {7};
+  ASSERT_TRUE(s.add(std::move(seq)).ok());
+  SchedulerOutput out = s.schedule();
+  ASSERT_TRUE(s.update(out, std::vector<SampledToken>{{-1}}).empty());
+  SchedulerOutput next = s.schedule();  // planned with the placeholder
+  Result<std::optional<FinishedSeq>> f = s.resolve_placeholder(1, 6);
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(f->has_value());  // goes on
+  ASSERT_TRUE(s.update(next, std::vector<SampledToken>{{-1}}).empty());
+  next = s.schedule();
+  f = s.resolve_placeholder(1, 7);
+  ASSERT_TRUE(f.ok() && f->has_value());
+  EXPECT_EQ((*f)->reason, FinishReason::kStop);
+  EXPECT_EQ((*f)->num_output_tokens, 2);
+  EXPECT_EQ(s.find(1), nullptr);
+  EXPECT_TRUE(s.update(next, std::vector<SampledToken>{{-1}}).empty());  // skipped
+  EXPECT_EQ(s.block_pool().num_free(), 16);
+  EXPECT_EQ(s.resolve_placeholder(1, 7).status().code(), ErrorCode::kNotFound);
+}
+
+// A sequence that reaches max_tokens on a placeholder is released at once and reported when
+// the token is known: kLength, or kStop when that last token is a stop id.
+TEST(Scheduler, LengthOnAPlaceholderIsReportedWhenResolved) {
+  for (int32_t last : {4, 7}) {
+    Scheduler s = make(small_config());
+    Sequence seq(1, prompt_of(3), 1);
+    seq.stop_token_ids = {7};
+    ASSERT_TRUE(s.add(std::move(seq)).ok());
+    SchedulerOutput out = s.schedule();
+    EXPECT_TRUE(s.update(out, std::vector<SampledToken>{{-1}}).empty());
+    EXPECT_EQ(s.find(1), nullptr);  // released: never scheduled again
+    EXPECT_EQ(s.block_pool().num_free(), 16);
+    EXPECT_TRUE(s.schedule().empty());
+    EXPECT_EQ(s.add(Sequence(1, prompt_of(2), 1)).code(), ErrorCode::kInvalidParams);  // in use
+    Result<std::optional<FinishedSeq>> f = s.resolve_placeholder(1, last);
+    ASSERT_TRUE(f.ok() && f->has_value());
+    EXPECT_EQ((*f)->reason, last == 7 ? FinishReason::kStop : FinishReason::kLength);
+    EXPECT_EQ((*f)->num_output_tokens, 1);
+    EXPECT_EQ(s.resolve_placeholder(1, last).status().code(), ErrorCode::kNotFound);  // once
+  }
+}
+
+// Aborting a sequence that awaits its last token forgets it: nothing is reported later.
+TEST(Scheduler, AbortForgetsASequenceAwaitingItsLastToken) {
+  Scheduler s = make(small_config());
+  ASSERT_TRUE(s.add(Sequence(1, prompt_of(3), 1)).ok());
+  SchedulerOutput out = s.schedule();
+  EXPECT_TRUE(s.update(out, std::vector<SampledToken>{{-1}}).empty());
+  EXPECT_TRUE(s.abort(1).ok());
+  EXPECT_EQ(s.resolve_placeholder(1, 4).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(s.abort(1).code(), ErrorCode::kNotFound);
 }
 
 TEST(Scheduler, ChunkedPrefillSamplesOnlyAtTheEnd) {
@@ -226,16 +290,16 @@ TEST(Scheduler, PlaceholderIsScheduledThenResolvedAndOnlyThenHashed) {
   Scheduler s = make(small_config());  // block size 4
   ASSERT_TRUE(s.add(Sequence(1, prompt_of(3), 4)).ok());
   SchedulerOutput out = s.schedule();
-  std::vector<SampleResult> r(1);
+  std::vector<SampledToken> r(1);
   r[0].token = -1;
   ASSERT_TRUE(s.update(out, r).empty());
   EXPECT_EQ(s.find(1)->tokens, (std::vector<int32_t>{1, 2, 3, -1}));
   out = s.schedule();
   EXPECT_EQ(out.token_ids, std::vector<int32_t>{-1});  // the model reads it on the device
-  EXPECT_EQ(s.resolve_placeholder(1, -7).code(), ErrorCode::kInternalError);
+  EXPECT_EQ(s.resolve_placeholder(1, -7).status().code(), ErrorCode::kInternalError);
   ASSERT_TRUE(s.resolve_placeholder(1, 50).ok());
-  EXPECT_EQ(s.resolve_placeholder(1, 51).code(), ErrorCode::kInternalError);  // none left
-  EXPECT_EQ(s.resolve_placeholder(9, 51).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(s.resolve_placeholder(1, 51).status().code(), ErrorCode::kInternalError);  // none
+  EXPECT_EQ(s.resolve_placeholder(9, 51).status().code(), ErrorCode::kNotFound);
   ASSERT_TRUE(s.update(out, r).empty());  // computes [1, 2, 3, 50]: block 0 is full
   EXPECT_EQ(s.block_pool().num_cached(), 1);
   // The block was hashed with the resolved token: a prompt starting 1, 2, 3, 50 hits it.
@@ -255,7 +319,7 @@ TEST(Scheduler, RecomputedPlaceholderIsNotHashed) {
   Scheduler s = make(c);
   ASSERT_TRUE(s.add(Sequence(1, prompt_of(3), 8)).ok());
   SchedulerOutput out = s.schedule();
-  std::vector<SampleResult> r(1);
+  std::vector<SampledToken> r(1);
   r[0].token = -1;
   s.update(out, r);
   ASSERT_TRUE(s.pause(1).ok());

@@ -33,8 +33,8 @@ enum class SeqStatus : uint8_t {
 };
 
 // Why a sequence ended: the public mlxs::FinishReason (chunk.h). The scheduler itself sets kStop
-// (the engine saw EOS, a stop token or a stop sequence) and kLength (max_tokens outputs, or the
-// context length); abort() takes kCancelled or kTimeout.
+// (a stop token id was sampled) and kLength (max_tokens outputs, or the context length);
+// abort() takes kCancelled, kTimeout or kStop (a stop string the engine saw in the text).
 using mlxs::FinishReason;
 
 const char* seq_status_name(SeqStatus status);
@@ -58,6 +58,9 @@ struct Sequence {
   std::vector<int32_t> tokens;  // prompt followed by outputs; append-only
   int num_prompt_tokens;
   int max_tokens;  // outputs allowed (>= 1)
+  // Sampling one of these ends the sequence with kStop (the request's stop ids and the model's
+  // end-of-sequence ids); the token is the sequence's last output.
+  std::vector<int32_t> stop_token_ids;
   Priority priority;
   double arrival_time_s;  // caller's clock, seconds; drives ageing
 

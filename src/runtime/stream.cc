@@ -1,4 +1,4 @@
-#include "engine/stream.h"
+#include "runtime/stream.h"
 
 namespace mlxs {
 

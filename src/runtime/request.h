@@ -7,9 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/stop_matcher.h"
-#include "engine/stream.h"
 #include "mlxs/engine.h"
+#include "runtime/step_inputs.h"
+#include "runtime/stop_matcher.h"
+#include "runtime/stream.h"
 #include "sample/sampler.h"
 #include "sched/sequence.h"
 #include "tokenizer/detokenizer.h"
@@ -34,6 +35,9 @@ struct Request {
   EngineClock::time_point deadline = EngineClock::time_point::max();
   CancelToken cancel;
   std::shared_ptr<Stream> stream;
+  // Interfaces for the next features (runtime/step_inputs.h); empty on the plain path.
+  TokenMask token_mask;                     // constrained decoding
+  std::vector<EmbeddingSplice> embeddings;  // non-text inputs spliced into the prompt
 
   // --- engine thread only ---
   SamplingHistory history;
