@@ -118,7 +118,7 @@ TEST(GeneratorParamsSchema, AllErrorsAreCollectedInDocumentOrder) {
             msg("bogus",
                 "unknown field (known fields: model, prompt, max_tokens, temperature, "
                 "top_p, top_k, min_p, presence_penalty, frequency_penalty, "
-                "repetition_penalty, stop_sequences, stop_token_ids, seed, logprobs, "
+                "repetition_penalty, stop_sequences, stop_token_ids, ignore_eos, seed, logprobs, "
                 "top_logprobs, streaming, structured, multimodal, draft_model)") +
                 "; " + msg("temperature", "must be >= 0 and <= 2, got 5") + "; " +
                 msg("top_p", "must be > 0 and <= 1, got 0"));
@@ -277,6 +277,7 @@ TEST(GeneratorParamsSchema, AbsentFieldsKeepDefaults) {
                                                  {"prompt", "x"},
                                                  {"stop_sequences", nlohmann::json::array()},
                                                  {"stop_token_ids", nlohmann::json::array()},
+                                                 {"ignore_eos", false},
                                                  {"logprobs", false},
                                                  {"top_logprobs", 0},
                                                  {"streaming", true},
