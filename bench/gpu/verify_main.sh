@@ -13,7 +13,7 @@ cmake --preset cuda -DMLXS_DEPS_PREFIX="$PWD/.deps/gpu" > "$OUT/configure.log" 2
 cmake --build build/cuda -j"$(nproc)" --target mlxs_tests mlx-serving bench_engine bench_load > "$OUT/build.log" 2>&1 \
   || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
 echo "== tests"
-timeout 240 ./build/cuda/mlxs_tests --gtest_filter="${TEST_FILTER:-*Cuda*:*Golden*:EngineTest*}" 2>&1 | tee "$OUT/tests.log" \
+timeout ${TEST_TIMEOUT:-240} ./build/cuda/mlxs_tests --gtest_filter="${TEST_FILTER:-*Cuda*:*Golden*:EngineTest*}" 2>&1 | tee "$OUT/tests.log" \
   | grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|golden \]" | head -60
 echo "== engine tests with MLXS_BACKEND_CUDA_PRECISION=fast (bf16 activations and KV)"
 MLXS_BACKEND_CUDA_PRECISION=fast timeout 120 ./build/cuda/mlxs_tests --gtest_filter='EngineTest*' 2>&1 | tee "$OUT/tests_fast.log" \
