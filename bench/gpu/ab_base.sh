@@ -35,7 +35,7 @@ MODEL=/tmp/llama8b
 for round in $(seq 1 "${ROUNDS:-2}"); do
   for which in base new; do
     dir=.; [ $which = base ] && dir=.base
-    b1=$(timeout 90 $dir/build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick 2>&1 \
+    b1=$(timeout 90 $dir/build/cuda/mlx-serving bench-decode --model $MODEL --backend cuda --quick --concurrency 1 2>&1 \
       | grep -E "^\| \(a\)" | head -1 | grep -oE "[0-9]+\.[0-9]+ tok/s" | head -1)
     e=$(MLXS_SCHEDULER_MAX_NUM_SEQS=256 timeout 120 $dir/build/cuda/bench_engine $MODEL --prompt-tokens 512 \
       --tokens 128 --streams 256 2>&1 | grep -E "^\| 256 \|" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
