@@ -51,6 +51,8 @@ int run(const Args& a) {
   so.shutdown_deadline_ms = config->server.shutdown_deadline_ms;
   so.max_streams_per_connection = config->server.max_streams_per_connection;
   so.write_timeout_ms = config->server.write_timeout_ms;
+  so.tokenizer_threads = config->server.tokenizer_threads;
+  so.max_response_bytes = config->server.max_response_bytes;
   so.io_threads = a.io_threads;
   so.log_requests = !a.quiet;
   so.metrics = config->telemetry.metrics;

@@ -319,6 +319,16 @@ const Schema<ServerConfig>& schema_of<ServerConfig>() {
             "client stopped reading) drops the connection and cancels its generation, freeing "
             "its slots")
         .range(100, kDayMs);
+    s.field("tokenizer_threads", &ServerConfig::tokenizer_threads,
+            "threads that parse generation and tokenizer requests (chat template, tokenizing), "
+            "so that a large prompt never holds an I/O thread: /health stays prompt")
+        .range(1, 256);
+    s.field("max_response_bytes", &ServerConfig::max_response_bytes,
+            "largest body of a non-streamed generation response; a request whose estimate (n x "
+            "max_tokens x (1 + top_logprobs) entries) exceeds it is a 400 naming it, and a "
+            "response that grows past it is cancelled with a 400. Streamed responses have no "
+            "such limit")
+        .range(64 * 1024, int64_t(1) << 34);
     return s;
   }();
   return s;

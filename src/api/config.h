@@ -94,6 +94,8 @@ struct ServerConfig {
   int64_t shutdown_deadline_ms = 10000;
   int32_t max_streams_per_connection = 64;  // generators (n) one connection holds at once
   int64_t write_timeout_ms = 30000;         // a write unfinished this long drops the client
+  int32_t tokenizer_threads = 2;  // render chat templates and tokenize off the I/O threads
+  int64_t max_response_bytes = 64 * 1024 * 1024;  // a non-streamed response's largest body
 };
 
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };

@@ -100,7 +100,10 @@ class AnthropicMessagesDialect final : public Dialect {
     return out;
   }
 
-  json response(const GenerationState& s) const override {
+  // Anthropic's API has no logprobs: nothing per token to keep.
+  void record_token(GenerationState&, int, const TokenChunk&, size_t) const override {}
+
+  std::string response(const GenerationState& s) const override {
     const ChoiceState& c = s.choices[0];
     std::string stop_sequence;
     const std::string reason = stop_reason(c, &stop_sequence);
@@ -108,14 +111,14 @@ class AnthropicMessagesDialect final : public Dialect {
     if (c.meta && c.meta->cached_prompt_tokens > 0) {
       usage["cache_read_input_tokens"] = c.meta->cached_prompt_tokens;
     }
-    return {{"id", s.id},
-            {"type", "message"},
-            {"role", "assistant"},
-            {"model", s.model()},
-            {"content", json::array({{{"type", "text"}, {"text", c.text}}})},
-            {"stop_reason", reason},
-            {"stop_sequence", null_if_empty(stop_sequence)},
-            {"usage", usage}};
+    return dump_json({{"id", s.id},
+                      {"type", "message"},
+                      {"role", "assistant"},
+                      {"model", s.model()},
+                      {"content", json::array({{{"type", "text"}, {"text", c.text}}})},
+                      {"stop_reason", reason},
+                      {"stop_sequence", null_if_empty(stop_sequence)},
+                      {"usage", usage}});
   }
 
  private:

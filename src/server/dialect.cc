@@ -8,6 +8,27 @@ std::string dump_json(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string with_raw_member(std::string object, const char* key, const std::string& raw) {
+  object.pop_back();  // the closing brace
+  if (object.size() > 1) object += ',';
+  object += dump_json(key);
+  object += ':';
+  object += raw;
+  object += '}';
+  return object;
+}
+
+void append_element(std::string& array_body, const std::string& element) {
+  if (!array_body.empty()) array_body += ',';
+  array_body += element;
+}
+
+size_t ChoiceState::bytes() const {
+  size_t n = text.size();
+  for (const auto& part : logprobs) n += part.size();
+  return n;
+}
+
 std::string sse_data(const std::string& payload) {
   return "data: " + payload + "\n\n";
 }
@@ -25,7 +46,7 @@ int GenerationState::prompt_tokens() const {
 
 int GenerationState::completion_tokens() const {
   int n = 0;
-  for (const auto& c : choices) n += c.meta ? c.meta->tokens_generated : int(c.tokens.size());
+  for (const auto& c : choices) n += c.meta ? c.meta->tokens_generated : c.num_tokens;
   return n;
 }
 

@@ -22,12 +22,20 @@
 namespace mlxs::server {
 
 // One choice of a generation as far as it has come.
+// No per-token structure is kept: a non-streamed response's logprobs are appended to
+// `logprobs` as JSON text token by token (Dialect::record_token), so a response costs about its
+// own size in memory (issue 22, finding 7).
 struct ChoiceState {
   std::string text;
-  std::vector<TokenChunk> tokens;  // kept for logprobs and Anthropic's stop_sequence
+  int num_tokens = 0;  // tokens received
+  // Non-streamed: the choice's logprobs as JSON text, in as many parts as the dialect needs
+  // (the comma-separated elements of one array each).
+  std::vector<std::string> logprobs;
   std::optional<MetadataChunk> meta;
   std::optional<ErrorChunk> error;
   bool ended() const { return meta.has_value() || error.has_value(); }
+  // What the choice holds for the response: its text and its logprobs.
+  size_t bytes() const;
 };
 
 // A generation's response so far: what a dialect formats.
@@ -69,8 +77,12 @@ class Dialect {
                                    size_t offset) const = 0;
   virtual std::string stream_choice_end(const GenerationState& s, int index) const = 0;
   virtual std::string stream_epilogue(const GenerationState& s) const = 0;
-  // Not streaming: the 200 body once every choice has ended without error.
-  virtual nlohmann::json response(const GenerationState& s) const = 0;
+  // Not streaming: folds token `t` of choice `index` (`offset`: the choice's text length before
+  // it) into s.choices[index].logprobs as JSON text, when the request asked for logprobs.
+  virtual void record_token(GenerationState& s, int index, const TokenChunk& t,
+                            size_t offset) const = 0;
+  // Not streaming: the 200 body (JSON text) once every choice has ended without error.
+  virtual std::string response(const GenerationState& s) const = 0;
 };
 
 // The dialect of each kind; they live for the whole program.
@@ -84,5 +96,10 @@ std::string sse_data(const std::string& payload);
 std::string sse_event(const char* name, const nlohmann::json& payload);
 // `j` serialized; invalid UTF-8 (which never comes from the engine) is replaced, never thrown.
 std::string dump_json(const nlohmann::json& j);
+// `object` (the JSON text of an object) with the member `"key": raw` added, `raw` being JSON
+// text already (a value built incrementally, never parsed again).
+std::string with_raw_member(std::string object, const char* key, const std::string& raw);
+// Appends JSON text `element` to `array_body`, the comma-separated elements of an array.
+void append_element(std::string& array_body, const std::string& element);
 
 }  // namespace mlxs::server

@@ -53,11 +53,16 @@ class DialectTest : public ::testing::Test {
     t.top_logprobs = {{id, text, -0.5}, {9, "z", -2.0}};
     return t;
   }
-  // Choice 0 generated "Hi" and ended with `reason`.
-  void finish(FinishReason reason, const std::string& stop_sequence = "") {
+  // Choice 0 generated "Hi" (recorded for a non-streamed response of `d`) and ended with
+  // `reason`.
+  void finish(const Dialect& d, FinishReason reason, const std::string& stop_sequence = "") {
     ChoiceState& c = state_.choices[0];
-    c.text = "Hi";
-    c.tokens = {token("H", 1), token("i", 2)};
+    c = ChoiceState{};
+    for (const TokenChunk& t : {token("H", 1), token("i", 2)}) {
+      d.record_token(state_, 0, t, c.text.size());
+      c.text += t.text;
+      ++c.num_tokens;
+    }
     c.meta.emplace();
     c.meta->tokens_generated = 2;
     c.meta->prompt_tokens = 5;
@@ -103,7 +108,7 @@ TEST_F(DialectTest, ChatStreamsRoleThenDeltasThenFinishThenUsageAndDone) {
   ASSERT_EQ(delta.size(), 1u);
   EXPECT_EQ(delta[0]["choices"][0]["delta"]["content"], "H");
   EXPECT_TRUE(delta[0]["choices"][0]["logprobs"].is_null());  // not asked for
-  finish(FinishReason::kLength);
+  finish(d, FinishReason::kLength);
   auto end = data_events(d.stream_choice_end(state_, 0));
   EXPECT_EQ(end[0]["choices"][0]["finish_reason"], "length");
   auto epilogue = data_events(d.stream_epilogue(state_));
@@ -116,8 +121,8 @@ TEST_F(DialectTest, ChatStreamsRoleThenDeltasThenFinishThenUsageAndDone) {
 
 TEST_F(DialectTest, ChatResponseWithLogprobs) {
   request_.params.logprobs = true;
-  finish(FinishReason::kStop);
-  json r = openai_chat_dialect().response(state_);
+  finish(openai_chat_dialect(), FinishReason::kStop);
+  json r = json::parse(openai_chat_dialect().response(state_));
   EXPECT_EQ(r["object"], "chat.completion");
   EXPECT_EQ(r["id"], "id-1");
   EXPECT_EQ(r["choices"][0]["message"]["content"], "Hi");
@@ -146,9 +151,9 @@ TEST_F(DialectTest, CompletionsCarryTextAndOffsetLogprobs) {
   EXPECT_EQ(chunk[0]["object"], "text_completion");
   EXPECT_EQ(chunk[0]["choices"][0]["text"], "i");
   EXPECT_EQ(chunk[0]["choices"][0]["logprobs"]["text_offset"], json::array({1}));
-  finish(FinishReason::kStop);
+  finish(d, FinishReason::kStop);
   EXPECT_EQ(data_events(d.stream_choice_end(state_, 0))[0]["choices"][0]["text"], "");
-  json r = d.response(state_);
+  json r = json::parse(d.response(state_));
   EXPECT_EQ(r["choices"][0]["text"], "Hi");
   EXPECT_EQ(r["choices"][0]["logprobs"]["tokens"], json::array({"t1", "t2"}));
   EXPECT_EQ(r["choices"][0]["logprobs"]["text_offset"], json::array({0, 1}));
@@ -167,7 +172,7 @@ TEST_F(DialectTest, MessagesStreamTheAnthropicEventSequence) {
   sse = d.stream_token(state_, 0, token("H", 1), 0);
   EXPECT_EQ(data_events(sse)[0]["delta"]["text"], "H");
   EXPECT_EQ(d.stream_token(state_, 0, token("", 3), 1), "");  // no empty deltas
-  finish(FinishReason::kStop, "##");
+  finish(d, FinishReason::kStop, "##");
   EXPECT_EQ(d.stream_choice_end(state_, 0), "");  // the epilogue carries the stop reason
   sse = d.stream_epilogue(state_);
   EXPECT_EQ(event_names(sse),
@@ -180,8 +185,8 @@ TEST_F(DialectTest, MessagesStreamTheAnthropicEventSequence) {
 
 TEST_F(DialectTest, MessagesResponseStopReasonsAndUsage) {
   const Dialect& d = anthropic_messages_dialect();
-  finish(FinishReason::kStop);
-  json r = d.response(state_);
+  finish(d, FinishReason::kStop);
+  json r = json::parse(d.response(state_));
   EXPECT_EQ(r["type"], "message");
   EXPECT_EQ(r["content"][0]["text"], "Hi");
   EXPECT_EQ(r["stop_reason"], "end_turn");
@@ -189,8 +194,8 @@ TEST_F(DialectTest, MessagesResponseStopReasonsAndUsage) {
   EXPECT_EQ(r["usage"]["input_tokens"], 5);
   EXPECT_EQ(r["usage"]["output_tokens"], 2);
   EXPECT_EQ(r["usage"]["cache_read_input_tokens"], 3);
-  finish(FinishReason::kLength);
-  EXPECT_EQ(d.response(state_)["stop_reason"], "max_tokens");
+  finish(d, FinishReason::kLength);
+  EXPECT_EQ(json::parse(d.response(state_))["stop_reason"], "max_tokens");
 }
 
 TEST_F(DialectTest, MessagesStreamAnErrorAsAnErrorEventAndNothingAfter) {
@@ -200,6 +205,85 @@ TEST_F(DialectTest, MessagesStreamAnErrorAsAnErrorEventAndNothingAfter) {
   EXPECT_EQ(event_names(sse), std::vector<std::string>{"error"});
   EXPECT_EQ(data_events(sse)[0]["error"]["type"], "rate_limit_error");
   EXPECT_EQ(d.stream_epilogue(state_), "");
+}
+
+// Issue 22, finding 7: a non-streamed response's logprobs are built as JSON text token by
+// token. The whole body equals, member for member, what the former path built as one JSON tree
+// (written out here for two tokens with two alternatives each).
+TEST_F(DialectTest, IncrementalLogprobsEqualTheWholeTreeBody) {
+  request_.params.logprobs = true;
+  finish(openai_chat_dialect(), FinishReason::kStop);
+  auto entry = [](const std::string& text, const std::string& alt_text) {
+    json top = json::array();
+    for (auto [t, lp] : {std::pair<std::string, double>{alt_text, -0.5}, {"z", -2.0}}) {
+      json bytes = json::array();
+      for (unsigned char ch : t) bytes.push_back(int(ch));
+      top.push_back({{"token", t}, {"logprob", lp}, {"bytes", bytes}});
+    }
+    json bytes = json::array();
+    for (unsigned char ch : text) bytes.push_back(int(ch));
+    return json{{"token", text}, {"logprob", -0.5}, {"bytes", bytes}, {"top_logprobs", top}};
+  };
+  json expected = {
+      {"id", "id-1"},
+      {"object", "chat.completion"},
+      {"created", 1700000000},
+      {"model", "m"},
+      {"choices",
+       {{{"index", 0},
+         {"message", {{"role", "assistant"}, {"content", "Hi"}, {"refusal", nullptr}}},
+         {"logprobs", {{"content", {entry("t1", "H"), entry("t2", "i")}}, {"refusal", nullptr}}},
+         {"finish_reason", "stop"}}}},
+      {"usage",
+       {{"prompt_tokens", 5},
+        {"completion_tokens", 2},
+        {"total_tokens", 7},
+        {"prompt_tokens_details", {{"cached_tokens", 3}}}}}};
+  EXPECT_EQ(json::parse(openai_chat_dialect().response(state_)), expected);
+
+  const Dialect& d = openai_completions_dialect();
+  request_.params.logprobs = false;
+  request_.completion_logprobs = 2;
+  finish(d, FinishReason::kLength);
+  json top1 = {{"H", -0.5}, {"z", -2.0}}, top2 = {{"i", -0.5}, {"z", -2.0}};
+  EXPECT_EQ(json::parse(d.response(state_))["choices"][0], (json{{"text", "Hi"},
+                                                                 {"index", 0},
+                                                                 {"logprobs",
+                                                                  {{"tokens", {"t1", "t2"}},
+                                                                   {"token_logprobs", {-0.5, -0.5}},
+                                                                   {"top_logprobs", {top1, top2}},
+                                                                   {"text_offset", {0, 1}}}},
+                                                                 {"finish_reason", "length"}}));
+  // No logprobs asked: null, and nothing is kept per token.
+  request_.completion_logprobs = -1;
+  finish(d, FinishReason::kLength);
+  EXPECT_TRUE(state_.choices[0].logprobs.empty());
+  EXPECT_TRUE(json::parse(d.response(state_))["choices"][0]["logprobs"].is_null());
+}
+
+// Issue 22, finding 7: what a choice holds for its response is about the size of the JSON it
+// becomes (it used to keep every token and its alternatives as C++ structures, then a JSON tree,
+// then the text: several times the body). 2,000 tokens with 20 alternatives each.
+TEST_F(DialectTest, RecordedLogprobsCostAboutTheirJsonSize) {
+  request_.params.logprobs = true;
+  request_.params.top_logprobs = 20;
+  ChoiceState& c = state_.choices[0];
+  TokenChunk t = token("ab", 1);
+  t.top_logprobs.clear();
+  for (int i = 0; i < 20; ++i) t.top_logprobs.push_back({i, "alt" + std::to_string(i), -1.25});
+  for (int i = 0; i < 2000; ++i) {
+    openai_chat_dialect().record_token(state_, 0, t, c.text.size());
+    c.text += t.text;
+    ++c.num_tokens;
+  }
+  c.meta.emplace();
+  const std::string body = openai_chat_dialect().response(state_);
+  size_t held = c.text.capacity();
+  for (const auto& part : c.logprobs) held += part.capacity();
+  EXPECT_GT(body.size(), 2000u * 20 * 30);  // the alternatives are all there
+  EXPECT_LE(held, 2 * body.size());
+  EXPECT_EQ(json::parse(body)["choices"][0]["logprobs"]["content"].size(), 2000u);
+  EXPECT_EQ(c.bytes(), c.text.size() + c.logprobs[0].size());
 }
 
 }  // namespace

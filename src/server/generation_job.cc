@@ -1,5 +1,8 @@
 #include "server/generation_job.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -12,7 +15,41 @@ int64_t unix_now() {
       .count();
 }
 
+// Low estimates of what one token costs in a response, so that only requests sure to exceed the
+// cap are refused up front; the cap itself is enforced as the response grows.
+constexpr int64_t kTextBytesPerToken = 4;  // a token's text
+constexpr int64_t kBytesPerLogprob = 32;   // one logprob entry (the token's or an alternative)
+
+std::string response_too_large(int64_t max_bytes) {
+  return fmt::format(
+      "the response would exceed server.max_response_bytes ({} bytes): lower n, max_tokens or "
+      "top_logprobs/logprobs, or set stream: true (a streamed response has no such limit)",
+      max_bytes);
+}
+
 }  // namespace
+
+int64_t estimated_response_bytes(const GenerationRequest& request, int context_length) {
+  const GeneratorParams& p = request.params;
+  const int64_t tokens = p.max_tokens
+                             ? int64_t(*p.max_tokens)
+                             : std::max<int64_t>(1, context_length - request.num_prompt_tokens);
+  int64_t per_token = kTextBytesPerToken;
+  if (p.logprobs) per_token += (1 + std::max<int64_t>(0, p.top_logprobs)) * kBytesPerLogprob;
+  return int64_t(request.n) * tokens * per_token;
+}
+
+std::optional<ApiError> refuse_oversized_response(const GenerationRequest& request,
+                                                  int context_length, int64_t max_bytes) {
+  if (request.stream || max_bytes <= 0) return std::nullopt;
+  const int64_t estimate = estimated_response_bytes(request, context_length);
+  if (estimate <= max_bytes) return std::nullopt;
+  return bad_field(
+      "max_tokens",
+      fmt::format("with n={} and {} logprobs per token, at least {} bytes: {}", request.n,
+                  request.params.logprobs ? 1 + std::max(0, request.params.top_logprobs) : 0,
+                  estimate, response_too_large(max_bytes)));
+}
 
 std::string new_response_id(const Dialect& dialect) {
   static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -23,8 +60,12 @@ std::string new_response_id(const Dialect& dialect) {
 }
 
 GenerationJob::GenerationJob(GenerationRequest request, const Dialect& dialect, Engine& engine,
-                             Metrics& metrics)
-    : request_(std::move(request)), dialect_(dialect), engine_(engine), metrics_(metrics) {
+                             Metrics& metrics, int64_t max_response_bytes)
+    : request_(std::move(request)),
+      dialect_(dialect),
+      engine_(engine),
+      metrics_(metrics),
+      max_response_bytes_(max_response_bytes) {
   state_.request = &request_;
   state_.token_text = [this](int32_t id) {
     auto text = engine_.detokenize(model(), {id});
@@ -94,11 +135,24 @@ void GenerationJob::on_token(int index, TokenChunk t, std::string* out) {
   const auto now = Clock::now();
   if (last) metrics_.record_inter_token(std::chrono::duration<double>(now - *last).count());
   last = now;
-  const size_t offset = c.text.size();
+  if (too_large_) return;  // cancelled: what still comes is dropped
+  const size_t offset = c.text.size(), before = c.bytes();
   c.text += t.text;
-  if (request_.stream) *out += dialect_.stream_token(state_, index, t, offset);
-  t.top_logprobs.shrink_to_fit();
-  c.tokens.push_back(std::move(t));
+  ++c.num_tokens;
+  if (request_.stream) {
+    *out += dialect_.stream_token(state_, index, t, offset);
+    return;
+  }
+  dialect_.record_token(state_, index, t, offset);
+  response_bytes_ += int64_t(c.bytes() - before);
+  if (max_response_bytes_ > 0 && response_bytes_ > max_response_bytes_) {
+    too_large_ = true;
+    cancel();
+    for (auto& choice : state_.choices) {  // the memory goes now
+      std::string().swap(choice.text);
+      std::vector<std::string>().swap(choice.logprobs);
+    }
+  }
 }
 
 void GenerationJob::on_end(int index, std::string* out) {
@@ -110,8 +164,12 @@ void GenerationJob::on_end(int index, std::string* out) {
 }
 
 std::pair<int, std::string> GenerationJob::response_body() const {
+  if (too_large_) {
+    ApiError e = bad_field("max_tokens", response_too_large(max_response_bytes_));
+    return {e.http_status, dump_json(dialect_.error_json(e))};
+  }
   if (auto e = state_.first_error()) return {e->http_status, dump_json(dialect_.error_json(*e))};
-  return {200, dump_json(dialect_.response(state_))};
+  return {200, dialect_.response(state_)};
 }
 
 double GenerationJob::ttft_ms() const {
@@ -126,6 +184,7 @@ double GenerationJob::ttft_ms() const {
 }
 
 std::string GenerationJob::outcome() const {
+  if (too_large_) return "error:response_too_large";
   for (const auto& c : state_.choices) {
     if (c.error) return std::string("error:") + error_code_name(c.error->code);
   }

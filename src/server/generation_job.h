@@ -26,9 +26,10 @@ class GenerationJob {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `dialect` formats the response (a program-lifetime singleton).
-  GenerationJob(GenerationRequest request, const Dialect& dialect, Engine& engine,
-                Metrics& metrics);
+  // `dialect` formats the response (a program-lifetime singleton). A non-streamed response
+  // that grows past `max_response_bytes` (0: no cap) is cancelled and answered with a 400.
+  GenerationJob(GenerationRequest request, const Dialect& dialect, Engine& engine, Metrics& metrics,
+                int64_t max_response_bytes = 0);
   ~GenerationJob();
   GenerationJob(const GenerationJob&) = delete;  // state_ points into the job
   GenerationJob& operator=(const GenerationJob&) = delete;
@@ -68,7 +69,19 @@ class GenerationJob {
   GenerationState state_;  // state_.choices[i] is fed by generators_[i]
   std::vector<std::unique_ptr<Generator>> generators_;
   std::vector<std::optional<Clock::time_point>> last_token_;  // per choice, for inter-token time
+  const int64_t max_response_bytes_;
+  int64_t response_bytes_ = 0;  // non-streamed: what the choices hold (text and logprobs)
+  bool too_large_ = false;      // the response passed max_response_bytes: cancelled
 };
+
+// Non-streamed responses: a request whose response could exceed `max_bytes`
+// (server.max_response_bytes), estimated before it starts from n, max_tokens (or the context
+// the prompt leaves, `context_length`) and logprobs, is refused with a 400 naming the limit and
+// the fields to lower. nullopt: the estimate fits, or the request streams.
+std::optional<ApiError> refuse_oversized_response(const GenerationRequest& request,
+                                                  int context_length, int64_t max_bytes);
+// The estimate behind it, in bytes.
+int64_t estimated_response_bytes(const GenerationRequest& request, int context_length);
 
 // The dialect's id prefix ("chatcmpl-", "cmpl-", "msg_") followed by 24 random alphanumerics.
 std::string new_response_id(const Dialect& dialect);

@@ -6,6 +6,9 @@
 // blocking and stops pulling while the socket is backed up (so a slow client pauses only its own
 // stream).
 //
+// The bodies of the generation and tokenizer routes are parsed (JSON, chat template, tokenizing)
+// on a pool of tokenizer_threads, never on an I/O thread; the connection resumes on its strand.
+//
 // A client that disconnects (seen by a read kept pending on its socket, also for non-streaming
 // requests) has its generators cancelled at once; the engine frees its KV within one step.
 // Shutdown (SIGINT/SIGTERM or shutdown()): stop accepting, let in-flight work finish until
@@ -31,9 +34,11 @@ struct ServerOptions {
   int64_t write_timeout_ms = 30000;     // a write that cannot finish this long drops the client
   int64_t shutdown_deadline_ms = 10000;
   int io_threads = 2;
-  bool handle_signals = true;  // SIGINT / SIGTERM start a graceful shutdown
-  bool log_requests = true;    // one JSON line per request on stderr
-  bool metrics = true;         // serve /metrics (telemetry.metrics); false: 404
+  int tokenizer_threads = 2;  // parse generation/tokenizer requests off the I/O threads
+  int64_t max_response_bytes = 64 * 1024 * 1024;  // a non-streamed generation response's cap
+  bool handle_signals = true;                     // SIGINT / SIGTERM start a graceful shutdown
+  bool log_requests = true;                       // one JSON line per request on stderr
+  bool metrics = true;                            // serve /metrics (telemetry.metrics); false: 404
 };
 
 class HttpServer {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -249,6 +250,93 @@ TEST_F(HttpServerTest, AClientThatNeverReadsIsDroppedAfterTheWriteTimeout) {
     return metric("mlxs_http_connections") == 1 && metric("mlxs_http_requests_in_flight") == 1;
   }));  // only the /metrics exchange left
   close(fd);
+}
+
+// Issue 22, finding 6: a large prompt is parsed and tokenized off the I/O threads. With one I/O
+// thread, /health used to wait until the tokenizing was done (about half a second a MiB).
+TEST_F(HttpServerTest, HealthAnswersPromptlyWhileLargePromptsAreTokenized) {
+  ServerOptions o;
+  o.io_threads = 1;
+  o.tokenizer_threads = 2;
+  start(o);
+  std::string prompt;
+  while (prompt.size() < 1000000) prompt += "hello world, ";
+  const std::string body = R"({"model": "default", "max_tokens": 1, "prompt": ")" + prompt + "\"}";
+  std::vector<int> big;
+  for (int i = 0; i < 4; ++i) {
+    big.push_back(connect_client());
+    send_all(big.back(), post("/v1/completions", body, "Connection: close\r\n"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto t0 = Clock::now();
+  std::string health = exchange("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  EXPECT_TRUE(health.starts_with("HTTP/1.1 200")) << health;
+  // The large requests were still being tokenized: none has been answered yet.
+  pollfd fds[4];
+  for (int i = 0; i < 4; ++i) fds[i] = {big[size_t(i)], POLLIN, 0};
+  const int answered = poll(fds, 4, 0);
+  EXPECT_LT(ms, 100.0) << "answered " << answered << " of the large requests meanwhile";
+  for (int fd : big) {
+    // Each is answered in the end (a 400: the prompt is longer than the model's context).
+    EXPECT_TRUE(read_all(fd).starts_with("HTTP/1.1 400"));
+    close(fd);
+  }
+  if (answered > 0) GTEST_SKIP() << "the prompts were tokenized before /health was asked";
+}
+
+// Issue 22, finding 6: a connection that closes while its request is being tokenized costs
+// nothing: the server stays up and its gauges return to idle.
+TEST_F(HttpServerTest, AConnectionClosedWhileItsPromptIsTokenizedIsForgotten) {
+  start();
+  std::string prompt;
+  while (prompt.size() < 1000000) prompt += "hello world, ";
+  for (int i = 0; i < 3; ++i) {
+    int fd = connect_client();
+    send_all(fd, post("/v1/completions",
+                      R"({"model": "default", "max_tokens": 1, "prompt": ")" + prompt + "\"}"));
+    close(fd);
+  }
+  EXPECT_TRUE(eventually([&] {
+    return metric("mlxs_http_connections") == 1 && metric("mlxs_http_requests_in_flight") == 1;
+  }));  // only the /metrics exchange left
+}
+
+// Issue 22, finding 7: a non-streamed request whose response could exceed
+// server.max_response_bytes (n x max_tokens x (1 + top_logprobs) entries) is refused before it
+// starts (one such request took 4.5 GB); a streamed one is not.
+TEST_F(HttpServerTest, AnOversizedNonStreamedResponseIsRefusedUpFront) {
+  start();
+  const std::string body = R"({"model": "default", "messages": [{"role": "user", "content": "Hi"}],
+      "n": 64, "max_tokens": 1900, "logprobs": true, "top_logprobs": 20})";
+  const auto t0 = Clock::now();
+  std::string out = exchange(post("/v1/chat/completions", body, "Connection: close\r\n"));
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 5.0);
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 400")) << out.substr(0, 400);
+  EXPECT_NE(out.find("server.max_response_bytes"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"param\":\"max_tokens\""), std::string::npos) << out;
+  EXPECT_NE(out.find("stream: true"), std::string::npos) << out;
+}
+
+// Issue 22, finding 7: a response that grows past server.max_response_bytes (its estimate
+// fitted) is cancelled and answered with a 400 naming the limit.
+TEST_F(HttpServerTest, AResponseThatOutgrowsTheCapEndsWithAClearError) {
+  ServerOptions o;
+  o.max_response_bytes = 10000;  // 50 tokens x 6 logprob entries are estimated at 9,800 bytes
+  start(o);
+  const std::string body = R"({"model": "default", "messages": [{"role": "user", "content": "Hi"}],
+      "max_tokens": 50, "ignore_eos": true, "logprobs": true, "top_logprobs": 5})";
+  std::string out = exchange(post("/v1/chat/completions", body, "Connection: close\r\n"));
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 400")) << out.substr(0, 400);
+  EXPECT_NE(out.find("server.max_response_bytes (10000 bytes)"), std::string::npos) << out;
+  EXPECT_TRUE(eventually([&] { return metric("mlxs_active_streams") == 0; }));
+  // Streamed, the same request is not limited.
+  const std::string streamed =
+      R"({"model": "default", "messages": [{"role": "user", "content": "Hi"}],
+      "max_tokens": 50, "ignore_eos": true, "logprobs": true, "top_logprobs": 5, "stream": true})";
+  out = exchange(post("/v1/chat/completions", streamed, "Connection: close\r\n"));
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out.substr(0, 400);
+  EXPECT_NE(out.find("[DONE]"), std::string::npos);
 }
 
 }  // namespace

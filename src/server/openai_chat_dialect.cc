@@ -16,20 +16,17 @@ json bytes_of(const std::string& s) {
   return out;
 }
 
-json chat_logprobs(const GenerationState& s, const std::vector<TokenChunk>& tokens) {
-  json content = json::array();
-  for (const auto& t : tokens) {
-    const std::string text = s.token_text(t.token_id);
-    json top = json::array();
-    for (const auto& alt : t.top_logprobs) {
-      top.push_back({{"token", alt.text}, {"logprob", alt.logprob}, {"bytes", bytes_of(alt.text)}});
-    }
-    content.push_back({{"token", text},
-                       {"logprob", t.logprob.value_or(0.0)},
-                       {"bytes", bytes_of(text)},
-                       {"top_logprobs", top}});
+// One element of `logprobs.content`: token `t` and its alternatives.
+json chat_logprob(const GenerationState& s, const TokenChunk& t) {
+  const std::string text = s.token_text(t.token_id);
+  json top = json::array();
+  for (const auto& alt : t.top_logprobs) {
+    top.push_back({{"token", alt.text}, {"logprob", alt.logprob}, {"bytes", bytes_of(alt.text)}});
   }
-  return {{"content", content}, {"refusal", nullptr}};
+  return {{"token", text},
+          {"logprob", t.logprob.value_or(0.0)},
+          {"bytes", bytes_of(text)},
+          {"top_logprobs", top}};
 }
 
 class OpenAIChatDialect final : public OpenAIDialect {
@@ -48,9 +45,18 @@ class OpenAIChatDialect final : public OpenAIDialect {
     return out;
   }
 
+  void record_token(GenerationState& s, int index, const TokenChunk& t, size_t) const override {
+    if (!s.request->params.logprobs) return;
+    auto& parts = s.choices[size_t(index)].logprobs;
+    parts.resize(1);
+    append_element(parts[0], dump_json(chat_logprob(s, t)));
+  }
+
   std::string stream_token(const GenerationState& s, int index, const TokenChunk& t,
                            size_t) const override {
-    json lp = s.request->params.logprobs ? chat_logprobs(s, {t}) : json(nullptr);
+    json lp = s.request->params.logprobs
+                  ? json{{"content", json::array({chat_logprob(s, t)})}, {"refusal", nullptr}}
+                  : json(nullptr);
     return chunk(s, json::array({{{"index", index},
                                   {"delta", {{"content", t.text}}},
                                   {"logprobs", lp},
@@ -84,12 +90,17 @@ class OpenAIChatDialect final : public OpenAIDialect {
             {"finish_reason", finish_reason}};
   }
 
-  json response_choice(const GenerationState& s, int index) const override {
+  std::string response_choice(const GenerationState& s, int index) const override {
     const ChoiceState& c = s.choices[size_t(index)];
-    return {{"index", index},
-            {"message", {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}}},
-            {"logprobs", s.request->params.logprobs ? chat_logprobs(s, c.tokens) : json(nullptr)},
-            {"finish_reason", finish_reason(c)}};
+    json choice = {{"index", index},
+                   {"message", {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}}},
+                   {"finish_reason", finish_reason(c)}};
+    std::string logprobs = "null";
+    if (s.request->params.logprobs) {
+      logprobs =
+          "{\"content\":[" + (c.logprobs.empty() ? "" : c.logprobs[0]) + "],\"refusal\":null}";
+    }
+    return with_raw_member(dump_json(choice), "logprobs", logprobs);
   }
 };
 

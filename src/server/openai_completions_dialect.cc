@@ -1,6 +1,8 @@
 // OpenAI legacy completions (POST /v1/completions): a prompt as text (BOS added) or token ids;
 // choices carry `text` and completions-shaped logprobs (tokens, token_logprobs, top_logprobs,
 // text_offset).
+#include <array>
+
 #include "api/option_schemas.h"
 #include "server/openai_dialect.h"
 #include "server/request_fields.h"
@@ -10,22 +12,15 @@ namespace {
 
 using json = nlohmann::json;
 
-json completion_logprobs(const GenerationState& s, const std::vector<TokenChunk>& tokens,
-                         size_t offset) {
-  json out = {{"tokens", json::array()},
-              {"token_logprobs", json::array()},
-              {"top_logprobs", json::array()},
-              {"text_offset", json::array()}};
-  for (const auto& t : tokens) {
-    out["tokens"].push_back(s.token_text(t.token_id));
-    out["token_logprobs"].push_back(t.logprob.value_or(0.0));
-    json top = json::object();
-    for (const auto& alt : t.top_logprobs) top[alt.text] = alt.logprob;
-    out["top_logprobs"].push_back(top);
-    out["text_offset"].push_back(offset);
-    offset += t.text.size();
-  }
-  return out;
+// The legacy logprobs are four parallel arrays; these are token `t`'s elements of each.
+constexpr const char* kLogprobArrays[] = {"tokens", "token_logprobs", "top_logprobs",
+                                          "text_offset"};
+std::array<json, 4> completion_logprob(const GenerationState& s, const TokenChunk& t,
+                                       size_t offset) {
+  json top = json::object();
+  for (const auto& alt : t.top_logprobs) top[alt.text] = alt.logprob;
+  return {json(s.token_text(t.token_id)), json(t.logprob.value_or(0.0)), std::move(top),
+          json(offset)};
 }
 
 // `prompt`: a string (tokenized with the tokenizer's special tokens, like transformers'
@@ -64,10 +59,25 @@ class OpenAICompletionsDialect final : public OpenAIDialect {
 
   std::string stream_prologue(const GenerationState&) const override { return ""; }
 
+  void record_token(GenerationState& s, int index, const TokenChunk& t,
+                    size_t offset) const override {
+    if (s.request->completion_logprobs < 0) return;
+    auto& parts = s.choices[size_t(index)].logprobs;
+    parts.resize(4);
+    auto elements = completion_logprob(s, t, offset);
+    for (size_t i = 0; i < elements.size(); ++i) append_element(parts[i], dump_json(elements[i]));
+  }
+
   std::string stream_token(const GenerationState& s, int index, const TokenChunk& t,
                            size_t offset) const override {
-    json lp =
-        s.request->completion_logprobs >= 0 ? completion_logprobs(s, {t}, offset) : json(nullptr);
+    json lp = nullptr;
+    if (s.request->completion_logprobs >= 0) {
+      auto elements = completion_logprob(s, t, offset);
+      lp = json::object();
+      for (size_t i = 0; i < elements.size(); ++i) {
+        lp[kLogprobArrays[i]] = json::array({std::move(elements[i])});
+      }
+    }
     return chunk(
         s,
         json::array(
@@ -103,13 +113,19 @@ class OpenAICompletionsDialect final : public OpenAIDialect {
         {"text", ""}, {"index", index}, {"logprobs", nullptr}, {"finish_reason", finish_reason}};
   }
 
-  json response_choice(const GenerationState& s, int index) const override {
+  std::string response_choice(const GenerationState& s, int index) const override {
     const ChoiceState& c = s.choices[size_t(index)];
-    return {{"text", c.text},
-            {"index", index},
-            {"logprobs", s.request->completion_logprobs >= 0 ? completion_logprobs(s, c.tokens, 0)
-                                                             : json(nullptr)},
-            {"finish_reason", finish_reason(c)}};
+    json choice = {{"text", c.text}, {"index", index}, {"finish_reason", finish_reason(c)}};
+    std::string logprobs = "null";
+    if (s.request->completion_logprobs >= 0) {
+      std::string lp = "{}";
+      for (size_t i = 0; i < 4; ++i) {
+        lp = with_raw_member(std::move(lp), kLogprobArrays[i],
+                             "[" + (i < c.logprobs.size() ? c.logprobs[i] : "") + "]");
+      }
+      logprobs = std::move(lp);
+    }
+    return with_raw_member(dump_json(choice), "logprobs", logprobs);
   }
 };
 

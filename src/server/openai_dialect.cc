@@ -107,11 +107,15 @@ std::string OpenAIDialect::stream_epilogue(const GenerationState& s) const {
   return out;
 }
 
-json OpenAIDialect::response(const GenerationState& s) const {
-  json choices = json::array();
-  for (int i = 0; i < int(s.choices.size()); ++i) choices.push_back(response_choice(s, i));
-  return {{"id", s.id},         {"object", response_object()}, {"created", s.created},
-          {"model", s.model()}, {"choices", choices},          {"usage", usage_json(s)}};
+std::string OpenAIDialect::response(const GenerationState& s) const {
+  std::string choices;
+  for (int i = 0; i < int(s.choices.size()); ++i) append_element(choices, response_choice(s, i));
+  json head = {{"id", s.id},
+               {"object", response_object()},
+               {"created", s.created},
+               {"model", s.model()},
+               {"usage", usage_json(s)}};
+  return with_raw_member(dump_json(head), "choices", "[" + choices + "]");
 }
 
 std::string OpenAIDialect::finish_reason(const ChoiceState& c) {

@@ -17,7 +17,7 @@ class OpenAIDialect : public Dialect {
   nlohmann::json error_json(const ApiError& e) const final { return e.openai_json(); }
   std::string stream_choice_end(const GenerationState& s, int index) const final;
   std::string stream_epilogue(const GenerationState& s) const final;
-  nlohmann::json response(const GenerationState& s) const final;
+  std::string response(const GenerationState& s) const final;
 
  protected:
   // "chat.completion.chunk" / "text_completion" for stream chunks; "chat.completion" /
@@ -31,8 +31,8 @@ class OpenAIDialect : public Dialect {
   virtual bool stops_at_end_of_turn() const = 0;
   // The choice of the chunk that ends choice `index`.
   virtual nlohmann::json closing_choice(int index, const std::string& finish_reason) const = 0;
-  // Choice `index` of the whole response.
-  virtual nlohmann::json response_choice(const GenerationState& s, int index) const = 0;
+  // Choice `index` of the whole response, as JSON text (its logprobs spliced in as recorded).
+  virtual std::string response_choice(const GenerationState& s, int index) const = 0;
 
   // One stream chunk (an SSE data event) carrying `choices`.
   std::string chunk(const GenerationState& s, nlohmann::json choices) const;

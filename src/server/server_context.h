@@ -3,7 +3,9 @@
 // atomic, the log has its lock); it outlives every connection (each holds a shared_ptr).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -19,7 +21,10 @@ namespace mlxs::server {
 class ServerContext {
  public:
   ServerContext(Engine& e, std::vector<ServedModel> m, ServerOptions o)
-      : engine(e), models(std::move(m)), options(std::move(o)) {}
+      : engine(e),
+        models(std::move(m)),
+        options(std::move(o)),
+        tokenizer_pool(size_t(std::max(1, options.tokenizer_threads))) {}
   virtual ~ServerContext() = default;
 
   Engine& engine;
@@ -28,6 +33,9 @@ class ServerContext {
   Metrics metrics;
   std::atomic<bool> draining{false};
   std::atomic<uint64_t> next_request{1};
+  // Parses generation and tokenizer requests (JSON, chat template, tokenizing: seconds for a
+  // prompt of megabytes), so that no I/O thread waits on them (options.tokenizer_threads).
+  boost::asio::thread_pool tokenizer_pool;
 
   const ServedModel* find_model(const std::string& id) const {
     for (const auto& m : models) {

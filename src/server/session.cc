@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <stdexcept>
+#include <type_traits>
 
 #include "server/basic_routes.h"
 #include "server/connection_state.h"
@@ -44,6 +46,22 @@ bool is_framing_error(beast::error_code ec) {
          ec != http::error::partial_message && ec != http::error::short_read;
 }
 
+// The body as JSON, or a 400 (nested deeper than `max_depth`, or not JSON).
+std::variant<json, ApiError> parse_json_body(const std::string& text, int max_depth) {
+  if (json_nesting_depth(text, max_depth) > max_depth) {
+    return make_error(400, ErrorCode::kParseError,
+                      fmt::format("request body nests arrays/objects deeper than "
+                                  "server.max_json_depth ({})",
+                                  max_depth));
+  }
+  try {
+    return json::parse(text);
+  } catch (const json::exception& ex) {
+    return make_error(400, ErrorCode::kParseError,
+                      std::string("request body is not valid JSON: ") + ex.what());
+  }
+}
+
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
@@ -75,7 +93,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   void on_shutdown() override {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       self->writer_.close_after();
-      if (self->state_.is(State::kReading) || self->state_.is(State::kLingering)) self->close();
+      // Idle (a request being parsed off the I/O threads is answered: with 503 if it generates).
+      if ((self->state_.is(State::kReading) && !self->exchange_) ||
+          self->state_.is(State::kLingering)) {
+        self->close();
+      }
     });
   }
   void on_deadline() override {
@@ -143,14 +165,51 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     const auto match = routes().match(req.method_string(), req.target());
     begin_exchange(std::string(req.method_string()), match.name, match.dialect);
     writer_.begin(req.keep_alive() && !server_->draining, req.version() >= 11);
+    guarded([&] { dispatch(req, match); });
+  }
+
+  // Runs `f`; an exception (a bug) becomes a 500.
+  template <class F>
+  void guarded(F f) {
     try {
-      dispatch(req, match);
+      f();
     } catch (const std::exception& ex) {
       send_error(
           make_error(500, ErrorCode::kInternalError, std::string("internal error: ") + ex.what()));
     } catch (...) {
       send_error(make_error(500, ErrorCode::kInternalError, "internal error"));
     }
+  }
+
+  // Runs `work` (parsing a body, rendering a chat template, tokenizing: seconds for a prompt of
+  // megabytes) on the server's tokenizer pool, never on an I/O thread, then `then(*this,
+  // result)` on this connection's strand (issue 22, finding 6). The connection stays alive
+  // until then; one closed meanwhile (shutdown, a bug) drops the result. `work` must not touch
+  // the session: it runs on another thread. An exception in either (a bug) becomes a 500.
+  template <class Work, class Then>
+  void off_io_thread(Work work, Then then) {
+    using Result = std::invoke_result_t<Work&>;
+    auto strand = stream_.get_executor();
+    net::post(server_->tokenizer_pool, [self = shared_from_this(), strand, work = std::move(work),
+                                        then = std::move(then)]() mutable {
+      std::optional<Result> result;
+      std::string failure = "unknown exception";
+      try {
+        result.emplace(work());
+      } catch (const std::exception& ex) {
+        failure = ex.what();
+      } catch (...) {
+      }
+      // `self` moves into the continuation: this task never holds the last reference.
+      net::post(strand, [self = std::move(self), result = std::move(result),
+                         failure = std::move(failure), then = std::move(then)]() mutable {
+        if (self->state_.closed()) return;
+        self->guarded([&] {
+          if (!result) throw std::runtime_error(failure);
+          then(*self, std::move(*result));
+        });
+      });
+    });
   }
 
   void dispatch(const Request& req, const RouteTable<Handler>::Match& match) {
@@ -182,38 +241,41 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     return constant_time_equal(req["x-api-key"], key);
   }
 
-  // The body as JSON, or a 400 sent (too deep, or not JSON).
-  std::optional<json> parse_body(const std::string& text) {
-    const int max_depth = server_->options.max_json_depth;
-    if (json_nesting_depth(text, max_depth) > max_depth) {
-      send_error(make_error(400, ErrorCode::kParseError,
-                            fmt::format("request body nests arrays/objects deeper than "
-                                        "server.max_json_depth ({})",
-                                        max_depth)));
-      return std::nullopt;
-    }
-    try {
-      return json::parse(text);
-    } catch (const json::exception& ex) {
-      send_error(make_error(400, ErrorCode::kParseError,
-                            std::string("request body is not valid JSON: ") + ex.what()));
-      return std::nullopt;
-    }
-  }
-
   // --- the routes -----------------------------------------------------------------------------
   void on_health(const Request&, const std::string&) { send_reply(health_reply(*server_)); }
   void on_metrics(const Request&, const std::string&) { send_reply(metrics_reply(*server_)); }
   void on_models(const Request&, const std::string&) { send_reply(models_reply(*server_)); }
   void on_model(const Request&, const std::string& id) { send_reply(model_reply(*server_, id)); }
+  // The routes that parse a body run their parsing (and tokenizing) off the I/O threads.
   void on_tokenize(const Request& req, const std::string&) {
-    if (auto body = parse_body(req.body())) send_reply(tokenize_reply(*server_, *body));
+    off_io_thread(
+        [server = server_.get(), body = req.body()]() -> RouteResult {
+          auto parsed = parse_json_body(body, server->options.max_json_depth);
+          if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+          return tokenize_reply(*server, std::get<json>(parsed));
+        },
+        [](Session& self, RouteResult result) { self.send_reply(std::move(result)); });
   }
   void on_detokenize(const Request& req, const std::string&) {
-    if (auto body = parse_body(req.body())) send_reply(detokenize_reply(*server_, *body));
+    off_io_thread(
+        [server = server_.get(), body = req.body()]() -> RouteResult {
+          auto parsed = parse_json_body(body, server->options.max_json_depth);
+          if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+          return detokenize_reply(*server, std::get<json>(parsed));
+        },
+        [](Session& self, RouteResult result) { self.send_reply(std::move(result)); });
   }
   void on_generate(const Request& req, const std::string&) {
-    if (auto body = parse_body(req.body())) start_generation(*dialect_, *body);
+    using Parsed = std::variant<GenerationRequest, ApiError>;
+    off_io_thread(
+        [server = server_.get(), dialect = dialect_, body = req.body()]() -> Parsed {
+          auto parsed = parse_json_body(body, server->options.max_json_depth);
+          if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+          return dialect->parse(
+              std::get<json>(parsed),
+              [server](const std::string& id) { return server->find_model(id); }, server->engine);
+        },
+        [](Session& self, Parsed parsed) { self.start_generation(std::move(parsed)); });
   }
 
   void send_reply(RouteResult result) {
@@ -224,9 +286,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   // --- generations --------------------------------------------------------------------------
-  void start_generation(const Dialect& dialect, const json& body) {
-    auto parsed = dialect.parse(
-        body, [this](const std::string& id) { return server_->find_model(id); }, server_->engine);
+  void start_generation(std::variant<GenerationRequest, ApiError> parsed) {
     if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(*e);
     auto& request = std::get<GenerationRequest>(parsed);
     exchange_->model = request.params.model;
@@ -236,11 +296,16 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
           bad_field("n", fmt::format("must be <= {} (server.max_streams_per_connection), got {}",
                                      most, request.n)));
     }
+    const ServedModel* model = server_->find_model(request.params.model);
+    if (auto e = refuse_oversized_response(request, model ? model->context_length : 0,
+                                           server_->options.max_response_bytes)) {
+      return send_error(*e);
+    }
     if (server_->draining) {
       return send_error(make_error(503, ErrorCode::kServerError, "server is shutting down"));
     }
-    job_ = std::make_unique<GenerationJob>(std::move(request), dialect, server_->engine,
-                                           server_->metrics);
+    job_ = std::make_unique<GenerationJob>(std::move(request), *dialect_, server_->engine,
+                                           server_->metrics, server_->options.max_response_bytes);
     std::weak_ptr<Session> weak = weak_from_this();
     auto refused = job_->start(exchange_->request_id, [weak] {
       if (auto self = weak.lock()) self->notify();

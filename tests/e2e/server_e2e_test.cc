@@ -261,9 +261,12 @@ process.exit(ok.status === 200 ? 0 : 2);
 // server.max_streams_per_connection and server.write_timeout_ms from the config (issue 22,
 // finding 5): a request for more streams than a connection may hold is a 400 naming the key; a
 // client that stops reading is dropped once a write has waited write_timeout_ms.
+// server.max_response_bytes (finding 7): a non-streamed response estimated above it is a 400
+// naming the key. server.tokenizer_threads (finding 6): one tokenizer thread serves them all.
 TEST_F(ServerE2E, ConnectionLimitsFromTheConfig) {
   auto config = write_config("connection_limits",
-                             "server:\n  max_streams_per_connection: 1\n  write_timeout_ms: 200\n");
+                             "server:\n  max_streams_per_connection: 1\n  write_timeout_ms: 200\n"
+                             "  max_response_bytes: 65536\n  tokenizer_threads: 1\n");
   ServerProcess server({"--config", config.string()});
   ASSERT_GT(server.port(), 0);
   EXPECT_EQ(run_js(server, R"(
@@ -274,6 +277,13 @@ const r = await fetch(url + '/v1/completions', {method: 'POST',
 const j = await r.json();
 if (r.status !== 400 || !j.error.message.includes('server.max_streams_per_connection')) {
   console.error(r.status, JSON.stringify(j)); process.exit(1);
+}
+const big = await fetch(url + '/v1/completions', {method: 'POST',
+  headers: {'content-type': 'application/json'},
+  body: JSON.stringify({model: 'default', prompt: 'Hi', max_tokens: 1000, logprobs: 20})});
+const bj = await big.json();
+if (big.status !== 400 || !bj.error.message.includes('server.max_response_bytes (65536 bytes)')) {
+  console.error(big.status, JSON.stringify(bj)); process.exit(3);
 }
 // A /tokenize answer of a few MB to a socket nobody reads.
 const body = JSON.stringify({model: 'default', prompt: 'x '.repeat(500000)});
