@@ -18,7 +18,7 @@ namespace {
 struct Args {
   std::vector<std::string> models;
   std::string host, config, api_key, device = "auto";
-  int port = -1, threads = 0, io_threads = 2;
+  int port = -1, threads = 0, io_threads = 0;
   bool quiet = false;
 };
 
@@ -53,8 +53,8 @@ int run(const Args& a) {
   so.write_timeout_ms = config->server.write_timeout_ms;
   so.tokenizer_threads = config->server.tokenizer_threads;
   so.max_response_bytes = config->server.max_response_bytes;
-  so.io_threads = a.io_threads;
-  so.log_requests = !a.quiet;
+  so.io_threads = a.io_threads > 0 ? a.io_threads : config->server.io_threads;
+  so.log_requests = config->server.log_requests && !a.quiet;
   so.metrics = config->telemetry.metrics;
 
   auto engine = create_engine(cli::engine_options(a.config, a.threads, a.device));
@@ -97,10 +97,11 @@ mlxs::cli::CommandRegistrar reg(
                      "Require this key (Authorization: Bearer or x-api-key)");
       app.add_option("--threads", a->threads,
                      "CPU compute threads of every model (0 = backend.cpu.threads, whose 0 = all)");
-      app.add_option("--io-threads", a->io_threads, "HTTP I/O threads")->check(CLI::Range(1, 64));
+      app.add_option("--io-threads", a->io_threads, "HTTP I/O threads (default: server.io_threads)")
+          ->check(CLI::Range(1, 64));
       app.add_option("--device", a->device, "auto, cpu or cuda")
           ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-      app.add_flag("--quiet", a->quiet, "No per-request log lines");
+      app.add_flag("--quiet", a->quiet, "No per-request log lines (as server.log_requests: false)");
       return [a] { return run(*a); };
     });
 

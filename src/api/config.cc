@@ -323,6 +323,13 @@ const Schema<ServerConfig>& schema_of<ServerConfig>() {
             "threads that parse generation and tokenizer requests (chat template, tokenizing), "
             "so that a large prompt never holds an I/O thread: /health stays prompt")
         .range(1, 256);
+    s.field("io_threads", &ServerConfig::io_threads,
+            "threads that run the sockets (HTTP parsing, response writes); `serve --io-threads` "
+            "wins when given")
+        .range(1, 64);
+    s.field("log_requests", &ServerConfig::log_requests,
+            "one line per request on stderr (method, path, status, duration); `serve --quiet` "
+            "turns it off");
     s.field("max_response_bytes", &ServerConfig::max_response_bytes,
             "largest body of a non-streamed generation response; a request whose estimate (n x "
             "max_tokens x (1 + top_logprobs) entries) exceeds it is a 400 naming it, and a "

@@ -95,6 +95,8 @@ struct ServerConfig {
   int32_t max_streams_per_connection = 64;  // generators (n) one connection holds at once
   int64_t write_timeout_ms = 30000;         // a write unfinished this long drops the client
   int32_t tokenizer_threads = 2;  // render chat templates and tokenize off the I/O threads
+  int32_t io_threads = 2;         // threads running the sockets (serve --io-threads wins)
+  bool log_requests = true;       // one line per request on stderr (serve --quiet: false)
   int64_t max_response_bytes = 64 * 1024 * 1024;  // a non-streamed response's largest body
 };
 

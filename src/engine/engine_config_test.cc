@@ -716,6 +716,8 @@ const std::vector<Row> kConfigTable = {
     {"server.tokenizer_threads", Truth::kWorks,
      "HttpServerTest.HealthAnswersPromptlyWhileLargePromptsAreTokenized"},
     {"server.max_response_bytes", Truth::kWorks, "ServerE2E.ConnectionLimitsFromTheConfig"},
+    {"server.io_threads", Truth::kWorks, "ServerE2E.IoThreadsAndRequestLogFromTheConfig"},
+    {"server.log_requests", Truth::kWorks, "ServerE2E.IoThreadsAndRequestLogFromTheConfig"},
     {"telemetry.log_level", Truth::kRefused,
      "Config/RefusedConfigKey.OnlyTheDefaultIsAccepted/TelemetryLogLevel"},
     {"telemetry.json_logs", Truth::kRefused,

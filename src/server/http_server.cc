@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <fmt/format.h>
+#include <pthread.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -162,7 +163,10 @@ void HttpServer::run() {
   impl->accept();
   std::vector<std::thread> threads;
   for (int i = 1; i < std::max(1, impl->options.io_threads); ++i) {
-    threads.emplace_back([impl] { impl->ioc.run(); });
+    threads.emplace_back([impl] {
+      pthread_setname_np(pthread_self(), "mlxs-io");  // the caller is the first I/O thread
+      impl->ioc.run();
+    });
   }
   impl->ioc.run();
   for (auto& t : threads) t.join();

@@ -331,6 +331,45 @@ TEST_F(ServerE2E, ServerKeysFromTheConfig) {
   EXPECT_EQ(run_section("auth", server, "cfg-key-9"), 0) << server.log();
 }
 
+int count_threads_named(pid_t pid, const std::string& name) {
+  int n = 0;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream in(task.path() / "comm");
+    std::string comm;
+    std::getline(in, comm);
+    n += comm == name;
+  }
+  return n;
+}
+
+// Threads of `pid` named `name` (/proc/PID/task/*/comm), once there are `want` of them or 5 s
+// have passed (the server prints its port before it starts the I/O threads).
+int threads_named(pid_t pid, const std::string& name, int want) {
+  int n = 0;
+  for (int i = 0; i < 500 && (n = count_threads_named(pid, name)) != want; ++i) usleep(10000);
+  return n;
+}
+
+// server.io_threads and server.log_requests from the config: the I/O threads besides the
+// calling one are named mlxs-io, and no request line is logged.
+TEST_F(ServerE2E, IoThreadsAndRequestLogFromTheConfig) {
+  const std::string health =
+      "const h = await fetch(url + '/v1/models'); process.exit(h.status === 200 ? 0 : 1);";
+  auto config = write_config("io_quiet", "server:\n  io_threads: 4\n  log_requests: false\n");
+  ServerProcess quiet({"--config", config.string()});
+  ASSERT_GT(quiet.port(), 0) << quiet.log();
+  EXPECT_EQ(threads_named(quiet.pid(), "mlxs-io", 3), 3);
+  EXPECT_EQ(run_js(quiet, health), 0);
+  EXPECT_EQ(quiet.log().find("\"event\":\"request\""), std::string::npos) << quiet.log();
+  ServerProcess defaults({});  // 2 I/O threads, one line per request
+  ASSERT_GT(defaults.port(), 0);
+  EXPECT_EQ(threads_named(defaults.pid(), "mlxs-io", 1), 1);
+  EXPECT_EQ(run_js(defaults, health), 0);
+  kill(defaults.pid(), SIGTERM);
+  EXPECT_EQ(defaults.wait_exit(), 0);
+  EXPECT_NE(defaults.log().find("\"event\":\"request\""), std::string::npos) << defaults.log();
+}
+
 // A cluster that is asked for and not available never starts as a lone node.
 TEST_F(ServerE2E, ClusterEnabledRefusesToStart) {
   auto config = write_config("cluster", "cluster:\n  enabled: true\n");
