@@ -2,7 +2,9 @@
 # Runs the whole test suite on the CPU build: installs packages, checks the formatting, fetches
 # pinned fixtures from npm, builds, and runs ctest. When nvcc is present it also builds the CUDA
 # preset (the CUDA code must always compile) and runs its GPU tests, which skip on a machine
-# without a GPU.
+# without a GPU. Then the sanitizer job: the asan preset (AddressSanitizer + UndefinedBehavior-
+# Sanitizer) builds the tests again and runs them but the slow golden/reference ones (the asan
+# test preset in CMakePresets.json; docs/security.md says which and why); any report fails it.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +23,6 @@ if [ -n "${CUDACXX:-}" ] || command -v nvcc >/dev/null 2>&1; then
   ./build/cuda/mlxs_tests --gtest_filter='*Cuda*' --gtest_brief=1
 fi
 ctest --preset cpu
+cmake --preset asan
+cmake --build --preset asan -j "$(nproc)"
+ctest --preset asan

@@ -146,6 +146,17 @@ TEST(JinjaLimits, RecursionIsBounded) {
   EXPECT_NE(r.status().message().find("nested deeper"), std::string::npos) << r.status().message();
 }
 
+// Regression (fuzz/chat_template_fuzzer): a namespace that contains itself overflowed the stack
+// when printed.
+TEST(JinjaLimits, ANamespaceThatContainsItselfIsAnErrorNotACrash) {
+  for (const char* use : {"{{ ns.n }}", "{{ ns.n | string }}", "{{ [ns] }}"}) {
+    auto r = render(std::string("{% set ns = namespace(n=0) %}{% set ns.n = ns %}") + use);
+    ASSERT_FALSE(r.ok()) << use;
+    EXPECT_NE(r.status().message().find("nests deeper"), std::string::npos)
+        << use << ": " << r.status().message();
+  }
+}
+
 // Regression (security audit): 'x' * 2^62 wrapped the size check and grew without bound.
 TEST(JinjaLimits, RepetitionCannotWrapTheSizeCheck) {
   for (const char* source : {"{{ 'xxxx' * 4611686018427387904 }}",

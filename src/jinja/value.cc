@@ -354,9 +354,30 @@ std::string repr_string(const std::string& s) {
   return out;
 }
 
+// Values are trees except through namespaces, the one mutable kind: `{% set ns.x = ns %}` makes
+// a namespace that contains itself. The recursive walks below (repr, tojson, ==, <) stop at this
+// depth with an error instead of overflowing the stack (found by fuzz/chat_template_fuzzer).
+constexpr int kMaxWalkDepth = 512;
+thread_local int g_walk_depth = 0;
+
+class WalkDepthGuard {
+ public:
+  WalkDepthGuard() {
+    if (++g_walk_depth > kMaxWalkDepth) {
+      --g_walk_depth;
+      throw JinjaError("a value nests deeper than " + std::to_string(kMaxWalkDepth) +
+                       " levels (a namespace that contains itself?)");
+    }
+  }
+  ~WalkDepthGuard() { --g_walk_depth; }
+  WalkDepthGuard(const WalkDepthGuard&) = delete;
+  WalkDepthGuard& operator=(const WalkDepthGuard&) = delete;
+};
+
 }  // namespace
 
 std::string python_repr(const Value& v) {
+  WalkDepthGuard depth;
   switch (v.kind()) {
     case Kind::kUndefined:
       return "Undefined";
@@ -463,6 +484,7 @@ std::string json_float(double f) {
 
 // json.dumps converts dict keys of type int/float/bool/None to strings; ours are strings.
 void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int level) {
+  WalkDepthGuard depth;
   std::string item_sep = o.has_separators ? o.item_separator : (o.has_indent ? "," : ", ");
   std::string key_sep = o.has_separators ? o.key_separator : ": ";
   auto newline = [&](int lvl) {
@@ -543,6 +565,7 @@ std::string json_dumps(const Value& v, const JsonDumpOptions& options) {
 }
 
 bool values_equal(const Value& a, const Value& b) {
+  WalkDepthGuard depth;
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.as_double() == b.as_double();
     return a.as_int() == b.as_int();
@@ -581,6 +604,7 @@ bool values_equal(const Value& a, const Value& b) {
 }
 
 bool values_less(const Value& a, const Value& b) {
+  WalkDepthGuard depth;
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.as_double() < b.as_double();
     return a.as_int() < b.as_int();

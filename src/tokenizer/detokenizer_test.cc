@@ -80,5 +80,33 @@ TEST(Detokenizer, SkippedSpecialAtStartKeepsStripRule) {
   check_stream(*t, ids, false, "keep <s>");
 }
 
+// Found by fuzz/tokenizer_fuzzer: "~" (byte token <0x7E>) streams at once, then <0x97> makes
+// the byte group invalid and decode() turns both bytes into U+FFFD. The stream used to stop
+// there: every later delta and finish() were empty, so "aa" was lost.
+TEST(Detokenizer, TextAfterAnInvalidByteGroupIsNotLost) {
+  auto t = Tokenizer::from_json(R"({"added_tokens": [], "normalizer": null, "pre_tokenizer": null,
+      "post_processor": null,
+      "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "Fuse"}]},
+      "model": {"type": "BPE", "byte_fallback": true,
+                "vocab": {"<0x7E>": 0, "<0x97>": 1, "a": 2}, "merges": []}})");
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  const std::vector<int32_t> ids = {0, 1, 2, 2};
+  ASSERT_EQ((*t)->decode(ids),
+            "\xEF\xBF\xBD\xEF\xBF\xBD"
+            "aa");
+  Detokenizer detok(**t);
+  std::string streamed;
+  for (int32_t id : ids) {
+    std::string delta = detok.add(id);
+    EXPECT_EQ(tok::valid_utf8_prefix(delta), delta.size());
+    streamed += delta;
+  }
+  streamed += detok.finish();
+  // "~" was sent before <0x97> came; the stream goes on after as many bytes of the new text.
+  EXPECT_EQ(streamed,
+            "~\xEF\xBF\xBD"
+            "aa");
+}
+
 }  // namespace
 }  // namespace mlxs
