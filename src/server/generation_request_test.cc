@@ -8,29 +8,15 @@
 #include <fstream>
 
 #include "server/http_server.h"
+#include "server/server_test_support.h"
 
 namespace mlxs::server {
 namespace {
 
 using json = nlohmann::json;
 
-class GenerationRequestTest : public ::testing::Test {
+class GenerationRequestTest : public test_support::DefaultModelSuite {
  protected:
-  static void SetUpTestSuite() {
-    auto e = create_engine({});
-    ASSERT_TRUE(e.ok()) << e.status().to_string();
-    engine_ = std::move(*e).release();
-    LoadModelOptions lo;
-    lo.model = "default";
-    lo.local_path = (std::filesystem::path(MLXS_SOURCE_DIR) / "models" / "default").string();
-    auto h = engine_->load_model(lo);
-    ASSERT_TRUE(h.ok()) << h.status().to_string();
-    model_ = new ServedModel(served_model_of(*h));
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    delete engine_;
-  }
   std::variant<GenerationRequest, ApiError> parse(ApiKind kind, const json& body) {
     return parse_generation_request(
         kind, body, [](const std::string& id) { return id == "default" ? model_ : nullptr; },
@@ -47,13 +33,7 @@ class GenerationRequestTest : public ::testing::Test {
     return std::holds_alternative<GenerationRequest>(r) ? std::get<GenerationRequest>(r)
                                                         : GenerationRequest{};
   }
-
-  static Engine* engine_;
-  static ServedModel* model_;
 };
-
-Engine* GenerationRequestTest::engine_ = nullptr;
-ServedModel* GenerationRequestTest::model_ = nullptr;
 
 const json kChat = {{"model", "default"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
 

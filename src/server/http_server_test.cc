@@ -16,28 +16,15 @@
 #include <regex>
 #include <thread>
 
+#include "server/server_test_support.h"
+
 namespace mlxs::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class HttpServerTest : public ::testing::Test {
+class HttpServerTest : public test_support::DefaultModelSuite {
  protected:
-  static void SetUpTestSuite() {
-    auto e = create_engine({});
-    ASSERT_TRUE(e.ok()) << e.status().to_string();
-    engine_ = std::move(*e).release();
-    LoadModelOptions lo;
-    lo.model = "default";
-    lo.local_path = (std::filesystem::path(MLXS_SOURCE_DIR) / "models" / "default").string();
-    auto h = engine_->load_model(lo);
-    ASSERT_TRUE(h.ok()) << h.status().to_string();
-    model_ = new ServedModel(served_model_of(*h));
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    delete engine_;
-  }
   void TearDown() override {
     if (!server_) return;
     server_->shutdown();
@@ -125,15 +112,10 @@ class HttpServerTest : public ::testing::Test {
     return n;
   }
 
-  static Engine* engine_;
-  static ServedModel* model_;
   std::unique_ptr<HttpServer> server_;
   std::thread thread_;
   int port_ = 0;
 };
-
-Engine* HttpServerTest::engine_ = nullptr;
-ServedModel* HttpServerTest::model_ = nullptr;
 
 const std::string kCompletion =
     R"({"model": "default", "prompt": "Call me Ishmael.", "max_tokens": 20, "temperature": 0})";
