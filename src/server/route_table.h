@@ -34,7 +34,9 @@ class RouteTable {
 
   void add(Route route) { routes_.push_back(std::move(route)); }
 
-  Match match(std::string_view method, std::string_view target) const {
+  // The match points into the table: not on a temporary table.
+  Match match(std::string_view method, std::string_view target) && = delete;
+  Match match(std::string_view method, std::string_view target) const& {
     const std::string_view path = target.substr(0, target.find('?'));
     Match m;
     for (const Route& r : routes_) {
