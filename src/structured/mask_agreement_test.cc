@@ -200,6 +200,10 @@ std::vector<Pair> regular_pairs() {
        "[\\x80-\\xBF]{2}){1,3}|(?:\\xC3\\xA9)+|\\xF0\\x9F\\x98[\\x80-\\xBF]|\\xF0\\x9F\\x99[\\x80-"
        "\\x8F]|[0-9]+)(?: (?:(?:\\xCE[\\xB1-\\xBF]|\\xCF[\\x80-\\x89])+|[\\x00-\\x7F]|" +
            utf8 + "))*"},
+      // Longer than the default vocabulary's longest token: links of the repetition chain share
+      // mask cache entries (Grammar::mask_position).
+      {"long_bounded", "root ::= \"<\" [^<>]{2,60} \">\"\n",
+       "<(?:[\\x00-\\x3B\\x3D\\x3F-\\x7F]|" + utf8 + "){2,60}>"},
       {"negated_multibyte", "root ::= [^a-z\\u00e0-\\u00ff]{1,6} \";\"\n",
        "(?:[\\x00-\\x3A\\x3C-\\x60\\x7B-\\x7F]|;|\\xC3[\\x80-\\x9F]|(?!\\xC3[\\xA0-\\xBF])" + utf8 +
            "){1,6};"},

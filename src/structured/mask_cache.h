@@ -5,9 +5,10 @@
 // or is wholly consumed before the parse pops below them. So a stack is cut to its top
 // MaskCache::kDepth nodes (kUnknown below) and the cut stack walks the whole token trie once;
 // the result, keyed by the cut's positions, is:
-//   accepted   tokens accepted whatever lies below (a bitmask),
-//   uncertain  tokens that popped into the cut (e.g. `"}` closing a string and then an object):
-//              checked against the real stack at each step, one by one.
+//   accepted       tokens accepted whatever lies below (a bitmask),
+//   context nodes  the trie nodes where a path popped into the cut (e.g. `"` closing a string
+//                  inside an object): at each step the real stack is advanced over the node's
+//                  bytes and walks the node's subtree (usually small, and quickly pruned).
 // Stacks no deeper than kDepth are keyed whole and have no uncertain tokens. This is XGrammar's
 // "context-independent tokens" idea applied to stack suffixes instead of rule positions.
 //
@@ -25,9 +26,14 @@
 namespace mlxs::structured {
 
 struct MaskEntry {
-  std::vector<uint32_t> accepted;  // bit id % 32 of word id / 32
-  std::vector<int32_t> uncertain;
-  size_t bytes() const { return accepted.size() * 4 + uncertain.size() * 4 + 64; }
+  std::vector<uint32_t> accepted;          // bit id % 32 of word id / 32
+  std::vector<uint32_t> context_nodes;     // trie nodes
+  std::vector<std::string> context_bytes;  // the bytes from the trie's root to each
+  size_t bytes() const {
+    size_t n = accepted.size() * 4 + context_nodes.size() * 36 + 64;
+    for (const auto& b : context_bytes) n += b.size();
+    return n;
+  }
 };
 
 class MaskCache {

@@ -3,7 +3,8 @@
 //
 // Mask of a state (fill_next_token_bitmask):
 //  1. for each stack: the cached entry of its top MaskCache::kDepth nodes (a trie walk on a miss),
-//     OR-ed into the mask, then each of the entry's uncertain tokens checked on the real stack;
+//     OR-ed into the mask, then the subtrees of the entry's context nodes walked from the real
+//     stack;
 //  2. the EOS ids where the state can end; special tokens are never in the trie;
 //  3. when nothing is allowed (a vocabulary without the bytes the grammar wants next, or after
 //     the end), the EOS ids, so that a sequence stops instead of drawing from an empty mask.
@@ -110,7 +111,8 @@ class MatcherImpl : public Matcher {
 
   void add_stack_mask(int32_t top, std::span<uint32_t> words) {
     bool cut = false;
-    int32_t cut_top = pushdown_.truncate(top, MaskCache::kDepth, positions_, &cut);
+    int32_t cut_top =
+        pushdown_.truncate(top, MaskCache::kDepth, impl_.max_token_bytes(), positions_, &cut);
     std::string key = MaskCache::key(positions_, cut);
     std::shared_ptr<const MaskEntry> entry = cache_->find(key);
     if (entry == nullptr) {
@@ -118,26 +120,55 @@ class MatcherImpl : public Matcher {
       cache_->insert(key, entry);
     }
     for (size_t w = 0; w < words.size(); ++w) words[w] |= entry->accepted[w];
-    if (entry->uncertain.empty()) return;
+    if (entry->context_nodes.empty()) return;
+    const TokenTrie& trie = impl_.trie();
     StackSet single;
     single.stacks.push_back(top);
-    for (int32_t id : entry->uncertain) {
-      uint32_t bit = 1u << (id % 32);
-      if ((words[id / 32] & bit) == 0 && pushdown_.accepts(single, vocab_->bytes_of(id))) {
-        words[id / 32] |= bit;
-      }
+    for (size_t c = 0; c < entry->context_nodes.size(); ++c) {
+      uint32_t node = entry->context_nodes[c];
+      if (!advance_over(single, entry->context_bytes[c], context_state_)) continue;
+      accepted_.clear();
+      pushdown_.walk_trie(trie, context_state_, node + 1, trie.subtree_end[node], accepted_,
+                          nullptr);
+      for (int32_t id : accepted_) words[id / 32] |= 1u << (id % 32);
     }
   }
 
+  // `out` = `from` after `bytes`; false when no stack survives.
+  bool advance_over(const StackSet& from, std::string_view bytes, StackSet& out) {
+    StackSet cur = from;
+    for (char c : bytes) {
+      pushdown_.advance(cur, static_cast<uint8_t>(c), out);
+      if (!out.alive()) return false;
+      std::swap(cur, out);
+    }
+    out = std::move(cur);
+    return true;
+  }
+
   std::shared_ptr<const MaskEntry> compute_entry(int32_t cut_top) {
+    const TokenTrie& trie = impl_.trie();
     StackSet single;
     single.stacks.push_back(cut_top);
     accepted_.clear();
     auto entry = std::make_shared<MaskEntry>();
     entry->accepted.assign(impl_.num_words(), 0);
-    pushdown_.walk_trie(impl_.trie(), single, accepted_, entry->uncertain);
+    pushdown_.walk_trie(trie, single, 0, static_cast<uint32_t>(trie.num_nodes()), accepted_,
+                        &entry->context_nodes);
     for (int32_t id : accepted_) entry->accepted[id / 32] |= 1u << (id % 32);
+    for (uint32_t node : entry->context_nodes) entry->context_bytes.push_back(path_to(node));
     return entry;
+  }
+
+  // The bytes from the trie's root to `node`: the last node above it at each depth.
+  std::string path_to(uint32_t node) const {
+    const TokenTrie& trie = impl_.trie();
+    std::string path(trie.depth[node], '\0');
+    size_t want = trie.depth[node];
+    for (int64_t i = node; i >= 0 && want > 0; --i) {
+      if (trie.depth[i] == want) path[--want] = static_cast<char>(trie.byte[i]);
+    }
+    return path;
   }
 
   GrammarPtr grammar_;
@@ -148,6 +179,7 @@ class MatcherImpl : public Matcher {
   Pushdown pushdown_;
   std::deque<Snapshot> history_;  // back(): now
   std::vector<int32_t> positions_, accepted_;
+  StackSet context_state_;
 };
 
 }  // namespace

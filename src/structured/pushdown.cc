@@ -135,29 +135,31 @@ bool Pushdown::accepts(const StackSet& in, std::string_view bytes) {
   return true;
 }
 
-int32_t Pushdown::truncate(int32_t top, int depth, std::vector<int32_t>& positions, bool* cut) {
+int32_t Pushdown::truncate(int32_t top, int depth, int max_token_bytes,
+                           std::vector<int32_t>& positions, bool* cut) {
   positions.clear();
   int32_t id = top;
   while (id >= 0 && static_cast<int>(positions.size()) < depth) {
-    positions.push_back(arena_.node(id).pos);
+    positions.push_back(grammar_.mask_position(arena_.node(id).pos, max_token_bytes));
     id = arena_.node(id).parent;
   }
   *cut = id >= 0;
-  if (!*cut) return top;
-  int32_t parent = kUnknown;
+  int32_t parent = *cut ? kUnknown : kBottom;
   for (auto it = positions.rbegin(); it != positions.rend(); ++it) {
     parent = arena_.intern(*it, parent);
   }
   return parent;
 }
 
-void Pushdown::walk_trie(const TokenTrie& trie, const StackSet& state,
-                         std::vector<int32_t>& accepted, std::vector<int32_t>& uncertain) {
-  if (levels_.empty()) levels_.resize(16);
-  levels_[0] = state;
-  uncertain_at_.assign(levels_.size(), 0);
-  size_t n = trie.num_nodes();
-  for (size_t i = 0; i < n;) {
+void Pushdown::walk_trie(const TokenTrie& trie, const StackSet& state, uint32_t begin, uint32_t end,
+                         std::vector<int32_t>& accepted, std::vector<uint32_t>* context_nodes) {
+  if (begin >= end) return;
+  size_t base = trie.depth[begin] - 1;
+  if (levels_.size() <= base + 1) levels_.resize(base + 16);
+  if (uncertain_at_.size() < levels_.size()) uncertain_at_.resize(levels_.size(), 0);
+  levels_[base] = state;
+  uncertain_at_[base] = 0;
+  for (uint32_t i = begin; i < end;) {
     size_t d = trie.depth[i];
     if (d >= levels_.size()) {
       levels_.resize(d * 2);
@@ -165,27 +167,15 @@ void Pushdown::walk_trie(const TokenTrie& trie, const StackSet& state,
     }
     StackSet& cur = levels_[d];
     advance(levels_[d - 1], trie.byte[i], cur);
-    bool uncertain_before = uncertain_at_[d - 1];
-    uncertain_at_[d] = uncertain_before || cur.needs_context;
-    bool ends_here = cur.alive() || cur.can_end || cur.needs_context;
-    for (uint32_t t = trie.first_token[i]; t < trie.first_token[i + 1]; ++t) {
-      if (ends_here) {
+    bool first_context = cur.needs_context && !uncertain_at_[d - 1];
+    uncertain_at_[d] = uncertain_at_[d - 1] || cur.needs_context;
+    if (first_context && context_nodes != nullptr) context_nodes->push_back(i);
+    if (cur.alive() || cur.can_end || cur.needs_context) {
+      for (uint32_t t = trie.first_token[i]; t < trie.first_token[i + 1]; ++t) {
         accepted.push_back(trie.token_ids[t]);
-      } else if (uncertain_before) {
-        uncertain.push_back(trie.token_ids[t]);
       }
     }
-    if (cur.alive()) {
-      ++i;
-      continue;
-    }
-    uint32_t end = trie.subtree_end[i];
-    if (uncertain_at_[d]) {
-      for (uint32_t t = trie.first_token[i + 1]; t < trie.first_token[end]; ++t) {
-        uncertain.push_back(trie.token_ids[t]);
-      }
-    }
-    i = end;
+    i = cur.alive() ? i + 1 : trie.subtree_end[i];
   }
 }
 

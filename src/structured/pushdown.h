@@ -64,13 +64,17 @@ class Pushdown {
   void advance(const StackSet& in, uint8_t b, StackSet& out);
   // Whether `bytes` can follow `in` (the whole of them; ending exactly at the end is fine).
   bool accepts(const StackSet& in, std::string_view bytes);
-  // A stack holding the top `depth` nodes of `top`, cut (kUnknown below) when deeper; its
-  // positions top first in `positions`.
-  int32_t truncate(int32_t top, int depth, std::vector<int32_t>& positions, bool* cut);
-  // The tokens of `trie` that can follow `state` (accepted) and those for which it depends on
-  // the stack below a kUnknown cut (uncertain), each in trie order.
-  void walk_trie(const TokenTrie& trie, const StackSet& state, std::vector<int32_t>& accepted,
-                 std::vector<int32_t>& uncertain);
+  // The top `depth` nodes of stack `top`, positions mapped by Grammar::mask_position, rebuilt
+  // as a new stack: cut (kUnknown below) when `top` is deeper, else whole (kBottom below). Its
+  // positions, top first, in `positions`.
+  int32_t truncate(int32_t top, int depth, int max_token_bytes, std::vector<int32_t>& positions,
+                   bool* cut);
+  // Walks the trie nodes [begin, end), a whole subtree or the whole trie (0, num_nodes), from
+  // `state`, the stacks after the bytes above `begin`: appends the tokens that can follow to
+  // `accepted`, and to `context_nodes` (when given) each node where a path first popped into
+  // kUnknown (the tokens under it depend on the cut part; the tokens at it are accepted).
+  void walk_trie(const TokenTrie& trie, const StackSet& state, uint32_t begin, uint32_t end,
+                 std::vector<int32_t>& accepted, std::vector<uint32_t>* context_nodes);
 
  private:
   // Adds the stacks reached from (pos, parent) without consuming a byte.
@@ -84,8 +88,8 @@ class Pushdown {
   std::vector<uint32_t> visited_stamp_;
   uint32_t stamp_ = 0;
   StackSet scratch_[2];
-  std::vector<StackSet> levels_;  // walk_trie: the stacks after each byte of the current path
-  std::vector<char> uncertain_at_;
+  std::vector<StackSet> levels_;    // walk_trie: the stacks after each byte of the current path
+  std::vector<char> uncertain_at_;  // a path popped into kUnknown at or above this depth
 };
 
 }  // namespace mlxs::structured
