@@ -545,7 +545,7 @@ class Translator {
       if (!e.ok()) return e.status();
       alts.push_back(*e);
     }
-    return alternatives(alts);
+    return define(path_hint(path, key), alternatives(alts));
   }
 
   Result<std::string> visit_enum(const Json& s, const std::string& path) {
@@ -928,6 +928,7 @@ class Translator {
     }
     // The prefix, nested from the end: positions past minItems are optional.
     for (int64_t i = std::min<int64_t>(k, max.value_or(k)) - 1; i >= 0; --i) {
+      if (!is_trivial(tail)) tail = define(path_hint(path, "items"), tail);
       std::string elem = sequence({i > 0 ? comma : "", prefix[i], tail});
       tail = i < min ? elem : repeat(elem, 0, 1);
     }
@@ -1016,10 +1017,10 @@ class Translator {
       std::string kv =
           sequence({literal(Json(m.key).dump(-1, ' ', false, Json::error_handler_t::replace)),
                     colon, m.value});
-      // `after` appears twice below: a rule keeps the grammar linear in the number of members.
-      if (!is_trivial(after)) {
-        after = define(hint + "-rest", after);
-      }
+      // `after` appears twice below: a rule keeps the grammar linear in the number of members,
+      // and rules for both keep the parentheses shallow.
+      if (!is_trivial(after)) after = define(hint + "-rest", after);
+      if (!is_trivial(first)) first = define(hint + "-first", first);
       std::string next_after = sequence(
           {m.required ? sequence({comma, kv}) : repeat(sequence({comma, kv}), 0, 1), after});
       std::string next_first = m.required

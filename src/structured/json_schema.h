@@ -31,7 +31,7 @@ namespace mlxs::structured {
 
 constexpr int kMaxSchemaRepeat = 1000;
 constexpr int kMaxSchemaDepth = 64;
-constexpr size_t kMaxSchemaRules = 20'000;
+constexpr size_t kMaxSchemaRules = 10'000;  // the GBNF parser's limit
 constexpr size_t kMaxSchemaBytes = 1 << 20;
 
 }  // namespace mlxs::structured

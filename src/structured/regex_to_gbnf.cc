@@ -603,39 +603,56 @@ std::string quantifier(int min, int max) {
   return fmt::format("{{{},{}}}", min, max);
 }
 
+// A GBNF expression and how tightly it binds: an alternation needs parentheses inside a
+// sequence, and anything but an atom needs them under a quantifier.
+struct Emitted {
+  enum Level { kAlternation, kSequence, kAtom };
+  std::string text;
+  Level level = kAtom;
+};
+
+std::string parenthesized(const Emitted& e, Emitted::Level at_least) {
+  return e.level >= at_least ? e.text : "(" + e.text + ")";
+}
+
 // The GBNF expression of `n`; empty when it matches nothing.
-std::optional<std::string> emit(const Node& n, RegexTarget target) {
+std::optional<Emitted> emit(const Node& n, RegexTarget target) {
   switch (n.kind) {
     case Node::Kind::kChars:
       if (n.chars.empty()) return std::nullopt;
-      return gbnf_char_expression(n.chars, target);
+      return Emitted{gbnf_char_expression(n.chars, target), Emitted::kAtom};
     case Node::Kind::kSeq: {
-      if (n.kids.empty()) return "\"\"";
-      std::string out = "(";
+      if (n.kids.empty()) return Emitted{"\"\"", Emitted::kAtom};
+      if (n.kids.size() == 1) return emit(n.kids[0], target);
+      std::string out;
       for (const Node& k : n.kids) {
-        std::optional<std::string> e = emit(k, target);
+        std::optional<Emitted> e = emit(k, target);
         if (!e) return std::nullopt;
-        if (out.size() > 1) out += ' ';
-        out += *e;
+        if (!out.empty()) out += ' ';
+        out += parenthesized(*e, Emitted::kSequence);
       }
-      return out + ")";
+      return Emitted{out, Emitted::kSequence};
     }
     case Node::Kind::kAlt: {
-      std::vector<std::string> alts;
+      std::vector<Emitted> alts;
       for (const Node& k : n.kids) {
-        if (std::optional<std::string> e = emit(k, target)) alts.push_back(std::move(*e));
+        if (std::optional<Emitted> e = emit(k, target)) alts.push_back(std::move(*e));
       }
       if (alts.empty()) return std::nullopt;
       if (alts.size() == 1) return alts[0];
-      std::string out = "(";
-      for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : "") + alts[i];
-      return out + ")";
+      std::string out;
+      for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : "") + alts[i].text;
+      return Emitted{out, Emitted::kAlternation};
     }
     case Node::Kind::kRepeat: {
-      if (n.max == 0) return "\"\"";
-      std::optional<std::string> e = emit(n.kids[0], target);
-      if (!e) return n.min == 0 ? std::optional<std::string>("\"\"") : std::nullopt;
-      return "(" + *e + ")" + quantifier(n.min, n.max);
+      const Emitted empty{"\"\"", Emitted::kAtom};
+      if (n.max == 0) return empty;
+      std::optional<Emitted> e = emit(n.kids[0], target);
+      if (!e) return n.min == 0 ? std::optional<Emitted>(empty) : std::nullopt;
+      if (n.min == 1 && n.max == 1) return e;
+      // A quantified expression is quantified again only inside parentheses.
+      return Emitted{parenthesized(*e, Emitted::kAtom) + quantifier(n.min, n.max),
+                     Emitted::kSequence};
     }
   }
   return std::nullopt;
@@ -750,12 +767,12 @@ Result<RegexTranslation> translate_regex(std::string_view pattern, RegexTarget t
                              kMaxRegexExpandedSize));
   }
   std::optional<Lengths> lens = lengths(top);
-  std::optional<std::string> expr = emit(top, target);
+  std::optional<Emitted> expr = emit(top, target);
   if (!lens || !expr) {
     return error(ErrorCode::kInvalidParams, "regular expression matches nothing");
   }
   RegexTranslation out;
-  out.expression = std::move(*expr);
+  out.expression = parenthesized(*expr, Emitted::kAtom);
   out.min_chars = lens->min;
   out.max_chars = lens->max;
   return out;

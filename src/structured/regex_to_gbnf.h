@@ -34,7 +34,7 @@ namespace mlxs::structured {
 // a quantifier ({m,n}: m and n), and the size of the pattern with every bounded repetition
 // expanded (a{1000}{1000} is refused).
 constexpr size_t kMaxRegexLength = 8192;
-constexpr int kMaxRegexNesting = 64;
+constexpr int kMaxRegexNesting = 32;  // the GBNF parser allows 64 levels of parentheses
 constexpr int kMaxRegexRepeat = 1000;
 constexpr int64_t kMaxRegexExpandedSize = 100'000;
 
@@ -60,7 +60,7 @@ enum class RegexTarget { kRaw, kJsonString };
 enum class RegexMode { kFullMatch, kSearch };
 
 struct RegexTranslation {
-  std::string expression;  // a GBNF expression (no rule definitions), parenthesized
+  std::string expression;  // a GBNF expression (no rule definitions), one sequence item
   // Bounds on the number of characters (code points) of a matching text; max_chars is empty
   // when unbounded.
   int64_t min_chars = 0;
