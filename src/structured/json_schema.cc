@@ -166,6 +166,9 @@ uint64_t pow10(size_t n) {
   return v;
 }
 
+// Integers have at most 18 digits (int64 holds them all).
+constexpr size_t kMaxIntegerDigits = 18;
+
 // JSON spellings of the integers in [lo, hi] (hi empty: unbounded), lo >= 0, no leading zeros.
 std::string nonnegative_range(uint64_t lo, std::optional<uint64_t> hi) {
   std::vector<std::string> alts;
@@ -176,7 +179,9 @@ std::string nonnegative_range(uint64_t lo, std::optional<uint64_t> hi) {
     uint64_t b = hi && len == hi_len ? *hi : pow10(len) - 1;
     alts.push_back(digits_between(std::to_string(a), std::to_string(b)));
   }
-  if (!hi) alts.push_back(sequence({"[1-9]", repeat("[0-9]", lo_len, std::nullopt)}));
+  if (!hi && lo_len < kMaxIntegerDigits) {
+    alts.push_back(sequence({"[1-9]", repeat("[0-9]", lo_len, kMaxIntegerDigits - 1)}));
+  }
   return alternatives(alts);
 }
 
@@ -259,9 +264,10 @@ class Translator {
       return gbnf_char_expression({{0x20, 0x10FFFF}}, RegexTarget::kJsonString);
     }
     if (what == "string") return fmt::format(R"("\"" {}* "\"")", prim("char"));
-    if (what == "integer") return R"("-"? ("0" | [1-9] [0-9]*))";
+    // Digits are bounded so that every output parses as an int64 or a finite double.
+    if (what == "integer") return R"("-"? ("0" | [1-9] [0-9]{0,17}))";
     if (what == "number") {
-      return R"("-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)?)";
+      return R"("-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?)";
     }
     if (what == "boolean") return R"("true" | "false")";
     if (what == "null") return R"("null")";
@@ -810,9 +816,9 @@ class Translator {
 
   // Magnitudes m (written without sign or exponent) with a <= m <= b, each end inclusive or not.
   static std::optional<std::string> magnitude(Bound a, std::optional<Bound> b) {
-    const std::string frac = R"(("." [0-9]+)?)";
-    const std::string zero_frac = R"(("." "0"+)?)";
-    const std::string nonzero_frac = R"("." [0-9]* [1-9] [0-9]*)";
+    const std::string frac = R"(("." [0-9]{1,16})?)";
+    const std::string zero_frac = R"(("." "0"{1,16})?)";
+    const std::string nonzero_frac = R"("." [0-9]{0,15} [1-9] [0-9]{0,15})";
     auto integer = [](int64_t v) { return literal(std::to_string(v)); };
     std::vector<std::string> alts;
     if (b && a.value == b->value) {

@@ -13,9 +13,11 @@
 //     bytes per gap (JsonSchemaOptions::any_whitespace).
 //  4. Strings: any UTF-8 with JSON's escapes (\uXXXX outside the surrogates), no raw control
 //     characters. minLength/maxLength count characters (code points).
-//  5. Numbers: no exponent and exact bounds when minimum/maximum (or their exclusive forms) are
-//     integers; a non-integer bound is rounded inward to an integer (a number of that bounded
-//     range is still valid). Integers: exact digit-range grammars.
+//  5. Numbers: every output parses as an int64 or a finite double: at most 18 digits for an
+//     integer; for a number 16 integer digits, 16 fraction digits and a 2-digit exponent.
+//     Bounds (minimum/maximum, exclusive or not) are exact when they are integers (no exponent
+//     then); a non-integer bound is rounded inward to an integer (numbers of that narrower range
+//     are still valid). Integers: exact digit-range grammars.
 //  6. oneOf is anyOf (the branches are not checked for overlap); allOf merges its branches into
 //     one schema where they combine (types intersect, properties merge, bounds tighten), else
 //     it is refused; $ref is a JSON pointer inside the document ("#", "#/$defs/x",
