@@ -87,6 +87,9 @@ TEST(GbnfParser, LeftRecursionIsRefusedByName) {
 TEST(GbnfParser, HostileInputIsBounded) {
   std::string deep = "root ::= " + std::string(100, '(') + "\"a\"" + std::string(100, ')');
   EXPECT_NE(parse_error(deep).find("at most 64 nested parentheses"), std::string::npos);
+  EXPECT_NE(parse_error("root ::= \"a\"" + std::string(1000, '*'))
+                .find("at most 64 repetition operators in a row"),
+            std::string::npos);
   EXPECT_NE(parse_error("root ::= \"a\"{0,100000}").find("a repetition count of at most 10000"),
             std::string::npos);
   // Nested repetitions share their unit (linear size); many large ones pass the element limit.

@@ -255,7 +255,7 @@ TEST(MaskAgreement, RegularGrammarsAgainstPcre2Llama3AndQwen3) {
       SCOPED_TRACE(std::string(name) + " " + pair.name);
       Pcre2Checker pcre(pair.pcre);
       check_walks(compiled(pair.gbnf), vocab, pcre.checker(), 2, 1,
-                  {20, 2000, 1 + (seed_shift++ % 2)});
+                  {15, 1500, 1 + (seed_shift++ % 2)});
     }
   }
 }
@@ -277,8 +277,8 @@ TEST(MaskAgreement, JsonAgainstNlohmannSax) {
     auto vocab = vocabulary(name);
     if (vocab == nullptr) continue;
     SCOPED_TRACE(name);
-    check_walks(compiled(examples::kJson), vocab, json_checker(), 4, 1, {25, 1000});
-    check_walks(compiled(examples::kJson), vocab, json_checker(), 14, 1, {25, 1000, 2});
+    check_walks(compiled(examples::kJson), vocab, json_checker(), 4, 1, {20, 600});
+    check_walks(compiled(examples::kJson), vocab, json_checker(), 14, 1, {20, 600, 2});
   }
 }
 

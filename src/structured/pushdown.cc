@@ -9,8 +9,8 @@ namespace {
 constexpr uint64_t kEmpty = ~uint64_t{0};
 // The memo of step() is dropped when it grows past this (its sets stay valid).
 constexpr size_t kMaxTransitions = size_t{1} << 22;
-// Sets with a dense row of transitions (1 KiB each).
-constexpr size_t kMaxDenseSets = 16384;
+// Sets with a dense row of transitions (1 KiB each, so at most 4 MiB per matcher).
+constexpr size_t kMaxDenseSets = 4096;
 
 uint64_t key_of(int32_t pos, int32_t parent) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(parent);
