@@ -60,6 +60,7 @@ class MatcherImpl : public Matcher {
       push(std::move(end));
       return true;
     }
+    if (impl_.is_special(id)) return false;
     return advance(vocab_->bytes_of(id));
   }
 
