@@ -24,7 +24,7 @@ using testing::matches;
 using testing::random_walk;
 
 // valijson reads draft 7: 2020-12's prefixItems becomes the items array (and items becomes
-// additionalItems); OpenAPI's nullable adds "null" to the type.
+// additionalItems); OpenAPI's nullable adds "null" to the type; see also `format` below.
 Json to_draft7(const Json& s) {
   if (s.is_array()) {
     Json out = Json::array();
@@ -46,6 +46,20 @@ Json to_draft7(const Json& s) {
     out["type"] = t;
   }
   out.erase("nullable");
+  // valijson 1.0 checks `format` on values that are not strings (null fails "date"); the spec
+  // applies it to strings only: split such a type list into a string branch and the rest.
+  if (out.contains("format") && out.contains("type") && out["type"].is_array() &&
+      out["type"].size() > 1) {
+    Json string_part = out, rest = out;
+    string_part["type"] = "string";
+    rest.erase("format");
+    Json others = Json::array();
+    for (const Json& t : out["type"]) {
+      if (t != "string") others.push_back(t);
+    }
+    rest["type"] = others;
+    return Json{{"anyOf", Json::array({string_part, rest})}};
+  }
   return out;
 }
 
