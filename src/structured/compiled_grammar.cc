@@ -126,15 +126,20 @@ class GrammarBuilder {
     MLXS_RETURN_IF_ERROR(prune_unproductive());
     MLXS_RETURN_IF_ERROR(check_left_recursion());
     auto g = std::make_shared<Grammar>();
-    for (auto& alts : rules_) {
+    for (size_t r = 0; r < rules_.size(); ++r) {
       std::vector<int32_t> starts;
-      for (auto& alt : alts) {
+      for (auto& alt : rules_[r]) {
         starts.push_back(static_cast<int32_t>(g->elements_.size()));
         g->elements_.insert(g->elements_.end(), alt.begin(), alt.end());
         g->elements_.push_back(Grammar::kEnd);
+        g->position_rule_.resize(g->elements_.size(), static_cast<int32_t>(r));
       }
       g->alternatives_.push_back(std::move(starts));
     }
+    chain_index_.resize(rules_.size(), 0);
+    chain_first_.resize(rules_.size(), -1);
+    g->chain_index_ = std::move(chain_index_);
+    g->chain_first_ = std::move(chain_first_);
     g->byte_sets_ = std::move(byte_sets_);
     g->rule_names_ = std::move(names_);
     g->root_ = parsed_.root;
@@ -275,8 +280,13 @@ class GrammarBuilder {
       return count(3);
     }
     int32_t tail = -1;  // the rule for "up to k more"
+    int32_t first = static_cast<int32_t>(rules_.size());
     for (int k = 1; k <= e.max_count - e.min_count; ++k) {
       int32_t o = helper_rule();
+      chain_index_.resize(rules_.size(), 0);
+      chain_first_.resize(rules_.size(), -1);
+      chain_index_[o] = k;
+      chain_first_[o] = first;
       rules_[o] = tail < 0 ? std::vector<Alternative>{{x}, {}}
                            : std::vector<Alternative>{{x, Grammar::rule_element(tail)}, {}};
       tail = o;
@@ -422,13 +432,23 @@ class GrammarBuilder {
   const GrammarLimits& limits_;
   std::vector<std::vector<Alternative>> rules_;
   std::vector<std::string> names_;
-  std::vector<int32_t> owner_;  // the user rule a helper rule was made for
+  std::vector<int32_t> owner_;                      // the user rule a helper rule was made for
+  std::vector<int32_t> chain_index_, chain_first_;  // see Grammar
   int32_t current_owner_ = 0;
   std::vector<ByteSet> byte_sets_;
   std::map<ByteSet, int32_t> byte_set_ids_;
   std::map<std::pair<Ranges, bool>, int32_t> class_rules_;
   size_t num_elements_ = 0;
 };
+
+int32_t Grammar::mask_position(int32_t pos, int max_token_bytes) const {
+  int32_t r = position_rule_[pos];
+  int32_t k = chain_index_[r];
+  int32_t cap = std::max(2, max_token_bytes + 1);  // links 2.. share one layout
+  if (k <= cap) return pos;
+  int32_t same = chain_first_[r] + cap - 1;
+  return alternatives_[same][0] + (pos - alternatives_[r][0]);
+}
 
 Result<GrammarPtr> Grammar::compile(const GbnfGrammar& parsed, const GrammarLimits& limits) {
   return GrammarBuilder(parsed, limits).build();

@@ -60,6 +60,12 @@ class Grammar {
   size_t num_rules() const { return alternatives_.size(); }
   const std::string& rule_name(int32_t rule) const { return rule_names_[rule]; }
 
+  // A position with the same mask as `pos` for every token of at most `max_token_bytes` bytes:
+  // inside the helper chain of a bounded repetition x{m,n} ("up to k more x"), the k-th link
+  // and the (max_token_bytes + 1)-th accept the same tokens when k is larger (x consumes at
+  // least a byte per copy, or nothing at all), so long bounds ([^"]{0,2000}) share cache entries.
+  int32_t mask_position(int32_t pos, int max_token_bytes) const;
+
   // The cache of masks for this grammar over `vocab`, shared by every matcher of the pair and
   // filled as they go (mask_cache.h); created on first use. Thread-safe.
   std::shared_ptr<MaskCache> mask_cache(const std::shared_ptr<const TokenVocabulary>& vocab) const;
@@ -73,6 +79,10 @@ class Grammar {
   std::vector<ByteSet> byte_sets_;
   std::vector<std::vector<int32_t>> alternatives_;
   std::vector<std::string> rule_names_;  // helper rules: "name/2" after the rule they come from
+  std::vector<int32_t> position_rule_;   // by position: its rule
+  // By rule: k for the k-th link of a repetition chain (0 otherwise), and the chain's first link
+  // (links are consecutive rules: link k is chain_first_ + k - 1).
+  std::vector<int32_t> chain_index_, chain_first_;
   int32_t root_ = 0;
 };
 

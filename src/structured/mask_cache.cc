@@ -13,6 +13,17 @@ std::string MaskCache::key(const std::vector<int32_t>& positions, bool cut) {
   return k;
 }
 
+std::string MaskCache::state_key(int cut_depth,
+                                 const std::vector<const std::string*>& sorted_keys) {
+  std::string k(1, static_cast<char>(cut_depth));
+  for (const std::string* key : sorted_keys) {
+    uint32_t n = static_cast<uint32_t>(key->size());
+    k.append(reinterpret_cast<const char*>(&n), sizeof(n));
+    k += *key;
+  }
+  return k;
+}
+
 std::shared_ptr<const MaskEntry> MaskCache::find(const std::string& key) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = entries_.find(key);

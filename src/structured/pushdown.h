@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "structured/compiled_grammar.h"
@@ -29,6 +31,22 @@ struct StackNode {
   int32_t parent;  // a node id, kBottom or kUnknown
 };
 
+// uint64 -> int32, open addressing (the hot lookups of the walk).
+class IdMap {
+ public:
+  // The value of `key`, or -1.
+  int32_t find(uint64_t key) const;
+  void insert(uint64_t key, int32_t value);
+  size_t size() const { return size_; }
+  void clear();
+
+ private:
+  void grow();
+  std::vector<uint64_t> keys_;  // kEmpty marks a free slot
+  std::vector<int32_t> values_;
+  size_t size_ = 0;
+};
+
 // The nodes of one matcher; append-only, so ids in old states stay valid.
 class StackArena {
  public:
@@ -37,10 +55,8 @@ class StackArena {
   size_t size() const { return nodes_.size(); }
 
  private:
-  void grow();
   std::vector<StackNode> nodes_;
-  std::vector<uint64_t> keys_;  // open addressing; kEmpty marks a free slot
-  std::vector<int32_t> values_;
+  IdMap index_;
 };
 
 struct StackSet {
@@ -54,9 +70,18 @@ struct StackSet {
   }
 };
 
+// Besides advancing sets of stacks, a Pushdown interns the sets it meets and memoizes
+// step(set, byte) -> set: a DFA over stack sets, built lazily, so that the trie walks (which
+// meet the same few sets at every node) cost one lookup per trie node. Copyable (clone()).
 class Pushdown {
  public:
-  Pushdown(const Grammar& grammar, StackArena& arena) : grammar_(grammar), arena_(arena) {}
+  explicit Pushdown(const Grammar* grammar) : grammar_(grammar) {}
+
+  // The id of a set equal to `s` (its stacks sorted).
+  int32_t intern_set(StackSet s);
+  const StackSet& set(int32_t id) const { return sets_[id]; }
+  // The set after byte `b`, memoized.
+  int32_t step(int32_t set, uint8_t b);
 
   // The stacks at the start of `root`.
   void start(StackSet& out);
@@ -64,28 +89,34 @@ class Pushdown {
   void advance(const StackSet& in, uint8_t b, StackSet& out);
   // Whether `bytes` can follow `in` (the whole of them; ending exactly at the end is fine).
   bool accepts(const StackSet& in, std::string_view bytes);
-  // A stack holding the top `depth` nodes of `top`, cut (kUnknown below) when deeper; its
-  // positions top first in `positions`.
-  int32_t truncate(int32_t top, int depth, std::vector<int32_t>& positions, bool* cut);
-  // The tokens of `trie` that can follow `state` (accepted) and those for which it depends on
-  // the stack below a kUnknown cut (uncertain), each in trie order.
-  void walk_trie(const TokenTrie& trie, const StackSet& state, std::vector<int32_t>& accepted,
-                 std::vector<int32_t>& uncertain);
+  // The top `depth` nodes of stack `top`, positions mapped by Grammar::mask_position, rebuilt
+  // as a new stack: cut (kUnknown below) when `top` is deeper, else whole (kBottom below). Its
+  // positions, top first, in `positions`.
+  int32_t truncate(int32_t top, int depth, int max_token_bytes, std::vector<int32_t>& positions,
+                   bool* cut);
+  // Walks the trie nodes [begin, end), a whole subtree or the whole trie (0, num_nodes), from
+  // `state`, the stacks after the bytes above `begin`: appends the tokens that can follow to
+  // `accepted`, and to `context_nodes` (when given) each node where a path first popped into
+  // kUnknown (the tokens under it depend on the cut part; the tokens at it are accepted).
+  void walk_trie(const TokenTrie& trie, const StackSet& state, uint32_t begin, uint32_t end,
+                 std::vector<int32_t>& accepted, std::vector<uint32_t>* context_nodes);
 
  private:
   // Adds the stacks reached from (pos, parent) without consuming a byte.
   void expand(int32_t pos, int32_t parent, StackSet& out);
   bool visit(int32_t pos, int32_t parent);
 
-  const Grammar& grammar_;
-  StackArena& arena_;
+  const Grammar* grammar_;
+  StackArena arena_;
+  std::vector<StackSet> sets_;
+  std::unordered_map<std::string, int32_t> set_index_;  // by stacks and flags
+  IdMap transitions_;                                   // (set << 8 | byte) -> set
   std::vector<std::pair<int32_t, int32_t>> work_;
   std::vector<uint64_t> visited_;  // (pos, parent) seen in this step: a small hash set
   std::vector<uint32_t> visited_stamp_;
   uint32_t stamp_ = 0;
-  StackSet scratch_[2];
-  std::vector<StackSet> levels_;  // walk_trie: the stacks after each byte of the current path
-  std::vector<char> uncertain_at_;
+  std::vector<int32_t> levels_;     // walk_trie: the set after each byte of the current path
+  std::vector<char> uncertain_at_;  // a path popped into kUnknown at or above this depth
 };
 
 }  // namespace mlxs::structured

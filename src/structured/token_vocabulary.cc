@@ -48,6 +48,7 @@ VocabularyImpl::VocabularyImpl(std::vector<std::string> token_bytes, std::vector
       trie_.first_token.push_back(static_cast<uint32_t>(trie_.token_ids.size()));
     }
     trie_.token_ids.push_back(id);
+    max_token_bytes_ = std::max(max_token_bytes_, static_cast<int>(s.size()));
     prev = &s;
   }
   close_to(0);

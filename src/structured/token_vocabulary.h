@@ -33,11 +33,13 @@ class VocabularyImpl : public TokenVocabulary {
 
   const TokenTrie& trie() const { return trie_; }
   size_t num_words() const { return (bytes_.size() + 31) / 32; }
+  int max_token_bytes() const { return max_token_bytes_; }  // over the tokens in the trie
 
  private:
   std::vector<std::string> bytes_;
   std::vector<int32_t> eos_ids_;
   TokenTrie trie_;
+  int max_token_bytes_ = 0;
 };
 
 }  // namespace mlxs::structured
