@@ -581,7 +581,8 @@ class Translator {
       alts.push_back(literal(v.dump(-1, ' ', false, Json::error_handler_t::replace)));
     }
     if (alts.empty()) return fail(path, "no value of 'enum'/'const' has the schema's type");
-    return alternatives(alts);
+    if (alts.size() < 4) return alternatives(alts);
+    return shared("enum " + join(alts, " | "), "enum", alternatives(alts));
   }
 
   static std::string json_type(const Json& v) {
@@ -732,7 +733,18 @@ class Translator {
                                     "bounded length)",
                                     what));
     }
-    return sequence({quote, t->expression, quote});
+    // One rule per distinct pattern or format, shared by every use.
+    return shared("regex " + std::to_string(static_cast<int>(mode)) + pattern, what,
+                  sequence({quote, t->expression, quote}));
+  }
+
+  // A rule for `body`, defined once per `key` (identical sub-grammars are not repeated).
+  std::string shared(const std::string& key, std::string_view hint, std::string body) {
+    auto it = shared_.find(key);
+    if (it != shared_.end()) return it->second;
+    std::string name = define(hint, std::move(body));
+    shared_[key] = name;
+    return name;
   }
 
   // minimum/maximum and their exclusive forms (numbers, or draft 4's booleans) as integer
@@ -1108,6 +1120,7 @@ class Translator {
   std::set<std::string> names_;
   std::map<std::string, std::string> ref_names_;
   std::map<std::string, std::string> prims_;
+  std::map<std::string, std::string> shared_;
 };
 
 }  // namespace
