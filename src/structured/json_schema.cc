@@ -723,19 +723,15 @@ class Translator {
     } else {
       return sequence({quote, repeat(prim("char"), min, max), quote});
     }
-    Result<RegexTranslation> t = translate_regex(pattern, RegexTarget::kJsonString, mode);
+    LengthBounds length{min, max};
+    const bool bounded = s.contains("minLength") || s.contains("maxLength");
+    Result<RegexTranslation> t =
+        translate_regex(pattern, RegexTarget::kJsonString, mode, bounded ? &length : nullptr);
     if (!t.ok()) return fail(path, fmt::format("'{}': {}", what, t.status().message()));
-    bool min_ok = !s.contains("minLength") || t->min_chars >= min;
-    bool max_ok = !s.contains("maxLength") || (t->max_chars && *t->max_chars <= *max);
-    if (!min_ok || !max_ok) {
-      return fail(path, fmt::format("'minLength'/'maxLength' with '{}' are supported only when "
-                                    "every match already satisfies them (an anchored pattern of "
-                                    "bounded length)",
-                                    what));
-    }
     // One rule per distinct pattern or format, shared by every use.
-    return shared("regex " + std::to_string(static_cast<int>(mode)) + pattern, what,
-                  sequence({quote, t->expression, quote}));
+    return shared(
+        fmt::format("regex {} {} {} {}", static_cast<int>(mode), min, max.value_or(-1), pattern),
+        what, sequence({quote, t->expression, quote}));
   }
 
   // A rule for `body`, defined once per `key` (identical sub-grammars are not repeated).

@@ -61,8 +61,11 @@ TEST(JsonSchemaToGbnf, RefusesMalformedAndUnsatisfiableSchemas) {
   EXPECT_EQ(refusal(R"({"type":"array","prefixItems":[{}],"minItems":2})"),
             "at /: 'minItems' 2 needs more items than the 1 allowed");
   EXPECT_EQ(refusal(R"({"type":"string","pattern":"^a+","maxLength":4})"),
-            "at /: 'minLength'/'maxLength' with 'pattern' are supported only when every match "
-            "already satisfies them (an anchored pattern of bounded length)");
+            "at /: 'pattern': length bounds together with this pattern are not supported "
+            "(supported: anchored patterns whose only variable part is one repeated character "
+            "class or an alternation of such, like ^[a-z]+$ or ^#([0-9a-f]{3}|x+)$)");
+  EXPECT_EQ(refusal(R"({"type":"string","format":"date","maxLength":5})"),
+            "at /: 'format': no match of the pattern has a length within the bounds");
   EXPECT_EQ(refusal(R"({"type":"string","minLength":5000})"),
             "at /: 'minLength' 5000 is over the supported limit of 1000");
   EXPECT_EQ(refusal(R"({"enum":[1,2],"type":"string"})"),
