@@ -826,7 +826,10 @@ class Translator {
   static std::optional<std::string> magnitude(Bound a, std::optional<Bound> b) {
     const std::string frac = R"(("." [0-9]{1,16})?)";
     const std::string zero_frac = R"(("." "0"{1,16})?)";
-    const std::string nonzero_frac = R"("." [0-9]{0,15} [1-9] [0-9]{0,15})";
+    // Just above an exclusive bound a: a fraction with a nonzero digit, and at most 15
+    // significant digits in all, so that the parsed double is still above a (not rounded to it).
+    const int digits = std::max<int>(1, 15 - static_cast<int>(std::to_string(a.value).size()));
+    const std::string nonzero_frac = sequence({R"(".")", repeat("[0-9]", 0, digits - 1), "[1-9]"});
     auto integer = [](int64_t v) { return literal(std::to_string(v)); };
     std::vector<std::string> alts;
     if (b && a.value == b->value) {

@@ -266,6 +266,13 @@ const std::vector<Case>& cases() {
        {{"0", R}, {"0.0", R}, {"0.001", A}, {"5", A}, {"-1", R}}},
       {R"({"type":"number","minimum":-1.5,"maximum":2.5})",
        {{"-1.5", S}, {"-1", A}, {"2.5", S}, {"2", A}, {"1.75", A}, {"3", R}}},
+      // Just above a large exclusive bound, a long fraction would parse back to the bound.
+      {R"({"type":"number","exclusiveMinimum":1000000000000})",
+       {{"1000000000000.5", A},
+        {"1000000000000.01", A},
+        {"1000000000000.00000001", R},
+        {"1000000000000", R},
+        {"1000000000001", A}}},
       {R"({"type":"number","maximum":-2})", {{"-2", A}, {"-2.5", A}, {"-1.5", R}, {"0", R}}},
   };
   return kCases;
