@@ -63,6 +63,7 @@ class MatcherImpl : public Matcher {
     return advance(vocab_->bytes_of(id));
   }
 
+  // Counts as one token for rollback (when `bytes` is not empty).
   bool accept_bytes(std::string_view bytes) override { return advance(bytes); }
 
   void rollback(int num_tokens) override {

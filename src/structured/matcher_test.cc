@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "structured/compiled_grammar.h"
 #include "structured/grammar.h"
 
@@ -189,6 +191,28 @@ TEST(Matcher, NestingIsUnboundedAndRepetitionDoesNotGrowTheStack) {
   EXPECT_TRUE(matches(g, deep));
   EXPECT_FALSE(matches(g, deep + ")"));
   EXPECT_TRUE(matches(g, std::string(100000, 'x')));
+}
+
+TEST(Matcher, MatchersOfOneGrammarShareTheMaskCacheAcrossThreads) {
+  TestVocab v = make_vocab({"12", "3,", ",4", "5]", "[6"});
+  auto g = grammar("root ::= \"[\" [0-9]+ (\",\" [0-9]+)* \"]\"");
+  const std::string text = "[12,3,45,6]";
+  auto masks_along = [&] {
+    std::vector<std::vector<uint32_t>> out;
+    auto m = Matcher::create(g, v.vocab);
+    for (char c : text) {
+      out.push_back(mask_of(*m, v));
+      EXPECT_TRUE(m->accept_bytes(std::string(1, c)));
+    }
+    return out;
+  };
+  std::vector<std::vector<uint32_t>> results[4];
+  std::vector<std::thread> threads;
+  for (auto& r : results) threads.emplace_back([&r, &masks_along] { r = masks_along(); });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_EQ(r, results[0]);
+  EXPECT_TRUE(allowed(results[0][1], 256));   // "12" after "["
+  EXPECT_FALSE(allowed(results[0][0], 256));  // not before it
 }
 
 }  // namespace

@@ -9,6 +9,8 @@ namespace {
 constexpr uint64_t kEmpty = ~uint64_t{0};
 // The memo of step() is dropped when it grows past this (its sets stay valid).
 constexpr size_t kMaxTransitions = size_t{1} << 22;
+// Sets with a dense row of transitions (1 KiB each, so at most 4 MiB per matcher).
+constexpr size_t kMaxDenseSets = 4096;
 
 uint64_t key_of(int32_t pos, int32_t parent) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(parent);
@@ -80,14 +82,25 @@ int32_t Pushdown::intern_set(StackSet s) {
 }
 
 int32_t Pushdown::step(int32_t set, uint8_t b) {
+  bool dense = static_cast<size_t>(set) < kMaxDenseSets;
   uint64_t key = (static_cast<uint64_t>(set) << 8) | b;
-  int32_t next = transitions_.find(key);
-  if (next >= 0) return next;
-  if (transitions_.size() > kMaxTransitions) transitions_.clear();
+  if (dense) {
+    if (static_cast<size_t>(set) >= dense_.size()) dense_.resize(set + 1);
+    if (dense_[set].empty()) dense_[set].assign(256, -1);
+    if (dense_[set][b] >= 0) return dense_[set][b];
+  } else {
+    int32_t next = transitions_.find(key);
+    if (next >= 0) return next;
+    if (transitions_.size() > kMaxTransitions) transitions_.clear();
+  }
   StackSet out;
   advance(sets_[set], b, out);
-  next = intern_set(std::move(out));
-  transitions_.insert(key, next);
+  int32_t next = intern_set(std::move(out));
+  if (dense) {
+    dense_[set][b] = next;
+  } else {
+    transitions_.insert(key, next);
+  }
   return next;
 }
 

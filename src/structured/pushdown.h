@@ -110,7 +110,10 @@ class Pushdown {
   StackArena arena_;
   std::vector<StackSet> sets_;
   std::unordered_map<std::string, int32_t> set_index_;  // by stacks and flags
-  IdMap transitions_;                                   // (set << 8 | byte) -> set
+  // step()'s memo: a row of 256 next sets (-1: not yet known) for each of the first
+  // kMaxDenseSets sets, a hash map for the rest.
+  std::vector<std::vector<int32_t>> dense_;
+  IdMap transitions_;  // (set << 8 | byte) -> set
   std::vector<std::pair<int32_t, int32_t>> work_;
   std::vector<uint64_t> visited_;  // (pos, parent) seen in this step: a small hash set
   std::vector<uint32_t> visited_stamp_;
