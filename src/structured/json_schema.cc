@@ -1020,7 +1020,17 @@ class Translator {
     const std::string comma = sequence({s_, R"(",")", s_});
     const std::string colon = sequence({s_, R"(":")", s_});
     std::string extra_kv;
-    if (extra_value) extra_kv = sequence({extra_key(known), colon, *extra_value});
+    if (extra_value) {
+      // The extra names' grammar has one rule per character of the listed names.
+      size_t name_chars = 0;
+      for (const std::string& k : known) name_chars += k.size();
+      if (name_chars > kMaxSchemaRules / 2) {
+        return fail(path, fmt::format("more than {} bytes of property names together with "
+                                      "additionalProperties are not supported",
+                                      kMaxSchemaRules / 2));
+      }
+      extra_kv = sequence({extra_key(known), colon, *extra_value});
+    }
     // after[i]: members i.. when one is already written; first[i]: when none is yet.
     std::string after = extra_value ? repeat(sequence({comma, extra_kv}), 0, std::nullopt) : "";
     std::string first =

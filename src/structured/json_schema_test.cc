@@ -3,6 +3,7 @@
 // real validator) is in structured_behaviour_test.cc.
 #include "structured/json_schema.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "structured/grammar.h"
@@ -79,6 +80,12 @@ TEST(JsonSchemaToGbnf, LimitsHostileInput) {
   EXPECT_EQ(refusal(deep).substr(0, 6), "at /it");
   std::string deeper = std::string(200, '[') + std::string(200, ']');
   EXPECT_EQ(refusal(deeper), "JSON Schema nests deeper than 128 levels");
+  // Extra property names exclude the listed ones with one rule per character of them: bounded.
+  std::string many = R"({"type":"object","additionalProperties":true,"properties":{)";
+  for (int i = 0; i < 400; ++i) many += (i ? "," : "") + fmt::format(R"("{:040}":{{}})", i);
+  EXPECT_EQ(refusal(many + "}}"),
+            "at /: more than 5000 bytes of property names together with additionalProperties are "
+            "not supported");
   // A $ref cycle through allOf only (no structure in between) is refused, not followed forever.
   EXPECT_EQ(refusal(R"({"$defs":{"a":{"allOf":[{"$ref":"#/$defs/a"}]}},"$ref":"#/$defs/a"})")
                 .substr(0, 22),
