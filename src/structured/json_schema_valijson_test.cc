@@ -15,6 +15,8 @@
 
 #include "structured/byte_walk_test_util.h"
 #include "structured/grammar.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_test_util.h"
 
 namespace mlxs::structured {
 namespace {
@@ -352,6 +354,74 @@ TEST(JsonSchemaCorpus, EverySchemaCompilesAndGeneratesValidDocuments) {
   for (const std::string& line : schemas) {
     nlohmann::ordered_json entry = nlohmann::ordered_json::parse(line);  // keeps key order
     expect_generated_valid(entry["schema"].dump(), 4, seed++);
+  }
+}
+
+// Walks over a real tokenizer's vocabulary: tokens span grammar boundaries (`":"`, `"},{"`) and
+// end inside multi-byte characters. Past a soft length the walk prefers EOS and then short
+// tokens, so that it ends.
+std::string token_walk(const GrammarPtr& g, const std::shared_ptr<const TokenVocabulary>& vocab,
+                       std::mt19937& rng, bool* finished) {
+  auto m = Matcher::create(g, vocab);
+  std::vector<uint32_t> words((vocab->size() + 31) / 32);
+  std::string text;
+  *finished = false;
+  for (int step = 0; step < 600; ++step) {
+    m->fill_next_token_bitmask(words);
+    std::vector<int32_t> allowed;
+    for (size_t id = 0; id < vocab->size(); ++id) {
+      if ((words[id / 32] >> (id % 32)) & 1) allowed.push_back(static_cast<int32_t>(id));
+    }
+    EXPECT_FALSE(allowed.empty()) << text;
+    if (allowed.empty()) return text;
+    const auto eos = vocab->eos_ids();
+    auto is_eos = [&](int32_t id) { return std::find(eos.begin(), eos.end(), id) != eos.end(); };
+    int32_t pick = allowed[rng() % allowed.size()];
+    if (text.size() > 64) {
+      size_t best = SIZE_MAX;
+      for (int32_t id : allowed) {
+        size_t len = is_eos(id) ? 0 : vocab->bytes_of(id).size();
+        if (len < best || (len == best && rng() % 2)) best = len, pick = id;
+      }
+    } else if (is_eos(pick) && allowed.size() > 1 && rng() % 2) {
+      pick = allowed[rng() % allowed.size()];
+    }
+    EXPECT_TRUE(m->accept_token(pick)) << text;
+    if (is_eos(pick)) {
+      *finished = true;
+      return text;
+    }
+    text += vocab->bytes_of(pick);
+  }
+  return text;
+}
+
+TEST(JsonSchemaCorpus, TokenWalksOverRealVocabulariesAreValid) {
+  std::vector<std::string> schemas = corpus();
+  ASSERT_GE(schemas.size(), 200u);
+  for (const char* name : {"llama3", "qwen3"}) {
+    const Tokenizer* t = mlxs::testing::fixture_tokenizer(name);
+    if (t == nullptr) GTEST_SKIP() << name << " fixture missing: run scripts/fetch-fixtures.sh";
+    auto vocab = TokenVocabulary::from_tokenizer(*t);
+    std::mt19937 rng(42);
+    int finished_walks = 0;
+    for (size_t i = 0; i < schemas.size(); i += 46) {  // 5 schemas, hand-written and generated
+      std::string schema = nlohmann::ordered_json::parse(schemas[i])["schema"].dump();
+      SCOPED_TRACE(std::string(name) + " schema " + schema);
+      Result<GrammarPtr> g = compile_json_schema(schema);
+      ASSERT_TRUE(g.ok()) << g.status().to_string();
+      Validator validator(schema);
+      for (int w = 0; w < 2; ++w) {
+        bool finished = false;
+        std::string text = token_walk(*g, vocab, rng, &finished);
+        if (!finished) continue;
+        ++finished_walks;
+        std::optional<Json> parsed = parse(text);
+        ASSERT_TRUE(parsed.has_value()) << "not JSON: " << text;
+        EXPECT_TRUE(validator.valid(*parsed)) << "invalid: " << text;
+      }
+    }
+    EXPECT_GE(finished_walks, 5) << name;
   }
 }
 
