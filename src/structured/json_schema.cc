@@ -168,6 +168,8 @@ uint64_t pow10(size_t n) {
 
 // Integers have at most 18 digits (int64 holds them all).
 constexpr size_t kMaxIntegerDigits = 18;
+// A `number` bound with more fraction digits than this is rounded inward to an integer.
+constexpr size_t kMaxBoundFraction = 9;
 
 // JSON spellings of the integers in [lo, hi] (hi empty: unbounded), lo >= 0, no leading zeros.
 std::string nonnegative_range(uint64_t lo, std::optional<uint64_t> hi) {
@@ -822,52 +824,214 @@ class Translator {
     return alternatives(alts);
   }
 
-  // Magnitudes m (written without sign or exponent) with a <= m <= b, each end inclusive or not.
-  static std::optional<std::string> magnitude(Bound a, std::optional<Bound> b) {
-    const std::string frac = R"(("." [0-9]{1,16})?)";
-    const std::string zero_frac = R"(("." "0"{1,16})?)";
-    // Just above an exclusive bound a: a fraction with a nonzero digit, and at most 15
-    // significant digits in all, so that the parsed double is still above a (not rounded to it).
-    const int digits = std::max<int>(1, 15 - static_cast<int>(std::to_string(a.value).size()));
-    const std::string nonzero_frac = sequence({R"(".")", repeat("[0-9]", 0, digits - 1), "[1-9]"});
-    auto integer = [](int64_t v) { return literal(std::to_string(v)); };
+  // A numeric bound of a `number`: |v| = ip.fp exactly (fp without trailing zeros).
+  struct Decimal {
+    double value = 0;
+    bool inclusive = true;
+    uint64_t ip = 0;
+    std::string fp;
+  };
+
+  // The bound's shortest decimal spelling; empty when it needs more than kMaxBoundFraction
+  // fraction digits (then the caller rounds it inward to an integer).
+  static std::optional<Decimal> to_decimal(double d, bool inclusive) {
+    std::string text = fmt::format("{:.{}f}", std::fabs(d), kMaxBoundFraction + 2);
+    size_t dot = text.find('.');
+    std::string ip = text.substr(0, dot), fp = text.substr(dot + 1);
+    while (!fp.empty() && fp.back() == '0') fp.pop_back();
+    if (fp.size() > kMaxBoundFraction) return std::nullopt;
+    Decimal out;
+    out.value = d;
+    out.inclusive = inclusive;
+    out.ip = std::stoull(ip);
+    out.fp = fp;
+    return out;
+  }
+
+  // Fraction digit strings R (R empty: no fraction) compared as decimals 0.R; `nonempty` the
+  // grammar of the non-empty ones, `empty_ok` whether no fraction qualifies; at most `cap`
+  // digits.
+  struct Fraction {
+    std::optional<std::string> nonempty;
+    bool empty_ok = false;
+  };
+
+  static std::string digits_up_to(int64_t n) { return n > 0 ? repeat("[0-9]", 0, n) : ""; }
+  static std::string digit_range(char a, char b) {
+    return a == b ? literal(std::string(1, a)) : fmt::format("[{}-{}]", a, b);
+  }
+  static Fraction from_alternatives(std::vector<std::string> alts, bool empty_ok) {
+    Fraction f;
+    f.empty_ok = empty_ok;
+    if (!alts.empty()) f.nonempty = alternatives(alts);
+    return f;
+  }
+
+  // Digits with a nonzero one among the first n (so above zero by at least 10^-n).
+  static std::string nonzero_digits(int64_t n) {
+    return sequence({repeat(R"("0")", 0, n - 1), "[1-9]", digits_up_to(n - 1)});
+  }
+
+  // R >= d (R > d when strict).
+  static Fraction fraction_at_least(const std::string& d, bool strict, int64_t cap) {
     std::vector<std::string> alts;
-    if (b && a.value == b->value) {
-      if (a.inclusive && b->inclusive) alts.push_back(sequence({integer(a.value), zero_frac}));
-    } else {
-      if (!b || a.value + 1 <= b->value - 1) {
-        std::optional<uint64_t> top = b ? std::optional<uint64_t>(b->value - 1) : std::nullopt;
-        alts.push_back(sequence({nonnegative_range(a.value + 1, top), frac}));
+    if (d.empty()) {
+      if (cap >= 1) {
+        alts.push_back(strict ? nonzero_digits(cap) : repeat("[0-9]", 1, cap));
       }
-      alts.push_back(sequence({integer(a.value), a.inclusive ? frac : nonzero_frac}));
-      if (b && b->inclusive) alts.push_back(sequence({integer(b->value), zero_frac}));
+      return from_alternatives(alts, !strict);
+    }
+    for (size_t j = 0; j < d.size() && static_cast<int64_t>(j) < cap; ++j) {
+      if (d[j] == '9') continue;
+      alts.push_back(sequence({j ? literal(d.substr(0, j)) : "", digit_range(d[j] + 1, '9'),
+                               digits_up_to(cap - static_cast<int64_t>(j) - 1)}));
+    }
+    int64_t room = cap - static_cast<int64_t>(d.size());
+    if (!strict && room >= 0) alts.push_back(sequence({literal(d), digits_up_to(room)}));
+    if (strict && room >= 1) alts.push_back(sequence({literal(d), nonzero_digits(room)}));
+    return from_alternatives(alts, false);
+  }
+
+  // R <= d (R < d when strict).
+  static Fraction fraction_at_most(const std::string& d, bool strict, int64_t cap) {
+    std::vector<std::string> alts;
+    if (d.empty()) {
+      if (!strict && cap >= 1) alts.push_back(repeat(R"("0")", 1, cap));
+      return from_alternatives(alts, !strict);
+    }
+    for (size_t j = 0; j < d.size() && static_cast<int64_t>(j) < cap; ++j) {
+      std::string head = j ? literal(d.substr(0, j)) : "";
+      int64_t rest = cap - static_cast<int64_t>(j) - 1;
+      if (d[j] > '0')
+        alts.push_back(sequence({head, digit_range('0', d[j] - 1), digits_up_to(rest)}));
+      // d's first j digits then zeros only: below d (d has no trailing zeros).
+      if (j > 0) alts.push_back(sequence({head, repeat(R"("0")", 0, rest + 1)}));
+    }
+    if (cap >= 1) alts.push_back(repeat(R"("0")", 1, cap));
+    int64_t room = cap - static_cast<int64_t>(d.size());
+    if (!strict && room >= 0) alts.push_back(sequence({literal(d), repeat(R"("0")", 0, room)}));
+    return from_alternatives(alts, true);
+  }
+
+  // lo <= R <= hi (strict ends exclusive), lo <= hi as decimals.
+  static Fraction fraction_between(const std::string& lo, bool lo_strict, const std::string& hi,
+                                   bool hi_strict, int64_t cap) {
+    Fraction out;
+    out.empty_ok = lo.empty() && !lo_strict && !(hi.empty() && hi_strict);
+    if (cap <= 0) return out;
+    if (lo.empty() && hi.empty()) {  // both 0: zeros only, when both ends are inclusive
+      if (out.empty_ok) out.nonempty = repeat(R"("0")", 1, cap);
+      return out;
+    }
+    char a = lo.empty() ? '0' : lo[0], b = hi.empty() ? '0' : hi[0];
+    std::string lo_rest = lo.empty() ? "" : lo.substr(1), hi_rest = hi.empty() ? "" : hi.substr(1);
+    auto with = [](char digit, const Fraction& rest) -> std::optional<std::string> {
+      std::vector<std::string> alts;
+      if (rest.empty_ok) alts.push_back(literal(std::string(1, digit)));
+      if (rest.nonempty) alts.push_back(sequence({literal(std::string(1, digit)), *rest.nonempty}));
+      if (alts.empty()) return std::nullopt;
+      return alternatives(alts);
+    };
+    std::vector<std::string> alts;
+    if (a == b) {
+      if (auto e = with(a, fraction_between(lo_rest, lo_strict, hi_rest, hi_strict, cap - 1))) {
+        alts.push_back(*e);
+      }
+    } else {
+      if (auto e = with(a, fraction_at_least(lo_rest, lo_strict, cap - 1))) alts.push_back(*e);
+      if (b - a > 1) alts.push_back(sequence({digit_range(a + 1, b - 1), digits_up_to(cap - 1)}));
+      if (auto e = with(b, fraction_at_most(hi_rest, hi_strict, cap - 1))) alts.push_back(*e);
+    }
+    if (!alts.empty()) out.nonempty = alternatives(alts);
+    return out;
+  }
+
+  // The integer part `ip` followed by the fractions of `f`.
+  static void add_with_fraction(std::vector<std::string>& alts, uint64_t ip, const Fraction& f) {
+    std::string integer = literal(std::to_string(ip));
+    if (f.empty_ok) alts.push_back(integer);
+    if (f.nonempty) alts.push_back(sequence({integer, R"(".")", *f.nonempty}));
+  }
+
+  // Magnitudes m (written without sign or exponent) with a <= m <= b, each end inclusive or
+  // not. At most 15 significant digits near a bound, so that the parsed double compares with the
+  // bound as the decimal does.
+  static std::optional<std::string> magnitude(const Decimal& a, const std::optional<Decimal>& b) {
+    size_t int_digits = std::to_string(b ? std::max(a.ip, b->ip) : a.ip).size();
+    int64_t cap = std::max<int64_t>(1, 15 - static_cast<int64_t>(int_digits));
+    std::vector<std::string> alts;
+    if (b && a.ip == b->ip) {
+      add_with_fraction(alts, a.ip,
+                        fraction_between(a.fp, !a.inclusive, b->fp, !b->inclusive, cap));
+    } else {
+      if (!b || a.ip + 1 < b->ip) {
+        std::optional<uint64_t> top = b ? std::optional<uint64_t>(b->ip - 1) : std::nullopt;
+        alts.push_back(sequence({nonnegative_range(a.ip + 1, top), R"(("." [0-9]{1,16})?)"}));
+      }
+      add_with_fraction(alts, a.ip, fraction_at_least(a.fp, !a.inclusive, cap));
+      if (b) add_with_fraction(alts, b->ip, fraction_at_most(b->fp, !b->inclusive, cap));
     }
     if (alts.empty()) return std::nullopt;
     return alternatives(alts);
   }
 
+  // Bounds of a `number`: exact decimals (a bound with more than kMaxBoundFraction fraction
+  // digits is rounded inward to an integer).
+  Result<std::pair<std::optional<Decimal>, std::optional<Decimal>>> decimal_bounds(
+      const Json& s, const std::string& path) {
+    std::optional<Decimal> lo, hi;
+    for (const char* key : {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}) {
+      if (!s.contains(key) || s[key].is_boolean()) continue;
+      if (!s[key].is_number()) return fail(path, fmt::format("'{}' must be a number", key));
+      double d = s[key].get<double>();
+      if (std::fabs(d) > 1e15) {
+        return fail(path, fmt::format("'{}' {} is beyond the supported range of +-1e15", key,
+                                      s[key].dump()));
+      }
+      const std::string k = key;
+      const bool lower = k == "minimum" || k == "exclusiveMinimum";
+      bool exclusive = k == "exclusiveMinimum" || k == "exclusiveMaximum" ||
+                       (k == "minimum" && s.value("exclusiveMinimum", Json()) == Json(true)) ||
+                       (k == "maximum" && s.value("exclusiveMaximum", Json()) == Json(true));
+      std::optional<Decimal> dec = to_decimal(d, !exclusive);
+      if (!dec) {
+        dec = to_decimal(lower ? std::ceil(d) : std::floor(d), true);
+        if (std::floor(d) == d) dec->inclusive = !exclusive;
+      }
+      std::optional<Decimal>& slot = lower ? lo : hi;
+      bool tighter = !slot || (lower ? dec->value > slot->value : dec->value < slot->value) ||
+                     (dec->value == slot->value && !dec->inclusive);
+      if (tighter) slot = dec;
+    }
+    if (lo && hi &&
+        (lo->value > hi->value || (lo->value == hi->value && !(lo->inclusive && hi->inclusive)))) {
+      return fail(path, "no number satisfies the bounds");
+    }
+    return std::pair{lo, hi};
+  }
+
   Result<std::string> visit_number(const Json& s, const std::string& path) {
-    auto bounds = numeric_bounds(s, path, /*integer_type=*/false);
+    auto bounds = decimal_bounds(s, path);
     if (!bounds.ok()) return bounds.status();
     auto [lo, hi] = *bounds;
     if (!lo && !hi) return prim("number");
     std::vector<std::string> alts;
     // v >= 0: m = v.
     if (!hi || hi->value > 0 || (hi->value == 0 && hi->inclusive)) {
-      Bound a{0, true};
+      Decimal a;  // 0, inclusive
       if (lo && lo->value >= 0) a = *lo;
       if (auto m = magnitude(a, hi)) alts.push_back(*m);
     }
     // v < 0: m = -v > 0.
     if (!lo || lo->value < 0) {
-      Bound a{0, false};
-      if (hi && hi->value < 0) a = Bound{-hi->value, hi->inclusive};
-      std::optional<Bound> b;
-      if (lo) b = Bound{-lo->value, lo->inclusive};
-      if (auto m = magnitude(a, b)) alts.push_back(sequence({R"("-")", *m}));
+      Decimal a;
+      a.inclusive = false;  // m > 0
+      if (hi && hi->value < 0) a = *hi;
+      if (auto m = magnitude(a, lo)) alts.push_back(sequence({R"("-")", *m}));
     }
     if (alts.empty()) return fail(path, "no number satisfies the bounds");
-    return alternatives(alts);
+    std::string body = alternatives(alts);
+    return shared("number " + body, "number-range", body);
   }
 
   Result<std::string> visit_array(const Json& s, const std::string& path, int depth) {
