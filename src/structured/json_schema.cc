@@ -187,9 +187,9 @@ std::string nonnegative_range(uint64_t lo, std::optional<uint64_t> hi) {
   return alternatives(alts);
 }
 
+// An inclusive integer bound.
 struct Bound {
   int64_t value = 0;
-  bool inclusive = true;
 };
 
 class Translator {
@@ -745,10 +745,10 @@ class Translator {
     return name;
   }
 
-  // minimum/maximum and their exclusive forms (numbers, or draft 4's booleans) as integer
-  // bounds: a fractional bound rounds inward; `integral` says whether the value is an integer.
-  Result<std::pair<std::optional<Bound>, std::optional<Bound>>> numeric_bounds(
-      const Json& s, const std::string& path, bool integer_type) {
+  // minimum/maximum and their exclusive forms (numbers, or draft 4's booleans) as the bounds of
+  // an `integer`: a fractional or exclusive bound becomes the nearest integer inside.
+  Result<std::pair<std::optional<Bound>, std::optional<Bound>>> integer_bounds(
+      const Json& s, const std::string& path) {
     std::optional<Bound> lo, hi;
     auto number = [&](const char* key) -> Result<std::optional<double>> {
       if (!s.contains(key) || s[key].is_boolean()) return std::optional<double>();
@@ -761,26 +761,14 @@ class Translator {
       return std::optional<double>(d);
     };
     auto tighten_lo = [&](double d, bool exclusive) {
-      Bound b;
       double c = std::ceil(d);
-      b.value = static_cast<int64_t>(c);
-      b.inclusive = !(exclusive && c == d);
-      if (integer_type && !b.inclusive) {
-        b.value += 1;
-        b.inclusive = true;
-      }
-      if (!lo || b.value > lo->value || (b.value == lo->value && !b.inclusive)) lo = b;
+      Bound b{static_cast<int64_t>(c) + (exclusive && c == d ? 1 : 0)};
+      if (!lo || b.value > lo->value) lo = b;
     };
     auto tighten_hi = [&](double d, bool exclusive) {
-      Bound b;
       double f = std::floor(d);
-      b.value = static_cast<int64_t>(f);
-      b.inclusive = !(exclusive && f == d);
-      if (integer_type && !b.inclusive) {
-        b.value -= 1;
-        b.inclusive = true;
-      }
-      if (!hi || b.value < hi->value || (b.value == hi->value && !b.inclusive)) hi = b;
+      Bound b{static_cast<int64_t>(f) - (exclusive && f == d ? 1 : 0)};
+      if (!hi || b.value < hi->value) hi = b;
     };
     for (const char* key : {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}) {
       Result<std::optional<double>> v = number(key);
@@ -796,17 +784,12 @@ class Translator {
         tighten_hi(**v, k == "exclusiveMaximum" || draft4_exclusive);
       }
     }
-    if (lo && hi &&
-        (lo->value > hi->value || (lo->value == hi->value && !(lo->inclusive && hi->inclusive)))) {
-      return fail(path,
-                  "no value satisfies the bounds (a non-integer bound is rounded inward "
-                  "to an integer)");
-    }
+    if (lo && hi && lo->value > hi->value) return fail(path, "no integer satisfies the bounds");
     return std::pair{lo, hi};
   }
 
   Result<std::string> visit_integer(const Json& s, const std::string& path) {
-    auto bounds = numeric_bounds(s, path, /*integer_type=*/true);
+    auto bounds = integer_bounds(s, path);
     if (!bounds.ok()) return bounds.status();
     auto [lo, hi] = *bounds;
     if (!lo && !hi) return prim("integer");
