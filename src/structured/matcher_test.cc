@@ -150,6 +150,11 @@ TEST(Matcher, EosOnlyWhereTheGrammarCanEnd) {
   for (int32_t id = 0; id < static_cast<int32_t>(v.bytes.size()); ++id) {
     EXPECT_EQ(allowed(w, id), id == v.eos) << id;
   }
+  // A special token is refused even where the grammar accepts its text.
+  auto text = Matcher::create(grammar("root ::= \"<|special|>\" | \"<\" [a-z|<>]*"), v.vocab);
+  EXPECT_FALSE(allowed(mask_of(*text, v), v.special));
+  EXPECT_FALSE(text->accept_token(v.special));
+  EXPECT_TRUE(text->accept_bytes("<|special|>"));
   // Complete: nothing but EOS.
   auto done = Matcher::create(grammar("root ::= \"ab\""), v.vocab);
   ASSERT_TRUE(done->accept_bytes("ab"));
