@@ -18,7 +18,7 @@
 //     minimum/maximum (exclusive or not) are exact: digit ranges for the integer part, the
 //     fraction compared digit by digit with the bound's decimal spelling (no exponent then), the
 //     deciding digits within 15 significant ones; a bound with more than 9 fraction digits is
-//     rounded inward to an integer (a narrower range: still valid, rule 1).
+//     rounded inward to an integer (a narrower range: still valid, rule 1). number_grammar.h.
 //  6. oneOf is anyOf (the branches are not checked for overlap); allOf merges its branches into
 //     one schema where they combine (types intersect, properties merge, bounds tighten), else
 //     it is refused; $ref is a JSON pointer inside the document ("#", "#/$defs/x",
