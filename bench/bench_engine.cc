@@ -42,8 +42,7 @@ int main(int argc, char** argv) {
       std::stringstream text;
       text << in.rdbuf();
       schema = text.str();
-    }
-    else if (!std::strcmp(argv[i], "--streams") && i + 1 < argc) {
+    } else if (!std::strcmp(argv[i], "--streams") && i + 1 < argc) {
       streams.clear();
       for (char* p = std::strtok(argv[++i], ","); p; p = std::strtok(nullptr, ","))
         streams.push_back(std::atoi(p));
