@@ -81,9 +81,14 @@ struct JsonText {
 
 enum class StructuredFormat { kJson, kYaml };
 
-// Constrained decoding: the output is forced to match `schema` (a JSON Schema object).
+// Constrained decoding: while decoding, only tokens that keep the output a prefix of a match
+// may be drawn, and the model's EOS only where the output is a complete match
+// (docs/structured-output.md). Exactly one of `schema`, `regex` and `grammar` is set.
 struct StructuredOutput {
-  JsonText schema;  // JSON: an object, at most 32768 bytes serialized
+  JsonText schema;      // a JSON Schema object; at most model.limits.max_schema_bytes serialized
+  std::string regex;    // a regular expression the whole output matches
+  std::string grammar;  // a GBNF grammar (llama.cpp's notation), start rule `root`
+  // With `schema`: the syntax of the output. yaml is refused (not available in this build).
   StructuredFormat format = StructuredFormat::kJson;
 };
 

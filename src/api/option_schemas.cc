@@ -164,12 +164,22 @@ const Schema<PromptTokens>& schema_of<PromptTokens>() {
 template <>
 const Schema<StructuredOutput>& schema_of<StructuredOutput>() {
   static const Schema<StructuredOutput> s = [] {
-    Schema<StructuredOutput> s("StructuredOutput",
-                               "Constrained decoding: the output must match the schema.");
+    Schema<StructuredOutput> s(
+        "StructuredOutput",
+        "Constrained decoding: the output must match a JSON Schema, a regular expression or a "
+        "GBNF grammar (exactly one of schema, regex, grammar).");
     s.field("schema", &StructuredOutput::schema, "a JSON Schema object")
-        .required()
         .max_length(limits::kMaxSchemaBytes);
-    s.field("format", &StructuredOutput::format, "output syntax");
+    s.field("regex", &StructuredOutput::regex, "a regular expression the whole output matches")
+        .max_length(limits::kMaxSchemaBytes);
+    s.field("grammar", &StructuredOutput::grammar, "a GBNF grammar with a `root` rule")
+        .max_length(limits::kMaxSchemaBytes);
+    s.field("format", &StructuredOutput::format, "output syntax of a schema");
+    s.refine("schema", [](const StructuredOutput& o) -> std::optional<std::string> {
+      const int set = int(!o.schema.text.empty()) + int(!o.regex.empty()) + int(!o.grammar.empty());
+      if (set == 1) return std::nullopt;
+      return "exactly one of schema, regex and grammar must be given, got " + std::to_string(set);
+    });
     return s;
   }();
   return s;

@@ -32,7 +32,7 @@ inline constexpr size_t kMaxPathChars = 4096;
 inline constexpr size_t kMaxStopSequences = 16;
 inline constexpr size_t kMaxStopSequenceChars = 256;
 inline constexpr size_t kMaxStopTokenIds = 128;
-inline constexpr size_t kMaxSchemaBytes = 32768;
+inline constexpr size_t kMaxSchemaBytes = 1 << 20;  // ceiling of model.limits.max_schema_bytes
 inline constexpr size_t kMaxImages = 16;
 inline constexpr const char* kModelIdPattern = "^[a-zA-Z0-9_\\-./@:]+$";
 }  // namespace limits

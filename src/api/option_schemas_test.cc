@@ -145,12 +145,14 @@ TEST(GeneratorParamsSchema, NestedObjectsHaveDottedPaths) {
       error_of(body_with("structured", Json{{"schema", {{"type", "object"}}}, {"format", "xml"}})),
       msg("structured.format", "must be one of \"json\", \"yaml\", got \"xml\""));
   EXPECT_EQ(error_of(body_with("structured", Json{{"format", "json"}})),
-            msg("structured.schema", "is required"));
+            msg("structured.schema",
+                "exactly one of schema, regex and grammar must be given, got 0"));
   EXPECT_EQ(error_of(body_with("structured", Json{{"schema", "{}"}})),
             msg("structured.schema", "expected object, got string \"{}\""));
-  Json big = {{"description", std::string(40000, 'x')}};
+  // The protocol's ceiling; the configured limit (model.limits.max_schema_bytes) is the engine's.
+  Json big = {{"description", std::string(1 << 20, 'x')}};
   EXPECT_EQ(error_of(body_with("structured", Json{{"schema", big}})),
-            msg("structured.schema", "must be at most 32768 bytes serialized, got 40018"));
+            msg("structured.schema", "must be at most 1048576 bytes serialized, got 1048594"));
   EXPECT_EQ(error_of(body_with("multimodal", Json{{"images", Json::array()}})),
             msg("multimodal.images", "must have at least 1 item, got 0"));
   EXPECT_EQ(
@@ -220,11 +222,23 @@ TEST(GeneratorParamsSchema, CppStructValidationUsesTheSameRules) {
   p.temperature = std::numeric_limits<double>::infinity();
   EXPECT_FALSE(validate_options(p).ok());
   p.temperature.reset();
-  p.structured = StructuredOutput{JsonText{"not json"}, StructuredFormat::kJson};
+  p.structured =
+      StructuredOutput{.schema = JsonText{"not json"}, .format = StructuredFormat::kJson};
   EXPECT_EQ(validate_options(p).message(),
             msg("structured.schema", "expected object, got string \"not json\""));
   p.structured->schema.text = R"({"type":"object"})";
   EXPECT_TRUE(validate_options(p).ok());
+  p.structured->regex = "[a-z]+";
+  EXPECT_EQ(
+      validate_options(p).message(),
+      msg("structured.schema", "exactly one of schema, regex and grammar must be given, got 2"));
+  p.structured = StructuredOutput{};
+  EXPECT_EQ(
+      validate_options(p).message(),
+      msg("structured.schema", "exactly one of schema, regex and grammar must be given, got 0"));
+  p.structured->grammar = "root ::= \"a\"";
+  EXPECT_TRUE(validate_options(p).ok());
+  p.structured.reset();
   p.prompt = PromptTokens{};
   EXPECT_EQ(validate_options(p).message(),
             msg("prompt.tokens", "must have at least 1 item, got 0"));
@@ -251,7 +265,8 @@ TEST(GeneratorParamsSchema, JsonRoundTrip) {
   p.logprobs = true;
   p.top_logprobs = 3;
   p.streaming = true;  // logprobs needs it
-  p.structured = StructuredOutput{JsonText{R"({"type":"object"})"}, StructuredFormat::kYaml};
+  p.structured = StructuredOutput{.schema = JsonText{R"({"type":"object"})"},
+                                  .format = StructuredFormat::kYaml};
   p.multimodal = MultimodalInput{{"/tmp/a.png"}, ImageFormat::kPath};
   p.draft_model = "draft";
   ASSERT_TRUE(validate_options(p).ok()) << validate_options(p).message();

@@ -139,7 +139,9 @@ Json encode(const M& v) {
                        std::is_same_v<M, std::string>) {
     return Json(v);
   } else if constexpr (std::is_same_v<M, JsonText>) {
-    // Text that is not JSON stays a string, which validation reports as "expected object".
+    // Empty text is unset (left out); text that is not JSON stays a string, which validation
+    // reports as "expected object".
+    if (v.text.empty()) return Json();
     Json parsed = Json::parse(v.text, nullptr, /*allow_exceptions=*/false);
     return parsed.is_discarded() ? Json(v.text) : parsed;
   } else if constexpr (std::is_enum_v<M>) {

@@ -433,7 +433,7 @@ Engine* RefusedGeneratorField::engine_ = nullptr;
 
 TEST_F(RefusedGeneratorField, Structured) {
   GeneratorParams p = params("default", 4);
-  p.structured = StructuredOutput{JsonText{"{}"}, StructuredFormat::kJson};
+  p.structured = StructuredOutput{.schema = JsonText{"{}"}, .format = StructuredFormat::kJson};
   EXPECT_EQ(refusal(p),
             "Validation error on field 'structured': structured output is not available in this "
             "build yet");
