@@ -95,7 +95,8 @@ ToolCallOutput ToolCallParser::feed(std::string_view text) {
 }
 
 // Text up to <tool_call> is released, except trailing whitespace and a partial marker (the
-// whitespace around calls is not content); each <tool_call> ... </tool_call> is a call.
+// whitespace around calls is not content, unless the call turns out malformed); each
+// <tool_call> ... </tool_call> is a call.
 ToolCallOutput ToolCallParser::feed_hermes() {
   ToolCallOutput out;
   while (true) {
@@ -110,15 +111,19 @@ ToolCallOutput ToolCallParser::feed_hermes() {
         out.calls.push_back(std::move((*calls)[0]));
         ++num_calls_;
       } else {
-        out.text += std::string(kHermesOpen) + body + std::string(kHermesClose);
+        out.text +=
+            space_before_call_ + std::string(kHermesOpen) + body + std::string(kHermesClose);
       }
+      space_before_call_.clear();
       continue;
     }
     const size_t open = pending_.find(kHermesOpen);
     if (open != std::string::npos) {
       std::string_view before = std::string_view(pending_).substr(0, open);
-      while (!before.empty() && is_space(before.back())) before.remove_suffix(1);
-      out.text += before;
+      size_t text_end = before.size();
+      while (text_end > 0 && is_space(before[text_end - 1])) --text_end;
+      out.text += before.substr(0, text_end);
+      space_before_call_ = std::string(before.substr(text_end));
       pending_.erase(0, open + kHermesOpen.size());
       in_call_ = true;
       continue;
@@ -162,9 +167,11 @@ ToolCallOutput ToolCallParser::finish() {
         out.calls.push_back(std::move((*calls)[0]));
         ++num_calls_;
         pending_.clear();
+        space_before_call_.clear();
         return out;
       }
-      out.text = std::string(kHermesOpen) + std::exchange(pending_, {});
+      out.text = std::exchange(space_before_call_, {}) + std::string(kHermesOpen) +
+                 std::exchange(pending_, {});
       return out;
     }
     if (num_calls_ > 0 && all_space(pending_)) pending_.clear();

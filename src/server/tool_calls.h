@@ -49,9 +49,10 @@ class ToolCallParser {
   ToolCallOutput feed_whole_output(char opener);
 
   ToolCallFormat format_;
-  std::string pending_;   // text received and not released yet
-  bool in_call_ = false;  // Hermes: inside <tool_call> ... </tool_call>
-  int num_calls_ = 0;     // Hermes: calls released so far
+  std::string pending_;            // text received and not released yet
+  bool in_call_ = false;           // Hermes: inside <tool_call> ... </tool_call>
+  int num_calls_ = 0;              // Hermes: calls released so far
+  std::string space_before_call_;  // Hermes: whitespace before the open call (text if malformed)
   enum class Mode { kUndecided, kText, kHeld } mode_ = Mode::kUndecided;  // Llama 3, Mistral
 };
 
