@@ -120,11 +120,12 @@ std::string tools_system_text(const std::vector<ToolDefinition>& tools) {
       "# Tools\n\nYou can call functions to help answer. These are the functions, each with its "
       "parameters as a JSON Schema:\n<tools>\n";
   for (const ToolDefinition& t : tools) {
-    json params = json::parse(t.parameters.text, nullptr, false);
-    json def = {
+    using ojson = nlohmann::ordered_json;  // name first, as the model reads it
+    ojson params = ojson::parse(t.parameters.text, nullptr, false);
+    ojson def = {
         {"type", "function"},
         {"function", {{"name", t.name}, {"description", t.description}, {"parameters", params}}}};
-    text += def.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    text += def.dump(-1, ' ', false, ojson::error_handler_t::replace) + "\n";
   }
   text +=
       "</tools>\n\nTo call a function, answer with one block per call and nothing else:\n"

@@ -1,0 +1,279 @@
+// Tools and response_format on both APIs, from the request body to the GenerationRequest: the
+// prompt the default model's template (no tool support: the Hermes fallback) gets, the format
+// the output is parsed in, the grammar that forces a call, and the 400s naming their field.
+#include "server/tool_request.h"
+
+#include <gtest/gtest.h>
+
+#include "server/server_test_support.h"
+
+namespace mlxs::server {
+namespace {
+
+using json = nlohmann::json;
+
+const json kWeatherTool = {{"type", "function"},
+                           {"function",
+                            {{"name", "get_weather"},
+                             {"description", "The weather in a city"},
+                             {"parameters",
+                              {{"type", "object"},
+                               {"properties", {{"city", {{"type", "string"}}}}},
+                               {"required", {"city"}}}}}}};
+const json kTimeTool = {{"type", "function"}, {"function", {{"name", "get_time"}}}};
+
+class ToolRequestTest : public test_support::DefaultModelSuite {
+ protected:
+  std::variant<GenerationRequest, ApiError> parse(ApiKind kind, const json& body) {
+    return parse_generation_request(
+        kind, body, [](const std::string& id) { return id == "default" ? model_ : nullptr; },
+        *engine_);
+  }
+  ApiError error_of(ApiKind kind, const json& body) {
+    auto r = parse(kind, body);
+    EXPECT_TRUE(std::holds_alternative<ApiError>(r));
+    return std::holds_alternative<ApiError>(r) ? std::get<ApiError>(r) : ApiError{};
+  }
+  GenerationRequest ok(ApiKind kind, const json& body) {
+    auto r = parse(kind, body);
+    if (auto* e = std::get_if<ApiError>(&r)) ADD_FAILURE() << e->message;
+    return std::holds_alternative<GenerationRequest>(r) ? std::get<GenerationRequest>(r)
+                                                        : GenerationRequest{};
+  }
+  std::string prompt_of(const GenerationRequest& g) {
+    auto text = engine_->detokenize("default", std::get<PromptTokens>(g.params.prompt).tokens);
+    EXPECT_TRUE(text.ok());
+    return text.ok() ? *text : "";
+  }
+  static json chat(json extra = json::object()) {
+    json body = {{"model", "default"},
+                 {"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+                 {"tools", {kWeatherTool, kTimeTool}}};
+    body.update(extra);
+    return body;
+  }
+  static json messages_api(json extra = json::object()) {
+    json body = {{"model", "default"},
+                 {"max_tokens", 16},
+                 {"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+                 {"tools",
+                  {{{"name", "get_weather"},
+                    {"description", "The weather in a city"},
+                    {"input_schema", kWeatherTool["function"]["parameters"]}}}}};
+    body.update(extra);
+    return body;
+  }
+};
+
+TEST_F(ToolRequestTest, ATemplateWithoutToolsGetsTheHermesFallbackAndAutoParsesTheOutput) {
+  ASSERT_FALSE(model_->chat_template_renders_tools);
+  GenerationRequest g = ok(ApiKind::kChat, chat());
+  EXPECT_EQ(g.tool_call_format, ToolCallFormat::kHermes);
+  EXPECT_FALSE(g.params.structured.has_value());  // auto: nothing forced
+  const std::string prompt = prompt_of(g);
+  EXPECT_EQ(prompt.rfind("<|im_start|>system\n# Tools", 0), 0u) << prompt;
+  EXPECT_NE(prompt.find(R"("name":"get_weather","description":"The weather in a city")"),
+            std::string::npos)
+      << prompt;
+  EXPECT_NE(prompt.find("<tool_call>\n{\"name\": <the function's name>"), std::string::npos);
+  EXPECT_NE(prompt.find("<|im_start|>user\nWeather in Paris?<|im_end|>"), std::string::npos);
+}
+
+TEST_F(ToolRequestTest, RequiredForcesACallOfAnyToolThroughAGrammar) {
+  GenerationRequest g = ok(ApiKind::kChat, chat({{"tool_choice", "required"}}));
+  ASSERT_TRUE(g.params.structured.has_value());
+  const std::string& grammar = g.params.structured->grammar;
+  EXPECT_TRUE(g.params.structured->schema.text.empty());
+  EXPECT_NE(grammar.find("root ::= call (\"\\n\" call)*"), std::string::npos) << grammar;
+  EXPECT_NE(grammar.find("call ::= \"<tool_call>\\n\" fn \"\\n</tool_call>\""), std::string::npos);
+  EXPECT_NE(grammar.find("fn ::= fn0 | fn1"), std::string::npos) << grammar;
+  EXPECT_NE(grammar.find(R"(fn0 ::= "{\"name\": \"get_weather\", \"arguments\": " p0-root "}")"),
+            std::string::npos)
+      << grammar;
+  EXPECT_NE(grammar.find("p0-root ::="), std::string::npos);
+  EXPECT_NE(grammar.find("p1-root ::="), std::string::npos);
+}
+
+TEST_F(ToolRequestTest, ANamedToolWithoutParallelCallsForcesExactlyThatOne) {
+  GenerationRequest g =
+      ok(ApiKind::kChat,
+         chat({{"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}},
+               {"parallel_tool_calls", false}}));
+  ASSERT_TRUE(g.params.structured.has_value());
+  const std::string& grammar = g.params.structured->grammar;
+  EXPECT_NE(grammar.find("root ::= call\n"), std::string::npos) << grammar;
+  EXPECT_NE(grammar.find("fn ::= fn0\n"), std::string::npos) << grammar;
+  EXPECT_EQ(grammar.find("fn1"), std::string::npos);
+  EXPECT_FALSE(g.parallel_tool_calls);
+}
+
+TEST_F(ToolRequestTest, NoneLeavesTheToolsOutAndTheOutputPlain) {
+  GenerationRequest g = ok(ApiKind::kChat, chat({{"tool_choice", "none"}}));
+  EXPECT_EQ(g.tool_call_format, ToolCallFormat::kNone);
+  EXPECT_FALSE(g.params.structured.has_value());
+  EXPECT_EQ(prompt_of(g).find("<tools>"), std::string::npos);
+}
+
+TEST_F(ToolRequestTest, ACallAndItsResultReachTheTemplate) {
+  json body = chat();
+  body["messages"].push_back(
+      {{"role", "assistant"},
+       {"content", nullptr},
+       {"tool_calls",
+        {{{"id", "call_1"},
+          {"type", "function"},
+          {"function", {{"name", "get_weather"}, {"arguments", R"({"city": "Paris"})"}}}}}}});
+  body["messages"].push_back({{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "18C"}});
+  const std::string prompt = prompt_of(ok(ApiKind::kChat, body));
+  EXPECT_NE(prompt.find("<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", "
+                        "\"arguments\": {\"city\":\"Paris\"}}\n</tool_call><|im_end|>\n"
+                        "<|im_start|>user\n<tool_response>\n18C\n</tool_response><|im_end|>\n"
+                        "<|im_start|>assistant\n"),
+            std::string::npos)
+      << prompt;
+}
+
+TEST_F(ToolRequestTest, ResponseFormatBecomesTheStructuredSchema) {
+  json body = {{"model", "default"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
+  body["response_format"] = {{"type", "json_object"}};
+  GenerationRequest g = ok(ApiKind::kChat, body);
+  ASSERT_TRUE(g.params.structured.has_value());
+  EXPECT_EQ(g.params.structured->schema.text, R"({"type":"object"})");
+  body["response_format"] = {
+      {"type", "json_schema"},
+      {"json_schema",
+       {{"name", "answer"},
+        {"strict", true},
+        {"schema", {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}}}}}}}};
+  g = ok(ApiKind::kChat, body);
+  ASSERT_TRUE(g.params.structured.has_value());
+  EXPECT_EQ(g.params.structured->schema.text,
+            R"({"properties":{"a":{"type":"integer"}},"type":"object"})");
+  body["response_format"] = {{"type", "text"}};
+  EXPECT_FALSE(ok(ApiKind::kChat, body).params.structured.has_value());
+}
+
+TEST_F(ToolRequestTest, BadToolsAndFormatsAre400sNamingTheField) {
+  auto param_of = [&](const json& body) { return error_of(ApiKind::kChat, body).param; };
+  json body = chat();
+  body["tools"][0]["function"]["parameters"] = "an object";
+  EXPECT_EQ(param_of(body), "tools[0].function.parameters");
+  body = chat();
+  body["tools"][1]["function"]["name"] = "get_weather";
+  EXPECT_EQ(param_of(body), "tools[1].function.name");
+  body = chat();
+  body["tools"][1]["function"]["name"] = "has space";
+  EXPECT_EQ(param_of(body), "tools[1].function.name");
+  body = chat();
+  body["tools"][0]["type"] = "code_interpreter";
+  EXPECT_EQ(param_of(body), "tools[0].type");
+  EXPECT_EQ(param_of(chat({{"tool_choice", "sometimes"}})), "tool_choice");
+  EXPECT_EQ(param_of(chat(
+                {{"tool_choice", {{"type", "function"}, {"function", {{"name", "get_news"}}}}}})),
+            "tool_choice");
+  body = chat({{"tool_choice", "required"}});
+  body.erase("tools");
+  EXPECT_EQ(param_of(body), "tool_choice");
+  // A schema the grammar cannot enforce, when a call is forced.
+  body = chat({{"tool_choice", "required"}});
+  body["tools"][0]["function"]["parameters"]["properties"]["city"] = {{"type", "array"},
+                                                                      {"uniqueItems", true}};
+  ApiError e = error_of(ApiKind::kChat, body);
+  EXPECT_EQ(e.param, "tools[0].function.parameters");
+  EXPECT_NE(e.message.find("uniqueItems"), std::string::npos) << e.message;
+  EXPECT_EQ(e.http_status, 400);
+  EXPECT_EQ(
+      param_of(chat({{"tool_choice", "required"}, {"response_format", {{"type", "json_object"}}}})),
+      "response_format");
+  EXPECT_EQ(param_of(chat({{"response_format", {{"type", "json_schema"}}}})),
+            "response_format.json_schema");
+  EXPECT_EQ(param_of(chat({{"response_format",
+                            {{"type", "json_schema"}, {"json_schema", {{"name", "x"}}}}}})),
+            "response_format.json_schema.schema");
+  EXPECT_EQ(param_of(chat({{"response_format", {{"type", "yaml"}}}})), "response_format.type");
+  // Messages.
+  body = chat();
+  body["messages"].push_back(
+      {{"role", "assistant"},
+       {"tool_calls",
+        {{{"id", "c"}, {"function", {{"name", "get_weather"}, {"arguments", "not json"}}}}}}});
+  EXPECT_EQ(param_of(body), "messages.1.tool_calls[0].function.arguments");
+  body = chat();
+  body["messages"].push_back({{"role", "tool"}, {"content", "18C"}});
+  EXPECT_EQ(param_of(body), "messages.1.tool_call_id");
+  // Completions has no tools.
+  json completion = {{"model", "default"}, {"prompt", "Hi"}, {"tools", {kWeatherTool}}};
+  EXPECT_EQ(error_of(ApiKind::kCompletion, completion).param, "tools");
+}
+
+TEST_F(ToolRequestTest, AnthropicToolsToolChoiceAndBlocks) {
+  GenerationRequest g = ok(ApiKind::kMessages, messages_api());
+  EXPECT_EQ(g.tool_call_format, ToolCallFormat::kHermes);
+  EXPECT_FALSE(g.params.structured.has_value());
+  g = ok(ApiKind::kMessages, messages_api({{"tool_choice", {{"type", "any"}}}}));
+  ASSERT_TRUE(g.params.structured.has_value());
+  EXPECT_NE(g.params.structured->grammar.find("fn ::= fn0\n"), std::string::npos);
+  g = ok(ApiKind::kMessages,
+         messages_api(
+             {{"tool_choice",
+               {{"type", "tool"}, {"name", "get_weather"}, {"disable_parallel_tool_use", true}}}}));
+  ASSERT_TRUE(g.params.structured.has_value());
+  EXPECT_NE(g.params.structured->grammar.find("root ::= call\n"), std::string::npos);
+  g = ok(ApiKind::kMessages, messages_api({{"tool_choice", {{"type", "none"}}}}));
+  EXPECT_EQ(g.tool_call_format, ToolCallFormat::kNone);
+
+  json body = messages_api();
+  body["messages"].push_back({{"role", "assistant"},
+                              {"content",
+                               {{{"type", "text"}, {"text", "Checking."}},
+                                {{"type", "tool_use"},
+                                 {"id", "toolu_1"},
+                                 {"name", "get_weather"},
+                                 {"input", {{"city", "Paris"}}}}}}});
+  body["messages"].push_back(
+      {{"role", "user"},
+       {"content",
+        {{{"type", "tool_result"}, {"tool_use_id", "toolu_1"}, {"content", "18C"}},
+         {{"type", "text"}, {"text", "Thanks"}}}}});
+  const std::string prompt = prompt_of(ok(ApiKind::kMessages, body));
+  EXPECT_NE(prompt.find("<|im_start|>assistant\nChecking.\n<tool_call>\n{\"name\": "
+                        "\"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call>"
+                        "<|im_end|>\n<|im_start|>user\n<tool_response>\n18C\n</tool_response>"
+                        "<|im_end|>\n<|im_start|>user\nThanks<|im_end|>\n"),
+            std::string::npos)
+      << prompt;
+
+  auto param_of = [&](const json& b) { return error_of(ApiKind::kMessages, b).param; };
+  body = messages_api();
+  body["tools"][0].erase("input_schema");
+  EXPECT_EQ(param_of(body), "tools[0].input_schema");
+  body = messages_api();
+  body["tools"][0]["type"] = "bash_20250124";
+  EXPECT_EQ(param_of(body), "tools[0].type");
+  EXPECT_EQ(param_of(messages_api({{"tool_choice", {{"type", "tool"}, {"name", "nope"}}}})),
+            "tool_choice.name");
+  body = messages_api();
+  body["messages"][0]["content"] = {{{"type", "tool_use"}, {"id", "x"}, {"name", "get_weather"}}};
+  EXPECT_EQ(param_of(body), "messages.0.content.0.type");  // tool_use is the assistant's
+}
+
+TEST(ForcedToolCallGrammar, EachFormatWrapsTheCallsItsOwnWay) {
+  ToolsRequest t;
+  t.tools.push_back({"f", "", JsonText{R"({"type":"object"})"}});
+  t.choice.kind = ToolChoice::Kind::kRequired;
+  auto llama = forced_tool_call_grammar(ToolCallFormat::kLlama3Json, t);
+  ASSERT_TRUE(llama.ok()) << llama.status().to_string();
+  EXPECT_NE(llama->find(R"(fn0 ::= "{\"name\": \"f\", \"parameters\": " p0-root "}")"),
+            std::string::npos)
+      << *llama;
+  EXPECT_NE(llama->find("root ::= fn\n"), std::string::npos);
+  auto mistral = forced_tool_call_grammar(ToolCallFormat::kMistral, t);
+  ASSERT_TRUE(mistral.ok());
+  EXPECT_NE(mistral->find(R"(root ::= "[" fn (", " fn)* "]")"), std::string::npos) << *mistral;
+  t.parallel = false;
+  mistral = forced_tool_call_grammar(ToolCallFormat::kMistral, t);
+  EXPECT_NE(mistral->find(R"(root ::= "[" fn "]")"), std::string::npos) << *mistral;
+}
+
+}  // namespace
+}  // namespace mlxs::server
