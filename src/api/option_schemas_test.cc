@@ -144,9 +144,9 @@ TEST(GeneratorParamsSchema, NestedObjectsHaveDottedPaths) {
   EXPECT_EQ(
       error_of(body_with("structured", Json{{"schema", {{"type", "object"}}}, {"format", "xml"}})),
       msg("structured.format", "must be one of \"json\", \"yaml\", got \"xml\""));
-  EXPECT_EQ(error_of(body_with("structured", Json{{"format", "json"}})),
-            msg("structured.schema",
-                "exactly one of schema, regex and grammar must be given, got 0"));
+  EXPECT_EQ(
+      error_of(body_with("structured", Json{{"format", "json"}})),
+      msg("structured.schema", "exactly one of schema, regex and grammar must be given, got 0"));
   EXPECT_EQ(error_of(body_with("structured", Json{{"schema", "{}"}})),
             msg("structured.schema", "expected object, got string \"{}\""));
   // The protocol's ceiling; the configured limit (model.limits.max_schema_bytes) is the engine's.

@@ -111,9 +111,9 @@ class Matcher {
   virtual void rollback(int num_tokens) = 0;
   virtual int max_rollback_tokens() const = 0;
 
-  virtual bool can_end() const = 0;        // the output so far is a complete match
-  virtual bool is_complete() const = 0;    // nothing but the end can follow
-  virtual bool is_terminated() const = 0;  // an EOS was accepted
+  virtual bool can_end() const = 0;                    // the output so far is a complete match
+  virtual bool is_complete() const = 0;                // nothing but the end can follow
+  virtual bool is_terminated() const = 0;              // an EOS was accepted
   virtual std::unique_ptr<Matcher> clone() const = 0;  // n > 1: one matcher per choice
 };
 
