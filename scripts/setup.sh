@@ -7,6 +7,7 @@ PKGS=(
   nlohmann-json3-dev libfmt-dev libspdlog-dev libpcre2-dev libutf8proc-dev
   libyaml-cpp-dev libcli11-dev libboost1.81-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev libstb-dev
+  libvalijson-dev  # JSON Schema validator of the structured-output tests (header-only)
   libopenblas-dev  # bench_linear's comparison only (optional in CMake)
   curl python3 zlib1g-dev
   clang-format  # scripts/check-format.sh (clang-format 14 on Debian 12)

@@ -18,6 +18,10 @@ const char* const kReplacementChar = "\xEF\xBF\xBD";
 class ByteLevelDecoder : public Decoder {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override {
+    raw_chain(tokens);
+    tokens[0] = utf8_lossy(tokens[0]);
+  }
+  void raw_chain(std::vector<std::string>& tokens) const override {
     std::string bytes;
     for (const auto& t : tokens) {
       size_t mark = bytes.size();
@@ -37,7 +41,7 @@ class ByteLevelDecoder : public Decoder {
         bytes += t;
       }
     }
-    tokens.assign(1, utf8_lossy(bytes));
+    tokens.assign(1, std::move(bytes));
   }
 };
 
@@ -68,13 +72,17 @@ class ReplaceDecoder : public Decoder {
 // "<0xXX>" tokens become bytes; a run of them that is not valid UTF-8 becomes one U+FFFD per byte.
 class ByteFallbackDecoder : public Decoder {
  public:
-  void decode_chain(std::vector<std::string>& tokens) const override {
+  void decode_chain(std::vector<std::string>& tokens) const override { chain(tokens, false); }
+  void raw_chain(std::vector<std::string>& tokens) const override { chain(tokens, true); }
+
+ private:
+  static void chain(std::vector<std::string>& tokens, bool raw) {
     std::vector<std::string> out;
     out.reserve(tokens.size());
     std::string bytes;
     auto flush = [&] {
       if (bytes.empty()) return;
-      if (valid_utf8_prefix(bytes) == bytes.size()) {
+      if (raw || valid_utf8_prefix(bytes) == bytes.size()) {
         out.push_back(bytes);
       } else {
         for (size_t i = 0; i < bytes.size(); ++i) out.push_back(kReplacementChar);
@@ -93,8 +101,6 @@ class ByteFallbackDecoder : public Decoder {
     flush();
     tokens = std::move(out);
   }
-
- private:
   static int hex(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -122,6 +128,7 @@ class StripDecoder : public Decoder {
  public:
   StripDecoder(std::string content, int start, int stop)
       : content_(std::move(content)), start_(start), stop_(stop) {}
+  void raw_chain(std::vector<std::string>&) const override {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     if (content_.empty()) return;
     for (auto& t : tokens) {
@@ -149,13 +156,17 @@ class MetaspaceDecoder : public Decoder {
  public:
   MetaspaceDecoder(std::string replacement, bool drop_first)
       : replacement_(std::move(replacement)), drop_first_(drop_first) {}
-  void decode_chain(std::vector<std::string>& tokens) const override {
+  void decode_chain(std::vector<std::string>& tokens) const override { chain(tokens, drop_first_); }
+  void raw_chain(std::vector<std::string>& tokens) const override { chain(tokens, false); }
+
+ private:
+  void chain(std::vector<std::string>& tokens, bool drop_first) const {
     for (size_t i = 0; i < tokens.size(); ++i) {
       std::string& t = tokens[i];
       std::string out;
       for (size_t pos = 0; pos < t.size();) {
         if (t.compare(pos, replacement_.size(), replacement_) == 0) {
-          if (!(i == 0 && drop_first_)) out += ' ';
+          if (!(i == 0 && drop_first)) out += ' ';
           pos += replacement_.size();
         } else {
           out += t[pos++];
@@ -165,7 +176,6 @@ class MetaspaceDecoder : public Decoder {
     }
   }
 
- private:
   std::string replacement_;
   bool drop_first_;
 };
@@ -176,6 +186,9 @@ class SequenceDecoder : public Decoder {
       : parts_(std::move(parts)) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (const auto& p : parts_) p->decode_chain(tokens);
+  }
+  void raw_chain(std::vector<std::string>& tokens) const override {
+    for (const auto& p : parts_) p->raw_chain(tokens);
   }
 
  private:

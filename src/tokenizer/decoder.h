@@ -17,6 +17,10 @@ class Decoder {
  public:
   virtual ~Decoder() = default;
   virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
+  // The same chain for tokens in the middle of a text, keeping raw bytes: no lossy UTF-8 repair
+  // (a token may end inside a character), no leading space dropped or stripped. Grammar masks
+  // need the exact bytes each token adds.
+  virtual void raw_chain(std::vector<std::string>& tokens) const { decode_chain(tokens); }
 };
 
 // Builds the decoder described by `j`; null JSON gives nullptr (tokens joined by spaces, as HF).

@@ -251,6 +251,18 @@ std::string Tokenizer::id_to_token(int32_t id) const {
   return id_to_token_[id];
 }
 
+std::string Tokenizer::token_bytes(int32_t id) const {
+  if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size()) return "";
+  const std::string& s = id_to_token_[id];
+  auto added = added_ids_.find(s);
+  if (!decoder_ || (added != added_ids_.end() && added->second == id)) return s;
+  std::vector<std::string> tokens{s};
+  decoder_->raw_chain(tokens);
+  std::string out;
+  for (const auto& t : tokens) out += t;
+  return out;
+}
+
 bool Tokenizer::is_special(int32_t id) const {
   return id >= 0 && static_cast<size_t>(id) < special_.size() && special_[id];
 }

@@ -58,6 +58,10 @@ class Tokenizer {
   std::string id_to_token(int32_t id) const;
   // Largest id + 1 (the row count a model's embedding must have at least).
   size_t vocab_size() const { return id_to_token_.size(); }
+  // The bytes token `id` adds in the middle of a text (byte-level BPE mapped back to bytes,
+  // metaspace as a space, <0xHH> as the byte; a token may end inside a UTF-8 character). Added
+  // tokens give their content. "" for an unknown id.
+  std::string token_bytes(int32_t id) const;
   // True for added tokens marked special.
   bool is_special(int32_t id) const;
 

@@ -283,5 +283,23 @@ TEST(Tokenizer, ChatTemplateFromConfig) {
   EXPECT_EQ((*listed)->chat_templates().at("tool_use"), "T");
 }
 
+// token_bytes: the raw bytes a token adds mid-text, for grammar masks.
+TEST(Tokenizer, TokenBytesAreRawMidTextBytes) {
+  REQUIRE_FIXTURE(llama3, "llama3");
+  EXPECT_EQ(llama3->token_bytes(llama3->token_to_id("\xC4\xA0hello")), " hello");
+  // "Ã" is GPT-2's character for byte 0xC3: a lone lead byte, not repaired to U+FFFD.
+  EXPECT_EQ(llama3->token_bytes(llama3->token_to_id("\xC3\x83")), "\xC3");
+  int32_t bos = llama3->token_to_id("<|begin_of_text|>");
+  EXPECT_EQ(llama3->token_bytes(bos), "<|begin_of_text|>");
+  EXPECT_EQ(llama3->token_bytes(-1), "");
+  REQUIRE_FIXTURE(llama2, "llama2");  // metaspace with byte fallback
+  EXPECT_EQ(llama2->token_bytes(llama2->token_to_id("\xE2\x96\x81help")), " help");
+  EXPECT_EQ(llama2->token_bytes(llama2->token_to_id("<0x0A>")), "\n");
+  EXPECT_EQ(llama2->token_bytes(llama2->token_to_id("<0xC3>")), "\xC3");
+  // decode() still repairs and strips as HF does.
+  int32_t c3 = llama2->token_to_id("<0xC3>");
+  EXPECT_EQ(llama2->decode(std::vector<int32_t>{c3}), "\xEF\xBF\xBD");
+}
+
 }  // namespace
 }  // namespace mlxs

@@ -1,0 +1,154 @@
+// The grammar engine's cost per token: compile time of a few GBNF grammars and the time of
+// Matcher::fill_next_token_bitmask along random walks (each step draws an allowed token: half the
+// draws among tokens of at most 2 bytes so that walks reach the grammar's structure), single
+// thread, over one tokenizer's vocabulary (Llama 3's 128k by default).
+//
+// Two passes over the same walks: "cold" starts with an empty mask cache (its first visit of each
+// stack top walks the whole token trie), "warm" repeats the walks on the filled cache (what a
+// server sees once a grammar has been used). A walk that completes restarts, so every grammar
+// gets --tokens masks per walk.
+// Usage: bench_grammar [TOKENIZER_DIR] [--walks 5] [--tokens 200] [--seed 1] [--only NAME_PART]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "structured/example_grammars.h"
+#include "structured/grammar.h"
+#include "tokenizer/tokenizer.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using mlxs::structured::GrammarPtr;
+using mlxs::structured::Matcher;
+using mlxs::structured::TokenVocabulary;
+
+double micros_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+}
+
+struct Stats {
+  double p50 = 0, p99 = 0, avg = 0, max = 0;
+};
+
+Stats stats_of(std::vector<double> v) {
+  Stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  s.p50 = v[v.size() / 2];
+  s.p99 = v[std::min(v.size() - 1, v.size() * 99 / 100)];
+  for (double x : v) s.avg += x;
+  s.avg /= v.size();
+  s.max = v.back();
+  return s;
+}
+
+// Mask times (µs) of `walks` random walks of `tokens` steps each.
+std::vector<double> run_walks(const GrammarPtr& grammar,
+                              const std::shared_ptr<const TokenVocabulary>& vocab, int walks,
+                              int tokens, uint32_t seed) {
+  std::vector<double> times;
+  std::vector<uint32_t> mask((vocab->size() + 31) / 32);
+  std::mt19937 rng(seed);
+  std::vector<int32_t> allowed, short_ones;
+  for (int w = 0; w < walks; ++w) {
+    auto matcher = Matcher::create(grammar, vocab);
+    for (int step = 0; step < tokens; ++step) {
+      auto start = Clock::now();
+      matcher->fill_next_token_bitmask(mask);
+      times.push_back(micros_since(start));
+      allowed.clear();
+      short_ones.clear();
+      auto eos = vocab->eos_ids();
+      for (size_t id = 0; id < vocab->size(); ++id) {
+        if (((mask[id / 32] >> (id % 32)) & 1) == 0) continue;
+        if (std::find(eos.begin(), eos.end(), static_cast<int32_t>(id)) != eos.end()) continue;
+        allowed.push_back(static_cast<int32_t>(id));
+        if (vocab->bytes_of(static_cast<int32_t>(id)).size() <= 2) {
+          short_ones.push_back(static_cast<int32_t>(id));
+        }
+      }
+      if (allowed.empty()) {  // complete: start again
+        matcher = Matcher::create(grammar, vocab);
+        continue;
+      }
+      const auto& pool = (rng() % 2 == 0 && !short_ones.empty()) ? short_ones : allowed;
+      if (!matcher->accept_token(pool[rng() % pool.size()])) {
+        std::fprintf(stderr, "a token of the mask was refused: engine bug\n");
+        std::exit(1);
+      }
+    }
+  }
+  return times;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir = std::string(MLXS_SOURCE_DIR) + "/.fixtures/tokenizers/llama3";
+  int walks = 5, tokens = 200;
+  uint32_t seed = 1;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--walks") == 0 && i + 1 < argc) {
+      walks = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) {
+      tokens = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+      seed = static_cast<uint32_t>(std::atoi(argv[++i]));
+    } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
+    } else {
+      dir = argv[i];
+    }
+  }
+  auto tok = mlxs::Tokenizer::load(dir);
+  if (!tok.ok()) {
+    std::fprintf(stderr, "%s\n", tok.status().to_string().c_str());
+    return 1;
+  }
+  auto start = Clock::now();
+  auto vocab = TokenVocabulary::from_tokenizer(**tok);
+  std::printf("vocabulary %s: %zu tokens, built in %.1f ms; %d walks x %d tokens per grammar\n",
+              dir.c_str(), vocab->size(), micros_since(start) / 1000, walks, tokens);
+
+  struct Named {
+    const char* name;
+    const char* gbnf;
+  };
+  const Named grammars[] = {{"json (generic)", mlxs::structured::examples::kJson},
+                            {"json object, fixed keys", mlxs::structured::examples::kJsonPerson},
+                            {"arithmetic", mlxs::structured::examples::kArithmetic},
+                            {"long string (2000)", mlxs::structured::examples::kLongString}};
+  std::printf("| %-24s | %10s | %-5s | %9s | %9s | %9s | %9s |\n", "grammar", "compile us", "pass",
+              "p50 us", "p99 us", "avg us", "max us");
+  std::printf(
+      "|--------------------------|------------|-------|-----------|-----------|-----------|"
+      "-----------|\n");
+  for (const auto& g : grammars) {
+    if (std::string(g.name).find(only) == std::string::npos) continue;
+    std::vector<double> compile_times;
+    GrammarPtr grammar;
+    for (int i = 0; i < 20; ++i) {
+      auto t0 = Clock::now();
+      auto compiled = mlxs::structured::compile_gbnf(g.gbnf);
+      compile_times.push_back(micros_since(t0));
+      if (!compiled.ok()) {
+        std::fprintf(stderr, "%s: %s\n", g.name, compiled.status().to_string().c_str());
+        return 1;
+      }
+      grammar = *compiled;
+    }
+    double compile_us = stats_of(compile_times).p50;
+    for (const char* pass : {"cold", "warm"}) {
+      Stats s = stats_of(run_walks(grammar, vocab, walks, tokens, seed));
+      std::printf("| %-24s | %10.1f | %-5s | %9.1f | %9.1f | %9.1f | %9.1f |\n", g.name, compile_us,
+                  pass, s.p50, s.p99, s.avg, s.max);
+    }
+  }
+  return 0;
+}

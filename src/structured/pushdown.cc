@@ -1,0 +1,224 @@
+#include "structured/pushdown.h"
+
+#include <algorithm>
+
+namespace mlxs::structured {
+
+namespace {
+
+constexpr uint64_t kEmpty = ~uint64_t{0};
+// The memo of step() is dropped when it grows past this (its sets stay valid).
+constexpr size_t kMaxTransitions = size_t{1} << 22;
+
+uint64_t key_of(int32_t pos, int32_t parent) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(parent);
+}
+
+size_t hash_of(uint64_t key) {
+  key ^= key >> 29;
+  key *= 0xbf58476d1ce4e5b9ULL;
+  key ^= key >> 32;
+  return static_cast<size_t>(key);
+}
+
+}  // namespace
+
+int32_t IdMap::find(uint64_t key) const {
+  if (keys_.empty()) return -1;
+  size_t mask = keys_.size() - 1;
+  for (size_t i = hash_of(key) & mask;; i = (i + 1) & mask) {
+    if (keys_[i] == key) return values_[i];
+    if (keys_[i] == kEmpty) return -1;
+  }
+}
+
+void IdMap::insert(uint64_t key, int32_t value) {
+  if ((size_ + 1) * 2 > keys_.size()) grow();
+  size_t mask = keys_.size() - 1;
+  size_t i = hash_of(key) & mask;
+  while (keys_[i] != kEmpty && keys_[i] != key) i = (i + 1) & mask;
+  if (keys_[i] == kEmpty) ++size_;
+  keys_[i] = key;
+  values_[i] = value;
+}
+
+void IdMap::clear() {
+  keys_.clear();
+  values_.clear();
+  size_ = 0;
+}
+
+void IdMap::grow() {
+  std::vector<uint64_t> old_keys = std::move(keys_);
+  std::vector<int32_t> old_values = std::move(values_);
+  size_t capacity = std::max<size_t>(64, old_keys.size() * 2);
+  keys_.assign(capacity, kEmpty);
+  values_.assign(capacity, 0);
+  size_ = 0;
+  for (size_t i = 0; i < old_keys.size(); ++i) {
+    if (old_keys[i] != kEmpty) insert(old_keys[i], old_values[i]);
+  }
+}
+
+int32_t StackArena::intern(int32_t pos, int32_t parent) {
+  uint64_t key = key_of(pos, parent);
+  int32_t id = index_.find(key);
+  if (id >= 0) return id;
+  id = static_cast<int32_t>(nodes_.size());
+  nodes_.push_back({pos, parent});
+  index_.insert(key, id);
+  return id;
+}
+
+int32_t Pushdown::intern_set(StackSet s) {
+  std::sort(s.stacks.begin(), s.stacks.end());
+  std::string key(reinterpret_cast<const char*>(s.stacks.data()), s.stacks.size() * 4);
+  key += static_cast<char>(s.can_end | (s.needs_context << 1));
+  auto [it, inserted] = set_index_.emplace(std::move(key), static_cast<int32_t>(sets_.size()));
+  if (inserted) sets_.push_back(std::move(s));
+  return it->second;
+}
+
+int32_t Pushdown::step(int32_t set, uint8_t b) {
+  uint64_t key = (static_cast<uint64_t>(set) << 8) | b;
+  int32_t next = transitions_.find(key);
+  if (next >= 0) return next;
+  if (transitions_.size() > kMaxTransitions) transitions_.clear();
+  StackSet out;
+  advance(sets_[set], b, out);
+  next = intern_set(std::move(out));
+  transitions_.insert(key, next);
+  return next;
+}
+
+bool Pushdown::visit(int32_t pos, int32_t parent) {
+  if (visited_.empty()) {
+    visited_.assign(256, 0);
+    visited_stamp_.assign(256, 0);
+  }
+  uint64_t key = key_of(pos, parent);
+  size_t mask = visited_.size() - 1;
+  size_t used = 0;
+  for (size_t i = hash_of(key) & mask;; i = (i + 1) & mask, ++used) {
+    if (visited_stamp_[i] != stamp_) {
+      if (used * 2 > visited_.size()) {  // long probe: grow, keeping this step's entries
+        std::vector<uint64_t> keys;
+        for (size_t j = 0; j < visited_.size(); ++j) {
+          if (visited_stamp_[j] == stamp_) keys.push_back(visited_[j]);
+        }
+        visited_.assign(visited_.size() * 2, 0);
+        visited_stamp_.assign(visited_.size(), 0);
+        size_t m = visited_.size() - 1;
+        for (uint64_t k : keys) {
+          size_t j = hash_of(k) & m;
+          while (visited_stamp_[j] == stamp_) j = (j + 1) & m;
+          visited_[j] = k;
+          visited_stamp_[j] = stamp_;
+        }
+        return visit(pos, parent);
+      }
+      visited_[i] = key;
+      visited_stamp_[i] = stamp_;
+      return true;
+    }
+    if (visited_[i] == key) return false;
+  }
+}
+
+void Pushdown::expand(int32_t pos, int32_t parent, StackSet& out) {
+  work_.emplace_back(pos, parent);
+  while (!work_.empty()) {
+    auto [p, par] = work_.back();
+    work_.pop_back();
+    if (!visit(p, par)) continue;
+    int32_t e = grammar_->element(p);
+    if (Grammar::is_bytes(e)) {
+      out.stacks.push_back(arena_.intern(p, par));
+    } else if (e == Grammar::kEnd) {
+      if (par == kBottom) {
+        out.can_end = true;
+      } else if (par == kUnknown) {
+        out.needs_context = true;
+      } else {
+        StackNode n = arena_.node(par);
+        work_.emplace_back(n.pos, n.parent);
+      }
+    } else {
+      int32_t ret = grammar_->element(p + 1) == Grammar::kEnd ? par : arena_.intern(p + 1, par);
+      const auto& alts = grammar_->alternatives(Grammar::rule_of(e));
+      for (auto it = alts.rbegin(); it != alts.rend(); ++it) work_.emplace_back(*it, ret);
+    }
+  }
+}
+
+void Pushdown::start(StackSet& out) {
+  out.clear();
+  if (++stamp_ == 0) stamp_ = 1, visited_stamp_.assign(visited_stamp_.size(), 0);
+  for (int32_t alt : grammar_->alternatives(grammar_->root())) expand(alt, kBottom, out);
+}
+
+void Pushdown::advance(const StackSet& in, uint8_t b, StackSet& out) {
+  out.clear();
+  if (++stamp_ == 0) stamp_ = 1, visited_stamp_.assign(visited_stamp_.size(), 0);
+  for (int32_t id : in.stacks) {
+    StackNode n = arena_.node(id);
+    if (grammar_->byte_set(grammar_->element(n.pos)).has(b)) expand(n.pos + 1, n.parent, out);
+  }
+}
+
+bool Pushdown::accepts(const StackSet& in, std::string_view bytes) {
+  if (bytes.empty()) return true;
+  int32_t id = intern_set(in);
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    id = step(id, static_cast<uint8_t>(bytes[i]));
+    if (!sets_[id].alive()) return i + 1 == bytes.size() && sets_[id].can_end;
+  }
+  return true;
+}
+
+int32_t Pushdown::truncate(int32_t top, int depth, int max_token_bytes,
+                           std::vector<int32_t>& positions, bool* cut) {
+  positions.clear();
+  int32_t id = top;
+  while (id >= 0 && static_cast<int>(positions.size()) < depth) {
+    positions.push_back(grammar_->mask_position(arena_.node(id).pos, max_token_bytes));
+    id = arena_.node(id).parent;
+  }
+  *cut = id >= 0;
+  int32_t parent = *cut ? kUnknown : kBottom;
+  for (auto it = positions.rbegin(); it != positions.rend(); ++it) {
+    parent = arena_.intern(*it, parent);
+  }
+  return parent;
+}
+
+void Pushdown::walk_trie(const TokenTrie& trie, const StackSet& state, uint32_t begin, uint32_t end,
+                         std::vector<int32_t>& accepted, std::vector<uint32_t>* context_nodes) {
+  if (begin >= end) return;
+  size_t base = trie.depth[begin] - 1;
+  if (levels_.size() <= base + 1) levels_.resize(base + 16);
+  if (uncertain_at_.size() < levels_.size()) uncertain_at_.resize(levels_.size(), 0);
+  levels_[base] = intern_set(state);
+  uncertain_at_[base] = 0;
+  for (uint32_t i = begin; i < end;) {
+    size_t d = trie.depth[i];
+    if (d >= levels_.size()) {
+      levels_.resize(d * 2);
+      uncertain_at_.resize(d * 2, 0);
+    }
+    int32_t id = step(levels_[d - 1], trie.byte[i]);
+    levels_[d] = id;
+    const StackSet& cur = sets_[id];
+    bool first_context = cur.needs_context && !uncertain_at_[d - 1];
+    uncertain_at_[d] = uncertain_at_[d - 1] || cur.needs_context;
+    if (first_context && context_nodes != nullptr) context_nodes->push_back(i);
+    if (cur.alive() || cur.can_end || cur.needs_context) {
+      for (uint32_t t = trie.first_token[i]; t < trie.first_token[i + 1]; ++t) {
+        accepted.push_back(trie.token_ids[t]);
+      }
+    }
+    i = cur.alive() ? i + 1 : trie.subtree_end[i];
+  }
+}
+
+}  // namespace mlxs::structured

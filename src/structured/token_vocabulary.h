@@ -1,0 +1,45 @@
+// The TokenVocabulary of grammar.h and its token trie. The trie holds every token that may be
+// drawn under a grammar (special tokens and tokens of no bytes excluded), its nodes numbered in
+// depth-first preorder over the tokens' bytes sorted: node i's subtree is the range
+// [i, subtree_end[i]), so a walk skips a dead subtree in one step.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "structured/grammar.h"
+
+namespace mlxs::structured {
+
+struct TokenTrie {
+  std::vector<uint8_t> byte;          // the byte that leads into node i
+  std::vector<uint16_t> depth;        // bytes from the root to node i (1 for the root's children)
+  std::vector<uint32_t> subtree_end;  // one past the last node under i
+  std::vector<uint32_t> first_token;  // tokens of node i: token_ids[first_token[i] ..
+  std::vector<int32_t> token_ids;     //   first_token[i + 1]), whose bytes end at node i
+  size_t num_nodes() const { return byte.size(); }
+};
+
+class VocabularyImpl : public TokenVocabulary {
+ public:
+  VocabularyImpl(std::vector<std::string> token_bytes, std::vector<bool> special,
+                 std::vector<int32_t> eos_ids);
+
+  size_t size() const override { return bytes_.size(); }
+  const std::string& bytes_of(int32_t id) const override { return bytes_[id]; }
+  std::span<const int32_t> eos_ids() const override { return eos_ids_; }
+
+  const TokenTrie& trie() const { return trie_; }
+  size_t num_words() const { return (bytes_.size() + 31) / 32; }
+  int max_token_bytes() const { return max_token_bytes_; }  // over the tokens in the trie
+
+ private:
+  std::vector<std::string> bytes_;
+  std::vector<int32_t> eos_ids_;
+  TokenTrie trie_;
+  int max_token_bytes_ = 0;
+};
+
+}  // namespace mlxs::structured
