@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "server/server_test_support.h"
+#include "structured/grammar.h"
 
 namespace mlxs::server {
 namespace {
@@ -273,6 +274,39 @@ TEST(ForcedToolCallGrammar, EachFormatWrapsTheCallsItsOwnWay) {
   t.parallel = false;
   mistral = forced_tool_call_grammar(ToolCallFormat::kMistral, t);
   EXPECT_NE(mistral->find(R"(root ::= "[" fn "]")"), std::string::npos) << *mistral;
+}
+
+// The grammar compiles, and matches exactly the calls whose arguments follow their tool's schema.
+TEST(ForcedToolCallGrammar, MatchesValidCallsOnly) {
+  ToolsRequest t;
+  t.tools.push_back({"get_weather", "", JsonText{kWeatherTool["function"]["parameters"].dump()}});
+  t.tools.push_back({"get_time", "", JsonText{R"({"type":"object","properties":{}})"}});
+  t.choice.kind = ToolChoice::Kind::kRequired;
+  auto gbnf = forced_tool_call_grammar(ToolCallFormat::kHermes, t);
+  ASSERT_TRUE(gbnf.ok()) << gbnf.status().to_string();
+  auto grammar = structured::compile_gbnf(*gbnf);
+  ASSERT_TRUE(grammar.ok()) << grammar.status().to_string() << "\n" << *gbnf;
+  auto vocab = structured::TokenVocabulary::create({"a", "</s>"}, {false, true}, {1});
+  auto matches = [&](const std::string& text) {
+    auto m = structured::Matcher::create(*grammar, vocab);
+    return m->accept_bytes(text) && m->can_end();
+  };
+  const std::string weather =
+      "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n"
+      "</tool_call>";
+  const std::string time = "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>";
+  EXPECT_TRUE(matches(weather));
+  EXPECT_TRUE(matches(weather + "\n" + time));
+  EXPECT_FALSE(matches(weather.substr(0, 20)));
+  EXPECT_FALSE(
+      matches("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {}}\n</tool_call>"));
+  EXPECT_FALSE(matches("<tool_call>\n{\"name\": \"get_news\", \"arguments\": {}}\n</tool_call>"));
+  EXPECT_FALSE(matches("Sure! " + weather));
+  for (ToolCallFormat f : {ToolCallFormat::kLlama3Json, ToolCallFormat::kMistral}) {
+    auto other = forced_tool_call_grammar(f, t);
+    ASSERT_TRUE(other.ok());
+    EXPECT_TRUE(structured::compile_gbnf(*other).ok()) << *other;
+  }
 }
 
 }  // namespace
