@@ -4,6 +4,10 @@
 #include "server/tool_request.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "server/server_test_support.h"
 #include "structured/grammar.h"
@@ -307,6 +311,102 @@ TEST(ForcedToolCallGrammar, MatchesValidCallsOnly) {
     ASSERT_TRUE(other.ok());
     EXPECT_TRUE(structured::compile_gbnf(*other).ok()) << *other;
   }
+}
+
+// The default model's weights and tokenizer under other chat templates: Qwen3's (renders tools
+// in the Hermes format) and one that renders tools in no format the server knows.
+class NativeToolTemplateTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    namespace fs = std::filesystem;
+    dir_ = fs::temp_directory_path() / ("mlxs_native_tools_" + std::to_string(::getpid()));
+    const fs::path source = fs::path(MLXS_SOURCE_DIR) / "models" / "default";
+    auto qwen = json::parse(std::ifstream(fs::path(MLXS_SOURCE_DIR) /
+                                          ".fixtures/tokenizers/qwen3/tokenizer_config.json"));
+    const std::pair<const char*, std::string> templates[] = {
+        {"qwen-template", qwen["chat_template"].get<std::string>()},
+        {"opaque-template",
+         "{{ tools | tojson }}{% for m in messages %}{{ m.content }}{% endfor %}"}};
+    auto e = create_engine({});
+    ASSERT_TRUE(e.ok()) << e.status().to_string();
+    engine_ = std::move(*e).release();
+    for (const auto& [id, chat_template] : templates) {
+      const fs::path d = dir_ / id;
+      fs::create_directories(d);
+      for (const char* f :
+           {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json"}) {
+        fs::copy_file(source / f, d / f, fs::copy_options::overwrite_existing);
+      }
+      auto config = json::parse(std::ifstream(source / "tokenizer_config.json"));
+      config["chat_template"] = chat_template;
+      std::ofstream(d / "tokenizer_config.json") << config.dump();
+      LoadModelOptions lo;
+      lo.model = id;
+      lo.local_path = d.string();
+      auto h = engine_->load_model(lo);
+      ASSERT_TRUE(h.ok()) << h.status().to_string();
+      models_.push_back(served_model_of(*h));
+    }
+  }
+  static void TearDownTestSuite() {
+    delete engine_;
+    engine_ = nullptr;
+    models_.clear();
+    std::filesystem::remove_all(dir_);
+  }
+  std::variant<GenerationRequest, ApiError> parse(const json& body) {
+    return parse_generation_request(
+        ApiKind::kChat, body,
+        [](const std::string& id) -> const ServedModel* {
+          for (const ServedModel& m : models_) {
+            if (m.id == id) return &m;
+          }
+          return nullptr;
+        },
+        *engine_);
+  }
+
+  static inline Engine* engine_ = nullptr;
+  static inline std::vector<ServedModel> models_;
+  static inline std::filesystem::path dir_;
+};
+
+TEST_F(NativeToolTemplateTest, ATemplateThatRendersToolsGetsThemNatively) {
+  const ServedModel& qwen = models_[0];
+  EXPECT_TRUE(qwen.chat_template_renders_tools);
+  EXPECT_EQ(qwen.tool_call_format, ToolCallFormat::kHermes);
+  json body = {{"model", "qwen-template"},
+               {"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+               {"tools", {kWeatherTool}}};
+  auto r = parse(body);
+  ASSERT_TRUE(std::holds_alternative<GenerationRequest>(r)) << std::get<ApiError>(r).message;
+  const GenerationRequest& g = std::get<GenerationRequest>(r);
+  EXPECT_EQ(g.tool_call_format, ToolCallFormat::kHermes);
+  auto prompt =
+      engine_->detokenize("qwen-template", std::get<PromptTokens>(g.params.prompt).tokens);
+  ASSERT_TRUE(prompt.ok());
+  EXPECT_NE(
+      prompt->find("<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\""),
+      std::string::npos)
+      << *prompt;
+  EXPECT_EQ(prompt->find("You can call functions to help answer"),
+            std::string::npos);  // no fallback
+}
+
+TEST_F(NativeToolTemplateTest, AToolFormatTheServerCannotParseIsRefusedNamingTheModel) {
+  EXPECT_TRUE(models_[1].chat_template_renders_tools);
+  EXPECT_EQ(models_[1].tool_call_format, ToolCallFormat::kNone);
+  json body = {{"model", "opaque-template"},
+               {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+               {"tools", {kWeatherTool}}};
+  auto r = parse(body);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(r));
+  const ApiError& e = std::get<ApiError>(r);
+  EXPECT_EQ(e.http_status, 400);
+  EXPECT_EQ(e.param, "tools");
+  EXPECT_NE(e.message.find("model 'opaque-template'"), std::string::npos) << e.message;
+  body["tool_choice"] = "none";  // no tools offered: fine
+  EXPECT_TRUE(std::holds_alternative<GenerationRequest>(parse(body)));
 }
 
 }  // namespace
