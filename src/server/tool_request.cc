@@ -1,5 +1,6 @@
 #include "server/tool_request.h"
 
+#include <cctype>
 #include <regex>
 #include <set>
 
@@ -142,6 +143,25 @@ std::string hermes_block(const ToolCall& c) {
 // `p` + decimal `i`: the rule names of tool i's arguments ("p0-...").
 std::string schema_prefix(size_t i) {
   return "p" + std::to_string(i) + "-";
+}
+
+// Mistral's templates require call ids of exactly 9 letters and digits; clients send their own
+// ("call_..." from OpenAI's shape, "toolu_..."). Each id becomes its last 9 letters and digits
+// (left-padded with 0), the same for a call and the result that answers it.
+std::string mistral_call_id(const std::string& id) {
+  std::string alnum;
+  for (char c : id) {
+    if (std::isalnum(static_cast<unsigned char>(c))) alnum += c;
+  }
+  if (alnum.size() >= 9) return alnum.substr(alnum.size() - 9);
+  return std::string(9 - alnum.size(), '0') + alnum;
+}
+
+void use_mistral_call_ids(std::vector<ChatMessage>& messages) {
+  for (ChatMessage& m : messages) {
+    for (ToolCall& c : m.tool_calls) c.id = mistral_call_id(c.id);
+    if (!m.tool_call_id.empty()) m.tool_call_id = mistral_call_id(m.tool_call_id);
+  }
 }
 
 }  // namespace
@@ -365,6 +385,8 @@ std::optional<std::vector<int32_t>> tool_chat_prompt(const Engine& engine, const
     messages = fallback_tool_messages(std::move(messages), offered);
     offered.clear();
   }
+  if (m.chat_template_renders_tools && m.tool_call_format == ToolCallFormat::kMistral)
+    use_mistral_call_ids(messages);
   return chat_prompt(engine, m, std::move(messages), offered, r);
 }
 

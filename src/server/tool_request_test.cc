@@ -326,7 +326,14 @@ class NativeToolTemplateTest : public ::testing::Test {
     const std::pair<const char*, std::string> templates[] = {
         {"qwen-template", qwen["chat_template"].get<std::string>()},
         {"opaque-template",
-         "{{ tools | tojson }}{% for m in messages %}{{ m.content }}{% endfor %}"}};
+         "{{ tools | tojson }}{% for m in messages %}{{ m.content }}{% endfor %}"},
+        // Mistral's rule on call ids, reduced to what this test reads.
+        {"mistral-template",
+         "{% if tools %}[AVAILABLE_TOOLS]{% endif %}{% for m in messages %}{% if m.tool_calls %}"
+         "{% for c in m.tool_calls %}{% if c.id | length != 9 %}{{ raise_exception('Tool call "
+         "IDs should be alphanumeric strings with length 9!') }}{% endif %}[TOOL_CALLS]{{ c.id "
+         "}}{% endfor %}{% elif m.role == 'tool' %}[TOOL_RESULTS]{{ m.tool_call_id }}{% else %}"
+         "{{ m.content }}{% endif %}{% endfor %}"}};
     auto e = create_engine({});
     ASSERT_TRUE(e.ok()) << e.status().to_string();
     engine_ = std::move(*e).release();
@@ -407,6 +414,28 @@ TEST_F(NativeToolTemplateTest, AToolFormatTheServerCannotParseIsRefusedNamingThe
   EXPECT_NE(e.message.find("model 'opaque-template'"), std::string::npos) << e.message;
   body["tool_choice"] = "none";  // no tools offered: fine
   EXPECT_TRUE(std::holds_alternative<GenerationRequest>(parse(body)));
+}
+
+TEST_F(NativeToolTemplateTest, MistralTemplatesGetNineCharacterCallIds) {
+  EXPECT_EQ(models_[2].tool_call_format, ToolCallFormat::kMistral);
+  json body = {{"model", "mistral-template"},
+               {"messages",
+                {{{"role", "user"}, {"content", "Weather?"}},
+                 {{"role", "assistant"},
+                  {"tool_calls",
+                   {{{"id", "call_abc_123456789xyz"},
+                     {"type", "function"},
+                     {"function", {{"name", "get_weather"}, {"arguments", "{}"}}}}}}},
+                 {{"role", "tool"}, {"tool_call_id", "call_abc_123456789xyz"}, {"content", "18"}}}},
+               {"tools", {kWeatherTool}}};
+  auto r = parse(body);
+  ASSERT_TRUE(std::holds_alternative<GenerationRequest>(r)) << std::get<ApiError>(r).message;
+  auto prompt = engine_->detokenize(
+      "mistral-template",
+      std::get<PromptTokens>(std::get<GenerationRequest>(r).params.prompt).tokens);
+  ASSERT_TRUE(prompt.ok());
+  EXPECT_NE(prompt->find("[TOOL_CALLS]456789xyz[TOOL_RESULTS]456789xyz"), std::string::npos)
+      << *prompt;
 }
 
 }  // namespace
