@@ -101,8 +101,33 @@ void read_openai_tool(const json& tool, size_t i, ToolsRequest& t, BodyReader& r
   t.schema_fields.push_back(fat + ".parameters");
 }
 
+// tools[i] of an Anthropic request: {name, description, input_schema} (a custom tool).
+void read_anthropic_tool(const json& tool, size_t i, ToolsRequest& t, BodyReader& r) {
+  const std::string at = "tools[" + std::to_string(i) + "]";
+  if (!tool.is_object()) return r.fail_field(at, "expected a tool object");
+  if (!only_known_keys(tool, {"name", "description", "input_schema", "type", "cache_control"}, at,
+                       r))
+    return;
+  if (tool.contains("type") && !tool["type"].is_null() && tool["type"] != "custom") {
+    return r.fail_field(at + ".type",
+                        "only custom tools (name, description, input_schema) are supported, got " +
+                            tool["type"].dump());
+  }
+  if (!tool.contains("input_schema")) return r.fail_field(at + ".input_schema", "is required");
+  auto name = tool_name(tool, at + ".name", t.tools, r);
+  auto description =
+      name ? optional_string(tool, "description", at + ".description", r) : std::nullopt;
+  auto schema =
+      description ? tool_schema(tool, "input_schema", at + ".input_schema", r) : std::nullopt;
+  if (!schema) return;
+  t.tools.push_back({*name, *description, *schema});
+  t.schema_fields.push_back(at + ".input_schema");
+}
+
 // tool_choice (named: in `t.tools`) after the tools were read.
-void check_named_choice(ToolsRequest& t, const std::string& field, BodyReader& r) {
+// `field`: tool_choice; `name_field`: where its tool's name is.
+void check_named_choice(ToolsRequest& t, const std::string& field, const std::string& name_field,
+                        BodyReader& r) {
   if (t.choice.kind == ToolChoice::Kind::kNone) return;
   if (t.tools.empty()) {
     if (t.choice.kind != ToolChoice::Kind::kAuto)
@@ -113,7 +138,7 @@ void check_named_choice(ToolsRequest& t, const std::string& field, BodyReader& r
   for (const ToolDefinition& tool : t.tools) {
     if (tool.name == t.choice.name) return;
   }
-  r.fail_field(field, "names '" + t.choice.name + "', which is not one of the tools");
+  r.fail_field(name_field, "names '" + t.choice.name + "', which is not one of the tools");
 }
 
 std::string tools_system_text(const std::vector<ToolDefinition>& tools) {
@@ -198,7 +223,7 @@ ToolsRequest read_openai_tools(BodyReader& r) {
     }
   }
   if (auto parallel = r.boolean("parallel_tool_calls")) t.parallel = *parallel;
-  if (!r.failed()) check_named_choice(t, "tool_choice", r);
+  if (!r.failed()) check_named_choice(t, "tool_choice", "tool_choice.function.name", r);
   return t;
 }
 
@@ -209,31 +234,8 @@ ToolsRequest read_anthropic_tools(BodyReader& r) {
       r.fail_field("tools", "expected an array of tools, got " + json_type_name(*tools));
       return t;
     }
-    for (size_t i = 0; i < tools->size() && !r.failed(); ++i) {
-      const json& tool = (*tools)[i];
-      const std::string at = "tools[" + std::to_string(i) + "]";
-      if (!tool.is_object()) return r.fail_field(at, "expected a tool object"), t;
-      if (!only_known_keys(tool, {"name", "description", "input_schema", "type", "cache_control"},
-                           at, r))
-        return t;
-      if (tool.contains("type") && !tool["type"].is_null() && tool["type"] != "custom") {
-        r.fail_field(at + ".type",
-                     "only custom tools (name, description, input_schema) are "
-                     "supported, got '" +
-                         tool["type"].dump() + "'");
-        return t;
-      }
-      if (!tool.contains("input_schema"))
-        return r.fail_field(at + ".input_schema", "is required"), t;
-      auto name = tool_name(tool, at + ".name", t.tools, r);
-      auto description =
-          name ? optional_string(tool, "description", at + ".description", r) : std::nullopt;
-      auto schema =
-          description ? tool_schema(tool, "input_schema", at + ".input_schema", r) : std::nullopt;
-      if (!schema) return t;
-      t.tools.push_back({*name, *description, *schema});
-      t.schema_fields.push_back(at + ".input_schema");
-    }
+    for (size_t i = 0; i < tools->size() && !r.failed(); ++i)
+      read_anthropic_tool((*tools)[i], i, t, r);
   }
   if (const json* c = r.get("tool_choice")) {
     const std::string type = c->is_object() ? c->value("type", "") : "";
@@ -257,7 +259,7 @@ ToolsRequest read_anthropic_tools(BodyReader& r) {
         t.parallel = !d.get<bool>();
     }
   }
-  if (!r.failed()) check_named_choice(t, "tool_choice.name", r);
+  if (!r.failed()) check_named_choice(t, "tool_choice", "tool_choice.name", r);
   return t;
 }
 

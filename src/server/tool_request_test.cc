@@ -175,7 +175,7 @@ TEST_F(ToolRequestTest, BadToolsAndFormatsAre400sNamingTheField) {
   EXPECT_EQ(param_of(chat({{"tool_choice", "sometimes"}})), "tool_choice");
   EXPECT_EQ(param_of(chat(
                 {{"tool_choice", {{"type", "function"}, {"function", {{"name", "get_news"}}}}}})),
-            "tool_choice");
+            "tool_choice.function.name");
   body = chat({{"tool_choice", "required"}});
   body.erase("tools");
   EXPECT_EQ(param_of(body), "tool_choice");

@@ -259,8 +259,10 @@ const sections = {
     await bad(chatBody({ messages: [{ role: 'wizard', content: 'x' }] }), 400, 'messages.0.role');
     e = await bad(chatBody({ frobnicate: 1 }), 400, 'frobnicate');
     assert.match(e.message, /unknown field/);
-    await bad(chatBody({ tools: [{ type: 'function', function: { name: 'f' } }] }), 400, 'tools');
-    await bad(chatBody({ response_format: { type: 'json_schema', json_schema: {} } }), 400, 'response_format');
+    await bad(chatBody({ tools: [{ type: 'function', function: { name: 'f', parameters: 'x' } }] }), 400, 'tools[0].function.parameters');
+    await bad(chatBody({ tools: [{ type: 'retrieval' }] }), 400, 'tools[0].type');
+    await bad(chatBody({ response_format: { type: 'json_schema', json_schema: {} } }), 400, 'response_format.json_schema.name');
+    await bad(chatBody({ functions: [{ name: 'f' }] }), 400, 'functions');
     await bad(chatBody({ logit_bias: { 1: 5 } }), 400, 'logit_bias');
     e = await bad(chatBody({ model: 'nope' }), 404, 'model');
     assert.equal(e.code, 'model_not_found');
