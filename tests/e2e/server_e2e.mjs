@@ -383,7 +383,7 @@ const sections = {
       { type: 'function', function: { name: 'get_time', description: 'The time in a city', parameters: timeSchema } },
     ];
     const named = { type: 'function', function: { name: 'get_weather' } };
-    const forced = await client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: named, parallel_tool_calls: false, max_tokens: 120, temperature: 0 });
+    const forced = await client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: named, parallel_tool_calls: false, max_tokens: 200, temperature: 0 });
     const choice = forced.choices[0];
     assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice));
     assert.equal(choice.message.tool_calls.length, 1);
@@ -400,8 +400,9 @@ const sections = {
     assert.ok(['stop', 'length'].includes(answer.choices[0].finish_reason));
     assert.equal(answer.choices[0].message.tool_calls, undefined);
 
-    // required, streamed: deltas with the index, then the id and name, then the arguments.
-    const stream = await client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: 'required', max_tokens: 200, temperature: 0, stream: true });
+    // required, streamed: deltas with the index, then the id and name, then the arguments. One
+    // call (parallel_tool_calls false), so the grammar ends after it and the stop is certain.
+    const stream = await client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: 'required', parallel_tool_calls: false, max_tokens: 200, temperature: 0, stream: true });
     const calls = []; let finish = null;
     for await (const chunk of stream) {
       for (const c of chunk.choices) {
@@ -412,17 +413,16 @@ const sections = {
         if (c.finish_reason) finish = c.finish_reason;
       }
     }
-    assert.ok(calls.length >= 1 || finish === 'length', `no call streamed (finish ${finish})`);
-    for (const c of calls) {
-      assert.ok(['get_weather', 'get_time'].includes(c.name), c.name);
-      checkSchema(JSON.parse(c.arguments), c.name === 'get_weather' ? weatherSchema : timeSchema, 'streamed arguments');
-    }
-    if (finish !== 'length') assert.equal(finish, 'tool_calls');
+    assert.equal(finish, 'tool_calls');
+    assert.equal(calls.length, 1);
+    assert.match(calls[0].id, /^call_/);
+    assert.ok(['get_weather', 'get_time'].includes(calls[0].name), calls[0].name);
+    checkSchema(JSON.parse(calls[0].arguments), calls[0].name === 'get_weather' ? weatherSchema : timeSchema, 'streamed arguments');
 
     const Anthropic = require('@anthropic-ai/sdk');
     const claude = new Anthropic({ baseURL: base, apiKey: 'unused' });
     const claudeTools = [{ name: 'get_weather', description: 'The weather in a city', input_schema: weatherSchema }];
-    const use = await claude.messages.create({ model: MODEL, max_tokens: 120, temperature: 0, messages, tools: claudeTools, tool_choice: { type: 'tool', name: 'get_weather' } });
+    const use = await claude.messages.create({ model: MODEL, max_tokens: 200, temperature: 0, messages, tools: claudeTools, tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true } });
     assert.equal(use.stop_reason, 'tool_use', JSON.stringify(use));
     const block = use.content.find((b) => b.type === 'tool_use');
     assert.equal(block.name, 'get_weather');
@@ -437,7 +437,7 @@ const sections = {
     assert.ok(['end_turn', 'max_tokens'].includes(final.stop_reason));
 
     // Streamed: the SDK assembles the input from the input_json_delta events.
-    const ms = claude.messages.stream({ model: MODEL, max_tokens: 120, temperature: 0, messages, tools: claudeTools, tool_choice: { type: 'any', disable_parallel_tool_use: true } });
+    const ms = claude.messages.stream({ model: MODEL, max_tokens: 200, temperature: 0, messages, tools: claudeTools, tool_choice: { type: 'any', disable_parallel_tool_use: true } });
     const streamed = await ms.finalMessage();
     assert.equal(streamed.stop_reason, 'tool_use');
     const sblock = streamed.content.find((b) => b.type === 'tool_use');
