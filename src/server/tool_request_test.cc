@@ -8,9 +8,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "server/server_test_support.h"
+#include "server/tool_calls.h"
 #include "structured/grammar.h"
+#include "tokenizer/tokenizer.h"
 
 namespace mlxs::server {
 namespace {
@@ -310,6 +313,68 @@ TEST(ForcedToolCallGrammar, MatchesValidCallsOnly) {
     auto other = forced_tool_call_grammar(f, t);
     ASSERT_TRUE(other.ok());
     EXPECT_TRUE(structured::compile_gbnf(*other).ok()) << *other;
+  }
+}
+
+// Random walks through the forcing grammar over the default model's real vocabulary (any token
+// the mask allows, EOS where allowed): every output the grammar lets a model write is parsed
+// back by that format's parser as calls of the offered tools, arguments within their schemas,
+// and no text.
+TEST(ForcedToolCallGrammar, EveryOutputItAllowsParsesAsValidCalls) {
+  auto tokenizer = Tokenizer::load(std::string(MLXS_SOURCE_DIR) + "/models/default");
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status().to_string();
+  auto vocab = structured::TokenVocabulary::from_tokenizer(**tokenizer);
+  ToolsRequest t;
+  t.tools.push_back({"get_weather", "",
+                     JsonText{R"({"type":"object","properties":{"city":{"enum":["Paris","Tokyo"]},)"
+                              R"("days":{"type":"integer","minimum":1,"maximum":7}},)"
+                              R"("required":["city","days"],"additionalProperties":false})"}});
+  t.tools.push_back({"get_time", "", JsonText{R"({"type":"object","properties":{}})"}});
+  t.choice.kind = ToolChoice::Kind::kRequired;
+  std::mt19937 rng(7);
+  for (ToolCallFormat format :
+       {ToolCallFormat::kHermes, ToolCallFormat::kMistral, ToolCallFormat::kLlama3Json}) {
+    for (bool parallel : {false, true}) {
+      t.parallel = parallel;
+      auto gbnf = forced_tool_call_grammar(format, t);
+      ASSERT_TRUE(gbnf.ok()) << gbnf.status().to_string();
+      auto grammar = structured::compile_gbnf(*gbnf);
+      ASSERT_TRUE(grammar.ok()) << grammar.status().to_string();
+      for (int walk = 0; walk < 10; ++walk) {
+        auto m = structured::Matcher::create(*grammar, vocab);
+        std::vector<uint32_t> mask((vocab->size() + 31) / 32);
+        std::string text;
+        for (int step = 0; step < 300 && !m->is_terminated(); ++step) {
+          m->fill_next_token_bitmask(mask);
+          std::vector<int32_t> allowed;
+          for (size_t id = 0; id < vocab->size(); ++id) {
+            if (mask[id / 32] >> (id % 32) & 1) allowed.push_back(int32_t(id));
+          }
+          ASSERT_FALSE(allowed.empty());
+          const int32_t id = allowed[rng() % allowed.size()];
+          ASSERT_TRUE(m->accept_token(id));
+          if (!m->is_terminated()) text += vocab->bytes_of(id);
+        }
+        ASSERT_TRUE(m->is_terminated()) << text;
+        ToolCallOutput out = parse_tool_calls(format, text);
+        EXPECT_EQ(out.text, "") << text;
+        ASSERT_GE(out.calls.size(), 1u) << text;
+        if (!parallel) EXPECT_EQ(out.calls.size(), 1u) << text;
+        for (const ParsedToolCall& call : out.calls) {
+          const json args = json::parse(call.arguments);
+          if (call.name == "get_time") {
+            EXPECT_EQ(args, json::object()) << text;
+            continue;
+          }
+          ASSERT_EQ(call.name, "get_weather") << text;
+          EXPECT_EQ(args.size(), 2u) << text;
+          EXPECT_TRUE(args["city"] == "Paris" || args["city"] == "Tokyo") << text;
+          ASSERT_TRUE(args["days"].is_number_integer()) << text;
+          EXPECT_GE(args["days"].get<int>(), 1);
+          EXPECT_LE(args["days"].get<int>(), 7);
+        }
+      }
+    }
   }
 }
 
