@@ -465,6 +465,24 @@ const sections = {
     r = await post('/v1/messages', { model: MODEL, max_tokens: 4, messages: [{ role: 'user', content: 'x' }], tools: [{ name: 'f' }] });
     assert.equal(r.status, 400);
     assert.match(r.json.error.message, /tools\[0\]\.input_schema/);
+
+    // Streams with tools offered, through the official clients: text blocks open as text comes.
+    const require = createRequire(process.env.MLXS_E2E_NODE_MODULES + '/');
+    const Anthropic = require('@anthropic-ai/sdk');
+    const claude = new Anthropic({ baseURL: base, apiKey: 'unused' });
+    const ms = claude.messages.stream({ model: MODEL, max_tokens: 6, messages: [{ role: 'user', content: 'Hi' }], tools: [{ name: 'get_weather', input_schema: weatherSchema }] });
+    let deltas = '';
+    ms.on('text', (t) => { deltas += t; });
+    const final = await ms.finalMessage();
+    const text = final.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+    assert.equal(text, deltas);
+    assert.ok(['max_tokens', 'end_turn', 'tool_use'].includes(final.stop_reason));
+    const OpenAI = require('openai');
+    const client = new OpenAI({ baseURL: base + '/v1', apiKey: 'unused' });
+    const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], tools, max_tokens: 6, stream: true });
+    let finish = null;
+    for await (const chunk of stream) for (const c of chunk.choices) if (c.finish_reason) finish = c.finish_reason;
+    assert.ok(['length', 'stop', 'tool_calls'].includes(finish));
   },
 
   async disconnect() {
