@@ -2,6 +2,8 @@
 
 #include <regex>
 
+#include "util/json_depth.h"
+
 namespace mlxs {
 namespace {
 
@@ -23,6 +25,11 @@ std::vector<int32_t> end_of_turn_ids_of(const Tokenizer& tokenizer) {
 // `text` parsed as a JSON object, for the template (which reads arguments and schemas as
 // mappings); `what` names it in the error.
 Result<ojson> json_object_of(const JsonText& text, const std::string& what) {
+  constexpr int kMaxDepth = 64;  // deeper would overflow the stack when rendered (json_depth.h)
+  if (json_nesting_depth(text.text, kMaxDepth) > kMaxDepth) {
+    return error(ErrorCode::kInvalidRequest,
+                 what + " nests deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
   ojson v = ojson::parse(text.text, nullptr, /*allow_exceptions=*/false);
   if (!v.is_object()) {
     return error(ErrorCode::kInvalidRequest, what + " must be a JSON object, got: " + text.text);

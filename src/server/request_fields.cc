@@ -1,6 +1,8 @@
 #include "server/request_fields.h"
 
 #include "api/option_schemas.h"
+#include "server/tool_calls.h"
+#include "util/json_depth.h"
 #include "util/json_int.h"
 
 namespace mlxs::server {
@@ -80,8 +82,13 @@ std::optional<std::vector<ToolCall>> openai_tool_calls(const json& calls, const 
       return std::nullopt;
     }
     const json args_text = f->value("arguments", json("{}"));
-    json args =
-        args_text.is_string() ? json::parse(args_text.get<std::string>(), nullptr, false) : json();
+    const std::string text = args_text.is_string() ? args_text.get<std::string>() : "";
+    if (json_nesting_depth(text, kMaxToolCallJsonDepth) > kMaxToolCallJsonDepth) {
+      r.fail_field(ck + ".function.arguments",
+                   "nests deeper than " + std::to_string(kMaxToolCallJsonDepth) + " levels");
+      return std::nullopt;
+    }
+    json args = args_text.is_string() ? json::parse(text, nullptr, false) : json();
     if (!args.is_object()) {
       r.fail_field(ck + ".function.arguments", "expected a JSON object serialized as a string");
       return std::nullopt;

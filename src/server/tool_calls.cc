@@ -6,6 +6,8 @@
 #include <random>
 #include <utility>
 
+#include "util/json_depth.h"
+
 namespace mlxs::server {
 namespace {
 
@@ -46,7 +48,12 @@ std::optional<ParsedToolCall> call_of(const json& v) {
   for (const char* key : {"arguments", "parameters"}) {
     if (!v.contains(key)) continue;
     args = v[key];
-    if (args.is_string()) args = json::parse(args.get<std::string>(), nullptr, false);
+    if (args.is_string()) {
+      const std::string inner = args.get<std::string>();
+      if (json_nesting_depth(inner, kMaxToolCallJsonDepth) > kMaxToolCallJsonDepth)
+        return std::nullopt;
+      args = json::parse(inner, nullptr, false);
+    }
     break;
   }
   if (!args.is_object()) return std::nullopt;
@@ -56,6 +63,7 @@ std::optional<ParsedToolCall> call_of(const json& v) {
 
 // One call, or an array of calls (all of them must parse).
 std::optional<std::vector<ParsedToolCall>> calls_of(std::string_view text) {
+  if (json_nesting_depth(text, kMaxToolCallJsonDepth) > kMaxToolCallJsonDepth) return std::nullopt;
   json v = json::parse(text, nullptr, /*allow_exceptions=*/false);
   std::vector<ParsedToolCall> calls;
   if (v.is_array() && !v.empty()) {

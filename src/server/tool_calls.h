@@ -23,6 +23,11 @@
 
 namespace mlxs::server {
 
+// The deepest nesting of a call's JSON (model output, or arguments a client sends back) that is
+// parsed; deeper is malformed (a value nested 100,000 deep would overflow the stack when it is
+// serialized: util/json_depth.h).
+inline constexpr int kMaxToolCallJsonDepth = 64;
+
 struct ParsedToolCall {
   std::string name;
   std::string arguments;  // a JSON object, serialized compactly

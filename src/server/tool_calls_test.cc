@@ -142,5 +142,24 @@ TEST(ToolCallParser, CallIdsAreFreshAndPrefixed) {
   EXPECT_NE(a, b);
 }
 
+// Regression: arguments nested 100,000 deep were parsed and serialized recursively (a stack
+// overflow); deeper than kMaxToolCallJsonDepth is a malformed call, left as text.
+TEST(ToolCallParser, DeeplyNestedArgumentsAreMalformed) {
+  std::string nested;
+  for (int i = 0; i < 100000; ++i) nested += "{\"a\":";
+  nested += "1";
+  for (int i = 0; i < 100000; ++i) nested += "}";
+  const std::string text =
+      "<tool_call>{\"name\": \"f\", \"arguments\": " + nested + "}</tool_call>";
+  ToolCallOutput out = parse_tool_calls(ToolCallFormat::kHermes, text);
+  EXPECT_TRUE(out.calls.empty());
+  EXPECT_EQ(out.text, text);
+  std::string shallow = "1";
+  for (int i = 0; i < kMaxToolCallJsonDepth - 2; ++i) shallow = "{\"a\":" + shallow + "}";
+  out = parse_tool_calls(ToolCallFormat::kLlama3Json,
+                         "{\"name\": \"f\", \"parameters\": " + shallow + "}");
+  EXPECT_EQ(out.calls.size(), 1u);
+}
+
 }  // namespace
 }  // namespace mlxs::server

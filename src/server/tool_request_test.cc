@@ -209,6 +209,16 @@ TEST_F(ToolRequestTest, BadToolsAndFormatsAre400sNamingTheField) {
   body = chat();
   body["messages"].push_back({{"role", "tool"}, {"content", "18C"}});
   EXPECT_EQ(param_of(body), "messages.1.tool_call_id");
+  // Regression: arguments nested 100,000 deep (inside a string, so the body's depth limit does
+  // not see them) overflowed the stack when parsed and rendered.
+  std::string nested(100000, '[');
+  nested = R"({"a":)" + nested + std::string(100000, ']') + "}";
+  body = chat();
+  body["messages"].push_back(
+      {{"role", "assistant"},
+       {"tool_calls",
+        {{{"id", "c"}, {"function", {{"name", "get_weather"}, {"arguments", nested}}}}}}});
+  EXPECT_EQ(param_of(body), "messages.1.tool_calls[0].function.arguments");
   // Completions has no tools.
   json completion = {{"model", "default"}, {"prompt", "Hi"}, {"tools", {kWeatherTool}}};
   EXPECT_EQ(error_of(ApiKind::kCompletion, completion).param, "tools");
