@@ -114,6 +114,12 @@ TEST(ChatFormat, ToolsAndToolCallsReachTheTemplateAsTransformersPassesThem) {
   auto bad = f->render({{"user", "Weather?"}, call}, tools);
   EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidRequest);
   EXPECT_NE(bad.status().message().find("tool call 'call_1'"), std::string::npos);
+  // Regression: arguments nested 100,000 deep overflowed the stack when rendered.
+  call.tool_calls[0].arguments =
+      JsonText{R"({"a":)" + std::string(100000, '[') + std::string(100000, ']') + "}"};
+  bad = f->render({{"user", "Weather?"}, call}, tools);
+  EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidRequest);
+  EXPECT_NE(bad.status().message().find("nests deeper than 64 levels"), std::string::npos);
 }
 
 }  // namespace
