@@ -2,12 +2,17 @@
 // generating a fixed number of tokens (temperature 0.8, distinct seeds and prompts, no stop
 // ids), each stream read by its own thread, on the engine's default device (CUDA when a GPU is
 // present). Usage: bench_engine [MODEL_DIR] [--tokens 64] [--streams 1,4,16,64] [--one-reader]
-// [--prompt-tokens N]. --prompt-tokens gives each stream N token ids (below 256) instead of a
-// text prompt, for models without a tokenizer (the Llama-3.1-8B-shaped one of run_bench.sh).
+// [--prompt-tokens N] [--schema FILE]. --prompt-tokens gives each stream N token ids (below 256)
+// instead of a text prompt, for models without a tokenizer (the Llama-3.1-8B-shaped one of
+// run_bench.sh). --schema constrains every stream to the JSON Schema in FILE (structured
+// output; the model needs a tokenizer), and then also counts the streams the grammar ended
+// before --tokens.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +28,7 @@ int main(int argc, char** argv) {
   bool one_reader = false;
   int prompt_tokens = 0;  // > 0: token-id prompts of this length
   std::vector<int> streams = {1, 4, 16, 64};
+  std::string schema;  // --schema: the JSON Schema text
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc)
       tokens = std::atoi(argv[++i]);
@@ -30,7 +36,13 @@ int main(int argc, char** argv) {
       one_reader = true;
     else if (!std::strcmp(argv[i], "--prompt-tokens") && i + 1 < argc)
       prompt_tokens = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--streams") && i + 1 < argc) {
+    else if (!std::strcmp(argv[i], "--schema") && i + 1 < argc) {
+      std::ifstream in(argv[++i]);
+      if (!in) return std::fprintf(stderr, "--schema: cannot read %s\n", argv[i]), 1;
+      std::stringstream text;
+      text << in.rdbuf();
+      schema = text.str();
+    } else if (!std::strcmp(argv[i], "--streams") && i + 1 < argc) {
       streams.clear();
       for (char* p = std::strtok(argv[++i], ","); p; p = std::strtok(nullptr, ","))
         streams.push_back(std::atoi(p));
@@ -48,8 +60,9 @@ int main(int argc, char** argv) {
   std::printf("model %s (%s, %.1f M params, %s), %d tokens per stream\n", dir.c_str(),
               h->architecture.c_str(), h->num_parameters / 1e6, h->dtype.c_str(), tokens);
   std::printf(
-      "| streams | total tokens | seconds | aggregate tokens/s | per-stream tokens/s "
-      "|\n|---|---|---|---|---|\n");
+      "%s| streams | total tokens | seconds | aggregate tokens/s | per-stream tokens/s "
+      "| streams cut short |\n|---|---|---|---|---|---|\n",
+      schema.empty() ? "" : "every stream under the JSON Schema of --schema\n");
   for (int n : streams) {
     std::vector<std::unique_ptr<Generator>> gens;
     auto t0 = Clock::now();
@@ -68,6 +81,10 @@ int main(int argc, char** argv) {
       p.temperature = 0.8;
       p.seed = uint32_t(i);
       p.stop_token_ids = {};
+      if (!schema.empty()) {
+        p.structured = StructuredOutput{};
+        p.structured->schema.text = schema;
+      }
       auto g = (*engine)->create_generator(p);
       if (!g.ok()) return std::fprintf(stderr, "%s\n", g.status().to_string().c_str()), 1;
       gens.push_back(std::move(*g));
@@ -94,8 +111,10 @@ int main(int argc, char** argv) {
     int64_t total = 0;
     for (int64_t c : counts) total += c;
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    std::printf("| %d | %lld | %.2f | %.0f | %.0f |\n", n, (long long)total, secs, total / secs,
-                total / secs / n);
+    int cut_short = 0;  // by the grammar (or a stop id)
+    for (int64_t c : counts) cut_short += c < tokens;
+    std::printf("| %d | %lld | %.2f | %.0f | %.0f | %d |\n", n, (long long)total, secs,
+                total / secs, total / secs / n, cut_short);
   }
   return 0;
 }

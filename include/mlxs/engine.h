@@ -184,6 +184,10 @@ struct RuntimeInfo {
   int32_t num_threads = 0;  // CPU compute threads per model (see ModelStats::num_threads)
   std::vector<ModelStats> models;
   std::string breaker_state;  // circuit breaker around the model runners
+  // The structured-output compile cache (structured.compile_cache_entries): requests whose
+  // grammar was found compiled, and those compiled.
+  int64_t grammar_cache_hits = 0;
+  int64_t grammar_cache_misses = 0;
 };
 
 class Engine {

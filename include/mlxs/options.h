@@ -127,8 +127,8 @@ struct GeneratorParams {
   // true: token chunks as they come. false: one TokenChunk with the whole text (token_id the last
   // token's, no logprobs), then the metadata chunk.
   bool streaming = true;
-  // The next three are not available in this build yet: set, they are refused (InvalidParams).
-  std::optional<StructuredOutput> structured;
+  std::optional<StructuredOutput> structured;  // constrained decoding; unset = none
+  // The next two are not available in this build yet: set, they are refused (InvalidParams).
   std::optional<MultimodalInput> multimodal;
   std::string draft_model;  // id of a loaded draft model for speculative decoding; empty = none
 };

@@ -104,11 +104,10 @@ const Schema<ModelLimitsConfig>& schema_of<ModelLimitsConfig>() {
             "largest decoded image. Not available in this build yet: only the default is accepted")
         .range(1, 1 << 30);
     s.field("max_schema_bytes", &ModelLimitsConfig::max_schema_bytes,
-            "largest structured-output schema, serialized. Not available in this build yet: only "
-            "the default is accepted")
-        .range(1, 1 << 24);
+            "largest structured-output schema (serialized), regex or grammar of a request, in "
+            "bytes")
+        .range(1, int64_t(limits::kMaxSchemaBytes));
     s.unavailable("max_image_bytes", &ModelLimitsConfig::max_image_bytes, "multimodal input");
-    s.unavailable("max_schema_bytes", &ModelLimitsConfig::max_schema_bytes, "structured output");
     return s;
   }();
   return s;
@@ -239,6 +238,26 @@ const Schema<StreamRegistryConfig>& schema_of<StreamRegistryConfig>() {
                   "slow-consumer reports");
     s.unavailable("cleanup_interval_ms", &StreamRegistryConfig::cleanup_interval_ms,
                   "periodic stream cleanup");
+    return s;
+  }();
+  return s;
+}
+
+template <>
+const Schema<StructuredConfig>& schema_of<StructuredConfig>() {
+  static const Schema<StructuredConfig> s = [] {
+    Schema<StructuredConfig> s("StructuredConfig",
+                               "Constrained decoding: JSON Schema, regex and GBNF grammars.");
+    s.field("compile_cache_entries", &StructuredConfig::compile_cache_entries,
+            "compiled grammars kept for reuse (least recently used go first); 0 = compile "
+            "every request's")
+        .range(0, 100000);
+    s.field("json_any_whitespace", &StructuredConfig::json_any_whitespace,
+            "false: JSON from a schema is compact; true: JSON whitespace is allowed between "
+            "tokens, at most json_max_whitespace bytes per gap");
+    s.field("json_max_whitespace", &StructuredConfig::json_max_whitespace,
+            "most whitespace bytes per gap when json_any_whitespace")
+        .range(1, 256);
     return s;
   }();
   return s;
@@ -440,6 +459,7 @@ const Schema<Config>& schema_of<Config>() {
     s.field("kv_cache", &Config::kv_cache, "the paged KV cache");
     s.field("stream_registry", &Config::stream_registry, "live streams and backpressure");
     s.field("sampling", &Config::sampling, "defaults for unset sampling fields");
+    s.field("structured", &Config::structured, "constrained decoding (structured output)");
     s.field("circuit_breaker", &Config::circuit_breaker, "around the model runner and the worker");
     s.field("server", &Config::server, "the HTTP server");
     s.field("telemetry", &Config::telemetry, "logs and metrics");

@@ -85,6 +85,16 @@ struct SamplingConfig {
   double repetition_penalty = 1.0;
 };
 
+// Constrained decoding (docs/structured-output.md).
+struct StructuredConfig {
+  // Compiled grammars kept for reuse, keyed by the request's schema, regex or grammar text.
+  int32_t compile_cache_entries = 256;
+  // false: JSON from a schema is compact (no whitespace between tokens); true: up to
+  // json_max_whitespace bytes of JSON whitespace are allowed in each gap.
+  bool json_any_whitespace = false;
+  int32_t json_max_whitespace = 16;
+};
+
 struct ServerConfig {
   std::string host = "127.0.0.1";
   int32_t port = 8080;
@@ -170,6 +180,7 @@ struct Config {
   KvCacheConfig kv_cache;
   StreamRegistryConfig stream_registry;
   SamplingConfig sampling;
+  StructuredConfig structured;
   CircuitBreakerConfig circuit_breaker;
   ServerConfig server;
   TelemetryConfig telemetry;
@@ -245,6 +256,8 @@ template <>
 const Schema<StreamRegistryConfig>& schema_of<StreamRegistryConfig>();
 template <>
 const Schema<SamplingConfig>& schema_of<SamplingConfig>();
+template <>
+const Schema<StructuredConfig>& schema_of<StructuredConfig>();
 template <>
 const Schema<CircuitBreakerConfig>& schema_of<CircuitBreakerConfig>();
 template <>

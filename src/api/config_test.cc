@@ -333,13 +333,12 @@ class RefusedConfigKey : public ::testing::TestWithParam<RefusedKey> {};
 
 std::string path_of(const char* env) {  // MLXS_CLUSTER_ENABLED -> cluster.enabled
   for (const char* p :
-       {"model.limits.max_image_bytes", "model.limits.max_schema_bytes",
-        "stream_registry.slow_consumer_threshold_ms", "stream_registry.cleanup_interval_ms",
-        "telemetry.log_level", "telemetry.json_logs", "telemetry.service_name", "cluster.enabled",
-        "cluster.nats_url", "cluster.worker_id", "cluster.heartbeat_interval_ms",
-        "cluster.offline_after_ms", "worker.max_restarts", "worker.startup_timeout_ms",
-        "worker.shutdown_timeout_ms", "worker.restart_backoff_ms", "worker.rpc_timeout_ms",
-        "worker.max_message_bytes"}) {
+       {"model.limits.max_image_bytes", "stream_registry.slow_consumer_threshold_ms",
+        "stream_registry.cleanup_interval_ms", "telemetry.log_level", "telemetry.json_logs",
+        "telemetry.service_name", "cluster.enabled", "cluster.nats_url", "cluster.worker_id",
+        "cluster.heartbeat_interval_ms", "cluster.offline_after_ms", "worker.max_restarts",
+        "worker.startup_timeout_ms", "worker.shutdown_timeout_ms", "worker.restart_backoff_ms",
+        "worker.rpc_timeout_ms", "worker.max_message_bytes"}) {
     if (env_var_for(p) == env) return p;
   }
   return "";
@@ -371,8 +370,6 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         RefusedKey{"ModelLimitsMaxImageBytes", "model:\n  limits:\n    max_image_bytes: 100\n",
                    "MLXS_MODEL_LIMITS_MAX_IMAGE_BYTES", "100"},
-        RefusedKey{"ModelLimitsMaxSchemaBytes", "model:\n  limits:\n    max_schema_bytes: 100\n",
-                   "MLXS_MODEL_LIMITS_MAX_SCHEMA_BYTES", "100"},
         RefusedKey{"StreamRegistrySlowConsumerThresholdMs",
                    "stream_registry:\n  slow_consumer_threshold_ms: 5\n",
                    "MLXS_STREAM_REGISTRY_SLOW_CONSUMER_THRESHOLD_MS", "5"},

@@ -431,14 +431,6 @@ class RefusedGeneratorField : public ::testing::Test {
 };
 Engine* RefusedGeneratorField::engine_ = nullptr;
 
-TEST_F(RefusedGeneratorField, Structured) {
-  GeneratorParams p = params("default", 4);
-  p.structured = StructuredOutput{.schema = JsonText{"{}"}, .format = StructuredFormat::kJson};
-  EXPECT_EQ(refusal(p),
-            "Validation error on field 'structured': structured output is not available in this "
-            "build yet");
-}
-
 TEST_F(RefusedGeneratorField, Multimodal) {
   GeneratorParams p = params("default", 4);
   p.multimodal = MultimodalInput{{"aGVsbG8="}, ImageFormat::kBase64};
@@ -657,8 +649,8 @@ const std::vector<Row> kConfigTable = {
      "EngineConfig.MaxPromptCharsIsCheckedBeforeTokenizing"},
     {"model.limits.max_image_bytes", Truth::kRefused,
      "Config/RefusedConfigKey.OnlyTheDefaultIsAccepted/ModelLimitsMaxImageBytes"},
-    {"model.limits.max_schema_bytes", Truth::kRefused,
-     "Config/RefusedConfigKey.OnlyTheDefaultIsAccepted/ModelLimitsMaxSchemaBytes"},
+    {"model.limits.max_schema_bytes", Truth::kWorks,
+     "StructuredOutputLimits.MaxSchemaBytesIsTheConfiguredLimit"},
     {"scheduler.max_num_seqs", Truth::kWorks, "EngineConfig.RunnerConfigCarriesEveryKey"},
     {"scheduler.max_num_batched_tokens", Truth::kWorks, "EngineConfig.RunnerConfigCarriesEveryKey"},
     {"scheduler.max_waiting_requests", Truth::kWorks, "EngineConfig.RunnerConfigCarriesEveryKey"},
@@ -694,6 +686,12 @@ const std::vector<Row> kConfigTable = {
     {"sampling.presence_penalty", Truth::kWorks, "Config.ValidateStructAndSamplingDefaults"},
     {"sampling.frequency_penalty", Truth::kWorks, "Config.ValidateStructAndSamplingDefaults"},
     {"sampling.repetition_penalty", Truth::kWorks, "Config.ValidateStructAndSamplingDefaults"},
+    {"structured.compile_cache_entries", Truth::kWorks,
+     "StructuredOutputConfig.CompileCacheEntriesKeepsCompiledGrammars"},
+    {"structured.json_any_whitespace", Truth::kWorks,
+     "GrammarCache.TheJsonWhitespacePolicyComesFromTheConfig"},
+    {"structured.json_max_whitespace", Truth::kWorks,
+     "GrammarCache.TheJsonWhitespacePolicyComesFromTheConfig"},
     {"circuit_breaker.failure_threshold", Truth::kWorks,
      "EngineConfig.RunnerConfigCarriesEveryKey"},
     {"circuit_breaker.failure_window_ms", Truth::kWorks,
@@ -817,7 +815,8 @@ const std::vector<Row> kOptionsTable = {
     {"GeneratorParams.top_logprobs", Truth::kWorks, "EngineTest.LogprobsAndTopLogprobsAreReported"},
     {"GeneratorParams.streaming", Truth::kWorks,
      "EngineConfig.StreamingFalseGivesOneChunkWithTheWholeText"},
-    {"GeneratorParams.structured", Truth::kRefused, "RefusedGeneratorField.Structured"},
+    {"GeneratorParams.structured", Truth::kWorks,
+     "StructuredOutputTest.OutputsValidateAgainstTheirSchemaGreedyAndSampled"},
     {"GeneratorParams.multimodal", Truth::kRefused, "RefusedGeneratorField.Multimodal"},
     {"GeneratorParams.draft_model", Truth::kRefused, "RefusedGeneratorField.DraftModel"},
     {"GeneratorOptions.stream_id", Truth::kWorks, "EngineConfig.StreamIdIsTheCallersOrAssigned"},

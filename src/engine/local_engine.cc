@@ -15,6 +15,7 @@
 #include "engine/chat_format.h"
 #include "engine/generation_defaults.h"
 #include "engine/model_runner.h"
+#include "engine/structured_output.h"
 #include "mlxs/engine.h"
 
 namespace mlxs {
@@ -128,7 +129,11 @@ class ListenerRegistry : public std::enable_shared_from_this<ListenerRegistry> {
 class LocalEngine final : public Engine {
  public:
   LocalEngine(EngineOptions options, Config config)
-      : options_(std::move(options)), config_(std::move(config)), started_(EngineClock::now()) {}
+      : options_(std::move(options)),
+        config_(std::move(config)),
+        grammars_(size_t(config_.structured.compile_cache_entries),
+                  json_schema_options(config_.structured)),
+        started_(EngineClock::now()) {}
   ~LocalEngine() override { dispose(); }
 
   Result<ModelHandle> load_model(const LoadModelOptions& o) override {
@@ -153,11 +158,16 @@ class LocalEngine final : public Engine {
     h.end_of_turn_ids = chat->end_of_turn_ids();
     h.chat_template_renders_tools = chat->renders_tools();
     h.tool_call_format = chat->tool_call_format();
+    std::shared_ptr<const structured::TokenVocabulary> vocab;
+    if ((*runner)->tokenizer()) {
+      vocab = structured::TokenVocabulary::from_tokenizer(*(*runner)->tokenizer());
+    }
     {
       std::unique_lock lock(mu_);
       handles_[o.model] = h;
       chat_formats_[o.model] = std::make_shared<const ChatFormat>(std::move(*chat));
       defaults_[o.model] = std::move(defaults);
+      if (vocab) vocabs_[o.model] = std::move(vocab);
       runners_[o.model] = std::move(*runner);
     }
     emit(ModelLoadedEvent{o.model, h.context_length, o.draft});
@@ -197,20 +207,34 @@ class LocalEngine final : public Engine {
     MLXS_RETURN_IF_ERROR(validate_options(in));
     MLXS_RETURN_IF_ERROR(validate_options(opts));
     MLXS_RETURN_IF_ERROR(check_limits(in));
-    if (in.structured) return unavailable("structured", "structured output");
     if (in.multimodal) return unavailable("multimodal", "multimodal input");
     if (!in.draft_model.empty()) return unavailable("draft_model", "speculative decoding");
+    std::optional<structured::GrammarPtr> grammar;
+    if (in.structured) {  // compiled here, on the caller's thread, before any lock
+      MLXS_ASSIGN_OR_RETURN(grammar, grammars_.get(*in.structured));
+    }
     std::shared_lock lock(mu_);
     auto it = runners_.find(in.model);
     if (it == runners_.end()) return not_loaded(in.model);
     ModelRunner& runner = *it->second;
     const GenerationDefaults& model_defaults = defaults_.at(in.model);
+    std::unique_ptr<TokenConstraint> constraint;
+    if (grammar) {
+      auto vocab = vocabs_.find(in.model);
+      if (vocab == vocabs_.end()) {
+        return error(ErrorCode::kInvalidParams,
+                     "Validation error on field 'structured': model '" + in.model +
+                         "' has no tokenizer, which structured output needs");
+      }
+      constraint = make_grammar_constraint(std::move(*grammar), vocab->second);
+    }
     GeneratorParams p =
         apply_sampling_defaults(apply_generation_defaults(in, model_defaults), config_.sampling);
     auto r = std::make_unique<Request>();
     MLXS_ASSIGN_OR_RETURN(r->prompt, resolve_prompt(runner, p.prompt));
     if (!in.max_tokens) p.max_tokens = default_max_tokens(runner, r->prompt.size());
     fill_request(runner, p, opts, std::move(cancel), *r);
+    r->constraint = std::move(constraint);
     if (!p.ignore_eos) {
       for (int32_t eos : model_defaults.eos_token_ids) r->stop_token_ids.push_back(eos);
     }
@@ -311,6 +335,9 @@ class LocalEngine final : public Engine {
     info.backend = "cpu";
     info.num_threads = num_threads() > 0 ? num_threads() : omp_get_max_threads();
     info.breaker_state = "closed";
+    const GrammarCache::Stats grammars = grammars_.stats();
+    info.grammar_cache_hits = grammars.hits;
+    info.grammar_cache_misses = grammars.misses;
     std::shared_lock lock(mu_);
     for (const auto& [id, r] : runners_) {
       info.backend = r->backend_name();
@@ -366,6 +393,18 @@ class LocalEngine final : public Engine {
   }
 
   Status check_limits(const GeneratorParams& p) const {
+    if (p.structured) {
+      const StructuredOutput& s = *p.structured;
+      const int64_t most = config_.model.limits.max_schema_bytes;
+      const size_t got = s.schema.text.size() + s.regex.size() + s.grammar.size();
+      if (int64_t(got) > most) {
+        return error(ErrorCode::kInvalidParams,
+                     "Validation error on field 'structured': its schema, regex or grammar must "
+                     "be at most " +
+                         std::to_string(most) + " bytes (model.limits.max_schema_bytes), got " +
+                         std::to_string(got));
+      }
+    }
     const int32_t most = config_.model.limits.max_generation_tokens;
     if (p.max_tokens && *p.max_tokens > most) {
       return error(ErrorCode::kInvalidParams,
@@ -433,6 +472,7 @@ class LocalEngine final : public Engine {
     handles_.erase(id);
     defaults_.erase(id);
     chat_formats_.erase(id);
+    vocabs_.erase(id);
     return runner;
   }
 
@@ -569,6 +609,7 @@ class LocalEngine final : public Engine {
 
   EngineOptions options_;
   Config config_;
+  GrammarCache grammars_;
   EngineClock::time_point started_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::unique_ptr<ModelRunner>> runners_;  // guarded by mu_
@@ -577,6 +618,8 @@ class LocalEngine final : public Engine {
   bool disposed_ = false;                                        // guarded by mu_
   // Guarded by mu_; a renderer copies the pointer out and renders unlocked.
   std::map<std::string, std::shared_ptr<const ChatFormat>> chat_formats_;
+  // The tokenizer's vocabulary as bytes, for constrained decoding; models with a tokenizer.
+  std::map<std::string, std::shared_ptr<const structured::TokenVocabulary>> vocabs_;
   // Shared with the Subscriptions it hands out, which may outlive the engine.
   std::shared_ptr<ListenerRegistry> listeners_ = std::make_shared<ListenerRegistry>();
   std::atomic<uint64_t> next_id_{1};

@@ -354,6 +354,10 @@ Status ModelRunner::take(std::optional<EndedStep> ended) {
     return ended->status;
   }
   for (const EndedStep::Seq& seq : ended->seqs) {
+    if (!seq.error.ok()) {
+      output_->fail(seq.id, ErrorCode::kGenerationError, seq.error.message());
+      continue;
+    }
     for (int j = 0; j < seq.num_tokens; ++j) {
       const bool last = j + 1 == seq.num_tokens;
       output_->add_token(seq.id, ended->sampled[size_t(seq.first_row + j)],

@@ -36,8 +36,8 @@ struct Request {
   CancelToken cancel;
   std::shared_ptr<Stream> stream;
   // Interfaces for the next features (runtime/step_inputs.h); empty on the plain path.
-  TokenMask token_mask;                     // constrained decoding
-  std::vector<EmbeddingSplice> embeddings;  // non-text inputs spliced into the prompt
+  std::unique_ptr<TokenConstraint> constraint;  // constrained decoding
+  std::vector<EmbeddingSplice> embeddings;      // non-text inputs spliced into the prompt
 
   // --- engine thread only ---
   SamplingHistory history;

@@ -5,12 +5,11 @@
 
 namespace mlxs {
 
-Status apply_token_mask(const TokenMask& mask, std::span<float> logits) {
-  std::vector<uint8_t> allowed(logits.size(), 1);
-  mask(allowed);
+Status apply_token_bitmask(std::span<const uint32_t> words, std::span<float> logits) {
   size_t num_allowed = 0;
   for (size_t i = 0; i < logits.size(); ++i) {
-    if (allowed[i]) {
+    const bool allowed = i / 32 < words.size() && (words[i / 32] >> (i % 32) & 1u);
+    if (allowed) {
       ++num_allowed;
     } else {
       logits[i] = -std::numeric_limits<float>::infinity();

@@ -2,16 +2,16 @@
 // their interface here, with the plain path as their first user:
 //  - speculative decoding: a sequence may carry k proposed tokens, verified in one forward; the
 //    longest agreeing prefix is kept (accept_proposals());
-//  - constrained decoding: a request may carry a TokenMask, applied to its row's logits before
-//    sampling (a masked row is sampled on the host);
+//  - constrained decoding: a request may carry a TokenConstraint, whose bitmask of allowed
+//    tokens is applied to its row's logits before sampling (a masked row is sampled on the host);
 //  - non-text inputs: a prompt may carry embeddings (an image's) spliced over placeholder
 //    positions; each step gets the part that falls in its new tokens (splices_in()).
-// On the plain path proposals and splices are empty and no mask is set. The model runs neither
-// proposals nor splices yet: StepPipeline refuses a step that carries them, naming what it got.
+// On the plain path proposals and splices are empty and no constraint is set. The model runs
+// neither proposals nor splices yet: StepPipeline refuses a step that carries them, naming what it
+// got.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <span>
 #include <vector>
 
@@ -19,16 +19,30 @@
 
 namespace mlxs {
 
-// Constrained decoding: given `allowed` (one byte per vocabulary entry, all 1 on entry), clears
-// the entries of the tokens its sequence may not draw next. The constraint's state (a grammar
-// position) is the mask's own; it is called on the engine thread once per sampled row, before
-// the draw. Empty = no constraint. A mask that allows no token is a bug of its constraint: it
-// fails the step (apply_token_mask()'s error).
-using TokenMask = std::function<void(std::span<uint8_t> allowed)>;
+// Constrained decoding: a sequence's position in its constraint (a grammar: the engine adapts
+// structured::Matcher). The pipeline asks for the allowed next tokens while the device computes
+// the row's logits, and reports each drawn token. Used by the engine thread only.
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  // Sets bit (id % 32) of words[id / 32] for each token `id` that may be drawn next; `words`
+  // holds (V + 31) / 32 zeros on entry (V = the model's vocabulary rows).
+  virtual void fill_allowed(std::span<uint32_t> words) = 0;
+  // The token drawn under the last fill_allowed(); false when the constraint refuses it (a bug
+  // of the constraint: its request fails).
+  virtual bool accept(int32_t token) = 0;
+  // Nothing may follow what was accepted: the sequence ends with its last token (reason stop).
+  virtual bool is_complete() const = 0;
+};
 
-// Sets the logits of the tokens `mask` forbids to -infinity, so sample() never draws them and
+// Words of a bitmask over `num_tokens` tokens.
+inline size_t bitmask_words(size_t num_tokens) {
+  return (num_tokens + 31) / 32;
+}
+
+// Sets the logits of the tokens `words` forbids to -infinity, so sample() never draws them and
 // logprobs are renormalised over the allowed ones. InvalidParams when it allows no token.
-Status apply_token_mask(const TokenMask& mask, std::span<float> logits);
+Status apply_token_bitmask(std::span<const uint32_t> words, std::span<float> logits);
 
 // A non-text input (an image's embeddings) spliced into a prompt: the rows at positions
 // [position, position + num_rows) take these embeddings instead of their tokens' (the prompt

@@ -10,19 +10,17 @@
 namespace mlxs {
 namespace {
 
-TEST(TokenMask, AMaskThatAllowsOneTokenForcesItWhateverTheDraw) {
+TEST(TokenBitmask, AMaskThatAllowsOneTokenForcesItWhateverTheDraw) {
   std::vector<float> base(32);
   for (size_t i = 0; i < base.size(); ++i) base[i] = std::sin(float(i)) * 3.0f;  // 5 is unlikely
-  const TokenMask only_5 = [](std::span<uint8_t> allowed) {
-    for (size_t i = 0; i < allowed.size(); ++i) allowed[i] = i == 5;
-  };
+  const std::vector<uint32_t> only_5 = {1u << 5};
   SamplingParams p;
   p.temperature = 1.5f;
   p.top_logprobs = 2;
   for (uint64_t seed = 0; seed < 20; ++seed) {
     p.seed = seed;
     std::vector<float> logits = base;
-    ASSERT_TRUE(apply_token_mask(only_5, logits).ok());
+    ASSERT_TRUE(apply_token_bitmask(only_5, logits).ok());
     const SampleResult s = sample(logits, p, SamplingHistory{}, seed);
     EXPECT_EQ(s.token, 5);
     EXPECT_FLOAT_EQ(s.logprob, 0.0f);  // renormalised over the one allowed token
@@ -36,22 +34,27 @@ TEST(TokenMask, AMaskThatAllowsOneTokenForcesItWhateverTheDraw) {
   EXPECT_LT(num_5, 20);
 }
 
-TEST(TokenMask, AMaskThatAllowsNothingIsAnError) {
+TEST(TokenBitmask, AMaskThatAllowsNothingIsAnError) {
   std::vector<float> logits(8, 1.0f);
-  const Status s =
-      apply_token_mask([](std::span<uint8_t> a) { std::fill(a.begin(), a.end(), 0); }, logits);
+  const Status s = apply_token_bitmask(std::vector<uint32_t>{0u}, logits);
   EXPECT_EQ(s.code(), ErrorCode::kInvalidParams);
   EXPECT_NE(s.message().find("8 tokens"), std::string::npos) << s.message();
 }
 
-TEST(TokenMask, AllowedLogitsAreUntouched) {
+TEST(TokenBitmask, AllowedLogitsAreUntouched) {
   std::vector<float> logits = {1, 2, 3, 4};
-  ASSERT_TRUE(
-      apply_token_mask([](std::span<uint8_t> a) { a[1] = 0; }, logits).ok());  // forbid token 1
+  ASSERT_TRUE(apply_token_bitmask(std::vector<uint32_t>{0b1101u}, logits).ok());  // not token 1
   EXPECT_EQ(logits[0], 1);
   EXPECT_TRUE(std::isinf(logits[1]) && logits[1] < 0);
   EXPECT_EQ(logits[2], 3);
   EXPECT_EQ(logits[3], 4);
+}
+
+// Bit (id % 32) of word id / 32, across word boundaries; ids past the words are forbidden.
+TEST(TokenBitmask, BitsAreCountedAcrossWordsAndMissingWordsForbid) {
+  std::vector<float> logits(70, 0.5f);
+  ASSERT_TRUE(apply_token_bitmask(std::vector<uint32_t>{0u, 1u << 1}, logits).ok());
+  for (size_t i = 0; i < logits.size(); ++i) EXPECT_EQ(std::isinf(logits[i]), i != 33) << i;
 }
 
 // An image of 4 rows at prompt positions [2, 6), hidden size 2, cut by prefill chunks.

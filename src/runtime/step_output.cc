@@ -1,5 +1,7 @@
 #include "runtime/step_output.h"
 
+#include <algorithm>
+
 #include "sched/scheduler_output.h"
 
 namespace mlxs {
@@ -95,7 +97,11 @@ void StepOutput::apply_pauses() {
 
 bool StepOutput::emit_token(Request& r, const PendingToken& p) {
   const int32_t token = p.sample.token;
-  const bool stop_token = p.finish == FinishReason::kStop;  // the scheduler saw a stop id
+  // A stop id is not part of the text; a sequence that ends with reason stop on another token
+  // (its grammar allows nothing more) keeps that token.
+  const bool stop_token =
+      p.finish == FinishReason::kStop &&
+      std::find(r.stop_token_ids.begin(), r.stop_token_ids.end(), token) != r.stop_token_ids.end();
   bool stop_text = false;
   std::string text;
   if (!stop_token && r.detokenizer) text = r.stop->feed(r.detokenizer->add(token), &stop_text);

@@ -11,7 +11,7 @@ bool is_plain_greedy(const Request& r) {
   const SamplingParams& p = r.sampling;
   return (p.temperature <= 0.0f || p.top_k == 1) && !r.logprobs && p.top_logprobs == 0 &&
          p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
-         p.frequency_penalty == 0.0f && !r.token_mask;
+         p.frequency_penalty == 0.0f && !r.constraint;
 }
 
 // Penalties read the tokens generated so far, on the host.
@@ -59,7 +59,7 @@ StepPlan StepPipeline::plan(sched::SchedulerOutput out) const {
     // The index of the token this row draws: every output so far, placeholders included.
     plan.rows.push_back({i, uint64_t(scheduler_.find(seq.id)->num_output_tokens())});
     all_greedy = all_greedy && is_plain_greedy(*r);
-    any_on_host = any_on_host || r->sampling.top_logprobs > 0 || r->token_mask;
+    any_on_host = any_on_host || r->sampling.top_logprobs > 0 || r->constraint;
     plan.needs_history = plan.needs_history || needs_history(r->sampling);
   }
   // Plain greedy rows take their argmax on the backend, and other rows are sampled there: only
@@ -101,7 +101,7 @@ std::vector<EndedStep> StepPipeline::advance(StepPlan plan) {
   return ended;
 }
 
-Status StepPipeline::begin(const StepPlan& plan) {
+Status StepPipeline::begin(StepPlan& plan) {
   for (size_t i = 0; i < plan.inputs.size(); ++i) {
     MLXS_RETURN_IF_ERROR(check_runnable(plan.out.seqs[i], plan.inputs[i]));
   }
@@ -113,8 +113,28 @@ Status StepPipeline::begin(const StepPlan& plan) {
       sampling.add_row(r.sampling, r.history, row.draw_index);
     }
   }
-  return model_.begin_step(plan.kind, batch.token_ids, batch.attention, batch.sample_rows, cache_,
-                           &sampling);
+  MLXS_RETURN_IF_ERROR(model_.begin_step(plan.kind, batch.token_ids, batch.attention,
+                                         batch.sample_rows, cache_, &sampling));
+  fill_masks(plan);  // on the host, while the device computes the logits
+  return {};
+}
+
+void StepPipeline::fill_masks(StepPlan& plan) const {
+  const size_t W = bitmask_words(size_t(model_.config().vocab_size)), R = plan.rows.size();
+  std::vector<TokenConstraint*> constraints;
+  plan.mask_index.assign(R, -1);
+  for (size_t k = 0; k < R; ++k) {
+    const Request* r = requests_(plan.out.seqs[size_t(plan.rows[k].seq)].id);
+    if (r == nullptr || !r->constraint) continue;
+    plan.mask_index[k] = int(constraints.size());
+    constraints.push_back(r->constraint.get());
+  }
+  plan.masks.assign(constraints.size() * W, 0u);
+  // Each constraint is its own sequence's: rows are independent.
+#pragma omp parallel for if (constraints.size() > 1)
+  for (size_t m = 0; m < constraints.size(); ++m) {
+    constraints[m]->fill_allowed(std::span<uint32_t>(plan.masks).subspan(m * W, W));
+  }
 }
 
 std::optional<EndedStep> StepPipeline::end() {
@@ -129,8 +149,7 @@ std::optional<EndedStep> StepPipeline::end() {
   const size_t R = f.plan.rows.size();
   f.sampled.resize(R);
   if (f.plan.kind == StepKind::kLogits) {
-    f.status = sample_on_host(f, logits);
-    if (!f.status.ok()) return f;
+    sample_on_host(f, logits);
   } else {
     for (size_t k = 0; k < R; ++k) {
       f.sampled[k].token = next[k];
@@ -142,25 +161,45 @@ std::optional<EndedStep> StepPipeline::end() {
 }
 
 // Rows of requests that ended meanwhile (a stop string, a cancel) are skipped (token -1).
-// Masks are applied first, on this thread (their contract); then the rows are sampled in
-// parallel (sample() is a pure function).
-Status StepPipeline::sample_on_host(EndedStep& f, std::span<float> logits) const {
+// Masks are applied first; then the rows are sampled in parallel (sample() is a pure function)
+// and each constraint takes its row's token. A row whose constraint fails gets an error of its
+// own.
+void StepPipeline::sample_on_host(EndedStep& f, std::span<float> logits) const {
   const size_t V = size_t(model_.config().vocab_size), R = f.plan.rows.size();
+  const size_t W = bitmask_words(V);
   std::vector<const Request*> req(R);
   for (size_t k = 0; k < R; ++k) {
     req[k] = requests_(f.plan.out.seqs[size_t(f.plan.rows[k].seq)].id);
-    if (req[k] && req[k]->token_mask) {
-      MLXS_RETURN_IF_ERROR(apply_token_mask(req[k]->token_mask, logits.subspan(k * V, V)));
-    }
   }
+  std::vector<Status> errors(R);
 #pragma omp parallel for if (R > 4)
   for (size_t k = 0; k < R; ++k) {
     if (!req[k]) continue;
     const Request& r = *req[k];
-    f.sampled[k] =
-        sample(logits.subspan(k * V, V), r.sampling, r.history, f.plan.rows[k].draw_index);
+    std::span<float> row = logits.subspan(k * V, V);
+    const int m = k < f.plan.mask_index.size() ? f.plan.mask_index[k] : -1;
+    if (r.constraint && m < 0) {  // constrained after the step began: cannot happen
+      errors[k] = error(ErrorCode::kInternalError, "a constrained row without its mask");
+    } else if (m >= 0) {
+      errors[k] = apply_token_bitmask(
+          std::span<const uint32_t>(f.plan.masks).subspan(size_t(m) * W, W), row);
+    }
+    if (!errors[k].ok()) continue;
+    f.sampled[k] = sample(row, r.sampling, r.history, f.plan.rows[k].draw_index);
+    if (r.constraint && !r.constraint->accept(f.sampled[k].token)) {
+      errors[k] = error(ErrorCode::kInternalError, "the constraint refused token " +
+                                                       std::to_string(f.sampled[k].token) +
+                                                       ", which its mask allowed");
+    }
   }
-  return {};
+  for (size_t k = 0; k < R; ++k) {
+    if (errors[k].ok()) continue;
+    // Any valid id: a plan made before this step ended may still compute the sequence once
+    // (dropped), reading this token in place of its placeholder.
+    f.sampled[k].token = 0;
+    f.row_errors.resize(R);
+    f.row_errors[k] = std::move(errors[k]);
+  }
 }
 
 void StepPipeline::resolve_in_scheduler(EndedStep& f) {
@@ -171,14 +210,22 @@ void StepPipeline::resolve_in_scheduler(EndedStep& f) {
     size_t n = 1;
     while (k + n < rows.size() && rows[k + n].seq == rows[k].seq) ++n;
     const sched::SeqId id = f.plan.out.seqs[size_t(rows[k].seq)].id;
-    if (requests_(id) != nullptr) {  // else ended meanwhile; the scheduler forgot it then
+    const Request* r = requests_(id);
+    if (r != nullptr && !f.row_errors.empty() && !f.row_errors[k].ok()) {
+      (void)scheduler_.abort(id);
+      f.seqs.push_back({id, int(k), 0, std::nullopt, f.row_errors[k]});
+    } else if (r != nullptr) {  // else ended meanwhile; the scheduler forgot it then
       verified.clear();
       for (size_t j = 0; j < n; ++j) verified.push_back(f.sampled[k + j].token);
       const int accepted = accept_proposals(f.plan.inputs[size_t(rows[k].seq)].proposals, verified);
       MLXS_CHECK(accepted == 0);  // begin() runs no proposals yet: one token per sequence
-      EndedStep::Seq s{id, int(k), accepted + 1, std::nullopt};
+      EndedStep::Seq s{id, int(k), accepted + 1, std::nullopt, {}};
       auto finished = scheduler_.resolve_placeholder(id, verified[size_t(accepted)]);
       if (finished.ok() && finished->has_value()) s.finish = (*finished)->reason;
+      if (!s.finish && r->constraint && r->constraint->is_complete()) {
+        (void)scheduler_.abort(id, FinishReason::kStop);  // the grammar allows nothing more
+        s.finish = FinishReason::kStop;
+      }
       f.seqs.push_back(s);
     }
     k += n;

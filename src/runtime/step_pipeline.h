@@ -13,7 +13,9 @@
 //     penalty history), N + 1 is queued first and the model reads the placeholders on the
 //     device; otherwise N is ended first and its tokens replace the placeholders on the host.
 //  3. end(): waits for the step in flight, samples its logits rows on the host (after the
-//     rows' token masks), keeps the accepted tokens of each sequence (accept_proposals()) and
+//     rows' token masks, which begin() filled while the device ran; each drawn token is then
+//     accepted by its row's constraint, and a constraint that is complete ends its sequence),
+//     keeps the accepted tokens of each sequence (accept_proposals()) and
 //     resolves the scheduler's placeholders with them, which also tells which sequences these
 //     tokens end (a stop token id, or the length reached on the placeholder).
 //  4. apply_in_flight(): applies the step in flight's plan to the scheduler, with placeholders,
@@ -49,10 +51,14 @@ struct EndedStep {
     int first_row = 0;
     int num_tokens = 0;
     std::optional<FinishReason> finish;
+    // Set when this sequence alone failed (its constraint refused the drawn token or allowed
+    // none): it got no token and the caller fails it; the other sequences are unaffected.
+    Status error;
   };
   StepPlan plan;
   Status status;                      // the backend's error: then nothing below is set
   std::vector<SampleResult> sampled;  // R: per row of the plan
+  std::vector<Status> row_errors;     // R when a constraint failed a row, else empty
   std::vector<Seq> seqs;              // the sequences still live when it ended
 };
 
@@ -88,9 +94,12 @@ class StepPipeline {
 
  private:
   bool overlaps(const StepPlan& plan) const;
-  Status begin(const StepPlan& plan);
-  // Samples the logits rows of `f` on the host, each after its request's token mask.
-  Status sample_on_host(EndedStep& f, std::span<float> logits) const;
+  Status begin(StepPlan& plan);
+  // Fills plan.masks for the rows whose request has a constraint (protocol step 2).
+  void fill_masks(StepPlan& plan) const;
+  // Samples the logits rows of `f` on the host, each after its row's token mask, and tells each
+  // constraint the token drawn.
+  void sample_on_host(EndedStep& f, std::span<float> logits) const;
   void resolve_in_scheduler(EndedStep& f);
 
   Model& model_;

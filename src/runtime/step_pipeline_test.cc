@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,6 +21,34 @@ struct Generated {
   std::map<SeqId, std::vector<int32_t>> tokens;
   std::map<SeqId, FinishReason> finish;
   std::vector<StepKind> kinds;
+  std::map<SeqId, std::string> errors;
+};
+
+// A constraint for the tests: allows `allowed` tokens; complete after `length` tokens; refuses
+// the token `refuse` although its mask allows it (a buggy constraint).
+class ListConstraint : public TokenConstraint {
+ public:
+  ListConstraint(std::vector<int32_t> allowed, int length, int32_t refuse = -1,
+                 int* num_accepted = nullptr)
+      : allowed_(std::move(allowed)), length_(length), refuse_(refuse), out_(num_accepted) {}
+  void fill_allowed(std::span<uint32_t> words) override {
+    for (int32_t t : allowed_) words[size_t(t) / 32] |= 1u << (t % 32);
+  }
+  bool accept(int32_t token) override {
+    if (token == refuse_) return false;
+    if (std::find(allowed_.begin(), allowed_.end(), token) == allowed_.end()) return false;
+    ++accepted;
+    if (out_) *out_ = accepted;
+    return true;
+  }
+  bool is_complete() const override { return accepted >= length_; }
+  int accepted = 0;
+
+ private:
+  std::vector<int32_t> allowed_;
+  int length_;
+  int32_t refuse_;
+  int* out_;  // outlives the request: the test reads it after the request ended
 };
 
 class StepPipelineTest : public ::testing::Test {
@@ -68,6 +97,11 @@ class StepPipelineTest : public ::testing::Test {
   void take(const EndedStep& e, Generated& g) {
     ASSERT_TRUE(e.status.ok()) << e.status.to_string();
     for (const EndedStep::Seq& s : e.seqs) {
+      if (!s.error.ok()) {
+        g.errors[s.id] = s.error.message();
+        requests_.erase(s.id);
+        continue;
+      }
       ASSERT_EQ(s.num_tokens, 1);
       const int32_t token = e.sampled[size_t(s.first_row)].token;
       g.tokens[s.id].push_back(token);
@@ -144,18 +178,48 @@ TEST_F(StepPipelineTest, AStopTokenEndsTheSequenceWithTheSchedulersVerdict) {
   EXPECT_EQ(scheduler_->block_pool().num_used(), 0);
 }
 
-TEST_F(StepPipelineTest, AMaskedRowIsSampledOnTheHostWithinTheMask) {
+TEST_F(StepPipelineTest, AConstrainedRowIsSampledOnTheHostWithinItsMask) {
   Request& r = add(1, 5, 5);
   r.sampling.temperature = 1.0f;
   r.sampling.seed = 3;
-  r.token_mask = [](std::span<uint8_t> allowed) {
-    std::fill(allowed.begin(), allowed.end(), 0);
-    allowed[17] = 1;
-  };
+  int num_accepted = 0;
+  r.constraint =
+      std::make_unique<ListConstraint>(std::vector<int32_t>{17, 40}, 100, -1, &num_accepted);
+  add(2, 6, 5);  // unconstrained, in the same steps
   StepPipeline p = pipeline(true);
   Generated g = run(p);
-  EXPECT_EQ(g.tokens.at(1), std::vector<int32_t>(5, 17));
+  ASSERT_EQ(g.tokens.at(1).size(), 5u);
+  for (int32_t t : g.tokens.at(1)) EXPECT_TRUE(t == 17 || t == 40) << t;
+  EXPECT_EQ(num_accepted, 5);  // told every token drawn
+  EXPECT_EQ(g.tokens.at(2).size(), 5u);
   for (StepKind k : g.kinds) EXPECT_EQ(k, StepKind::kLogits);
+}
+
+TEST_F(StepPipelineTest, ACompleteConstraintEndsItsSequenceWithReasonStop) {
+  Request& r = add(1, 5, 10);
+  r.constraint = std::make_unique<ListConstraint>(std::vector<int32_t>{9}, 3);
+  StepPipeline p = pipeline(true);
+  Generated g = run(p);
+  EXPECT_EQ(g.tokens.at(1), std::vector<int32_t>(3, 9));
+  EXPECT_EQ(g.finish.at(1), FinishReason::kStop);
+  EXPECT_EQ(scheduler_->block_pool().num_used(), 0);
+}
+
+// A constraint that fails its row fails its own request; the batch goes on.
+TEST_F(StepPipelineTest, AFailingConstraintFailsOnlyItsRequest) {
+  Request& bad = add(1, 5, 10);
+  bad.constraint = std::make_unique<ListConstraint>(std::vector<int32_t>{9}, 100, 9);
+  Request& empty = add(2, 5, 10);
+  empty.constraint = std::make_unique<ListConstraint>(std::vector<int32_t>{}, 100);
+  add(3, 6, 4);
+  StepPipeline p = pipeline(true);
+  Generated g = run(p);
+  EXPECT_NE(g.errors.at(1).find("refused token 9"), std::string::npos) << g.errors.at(1);
+  EXPECT_NE(g.errors.at(2).find("allows none"), std::string::npos) << g.errors.at(2);
+  EXPECT_EQ(g.tokens.count(1), 0u);
+  EXPECT_EQ(g.tokens.at(3).size(), 4u);
+  EXPECT_EQ(g.finish.at(3), FinishReason::kLength);
+  EXPECT_EQ(scheduler_->block_pool().num_used(), 0);
 }
 
 TEST_F(StepPipelineTest, ProposalsAndEmbeddingsAreRefusedNamingThem) {

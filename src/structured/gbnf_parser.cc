@@ -209,7 +209,10 @@ class Parser {
   }
 
   Status parse_repetitions(GbnfExpr& item) {
-    while (true) {
+    for (int count = 0;; ++count) {
+      if (count > limits_.max_nesting) {
+        return fail(fmt::format("at most {} repetition operators in a row", limits_.max_nesting));
+      }
       char c = peek();
       int min_count = 0, max_count = 0;
       if (c == '*') {

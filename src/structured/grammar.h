@@ -38,7 +38,9 @@ using GrammarPtr = std::shared_ptr<const Grammar>;
 // GBNF, llama.cpp's notation (grammars/README.md of llama.cpp): `name ::= ...` rules, the start
 // rule `root`, literals "..." with \n \t \" \\ \xHH \uHHHH \UHHHHHHHH escapes, character classes
 // [a-z] [^...], grouping ( ), alternation |, repetition * + ? {m} {m,} {m,n}, `.` (any
-// character), comments with #.
+// character), comments with #. kInvalidParams ("GBNF line L:C: expected ..., got ...") for a
+// syntax error, an undefined rule, a missing root, left recursion (named) or a grammar past the
+// limits of gbnf_parser.h / compiled_grammar.h; docs/structured-output.md has the dialect.
 Result<GrammarPtr> compile_gbnf(std::string_view text);
 
 // How a JSON Schema becomes a grammar (docs/structured-output.md states the policies).
@@ -107,7 +109,8 @@ class Matcher {
   // Advances by raw bytes (a prefix forced by the caller, tests); false and unchanged if refused.
   virtual bool accept_bytes(std::string_view bytes) = 0;
   // Undoes the last `num_tokens` accepted tokens (speculative decoding); num_tokens <= the
-  // number accepted since creation and at most max_rollback_tokens() (at least 16).
+  // number accepted since creation and at most max_rollback_tokens() (at least 16). Each
+  // accept_bytes() call with bytes counts as one token here.
   virtual void rollback(int num_tokens) = 0;
   virtual int max_rollback_tokens() const = 0;
 

@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "structured/gbnf_expr.h"
 #include "structured/grammar.h"
+#include "structured/number_grammar.h"
 #include "structured/regex_to_gbnf.h"
 #include "util/json_depth.h"
 
@@ -77,52 +79,6 @@ const std::map<std::string, std::string> kFormats = {
      "[A-Za-z0-9])?){0,8}"},
 };
 
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) out += sep;
-    out += items[i];
-  }
-  return out;
-}
-
-// "(a | b)" or the one alternative; "" items are the empty string.
-std::string alternatives(const std::vector<std::string>& items) {
-  if (items.size() == 1) return items[0];
-  return "(" + join(items, " | ") + ")";
-}
-
-std::string sequence(const std::vector<std::string>& items) {
-  std::vector<std::string> kept;
-  for (const std::string& s : items) {
-    if (!s.empty() && s != "\"\"") kept.push_back(s);
-  }
-  if (kept.empty()) return "\"\"";
-  if (kept.size() == 1) return kept[0];
-  return "(" + join(kept, " ") + ")";
-}
-
-std::string repeat(const std::string& expr, int64_t min, std::optional<int64_t> max) {
-  if (max && *max == 0) return "\"\"";
-  std::string q;
-  if (!max) {
-    q = min == 0 ? "*" : min == 1 ? "+" : fmt::format("{{{},}}", min);
-  } else if (min == 0 && *max == 1) {
-    q = "?";
-  } else if (min == *max) {
-    if (min == 1) return expr;
-    q = fmt::format("{{{}}}", min);
-  } else {
-    q = fmt::format("{{{},{}}}", min, *max);
-  }
-  return "(" + expr + ")" + q;
-}
-
-std::string literal(std::string_view ascii_or_utf8) {
-  Result<std::string> lit = gbnf_literal(ascii_or_utf8);
-  return lit.ok() ? *lit : "\"\"";  // the text comes from a parsed JSON value: valid UTF-8
-}
-
 std::string pointer_escape(const std::string& key) {
   std::string out;
   for (char c : key) {
@@ -137,57 +93,9 @@ std::string pointer_escape(const std::string& key) {
   return out;
 }
 
-// Digits of non-negative integers in [lo, hi], both of the same length.
-std::string digits_between(const std::string& lo, const std::string& hi) {
-  size_t n = lo.size();
-  if (n == 0) return "\"\"";
-  if (lo == hi) return literal(lo);
-  if (lo[0] == hi[0])
-    return sequence({literal(lo.substr(0, 1)), digits_between(lo.substr(1), hi.substr(1))});
-  std::string rest_any = n > 1 ? repeat("[0-9]", n - 1, n - 1) : "";
-  auto digit_class = [](char a, char b) {
-    return a == b ? literal(std::string(1, a)) : fmt::format("[{}-{}]", a, b);
-  };
-  if (lo.substr(1) == std::string(n - 1, '0') && hi.substr(1) == std::string(n - 1, '9')) {
-    return sequence({digit_class(lo[0], hi[0]), rest_any});
-  }
-  std::vector<std::string> alts;
-  alts.push_back(
-      sequence({literal(lo.substr(0, 1)), digits_between(lo.substr(1), std::string(n - 1, '9'))}));
-  if (hi[0] - lo[0] > 1) alts.push_back(sequence({digit_class(lo[0] + 1, hi[0] - 1), rest_any}));
-  alts.push_back(
-      sequence({literal(hi.substr(0, 1)), digits_between(std::string(n - 1, '0'), hi.substr(1))}));
-  return alternatives(alts);
-}
-
-uint64_t pow10(size_t n) {
-  uint64_t v = 1;
-  while (n--) v *= 10;
-  return v;
-}
-
-// Integers have at most 18 digits (int64 holds them all).
-constexpr size_t kMaxIntegerDigits = 18;
-
-// JSON spellings of the integers in [lo, hi] (hi empty: unbounded), lo >= 0, no leading zeros.
-std::string nonnegative_range(uint64_t lo, std::optional<uint64_t> hi) {
-  std::vector<std::string> alts;
-  size_t lo_len = std::to_string(lo).size();
-  size_t hi_len = hi ? std::to_string(*hi).size() : lo_len;
-  for (size_t len = lo_len; len <= hi_len; ++len) {
-    uint64_t a = len == lo_len ? lo : pow10(len - 1);
-    uint64_t b = hi && len == hi_len ? *hi : pow10(len) - 1;
-    alts.push_back(digits_between(std::to_string(a), std::to_string(b)));
-  }
-  if (!hi && lo_len < kMaxIntegerDigits) {
-    alts.push_back(sequence({"[1-9]", repeat("[0-9]", lo_len, kMaxIntegerDigits - 1)}));
-  }
-  return alternatives(alts);
-}
-
+// An inclusive integer bound.
 struct Bound {
   int64_t value = 0;
-  bool inclusive = true;
 };
 
 class Translator {
@@ -581,7 +489,8 @@ class Translator {
       alts.push_back(literal(v.dump(-1, ' ', false, Json::error_handler_t::replace)));
     }
     if (alts.empty()) return fail(path, "no value of 'enum'/'const' has the schema's type");
-    return alternatives(alts);
+    if (alts.size() < 4) return alternatives(alts);
+    return shared("enum " + join(alts, " | "), "enum", alternatives(alts));
   }
 
   static std::string json_type(const Json& v) {
@@ -722,23 +631,30 @@ class Translator {
     } else {
       return sequence({quote, repeat(prim("char"), min, max), quote});
     }
-    Result<RegexTranslation> t = translate_regex(pattern, RegexTarget::kJsonString, mode);
+    LengthBounds length{min, max};
+    const bool bounded = s.contains("minLength") || s.contains("maxLength");
+    Result<RegexTranslation> t =
+        translate_regex(pattern, RegexTarget::kJsonString, mode, bounded ? &length : nullptr);
     if (!t.ok()) return fail(path, fmt::format("'{}': {}", what, t.status().message()));
-    bool min_ok = !s.contains("minLength") || t->min_chars >= min;
-    bool max_ok = !s.contains("maxLength") || (t->max_chars && *t->max_chars <= *max);
-    if (!min_ok || !max_ok) {
-      return fail(path, fmt::format("'minLength'/'maxLength' with '{}' are supported only when "
-                                    "every match already satisfies them (an anchored pattern of "
-                                    "bounded length)",
-                                    what));
-    }
-    return sequence({quote, t->expression, quote});
+    // One rule per distinct pattern or format, shared by every use.
+    return shared(
+        fmt::format("regex {} {} {} {}", static_cast<int>(mode), min, max.value_or(-1), pattern),
+        what, sequence({quote, t->expression, quote}));
   }
 
-  // minimum/maximum and their exclusive forms (numbers, or draft 4's booleans) as integer
-  // bounds: a fractional bound rounds inward; `integral` says whether the value is an integer.
-  Result<std::pair<std::optional<Bound>, std::optional<Bound>>> numeric_bounds(
-      const Json& s, const std::string& path, bool integer_type) {
+  // A rule for `body`, defined once per `key` (identical sub-grammars are not repeated).
+  std::string shared(const std::string& key, std::string_view hint, std::string body) {
+    auto it = shared_.find(key);
+    if (it != shared_.end()) return it->second;
+    std::string name = define(hint, std::move(body));
+    shared_[key] = name;
+    return name;
+  }
+
+  // minimum/maximum and their exclusive forms (numbers, or draft 4's booleans) as the bounds of
+  // an `integer`: a fractional or exclusive bound becomes the nearest integer inside.
+  Result<std::pair<std::optional<Bound>, std::optional<Bound>>> integer_bounds(
+      const Json& s, const std::string& path) {
     std::optional<Bound> lo, hi;
     auto number = [&](const char* key) -> Result<std::optional<double>> {
       if (!s.contains(key) || s[key].is_boolean()) return std::optional<double>();
@@ -751,26 +667,14 @@ class Translator {
       return std::optional<double>(d);
     };
     auto tighten_lo = [&](double d, bool exclusive) {
-      Bound b;
       double c = std::ceil(d);
-      b.value = static_cast<int64_t>(c);
-      b.inclusive = !(exclusive && c == d);
-      if (integer_type && !b.inclusive) {
-        b.value += 1;
-        b.inclusive = true;
-      }
-      if (!lo || b.value > lo->value || (b.value == lo->value && !b.inclusive)) lo = b;
+      Bound b{static_cast<int64_t>(c) + (exclusive && c == d ? 1 : 0)};
+      if (!lo || b.value > lo->value) lo = b;
     };
     auto tighten_hi = [&](double d, bool exclusive) {
-      Bound b;
       double f = std::floor(d);
-      b.value = static_cast<int64_t>(f);
-      b.inclusive = !(exclusive && f == d);
-      if (integer_type && !b.inclusive) {
-        b.value -= 1;
-        b.inclusive = true;
-      }
-      if (!hi || b.value < hi->value || (b.value == hi->value && !b.inclusive)) hi = b;
+      Bound b{static_cast<int64_t>(f) - (exclusive && f == d ? 1 : 0)};
+      if (!hi || b.value < hi->value) hi = b;
     };
     for (const char* key : {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}) {
       Result<std::optional<double>> v = number(key);
@@ -786,77 +690,58 @@ class Translator {
         tighten_hi(**v, k == "exclusiveMaximum" || draft4_exclusive);
       }
     }
-    if (lo && hi &&
-        (lo->value > hi->value || (lo->value == hi->value && !(lo->inclusive && hi->inclusive)))) {
-      return fail(path,
-                  "no value satisfies the bounds (a non-integer bound is rounded inward "
-                  "to an integer)");
-    }
+    if (lo && hi && lo->value > hi->value) return fail(path, "no integer satisfies the bounds");
     return std::pair{lo, hi};
   }
 
   Result<std::string> visit_integer(const Json& s, const std::string& path) {
-    auto bounds = numeric_bounds(s, path, /*integer_type=*/true);
+    auto bounds = integer_bounds(s, path);
     if (!bounds.ok()) return bounds.status();
     auto [lo, hi] = *bounds;
     if (!lo && !hi) return prim("integer");
-    std::vector<std::string> alts;
-    if (!hi || hi->value >= 0) {
-      alts.push_back(nonnegative_range(lo ? std::max<int64_t>(lo->value, 0) : 0,
-                                       hi ? std::optional<uint64_t>(hi->value) : std::nullopt));
-    }
-    if (!lo || lo->value < 0) {
-      uint64_t a = hi && hi->value < 0 ? -hi->value : 1;
-      alts.push_back(
-          sequence({R"("-")", nonnegative_range(
-                                  a, lo ? std::optional<uint64_t>(-lo->value) : std::nullopt)}));
-    }
-    return alternatives(alts);
+    return integer_range_gbnf(lo ? std::optional<int64_t>(lo->value) : std::nullopt,
+                              hi ? std::optional<int64_t>(hi->value) : std::nullopt);
   }
 
-  // Magnitudes m (written without sign or exponent) with a <= m <= b, each end inclusive or not.
-  static std::optional<std::string> magnitude(Bound a, std::optional<Bound> b) {
-    const std::string frac = R"(("." [0-9]{1,16})?)";
-    const std::string zero_frac = R"(("." "0"{1,16})?)";
-    const std::string nonzero_frac = R"("." [0-9]{0,15} [1-9] [0-9]{0,15})";
-    auto integer = [](int64_t v) { return literal(std::to_string(v)); };
-    std::vector<std::string> alts;
-    if (b && a.value == b->value) {
-      if (a.inclusive && b->inclusive) alts.push_back(sequence({integer(a.value), zero_frac}));
-    } else {
-      if (!b || a.value + 1 <= b->value - 1) {
-        std::optional<uint64_t> top = b ? std::optional<uint64_t>(b->value - 1) : std::nullopt;
-        alts.push_back(sequence({nonnegative_range(a.value + 1, top), frac}));
+  // Bounds of a `number`: exact decimals (a bound with more than kMaxBoundFraction fraction
+  // digits is rounded inward to an integer).
+  Result<std::pair<std::optional<Decimal>, std::optional<Decimal>>> decimal_bounds(
+      const Json& s, const std::string& path) {
+    std::optional<Decimal> lo, hi;
+    for (const char* key : {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}) {
+      if (!s.contains(key) || s[key].is_boolean()) continue;
+      if (!s[key].is_number()) return fail(path, fmt::format("'{}' must be a number", key));
+      double d = s[key].get<double>();
+      if (std::fabs(d) > 1e15) {
+        return fail(path, fmt::format("'{}' {} is beyond the supported range of +-1e15", key,
+                                      s[key].dump()));
       }
-      alts.push_back(sequence({integer(a.value), a.inclusive ? frac : nonzero_frac}));
-      if (b && b->inclusive) alts.push_back(sequence({integer(b->value), zero_frac}));
+      const std::string k = key;
+      const bool lower = k == "minimum" || k == "exclusiveMinimum";
+      bool exclusive = k == "exclusiveMinimum" || k == "exclusiveMaximum" ||
+                       (k == "minimum" && s.value("exclusiveMinimum", Json()) == Json(true)) ||
+                       (k == "maximum" && s.value("exclusiveMaximum", Json()) == Json(true));
+      std::optional<Decimal> dec = decimal_bound(d, !exclusive, lower);
+      std::optional<Decimal>& slot = lower ? lo : hi;
+      bool tighter = !slot || (lower ? dec->value > slot->value : dec->value < slot->value) ||
+                     (dec->value == slot->value && !dec->inclusive);
+      if (tighter) slot = dec;
     }
-    if (alts.empty()) return std::nullopt;
-    return alternatives(alts);
+    if (lo && hi &&
+        (lo->value > hi->value || (lo->value == hi->value && !(lo->inclusive && hi->inclusive)))) {
+      return fail(path, "no number satisfies the bounds");
+    }
+    return std::pair{lo, hi};
   }
 
   Result<std::string> visit_number(const Json& s, const std::string& path) {
-    auto bounds = numeric_bounds(s, path, /*integer_type=*/false);
+    auto bounds = decimal_bounds(s, path);
     if (!bounds.ok()) return bounds.status();
     auto [lo, hi] = *bounds;
     if (!lo && !hi) return prim("number");
-    std::vector<std::string> alts;
-    // v >= 0: m = v.
-    if (!hi || hi->value > 0 || (hi->value == 0 && hi->inclusive)) {
-      Bound a{0, true};
-      if (lo && lo->value >= 0) a = *lo;
-      if (auto m = magnitude(a, hi)) alts.push_back(*m);
-    }
-    // v < 0: m = -v > 0.
-    if (!lo || lo->value < 0) {
-      Bound a{0, false};
-      if (hi && hi->value < 0) a = Bound{-hi->value, hi->inclusive};
-      std::optional<Bound> b;
-      if (lo) b = Bound{-lo->value, lo->inclusive};
-      if (auto m = magnitude(a, b)) alts.push_back(sequence({R"("-")", *m}));
-    }
-    if (alts.empty()) return fail(path, "no number satisfies the bounds");
-    return alternatives(alts);
+    std::optional<std::string> body = number_range_gbnf(lo, hi);
+    if (!body) return fail(path, "no number satisfies the bounds");
+    return shared("number " + *body, "number-range", *body);
   }
 
   Result<std::string> visit_array(const Json& s, const std::string& path, int depth) {
@@ -1009,7 +894,17 @@ class Translator {
     const std::string comma = sequence({s_, R"(",")", s_});
     const std::string colon = sequence({s_, R"(":")", s_});
     std::string extra_kv;
-    if (extra_value) extra_kv = sequence({extra_key(known), colon, *extra_value});
+    if (extra_value) {
+      // The extra names' grammar has one rule per character of the listed names.
+      size_t name_chars = 0;
+      for (const std::string& k : known) name_chars += k.size();
+      if (name_chars > kMaxSchemaRules / 2) {
+        return fail(path, fmt::format("more than {} bytes of property names together with "
+                                      "additionalProperties are not supported",
+                                      kMaxSchemaRules / 2));
+      }
+      extra_kv = sequence({extra_key(known), colon, *extra_value});
+    }
     // after[i]: members i.. when one is already written; first[i]: when none is yet.
     std::string after = extra_value ? repeat(sequence({comma, extra_kv}), 0, std::nullopt) : "";
     std::string first =
@@ -1108,6 +1003,7 @@ class Translator {
   std::set<std::string> names_;
   std::map<std::string, std::string> ref_names_;
   std::map<std::string, std::string> prims_;
+  std::map<std::string, std::string> shared_;
 };
 
 }  // namespace

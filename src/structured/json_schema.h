@@ -15,9 +15,10 @@
 //     characters. minLength/maxLength count characters (code points).
 //  5. Numbers: every output parses as an int64 or a finite double: at most 18 digits for an
 //     integer; for a number 16 integer digits, 16 fraction digits and a 2-digit exponent.
-//     Bounds (minimum/maximum, exclusive or not) are exact when they are integers (no exponent
-//     then); a non-integer bound is rounded inward to an integer (numbers of that narrower range
-//     are still valid). Integers: exact digit-range grammars.
+//     minimum/maximum (exclusive or not) are exact: digit ranges for the integer part, the
+//     fraction compared digit by digit with the bound's decimal spelling (no exponent then), the
+//     deciding digits within 15 significant ones; a bound with more than 9 fraction digits is
+//     rounded inward to an integer (a narrower range: still valid, rule 1). number_grammar.h.
 //  6. oneOf is anyOf (the branches are not checked for overlap); allOf merges its branches into
 //     one schema where they combine (types intersect, properties merge, bounds tighten), else
 //     it is refused; $ref is a JSON pointer inside the document ("#", "#/$defs/x",

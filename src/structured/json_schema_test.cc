@@ -3,6 +3,7 @@
 // real validator) is in structured_behaviour_test.cc.
 #include "structured/json_schema.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "structured/grammar.h"
@@ -52,8 +53,7 @@ TEST(JsonSchemaToGbnf, RefusesMalformedAndUnsatisfiableSchemas) {
   EXPECT_EQ(refusal(R"({"type":"string","minLength":5,"maxLength":2})"),
             "at /: 'minLength' 5 is greater than 'maxLength' 2");
   EXPECT_EQ(refusal(R"({"type":"integer","minimum":3,"maximum":2})"),
-            "at /: no value satisfies the bounds (a non-integer bound is rounded inward to an "
-            "integer)");
+            "at /: no integer satisfies the bounds");
   EXPECT_EQ(refusal(R"({"type":"object","properties":{},"required":["a"]})"),
             "at /: required property 'a' is not in 'properties' and additionalProperties is false");
   EXPECT_EQ(refusal(R"({"allOf":[{"type":"string"},{"type":"integer"}]})"),
@@ -61,8 +61,11 @@ TEST(JsonSchemaToGbnf, RefusesMalformedAndUnsatisfiableSchemas) {
   EXPECT_EQ(refusal(R"({"type":"array","prefixItems":[{}],"minItems":2})"),
             "at /: 'minItems' 2 needs more items than the 1 allowed");
   EXPECT_EQ(refusal(R"({"type":"string","pattern":"^a+","maxLength":4})"),
-            "at /: 'minLength'/'maxLength' with 'pattern' are supported only when every match "
-            "already satisfies them (an anchored pattern of bounded length)");
+            "at /: 'pattern': length bounds together with this pattern are not supported "
+            "(supported: anchored patterns whose only variable part is one repeated character "
+            "class or an alternation of such, like ^[a-z]+$ or ^#([0-9a-f]{3}|x+)$)");
+  EXPECT_EQ(refusal(R"({"type":"string","format":"date","maxLength":5})"),
+            "at /: 'format': no match of the pattern has a length within the bounds");
   EXPECT_EQ(refusal(R"({"type":"string","minLength":5000})"),
             "at /: 'minLength' 5000 is over the supported limit of 1000");
   EXPECT_EQ(refusal(R"({"enum":[1,2],"type":"string"})"),
@@ -76,6 +79,12 @@ TEST(JsonSchemaToGbnf, LimitsHostileInput) {
   EXPECT_EQ(refusal(deep).substr(0, 6), "at /it");
   std::string deeper = std::string(200, '[') + std::string(200, ']');
   EXPECT_EQ(refusal(deeper), "JSON Schema nests deeper than 128 levels");
+  // Extra property names exclude the listed ones with one rule per character of them: bounded.
+  std::string many = R"({"type":"object","additionalProperties":true,"properties":{)";
+  for (int i = 0; i < 400; ++i) many += (i ? "," : "") + fmt::format(R"("{:040}":{{}})", i);
+  EXPECT_EQ(refusal(many + "}}"),
+            "at /: more than 5000 bytes of property names together with additionalProperties are "
+            "not supported");
   // A $ref cycle through allOf only (no structure in between) is refused, not followed forever.
   EXPECT_EQ(refusal(R"({"$defs":{"a":{"allOf":[{"$ref":"#/$defs/a"}]}},"$ref":"#/$defs/a"})")
                 .substr(0, 22),

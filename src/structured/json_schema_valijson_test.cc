@@ -15,6 +15,8 @@
 
 #include "structured/byte_walk_test_util.h"
 #include "structured/grammar.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_test_util.h"
 
 namespace mlxs::structured {
 namespace {
@@ -221,6 +223,14 @@ const std::vector<Case>& cases() {
       {R"({"type":"string","pattern":"^a\"b\\\\c$"})", {{R"("a\"b\\c")", A}, {R"("ab\\c")", R}}},
       {R"({"type":"string","pattern":"^[a-z]{2,4}$","minLength":2,"maxLength":4})",
        {{R"("abc")", A}, {R"("a")", R}}},
+      {R"({"type":"string","pattern":"^[a-z0-9_]+$","minLength":3,"maxLength":5})",
+       {{R"("abc")", A}, {R"("ab_de")", A}, {R"("ab")", R}, {R"("abcdef")", R}, {R"("ab-c")", R}}},
+      {R"({"type":"string","pattern":"^#[0-9a-f]+$","maxLength":4})",
+       {{R"("#abc")", A}, {R"("#a")", A}, {R"("#abcd")", R}}},
+      {R"({"type":"string","pattern":"^(ab|cde|[xy]+)$","maxLength":2})",
+       {{R"("ab")", A}, {R"("xy")", A}, {R"("cde")", R}, {R"("xyx")", R}}},
+      {R"({"type":"string","format":"date","minLength":10,"maxLength":30})",
+       {{R"("2024-01-31")", A}}},
       {R"({"type":"string","format":"date"})",
        {{R"("2024-02-28")", A},
         {R"("2024-13-01")", R},
@@ -257,7 +267,38 @@ const std::vector<Case>& cases() {
       {R"({"type":"number","exclusiveMinimum":0})",
        {{"0", R}, {"0.0", R}, {"0.001", A}, {"5", A}, {"-1", R}}},
       {R"({"type":"number","minimum":-1.5,"maximum":2.5})",
-       {{"-1.5", S}, {"-1", A}, {"2.5", S}, {"2", A}, {"1.75", A}, {"3", R}}},
+       {{"-1.5", A},
+        {"-1.51", R},
+        {"-1", A},
+        {"-0.5", A},
+        {"2.5", A},
+        {"2.50", A},
+        {"2.501", R},
+        {"2", A},
+        {"1.75", A},
+        {"3", R}}},
+      {R"({"type":"number","exclusiveMinimum":0.1,"exclusiveMaximum":0.3})",
+       {{"0.1", R},
+        {"0.10", R},
+        {"0.1000001", A},
+        {"0.2", A},
+        {"0.3", R},
+        {"0.29999", A},
+        {"0.30000", R},
+        {"0", R}}},
+      {R"({"type":"number","minimum":-0.5,"maximum":-0.25})",
+       {{"-0.5", A}, {"-0.25", A}, {"-0.3", A}, {"-0.2", R}, {"-0.51", R}, {"0", R}}},
+      {R"({"type":"number","minimum":0.25,"maximum":0.75})",
+       {{"0.25", A}, {"0.7", A}, {"0.75", A}, {"0.751", R}, {"0.2", R}, {"1", R}}},
+      // A bound with more than 9 fraction digits is rounded inward to an integer.
+      {R"({"type":"number","minimum":1e-10})", {{"0.5", S}, {"1", A}, {"0", R}}},
+      // Just above a large exclusive bound, a long fraction would parse back to the bound.
+      {R"({"type":"number","exclusiveMinimum":1000000000000})",
+       {{"1000000000000.5", A},
+        {"1000000000000.01", A},
+        {"1000000000000.00000001", R},
+        {"1000000000000", R},
+        {"1000000000001", A}}},
       {R"({"type":"number","maximum":-2})", {{"-2", A}, {"-2.5", A}, {"-1.5", R}, {"0", R}}},
   };
   return kCases;
@@ -337,6 +378,74 @@ TEST(JsonSchemaCorpus, EverySchemaCompilesAndGeneratesValidDocuments) {
   for (const std::string& line : schemas) {
     nlohmann::ordered_json entry = nlohmann::ordered_json::parse(line);  // keeps key order
     expect_generated_valid(entry["schema"].dump(), 4, seed++);
+  }
+}
+
+// Walks over a real tokenizer's vocabulary: tokens span grammar boundaries (`":"`, `"},{"`) and
+// end inside multi-byte characters. Past a soft length the walk prefers EOS and then short
+// tokens, so that it ends.
+std::string token_walk(const GrammarPtr& g, const std::shared_ptr<const TokenVocabulary>& vocab,
+                       std::mt19937& rng, bool* finished) {
+  auto m = Matcher::create(g, vocab);
+  std::vector<uint32_t> words((vocab->size() + 31) / 32);
+  std::string text;
+  *finished = false;
+  for (int step = 0; step < 600; ++step) {
+    m->fill_next_token_bitmask(words);
+    std::vector<int32_t> allowed;
+    for (size_t id = 0; id < vocab->size(); ++id) {
+      if ((words[id / 32] >> (id % 32)) & 1) allowed.push_back(static_cast<int32_t>(id));
+    }
+    EXPECT_FALSE(allowed.empty()) << text;
+    if (allowed.empty()) return text;
+    const auto eos = vocab->eos_ids();
+    auto is_eos = [&](int32_t id) { return std::find(eos.begin(), eos.end(), id) != eos.end(); };
+    int32_t pick = allowed[rng() % allowed.size()];
+    if (text.size() > 64) {
+      size_t best = SIZE_MAX;
+      for (int32_t id : allowed) {
+        size_t len = is_eos(id) ? 0 : vocab->bytes_of(id).size();
+        if (len < best || (len == best && rng() % 2)) best = len, pick = id;
+      }
+    } else if (is_eos(pick) && allowed.size() > 1 && rng() % 2) {
+      pick = allowed[rng() % allowed.size()];
+    }
+    EXPECT_TRUE(m->accept_token(pick)) << text;
+    if (is_eos(pick)) {
+      *finished = true;
+      return text;
+    }
+    text += vocab->bytes_of(pick);
+  }
+  return text;
+}
+
+TEST(JsonSchemaCorpus, TokenWalksOverRealVocabulariesAreValid) {
+  std::vector<std::string> schemas = corpus();
+  ASSERT_GE(schemas.size(), 200u);
+  for (const char* name : {"llama3", "qwen3"}) {
+    const Tokenizer* t = mlxs::testing::fixture_tokenizer(name);
+    if (t == nullptr) GTEST_SKIP() << name << " fixture missing: run scripts/fetch-fixtures.sh";
+    auto vocab = TokenVocabulary::from_tokenizer(*t);
+    std::mt19937 rng(42);
+    int finished_walks = 0;
+    for (size_t i = 0; i < schemas.size(); i += 46) {  // 5 schemas, hand-written and generated
+      std::string schema = nlohmann::ordered_json::parse(schemas[i])["schema"].dump();
+      SCOPED_TRACE(std::string(name) + " schema " + schema);
+      Result<GrammarPtr> g = compile_json_schema(schema);
+      ASSERT_TRUE(g.ok()) << g.status().to_string();
+      Validator validator(schema);
+      for (int w = 0; w < 2; ++w) {
+        bool finished = false;
+        std::string text = token_walk(*g, vocab, rng, &finished);
+        if (!finished) continue;
+        ++finished_walks;
+        std::optional<Json> parsed = parse(text);
+        ASSERT_TRUE(parsed.has_value()) << "not JSON: " << text;
+        EXPECT_TRUE(validator.valid(*parsed)) << "invalid: " << text;
+      }
+    }
+    EXPECT_GE(finished_walks, 5) << name;
   }
 }
 

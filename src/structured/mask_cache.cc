@@ -32,9 +32,9 @@ std::shared_ptr<const MaskEntry> MaskCache::find(const std::string& key) const {
 
 void MaskCache::insert(const std::string& key, std::shared_ptr<const MaskEntry> entry) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (bytes_ + entry->bytes() > kMaxBytes) return;
-  bytes_ += entry->bytes();
-  entries_.emplace(key, std::move(entry));
+  size_t bytes = entry->bytes() + key.size();
+  if (bytes_ + bytes > kMaxBytes) return;
+  if (entries_.emplace(key, std::move(entry)).second) bytes_ += bytes;
 }
 
 size_t MaskCache::num_entries() const {

@@ -60,9 +60,11 @@ class MatcherImpl : public Matcher {
       push(std::move(end));
       return true;
     }
+    if (impl_.is_special(id)) return false;
     return advance(vocab_->bytes_of(id));
   }
 
+  // Counts as one token for rollback (when `bytes` is not empty).
   bool accept_bytes(std::string_view bytes) override { return advance(bytes); }
 
   void rollback(int num_tokens) override {
@@ -133,10 +135,7 @@ class MatcherImpl : public Matcher {
     for (size_t c = 0; c < entry->context_nodes.size(); ++c) {
       uint32_t node = entry->context_nodes[c];
       if (!advance_over(state, entry->context_bytes[c], context_state_)) continue;
-      accepted_.clear();
-      pushdown_.walk_trie(trie, context_state_, node + 1, trie.subtree_end[node], accepted_,
-                          nullptr);
-      for (int32_t id : accepted_) words[id / 32] |= 1u << (id % 32);
+      pushdown_.walk_trie(trie, context_state_, node + 1, trie.subtree_end[node], words, nullptr);
     }
   }
 
@@ -154,12 +153,10 @@ class MatcherImpl : public Matcher {
   // The entry of the cut stacks `cut`: one walk of the whole trie.
   std::shared_ptr<const MaskEntry> compute_entry(const StackSet& cut) {
     const TokenTrie& trie = impl_.trie();
-    accepted_.clear();
     auto entry = std::make_shared<MaskEntry>();
     entry->accepted.assign(impl_.num_words(), 0);
-    pushdown_.walk_trie(trie, cut, 0, static_cast<uint32_t>(trie.num_nodes()), accepted_,
+    pushdown_.walk_trie(trie, cut, 0, static_cast<uint32_t>(trie.num_nodes()), entry->accepted,
                         &entry->context_nodes);
-    for (int32_t id : accepted_) entry->accepted[id / 32] |= 1u << (id % 32);
     for (uint32_t node : entry->context_nodes) entry->context_bytes.push_back(path_to(node));
     return entry;
   }
@@ -186,7 +183,7 @@ class MatcherImpl : public Matcher {
   std::vector<std::string> keys_;
   std::vector<const std::string*> sorted_keys_;
   StackSet cut_;
-  std::vector<int32_t> positions_, accepted_;
+  std::vector<int32_t> positions_;
   StackSet context_state_;
 };
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "structured/compiled_grammar.h"
 #include "structured/grammar.h"
 
@@ -148,6 +150,11 @@ TEST(Matcher, EosOnlyWhereTheGrammarCanEnd) {
   for (int32_t id = 0; id < static_cast<int32_t>(v.bytes.size()); ++id) {
     EXPECT_EQ(allowed(w, id), id == v.eos) << id;
   }
+  // A special token is refused even where the grammar accepts its text.
+  auto text = Matcher::create(grammar("root ::= \"<|special|>\" | \"<\" [a-z|<>]*"), v.vocab);
+  EXPECT_FALSE(allowed(mask_of(*text, v), v.special));
+  EXPECT_FALSE(text->accept_token(v.special));
+  EXPECT_TRUE(text->accept_bytes("<|special|>"));
   // Complete: nothing but EOS.
   auto done = Matcher::create(grammar("root ::= \"ab\""), v.vocab);
   ASSERT_TRUE(done->accept_bytes("ab"));
@@ -189,6 +196,28 @@ TEST(Matcher, NestingIsUnboundedAndRepetitionDoesNotGrowTheStack) {
   EXPECT_TRUE(matches(g, deep));
   EXPECT_FALSE(matches(g, deep + ")"));
   EXPECT_TRUE(matches(g, std::string(100000, 'x')));
+}
+
+TEST(Matcher, MatchersOfOneGrammarShareTheMaskCacheAcrossThreads) {
+  TestVocab v = make_vocab({"12", "3,", ",4", "5]", "[6"});
+  auto g = grammar("root ::= \"[\" [0-9]+ (\",\" [0-9]+)* \"]\"");
+  const std::string text = "[12,3,45,6]";
+  auto masks_along = [&] {
+    std::vector<std::vector<uint32_t>> out;
+    auto m = Matcher::create(g, v.vocab);
+    for (char c : text) {
+      out.push_back(mask_of(*m, v));
+      EXPECT_TRUE(m->accept_bytes(std::string(1, c)));
+    }
+    return out;
+  };
+  std::vector<std::vector<uint32_t>> results[4];
+  std::vector<std::thread> threads;
+  for (auto& r : results) threads.emplace_back([&r, &masks_along] { r = masks_along(); });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_EQ(r, results[0]);
+  EXPECT_TRUE(allowed(results[0][1], 256));   // "12" after "["
+  EXPECT_FALSE(allowed(results[0][0], 256));  // not before it
 }
 
 }  // namespace

@@ -9,6 +9,9 @@ namespace {
 constexpr uint64_t kEmpty = ~uint64_t{0};
 // The memo of step() is dropped when it grows past this (its sets stay valid).
 constexpr size_t kMaxTransitions = size_t{1} << 22;
+constexpr uint8_t kAlive = 1, kCanEnd = 2, kNeedsContext = 4;
+// Sets with a dense row of transitions (1 KiB each, so at most 4 MiB per matcher).
+constexpr size_t kMaxDenseSets = 4096;
 
 uint64_t key_of(int32_t pos, int32_t parent) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(parent);
@@ -75,19 +78,36 @@ int32_t Pushdown::intern_set(StackSet s) {
   std::string key(reinterpret_cast<const char*>(s.stacks.data()), s.stacks.size() * 4);
   key += static_cast<char>(s.can_end | (s.needs_context << 1));
   auto [it, inserted] = set_index_.emplace(std::move(key), static_cast<int32_t>(sets_.size()));
-  if (inserted) sets_.push_back(std::move(s));
+  if (inserted) {
+    set_flags_.push_back(static_cast<uint8_t>((s.alive() ? kAlive : 0) | (s.can_end ? kCanEnd : 0) |
+                                              (s.needs_context ? kNeedsContext : 0)));
+    sets_.push_back(std::move(s));
+  }
   return it->second;
 }
 
 int32_t Pushdown::step(int32_t set, uint8_t b) {
+  bool dense = static_cast<size_t>(set) < kMaxDenseSets;
   uint64_t key = (static_cast<uint64_t>(set) << 8) | b;
-  int32_t next = transitions_.find(key);
-  if (next >= 0) return next;
-  if (transitions_.size() > kMaxTransitions) transitions_.clear();
+  if (dense) {
+    if (static_cast<size_t>(set) < dense_.size() && !dense_[set].empty() && dense_[set][b] >= 0) {
+      return dense_[set][b];
+    }
+    if (static_cast<size_t>(set) >= dense_.size()) dense_.resize(set + 1);
+    if (dense_[set].empty()) dense_[set].assign(256, -1);
+  } else {
+    int32_t next = transitions_.find(key);
+    if (next >= 0) return next;
+    if (transitions_.size() > kMaxTransitions) transitions_.clear();
+  }
   StackSet out;
   advance(sets_[set], b, out);
-  next = intern_set(std::move(out));
-  transitions_.insert(key, next);
+  int32_t next = intern_set(std::move(out));
+  if (dense) {
+    dense_[set][b] = next;
+  } else {
+    transitions_.insert(key, next);
+  }
   return next;
 }
 
@@ -193,7 +213,7 @@ int32_t Pushdown::truncate(int32_t top, int depth, int max_token_bytes,
 }
 
 void Pushdown::walk_trie(const TokenTrie& trie, const StackSet& state, uint32_t begin, uint32_t end,
-                         std::vector<int32_t>& accepted, std::vector<uint32_t>* context_nodes) {
+                         std::span<uint32_t> words, std::vector<uint32_t>* context_nodes) {
   if (begin >= end) return;
   size_t base = trie.depth[begin] - 1;
   if (levels_.size() <= base + 1) levels_.resize(base + 16);
@@ -208,16 +228,20 @@ void Pushdown::walk_trie(const TokenTrie& trie, const StackSet& state, uint32_t 
     }
     int32_t id = step(levels_[d - 1], trie.byte[i]);
     levels_[d] = id;
-    const StackSet& cur = sets_[id];
-    bool first_context = cur.needs_context && !uncertain_at_[d - 1];
-    uncertain_at_[d] = uncertain_at_[d - 1] || cur.needs_context;
-    if (first_context && context_nodes != nullptr) context_nodes->push_back(i);
-    if (cur.alive() || cur.can_end || cur.needs_context) {
+    uint8_t flags = set_flags_[id];
+    if (flags & kNeedsContext) {
+      if (!uncertain_at_[d - 1] && context_nodes != nullptr) context_nodes->push_back(i);
+      uncertain_at_[d] = 1;
+    } else {
+      uncertain_at_[d] = uncertain_at_[d - 1];
+    }
+    if (flags != 0) {  // alive, or the token may end here
       for (uint32_t t = trie.first_token[i]; t < trie.first_token[i + 1]; ++t) {
-        accepted.push_back(trie.token_ids[t]);
+        int32_t token = trie.token_ids[t];
+        words[token / 32] |= 1u << (token % 32);
       }
     }
-    i = cur.alive() ? i + 1 : trie.subtree_end[i];
+    i = (flags & kAlive) ? i + 1 : trie.subtree_end[i];
   }
 }
 

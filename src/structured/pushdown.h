@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -95,11 +96,12 @@ class Pushdown {
   int32_t truncate(int32_t top, int depth, int max_token_bytes, std::vector<int32_t>& positions,
                    bool* cut);
   // Walks the trie nodes [begin, end), a whole subtree or the whole trie (0, num_nodes), from
-  // `state`, the stacks after the bytes above `begin`: appends the tokens that can follow to
-  // `accepted`, and to `context_nodes` (when given) each node where a path first popped into
-  // kUnknown (the tokens under it depend on the cut part; the tokens at it are accepted).
+  // `state`, the stacks after the bytes above `begin`: sets in `words` (bit id % 32 of word
+  // id / 32) the tokens that can follow, and appends to `context_nodes` (when given) each node
+  // where a path first popped into kUnknown (the tokens under it depend on the cut part; the
+  // tokens at it are accepted).
   void walk_trie(const TokenTrie& trie, const StackSet& state, uint32_t begin, uint32_t end,
-                 std::vector<int32_t>& accepted, std::vector<uint32_t>* context_nodes);
+                 std::span<uint32_t> words, std::vector<uint32_t>* context_nodes);
 
  private:
   // Adds the stacks reached from (pos, parent) without consuming a byte.
@@ -109,8 +111,12 @@ class Pushdown {
   const Grammar* grammar_;
   StackArena arena_;
   std::vector<StackSet> sets_;
+  std::vector<uint8_t> set_flags_;                      // by set: kAlive | kCanEnd | kNeedsContext
   std::unordered_map<std::string, int32_t> set_index_;  // by stacks and flags
-  IdMap transitions_;                                   // (set << 8 | byte) -> set
+  // step()'s memo: a row of 256 next sets (-1: not yet known) for each of the first
+  // kMaxDenseSets sets, a hash map for the rest.
+  std::vector<std::vector<int32_t>> dense_;
+  IdMap transitions_;  // (set << 8 | byte) -> set
   std::vector<std::pair<int32_t, int32_t>> work_;
   std::vector<uint64_t> visited_;  // (pos, parent) seen in this step: a small hash set
   std::vector<uint32_t> visited_stamp_;

@@ -735,8 +735,82 @@ std::string gbnf_char_expression(const CodepointSet& set, RegexTarget target) {
   return out + ")";
 }
 
+namespace {
+
+// Narrows each alternative of `top` to lengths in [min, max]: an alternative of fixed length is
+// kept or dropped; one whose only variable part is a repetition of single characters gets that
+// repetition's bounds narrowed (^[a-z]+$ with maxLength 20 becomes [a-z]{1,20}). Anything else
+// is refused.
+Status fit_length(Node& top, const LengthBounds& bounds) {
+  std::vector<Node> kept;
+  for (Node& branch : top.kids) {
+    std::optional<Lengths> l = lengths(branch);
+    if (!l) continue;
+    if (l->min >= bounds.min && l->max && (!bounds.max || *l->max <= *bounds.max)) {
+      kept.push_back(std::move(branch));
+      continue;
+    }
+    if (l->max && *l->max == l->min) continue;  // fixed length, outside the bounds
+    std::vector<Node*> parts;                   // the branch's sequence, nested sequences flattened
+    std::vector<Node*> todo = {&branch};
+    while (!todo.empty()) {
+      Node* n = todo.back();
+      todo.pop_back();
+      if (n->kind != Node::Kind::kSeq) {
+        parts.push_back(n);
+        continue;
+      }
+      for (auto it = n->kids.rbegin(); it != n->kids.rend(); ++it) todo.push_back(&*it);
+    }
+    Node* variable = nullptr;
+    int64_t fixed = 0;
+    for (Node* part : parts) {
+      std::optional<Lengths> pl = lengths(*part);
+      if (pl && pl->max && *pl->max == pl->min) {
+        fixed += pl->min;
+        continue;
+      }
+      std::optional<Lengths> unit =
+          part->kind == Node::Kind::kRepeat ? lengths(part->kids[0]) : std::nullopt;
+      bool alternation = part->kind == Node::Kind::kAlt;
+      if (variable || ((!unit || unit->min != 1 || unit->max != 1) && !alternation)) {
+        return error(ErrorCode::kInvalidParams,
+                     "length bounds together with this pattern are not supported (supported: "
+                     "anchored patterns whose only variable part is one repeated character "
+                     "class or an alternation of such, like ^[a-z]+$ or ^#([0-9a-f]{3}|x+)$)");
+      }
+      variable = part;
+    }
+    if (variable->kind == Node::Kind::kAlt) {  // ^(a|b+)$: narrow each alternative
+      LengthBounds inner{std::max<int64_t>(0, bounds.min - fixed),
+                         bounds.max ? std::optional<int64_t>(*bounds.max - fixed) : std::nullopt};
+      if (inner.max && *inner.max < 0) continue;
+      Status st = fit_length(*variable, inner);
+      if (st.ok()) kept.push_back(std::move(branch));
+      if (!st.ok() && st.message().rfind("no match", 0) != 0) return st;
+      continue;
+    }
+    int64_t lo = std::max<int64_t>(variable->min, bounds.min - fixed);
+    std::optional<int64_t> hi;
+    if (variable->max >= 0) hi = variable->max;
+    if (bounds.max) hi = hi ? std::min(*hi, *bounds.max - fixed) : *bounds.max - fixed;
+    if (hi && lo > *hi) continue;
+    variable->min = static_cast<int>(lo);
+    variable->max = hi ? static_cast<int>(*hi) : -1;
+    kept.push_back(std::move(branch));
+  }
+  if (kept.empty()) {
+    return error(ErrorCode::kInvalidParams,
+                 "no match of the pattern has a length within the bounds");
+  }
+  top.kids = std::move(kept);
+  return Status();
+}
+
+}  // namespace
+
 Result<RegexTranslation> translate_regex(std::string_view pattern, RegexTarget target,
-                                         RegexMode mode) {
+                                         RegexMode mode, const LengthBounds* length) {
   if (pattern.size() > kMaxRegexLength) {
     return error(ErrorCode::kInvalidParams,
                  fmt::format("regular expression of {} bytes is over the limit of {}",
@@ -765,6 +839,9 @@ Result<RegexTranslation> translate_regex(std::string_view pattern, RegexTarget t
                  fmt::format("regular expression expands to more than {} elements (nested "
                              "repetition bounds multiply)",
                              kMaxRegexExpandedSize));
+  }
+  if (length) {
+    if (Status st = fit_length(top, *length); !st.ok()) return st;
   }
   std::optional<Lengths> lens = lengths(top);
   std::optional<Emitted> expr = emit(top, target);

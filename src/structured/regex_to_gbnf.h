@@ -67,9 +67,18 @@ struct RegexTranslation {
   std::optional<int64_t> max_chars;
 };
 
+// Lengths in characters (JSON Schema's minLength/maxLength); max empty: unbounded.
+struct LengthBounds {
+  int64_t min = 0;
+  std::optional<int64_t> max;
+};
+
 // kInvalidParams naming the position (a byte offset into the pattern) and what is wrong.
+// `length`, when given, narrows the language to texts of that many characters: alternatives of
+// fixed length are kept or dropped, and one whose only variable part is a repeated character
+// class has that repetition narrowed; other shapes are refused.
 Result<RegexTranslation> translate_regex(std::string_view pattern, RegexTarget target,
-                                         RegexMode mode);
+                                         RegexMode mode, const LengthBounds* length = nullptr);
 
 // The expression matching one character of `set` in `target` (the JSON spelling for
 // kJsonString).

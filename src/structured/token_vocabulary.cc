@@ -14,6 +14,8 @@ VocabularyImpl::VocabularyImpl(std::vector<std::string> token_bytes, std::vector
   for (int32_t id : eos_ids) {
     if (id >= 0 && static_cast<size_t>(id) < bytes_.size()) eos_ids_.push_back(id);
   }
+  special_ = special;
+  for (int32_t id : eos_ids_) special_[id] = false;
   std::vector<int32_t> order;
   for (size_t id = 0; id < bytes_.size(); ++id) {
     bool eos =

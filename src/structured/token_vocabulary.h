@@ -31,12 +31,15 @@ class VocabularyImpl : public TokenVocabulary {
   const std::string& bytes_of(int32_t id) const override { return bytes_[id]; }
   std::span<const int32_t> eos_ids() const override { return eos_ids_; }
 
+  // Special tokens other than EOS: never allowed, never accepted.
+  bool is_special(int32_t id) const { return special_[id]; }
   const TokenTrie& trie() const { return trie_; }
   size_t num_words() const { return (bytes_.size() + 31) / 32; }
   int max_token_bytes() const { return max_token_bytes_; }  // over the tokens in the trie
 
  private:
   std::vector<std::string> bytes_;
+  std::vector<bool> special_;
   std::vector<int32_t> eos_ids_;
   TokenTrie trie_;
   int max_token_bytes_ = 0;
