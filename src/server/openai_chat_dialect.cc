@@ -7,6 +7,7 @@
 #include "server/request_fields.h"
 #include "server/tool_calls.h"
 #include "server/tool_request.h"
+#include "structured/grammar.h"
 
 namespace mlxs::server {
 namespace {
@@ -74,6 +75,12 @@ void read_response_format(BodyReader& r, GeneratorParams& p) {
     return r.fail_field("response_format.json_schema.schema", "is required: a JSON Schema object");
   }
   s.schema = JsonText{(*js)["schema"].dump()};
+  // Translated here too (the engine translates again, from its cache) so that a schema it
+  // cannot enforce is a 400 on this field rather than on the engine's `structured.schema`.
+  if (auto gbnf = structured::json_schema_to_gbnf(s.schema.text); !gbnf.ok()) {
+    return r.fail_field("response_format.json_schema.schema",
+                        "cannot be enforced: " + gbnf.status().message());
+  }
   p.structured = std::move(s);
 }
 

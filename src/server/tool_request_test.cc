@@ -199,6 +199,14 @@ TEST_F(ToolRequestTest, BadToolsAndFormatsAre400sNamingTheField) {
                             {{"type", "json_schema"}, {"json_schema", {{"name", "x"}}}}}})),
             "response_format.json_schema.schema");
   EXPECT_EQ(param_of(chat({{"response_format", {{"type", "yaml"}}}})), "response_format.type");
+  e = error_of(
+      ApiKind::kChat,
+      chat({{"response_format",
+             {{"type", "json_schema"},
+              {"json_schema",
+               {{"name", "x"}, {"schema", {{"type", "array"}, {"uniqueItems", true}}}}}}}}));
+  EXPECT_EQ(e.param, "response_format.json_schema.schema");
+  EXPECT_NE(e.message.find("'uniqueItems': true is not supported"), std::string::npos) << e.message;
   // Messages.
   body = chat();
   body["messages"].push_back(
