@@ -23,6 +23,13 @@ namespace mlxs {
 
 enum class ModelState { kLoading, kReady, kFailed };
 
+// How a model writes a tool call, detected from its chat template (see ChatFormat):
+// kLlama3Json: {"name": ..., "parameters": {...}} (Llama 3.1/3.2, optionally after
+// <|python_tag|>); kHermes: <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, one
+// block per call (Qwen2.5, Qwen3, Hermes); kMistral: [TOOL_CALLS][{"name": ..., "arguments":
+// {...}}, ...]; kNone: none of these (no template, or one whose tool format is not known).
+enum class ToolCallFormat { kNone, kLlama3Json, kHermes, kMistral };
+
 // An event listener's registration (Engine::subscribe). Destroying it, or reset(), unsubscribes
 // and waits out a call of the listener in progress, so a listener never outlives what it
 // captures; a test that returns early cannot leave a callback pointing at its dead stack frame.
@@ -78,12 +85,33 @@ struct ModelHandle {
   // assistant turn.
   bool has_chat_template = false;
   std::vector<int32_t> end_of_turn_ids;
+  // Tool calling through the chat template (ChatFormat, src/engine/chat_format.h): whether the
+  // template renders the `tools` variable, and the tool-call format its model writes.
+  bool chat_template_renders_tools = false;
+  ToolCallFormat tool_call_format = ToolCallFormat::kNone;
+};
+
+// A call of a tool, as an assistant message of a conversation carries it.
+struct ToolCall {
+  std::string id;      // the caller's id of the call; tool messages answer it
+  std::string name;    // the function's name
+  JsonText arguments;  // a JSON object
+};
+
+// A tool (a function) the model may call, for Engine::apply_chat_template.
+struct ToolDefinition {
+  std::string name;
+  std::string description;
+  JsonText parameters;  // a JSON Schema object
 };
 
 // One message of a conversation, for Engine::apply_chat_template.
 struct ChatMessage {
-  std::string role;  // "system", "user" or "assistant"
+  std::string role;  // "system", "user", "assistant" or "tool"
   std::string content;
+  std::vector<ToolCall> tool_calls = {};  // assistant: the calls it made
+  std::string tool_call_id = {};          // tool: the call this result answers
+  std::string name = {};                  // tool: the function that was called
 };
 
 // A cancellation flag shared between a caller and the engine. Copies share the flag.
@@ -187,10 +215,15 @@ class Engine {
   virtual Result<std::string> detokenize(const std::string& model,
                                          const std::vector<int32_t>& ids) const = 0;
   // The prompt text for `messages` in the model's chat template, ending with the generation
-  // prompt (transformers' apply_chat_template with add_generation_prompt=True). kInvalidRequest
-  // when the model has no chat template or the template raises; kModelNotLoaded.
+  // prompt (transformers' apply_chat_template with add_generation_prompt=True). `tools`, when not
+  // empty, is the template's `tools` variable ([{type: function, function: {name, description,
+  // parameters}}]); assistant tool calls become `tool_calls` [{id, type: function, function:
+  // {name, arguments (an object)}}] and tool messages carry `tool_call_id` and `name`, as
+  // transformers passes them. kInvalidRequest when the model has no chat template, the template
+  // raises, or a tool's parameters or a call's arguments are not a JSON object; kModelNotLoaded.
   virtual Result<std::string> apply_chat_template(
-      const std::string& model, const std::vector<ChatMessage>& messages) const = 0;
+      const std::string& model, const std::vector<ChatMessage>& messages,
+      const std::vector<ToolDefinition>& tools = {}) const = 0;
 
   virtual HealthStatus health_check() const = 0;
   virtual RuntimeInfo runtime_info() const = 0;

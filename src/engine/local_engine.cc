@@ -156,6 +156,8 @@ class LocalEngine final : public Engine {
     ModelHandle h = handle_of(**runner, dir, o.draft);
     h.has_chat_template = chat->has_template();
     h.end_of_turn_ids = chat->end_of_turn_ids();
+    h.chat_template_renders_tools = chat->renders_tools();
+    h.tool_call_format = chat->tool_call_format();
     std::shared_ptr<const structured::TokenVocabulary> vocab;
     if ((*runner)->tokenizer()) {
       vocab = structured::TokenVocabulary::from_tokenizer(*(*runner)->tokenizer());
@@ -295,7 +297,8 @@ class LocalEngine final : public Engine {
   }
 
   Result<std::string> apply_chat_template(const std::string& model,
-                                          const std::vector<ChatMessage>& messages) const override {
+                                          const std::vector<ChatMessage>& messages,
+                                          const std::vector<ToolDefinition>& tools) const override {
     std::shared_ptr<const ChatFormat> format;
     {
       std::shared_lock lock(mu_);
@@ -303,7 +306,7 @@ class LocalEngine final : public Engine {
       if (it == chat_formats_.end()) return not_loaded(model);
       format = it->second;
     }
-    return format->render(messages);  // unlocked: a slow template holds up no load or unload
+    return format->render(messages, tools);  // unlocked: a slow template holds up no load or unload
   }
 
   HealthStatus health_check() const override {

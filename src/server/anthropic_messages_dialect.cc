@@ -1,29 +1,81 @@
 // Anthropic messages (POST /v1/messages): a `system` field and user/assistant messages through
 // the model's chat template, max_tokens required, one choice. Streams message_start,
 // content_block_* and message_delta/message_stop events; stop reasons are end_turn,
-// max_tokens and stop_sequence (with the sequence the engine matched).
+// max_tokens, stop_sequence (with the sequence the engine matched) and tool_use. With tools
+// (server/tool_request.h), calls come back as tool_use blocks (streamed: content_block_start with
+// the block, one input_json_delta with the whole input, content_block_stop).
 #include "server/body_reader.h"
 #include "server/dialect.h"
 #include "server/request_fields.h"
+#include "server/tool_calls.h"
+#include "server/tool_request.h"
 
 namespace mlxs::server {
 namespace {
 
 using json = nlohmann::json;
 
-// end_turn (EOS / end-of-turn token / stop token id), max_tokens, or stop_sequence with the one
-// the engine matched.
-std::string stop_reason(const ChoiceState& c, std::string* stop_sequence) {
+// end_turn (EOS / end-of-turn token / stop token id), tool_use (so, with calls), max_tokens, or
+// stop_sequence with the one the engine matched.
+std::string stop_reason(const ChoiceState& c, bool called, std::string* stop_sequence) {
   if (!c.meta || c.meta->finish_reason == FinishReason::kLength) return "max_tokens";
   if (c.meta->finish_reason != FinishReason::kStop)
     return finish_reason_name(c.meta->finish_reason);
-  if (c.meta->stop_sequence.empty()) return "end_turn";
+  if (c.meta->stop_sequence.empty()) return called ? "tool_use" : "end_turn";
   *stop_sequence = c.meta->stop_sequence;
   return "stop_sequence";
 }
 
 json null_if_empty(const std::string& s) {
   return s.empty() ? json(nullptr) : json(s);
+}
+
+json tool_use_block(const ParsedToolCall& call, json input) {
+  return {{"type", "tool_use"},
+          {"id", new_tool_call_id("toolu_")},
+          {"name", call.name},
+          {"input", std::move(input)}};
+}
+
+// The content blocks of a streamed choice with tools, as the parser releases text and calls:
+// a text block opens at the first text after a call (or at the start) and closes before the
+// next call; each call is a tool_use block whose input comes as one input_json_delta.
+std::string stream_tool_output(ToolCallStream& st, bool parallel, ToolCallOutput out) {
+  std::string events;
+  if (!out.text.empty()) {
+    if (!st.text_open) {
+      events +=
+          sse_event("content_block_start", {{"type", "content_block_start"},
+                                            {"index", st.num_blocks++},
+                                            {"content_block", {{"type", "text"}, {"text", ""}}}});
+      st.text_open = true;
+    }
+    events +=
+        sse_event("content_block_delta", {{"type", "content_block_delta"},
+                                          {"index", st.num_blocks - 1},
+                                          {"delta", {{"type", "text_delta"}, {"text", out.text}}}});
+  }
+  for (const ParsedToolCall& call : out.calls) {
+    if (!parallel && st.num_calls > 0) break;
+    if (st.text_open) {
+      events += sse_event("content_block_stop",
+                          {{"type", "content_block_stop"}, {"index", st.num_blocks - 1}});
+      st.text_open = false;
+    }
+    const int index = st.num_blocks++;
+    ++st.num_calls;
+    events +=
+        sse_event("content_block_start", {{"type", "content_block_start"},
+                                          {"index", index},
+                                          {"content_block", tool_use_block(call, json::object())}});
+    events +=
+        sse_event("content_block_delta",
+                  {{"type", "content_block_delta"},
+                   {"index", index},
+                   {"delta", {{"type", "input_json_delta"}, {"partial_json", call.arguments}}}});
+    events += sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", index}});
+  }
+  return events;
 }
 
 class AnthropicMessagesDialect final : public Dialect {
@@ -60,6 +112,9 @@ class AnthropicMessagesDialect final : public Dialect {
         {"stop_sequence", nullptr},
         {"usage", {{"input_tokens", s.request->num_prompt_tokens}, {"output_tokens", 0}}}};
     std::string out = sse_event("message_start", {{"type", "message_start"}, {"message", message}});
+    if (s.choices[0].tool_stream) {  // blocks open as the parser releases text and calls
+      return out + sse_event("ping", {{"type", "ping"}});
+    }
     out += sse_event("content_block_start", {{"type", "content_block_start"},
                                              {"index", 0},
                                              {"content_block", {{"type", "text"}, {"text", ""}}}});
@@ -67,8 +122,11 @@ class AnthropicMessagesDialect final : public Dialect {
     return out;
   }
 
-  std::string stream_token(const GenerationState&, int, const TokenChunk& t,
+  std::string stream_token(const GenerationState& s, int, const TokenChunk& t,
                            size_t) const override {
+    if (ToolCallStream* st = s.choices[0].tool_stream.get()) {
+      return stream_tool_output(*st, s.request->parallel_tool_calls, st->parser.feed(t.text));
+    }
     if (t.text.empty()) return "";
     return sse_event("content_block_delta",
                      {{"type", "content_block_delta"},
@@ -87,10 +145,26 @@ class AnthropicMessagesDialect final : public Dialect {
   std::string stream_epilogue(const GenerationState& s) const override {
     const ChoiceState& c = s.choices[0];
     if (c.error) return "";  // the error event ended the stream
-    std::string stop_sequence;
-    const std::string reason = stop_reason(c, &stop_sequence);
-    std::string out =
-        sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}});
+    std::string stop_sequence, out;
+    bool called = false;
+    if (ToolCallStream* st = c.tool_stream.get()) {
+      out = stream_tool_output(*st, s.request->parallel_tool_calls, st->parser.finish());
+      if (st->num_blocks == 0) {  // no output at all: one empty text block
+        out +=
+            sse_event("content_block_start", {{"type", "content_block_start"},
+                                              {"index", st->num_blocks++},
+                                              {"content_block", {{"type", "text"}, {"text", ""}}}});
+        st->text_open = true;
+      }
+      if (st->text_open) {
+        out += sse_event("content_block_stop",
+                         {{"type", "content_block_stop"}, {"index", st->num_blocks - 1}});
+      }
+      called = st->num_calls > 0;
+    } else {
+      out = sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}});
+    }
+    const std::string reason = stop_reason(c, called, &stop_sequence);
     out += sse_event(
         "message_delta",
         {{"type", "message_delta"},
@@ -105,8 +179,17 @@ class AnthropicMessagesDialect final : public Dialect {
 
   std::string response(const GenerationState& s) const override {
     const ChoiceState& c = s.choices[0];
+    json content = json::array();
+    ToolCallOutput out{c.text, {}};
+    if (s.request->tool_call_format != ToolCallFormat::kNone)
+      out = parse_tool_calls(s.request->tool_call_format, c.text);
+    if (!s.request->parallel_tool_calls && out.calls.size() > 1) out.calls.resize(1);
+    if (!out.text.empty() || out.calls.empty())
+      content.push_back({{"type", "text"}, {"text", out.text}});
+    for (const ParsedToolCall& call : out.calls)
+      content.push_back(tool_use_block(call, json::parse(call.arguments)));
     std::string stop_sequence;
-    const std::string reason = stop_reason(c, &stop_sequence);
+    const std::string reason = stop_reason(c, !out.calls.empty(), &stop_sequence);
     json usage = {{"input_tokens", s.prompt_tokens()}, {"output_tokens", s.completion_tokens()}};
     if (c.meta && c.meta->cached_prompt_tokens > 0) {
       usage["cache_read_input_tokens"] = c.meta->cached_prompt_tokens;
@@ -115,7 +198,7 @@ class AnthropicMessagesDialect final : public Dialect {
                       {"type", "message"},
                       {"role", "assistant"},
                       {"model", s.model()},
-                      {"content", json::array({{{"type", "text"}, {"text", c.text}}})},
+                      {"content", std::move(content)},
                       {"stop_reason", reason},
                       {"stop_sequence", null_if_empty(stop_sequence)},
                       {"usage", usage}});
@@ -123,7 +206,7 @@ class AnthropicMessagesDialect final : public Dialect {
 
  private:
   // system, messages (a final assistant message is a prefill), max_tokens (required),
-  // stop_sequences; tools and the other features this server lacks are refused by name.
+  // stop_sequences, tools and tool_choice; the features this server lacks are refused by name.
   static void parse_prompt(BodyReader& r, const ServedModel& m, const Engine& engine,
                            GenerationRequest& g) {
     std::string system;
@@ -138,14 +221,13 @@ class AnthropicMessagesDialect final : public Dialect {
     if (!r.get("max_tokens")) return r.fail_field("max_tokens", "is required");
     read_max_tokens(r, g.params, "max_tokens", nullptr);
     read_stop(r, "stop_sequences", g.params);
-    r.refuse("tools", "tools (tool use)");
-    r.refuse("tool_choice", "tool_choice");
+    ToolsRequest tools = read_anthropic_tools(r);
     r.refuse("thinking", "extended thinking");
     r.refuse("mcp_servers", "mcp_servers");
     r.refuse("container", "container");
     for (const char* harmless : {"metadata", "service_tier"}) r.accept(harmless);
     if (r.failed()) return;
-    auto ids = chat_prompt(engine, m, std::move(*messages), r);
+    auto ids = tool_chat_prompt(engine, m, std::move(*messages), tools, g, r);
     if (ids) g.params.prompt = PromptTokens{std::move(*ids)};
   }
 };

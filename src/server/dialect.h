@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "mlxs/engine.h"
 #include "server/api_error.h"
 #include "server/generation_request.h"
+#include "server/tool_calls.h"
 
 namespace mlxs::server {
 
@@ -33,6 +35,9 @@ struct ChoiceState {
   std::vector<std::string> logprobs;
   std::optional<MetadataChunk> meta;
   std::optional<ErrorChunk> error;
+  // Streaming with tools offered: the choice's tool-call parser (GenerationJob creates it; the
+  // dialect advances it, through a const state: the pointer is const, not what it points to).
+  std::unique_ptr<ToolCallStream> tool_stream;
   bool ended() const { return meta.has_value() || error.has_value(); }
   // What the choice holds for the response: its text and its logprobs.
   size_t bytes() const;

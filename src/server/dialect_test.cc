@@ -286,5 +286,127 @@ TEST_F(DialectTest, RecordedLogprobsCostAboutTheirJsonSize) {
   EXPECT_EQ(c.bytes(), c.text.size() + c.logprobs[0].size());
 }
 
+// Tool calls: the output of a model offered tools (the Hermes format), in each API's shape.
+class ToolDialectTest : public DialectTest {
+ protected:
+  static constexpr const char* kOutput =
+      "Checking.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+      "\"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": "
+      "{}}\n</tool_call>";
+  ToolDialectTest() { request_.tool_call_format = ToolCallFormat::kHermes; }
+  // kOutput streamed through `d` in pieces of 7 bytes (the SSE text), then choice 0 stopped.
+  std::string stream(const Dialect& d) {
+    request_.stream = true;
+    ChoiceState& c = state_.choices[0];
+    c.tool_stream = std::make_unique<ToolCallStream>(ToolCallFormat::kHermes);
+    std::string sse = d.stream_prologue(state_);
+    const std::string text = kOutput;
+    for (size_t at = 0; at < text.size(); at += 7) {
+      const TokenChunk t = token(text.substr(at, 7), 1);
+      sse += d.stream_token(state_, 0, t, c.text.size());
+      c.text += t.text;
+    }
+    stop();
+    return sse + d.stream_choice_end(state_, 0) + d.stream_epilogue(state_);
+  }
+  void stop() {
+    ChoiceState& c = state_.choices[0];
+    c.meta.emplace();
+    c.meta->finish_reason = FinishReason::kStop;
+  }
+};
+
+TEST_F(ToolDialectTest, ChatResponseCarriesToolCallsAndFinishReasonToolCalls) {
+  state_.choices[0].text = kOutput;
+  stop();
+  json r = json::parse(openai_chat_dialect().response(state_));
+  const json& choice = r["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_EQ(choice["message"]["content"], "Checking.");
+  const json& calls = choice["message"]["tool_calls"];
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0]["type"], "function");
+  EXPECT_EQ(calls[0]["id"].get<std::string>().rfind("call_", 0), 0u);
+  EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+  EXPECT_EQ(calls[0]["function"]["arguments"], R"({"city":"Paris"})");
+  EXPECT_EQ(calls[1]["function"]["name"], "get_time");
+  request_.parallel_tool_calls = false;
+  r = json::parse(openai_chat_dialect().response(state_));
+  EXPECT_EQ(r["choices"][0]["message"]["tool_calls"].size(), 1u);
+}
+
+TEST_F(ToolDialectTest, ChatStreamsToolCallDeltasAsOpenAIDoes) {
+  std::string content;
+  std::vector<json> deltas;
+  std::string finish;
+  for (const json& e : data_events(stream(openai_chat_dialect()))) {
+    if (e == "[DONE]") continue;
+    const json& choice = e["choices"][0];
+    if (choice["delta"].contains("content")) content += choice["delta"]["content"];
+    if (choice["delta"].contains("tool_calls")) deltas.push_back(choice["delta"]["tool_calls"][0]);
+    if (!choice["finish_reason"].is_null()) finish = choice["finish_reason"];
+  }
+  EXPECT_EQ(content, "Checking.");
+  EXPECT_EQ(finish, "tool_calls");
+  ASSERT_EQ(deltas.size(), 4u);  // per call: index, id, type and name; then the arguments
+  EXPECT_EQ(deltas[0]["index"], 0);
+  EXPECT_EQ(deltas[0]["type"], "function");
+  EXPECT_EQ(deltas[0]["function"]["name"], "get_weather");
+  EXPECT_EQ(deltas[0]["function"]["arguments"], "");
+  EXPECT_FALSE(deltas[1].contains("id"));
+  EXPECT_EQ(deltas[1]["index"], 0);
+  EXPECT_EQ(deltas[1]["function"]["arguments"], R"({"city":"Paris"})");
+  EXPECT_EQ(deltas[2]["index"], 1);
+  EXPECT_EQ(deltas[2]["function"]["name"], "get_time");
+  EXPECT_NE(deltas[0]["id"], deltas[2]["id"]);
+}
+
+TEST_F(ToolDialectTest, MessagesResponseHasToolUseBlocks) {
+  state_.choices[0].text = kOutput;
+  stop();
+  json r = json::parse(anthropic_messages_dialect().response(state_));
+  EXPECT_EQ(r["stop_reason"], "tool_use");
+  ASSERT_EQ(r["content"].size(), 3u);
+  EXPECT_EQ(r["content"][0], json({{"type", "text"}, {"text", "Checking."}}));
+  EXPECT_EQ(r["content"][1]["type"], "tool_use");
+  EXPECT_EQ(r["content"][1]["id"].get<std::string>().rfind("toolu_", 0), 0u);
+  EXPECT_EQ(r["content"][1]["name"], "get_weather");
+  EXPECT_EQ(r["content"][1]["input"], json({{"city", "Paris"}}));
+  EXPECT_EQ(r["content"][2]["input"], json::object());
+}
+
+TEST_F(ToolDialectTest, MessagesStreamToolUseBlocksWithInputJsonDeltas) {
+  const std::string sse = stream(anthropic_messages_dialect());
+  std::vector<json> events = data_events(sse);
+  std::vector<std::string> names = event_names(sse);
+  std::vector<std::string> expected = {"message_start",       "ping",
+                                       "content_block_start", "content_block_delta",
+                                       "content_block_stop",  "content_block_start",
+                                       "content_block_delta", "content_block_stop",
+                                       "content_block_start", "content_block_delta",
+                                       "content_block_stop",  "message_delta",
+                                       "message_stop"};
+  // The text block may come in several deltas: fold them.
+  std::vector<std::string> folded;
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == "content_block_delta" && events[i]["delta"]["type"] == "text_delta") {
+      text += events[i]["delta"]["text"];
+      if (!folded.empty() && folded.back() == "content_block_delta") continue;
+    }
+    folded.push_back(names[i]);
+  }
+  EXPECT_EQ(folded, expected);
+  EXPECT_EQ(text, "Checking.");
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == "content_block_start" && events[i]["content_block"]["type"] == "tool_use") {
+      EXPECT_EQ(events[i]["content_block"]["input"], json::object());
+      EXPECT_EQ(events[i + 1]["delta"]["type"], "input_json_delta");
+      EXPECT_EQ(events[i + 1]["index"], events[i]["index"]);
+    }
+  }
+  EXPECT_EQ(events[names.size() - 2]["delta"]["stop_reason"], "tool_use");
+}
+
 }  // namespace
 }  // namespace mlxs::server

@@ -96,6 +96,9 @@ std::optional<ApiError> GenerationJob::start(const std::string& request_id,
       return error_from_status(gen.status());
     }
     generators_[i] = std::move(*gen);
+    if (request_.stream && request_.tool_call_format != ToolCallFormat::kNone) {
+      state_.choices[i].tool_stream = std::make_unique<ToolCallStream>(request_.tool_call_format);
+    }
   }
   for (auto& g : generators_) g->set_listener(notify);
   return std::nullopt;

@@ -15,6 +15,8 @@ ServedModel served_model_of(const ModelHandle& handle) {
   m.context_length = handle.context_length;
   m.has_chat_template = handle.has_chat_template;
   m.end_of_turn_ids = handle.end_of_turn_ids;
+  m.chat_template_renders_tools = handle.chat_template_renders_tools;
+  m.tool_call_format = handle.tool_call_format;
   return m;
 }
 

@@ -22,8 +22,10 @@ struct ServedModel {
   std::string id;
   int64_t created = 0;  // Unix seconds, when it was loaded
   int32_t context_length = 0;
-  bool has_chat_template = false;        // false: chat routes answer 400
-  std::vector<int32_t> end_of_turn_ids;  // e.g. <|im_end|>; stop chat generations
+  bool has_chat_template = false;            // false: chat routes answer 400
+  std::vector<int32_t> end_of_turn_ids;      // e.g. <|im_end|>; stop chat generations
+  bool chat_template_renders_tools = false;  // see ModelHandle
+  ToolCallFormat tool_call_format = ToolCallFormat::kNone;  // see ModelHandle
 };
 
 // The ServedModel of a loaded model, created now.
@@ -37,6 +39,10 @@ struct GenerationRequest {
   bool stream = false;
   bool include_usage = false;    // stream_options.include_usage
   int completion_logprobs = -1;  // legacy completions: `logprobs` (top count), -1 = off
+  // Tools offered (tool_choice not none): the format the output is parsed in for calls
+  // (server/tool_calls.h); kNone: the output is plain text.
+  ToolCallFormat tool_call_format = ToolCallFormat::kNone;
+  bool parallel_tool_calls = true;  // false: only the first call parsed is returned
 };
 
 using ModelLookup = std::function<const ServedModel*(const std::string& id)>;

@@ -80,7 +80,7 @@ TEST_F(GenerationRequestTest, ChatFields) {
 TEST_F(GenerationRequestTest, RefusalsNameTheField) {
   json body = kChat;
   body["tools"] = json::array({{{"type", "function"}}});
-  EXPECT_EQ(error_of(ApiKind::kChat, body).param, "tools");
+  EXPECT_EQ(error_of(ApiKind::kChat, body).param, "tools[0].function");
   body = kChat;
   body["temperature"] = 3;
   ApiError e = error_of(ApiKind::kChat, body);

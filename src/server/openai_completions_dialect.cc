@@ -100,6 +100,11 @@ class OpenAICompletionsDialect final : public OpenAIDialect {
       g.params.top_logprobs = int32_t(*lp);
     }
     r.refuse("echo", "echo", false);
+    r.refuse("tools", "tools (on /v1/chat/completions only)");
+    r.refuse("tool_choice", "tool_choice (on /v1/chat/completions only)", "none");
+    r.accept("parallel_tool_calls");  // harmless without tools
+    r.refuse("response_format", "response_format other than {\"type\": \"text\"}",
+             json{{"type", "text"}});
     r.refuse("suffix", "suffix");
     r.refuse("best_of", "best_of other than 1", 1);
     read_max_tokens(r, g.params, "max_tokens", nullptr);

@@ -12,24 +12,14 @@ constexpr int kMaxChoices = 128;
 // Fields of both OpenAI routes that this engine cannot honour: refused by name.
 void refuse_openai_extras(BodyReader& r) {
   r.refuse("logit_bias", "logit_bias");
-  r.refuse("tools", "tools (function calling)");
-  r.refuse("functions", "functions (function calling)");
-  r.refuse("function_call", "function_call", "none");
-  r.refuse("tool_choice", "tool_choice", "none");
+  r.refuse("functions", "functions (the deprecated function calling; use tools)");
+  r.refuse("function_call", "function_call (deprecated; use tool_choice)", "none");
   r.refuse("audio", "audio output");
   r.refuse("prediction", "predicted outputs");
   r.refuse("reasoning_effort", "reasoning_effort");
   r.refuse("web_search_options", "web_search_options");
   r.refuse("modalities", "modalities other than [\"text\"]", json::array({"text"}));
-  if (const json* rf = r.get("response_format")) {
-    if (!rf->is_object() || rf->value("type", "") != "text") {
-      r.fail_field("response_format",
-                   "only {\"type\": \"text\"} is supported by this server "
-                   "(structured output is not implemented yet)");
-    }
-  }
-  for (const char* harmless :
-       {"user", "metadata", "store", "service_tier", "parallel_tool_calls"}) {
+  for (const char* harmless : {"user", "metadata", "store", "service_tier"}) {
     r.accept(harmless);
   }
 }
@@ -122,7 +112,7 @@ std::string OpenAIDialect::finish_reason(const ChoiceState& c) {
   if (!c.meta) return "error";
   switch (c.meta->finish_reason) {
     case FinishReason::kStop:
-      return "stop";
+      return c.tool_stream && c.tool_stream->num_calls > 0 ? "tool_calls" : "stop";
     case FinishReason::kLength:
       return "length";
     default:

@@ -15,7 +15,7 @@ class OpenAIDialect : public Dialect {
                                                   const ModelLookup& models,
                                                   const Engine& engine) const final;
   nlohmann::json error_json(const ApiError& e) const final { return e.openai_json(); }
-  std::string stream_choice_end(const GenerationState& s, int index) const final;
+  std::string stream_choice_end(const GenerationState& s, int index) const override;
   std::string stream_epilogue(const GenerationState& s) const final;
   std::string response(const GenerationState& s) const final;
 
@@ -36,6 +36,7 @@ class OpenAIDialect : public Dialect {
 
   // One stream chunk (an SSE data event) carrying `choices`.
   std::string chunk(const GenerationState& s, nlohmann::json choices) const;
+  // stop, length, tool_calls (a streamed choice that sent calls and stopped), ...
   static std::string finish_reason(const ChoiceState& c);
 };
 

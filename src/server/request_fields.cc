@@ -1,6 +1,8 @@
 #include "server/request_fields.h"
 
 #include "api/option_schemas.h"
+#include "server/tool_calls.h"
+#include "util/json_depth.h"
 #include "util/json_int.h"
 
 namespace mlxs::server {
@@ -41,6 +43,186 @@ std::optional<std::string> content_text(const json& content, const std::string& 
   return text;
 }
 
+namespace {
+
+// The id of the call a tool message answers -> the function's name, from the assistant calls
+// before it (templates that print the name of a result get it).
+std::string name_of_call(const std::vector<ChatMessage>& before, const std::string& id) {
+  for (auto m = before.rbegin(); m != before.rend(); ++m) {
+    for (const ToolCall& c : m->tool_calls) {
+      if (c.id == id) return c.name;
+    }
+  }
+  return "";
+}
+
+// An OpenAI assistant message's tool_calls: [{id, type: function, function: {name, arguments
+// (a JSON object as a string)}}].
+std::optional<std::vector<ToolCall>> openai_tool_calls(const json& calls, const std::string& at,
+                                                       BodyReader& r) {
+  if (!calls.is_array()) {
+    r.fail_field(at, "expected an array of tool calls");
+    return std::nullopt;
+  }
+  std::vector<ToolCall> out;
+  for (size_t k = 0; k < calls.size(); ++k) {
+    const json& c = calls[k];
+    const std::string ck = at + "[" + std::to_string(k) + "]";
+    if (!c.is_object() || !c.contains("id") || !c["id"].is_string()) {
+      r.fail_field(ck + ".id", "is required (a string)");
+      return std::nullopt;
+    }
+    if (c.value("type", json("function")) != "function") {
+      r.fail_field(ck + ".type", "only \"function\" tool calls are supported");
+      return std::nullopt;
+    }
+    const json* f = c.contains("function") ? &c["function"] : nullptr;
+    if (!f || !f->is_object() || !f->contains("name") || !(*f)["name"].is_string()) {
+      r.fail_field(ck + ".function.name", "is required (a string)");
+      return std::nullopt;
+    }
+    const json args_text = f->value("arguments", json("{}"));
+    const std::string text = args_text.is_string() ? args_text.get<std::string>() : "";
+    if (json_nesting_depth(text, kMaxToolCallJsonDepth) > kMaxToolCallJsonDepth) {
+      r.fail_field(ck + ".function.arguments",
+                   "nests deeper than " + std::to_string(kMaxToolCallJsonDepth) + " levels");
+      return std::nullopt;
+    }
+    json args = args_text.is_string() ? json::parse(text, nullptr, false) : json();
+    if (!args.is_object()) {
+      r.fail_field(ck + ".function.arguments", "expected a JSON object serialized as a string");
+      return std::nullopt;
+    }
+    out.push_back({c["id"].get<std::string>(), (*f)["name"].get<std::string>(), {args.dump()}});
+  }
+  return out;
+}
+
+// One OpenAI message into `out`: system/developer, user, assistant (with tool_calls) or tool
+// (with tool_call_id).
+bool openai_message(const json& m, const std::string& at, std::vector<ChatMessage>& out,
+                    BodyReader& r) {
+  std::string role = m["role"].get<std::string>();
+  if (role == "developer") role = "system";
+  if (role != "user" && role != "assistant" && role != "system" && role != "tool") {
+    r.fail_field(at + ".role",
+                 "role '" + role + "' is not supported (user, assistant, system, developer, tool)");
+    return false;
+  }
+  ChatMessage msg{role, ""};
+  for (const auto& [key, value] : m.items()) {
+    if (key == "role" || key == "content" || key == "name") continue;
+    if (value.is_null() || (value.is_array() && value.empty())) continue;
+    if (key == "tool_calls" && role == "assistant") {
+      auto calls = openai_tool_calls(value, at + ".tool_calls", r);
+      if (!calls) return false;
+      msg.tool_calls = std::move(*calls);
+    } else if (key == "tool_call_id" && role == "tool" && value.is_string()) {
+      msg.tool_call_id = value.get<std::string>();
+    } else {
+      r.fail_field(at + "." + key, "is not supported by this server");
+      return false;
+    }
+  }
+  if (role == "tool") {
+    if (msg.tool_call_id.empty()) {
+      r.fail_field(at + ".tool_call_id", "is required in a tool message (a string)");
+      return false;
+    }
+    msg.name = name_of_call(out, msg.tool_call_id);
+  }
+  static const json kNoContent;
+  auto content = m.find("content");  // by reference: a copy of a JSON value recurses
+  auto text = content_text(content != m.end() ? *content : kNoContent, at + ".content", r);
+  if (!text) return false;
+  msg.content = std::move(*text);
+  out.push_back(std::move(msg));
+  return true;
+}
+
+// The content of a tool_result block: a string or text blocks.
+std::optional<std::string> tool_result_text(const json& block, const std::string& at,
+                                            BodyReader& r) {
+  auto content = block.find("content");
+  if (content == block.end()) return std::string();
+  return content_text(*content, at + ".content", r);
+}
+
+// One Anthropic message into `out`: its content a string or blocks of text, tool_use (assistant)
+// and tool_result (user; each becomes a tool message before the user's text).
+bool anthropic_message(const json& m, const std::string& at, std::vector<ChatMessage>& out,
+                       BodyReader& r) {
+  const std::string role = m["role"].get<std::string>();
+  if (role != "user" && role != "assistant") {
+    r.fail_field(at + ".role", "role '" + role + "' is not supported (user, assistant)");
+    return false;
+  }
+  for (const auto& [key, value] : m.items()) {
+    if (key != "role" && key != "content" && !value.is_null()) {
+      r.fail_field(at + "." + key, "is not supported by this server");
+      return false;
+    }
+  }
+  static const json kNoContent;
+  auto it = m.find("content");
+  const json& content = it != m.end() ? *it : kNoContent;
+  ChatMessage msg{role, ""};
+  if (!content.is_array()) {
+    auto text = content_text(content, at + ".content", r);
+    if (!text) return false;
+    msg.content = std::move(*text);
+    out.push_back(std::move(msg));
+    return true;
+  }
+  json text_parts = json::array();
+  for (size_t i = 0; i < content.size(); ++i) {
+    const json& block = content[i];
+    const std::string bat = at + ".content." + std::to_string(i);
+    const std::string type = block.is_object() ? block.value("type", "") : "";
+    if (type == "tool_use" && role == "assistant") {
+      if (!block.contains("id") || !block["id"].is_string() || !block.contains("name") ||
+          !block["name"].is_string()) {
+        r.fail_field(bat, "a tool_use block needs a string id and name");
+        return false;
+      }
+      const json input = block.value("input", json::object());
+      if (!input.is_object()) {
+        r.fail_field(bat + ".input", "expected object");
+        return false;
+      }
+      msg.tool_calls.push_back(
+          {block["id"].get<std::string>(), block["name"].get<std::string>(), {input.dump()}});
+    } else if (type == "tool_result" && role == "user") {
+      if (!block.contains("tool_use_id") || !block["tool_use_id"].is_string()) {
+        r.fail_field(bat + ".tool_use_id", "is required (a string)");
+        return false;
+      }
+      auto text = tool_result_text(block, bat, r);
+      if (!text) return false;
+      ChatMessage result{"tool", std::move(*text)};
+      result.tool_call_id = block["tool_use_id"].get<std::string>();
+      result.name = name_of_call(out, result.tool_call_id);
+      out.push_back(std::move(result));
+    } else if (type == "text") {
+      text_parts.push_back(block);
+    } else {
+      r.fail_field(bat + ".type", "content block type '" + type +
+                                      "' is not supported here (text; tool_use in assistant "
+                                      "messages; tool_result in user messages)");
+      return false;
+    }
+  }
+  if (!text_parts.empty() || !msg.tool_calls.empty()) {
+    auto text = content_text(text_parts, at + ".content", r);
+    if (!text) return false;
+    msg.content = std::move(*text);
+    out.push_back(std::move(msg));
+  }
+  return true;
+}
+
+}  // namespace
+
 std::optional<std::vector<ChatMessage>> chat_messages(const json* messages, bool openai,
                                                       BodyReader& r) {
   if (!messages) {
@@ -59,42 +241,28 @@ std::optional<std::vector<ChatMessage>> chat_messages(const json* messages, bool
       r.fail_field(at + ".role", "is required (a string)");
       return std::nullopt;
     }
-    std::string role = m["role"].get<std::string>();
-    if (openai && role == "developer") role = "system";
-    const bool known = role == "user" || role == "assistant" || (openai && role == "system");
-    if (!known) {
-      r.fail_field(at + ".role", "role '" + role + "' is not supported (user, assistant" +
-                                     std::string(openai ? ", system, developer" : "") + ")");
-      return std::nullopt;
-    }
-    for (const auto& [key, value] : m.items()) {
-      if (key == "role" || key == "content" || (openai && key == "name")) continue;
-      if (value.is_null() || (value.is_array() && value.empty())) continue;
-      r.fail_field(at + "." + key, "is not supported by this server");
-      return std::nullopt;
-    }
-    static const json kNoContent;
-    auto content = m.find("content");  // by reference: a copy of a JSON value recurses
-    auto text = content_text(content != m.end() ? *content : kNoContent, at + ".content", r);
-    if (!text) return std::nullopt;
-    out.push_back({role, std::move(*text)});
+    const bool ok = openai ? openai_message(m, at, out, r) : anthropic_message(m, at, out, r);
+    if (!ok) return std::nullopt;
   }
   return out;
 }
 
 std::optional<std::vector<int32_t>> chat_prompt(const Engine& engine, const ServedModel& m,
-                                                std::vector<ChatMessage> messages, BodyReader& r) {
+                                                std::vector<ChatMessage> messages,
+                                                const std::vector<ToolDefinition>& tools,
+                                                BodyReader& r) {
   if (!m.has_chat_template) {
     r.fail(make_error(400, ErrorCode::kInvalidRequest,
                       "model '" + m.id + "' has no chat template; use /v1/completions"));
     return std::nullopt;
   }
   std::string prefill;
-  if (!messages.empty() && messages.back().role == "assistant") {
+  if (!messages.empty() && messages.back().role == "assistant" &&
+      messages.back().tool_calls.empty()) {
     prefill = std::move(messages.back().content);
     messages.pop_back();
   }
-  auto text = engine.apply_chat_template(m.id, messages);
+  auto text = engine.apply_chat_template(m.id, messages, tools);
   if (!text.ok()) {
     r.fail(error_from_status(text.status()));
     return std::nullopt;

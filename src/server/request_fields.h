@@ -30,15 +30,20 @@ void read_max_tokens(BodyReader& r, GeneratorParams& p, const char* primary, con
 // The text of a message content: a string, null, or an array of {"type": "text"} parts.
 std::optional<std::string> content_text(const nlohmann::json& content, const std::string& field,
                                         BodyReader& r);
-// `messages` (required, non-empty) as {role, content}. `openai`: also system and developer
-// (as system) roles and a `name` field; else user and assistant only.
+// `messages` (required, non-empty) as ChatMessages. `openai`: user, assistant (with
+// `tool_calls`), system and developer (as system), tool (with `tool_call_id`), and a `name` field;
+// else Anthropic's user and assistant, whose content blocks may be tool_use (assistant) and
+// tool_result (user: each becomes a "tool" message before the user's text).
 std::optional<std::vector<ChatMessage>> chat_messages(const nlohmann::json* messages, bool openai,
                                                       BodyReader& r);
-// The prompt's ids for `messages` through the model's chat template (no special tokens added:
-// the template has them). A final assistant message (a prefill) is continued: the conversation
-// before it gets the generation prompt, then its text follows.
+// The prompt's ids for `messages` and `tools` through the model's chat template (no special
+// tokens added: the template has them). A final assistant message without tool calls (a
+// prefill) is continued: the conversation before it gets the generation prompt, then its text
+// follows.
 std::optional<std::vector<int32_t>> chat_prompt(const Engine& engine, const ServedModel& m,
-                                                std::vector<ChatMessage> messages, BodyReader& r);
+                                                std::vector<ChatMessage> messages,
+                                                const std::vector<ToolDefinition>& tools,
+                                                BodyReader& r);
 // `text` tokenized for model `m`; an empty result is a 400 on "prompt".
 std::optional<std::vector<int32_t>> tokenize_prompt(const Engine& engine, const ServedModel& m,
                                                     const std::string& text, bool add_special,

@@ -69,6 +69,32 @@ function checkUsage(usage) {
 
 const chatBody = (extra = {}) => ({ model: MODEL, messages: [{ role: 'user', content: 'Call me Ishmael.' }], max_tokens: 8, ...extra });
 
+// The tools of the tool sections, and a validator of the JSON Schema subset they use (type,
+// properties, required, additionalProperties: false, enum, integer bounds).
+const weatherSchema = {
+  type: 'object',
+  properties: { city: { type: 'string', enum: ['Paris', 'London', 'Tokyo'] }, unit: { type: 'string', enum: ['c', 'f'] } },
+  required: ['city', 'unit'],
+  additionalProperties: false,
+};
+const timeSchema = {
+  type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'London'] } }, required: ['city'], additionalProperties: false,
+};
+function checkSchema(value, schema, at) {
+  const type = Array.isArray(value) ? 'array' : value === null ? 'null' : Number.isInteger(value) && schema.type === 'integer' ? 'integer' : typeof value;
+  if (schema.type) assert.equal(type, schema.type, `${at}: type`);
+  if (schema.enum) assert.ok(schema.enum.includes(value), `${at}: ${JSON.stringify(value)} not in enum`);
+  if (schema.minimum !== undefined) assert.ok(value >= schema.minimum, `${at}: below minimum`);
+  if (schema.maximum !== undefined) assert.ok(value <= schema.maximum, `${at}: above maximum`);
+  if (schema.type === 'object') {
+    for (const key of schema.required ?? []) assert.ok(key in value, `${at}: ${key} is required`);
+    for (const [key, v] of Object.entries(value)) {
+      if (schema.properties?.[key]) checkSchema(v, schema.properties[key], `${at}.${key}`);
+      else assert.notEqual(schema.additionalProperties, false, `${at}: unexpected ${key}`);
+    }
+  }
+}
+
 const sections = {
   async routes() {
     let r = await get('/health');
@@ -233,8 +259,10 @@ const sections = {
     await bad(chatBody({ messages: [{ role: 'wizard', content: 'x' }] }), 400, 'messages.0.role');
     e = await bad(chatBody({ frobnicate: 1 }), 400, 'frobnicate');
     assert.match(e.message, /unknown field/);
-    await bad(chatBody({ tools: [{ type: 'function', function: { name: 'f' } }] }), 400, 'tools');
-    await bad(chatBody({ response_format: { type: 'json_schema', json_schema: {} } }), 400, 'response_format');
+    await bad(chatBody({ tools: [{ type: 'function', function: { name: 'f', parameters: 'x' } }] }), 400, 'tools[0].function.parameters');
+    await bad(chatBody({ tools: [{ type: 'retrieval' }] }), 400, 'tools[0].type');
+    await bad(chatBody({ response_format: { type: 'json_schema', json_schema: {} } }), 400, 'response_format.json_schema.name');
+    await bad(chatBody({ functions: [{ name: 'f' }] }), 400, 'functions');
     await bad(chatBody({ logit_bias: { 1: 5 } }), 400, 'logit_bias');
     e = await bad(chatBody({ model: 'nope' }), 404, 'model');
     assert.equal(e.code, 'model_not_found');
@@ -339,6 +367,122 @@ const sections = {
     const final = await ms.finalMessage();
     assert.equal(final.stop_reason, 'max_tokens');
     assert.equal(final.content[0].text, deltas);
+  },
+
+  // A full tool round trip with the official clients: the request forces a call (a named tool or
+  // `required`), so the grammar makes even the tiny default model write a valid one; its
+  // arguments are checked against the tool's schema; the result goes back; a final answer comes.
+  // Needs the engine's constrained decoding (GeneratorParams.structured).
+  async tools() {
+    const require = createRequire(process.env.MLXS_E2E_NODE_MODULES + '/');
+    const OpenAI = require('openai');
+    const client = new OpenAI({ baseURL: base + '/v1', apiKey: 'unused' });
+    const messages = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const tools = [
+      { type: 'function', function: { name: 'get_weather', description: 'The weather in a city', parameters: weatherSchema } },
+      { type: 'function', function: { name: 'get_time', description: 'The time in a city', parameters: timeSchema } },
+    ];
+    const named = { type: 'function', function: { name: 'get_weather' } };
+    const forced = await client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: named, parallel_tool_calls: false, max_tokens: 200, temperature: 0 });
+    const choice = forced.choices[0];
+    assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice));
+    assert.equal(choice.message.tool_calls.length, 1);
+    const call = choice.message.tool_calls[0];
+    assert.equal(call.type, 'function');
+    assert.match(call.id, /^call_/);
+    assert.equal(call.function.name, 'get_weather');
+    checkSchema(JSON.parse(call.function.arguments), weatherSchema, 'arguments');
+
+    // The result goes back; tool_choice none: the model answers in text.
+    const followUp = [...messages, choice.message, { role: 'tool', tool_call_id: call.id, content: '{"temperature": 18}' }];
+    const answer = await client.chat.completions.create({ model: MODEL, messages: followUp, tools, tool_choice: 'none', max_tokens: 8 });
+    assert.equal(typeof answer.choices[0].message.content, 'string');
+    assert.ok(['stop', 'length'].includes(answer.choices[0].finish_reason));
+    assert.equal(answer.choices[0].message.tool_calls, undefined);
+
+    // required, streamed: deltas with the index, then the id and name, then the arguments. One
+    // call (parallel_tool_calls false), so the grammar ends after it and the stop is certain.
+    const stream = await client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: 'required', parallel_tool_calls: false, max_tokens: 200, temperature: 0, stream: true });
+    const calls = []; let finish = null;
+    for await (const chunk of stream) {
+      for (const c of chunk.choices) {
+        for (const d of c.delta.tool_calls ?? []) {
+          if (d.id) calls[d.index] = { id: d.id, name: d.function.name, arguments: d.function.arguments ?? '' };
+          else calls[d.index].arguments += d.function.arguments;
+        }
+        if (c.finish_reason) finish = c.finish_reason;
+      }
+    }
+    assert.equal(finish, 'tool_calls');
+    assert.equal(calls.length, 1);
+    assert.match(calls[0].id, /^call_/);
+    assert.ok(['get_weather', 'get_time'].includes(calls[0].name), calls[0].name);
+    checkSchema(JSON.parse(calls[0].arguments), calls[0].name === 'get_weather' ? weatherSchema : timeSchema, 'streamed arguments');
+
+    const Anthropic = require('@anthropic-ai/sdk');
+    const claude = new Anthropic({ baseURL: base, apiKey: 'unused' });
+    const claudeTools = [{ name: 'get_weather', description: 'The weather in a city', input_schema: weatherSchema }];
+    const use = await claude.messages.create({ model: MODEL, max_tokens: 200, temperature: 0, messages, tools: claudeTools, tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true } });
+    assert.equal(use.stop_reason, 'tool_use', JSON.stringify(use));
+    const block = use.content.find((b) => b.type === 'tool_use');
+    assert.equal(block.name, 'get_weather');
+    assert.match(block.id, /^toolu_/);
+    checkSchema(block.input, weatherSchema, 'input');
+    const final = await claude.messages.create({
+      model: MODEL, max_tokens: 8, tools: claudeTools, tool_choice: { type: 'none' },
+      messages: [...messages, { role: 'assistant', content: use.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: block.id, content: '18 degrees' }] }],
+    });
+    assert.equal(final.content[0].type, 'text');
+    assert.ok(['end_turn', 'max_tokens'].includes(final.stop_reason));
+
+    // Streamed: the SDK assembles the input from the input_json_delta events.
+    const ms = claude.messages.stream({ model: MODEL, max_tokens: 200, temperature: 0, messages, tools: claudeTools, tool_choice: { type: 'any', disable_parallel_tool_use: true } });
+    const streamed = await ms.finalMessage();
+    assert.equal(streamed.stop_reason, 'tool_use');
+    const sblock = streamed.content.find((b) => b.type === 'tool_use');
+    checkSchema(sblock.input, weatherSchema, 'streamed input');
+  },
+
+  // What works without constrained decoding: tools offered with tool_choice auto (the default
+  // model's template has no tools: the server's Hermes fallback), tool messages in the
+  // conversation, and the validation errors.
+  async tools_auto() {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: weatherSchema } }];
+    let r = await post('/v1/chat/completions', chatBody({ tools, tool_choice: 'auto' }));
+    assert.equal(r.status, 200, r.text);
+    assert.ok(['stop', 'length', 'tool_calls'].includes(r.json.choices[0].finish_reason));
+    r = await post('/v1/chat/completions', chatBody({
+      tools,
+      messages: [{ role: 'user', content: 'Weather?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"c"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: '18' }],
+    }));
+    assert.equal(r.status, 200, r.text);
+    r = await post('/v1/chat/completions', chatBody({ tools: [{ type: 'function', function: { name: 'f', parameters: 3 } }] }));
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.param, 'tools[0].function.parameters');
+    r = await post('/v1/messages', { model: MODEL, max_tokens: 4, messages: [{ role: 'user', content: 'x' }], tools: [{ name: 'f' }] });
+    assert.equal(r.status, 400);
+    assert.match(r.json.error.message, /tools\[0\]\.input_schema/);
+
+    // Streams with tools offered, through the official clients: text blocks open as text comes.
+    const require = createRequire(process.env.MLXS_E2E_NODE_MODULES + '/');
+    const Anthropic = require('@anthropic-ai/sdk');
+    const claude = new Anthropic({ baseURL: base, apiKey: 'unused' });
+    const ms = claude.messages.stream({ model: MODEL, max_tokens: 6, messages: [{ role: 'user', content: 'Hi' }], tools: [{ name: 'get_weather', input_schema: weatherSchema }] });
+    let deltas = '';
+    ms.on('text', (t) => { deltas += t; });
+    const final = await ms.finalMessage();
+    const text = final.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+    assert.equal(text, deltas);
+    assert.ok(['max_tokens', 'end_turn', 'tool_use'].includes(final.stop_reason));
+    const OpenAI = require('openai');
+    const client = new OpenAI({ baseURL: base + '/v1', apiKey: 'unused' });
+    const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], tools, max_tokens: 6, stream: true });
+    let finish = null;
+    for await (const chunk of stream) for (const c of chunk.choices) if (c.finish_reason) finish = c.finish_reason;
+    assert.ok(['length', 'stop', 'tool_calls'].includes(finish));
   },
 
   async disconnect() {

@@ -139,6 +139,20 @@ TEST_F(ServerE2E, OfficialOpenAIAndAnthropicClients) {
   EXPECT_EQ(run_section("sdk", server), 0) << server.log();
 }
 
+// Needs the engine's constrained decoding: the forced calls go through a grammar.
+TEST_F(ServerE2E, ToolRoundTripWithTheOfficialClients) {
+  ASSERT_TRUE(fs::exists(node_modules() / "openai")) << "run scripts/fetch-fixtures.sh";
+  ServerProcess server({});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("tools", server), 0) << server.log();
+}
+
+TEST_F(ServerE2E, ToolsOfferedWithAutoAndToolMessages) {
+  ServerProcess server({});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("tools_auto", server), 0) << server.log();
+}
+
 TEST_F(ServerE2E, CapacityRefusalIs429WithRetryAfter) {
   auto config = write_config("capacity", "stream_registry:\n  max_active_streams: 1\n");
   ServerProcess server({"--config", config.string()});
