@@ -13,6 +13,9 @@
 # SUITE_FLAGS (e.g. --sweep), ENGINE_SWEEP=1 (the engine at 256 streams for each
 # scheduler.max_num_seqs in SWEEP_SEQS="64 128 256" and max_num_batched_tokens in
 # SWEEP_TOKENS="2048 8192", against the model-level end-to-end figure; table in $OUT/sweep.md).
+# STRUCTURED=1 (issue 15): the 8B model with the Llama 3 tokenizer (carry .fixtures/tokenizers/llama3,
+# made by scripts/fetch-fixtures.sh): bench_engine at STRUCTURED_STREAMS=1,32 with and without the
+# JSON Schema bench/schemas/order_lines.json, same run; and bench_grammar on this host's CPU.
 # BENCH_SERVE=1: bench_serve (issue 14) against `mlx-serving serve` on the 8B model: ShareGPT-like
 # lengths (SERVE_PROMPTS=500 at SERVE_RATES=8,32,inf) and the 512x128 shape (256 prompts at
 # once); JSON, SVG and tables in $OUT/serve_*.
@@ -35,7 +38,7 @@ nproc
 stamp "configure + build"
 test -d .deps/gpu/usr/include || { echo "missing .deps/gpu: run scripts/carry-deps.sh here and carry .deps/gpu"; exit 1; }
 cmake --preset cuda -DMLXS_DEPS_PREFIX="$PWD/.deps/gpu" > "$OUT/configure.log" 2>&1 || { tail -40 "$OUT/configure.log"; exit 1; }
-targets="mlx-serving bench_engine bench_serve"; [ "${SKIP_TESTS:-0}" = 1 ] || targets="$targets mlxs_tests"
+targets="mlx-serving bench_engine bench_serve"; [ "${STRUCTURED:-0}" = 1 ] && targets="$targets bench_grammar"; [ "${SKIP_TESTS:-0}" = 1 ] || targets="$targets mlxs_tests"
 cmake --build build/cuda -j"$(nproc)" --target $targets > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
 stamp "built"
 
@@ -102,6 +105,24 @@ if [ "${ENGINE_8B:-0}" = 1 ]; then
       ./build/cuda/bench_engine $MODEL --prompt-tokens 512 --tokens 128 --streams "${ENGINE_STREAMS:-1,32,256}" \
       2>&1 | grep -E "^\| [0-9]" | sed "s/^/| overlap_steps=$ov /" | tee -a "$OUT/engine_8b.log"
   done
+fi
+
+if [ "${STRUCTURED:-0}" = 1 ]; then
+  # A random-weight model's logits are noise: under a grammar it draws whatever the mask allows,
+  # so the schema is one that cannot end within the tokens asked (at least 40 array items).
+  stamp "structured output: constrained vs unconstrained decode on the 8B model"
+  test -f .fixtures/tokenizers/llama3/tokenizer.json || { echo "missing .fixtures/tokenizers/llama3 (carry it)"; exit 1; }
+  SMODEL=/tmp/llama8b_tok
+  mkdir -p $SMODEL && ln -sf $MODEL/model.safetensors $MODEL/config.json $SMODEL/ && cp .fixtures/tokenizers/llama3/tokenizer*.json $SMODEL/
+  for round in 1 2; do
+    for mode in plain schema; do
+      flags=""; [ $mode = schema ] && flags="--schema bench/schemas/order_lines.json"
+      MLXS_SCHEDULER_MAX_NUM_SEQS=256 timeout 200 ./build/cuda/bench_engine $SMODEL --tokens 128 \
+        --streams "${STRUCTURED_STREAMS:-1,32}" $flags 2>&1 | grep -E "^\| [0-9]" | sed "s/^/| round $round | $mode /" | tee -a "$OUT/structured.log"
+    done
+  done
+  stamp "bench_grammar (this host's CPU)"
+  timeout 240 ./build/cuda/bench_grammar .fixtures/tokenizers/llama3 2>&1 | tee "$OUT/bench_grammar.log" | tail -30
 fi
 
 if [ "${ENGINE_SWEEP:-0}" = 1 ]; then

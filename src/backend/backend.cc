@@ -1,6 +1,7 @@
 // Default implementations of the Backend interface's optional parts.
 #include "backend/backend.h"
 
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -18,6 +19,23 @@ void Backend::resolve_placeholders(Tensor& ids, const Tensor& prev) {
     id = from[size_t(-int64_t(id) - 1)];
   }
   upload(host.data(), host.size() * sizeof(int32_t), ids.data);
+}
+
+void Backend::mask_logits(Tensor& logits, const Tensor& masks) {
+  const size_t R = size_t(logits.rows), V = size_t(logits.cols), W = size_t(masks.cols);
+  MLXS_CHECK(size_t(masks.rows) >= R && W >= (V + 31) / 32);
+  std::vector<float> host(logits.numel());
+  std::vector<uint32_t> bits(size_t(masks.numel()));
+  download(logits.data, logits.nbytes(), host.data());
+  download(masks.data, masks.nbytes(), bits.data());
+  for (size_t r = 0; r < R; ++r) {
+    for (size_t v = 0; v < V; ++v) {
+      if (!(bits[r * W + v / 32] >> (v % 32) & 1u)) {
+        host[r * V + v] = -std::numeric_limits<float>::infinity();
+      }
+    }
+  }
+  upload(host.data(), host.size() * sizeof(float), logits.data);
 }
 
 void Backend::argmax_rows(const Tensor& x, Tensor& out) {

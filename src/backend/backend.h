@@ -158,6 +158,10 @@ class Backend {
   // step can take the tokens a previous step sampled before they reach the host. ids int32
   // [T, 1]; prev int32 [>= every referenced row]. The default goes through the host.
   virtual void resolve_placeholders(Tensor& ids, const Tensor& prev);
+  // Constrained decoding: logits[r, v] = -infinity where bit (v % 32) of masks[r, v / 32] is 0.
+  // logits [R, V] f32, masks [R, (V + 31) / 32] int32 (uint32 words), both device. The default
+  // goes through the host.
+  virtual void mask_logits(Tensor& logits, const Tensor& masks);
   // out[r] = argmax of row r of x [R, V] f32 (lowest index on ties); out device int32 [R, 1].
   // The default downloads x and computes on the host.
   virtual void argmax_rows(const Tensor& x, Tensor& out);

@@ -64,7 +64,7 @@ class StructuredOutputTest : public ::testing::Test {
     GeneratorParams p;
     p.model = "default";
     p.prompt = "Here is the record as JSON:";
-    p.max_tokens = 200;
+    p.max_tokens = 160;
     p.temperature = temperature;
     p.seed = seed;
     p.structured = std::move(s);

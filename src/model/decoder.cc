@@ -196,6 +196,7 @@ void Model::ensure_scratch(int64_t T, int64_t R) {
   s_.logit_rows = make(DType::kI32, 1, R);
   s_.next = make(DType::kI32, R, 1);
   s_.sampled = make(DType::kI32, 2, R);
+  s_.masks = make(DType::kI32, R, (int64_t(c.vocab_size) + 31) / 32);
   s_.residual = make(DType::kF32, T, c.hidden_size);
   s_.normed = make(DType::kF32, T, c.hidden_size);
   s_.qkv = make(DType::kF32, T, q + 2 * kv);
@@ -374,14 +375,20 @@ Status Model::warm_up(KvCache& cache, int max_batch, int max_blocks_per_seq,
 
 Status Model::begin_step(StepKind kind, std::span<const int32_t> tokens,
                          const AttentionBatch& batch, std::span<const int32_t> logit_rows,
-                         KvCache& cache, const SampleBatch* sampling) {
+                         KvCache& cache, const SampleBatch* sampling, bool masked) {
   const int64_t R = int64_t(logit_rows.size());
   if (in_flight_.size() >= kMaxStepsInFlight) {
     return error(ErrorCode::kInternalError, "begin_step: two steps are already in flight");
   }
-  if (!in_flight_.empty() && in_flight_.back().kind == StepKind::kLogits) {
-    // Its logits stay in the step buffers until end_step() copies them out.
-    return error(ErrorCode::kInternalError, "begin_step: a logits step must end first");
+  if (!in_flight_.empty() &&
+      (in_flight_.back().kind == StepKind::kLogits || in_flight_.back().awaiting_draw)) {
+    // Its logits stay in the step buffers until end_step() copies them out or draw_masked()
+    // draws from them.
+    return error(ErrorCode::kInternalError,
+                 "begin_step: a logits step must end, and a masked one be drawn, first");
+  }
+  if (masked && kind == StepKind::kLogits) {
+    return error(ErrorCode::kInternalError, "begin_step: a logits step takes no masks");
   }
   if (kind == StepKind::kSampled && (!sampling || sampling->num_rows() != R)) {
     return error(ErrorCode::kInternalError,
@@ -397,12 +404,45 @@ Status Model::begin_step(StepKind kind, std::span<const int32_t> tokens,
     // R * V floats: too large for an asynchronous landing buffer, copied at end_step().
     return {};
   }
-  if (kind == StepKind::kGreedy) {
+  if (masked) {
+    f.awaiting_draw = true;
+    return {};
+  }
+  draw(f, sampling);
+  return {};
+}
+
+Status Model::draw_masked(std::span<const uint32_t> masks, const SampleBatch* sampling) {
+  if (in_flight_.empty() || !in_flight_.back().awaiting_draw) {
+    return error(ErrorCode::kInternalError, "draw_masked: the last begun step is not masked");
+  }
+  InFlight& f = in_flight_.back();
+  const int64_t R = f.rows, W = s_.masks.cols;
+  if (masks.size() != size_t(R * W)) {
+    return error(ErrorCode::kInternalError, "draw_masked: " + std::to_string(masks.size()) +
+                                                " mask words for " + std::to_string(R) +
+                                                " rows of " + std::to_string(W));
+  }
+  if (f.kind == StepKind::kSampled && (!sampling || sampling->num_rows() != R)) {
+    return error(ErrorCode::kInternalError, "draw_masked: sampling rows do not match");
+  }
+  Tensor rows = s_.masks.slice_rows(0, R);
+  backend_.upload(masks.data(), masks.size() * sizeof(uint32_t), rows.data);
+  Tensor logits = s_.logits.slice_rows(0, R);
+  backend_.mask_logits(logits, rows);
+  f.awaiting_draw = false;
+  draw(f, sampling);
+  return {};
+}
+
+void Model::draw(InFlight& f, const SampleBatch* sampling) {
+  const int64_t R = f.rows;
+  if (f.kind == StepKind::kGreedy) {
     last_ids_ = {s_.next.data, DType::kI32, R, 1};
     backend_.argmax_rows(s_.logits.slice_rows(0, R), last_ids_);
     f.ids.resize(size_t(R));
     f.ticket = backend_.download_async(last_ids_.data, size_t(R) * 4, f.ids.data());
-    return {};
+    return;
   }
   // One buffer [2, R] so one copy brings ids and logprobs back.
   last_ids_ = {s_.sampled.data, DType::kI32, R, 1};
@@ -410,12 +450,14 @@ Status Model::begin_step(StepKind kind, std::span<const int32_t> tokens,
   backend_.sample_rows(s_.logits.slice_rows(0, R), *sampling, last_ids_, lps);
   f.ids.resize(size_t(2 * R));
   f.ticket = backend_.download_async(s_.sampled.data, size_t(2 * R) * 4, f.ids.data());
-  return {};
 }
 
 Status Model::end_step(std::vector<int32_t>* next, std::vector<float>* logprobs,
                        std::vector<float>* logits) {
   if (in_flight_.empty()) return error(ErrorCode::kInternalError, "end_step: no step in flight");
+  if (in_flight_.front().awaiting_draw) {
+    return error(ErrorCode::kInternalError, "end_step: a masked step was never drawn");
+  }
   const InFlight f = std::move(in_flight_.front());
   in_flight_.pop_front();
   if (in_flight_.empty()) last_ids_ = {};  // placeholders only name the step in flight

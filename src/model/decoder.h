@@ -74,9 +74,17 @@ class Model {
   // (a negative token id) names. The engine's side of the protocol is runtime/step_pipeline.h.
   static constexpr int32_t placeholder(size_t row) { return -int32_t(row) - 1; }
   static constexpr size_t placeholder_row(int32_t token) { return size_t(-int64_t(token) - 1); }
+  //
+  // Constrained decoding: with `masked`, a greedy or sampled step queues its forward only, and
+  // its draw waits for draw_masked(), which the caller calls once it has filled the rows'
+  // token masks (the host computes them while the backend runs the forward).
   Status begin_step(StepKind kind, std::span<const int32_t> tokens, const AttentionBatch& batch,
                     std::span<const int32_t> logit_rows, KvCache& cache,
-                    const SampleBatch* sampling);
+                    const SampleBatch* sampling, bool masked = false);
+  // Applies `masks` [R, W] (bit v % 32 of word v / 32 of a row: token v allowed; W = (V + 31) /
+  // 32) to the logits of the last begun step, which must be masked and not yet drawn, then
+  // queues its draw as begin_step() would have (`sampling` as there).
+  Status draw_masked(std::span<const uint32_t> masks, const SampleBatch* sampling);
   Status end_step(std::vector<int32_t>* next, std::vector<float>* logprobs,
                   std::vector<float>* logits);
 
@@ -112,9 +120,12 @@ class Model {
   struct InFlight {
     StepKind kind = StepKind::kGreedy;
     int64_t rows = 0;
-    std::vector<int32_t> ids;  // greedy: [R]; sampled: [2R] (ids, then logprob bits)
-    uint64_t ticket = 0;       // of the download into `ids`
+    std::vector<int32_t> ids;    // greedy: [R]; sampled: [2R] (ids, then logprob bits)
+    uint64_t ticket = 0;         // of the download into `ids`
+    bool awaiting_draw = false;  // masked: the forward is queued, the draw is not
   };
+  // Queues the draw of step `f` (greedy or sampled) from s_.logits and the download of its ids.
+  void draw(InFlight& f, const SampleBatch* sampling);
   std::deque<InFlight> in_flight_;  // oldest first; a deque keeps `ids` in place
   // The device ids [R, 1] the last begun step samples (placeholders point here); null when that
   // step was a logits step or has ended.
@@ -138,6 +149,7 @@ class Model {
     int64_t tokens = 0, rows = 0;
     Tensor ids, positions, logit_rows, next;  // int32
     Tensor sampled;  // [2, R] int32: sample_rows() tokens, then logprobs (f32 bits)
+    Tensor masks;    // [R, (V + 31) / 32] int32: draw_masked()'s token masks
     Tensor x, residual, normed, qkv, q, k, v, attn, proj, gate_up, act, gathered, logits;
   } s_;
   std::vector<Tensor> scratch_owned_;

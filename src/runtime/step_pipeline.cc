@@ -1,17 +1,19 @@
 #include "runtime/step_pipeline.h"
 
+#include <algorithm>
+
 #include "runtime/step_batch.h"
 #include "util/check.h"
 
 namespace mlxs {
 namespace {
 
-// Greedy with nothing that needs the logits on the host (no logprobs, penalties or mask).
+// Greedy with nothing that needs the logits on the host or a draw of its own (no logprobs or
+// penalties; a token mask is applied on the backend before the argmax).
 bool is_plain_greedy(const Request& r) {
   const SamplingParams& p = r.sampling;
   return (p.temperature <= 0.0f || p.top_k == 1) && !r.logprobs && p.top_logprobs == 0 &&
-         p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
-         p.frequency_penalty == 0.0f && !r.constraint;
+         p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f;
 }
 
 // Penalties read the tokens generated so far, on the host.
@@ -59,19 +61,22 @@ StepPlan StepPipeline::plan(sched::SchedulerOutput out) const {
     // The index of the token this row draws: every output so far, placeholders included.
     plan.rows.push_back({i, uint64_t(scheduler_.find(seq.id)->num_output_tokens())});
     all_greedy = all_greedy && is_plain_greedy(*r);
-    any_on_host = any_on_host || r->sampling.top_logprobs > 0 || r->constraint;
+    any_on_host = any_on_host || r->sampling.top_logprobs > 0;
+    plan.constrained = plan.constrained || r->constraint != nullptr;
     plan.needs_history = plan.needs_history || needs_history(r->sampling);
   }
-  // Plain greedy rows take their argmax on the backend, and other rows are sampled there: only
-  // ids (and logprobs) cross to the host. Alternatives and masks need the logits.
+  // Plain greedy rows take their argmax on the backend, and other rows are sampled there, after
+  // their token masks if any: only ids (and logprobs) cross to the host. Alternatives need the
+  // logits (and masks are then applied on the host).
   plan.kind = all_greedy ? StepKind::kGreedy : any_on_host ? StepKind::kLogits : StepKind::kSampled;
   plan.out = std::move(out);
   return plan;
 }
 
 bool StepPipeline::overlaps(const StepPlan& plan) const {
+  // A constrained row's mask needs the token the step in flight draws for it.
   return overlap_steps_ && in_flight_ && in_flight_->kind != StepKind::kLogits &&
-         !plan.needs_history;
+         !plan.needs_history && !plan.constrained;
 }
 
 std::vector<EndedStep> StepPipeline::advance(StepPlan plan) {
@@ -113,27 +118,38 @@ Status StepPipeline::begin(StepPlan& plan) {
       sampling.add_row(r.sampling, r.history, row.draw_index);
     }
   }
+  const bool masked_draw = plan.constrained && plan.kind != StepKind::kLogits;
   MLXS_RETURN_IF_ERROR(model_.begin_step(plan.kind, batch.token_ids, batch.attention,
-                                         batch.sample_rows, cache_, &sampling));
-  fill_masks(plan);  // on the host, while the device computes the logits
-  return {};
+                                         batch.sample_rows, cache_, &sampling, masked_draw));
+  if (!plan.constrained) return {};
+  fill_masks(plan);             // on the host, while the device computes the logits
+  if (!masked_draw) return {};  // applied on the host when the logits come
+  return model_.draw_masked(plan.masks, &sampling);
 }
 
+// Row k's mask is masks[k * W, + W): its constraint's allowed tokens, or every token for an
+// unconstrained row. A constraint that allows nothing fails its row (mask_failed): its mask is
+// then opened so the draw has a token, which end() discards.
 void StepPipeline::fill_masks(StepPlan& plan) const {
   const size_t W = bitmask_words(size_t(model_.config().vocab_size)), R = plan.rows.size();
-  std::vector<TokenConstraint*> constraints;
-  plan.mask_index.assign(R, -1);
+  plan.masks.assign(R * W, ~0u);
+  plan.mask_failed.assign(R, 0);
+  std::vector<TokenConstraint*> constraints(R, nullptr);
   for (size_t k = 0; k < R; ++k) {
     const Request* r = requests_(plan.out.seqs[size_t(plan.rows[k].seq)].id);
-    if (r == nullptr || !r->constraint) continue;
-    plan.mask_index[k] = int(constraints.size());
-    constraints.push_back(r->constraint.get());
+    if (r != nullptr) constraints[k] = r->constraint.get();
   }
-  plan.masks.assign(constraints.size() * W, 0u);
   // Each constraint is its own sequence's: rows are independent.
-#pragma omp parallel for if (constraints.size() > 1)
-  for (size_t m = 0; m < constraints.size(); ++m) {
-    constraints[m]->fill_allowed(std::span<uint32_t>(plan.masks).subspan(m * W, W));
+#pragma omp parallel for if (R > 1)
+  for (size_t k = 0; k < R; ++k) {
+    if (!constraints[k]) continue;
+    std::span<uint32_t> words = std::span<uint32_t>(plan.masks).subspan(k * W, W);
+    std::fill(words.begin(), words.end(), 0u);
+    constraints[k]->fill_allowed(words);
+    if (std::all_of(words.begin(), words.end(), [](uint32_t w) { return w == 0; })) {
+      plan.mask_failed[k] = 1;
+      std::fill(words.begin(), words.end(), ~0u);
+    }
   }
 }
 
@@ -156,14 +172,13 @@ std::optional<EndedStep> StepPipeline::end() {
       if (f.plan.kind == StepKind::kSampled) f.sampled[k].logprob = logprobs[k];
     }
   }
+  if (f.plan.constrained) accept_constrained(f);
   resolve_in_scheduler(f);
   return f;
 }
 
 // Rows of requests that ended meanwhile (a stop string, a cancel) are skipped (token -1).
-// Masks are applied first; then the rows are sampled in parallel (sample() is a pure function)
-// and each constraint takes its row's token. A row whose constraint fails gets an error of its
-// own.
+// Masks are applied first; then the rows are sampled in parallel (sample() is a pure function).
 void StepPipeline::sample_on_host(EndedStep& f, std::span<float> logits) const {
   const size_t V = size_t(model_.config().vocab_size), R = f.plan.rows.size();
   const size_t W = bitmask_words(V);
@@ -171,31 +186,45 @@ void StepPipeline::sample_on_host(EndedStep& f, std::span<float> logits) const {
   for (size_t k = 0; k < R; ++k) {
     req[k] = requests_(f.plan.out.seqs[size_t(f.plan.rows[k].seq)].id);
   }
-  std::vector<Status> errors(R);
 #pragma omp parallel for if (R > 4)
   for (size_t k = 0; k < R; ++k) {
     if (!req[k]) continue;
     const Request& r = *req[k];
     std::span<float> row = logits.subspan(k * V, V);
-    const int m = k < f.plan.mask_index.size() ? f.plan.mask_index[k] : -1;
-    if (r.constraint && m < 0) {  // constrained after the step began: cannot happen
-      errors[k] = error(ErrorCode::kInternalError, "a constrained row without its mask");
-    } else if (m >= 0) {
-      errors[k] = apply_token_bitmask(
-          std::span<const uint32_t>(f.plan.masks).subspan(size_t(m) * W, W), row);
+    if (f.plan.constrained) {
+      (void)apply_token_bitmask(std::span<const uint32_t>(f.plan.masks).subspan(k * W, W), row);
     }
-    if (!errors[k].ok()) continue;
     f.sampled[k] = sample(row, r.sampling, r.history, f.plan.rows[k].draw_index);
-    if (r.constraint && !r.constraint->accept(f.sampled[k].token)) {
-      errors[k] = error(ErrorCode::kInternalError, "the constraint refused token " +
-                                                       std::to_string(f.sampled[k].token) +
-                                                       ", which its mask allowed");
+  }
+}
+
+// Each constraint takes its row's token; a row whose constraint allowed nothing or refuses the
+// token gets an error of its own (and token 0: any valid id, as a plan made before this step
+// ended may still compute the sequence once, dropped, reading it in place of its placeholder).
+void StepPipeline::accept_constrained(EndedStep& f) const {
+  const size_t R = f.plan.rows.size();
+  std::vector<Status> errors(R);
+  std::vector<TokenConstraint*> constraints(R, nullptr);
+  for (size_t k = 0; k < R; ++k) {
+    const Request* r = requests_(f.plan.out.seqs[size_t(f.plan.rows[k].seq)].id);
+    if (r != nullptr) constraints[k] = r->constraint.get();
+  }
+#pragma omp parallel for if (R > 4)
+  for (size_t k = 0; k < R; ++k) {
+    if (!constraints[k]) continue;
+    const int32_t token = f.sampled[k].token;
+    if (k < f.plan.mask_failed.size() && f.plan.mask_failed[k]) {
+      errors[k] = error(ErrorCode::kInternalError, "the token mask allows none of the " +
+                                                       std::to_string(model_.config().vocab_size) +
+                                                       " tokens of the vocabulary");
+    } else if (!constraints[k]->accept(token)) {
+      errors[k] =
+          error(ErrorCode::kInternalError, "the constraint refused token " + std::to_string(token) +
+                                               ", which its mask allowed");
     }
   }
   for (size_t k = 0; k < R; ++k) {
     if (errors[k].ok()) continue;
-    // Any valid id: a plan made before this step ended may still compute the sequence once
-    // (dropped), reading this token in place of its placeholder.
     f.sampled[k].token = 0;
     f.row_errors.resize(R);
     f.row_errors[k] = std::move(errors[k]);

@@ -95,11 +95,12 @@ class StepPipeline {
  private:
   bool overlaps(const StepPlan& plan) const;
   Status begin(StepPlan& plan);
-  // Fills plan.masks for the rows whose request has a constraint (protocol step 2).
+  // Fills plan.masks (protocol step 2).
   void fill_masks(StepPlan& plan) const;
-  // Samples the logits rows of `f` on the host, each after its row's token mask, and tells each
-  // constraint the token drawn.
+  // Samples the logits rows of `f` on the host, each after its row's token mask.
   void sample_on_host(EndedStep& f, std::span<float> logits) const;
+  // Tells each constraint of `f` the token its row drew.
+  void accept_constrained(EndedStep& f) const;
   void resolve_in_scheduler(EndedStep& f);
 
   Model& model_;

@@ -178,21 +178,48 @@ TEST_F(StepPipelineTest, AStopTokenEndsTheSequenceWithTheSchedulersVerdict) {
   EXPECT_EQ(scheduler_->block_pool().num_used(), 0);
 }
 
-TEST_F(StepPipelineTest, AConstrainedRowIsSampledOnTheHostWithinItsMask) {
-  Request& r = add(1, 5, 5);
-  r.sampling.temperature = 1.0f;
-  r.sampling.seed = 3;
-  int num_accepted = 0;
-  r.constraint =
-      std::make_unique<ListConstraint>(std::vector<int32_t>{17, 40}, 100, -1, &num_accepted);
-  add(2, 6, 5);  // unconstrained, in the same steps
+// Masks are applied on the backend before its draw (sampled and greedy rows), or on the host
+// when the step brings its logits there (top_logprobs); each way, every token drawn is allowed
+// and told to the constraint, and the unconstrained request beside it is unaffected.
+TEST_F(StepPipelineTest, AConstrainedRowIsDrawnWithinItsMaskOnTheBackendOrTheHost) {
+  for (int top_logprobs : {0, 2}) {
+    for (float temperature : {1.0f, 0.0f}) {
+      SetUp();
+      Request& r = add(1, 5, 5);
+      r.sampling.temperature = temperature;
+      r.sampling.seed = 3;
+      r.sampling.top_logprobs = top_logprobs;
+      int num_accepted = 0;
+      r.constraint =
+          std::make_unique<ListConstraint>(std::vector<int32_t>{17, 40}, 100, -1, &num_accepted);
+      add(2, 6, 5);  // unconstrained, greedy, in the same steps
+      StepPipeline p = pipeline(true);
+      Generated g = run(p);
+      ASSERT_EQ(g.tokens.at(1).size(), 5u);
+      for (int32_t t : g.tokens.at(1)) EXPECT_TRUE(t == 17 || t == 40) << t;
+      EXPECT_EQ(num_accepted, 5);  // told every token drawn
+      EXPECT_EQ(g.tokens.at(2).size(), 5u);
+      const StepKind want = top_logprobs > 0  ? StepKind::kLogits
+                            : temperature > 0 ? StepKind::kSampled
+                                              : StepKind::kGreedy;
+      for (StepKind k : g.kinds) EXPECT_EQ(k, want);
+    }
+  }
+}
+
+// The unconstrained request's tokens are those of its run alone: the masks touch only their rows.
+TEST_F(StepPipelineTest, MasksLeaveTheOtherRowsAlone) {
+  add(2, 6, 6);
+  StepPipeline alone = pipeline(true);
+  const std::vector<int32_t> want = run(alone).tokens.at(2);
+  SetUp();
+  Request& r = add(1, 5, 6);
+  r.constraint = std::make_unique<ListConstraint>(std::vector<int32_t>{9}, 100);
+  add(2, 6, 6);
   StepPipeline p = pipeline(true);
   Generated g = run(p);
-  ASSERT_EQ(g.tokens.at(1).size(), 5u);
-  for (int32_t t : g.tokens.at(1)) EXPECT_TRUE(t == 17 || t == 40) << t;
-  EXPECT_EQ(num_accepted, 5);  // told every token drawn
-  EXPECT_EQ(g.tokens.at(2).size(), 5u);
-  for (StepKind k : g.kinds) EXPECT_EQ(k, StepKind::kLogits);
+  EXPECT_EQ(g.tokens.at(2), want);
+  EXPECT_EQ(g.tokens.at(1), std::vector<int32_t>(6, 9));
 }
 
 TEST_F(StepPipelineTest, ACompleteConstraintEndsItsSequenceWithReasonStop) {

@@ -28,12 +28,14 @@ struct StepPlan {
   // A row's penalties read its sequence's tokens so far on the host, so the step before this
   // one must have ended (its tokens accounted) before this one is begun.
   bool needs_history = false;
-  // Constrained rows: row k's bitmask of allowed tokens is masks[mask_index[k] * W, + W) (W =
-  // bitmask_words(V)), filled on the host while the device computes the step; -1 = none. A
-  // constrained row makes the step kLogits, which never overlaps the next: every token before
-  // the mask is accepted by its constraint when the mask is filled.
-  std::vector<int> mask_index;  // R
-  std::vector<uint32_t> masks;
+  // Some row's request has a constraint: then masks[k * W, + W) is row k's bitmask of allowed
+  // tokens (W = bitmask_words(V); all ones for an unconstrained row), filled on the host while
+  // the device computes the step, and applied before the draw (on the backend, or on the host
+  // for a kLogits step). Such a step never overlaps the one before it: every token before the
+  // mask is accepted by its constraint when the mask is filled.
+  bool constrained = false;
+  std::vector<uint32_t> masks;       // R * W
+  std::vector<uint8_t> mask_failed;  // R: the constraint allowed nothing (its row fails)
 };
 
 }  // namespace mlxs

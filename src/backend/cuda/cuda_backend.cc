@@ -119,6 +119,10 @@ class CudaBackend final : public Backend {
   void resolve_placeholders(Tensor& ids, const Tensor& prev) override {
     cuda::resolve_placeholders(ids.as<int32_t>(), ids.numel(), prev.as<int32_t>(), stream_);
   }
+  void mask_logits(Tensor& logits, const Tensor& masks) override {
+    cuda::mask_logits(logits.as<float>(), logits.rows, logits.cols,
+                      reinterpret_cast<const uint32_t*>(masks.data), masks.cols, stream_);
+  }
   void argmax_rows(const Tensor& x, Tensor& out) override {
     cuda::argmax_rows(x.as<float>(), x.rows, x.cols, out.as<int32_t>(), stream_);
   }

@@ -65,6 +65,9 @@ void split_to_half(const float* x, int64_t n, DType dt, void* hi, void* lo, Stre
 void add_bias(float* out, int64_t rows, int64_t N, const float* bias, Stream& stream);
 // ids[i] < 0 becomes prev[-ids[i] - 1] (Backend::resolve_placeholders), n ids.
 void resolve_placeholders(int32_t* ids, int64_t n, const int32_t* prev, Stream& stream);
+// logits[r, v] = -inf where bit v % 32 of masks[r * W + v / 32] is 0 (Backend::mask_logits).
+void mask_logits(float* logits, int64_t R, int64_t V, const uint32_t* masks, int64_t W,
+                 Stream& stream);
 // out[r] = argmax of row r of x [R, V] (lowest index on ties).
 void argmax_rows(const float* x, int64_t R, int64_t V, int32_t* out, Stream& stream);
 

@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cfloat>
 
 #include "backend/cuda/cuda_check.h"
@@ -71,6 +72,19 @@ __global__ void resolve_placeholders_kernel(int32_t* ids, int64_t n, const int32
   pdl_wait();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n && ids[i] < 0) ids[i] = prev[-int64_t(ids[i]) - 1];
+}
+
+// Constrained decoding: a forbidden token's logit becomes -inf. Grid (chunks of V, R).
+__global__ void mask_logits_kernel(float* logits, int64_t V, const uint32_t* masks, int64_t W) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int64_t r = blockIdx.y;
+  const uint32_t* row_mask = masks + r * W;
+  float* row = logits + r * V;
+  for (int64_t v = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; v < V;
+       v += int64_t(gridDim.x) * blockDim.x) {
+    if (!(row_mask[v >> 5] >> (v & 31) & 1u)) row[v] = -INFINITY;
+  }
 }
 
 // One block per row; `residual` non-null means residual += x first (x then is the addend).
@@ -388,6 +402,14 @@ int row_threads(int64_t cols) {
 void embedding(const int32_t* ids, int64_t T, const void* table, DType dt, int64_t D, float* out,
                Stream& stream) {
   launch(embedding_kernel, unsigned(T), row_threads(D), 0, stream, ids, table, dt, D, out);
+  MLXS_CUDA_LAUNCHED(stream);
+}
+
+void mask_logits(float* logits, int64_t R, int64_t V, const uint32_t* masks, int64_t W,
+                 Stream& stream) {
+  if (R == 0) return;
+  const unsigned chunks = unsigned(std::min<int64_t>((V + 255) / 256, 64));
+  launch(mask_logits_kernel, dim3(chunks, unsigned(R)), 256, 0, stream, logits, V, masks, W);
   MLXS_CUDA_LAUNCHED(stream);
 }
 
