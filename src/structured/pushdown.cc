@@ -14,8 +14,8 @@ constexpr uint8_t kAlive = 1, kCanEnd = 2, kNeedsContext = 4;
 constexpr size_t kMaxDenseSets = 4096;
 // walk_trie tries survives_plain() on subtrees of at least this many nodes.
 constexpr uint32_t kMinPlainSubtree = 4;
-// survives_plain()'s memo is dropped when it grows past this.
-constexpr size_t kMaxPlainMemo = size_t{1} << 20;
+// survives_plain()'s memo is dropped when it grows past this (a few MB at most per matcher).
+constexpr size_t kMaxPlainMemo = size_t{1} << 16;
 
 uint64_t key_of(int32_t pos, int32_t parent) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(parent);
