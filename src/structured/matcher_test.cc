@@ -220,5 +220,30 @@ TEST(Matcher, MatchersOfOneGrammarShareTheMaskCacheAcrossThreads) {
   EXPECT_FALSE(allowed(results[0][0], 256));  // not before it
 }
 
+// walk_trie takes a subtree of plain bytes whole when the state survives any plain bytes for the
+// subtree's height (Pushdown::survives_plain): a bounded string must still refuse tokens longer
+// than what is left of it (`zzzzz` after two characters of six), a class without some plain
+// bytes refuses them (`C`), and `"` below a node keeps its subtree from being taken whole. Every
+// token's bit is checked against feeding its bytes.
+TEST(Matcher, PlainSubtreesAreTakenWholeOnlyWhereEveryPathSurvives) {
+  TestVocab v =
+      make_vocab({"ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "abcdefgh", "abCDEF", "ab\"",
+                  "ab\",", "b cd", "b cde", "b cdef", "b c d e", "zzzz", "zzzzz"});
+  for (const char* item :
+       {R"(item ::= "\"" [^"\\]{0,6} "\"")", R"(item ::= "\"" [a-z ]{0,6} "\"")"}) {
+    auto g = grammar(std::string("root ::= \"[\" item (\",\" item)* \"]\"\n") + item);
+    for (std::string text :
+         {"[\"", "[\"a", "[\"ab", "[\"abc", "[\"abcde", "[\"abcdef", "[\"x\",\"zz"}) {
+      auto m = Matcher::create(g, v.vocab);
+      ASSERT_TRUE(m->accept_bytes(text)) << text;
+      std::vector<uint32_t> mask = mask_of(*m, v);
+      for (int32_t id = 0; id < v.eos; ++id) {
+        EXPECT_EQ(allowed(mask, id), is_prefix(g, text + v.bytes[id]))
+            << item << ": after " << text << ", token " << v.bytes[id];
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mlxs::structured

@@ -12,6 +12,10 @@ constexpr size_t kMaxTransitions = size_t{1} << 22;
 constexpr uint8_t kAlive = 1, kCanEnd = 2, kNeedsContext = 4;
 // Sets with a dense row of transitions (1 KiB each, so at most 4 MiB per matcher).
 constexpr size_t kMaxDenseSets = 4096;
+// walk_trie tries survives_plain() on subtrees of at least this many nodes.
+constexpr uint32_t kMinPlainSubtree = 4;
+// survives_plain()'s memo is dropped when it grows past this (a few MB at most per matcher).
+constexpr size_t kMaxPlainMemo = size_t{1} << 16;
 
 uint64_t key_of(int32_t pos, int32_t parent) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(parent);
@@ -87,14 +91,12 @@ int32_t Pushdown::intern_set(StackSet s) {
 }
 
 int32_t Pushdown::step(int32_t set, uint8_t b) {
+  size_t slot = static_cast<size_t>(set) * 256 + b;
   bool dense = static_cast<size_t>(set) < kMaxDenseSets;
   uint64_t key = (static_cast<uint64_t>(set) << 8) | b;
   if (dense) {
-    if (static_cast<size_t>(set) < dense_.size() && !dense_[set].empty() && dense_[set][b] >= 0) {
-      return dense_[set][b];
-    }
-    if (static_cast<size_t>(set) >= dense_.size()) dense_.resize(set + 1);
-    if (dense_[set].empty()) dense_[set].assign(256, -1);
+    if (slot < dense_.size() && dense_[slot] >= 0) return dense_[slot];
+    if (slot >= dense_.size()) dense_.resize((static_cast<size_t>(set) + 1) * 256, -1);
   } else {
     int32_t next = transitions_.find(key);
     if (next >= 0) return next;
@@ -104,11 +106,30 @@ int32_t Pushdown::step(int32_t set, uint8_t b) {
   advance(sets_[set], b, out);
   int32_t next = intern_set(std::move(out));
   if (dense) {
-    dense_[set][b] = next;
+    dense_[slot] = next;
   } else {
     transitions_.insert(key, next);
   }
   return next;
+}
+
+bool Pushdown::survives_plain(int32_t set, int height) {
+  if (height <= 0) return true;
+  uint64_t key = (static_cast<uint64_t>(set) << 8) | static_cast<uint64_t>(height);
+  int32_t known = plain_memo_.find(key);
+  if (known >= 0) return known == 1;
+  bool ok = true;
+  int32_t last = -1;  // most plain bytes lead to one set: check it once
+  for (int b = 0x20; b <= 0x7E && ok; ++b) {
+    if (!is_plain_byte(static_cast<uint8_t>(b))) continue;
+    int32_t n = next(set, static_cast<uint8_t>(b));
+    if (n == last) continue;
+    ok = (set_flags_[n] & (kAlive | kNeedsContext)) == kAlive && survives_plain(n, height - 1);
+    last = n;
+  }
+  if (plain_memo_.size() > kMaxPlainMemo) plain_memo_.clear();
+  plain_memo_.insert(key, ok ? 1 : 0);
+  return ok;
 }
 
 bool Pushdown::visit(int32_t pos, int32_t parent) {
@@ -220,28 +241,51 @@ void Pushdown::walk_trie(const TokenTrie& trie, const StackSet& state, uint32_t 
   if (uncertain_at_.size() < levels_.size()) uncertain_at_.resize(levels_.size(), 0);
   levels_[base] = intern_set(state);
   uncertain_at_[base] = 0;
+  // The trie's arrays and the memo's dense rows read directly: this loop visits most of the
+  // trie's nodes on a cold mask.
+  const uint8_t* bytes = trie.byte.data();
+  const uint16_t* depths = trie.depth.data();
+  const uint32_t* subtree_end = trie.subtree_end.data();
+  const uint32_t* first_token = trie.first_token.data();
+  const int32_t* token_ids = trie.token_ids.data();
+  const uint8_t* plain_height = trie.plain_height.data();
+  int32_t* levels = levels_.data();
+  char* uncertain_at = uncertain_at_.data();
   for (uint32_t i = begin; i < end;) {
-    size_t d = trie.depth[i];
+    size_t d = depths[i];
     if (d >= levels_.size()) {
       levels_.resize(d * 2);
       uncertain_at_.resize(d * 2, 0);
+      levels = levels_.data();
+      uncertain_at = uncertain_at_.data();
     }
-    int32_t id = step(levels_[d - 1], trie.byte[i]);
-    levels_[d] = id;
+    int32_t id = next(levels[d - 1], bytes[i]);
+    levels[d] = id;
     uint8_t flags = set_flags_[id];
     if (flags & kNeedsContext) {
-      if (!uncertain_at_[d - 1] && context_nodes != nullptr) context_nodes->push_back(i);
-      uncertain_at_[d] = 1;
+      if (!uncertain_at[d - 1] && context_nodes != nullptr) context_nodes->push_back(i);
+      uncertain_at[d] = 1;
     } else {
-      uncertain_at_[d] = uncertain_at_[d - 1];
+      uncertain_at[d] = uncertain_at[d - 1];
+    }
+    // A plain subtree (most of a vocabulary's ASCII words) that the set survives whole: its
+    // tokens at once, without a step per node.
+    uint32_t last = i + 1;
+    if ((flags & (kAlive | kNeedsContext)) == kAlive && subtree_end[i] - i >= kMinPlainSubtree &&
+        plain_height[i] > 0 && survives_plain(id, plain_height[i])) {
+      last = subtree_end[i];
     }
     if (flags != 0) {  // alive, or the token may end here
-      for (uint32_t t = trie.first_token[i]; t < trie.first_token[i + 1]; ++t) {
-        int32_t token = trie.token_ids[t];
+      for (uint32_t t = first_token[i]; t < first_token[last]; ++t) {
+        int32_t token = token_ids[t];
         words[token / 32] |= 1u << (token % 32);
       }
     }
-    i = (flags & kAlive) ? i + 1 : trie.subtree_end[i];
+    if (last != i + 1) {
+      i = last;
+    } else {
+      i = (flags & kAlive) ? i + 1 : subtree_end[i];
+    }
   }
 }
 

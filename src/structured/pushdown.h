@@ -104,6 +104,16 @@ class Pushdown {
                  std::span<uint32_t> words, std::vector<uint32_t>* context_nodes);
 
  private:
+  // The set after byte `b`: the dense row's entry when known, else step().
+  int32_t next(int32_t set, uint8_t b) {
+    size_t slot = static_cast<size_t>(set) * 256 + b;
+    int32_t id = slot < dense_.size() ? dense_[slot] : -1;
+    return id >= 0 ? id : step(set, b);
+  }
+  // Whether every string of 1 to `height` plain bytes (TokenTrie::plain_height) leads from
+  // `set` to live sets that never popped into kUnknown: then every token of a plain subtree of
+  // that height is accepted and has no context nodes. Memoized.
+  bool survives_plain(int32_t set, int height);
   // Adds the stacks reached from (pos, parent) without consuming a byte.
   void expand(int32_t pos, int32_t parent, StackSet& out);
   bool visit(int32_t pos, int32_t parent);
@@ -113,10 +123,11 @@ class Pushdown {
   std::vector<StackSet> sets_;
   std::vector<uint8_t> set_flags_;                      // by set: kAlive | kCanEnd | kNeedsContext
   std::unordered_map<std::string, int32_t> set_index_;  // by stacks and flags
-  // step()'s memo: a row of 256 next sets (-1: not yet known) for each of the first
-  // kMaxDenseSets sets, a hash map for the rest.
-  std::vector<std::vector<int32_t>> dense_;
+  // step()'s memo: for each of the first kMaxDenseSets sets a row of 256 next sets (-1: not yet
+  // known), rows end to end (set s at s * 256), grown as sets are met; a hash map for the rest.
+  std::vector<int32_t> dense_;
   IdMap transitions_;  // (set << 8 | byte) -> set
+  IdMap plain_memo_;   // survives_plain(): (set << 8 | height) -> 0 or 1
   std::vector<std::pair<int32_t, int32_t>> work_;
   std::vector<uint64_t> visited_;  // (pos, parent) seen in this step: a small hash set
   std::vector<uint32_t> visited_stamp_;

@@ -55,6 +55,22 @@ VocabularyImpl::VocabularyImpl(std::vector<std::string> token_bytes, std::vector
   }
   close_to(0);
   trie_.first_token.push_back(static_cast<uint32_t>(trie_.token_ids.size()));
+  // Children come after their parent: one backward pass settles every subtree.
+  size_t n = trie_.num_nodes();
+  std::vector<int> height(n, 0);  // -1: a byte below is not plain
+  for (size_t i = n; i-- > 0;) {
+    for (uint32_t c = static_cast<uint32_t>(i) + 1; c < trie_.subtree_end[i];
+         c = trie_.subtree_end[c]) {
+      if (height[c] < 0 || !is_plain_byte(trie_.byte[c])) {
+        height[i] = -1;
+        break;
+      }
+      height[i] = std::max(height[i], height[c] + 1);
+    }
+  }
+  trie_.plain_height.resize(n);
+  for (size_t i = 0; i < n; ++i)
+    trie_.plain_height[i] = static_cast<uint8_t>(height[i] > 255 ? 0 : std::max(0, height[i]));
 }
 
 std::shared_ptr<const TokenVocabulary> TokenVocabulary::create(std::vector<std::string> token_bytes,

@@ -13,12 +13,21 @@
 
 namespace mlxs::structured {
 
+constexpr bool is_plain_byte(uint8_t b) {
+  return b >= 0x20 && b <= 0x7E && b != '"' && b != '\\';
+}
+
 struct TokenTrie {
   std::vector<uint8_t> byte;          // the byte that leads into node i
   std::vector<uint16_t> depth;        // bytes from the root to node i (1 for the root's children)
   std::vector<uint32_t> subtree_end;  // one past the last node under i
   std::vector<uint32_t> first_token;  // tokens of node i: token_ids[first_token[i] ..
   std::vector<int32_t> token_ids;     //   first_token[i + 1]), whose bytes end at node i
+  // The height of i's subtree (the most bytes below i) when every byte below i is plain (ASCII
+  // 0x20..0x7E but `"` and `\`: what a JSON string takes byte by byte), capped at 255; 0 when
+  // some byte below i is not plain or nothing lies below. Pushdown::walk_trie takes such a
+  // subtree whole when its set survives any plain bytes for that long.
+  std::vector<uint8_t> plain_height;
   size_t num_nodes() const { return byte.size(); }
 };
 
