@@ -196,30 +196,38 @@ TEST_F(StructuredOutputTest, ABadGrammarIsTheRequestsErrorNamingTheFieldAndWhere
   EXPECT_EQ(c.text.size(), 4u) << c.text;
 }
 
-TEST(StructuredOutputLimits, MaxSchemaBytesIsTheConfiguredLimit) {
-  const std::string cfg = ::testing::TempDir() + "/structured_limits.yaml";
-  std::ofstream(cfg) << "model:\n  limits:\n    max_schema_bytes: 64\n";
+// An engine with the default model and the config `yaml` (no environment).
+std::unique_ptr<Engine> engine_with_config(const std::string& name, const std::string& yaml) {
+  const std::string cfg = ::testing::TempDir() + "/" + name + ".yaml";
+  std::ofstream(cfg) << yaml;
   EngineOptions o;
   o.env_overrides = false;
   o.config_path = cfg;
   auto e = create_engine(o);
-  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  EXPECT_TRUE(e.ok()) << e.status().to_string();
+  if (!e.ok()) return nullptr;
   LoadModelOptions lo;
   lo.model = "default";
   lo.local_path = kModelDir;
-  ASSERT_TRUE((*e)->load_model(lo).ok());
+  EXPECT_TRUE((*e)->load_model(lo).ok());
+  return std::move(*e);
+}
+
+TEST(StructuredOutputLimits, MaxSchemaBytesIsTheConfiguredLimit) {
+  auto e = engine_with_config("structured_limits", "model:\n  limits:\n    max_schema_bytes: 64\n");
+  ASSERT_TRUE(e);
   GeneratorParams p;
   p.model = "default";
   p.prompt = "x";
   p.structured = StructuredOutput{};
   p.structured->regex = std::string(65, 'a');
-  auto r = (*e)->create_generator(p);
+  auto r = e->create_generator(p);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("at most 64 bytes (model.limits.max_schema_bytes), got 65"),
             std::string::npos)
       << r.status().message();
   p.structured->regex = std::string(64, 'a');
-  EXPECT_TRUE((*e)->create_generator(p).ok());
+  EXPECT_TRUE(e->create_generator(p).ok());
 }
 
 TEST(GrammarCache, ASecondRequestWithTheSameSchemaIsAHitAndTheLeastRecentGoesFirst) {
@@ -273,17 +281,9 @@ TEST(GrammarCache, TheJsonWhitespacePolicyComesFromTheConfig) {
 // and with 0 nothing is kept.
 TEST(StructuredOutputConfig, CompileCacheEntriesKeepsCompiledGrammars) {
   for (int entries : {256, 0}) {
-    const std::string cfg = ::testing::TempDir() + "/structured_cache.yaml";
-    std::ofstream(cfg) << "structured:\n  compile_cache_entries: " << entries << "\n";
-    EngineOptions o;
-    o.env_overrides = false;
-    o.config_path = cfg;
-    auto e = create_engine(o);
-    ASSERT_TRUE(e.ok()) << e.status().to_string();
-    LoadModelOptions lo;
-    lo.model = "default";
-    lo.local_path = kModelDir;
-    ASSERT_TRUE((*e)->load_model(lo).ok());
+    auto e = engine_with_config("structured_cache",
+                                "structured:\n  compile_cache_entries: " + std::to_string(entries));
+    ASSERT_TRUE(e);
     for (int i = 0; i < 2; ++i) {
       GeneratorParams p;
       p.model = "default";
@@ -291,11 +291,11 @@ TEST(StructuredOutputConfig, CompileCacheEntriesKeepsCompiledGrammars) {
       p.max_tokens = 4;
       p.structured = StructuredOutput{};
       p.structured->regex = "[0-9]+";
-      auto g = (*e)->create_generator(p);
+      auto g = e->create_generator(p);
       ASSERT_TRUE(g.ok()) << g.status().to_string();
       drain(**g);
     }
-    const RuntimeInfo info = (*e)->runtime_info();
+    const RuntimeInfo info = e->runtime_info();
     EXPECT_EQ(info.grammar_cache_hits, entries > 0 ? 1 : 0) << entries;
     EXPECT_EQ(info.grammar_cache_misses, entries > 0 ? 1 : 2) << entries;
   }
