@@ -24,8 +24,8 @@ namespace bench {
 // Content-Length (a JSON body, e.g. an error).
 class ResponseReader {
  public:
-  // Feeds bytes; calls on_event(data) for each SSE `data:` payload. Returns false on a protocol
-  // error. done() once the whole response arrived.
+  // Feeds bytes; calls on_event(data) for each SSE event's `data:` payload. Returns false on a
+  // protocol error. done() once the whole response arrived.
   template <class F>
   bool feed(const char* p, size_t n, F on_event) {
     raw_.append(p, n);
@@ -63,7 +63,9 @@ class ResponseReader {
       while ((sep = body_.find("\n\n")) != std::string::npos) {
         std::string event = body_.substr(0, sep);
         body_.erase(0, sep + 2);
-        if (event.rfind("data: ", 0) == 0) on_event(event.substr(6));
+        // OpenAI events are one `data:` line; Anthropic's name themselves first (`event: x`).
+        size_t data = event.rfind("data: ", 0) == 0 ? 0 : event.find("\ndata: ");
+        if (data != std::string::npos) on_event(event.substr(data + (data ? 7 : 6)));
       }
     }
   }
