@@ -2,8 +2,9 @@
 // send mixed traffic, each request on its own connection: streamed and non-streamed generations
 // on the OpenAI (chat, completions) and Anthropic (messages) routes, cancels (the client closes
 // the connection after the first event), bad requests (malformed JSON, wrong types, out-of-range
-// fields, a structured-output response_format this server refuses: 4xx expected), and hostile
-// bodies (JSON nested 100,000 deep, a body over server.max_body_bytes, a body cut short).
+// fields: 4xx expected), structured output (response_format json_schema: the answer must
+// match), and hostile bodies (JSON nested 100,000 deep, a body over server.max_body_bytes, a body
+// cut short).
 //
 // Every request has a deadline; one that has not ended by then is "hung". It prints requests by
 // kind, statuses, failures, and the server's RSS (/proc/PID/status), open fds (/proc/PID/fd) and
@@ -51,11 +52,12 @@ struct Options {
 
 // What a kind of request expects back.
 enum class Expect {
-  kOk,         // 200 and a complete JSON body
-  kOkStream,   // 200 and a complete event stream ending with [DONE] or message_stop
-  kCancel,     // 200; the client closes after the first event
-  kClientErr,  // a 4xx
-  kNoAnswer,   // the client closes before its body is complete: nothing to check but the server
+  kOk,             // 200 and a complete JSON body
+  kOkJsonContent,  // kOk, and a message that ends with reason stop holds a JSON object
+  kOkStream,       // 200 and a complete event stream ending with [DONE] or message_stop
+  kCancel,         // 200; the client closes after the first event
+  kClientErr,      // a 4xx
+  kNoAnswer,       // the client closes before its body is complete: nothing to check but the server
 };
 
 struct Kind {
@@ -117,8 +119,8 @@ std::vector<Kind> make_kinds(const Options& o) {
        http_post(comp_path, with(completion, {{"n", 100000}, {"temperature", -3}}))},
       {"bad_over_limit", 2, Expect::kClientErr,
        http_post(comp_path, with(completion, {{"max_tokens", 1 << 30}}))},
-      // Structured output is not on the HTTP routes yet: refused with a 400 naming the field.
-      {"structured_json_schema", 3, Expect::kClientErr,
+      // Structured output: the answer is JSON of the schema whenever the grammar ended it.
+      {"structured_json_schema", 3, Expect::kOkJsonContent,
        http_post(
            chat_path,
            with(chat,
@@ -230,6 +232,20 @@ Outcome run_one(const Kind& k, int port, double deadline_s) {
       else if (json::parse(reader.body(), nullptr, false).is_discarded())
         out.failure = "200 body is not JSON";
       break;
+    case Expect::kOkJsonContent: {
+      const json body = json::parse(reader.body(), nullptr, false);
+      if (out.status != 200 || !reader.done() || body.is_discarded()) {
+        out.failure = "expected 200 with a JSON body, got " + std::to_string(out.status);
+        break;
+      }
+      const json& choice = body.value("choices", json::array()).at(0);
+      if (choice.value("finish_reason", "") != "stop") break;  // cut by max_tokens
+      const json content = json::parse(choice["message"].value("content", ""), nullptr, false);
+      if (!content.is_object() || !content.contains("a") || !content["a"].is_number_integer())
+        out.failure = "structured answer does not match its schema: " +
+                      choice["message"].value("content", "");
+      break;
+    }
     case Expect::kOkStream:
       if (out.status != 200 || !reader.done())
         out.failure = "expected a complete 200 stream, got " + std::to_string(out.status);
