@@ -20,22 +20,56 @@
 
 namespace mlxs {
 
-struct Tensor {
-  void* data = nullptr;
-  DType dtype = DType::kF32;
-  int64_t rows = 0;
-  int64_t cols = 0;
+// Affine-quantized weights, the one quantized layout every backend reads (MLX's; GGUF blocks are
+// repacked into it at load). Element (n, k) of the logical [rows, cols] matrix is
+//   w[n, k] = scales[n, k / group_size] * q[n, k] + biases[n, k / group_size]
+// where q[n, k] is an unsigned `bits`-bit integer. Each row of `data` is a little-endian bit
+// stream of its cols values (value k at bits [k * bits, (k + 1) * bits) of the row; for 4 and
+// 8 bits that is 32 / bits values per uint32 word, the first in the lowest bits) taking
+// cols * bits / 8 bytes, a whole number of words. scales and biases are row-major
+// [rows, cols / group_size] tensors of scale_dtype (f16, bf16 or f32) in the backend's memory.
+struct AffineQuant {
+  int bits = 0;  // 0: not quantized
+  int group_size = 0;
+  DType scale_dtype = DType::kF16;
+  void* scales = nullptr;
+  void* biases = nullptr;
+};
 
+struct Tensor {
+  Tensor() = default;
+  Tensor(void* data, DType dtype, int64_t rows, int64_t cols)
+      : data(data), dtype(dtype), rows(rows), cols(cols) {}
+
+  void* data = nullptr;
+  DType dtype = DType::kF32;  // kU32 when quantized
+  int64_t rows = 0;
+  int64_t cols = 0;           // logical columns (values), also when quantized
+  AffineQuant quant;          // bits > 0: data holds packed values (dtype kU32)
+
+  bool quantized() const { return quant.bits > 0; }
   size_t numel() const { return size_t(rows) * size_t(cols); }
-  size_t nbytes() const { return numel() * dtype_size(dtype); }
+  // Bytes of one row of `data`.
+  size_t row_bytes() const {
+    return quantized() ? size_t(cols) * size_t(quant.bits) / 8 : size_t(cols) * dtype_size(dtype);
+  }
+  size_t nbytes() const { return size_t(rows) * row_bytes(); }
   template <class T>
   T* as() const {
     return static_cast<T*>(data);
   }
-  // Rows [begin, begin + n) as a view.
+  // Rows [begin, begin + n) as a view (of the scales and biases too, when quantized).
   Tensor slice_rows(int64_t begin, int64_t n) const {
-    return {static_cast<char*>(data) + size_t(begin) * size_t(cols) * dtype_size(dtype), dtype, n,
-            cols};
+    Tensor t = *this;
+    t.data = static_cast<char*>(data) + size_t(begin) * row_bytes();
+    t.rows = n;
+    if (quantized()) {
+      const size_t group_bytes =
+          size_t(cols / quant.group_size) * dtype_size(quant.scale_dtype) * size_t(begin);
+      t.quant.scales = static_cast<char*>(quant.scales) + group_bytes;
+      t.quant.biases = static_cast<char*>(quant.biases) + group_bytes;
+    }
+    return t;
   }
 };
 
@@ -108,8 +142,13 @@ class Backend {
   // residual += x; out = rms_norm(residual) * weight.
   virtual void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps,
                             Tensor& out) = 0;
-  // out[T, N] = x[T, K] @ w[N, K]^T (+ bias[1, N] if bias.data).
+  // out[T, N] = x[T, K] @ w[N, K]^T (+ bias[1, N] if bias.data). w may be quantized (Tensor::
+  // quant) when supports_quant(w.quant.bits, w.quant.group_size); so may the embedding table,
+  // and the gate/up weights of prepare_gate_up() / linear_swiglu().
   virtual void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) = 0;
+  // True when this backend's linear(), embedding() and linear_swiglu() take affine-quantized
+  // weights of `bits` bits in groups of `group_size`. The loader refuses other weights by name.
+  virtual bool supports_quant(int bits, int group_size) const { return false; }
   // In place on x [T, heads * Dh], rotating each head at positions[t] (device int32).
   virtual void rope(Tensor& x, int heads, int head_dim, const Tensor& positions,
                     const RopeParams& rope) = 0;

@@ -115,8 +115,8 @@ TEST_F(SafetensorsTest, TrailingBytesBelongToNoTensor) {
 }
 
 TEST_F(SafetensorsTest, UnknownDtype) {
-  expect_error(write({{"q", entry("F8_E4M3", {4}, 0, 4)}}, 4),
-               {"'q'", "unsupported dtype 'F8_E4M3'"});
+  expect_error(write({{"q", entry("F8_E5M2", {4}, 0, 4)}}, 4),
+               {"'q'", "unsupported dtype 'F8_E5M2'"});
 }
 
 TEST_F(SafetensorsTest, ShapeDoesNotMatchByteSize) {

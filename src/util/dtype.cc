@@ -16,6 +16,10 @@ size_t dtype_size(DType t) {
       return 4;
     case DType::kI64:
       return 8;
+    case DType::kU32:
+      return 4;
+    case DType::kF8E4M3:
+      return 1;
   }
   return 0;
 }
@@ -32,6 +36,10 @@ const char* dtype_name(DType t) {
       return "I32";
     case DType::kI64:
       return "I64";
+    case DType::kU32:
+      return "U32";
+    case DType::kF8E4M3:
+      return "F8_E4M3";
   }
   return "?";
 }
@@ -47,6 +55,10 @@ bool parse_dtype(std::string_view s, DType* out) {
     *out = DType::kI32;
   else if (s == "I64")
     *out = DType::kI64;
+  else if (s == "U32")
+    *out = DType::kU32;
+  else if (s == "F8_E4M3")
+    *out = DType::kF8E4M3;
   else
     return false;
   return true;
@@ -96,6 +108,14 @@ uint16_t f32_to_f16(float f) {
 
 void convert_to_f32(const void* src, DType t, size_t n, float* dst) {
   for (size_t i = 0; i < n; ++i) dst[i] = load_as_f32(src, t, i);
+}
+
+float f8e4m3_to_f32(uint8_t v) {
+  const float sign = (v & 0x80) ? -1.f : 1.f;
+  const int exp = (v >> 3) & 0xf, mant = v & 0x7;
+  if (exp == 0xf && mant == 0x7) return std::nanf("");
+  if (exp == 0) return sign * std::ldexp(float(mant), -9);  // subnormal: mant / 8 * 2^-6
+  return sign * std::ldexp(float(8 + mant), exp - 10);     // (1 + mant / 8) * 2^(exp - 7)
 }
 
 }  // namespace mlxs
