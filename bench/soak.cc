@@ -238,12 +238,19 @@ Outcome run_one(const Kind& k, int port, double deadline_s) {
         out.failure = "expected 200 with a JSON body, got " + std::to_string(out.status);
         break;
       }
-      const json& choice = body.value("choices", json::array()).at(0);
+      // Copies, not references: value() returns a temporary.
+      const json choices = body.value("choices", json::array());
+      const json choice = choices.is_array() && !choices.empty() ? choices[0] : json::object();
+      const json message = choice.value("message", json::object());
+      const json text = message.is_object() ? message.value("content", json()) : json();
+      if (!choice.is_object() || !text.is_string()) {
+        out.failure = "200 body without choices[0].message.content: " + reader.body();
+        break;
+      }
       if (choice.value("finish_reason", "") != "stop") break;  // cut by max_tokens
-      const json content = json::parse(choice["message"].value("content", ""), nullptr, false);
+      const json content = json::parse(text.get<std::string>(), nullptr, false);
       if (!content.is_object() || !content.contains("a") || !content["a"].is_number_integer())
-        out.failure = "structured answer does not match its schema: " +
-                      choice["message"].value("content", "");
+        out.failure = "structured answer does not match its schema: " + text.get<std::string>();
       break;
     }
     case Expect::kOkStream:
