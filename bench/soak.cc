@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -364,39 +365,22 @@ struct Stats {
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
-    if (k == "--server")
-      o.server = v;
-    else if (k == "--model")
-      o.model = v;
-    else if (k == "--config")
-      o.config = v;
-    else if (k == "--port")
-      o.port = std::stoi(v);
-    else if (k == "--pid")
-      o.pid = std::stoi(v);
-    else if (k == "--clients")
-      o.clients = std::stoi(v);
-    else if (k == "--seconds")
-      o.seconds = std::stod(v);
-    else if (k == "--warmup")
-      o.warmup = std::stod(v);
-    else if (k == "--deadline")
-      o.deadline = std::stod(v);
-    else if (k == "--max-tokens")
-      o.max_tokens = std::stoi(v);
-    else if (k == "--rss-tolerance-mb")
-      o.rss_tolerance_mb = std::stod(v);
-    else if (k == "--fd-tolerance")
-      o.fd_tolerance = std::stoi(v);
-    else if (k == "--seed")
-      o.seed = std::stoi(v);
-    else {
-      std::fprintf(stderr, "soak: unknown flag %s\n", k.c_str());
-      return 2;
-    }
-  }
+  CLI::App app("soak: mixed HTTP traffic against mlx-serving serve (see the top of bench/soak.cc)");
+  app.add_option("--server", o.server, "mlx-serving binary to start");
+  app.add_option("--model", o.model, "model folder for --server");
+  app.add_option("--config", o.config, "config file for --server");
+  app.add_option("--port", o.port, "port of a running server (instead of --server)");
+  app.add_option("--pid", o.pid, "pid of that server (for RSS and fds)");
+  app.add_option("--clients", o.clients)->check(CLI::PositiveNumber);
+  app.add_option("--seconds", o.seconds)->check(CLI::PositiveNumber);
+  app.add_option("--warmup", o.warmup, "seconds (default: min(60, seconds / 10))");
+  app.add_option("--deadline", o.deadline, "seconds after which a request is hung")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-tokens", o.max_tokens)->check(CLI::PositiveNumber);
+  app.add_option("--rss-tolerance-mb", o.rss_tolerance_mb);
+  app.add_option("--fd-tolerance", o.fd_tolerance);
+  app.add_option("--seed", o.seed);
+  CLI11_PARSE(app, argc, argv);
   if (o.warmup < 0) o.warmup = std::min(60.0, o.seconds / 10);
   bench::raise_fd_limit();
   bool spawned = false;
