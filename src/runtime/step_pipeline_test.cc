@@ -216,8 +216,7 @@ TEST_F(StepPipelineTest, ConstrainedStepsOverlapAndGiveTheTokensOfStepsRunOneAtA
     SetUp();
     for (SeqId id : {1, 2}) {
       Request& r = add(id, 4 + int(id), 6);
-      r.constraint =
-          std::make_unique<ListConstraint>(std::vector<int32_t>{3, 17, 40, 41, 90}, 100);
+      r.constraint = std::make_unique<ListConstraint>(std::vector<int32_t>{3, 17, 40, 41, 90}, 100);
     }
     StepPipeline p = pipeline(overlap);
     bool saw_placeholder = false;
