@@ -99,8 +99,9 @@ __device__ __forceinline__ void load_chunk(const uint32_t* p, uint32_t (&w)[B]) 
   }
 }
 
-// f32 2^e + v for v < 2^(23 - ...) placed at mantissa bits so that its unit is 1: `field` is the
-// value already shifted to bit position `pos` (masked), and the exponent is 23 - pos.
+// The field (word >> Pos) & mask as an exact float, without a shift or a conversion: the field
+// left at bits [Pos, Pos + width) of the mantissa (Pos + width <= 23) under the exponent 23 - Pos
+// is the number 2^(23 - Pos) + field; one subtraction leaves the field.
 template <int Pos>
 __device__ __forceinline__ float in_place(uint32_t word, uint32_t mask) {
   constexpr uint32_t kExp = uint32_t(127 + 23 - Pos) << 23;
