@@ -66,7 +66,7 @@ const Schema<CudaBackendConfig>& schema_of<CudaBackendConfig>() {
             "CUDA-core kernel");
     s.field("gemv_max_rows", &CudaBackendConfig::gemv_max_rows,
             "linear layers with at most this many rows run on the GEMV kernel, more on cuBLAS; "
-            "0 = cuBLAS always")
+            "0 = cuBLAS always (quantized weights: their GEMV up to 8 rows unless 0)")
         .range(0, 8);
     return s;
   }();
