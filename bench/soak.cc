@@ -122,15 +122,14 @@ std::vector<Kind> make_kinds(const Options& o) {
        http_post(comp_path, with(completion, {{"max_tokens", 1 << 30}}))},
       // Structured output: the answer is JSON of the schema whenever the grammar ended it.
       {"structured_json_schema", 3, Expect::kOkJsonContent,
-       http_post(
-           chat_path,
-           with(chat,
-                {{"response_format",
-                  {{"type", "json_schema"},
-                   {"json_schema",
-                    {{"name", "x"},
-                     {"schema",
-                      {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}}}}}}}}}}))},
+       http_post(chat_path, with(chat, {{"response_format",
+                                         {{"type", "json_schema"},
+                                          {"json_schema",
+                                           {{"name", "x"},
+                                            {"schema",
+                                             {{"type", "object"},
+                                              {"properties", {{"a", {{"type", "integer"}}}}},
+                                              {"required", {"a"}}}}}}}}}))},
       {"hostile_deep_nesting", 1, Expect::kClientErr, http_post(chat_path, deep_body)},
       {"hostile_huge_body", 1, Expect::kClientErr, http_post(comp_path, huge_body)},
       {"hostile_cut_body", 2, Expect::kNoAnswer,
@@ -142,6 +141,7 @@ struct Outcome {
   int status = 0;       // HTTP status, 0 when none came
   bool hung = false;    // the deadline passed
   std::string failure;  // empty when the request did what its kind expects
+  size_t received = 0;  // response bytes that came (tells a hung request's stage)
 };
 
 int connect_to(int port) {
@@ -208,6 +208,7 @@ Outcome run_one(const Kind& k, int port, double deadline_s) {
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n <= 0) break;  // closed (or reset)
+    out.received += size_t(n);
     bool ok = reader.feed(buf, size_t(n), [&](const std::string& d) {
       events = true;
       if (d == "[DONE]" || d.find(R"("type":"message_stop")") != std::string::npos)
@@ -359,6 +360,7 @@ struct Stats {
   std::map<std::string, std::vector<double>> seconds;
   std::map<int, int64_t> statuses;
   std::vector<std::string> samples;
+  std::vector<std::string> hung_samples;  // when each hung request began, and how far it got
 };
 
 }  // namespace
@@ -421,7 +423,14 @@ int main(int argc, char** argv) {
         stats.seconds[k.name].push_back(took);
         ++stats.sent[k.name];
         ++stats.statuses[r.status];
-        if (r.hung) ++stats.hung[k.name];
+        if (r.hung) {
+          ++stats.hung[k.name];
+          char line[160];
+          std::snprintf(line, sizeof line, "%s began at %.0f s: status %d, %zu bytes received",
+                        k.name, std::chrono::duration<double>(began - t0).count(), r.status,
+                        r.received);
+          if (stats.hung_samples.size() < 20) stats.hung_samples.push_back(line);
+        }
         if (!r.failure.empty()) {
           ++stats.failed[k.name];
           if (stats.samples.size() < 10)
@@ -465,6 +474,7 @@ int main(int argc, char** argv) {
   }
   std::printf("\n%.0f s, %d clients, %.1f requests/s\n", secs, o.clients, double(sent) / secs);
   for (const auto& s : stats.samples) std::printf("failure: %s\n", s.c_str());
+  for (const auto& s : stats.hung_samples) std::printf("hung: %s\n", s.c_str());
 
   std::vector<std::string> verdict;
   if (failed) verdict.push_back(std::to_string(failed) + " requests failed");
