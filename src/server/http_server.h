@@ -36,9 +36,10 @@ struct ServerOptions {
   int io_threads = 2;
   int tokenizer_threads = 2;  // parse generation/tokenizer requests off the I/O threads
   int64_t max_response_bytes = 64 * 1024 * 1024;  // a non-streamed generation response's cap
-  bool handle_signals = true;                     // SIGINT / SIGTERM start a graceful shutdown
-  bool log_requests = true;                       // one JSON line per request on stderr
-  bool metrics = true;                            // serve /metrics (telemetry.metrics); false: 404
+  int responses_store_size = 1000;  // responses kept for previous_response_id (0: none)
+  bool handle_signals = true;       // SIGINT / SIGTERM start a graceful shutdown
+  bool log_requests = true;         // one JSON line per request on stderr
+  bool metrics = true;              // serve /metrics (telemetry.metrics); false: 404
 };
 
 class HttpServer {
