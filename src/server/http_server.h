@@ -1,10 +1,10 @@
-// The HTTP/1.1 front of mlx-serving: OpenAI- and Anthropic-compatible routes over Boost.Beast,
-// on a small pool of I/O threads. One strand per connection (server/session.h); requests on a
-// connection are answered in order (keep-alive and pipelining safe). The routes are a table
-// (server/route_table.h), each generation API a dialect object (server/dialect.h). Generations are
-// consumed asynchronously: the engine's listener wakes the connection, which pulls chunks without
-// blocking and stops pulling while the socket is backed up (so a slow client pauses only its own
-// stream).
+// The HTTP/1.1 front of mlx-serving: OpenAI-, Anthropic- and Ollama-compatible routes over
+// Boost.Beast, on a small pool of I/O threads. One strand per connection (server/session.h);
+// requests on a connection are answered in order (keep-alive and pipelining safe). The routes are a
+// table (server/route_table.h), each generation API a dialect object (server/dialect.h).
+// Generations are consumed asynchronously: the engine's listener wakes the connection, which pulls
+// chunks without blocking and stops pulling while the socket is backed up (so a slow client pauses
+// only its own stream).
 //
 // The bodies of the generation and tokenizer routes are parsed (JSON, chat template, tokenizing)
 // on a pool of tokenizer_threads, never on an I/O thread; the connection resumes on its strand.
