@@ -238,9 +238,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void dispatch(const Request& req, const RouteTable<Handler>::Match& match) {
     // Anthropic's clients get Anthropic's error shape on every route (an unknown
-    // /v1/messages/... path included).
+    // /v1/messages/... path included); an unknown /api/... path gets Ollama's.
     if (!dialect_ && (is_anthropic_client(req) || req.target().starts_with("/v1/messages")))
       dialect_ = &anthropic_messages_dialect();
+    if (!dialect_ && req.target().starts_with("/api/")) dialect_ = &ollama_chat_dialect();
     if (match.status == 404) {
       return send_error(
           make_error(404, ErrorCode::kNotFound,

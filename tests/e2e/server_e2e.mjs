@@ -459,6 +459,9 @@ const sections = {
     await assert.rejects(ollama.generate({ model: MODEL, prompt: 'x', template: '{{ .Prompt }}' }),
       (err) => err.status_code === 400 && /template/.test(err.error));
     await assert.rejects(ollama.chat({ model: 'nope', messages }), (err) => err.status_code === 404);
+    const unknown = await get('/api/pull');
+    assert.equal(unknown.status, 404);
+    assert.equal(typeof unknown.json.error, 'string');
     // NDJSON by default, without the client
     const raw = await post('/api/generate', { model: MODEL, prompt: 'Hi', options: { num_predict: 2 } });
     assert.match(raw.headers.get('content-type'), /application\/x-ndjson/);
