@@ -53,6 +53,7 @@ int run(const Args& a) {
   so.write_timeout_ms = config->server.write_timeout_ms;
   so.tokenizer_threads = config->server.tokenizer_threads;
   so.max_response_bytes = config->server.max_response_bytes;
+  so.responses_store_size = config->server.responses_store_size;
   so.io_threads = a.io_threads > 0 ? a.io_threads : config->server.io_threads;
   so.log_requests = config->server.log_requests && !a.quiet;
   so.metrics = config->telemetry.metrics;
