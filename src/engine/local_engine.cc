@@ -17,6 +17,7 @@
 #include "engine/model_runner.h"
 #include "engine/structured_output.h"
 #include "mlxs/engine.h"
+#include "model/gguf_model.h"
 
 namespace mlxs {
 namespace {
@@ -487,7 +488,9 @@ class LocalEngine final : public Engine {
       if (!dir.empty()) break;
       if (fs::is_directory(fs::path(root) / o.model, ec)) dir = (fs::path(root) / o.model).string();
     }
-    if (dir.empty() || !fs::is_directory(dir, ec)) {
+    // A GGUF model may be a file (model/gguf_model.h).
+    if (dir.empty() && !find_gguf_model(o.model).empty()) dir = o.model;
+    if (dir.empty() || (!fs::is_directory(dir, ec) && find_gguf_model(dir).empty())) {
       return error(ErrorCode::kModelLoadError,
                    "model '" + o.model + "': no model folder found (give local_path, or put it " +
                        "under a model.search_directories entry)");
