@@ -104,8 +104,16 @@ std::vector<uint8_t> as_bytes(const std::vector<T>& v) {
 
 Result<int> read_int(const GgufFile& f, const std::string& key, int64_t min, int64_t max,
                      std::optional<int64_t> fallback = std::nullopt) {
-  if (!f.has(key) && fallback) return int(*fallback);
-  MLXS_ASSIGN_OR_RETURN(uint64_t v, f.get_uint(key));
+  uint64_t v = 0;
+  if (!f.has(key) && fallback) {
+    if (*fallback < min || *fallback > max) {
+      return f.key_error(key, "missing, and the value it defaults to, " +
+                                  std::to_string(*fallback) + ", is outside " +
+                                  std::to_string(min) + " to " + std::to_string(max));
+    }
+    return int(*fallback);
+  }
+  MLXS_ASSIGN_OR_RETURN(v, f.get_uint(key));
   if (int64_t(v) < min || v > uint64_t(max)) {
     return f.key_error(key, "expected " + std::to_string(min) + " to " + std::to_string(max) +
                                 ", got " + std::to_string(v));
@@ -203,7 +211,7 @@ Result<ModelArch> gguf_model_arch(const GgufFile& f) {
                            std::to_string(value_dim) + ") is not supported: all of an even head");
   }
   MLXS_ASSIGN_OR_RETURN(c.max_position_embeddings,
-                        read_int(f, a + "context_length", 1, 1 << 24, 0));
+                        read_int(f, a + "context_length", 0, 1 << 24, 0));
   if (f.has(a + "attention.layer_norm_rms_epsilon")) {
     MLXS_ASSIGN_OR_RETURN(double eps, f.get_float(a + "attention.layer_norm_rms_epsilon"));
     if (!(eps > 0 && eps < 1)) {

@@ -240,6 +240,23 @@ TEST_F(GgufModelTest, RefusesUnsupportedArchitecturesAndTypesNamingThem) {
             std::string::npos)
       << m2.status().message();
 
+  // More heads than hidden dims and no key_length: the head dim it would default to is 0.
+  GgufWriter narrow;
+  narrow.set_string("general.architecture", "qwen2");
+  narrow.set_u32("qwen2.embedding_length", 2);
+  narrow.set_u32("qwen2.block_count", 1);
+  narrow.set_u32("qwen2.feed_forward_length", 4);
+  narrow.set_u32("qwen2.attention.head_count", 4);
+  const std::string narrow_bytes = narrow.serialize();
+  auto narrow_file = GgufFile::parse(reinterpret_cast<const uint8_t*>(narrow_bytes.data()),
+                                     narrow_bytes.size(), "narrow.gguf");
+  ASSERT_TRUE(narrow_file.ok());
+  auto arch = gguf_model_arch(**narrow_file);
+  ASSERT_FALSE(arch.ok());
+  EXPECT_NE(arch.status().message().find(
+                "'qwen2.attention.key_length': missing, and the value it defaults to, 0,"),
+            std::string::npos)
+      << arch.status().message();
   GgufWriter missing;
   missing.set_string("general.architecture", "qwen3");
   const std::string p3 = (dir_ / "missing.gguf").string();
