@@ -98,6 +98,34 @@ TEST_F(GgufModelTest, QwenBiasesAndUntiedHeadRoundTrip) {
   EXPECT_EQ(logits(convert(src, "bf16")), want);
 }
 
+// Llama 3.1 rope scaling travels as the rope_freqs tensor (frequency divisors, as llama.cpp
+// stores it): the same rotary frequencies up to float rounding of the division.
+TEST_F(GgufModelTest, Llama3RopeScalingTravelsAsRopeFreqs) {
+  const std::string src = model("llama-3.2-1b", "llama3", [](ModelArch& c) {
+    c.num_layers = 1;
+    c.hidden_size = 64;
+    c.intermediate_size = 96;
+    c.num_heads = 4;
+    c.num_kv_heads = 2;
+    c.head_dim = 16;
+    c.vocab_size = 256;
+  });
+  auto want = ModelArch::load(src);
+  ASSERT_TRUE(want.ok());
+  ASSERT_EQ(want->rope_scaling.type, "llama3");
+  const std::string gguf = convert(src, "bf16");
+  auto file = GgufFile::open(gguf);
+  ASSERT_TRUE(file.ok());
+  auto got = gguf_model_arch(**file);
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  ASSERT_EQ(got->rope_freq_factors.size(), 8u);
+  const auto a = got->rope_params().inv_freq, b = want->rope_params().inv_freq;
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6 * b[i]) << i;
+  const auto x = logits(gguf), y = logits(src);
+  ASSERT_EQ(x.size(), y.size());
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(x[i], y[i], 1e-4) << i;
+}
+
 TEST_F(GgufModelTest, MetadataMapsToTheSameArch) {
   const std::string src = model("tiny-qwen3", "arch");
   auto want = ModelArch::load(src);

@@ -196,8 +196,10 @@ RepackedMatrix repack_gguf_rows(uint32_t type, const uint8_t* data, int64_t rows
   std::vector<float> scales(size_t(rows * m.groups_per_row())), biases(scales.size());
   const int64_t blocks_per_row = cols / info->block_values;
   const int groups_per_block = info->block_values / g.group;
-  std::vector<uint8_t> q(size_t(info->block_values));
+  // Rows are independent: each writes its own words, scales and biases.
+#pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
+    std::vector<uint8_t> q(size_t(info->block_values));
     uint32_t* row = m.packed.data() + r * m.words_per_row();
     for (int64_t b = 0; b < blocks_per_row; ++b) {
       const uint8_t* blk = data + size_t(r * blocks_per_row + b) * size_t(info->block_bytes);

@@ -8,6 +8,10 @@ namespace {
 
 constexpr size_t kAlignment = 32;
 
+size_t padded(size_t n) {
+  return (n + kAlignment - 1) / kAlignment * kAlignment;
+}
+
 void put_u32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
 }
@@ -83,7 +87,7 @@ void GgufWriter::add_tensor(const std::string& name, GgmlType type,
   tensors_.push_back({name, type, shape, std::move(bytes)});
 }
 
-std::string GgufWriter::serialize() const {
+std::string GgufWriter::header() const {
   std::string out;
   put_u32(out, 0x46554747u);  // "GGUF"
   put_u32(out, 3);
@@ -97,12 +101,17 @@ std::string GgufWriter::serialize() const {
     for (size_t d = t.shape.size(); d-- > 0;) put_u64(out, uint64_t(t.shape[d]));
     put_u32(out, uint32_t(t.type));
     put_u64(out, offset);
-    offset += (t.bytes.size() + kAlignment - 1) / kAlignment * kAlignment;
+    offset += padded(t.bytes.size());
   }
-  out.resize((out.size() + kAlignment - 1) / kAlignment * kAlignment, '\0');
+  out.resize(padded(out.size()), '\0');
+  return out;
+}
+
+std::string GgufWriter::serialize() const {
+  std::string out = header();
   for (const auto& t : tensors_) {
     out.append(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
-    out.resize((out.size() + kAlignment - 1) / kAlignment * kAlignment, '\0');
+    out.resize(padded(out.size()), '\0');
   }
   return out;
 }
@@ -110,8 +119,13 @@ std::string GgufWriter::serialize() const {
 Status GgufWriter::write(const std::string& path) const {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return error(ErrorCode::kRuntimeError, path + ": cannot create file");
-  const std::string bytes = serialize();
-  out.write(bytes.data(), std::streamsize(bytes.size()));
+  const std::string h = header();
+  out.write(h.data(), std::streamsize(h.size()));
+  const std::string zeros(kAlignment, '\0');
+  for (const auto& t : tensors_) {  // streamed: a large model is not copied a second time
+    out.write(reinterpret_cast<const char*>(t.bytes.data()), std::streamsize(t.bytes.size()));
+    out.write(zeros.data(), std::streamsize(padded(t.bytes.size()) - t.bytes.size()));
+  }
   out.close();
   if (!out) return error(ErrorCode::kRuntimeError, path + ": write failed (disk full?)");
   return {};

@@ -32,6 +32,7 @@ class GgufWriter {
 
  private:
   void key(const std::string& k, GgufValueType t);
+  std::string header() const;  // up to the data section, padded
   struct PendingTensor {
     std::string name;
     GgmlType type;
