@@ -234,7 +234,7 @@ def gguf_seeds():
                                    ("blk.0.attn_q.weight", [32, 32], 8, q8 * 32)]))
     put("gguf", gguf(shape + spm, [("blk.0.ffn_up.weight", [256, 1], 12, q4k),
                                   ("blk.0.ffn_down.weight", [256, 1], 14, q6k)]))
-    put("gguf", gguf([("general.alignment", 4, 64)] + shape,
+    put("gguf", gguf([("general.alignment", 4, 64), ("llama.vocab_size", 4, 6)] + shape,
                      [("blk.0.attn_k.weight", [32, 16], 30, b"\x00\x3f" * 512)], alignment=64))
 
 
