@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <regex>
 
 #include "model/gguf_quants.h"
@@ -119,6 +120,39 @@ Result<int> read_int(const GgufFile& f, const std::string& key, int64_t min, int
                                 ", got " + std::to_string(v));
   }
   return int(v);
+}
+
+// The loader fuses q/k/v and gate/up into one matrix each, which needs one bit width, group
+// size and scale type: parts of different block types (Q4_K_M's Q6_K attn_v beside Q4_K attn_q
+// and attn_k) are widened to the widest bits, the smallest group and f32 if any part is f32,
+// which keeps every value (widen_affine).
+void harmonize_fused(std::map<std::string, RepackedMatrix>& quantized) {
+  static const std::vector<std::vector<std::string>> kFused = {
+      {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"},
+      {"mlp.gate_proj", "mlp.up_proj"}};
+  for (auto& [base, m] : quantized) {
+    for (const auto& fused : kFused) {
+      if (!ends_with(base, fused[0])) continue;
+      const std::string layer = base.substr(0, base.size() - fused[0].size());
+      std::vector<RepackedMatrix*> parts;
+      for (const auto& p : fused) {
+        auto it = quantized.find(layer + p);
+        if (it != quantized.end()) parts.push_back(&it->second);
+      }
+      int bits = 0, group = 1 << 30;
+      DType dt = parts[0]->scale_dtype;
+      for (const RepackedMatrix* p : parts) {
+        bits = std::max(bits, p->bits);
+        group = std::min(group, p->group_size);
+        if (p->scale_dtype != dt) dt = DType::kF32;
+      }
+      for (RepackedMatrix* p : parts) {
+        if (p->bits != bits || p->group_size != group || p->scale_dtype != dt) {
+          widen_affine(*p, bits, group, dt);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -288,6 +322,7 @@ Result<WeightStore> gguf_weight_store(std::shared_ptr<const GgufFile> file, cons
   auto buffers = std::make_shared<GgufBuffers>();
   buffers->file = file;
   std::vector<TensorInfo> out;
+  std::map<std::string, RepackedMatrix> quantized;  // by HF base name ("...q_proj")
   const bool llama_rope = arch.model_type == "llama";
   for (const auto& [name, g] : file->tensors()) {
     if (name == "rope_freqs.weight") continue;  // in the ModelArch
@@ -331,19 +366,19 @@ Result<WeightStore> gguf_weight_store(std::shared_ptr<const GgufFile> file, cons
                         std::to_string(g.dims.size()) + " dimensions");
     }
     RepackedMatrix m = repack_gguf_rows(g.type, g.data, g.rows(), g.cols());
-    const std::string base = hf.substr(0, hf.size() - 7);  // without ".weight"
-    const size_t scale_row = size_t(m.groups_per_row()) * dtype_size(m.scale_dtype);
-    std::vector<uint8_t> packed = as_bytes(m.packed);
-    if (!order.empty()) {
-      packed = gather_rows(packed.data(), m.rows, size_t(m.words_per_row()) * 4, order);
-      m.scales = gather_rows(m.scales.data(), m.rows, scale_row, order);
-      m.biases = gather_rows(m.biases.data(), m.rows, scale_row, order);
-    }
-    t.dtype = DType::kU32;
-    t.shape = {m.rows, m.words_per_row()};
-    t.nbytes = packed.size();
-    t.data = buffers->keep(std::move(packed));
-    out.push_back(t);
+    if (!order.empty()) permute_affine_rows(m, order);
+    quantized.emplace(hf.substr(0, hf.size() - 7), std::move(m));  // without ".weight"
+  }
+  harmonize_fused(quantized);
+  for (auto& [base, m] : quantized) {
+    TensorInfo w;
+    w.file = file->path();
+    w.name = base + ".weight";
+    w.dtype = DType::kU32;
+    w.shape = {m.rows, m.words_per_row()};
+    w.nbytes = m.packed.size() * 4;
+    w.data = buffers->keep(as_bytes(m.packed));
+    out.push_back(std::move(w));
     for (auto* part : {&m.scales, &m.biases}) {
       TensorInfo s;
       s.file = file->path();

@@ -194,7 +194,9 @@ TEST_F(GgufModelTest, QuantizedFilesPresentTheAffineLayoutInTransformersRowOrder
                         Case{"q4_k_m", "model.layers.0.self_attn.v_proj", 4, 32, 0.01},
                         Case{"q4_k_m", "model.layers.1.self_attn.v_proj", 6, 16, 0.003},
                         Case{"q4_k_m", "model.layers.1.mlp.down_proj", 6, 16, 0.003},
-                        Case{"q4_k_m", "model.layers.1.self_attn.k_proj", 4, 32, 0.01}}) {
+                        // Fused with layer 1's Q6_K v_proj: widened to 6 bits, groups of 16.
+                        Case{"q4_k_m", "model.layers.1.self_attn.k_proj", 6, 16, 0.01},
+                        Case{"q4_k_m", "model.layers.1.mlp.up_proj", 4, 32, 0.01}}) {
     auto file = GgufFile::open(convert(src, k.type));
     ASSERT_TRUE(file.ok()) << file.status().to_string();
     auto arch = gguf_model_arch(**file);

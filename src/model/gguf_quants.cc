@@ -216,6 +216,54 @@ RepackedMatrix repack_gguf_rows(uint32_t type, const uint8_t* data, int64_t rows
   return m;
 }
 
+void widen_affine(RepackedMatrix& m, int bits, int group_size, DType scale_dtype) {
+  MLXS_CHECK(bits >= m.bits && m.group_size % group_size == 0);
+  MLXS_CHECK(scale_dtype == m.scale_dtype || scale_dtype == DType::kF32);
+  RepackedMatrix w;
+  w.bits = bits;
+  w.group_size = group_size;
+  w.scale_dtype = scale_dtype;
+  w.rows = m.rows;
+  w.cols = m.cols;
+  w.packed.assign(size_t(w.rows * w.words_per_row()), 0u);
+  const size_t n_groups = size_t(w.rows * w.groups_per_row());
+  std::vector<float> scales(n_groups), biases(n_groups);
+  const int64_t split = m.group_size / group_size;
+  for (int64_t r = 0; r < m.rows; ++r) {
+    const uint32_t* src = m.packed.data() + r * m.words_per_row();
+    uint32_t* dst = w.packed.data() + r * w.words_per_row();
+    for (int64_t c = 0; c < m.cols; ++c) {
+      const int64_t bit = c * m.bits;
+      uint64_t window = src[bit / 32];
+      if (bit % 32 + m.bits > 32) window |= uint64_t(src[bit / 32 + 1]) << 32;
+      put_bits(dst, c, bits, uint32_t(window >> (bit % 32)) & ((1u << m.bits) - 1));
+    }
+    for (int64_t g = 0; g < w.groups_per_row(); ++g) {
+      const size_t from = size_t(r * m.groups_per_row() + g / split);
+      const size_t to = size_t(r * w.groups_per_row() + g);
+      scales[to] = load_as_f32(m.scales.data(), m.scale_dtype, from);
+      biases[to] = load_as_f32(m.biases.data(), m.scale_dtype, from);
+    }
+  }
+  store(scales, scale_dtype, &w.scales);
+  store(biases, scale_dtype, &w.biases);
+  m = std::move(w);
+}
+
+void permute_affine_rows(RepackedMatrix& m, const std::vector<int64_t>& order) {
+  auto gather = [&](auto& v, size_t per_row) {
+    auto out = v;
+    for (int64_t r = 0; r < m.rows; ++r) {
+      std::copy_n(v.begin() + ptrdiff_t(size_t(order[size_t(r)]) * per_row), per_row,
+                  out.begin() + ptrdiff_t(size_t(r) * per_row));
+    }
+    v.swap(out);
+  };
+  gather(m.packed, size_t(m.words_per_row()));
+  gather(m.scales, size_t(m.groups_per_row()) * dtype_size(m.scale_dtype));
+  gather(m.biases, size_t(m.groups_per_row()) * dtype_size(m.scale_dtype));
+}
+
 // --- writers --------------------------------------------------------------------------------
 
 void quantize_row_q8_0(const float* x, int64_t n, uint8_t* out) {

@@ -50,6 +50,13 @@ bool gguf_type_repackable(uint32_t type);
 // (rows * cols / block_values blocks). `type` must be repackable; cols a multiple of its block.
 RepackedMatrix repack_gguf_rows(uint32_t type, const uint8_t* data, int64_t rows, int64_t cols);
 
+// The same values with `bits` >= m.bits per value, groups of `group_size` (dividing
+// m.group_size) and scales of `scale_dtype` (f32, or m's own type): exact, for fusing matrices
+// of different block types (Q4_K_M stores some attn_v as Q6_K next to Q4_K attn_q and attn_k).
+void widen_affine(RepackedMatrix& m, int bits, int group_size, DType scale_dtype);
+// Reorders the rows of `m`: row r of the result is row order[r] of `m`.
+void permute_affine_rows(RepackedMatrix& m, const std::vector<int64_t>& order);
+
 // Writers (the GGUF writer's quantizers): one row of `n` values (a multiple of the block) into
 // blocks at `out` (n / block_values * block_bytes bytes). Simple round-to-nearest choices of the
 // scales, not llama.cpp's searched ones; the blocks are valid for any reader.

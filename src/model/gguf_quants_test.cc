@@ -192,6 +192,29 @@ INSTANTIATE_TEST_SUITE_P(Types, RepackTest,
                                            GgmlType::kQ5_K, GgmlType::kQ6_K),
                          [](const auto& info) { return ggml_type_name(uint32_t(info.param)); });
 
+TEST(GgufQuants, WideningAndRowPermutationKeepEveryValue) {
+  std::mt19937 rng(5);
+  for (GgmlType t : {GgmlType::kQ4_K, GgmlType::kQ8_0, GgmlType::kQ5_0}) {
+    const auto data = random_blocks(t, 3 * 2, rng);
+    const GgmlTypeInfo* info = ggml_type_info(uint32_t(t));
+    const int64_t rows = 3, cols = 2 * info->block_values;
+    const RepackedMatrix m = repack_gguf_rows(uint32_t(t), data.data(), rows, cols);
+    RepackedMatrix w = m;
+    widen_affine(w, 8, 16, DType::kF32);
+    EXPECT_EQ(w.bits, 8);
+    EXPECT_EQ(w.group_size, 16);
+    RepackedMatrix p = m;
+    const std::vector<int64_t> order = {2, 0, 1};
+    permute_affine_rows(p, order);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) {
+        ASSERT_EQ(affine_value(w, r, c), affine_value(m, r, c)) << ggml_type_name(uint32_t(t));
+        ASSERT_EQ(affine_value(p, r, c), affine_value(m, order[size_t(r)], c));
+      }
+    }
+  }
+}
+
 TEST(GgufQuants, GeometryAndScaleTypes) {
   std::mt19937 rng(1);
   auto geometry = [&](GgmlType t) {
