@@ -9,13 +9,14 @@ dequantize_row_*: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; F32/F16/BF16 a
 undoes llama.cpp's Q/K row permutation for `llama` models, and writes
 
   DIR/hf/config.json + model.safetensors   the Hugging Face float32 model the file amounts to
-  DIR/reference.json                       {"prompts": [[ids]...], "greedy": [[ids]...]}
-  DIR/reference.safetensors                "logits" f32 [P, T, vocab]: transformers' logits of
-                                           each prompt's positions (eager attention, float32)
+  DIR/reference.json                       {"prompts": [[ids]...], "greedy": [[16 ids]...]}
+  DIR/reference.safetensors                "logits" f32 [P, 16, vocab]: transformers' logits
+                                           that chose each greedy token (eager, float32)
 
-Compare with mlx-serving on the same file (the lead's GPU run): the logits of
-`mlx-serving generate --model FILE.gguf` on these prompt ids must agree within float32
-tolerance, since both sides dequantize exactly. Needs torch, transformers, safetensors, numpy.
+Compare with mlx-serving on the same file (the lead's GPU run):
+`mlx-serving generate --model FILE.gguf --prompt-ids 3,40,... --max-tokens 16 --temperature 0
+--print-ids` must give the same continuations (both sides dequantize exactly; a near tie in the
+logits may flip a token). Needs torch, transformers, safetensors, numpy.
 """
 import argparse
 import json
@@ -25,6 +26,7 @@ import struct
 import numpy as np
 
 QK_K = 256
+NUM_STEPS = 16
 # ggml type -> (name, values per block, bytes per block)
 TYPES = {0: ("F32", 1, 4), 1: ("F16", 1, 2), 30: ("BF16", 1, 2), 2: ("Q4_0", 32, 18),
          3: ("Q4_1", 32, 20), 6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34),
@@ -234,15 +236,20 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(hf_dir, attn_implementation="eager",
                                                  torch_dtype=torch.float32).to(args.device).eval()
     prompts = [[(i * 37 + s * 101 + 3) % vocab for i in range(n)] for s, n in enumerate([5, 11, 17])]
-    logits, greedy = [], []
+    logits, continuations = [], []
     with torch.no_grad():
-        for p in prompts:
-            out = model(torch.tensor([p], device=args.device)).logits[0].float().cpu()
-            logits.append(torch.nn.functional.pad(out, (0, 0, 0, 17 - out.shape[0])))
-            greedy.append(out.argmax(-1).tolist())
+        for p in prompts:  # greedy, 16 steps, the whole sequence recomputed each step
+            ids, steps = list(p), []
+            for _ in range(NUM_STEPS):
+                out = model(torch.tensor([ids], device=args.device)).logits[0, -1].float().cpu()
+                steps.append(out)
+                ids.append(int(out.argmax()))
+            logits.append(torch.stack(steps))
+            continuations.append(ids[len(p):])
     save_file({"logits": torch.stack(logits)}, os.path.join(args.out, "reference.safetensors"))
     with open(os.path.join(args.out, "reference.json"), "w") as f:
-        json.dump({"gguf": os.path.basename(args.gguf), "prompts": prompts, "greedy": greedy}, f)
+        json.dump({"gguf": os.path.basename(args.gguf), "prompts": prompts,
+                   "greedy": continuations}, f)
     print(f"wrote {args.out}: {arch}, {len(weights)} tensors, prompts {[len(p) for p in prompts]}")
 
 
