@@ -5,7 +5,7 @@
 
 Parses the GGUF file here (struct + numpy), dequantizes every tensor with torch from the
 published block definitions (ggml-common.h's block_* structs and ggml-quants.c's
-dequantize_row_*: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; F32/F16/BF16 as they are),
+dequantize_row_*: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; F32/F16/BF16 as they are),
 undoes llama.cpp's Q/K row permutation for `llama` models, and writes
 
   DIR/hf/config.json + model.safetensors   the Hugging Face float32 model the file amounts to
@@ -30,7 +30,7 @@ NUM_STEPS = 16
 # ggml type -> (name, values per block, bytes per block)
 TYPES = {0: ("F32", 1, 4), 1: ("F16", 1, 2), 30: ("BF16", 1, 2), 2: ("Q4_0", 32, 18),
          3: ("Q4_1", 32, 20), 6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34),
-         12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176), 14: ("Q6_K", 256, 210)}
+         10: ("Q2_K", 256, 84), 11: ("Q3_K", 256, 110), 12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176), 14: ("Q6_K", 256, 210)}
 
 
 def read_gguf(path):
@@ -140,6 +140,32 @@ def dequantize(t, raw, n):
         q = torch.stack(parts, 1)  # [blocks, 8, 32]
         y = (d.unsqueeze(2) * sc.unsqueeze(2) * q - dmin.unsqueeze(2) * m.unsqueeze(2))
         y = y.reshape(-1, QK_K)
+    elif name == "Q2_K":
+        sc, qs, d, dmin = b[:, 0:16], b[:, 16:80], f16(80), f16(82)
+        vals = []
+        for h in range(2):  # value l + 32 j of half h: bits 2j of qs[32 h + l]
+            for j in range(4):
+                vals.append((qs[:, 32 * h:32 * h + 32] >> (2 * j)) & 3)
+        q = torch.stack(vals, 1).reshape(-1, 16, 16)  # sub-block = value // 16
+        y = (d.unsqueeze(2) * (sc & 0xF).unsqueeze(2) * q
+             - dmin.unsqueeze(2) * (sc >> 4).unsqueeze(2)).reshape(-1, QK_K)
+    elif name == "Q3_K":
+        hm, qs, s, d = b[:, 0:32], b[:, 32:96], b[:, 96:108], f16(108)
+        scales = []
+        for k in range(16):  # ggml's kmask unpacking, one scale at a time
+            byte, quarter = k % 4, k // 4
+            nib = (s[:, (quarter % 2) * 4 + byte] >> (0 if quarter < 2 else 4)) & 0xF
+            top = (s[:, 8 + byte] >> (2 * quarter)) & 3
+            scales.append((nib | (top << 4)) - 32)
+        sc = torch.stack(scales, 1)
+        vals = []
+        for h in range(2):
+            for j in range(4):
+                low = (qs[:, 32 * h:32 * h + 32] >> (2 * j)) & 3
+                high = (hm >> (4 * h + j)) & 1
+                vals.append(low + 4 * high - 4)
+        q = torch.stack(vals, 1).reshape(-1, 16, 16)
+        y = (d.unsqueeze(2) * sc.unsqueeze(2) * q).reshape(-1, QK_K)
     elif name == "Q6_K":
         ql, qh = b[:, 0:128], b[:, 128:192]
         sc = b[:, 192:208]

@@ -359,7 +359,7 @@ Result<WeightStore> gguf_weight_store(std::shared_ptr<const GgufFile> file, cons
     if (!gguf_type_repackable(g.type)) {
       return load_error(where + " has type " + ggml_type_name(g.type) +
                         ", which mlx-serving does not load (supported: F32, F16, BF16, Q8_0, "
-                        "Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)");
+                        "Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
     }
     if (g.dims.size() != 2 || !ends_with(hf, ".weight")) {
       return load_error(where + ": a quantized tensor must be a 2-D weight, got " +

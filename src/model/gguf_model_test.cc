@@ -260,13 +260,13 @@ TEST_F(GgufModelTest, RefusesUnsupportedArchitecturesAndTypesNamingThem) {
   q.set_u32("llama.feed_forward_length", 256);
   q.set_u32("llama.attention.head_count", 4);
   q.set_u32("llama.vocab_size", 8);
-  q.add_tensor("blk.0.ffn_up.weight", GgmlType::kQ2_K, {256, 256},
-               std::vector<uint8_t>(256 * 84, 0));
-  const std::string p2 = (dir_ / "q2k.gguf").string();
+  q.add_tensor("blk.0.ffn_up.weight", GgmlType::kQ8_K, {256, 256},
+               std::vector<uint8_t>(256 * 292, 0));
+  const std::string p2 = (dir_ / "q8k.gguf").string();
   ASSERT_TRUE(q.write(p2).ok());
   auto m2 = Model::load(p2, *backend);
   ASSERT_FALSE(m2.ok());
-  EXPECT_NE(m2.status().message().find("tensor 'blk.0.ffn_up.weight' has type Q2_K"),
+  EXPECT_NE(m2.status().message().find("tensor 'blk.0.ffn_up.weight' has type Q8_K"),
             std::string::npos)
       << m2.status().message();
 

@@ -50,6 +50,10 @@ Geometry geometry(uint32_t type) {
       return {5, 32};
     case GgmlType::kQ6_K:
       return {6, 16};
+    case GgmlType::kQ2_K:
+      return {2, 16};
+    case GgmlType::kQ3_K:
+      return {3, 16};
     default:
       return {0, 0};
   }
@@ -117,6 +121,44 @@ void decode_block(uint32_t type, const uint8_t* b, uint8_t* q, float* scale, flo
           q[64 * c + l] = lo;
           q[64 * c + 32 + l] = hi;
         }
+      }
+      return;
+    }
+    case GgmlType::kQ2_K: {
+      // scales[16] (low nibble: scale, high: min), qs[64], f16 d, f16 dmin. Value l + 32 j
+      // (j = 0..3) of each half of 128 is bits 2j of qs[32 h + l].
+      const uint8_t* sc = b;
+      const uint8_t* qs = b + 16;
+      const float d = half(b + 80), dmin = half(b + 82);
+      for (int e = 0; e < 256; ++e) {
+        q[e] = (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+      }
+      for (int j = 0; j < 16; ++j) {
+        scale[j] = d * float(sc[j] & 0xF);
+        bias[j] = -(dmin * float(sc[j] >> 4));
+      }
+      return;
+    }
+    case GgmlType::kQ3_K: {
+      // hmask[32], qs[64], scales[12], f16 d: w = d * (sc - 32) * (low2 + 4 hbit - 4). Value
+      // l + 32 j of half h: low bits 2j of qs[32 h + l], high bit 4h + j of hmask[l]; the 6-bit
+      // scales keep their low nibbles in bytes 0-7 (low nibbles first) and their top two bits
+      // in bytes 8-11 (two bits per scale, four scales per byte position).
+      const uint8_t* hm = b;
+      const uint8_t* qs = b + 32;
+      const uint8_t* s = b + 96;
+      const float d = half(b + 108);
+      for (int e = 0; e < 256; ++e) {
+        const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+        const int low = (qs[32 * h + l] >> (2 * j)) & 3, high = (hm[l] >> (4 * h + j)) & 1;
+        q[e] = uint8_t(low + 4 * high);
+      }
+      for (int k = 0; k < 16; ++k) {
+        const int byte = k % 4, quarter = k / 4;
+        const int nibble = (s[(quarter % 2) * 4 + byte] >> (quarter < 2 ? 0 : 4)) & 0xF;
+        const int top = (s[8 + byte] >> (2 * quarter)) & 3;
+        scale[k] = d * float((nibble | (top << 4)) - 32);
+        bias[k] = -4.f * scale[k];
       }
       return;
     }

@@ -14,6 +14,10 @@
 //   Q5_K  as Q4_K plus qh[32], a fifth bit (176)    -> 5, 32, d*sc, -dmin*m
 //   Q6_K  super-block of 256 (210): ql[128], qh[64], i8 sc[16], f16 d; 16 sub-blocks of 16:
 //         w = d*sc*(q-32)                           -> 6, 16, d*sc, -32 d*sc
+//   Q3_K  256 (110): hmask[32], qs[64], 12 bytes of 6-bit scales, f16 d; 16 sub-blocks of 16:
+//         w = d*(sc-32)*(q-4), q = 2 low bits + a high bit -> 3, 16, d*(sc-32), -4 d*(sc-32)
+//   Q2_K  256 (84): 4-bit scale|min pairs[16], qs[64], f16 d, f16 dmin:
+//         w = d*sc*q - dmin*m                       -> 2, 16, d*sc, -dmin*m
 //
 // Element order inside a block (which nibble or bit plane holds value i) follows ggml-quants.c's
 // dequantize_row_*; the tests check each type against a dequantizer written from those

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 namespace mlxs {
@@ -110,6 +111,61 @@ void reference_block(GgmlType type, const uint8_t* x, double* y) {
       }
       return;
     }
+    case GgmlType::kQ2_K: {
+      const double d = h(x + 80), min = h(x + 82);
+      const uint8_t* scales = x;
+      const uint8_t* q = x + 16;
+      int is = 0;
+      for (int n = 0; n < 256; n += 128) {
+        int shift = 0;
+        for (int j = 0; j < 4; ++j) {
+          uint8_t sc = scales[is++];
+          double dl = d * (sc & 0xF), ml = min * (sc >> 4);
+          for (int l = 0; l < 16; ++l) *y++ = dl * ((q[l] >> shift) & 3) - ml;
+          sc = scales[is++];
+          dl = d * (sc & 0xF);
+          ml = min * (sc >> 4);
+          for (int l = 0; l < 16; ++l) *y++ = dl * ((q[l + 16] >> shift) & 3) - ml;
+          shift += 2;
+        }
+        q += 32;
+      }
+      return;
+    }
+    case GgmlType::kQ3_K: {
+      const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+      uint32_t aux[4];
+      std::memcpy(aux, x + 96, 12);
+      const uint32_t tmp = aux[2];
+      aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+      aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+      aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+      aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+      int8_t scales[16];
+      std::memcpy(scales, aux, 16);
+      const double d_all = h(x + 108);
+      const uint8_t* q = x + 32;
+      const uint8_t* hm = x;
+      uint8_t m = 1;
+      int is = 0;
+      for (int n = 0; n < 256; n += 128) {
+        int shift = 0;
+        for (int j = 0; j < 4; ++j) {
+          double dl = d_all * (scales[is++] - 32);
+          for (int l = 0; l < 16; ++l) {
+            *y++ = dl * (int((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
+          }
+          dl = d_all * (scales[is++] - 32);
+          for (int l = 0; l < 16; ++l) {
+            *y++ = dl * (int((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
+          }
+          shift += 2;
+          m <<= 1;
+        }
+        q += 32;
+      }
+      return;
+    }
     default:
       FAIL() << "no reference for " << ggml_type_name(uint32_t(type));
   }
@@ -145,6 +201,13 @@ std::vector<uint8_t> random_blocks(GgmlType type, size_t num_blocks, std::mt1993
     switch (type) {
       case GgmlType::kQ6_K:
         put(blk + 208);
+        break;
+      case GgmlType::kQ3_K:
+        put(blk + 108);
+        break;
+      case GgmlType::kQ2_K:
+        put(blk + 80);
+        put(blk + 82);
         break;
       case GgmlType::kQ4_1:
       case GgmlType::kQ5_1:
@@ -189,7 +252,8 @@ TEST_P(RepackTest, EqualsTheBlockDefinitionBitForBit) {
 INSTANTIATE_TEST_SUITE_P(Types, RepackTest,
                          ::testing::Values(GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_1,
                                            GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ4_K,
-                                           GgmlType::kQ5_K, GgmlType::kQ6_K),
+                                           GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kQ2_K,
+                                           GgmlType::kQ3_K),
                          [](const auto& info) { return ggml_type_name(uint32_t(info.param)); });
 
 TEST(GgufQuants, WideningAndRowPermutationKeepEveryValue) {
@@ -228,7 +292,9 @@ TEST(GgufQuants, GeometryAndScaleTypes) {
   EXPECT_EQ(geometry(GgmlType::kQ5_K).bits, 5);
   EXPECT_EQ(geometry(GgmlType::kQ6_K).group_size, 16);
   EXPECT_EQ(geometry(GgmlType::kQ6_K).bits, 6);
-  EXPECT_FALSE(gguf_type_repackable(uint32_t(GgmlType::kQ2_K)));
+  EXPECT_EQ(geometry(GgmlType::kQ3_K).bits, 3);
+  EXPECT_EQ(geometry(GgmlType::kQ2_K).group_size, 16);
+  EXPECT_FALSE(gguf_type_repackable(uint32_t(GgmlType::kQ8_K)));
   EXPECT_FALSE(gguf_type_repackable(uint32_t(GgmlType::kF16)));
 }
 
