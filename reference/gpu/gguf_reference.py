@@ -100,7 +100,8 @@ def dequantize(t, raw, n):
     b = torch.from_numpy(raw.reshape(-1, bb).astype(np.int32))  # [blocks, bytes]
 
     def f16(col):
-        v = (b[:, col] | (b[:, col + 1] << 8)).to(torch.int16)
+        v = b[:, col] | (b[:, col + 1] << 8)
+        v = torch.where(v >= 32768, v - 65536, v).to(torch.int16)
         return v.view(torch.float16).float().unsqueeze(1)
 
     def u32(col):
