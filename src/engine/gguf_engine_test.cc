@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "mlxs/engine.h"
 #include "model/gguf_convert.h"
@@ -54,6 +55,27 @@ TEST(GgufEngine, TheDefaultModelAsGgufMatchesItsFolder) {
   ASSERT_TRUE(want.ok() && got.ok());
   EXPECT_EQ(got->token_ids, want->token_ids);
   EXPECT_EQ(got->text, want->text);
+  std::filesystem::remove_all(dir);
+}
+
+// A .gguf file is found by its name under model.search_directories, as a folder is.
+TEST(GgufEngine, AFileUnderASearchDirectoryLoadsByName) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("mlxs_gguf_search_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(convert_to_gguf(kModelDir, (dir / "small.gguf").string(), "bf16").ok());
+  const std::string config = (dir / "config.yaml").string();
+  std::ofstream(config) << "model:\n  search_directories: [\"" << dir.string() << "\"]\n";
+  EngineOptions o;
+  o.config_path = config;
+  o.env_overrides = false;
+  o.device = Device::kCpu;
+  auto e = create_engine(o);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  LoadModelOptions lo;
+  lo.model = "small.gguf";
+  auto h = (*e)->load_model(lo);
+  EXPECT_TRUE(h.ok()) << h.status().to_string();
   std::filesystem::remove_all(dir);
 }
 
