@@ -49,6 +49,10 @@ struct Request {
   bool scheduled = false;            // planned in a step at least once
   EngineClock::time_point first_token;
   bool paused = false;
+  // Speculative decoding: proposals verified, accepted ones streamed, and verification steps.
+  int num_proposed = 0;
+  int num_accepted = 0;
+  int num_verify_steps = 0;
 };
 
 }  // namespace mlxs

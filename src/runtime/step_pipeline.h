@@ -54,6 +54,10 @@ struct EndedStep {
     // Set when this sequence alone failed (its constraint refused the drawn token or allowed
     // none): it got no token and the caller fails it; the other sequences are unaffected.
     Status error;
+    // Speculative decoding: the proposals the step verified for it, and how many of its new
+    // tokens are accepted proposals (the rest is the model's own token).
+    int num_proposals = 0;
+    int num_accepted = 0;
   };
   StepPlan plan;
   Status status;                      // the backend's error: then nothing below is set
@@ -94,7 +98,9 @@ class StepPipeline {
 
  private:
   bool overlaps(const StepPlan& plan) const;
-  Status begin(StepPlan& plan);
+  // `unaccounted`: the step ended just before, whose tokens are not in the requests' histories
+  // yet (the caller adds them when it takes the step); null when none.
+  Status begin(StepPlan& plan, const EndedStep* unaccounted);
   // Fills plan.masks (protocol step 2).
   void fill_masks(StepPlan& plan) const;
   // Samples the logits rows of `f` on the host, each after its row's token mask.

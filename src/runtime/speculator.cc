@@ -1,0 +1,29 @@
+#include "runtime/speculator.h"
+
+#include "runtime/prompt_lookup.h"
+
+namespace mlxs {
+
+bool can_speculate(const Request& r) {
+  const SamplingParams& p = r.sampling;
+  return (p.temperature <= 0.0f || p.top_k == 1) && !r.logprobs && p.top_logprobs == 0 &&
+         p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
+         p.frequency_penalty == 0.0f && r.constraint == nullptr && r.embeddings.empty();
+}
+
+sched::Proposals Speculator::propose(const sched::Scheduler& scheduler) const {
+  sched::Proposals out;
+  if (!config_.enabled) return out;
+  for (sched::SeqId id : scheduler.running_ids()) {
+    const Request* r = requests_(id);
+    const sched::Sequence* seq = scheduler.find(id);
+    if (r == nullptr || seq == nullptr || !can_speculate(*r)) continue;
+    if (seq->num_uncomputed_tokens() != 1 || seq->tokens.back() < 0) continue;
+    std::vector<int32_t> p =
+        prompt_lookup(seq->tokens, config_.num_tokens, config_.min_ngram, config_.max_ngram);
+    if (!p.empty()) out.emplace(id, std::move(p));
+  }
+  return out;
+}
+
+}  // namespace mlxs
