@@ -263,6 +263,16 @@ const Schema<SpeculativeConfig>& schema_of<SpeculativeConfig>() {
     s.field("prompt_lookup_max_ngram", &SpeculativeConfig::prompt_lookup_max_ngram,
             "longest suffix matched (tried first); at least prompt_lookup_min_ngram")
         .range(1, 16);
+    s.field("min_acceptance_rate", &SpeculativeConfig::min_acceptance_rate,
+            "a sequence stops proposing while its recent share of accepted proposals is below "
+            "this (a probe of 2 tokens every 16th token measures it again); 0 = always propose. "
+            "k itself adapts: one more than the sequence recently had accepted per step, at "
+            "most num_tokens")
+        .range(0, 1);
+    s.field("force_rejection", &SpeculativeConfig::force_rejection,
+            "benchmarks: each proposed token id is replaced by the next id, so nearly every "
+            "proposal is rejected (the cost of verification at zero acceptance); outputs are "
+            "unchanged");
     s.refine("prompt_lookup_max_ngram",
              [](const SpeculativeConfig& c) -> std::optional<std::string> {
                if (c.prompt_lookup_max_ngram >= c.prompt_lookup_min_ngram) return std::nullopt;

@@ -104,6 +104,12 @@ struct SpeculativeConfig {
   int32_t num_tokens = 4;  // most proposals per sequence and step (k)
   int32_t prompt_lookup_min_ngram = 1;
   int32_t prompt_lookup_max_ngram = 3;
+  // A sequence stops proposing while its recent share of accepted proposals is below this
+  // (probing again now and then); 0 = always propose.
+  double min_acceptance_rate = 0.1;
+  // Benchmarks: every proposal is replaced by the next token id (mod the vocabulary), so nearly
+  // all are rejected; measures what verification costs at zero acceptance. Outputs unchanged.
+  bool force_rejection = false;
 };
 
 struct ServerConfig {

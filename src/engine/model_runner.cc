@@ -27,6 +27,8 @@ RunnerConfig runner_config_of(const Config& config, int num_threads) {
   rc.speculative.num_tokens = config.speculative.num_tokens;
   rc.speculative.min_ngram = config.speculative.prompt_lookup_min_ngram;
   rc.speculative.max_ngram = config.speculative.prompt_lookup_max_ngram;
+  rc.speculative.force_rejection = config.speculative.force_rejection;
+  rc.speculative.min_acceptance_rate = config.speculative.min_acceptance_rate;
   return rc;
 }
 
@@ -227,7 +229,9 @@ void ModelRunner::wire() {
   // planned: with speculation on, steps run one at a time.
   const bool overlap = config_.scheduler.overlap_steps && !config_.speculative.enabled;
   pipeline_.emplace(*model_, *cache_, *scheduler_, overlap, requests);
-  speculator_.emplace(config_.speculative, requests);
+  SpeculatorConfig spec = config_.speculative;
+  spec.vocab_size = model_->config().vocab_size;
+  speculator_.emplace(spec, requests);
 }
 
 // --- engine thread ----------------------------------------------------------------------

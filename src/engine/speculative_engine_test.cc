@@ -125,6 +125,20 @@ TEST(EngineSpeculative, SixtyFourConcurrentStreamsAreIdentical) {
   EXPECT_GT(accepted(a), 0);
 }
 
+// speculative.force_rejection (benchmarks): nearly every proposal is rejected, nothing changes.
+TEST(EngineSpeculative, ForcedRejectionChangesNoOutput) {
+  auto spec =
+      engine_with("spec_reject", kSpecOn + "  force_rejection: true\n  min_acceptance_rate: 0\n");
+  auto plain = engine_with("spec_reject_plain", "");
+  ASSERT_TRUE(spec && plain);
+  const std::vector<GeneratorParams> ps = mixed_streams(6);
+  const std::vector<Collected> a = run_all(*spec, ps), b = run_all(*plain, ps);
+  expect_same(a, b);
+  int generated = 0;
+  for (const auto& c : a) generated += int(c.ids.size());
+  EXPECT_LT(accepted(a) * 20, generated) << "more than 5 % accepted: rejection not forced";
+}
+
 // A stream cancelled while it speculates ends cancelled; the others are untouched and every
 // block it held (rejected proposals' included) goes back to the pool.
 TEST(EngineSpeculative, CancelMidStreamReleasesEverything) {

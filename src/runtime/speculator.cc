@@ -1,5 +1,8 @@
 #include "runtime/speculator.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "runtime/prompt_lookup.h"
 
 namespace mlxs {
@@ -11,6 +14,14 @@ bool can_speculate(const Request& r) {
          p.frequency_penalty == 0.0f && r.constraint == nullptr && r.embeddings.empty();
 }
 
+int Speculator::num_to_propose(const Request& r) const {
+  if (r.recent_acceptance < config_.min_acceptance_rate) {
+    return r.num_generated % 16 == 0 ? std::min(2, config_.num_tokens) : 0;
+  }
+  const double k = std::ceil(std::min(r.recent_accepted, 1e6)) + 1;
+  return std::clamp(int(k), 1, config_.num_tokens);
+}
+
 sched::Proposals Speculator::propose(const sched::Scheduler& scheduler) const {
   sched::Proposals out;
   if (!config_.enabled) return out;
@@ -19,8 +30,12 @@ sched::Proposals Speculator::propose(const sched::Scheduler& scheduler) const {
     const sched::Sequence* seq = scheduler.find(id);
     if (r == nullptr || seq == nullptr || !can_speculate(*r)) continue;
     if (seq->num_uncomputed_tokens() != 1 || seq->tokens.back() < 0) continue;
-    std::vector<int32_t> p =
-        prompt_lookup(seq->tokens, config_.num_tokens, config_.min_ngram, config_.max_ngram);
+    const int k = num_to_propose(*r);
+    if (k == 0) continue;
+    std::vector<int32_t> p = prompt_lookup(seq->tokens, k, config_.min_ngram, config_.max_ngram);
+    if (config_.force_rejection) {
+      for (int32_t& t : p) t = (t + 1) % std::max(config_.vocab_size, 1);
+    }
     if (!p.empty()) out.emplace(id, std::move(p));
   }
   return out;

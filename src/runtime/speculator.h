@@ -7,8 +7,12 @@
 //     penalties, logprobs, structured output or spliced embeddings: for those the verified
 //     token would not be the one the plain path draws, or the draw needs state per token),
 //     when its next token is its only missing one, and when that token is known.
-//  2. It proposes up to speculative.num_tokens tokens; the scheduler trims them to the step's
-//     token budget, the request's max_tokens and context, and the free KV blocks.
+//  2. It proposes up to k tokens; the scheduler trims them to the step's token budget, the
+//     request's max_tokens and context, and the free KV blocks. k (num_to_propose()) adapts to
+//     the sequence's running acceptance: speculative.num_tokens at first, then one more than
+//     the proposals it recently had accepted per step (at most num_tokens); none while its
+//     recent share of accepted proposals is below speculative.min_acceptance_rate, except for
+//     a probe of 2 tokens every 16th token, so a sequence that turns repetitive speculates again.
 //  3. The verdict comes back per sequence (record()): the proposals it verified and how many
 //     were accepted, counted on its Request (MetadataChunk::draft_tokens_accepted).
 #pragma once
@@ -25,6 +29,9 @@ struct SpeculatorConfig {
   int num_tokens = 4;
   int min_ngram = 1;
   int max_ngram = 3;
+  double min_acceptance_rate = 0.1;
+  bool force_rejection = false;  // benchmarks: each proposal + 1 (nearly always rejected)
+  int vocab_size = 0;            // the model's, for force_rejection
 };
 
 // True when r's tokens are the same with and without speculation under the greedy rule
@@ -41,6 +48,9 @@ class Speculator {
   bool enabled() const { return config_.enabled; }
   // Proposals for the running sequences of `scheduler` (policy 1 and 2); empty when disabled.
   sched::Proposals propose(const sched::Scheduler& scheduler) const;
+
+  // Policy 2: k for r before trimming.
+  int num_to_propose(const Request& r) const;
 
  private:
   SpeculatorConfig config_;

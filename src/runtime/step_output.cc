@@ -67,7 +67,11 @@ void StepOutput::add_speculation(sched::SeqId id, int num_proposals, int num_acc
   if (r == nullptr) return;
   r->num_proposed += num_proposals;
   r->num_accepted += num_accepted;
-  ++r->num_verify_steps;
+  const bool first = r->num_verify_steps++ == 0;
+  const double w = first ? 1.0 : 0.3;
+  r->recent_acceptance =
+      (1 - w) * r->recent_acceptance + w * double(num_accepted) / double(num_proposals);
+  r->recent_accepted = (1 - w) * r->recent_accepted + w * double(num_accepted);
 }
 
 void StepOutput::add_finish(sched::SeqId id, FinishReason reason) {
