@@ -222,6 +222,9 @@ void ModelRunner::wire() {
     stats_.prompt_tokens += int64_t(r.prompt.size());
     stats_.generated_tokens += r.num_generated;
     ++stats_.requests_finished;
+    stats_.draft_tokens_proposed += r.num_proposed;
+    stats_.draft_tokens_accepted += r.num_accepted;
+    stats_.speculative_steps += r.num_verify_steps;
   };
   output_.emplace(id_, tokenizer_.get(), *scheduler_, std::move(hooks));
   auto requests = [this](sched::SeqId id) -> const Request* { return output_->find(id); };

@@ -162,6 +162,8 @@ void StepOutput::finish(Request& r, FinishReason reason) {
   MetadataChunk m;
   m.tokens_generated = r.num_generated;
   m.draft_tokens_accepted = r.num_accepted;
+  m.draft_tokens_proposed = r.num_proposed;
+  m.speculative_steps = r.num_verify_steps;
   m.prompt_tokens = int32_t(r.prompt.size());
   m.cached_prompt_tokens = r.num_cached_prompt_tokens;
   m.total_time_ms = ms_between(r.submitted, now);
