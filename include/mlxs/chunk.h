@@ -51,8 +51,13 @@ struct MetadataChunk {
   double time_to_first_token_ms = 0.0;
   double total_time_ms = 0.0;
   FinishReason finish_reason = FinishReason::kStop;
-  int32_t draft_tokens_accepted = 0;  // speculative decoding; 0 without a draft model
-  std::string stop_sequence;          // the stop sequence that ended the stream, else empty
+  // Speculative decoding (docs/speculative-decoding.md): proposals verified, those accepted
+  // (among the tokens streamed), and the verification steps; all 0 without speculation.
+  // Acceptance rate = accepted / proposed; mean accepted length = accepted / steps.
+  int32_t draft_tokens_accepted = 0;
+  int32_t draft_tokens_proposed = 0;
+  int32_t speculative_steps = 0;
+  std::string stop_sequence;  // the stop sequence that ended the stream, else empty
   std::string model_id;
 };
 

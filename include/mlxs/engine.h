@@ -175,6 +175,8 @@ struct ModelStats {
   int64_t prefix_hits = 0, prefix_misses = 0, preemptions = 0;
   int64_t prompt_tokens = 0, generated_tokens = 0, requests_finished = 0;
   int64_t steps = 0;
+  // Speculative decoding, finished requests: proposals verified, accepted, verification steps.
+  int64_t draft_tokens_proposed = 0, draft_tokens_accepted = 0, speculative_steps = 0;
   int32_t num_threads = 0;  // OpenMP threads of the model's engine thread (omp_get_max_threads)
 };
 

@@ -244,6 +244,47 @@ const Schema<StreamRegistryConfig>& schema_of<StreamRegistryConfig>() {
 }
 
 template <>
+const Schema<SpeculativeConfig>& schema_of<SpeculativeConfig>() {
+  static const Schema<SpeculativeConfig> s = [] {
+    Schema<SpeculativeConfig> s(
+        "SpeculativeConfig",
+        "Speculative decoding by prompt lookup (docs/speculative-decoding.md).");
+    s.field("enabled", &SpeculativeConfig::enabled,
+            "greedy requests (no penalties, logprobs or structured output) propose tokens from "
+            "their own prompt and output, verified in one step; outputs are identical either "
+            "way. Steps then run one at a time (no overlap)");
+    s.field("num_tokens", &SpeculativeConfig::num_tokens,
+            "most proposed tokens per sequence and step; they count against "
+            "scheduler.max_num_batched_tokens and take only free KV blocks")
+        .range(1, 32);
+    s.field("prompt_lookup_min_ngram", &SpeculativeConfig::prompt_lookup_min_ngram,
+            "shortest suffix of the sequence matched against its earlier tokens")
+        .range(1, 16);
+    s.field("prompt_lookup_max_ngram", &SpeculativeConfig::prompt_lookup_max_ngram,
+            "longest suffix matched (tried first); at least prompt_lookup_min_ngram")
+        .range(1, 16);
+    s.field("min_acceptance_rate", &SpeculativeConfig::min_acceptance_rate,
+            "a sequence stops proposing while its recent share of accepted proposals is below "
+            "this (a probe of 2 tokens every 16th token measures it again); 0 = always propose. "
+            "k itself adapts: one more than the sequence recently had accepted per step, at "
+            "most num_tokens")
+        .range(0, 1);
+    s.field("force_rejection", &SpeculativeConfig::force_rejection,
+            "benchmarks: each proposed token id is replaced by the next id, so nearly every "
+            "proposal is rejected (the cost of verification at zero acceptance); outputs are "
+            "unchanged");
+    s.refine("prompt_lookup_max_ngram",
+             [](const SpeculativeConfig& c) -> std::optional<std::string> {
+               if (c.prompt_lookup_max_ngram >= c.prompt_lookup_min_ngram) return std::nullopt;
+               return fmt::format("must be >= prompt_lookup_min_ngram ({}), got {}",
+                                  c.prompt_lookup_min_ngram, c.prompt_lookup_max_ngram);
+             });
+    return s;
+  }();
+  return s;
+}
+
+template <>
 const Schema<StructuredConfig>& schema_of<StructuredConfig>() {
   static const Schema<StructuredConfig> s = [] {
     Schema<StructuredConfig> s("StructuredConfig",
@@ -465,6 +506,7 @@ const Schema<Config>& schema_of<Config>() {
     s.field("stream_registry", &Config::stream_registry, "live streams and backpressure");
     s.field("sampling", &Config::sampling, "defaults for unset sampling fields");
     s.field("structured", &Config::structured, "constrained decoding (structured output)");
+    s.field("speculative", &Config::speculative, "speculative decoding");
     s.field("circuit_breaker", &Config::circuit_breaker, "around the model runner and the worker");
     s.field("server", &Config::server, "the HTTP server");
     s.field("telemetry", &Config::telemetry, "logs and metrics");

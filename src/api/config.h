@@ -95,6 +95,23 @@ struct StructuredConfig {
   int32_t json_max_whitespace = 16;
 };
 
+// Speculative decoding (docs/speculative-decoding.md).
+struct SpeculativeConfig {
+  // Prompt lookup: each eligible sequence proposes the tokens that followed the latest earlier
+  // occurrence of its last n tokens (max_ngram down to min_ngram) in its own prompt and output,
+  // and the model verifies them in one step. Greedy outputs are identical either way.
+  bool enabled = false;
+  int32_t num_tokens = 4;  // most proposals per sequence and step (k)
+  int32_t prompt_lookup_min_ngram = 1;
+  int32_t prompt_lookup_max_ngram = 3;
+  // A sequence stops proposing while its recent share of accepted proposals is below this
+  // (probing again now and then); 0 = always propose.
+  double min_acceptance_rate = 0.1;
+  // Benchmarks: every proposal is replaced by the next token id (mod the vocabulary), so nearly
+  // all are rejected; measures what verification costs at zero acceptance. Outputs unchanged.
+  bool force_rejection = false;
+};
+
 struct ServerConfig {
   std::string host = "127.0.0.1";
   int32_t port = 8080;
@@ -182,6 +199,7 @@ struct Config {
   StreamRegistryConfig stream_registry;
   SamplingConfig sampling;
   StructuredConfig structured;
+  SpeculativeConfig speculative;
   CircuitBreakerConfig circuit_breaker;
   ServerConfig server;
   TelemetryConfig telemetry;
@@ -259,6 +277,8 @@ template <>
 const Schema<SamplingConfig>& schema_of<SamplingConfig>();
 template <>
 const Schema<StructuredConfig>& schema_of<StructuredConfig>();
+template <>
+const Schema<SpeculativeConfig>& schema_of<SpeculativeConfig>();
 template <>
 const Schema<CircuitBreakerConfig>& schema_of<CircuitBreakerConfig>();
 template <>

@@ -25,6 +25,12 @@ RunnerConfig runner_config_of(const Config& config, int num_threads) {
   rc.num_threads = num_threads;
   rc.default_context_length = config.model.default_context_length;
   rc.file_access.allow_outside = config.model.allow_files_outside_model_dir;
+  rc.speculative.enabled = config.speculative.enabled;
+  rc.speculative.num_tokens = config.speculative.num_tokens;
+  rc.speculative.min_ngram = config.speculative.prompt_lookup_min_ngram;
+  rc.speculative.max_ngram = config.speculative.prompt_lookup_max_ngram;
+  rc.speculative.force_rejection = config.speculative.force_rejection;
+  rc.speculative.min_acceptance_rate = config.speculative.min_acceptance_rate;
   return rc;
 }
 
@@ -223,10 +229,19 @@ void ModelRunner::wire() {
     stats_.prompt_tokens += int64_t(r.prompt.size());
     stats_.generated_tokens += r.num_generated;
     ++stats_.requests_finished;
+    stats_.draft_tokens_proposed += r.num_proposed;
+    stats_.draft_tokens_accepted += r.num_accepted;
+    stats_.speculative_steps += r.num_verify_steps;
   };
   output_.emplace(id_, tokenizer_.get(), *scheduler_, std::move(hooks));
-  pipeline_.emplace(*model_, *cache_, *scheduler_, config_.scheduler.overlap_steps,
-                    [this](sched::SeqId id) -> const Request* { return output_->find(id); });
+  auto requests = [this](sched::SeqId id) -> const Request* { return output_->find(id); };
+  // Proposals follow a sequence's last token, which must be known when the next step is
+  // planned: with speculation on, steps run one at a time.
+  const bool overlap = config_.scheduler.overlap_steps && !config_.speculative.enabled;
+  pipeline_.emplace(*model_, *cache_, *scheduler_, overlap, requests);
+  SpeculatorConfig spec = config_.speculative;
+  spec.vocab_size = model_->config().vocab_size;
+  speculator_.emplace(spec, requests);
 }
 
 // --- engine thread ----------------------------------------------------------------------
@@ -318,7 +333,7 @@ void ModelRunner::poll_cancellations() {
 // decided while N + 1 runs is applied after N + 1's plan. With scheduler.overlap_steps false
 // every step is ended before the next is planned and its tokens are streamed after it.
 void ModelRunner::step() {
-  sched::SchedulerOutput out = scheduler_->schedule();
+  sched::SchedulerOutput out = scheduler_->schedule(speculator_->propose(*scheduler_));
   if (out.empty()) {
     record_outcome(end_and_stream());  // nothing to run is no failure
     return;
@@ -365,6 +380,8 @@ Status ModelRunner::take(std::optional<EndedStep> ended) {
       output_->fail(seq.id, ErrorCode::kGenerationError, seq.error.message());
       continue;
     }
+    if (seq.num_proposals > 0)
+      output_->add_speculation(seq.id, seq.num_proposals, seq.num_accepted);
     for (int j = 0; j < seq.num_tokens; ++j) {
       const bool last = j + 1 == seq.num_tokens;
       output_->add_token(seq.id, ended->sampled[size_t(seq.first_row + j)],

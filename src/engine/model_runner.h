@@ -27,6 +27,7 @@
 #include "mlxs/engine.h"
 #include "model/decoder.h"
 #include "runtime/request.h"
+#include "runtime/speculator.h"
 #include "runtime/step_output.h"
 #include "runtime/step_pipeline.h"
 #include "sched/circuit_breaker.h"
@@ -50,6 +51,7 @@ struct RunnerConfig {
   int num_threads = 0;
   int default_context_length = 8192;  // when config.json has no max_position_embeddings
   ModelFileAccess file_access;        // model.allow_files_outside_model_dir
+  SpeculatorConfig speculative;       // the speculative section
 };
 
 // The runner's share of the engine configuration (scheduler, kv_cache, stream_registry,
@@ -119,6 +121,7 @@ class ModelRunner {
   // engine thread
   std::optional<StepOutput> output_;      // the live requests
   std::optional<StepPipeline> pipeline_;  // the step in flight
+  std::optional<Speculator> speculator_;  // proposals for the next step
   sched::CircuitBreaker breaker_;
 
   // inbox: the only state shared with other threads

@@ -49,6 +49,14 @@ struct Request {
   bool scheduled = false;            // planned in a step at least once
   EngineClock::time_point first_token;
   bool paused = false;
+  // Speculative decoding: proposals verified, accepted ones streamed, and verification steps;
+  // running averages (weight 0.3 on the latest step) of the share of proposals accepted and of
+  // the proposals accepted per step, from which the speculator picks k (runtime/speculator.h).
+  int num_proposed = 0;
+  int num_accepted = 0;
+  int num_verify_steps = 0;
+  double recent_acceptance = 1.0;
+  double recent_accepted = 1e9;  // "unbounded" until measured: the first k is the most
 };
 
 }  // namespace mlxs

@@ -36,7 +36,9 @@ StepBatch make_step_batch(std::span<const SeqStep> seqs, int block_size, int sli
     b.query_start.push_back(int32_t(step.token_ids.size()));
     b.context_len.push_back(ctx);
     if (s.needs_logits && !s.new_tokens.empty()) {
-      step.sample_rows.push_back(int32_t(step.token_ids.size()) - 1);
+      const int end = int(step.token_ids.size());
+      MLXS_CHECK(s.num_proposals >= 0 && s.num_proposals < int(s.new_tokens.size()));
+      for (int row = end - 1 - s.num_proposals; row < end; ++row) step.sample_rows.push_back(row);
     }
   }
   return step;
@@ -48,8 +50,8 @@ StepBatch make_step_batch(const sched::SchedulerOutput& output, int sliding_wind
   const std::span<const int32_t> tokens(output.token_ids);
   for (const sched::ScheduledSeq& s : output.seqs) {
     seqs.push_back({s.block_table, s.start_pos,
-                    tokens.subspan(size_t(s.token_begin), size_t(s.num_new_tokens)),
-                    s.needs_logits});
+                    tokens.subspan(size_t(s.token_begin), size_t(s.num_new_tokens)), s.needs_logits,
+                    s.num_proposals});
   }
   return make_step_batch(seqs, output.block_size, sliding_window);
 }

@@ -27,14 +27,17 @@ struct SeqStep {
   int num_cached = 0;                    // tokens already in the KV cache
   std::span<const int32_t> new_tokens;   // tokens computed this step
   bool needs_logits = false;             // its last row is sampled (StepBatch::sample_rows)
+  // Speculative decoding: the last num_proposals new tokens are proposals, and the last
+  // num_proposals + 1 rows are sampled (with needs_logits).
+  int num_proposals = 0;
 };
 
 // Everything the model needs for one step.
 struct StepBatch {
   AttentionBatch attention;
   std::vector<int32_t> token_ids;  // T
-  // Rows of T whose logits are sampled: the last row of each sequence with needs_logits, in
-  // order.
+  // Rows of T whose logits are sampled: the last num_proposals + 1 rows of each sequence with
+  // needs_logits, in order.
   std::vector<int32_t> sample_rows;
 };
 

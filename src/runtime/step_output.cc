@@ -62,6 +62,18 @@ void StepOutput::add_token(sched::SeqId id, const SampleResult& sample,
   pending_tokens_.push_back({id, sample, finish});
 }
 
+void StepOutput::add_speculation(sched::SeqId id, int num_proposals, int num_accepted) {
+  Request* r = find(id);
+  if (r == nullptr) return;
+  r->num_proposed += num_proposals;
+  r->num_accepted += num_accepted;
+  const bool first = r->num_verify_steps++ == 0;
+  const double w = first ? 1.0 : 0.3;
+  r->recent_acceptance =
+      (1 - w) * r->recent_acceptance + w * double(num_accepted) / double(num_proposals);
+  r->recent_accepted = (1 - w) * r->recent_accepted + w * double(num_accepted);
+}
+
 void StepOutput::add_finish(sched::SeqId id, FinishReason reason) {
   pending_finishes_.push_back({id, reason});
 }
@@ -74,7 +86,9 @@ void StepOutput::flush(bool defer_pauses) {
     if (r == nullptr) continue;  // cancelled or failed since
     if (emit_token(*r, p)) {
       // A stop string: the sequence ends one step late (the step in flight computes one more
-      // token for it, dropped).
+      // token for it, dropped), and so do the tokens after it that one verification step gave.
+      r->num_generated -= int(std::count_if(&p + 1, tokens.data() + tokens.size(),
+                                            [&](const PendingToken& q) { return q.id == p.id; }));
       (void)scheduler_.abort(p.id, FinishReason::kStop);
       finish(*r, FinishReason::kStop);
     } else if (p.finish) {
@@ -147,6 +161,9 @@ void StepOutput::finish(Request& r, FinishReason reason) {
   const auto now = EngineClock::now();
   MetadataChunk m;
   m.tokens_generated = r.num_generated;
+  m.draft_tokens_accepted = r.num_accepted;
+  m.draft_tokens_proposed = r.num_proposed;
+  m.speculative_steps = r.num_verify_steps;
   m.prompt_tokens = int32_t(r.prompt.size());
   m.cached_prompt_tokens = r.num_cached_prompt_tokens;
   m.total_time_ms = ms_between(r.submitted, now);

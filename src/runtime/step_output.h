@@ -65,6 +65,9 @@ class StepOutput {
   // `finish` is the scheduler's verdict when this token ends the sequence (kStop = a stop token
   // id, not streamed as text; kLength).
   void add_token(sched::SeqId id, const SampleResult& sample, std::optional<FinishReason> finish);
+  // A step verified `num_proposals` proposals for `id`, `num_accepted` of which are among the
+  // tokens added next (speculative decoding; counted in its metadata).
+  void add_speculation(sched::SeqId id, int num_proposals, int num_accepted);
   // The scheduler ended `id` without a token of its own: finished at the next flush().
   void add_finish(sched::SeqId id, FinishReason reason);
   // Streams the tokens added since the last flush (detokenized, stop strings matched), then

@@ -23,13 +23,8 @@ bool needs_history(const SamplingParams& p) {
 
 // Refuses inputs the model cannot run yet, naming them (see runtime/step_inputs.h).
 Status check_runnable(const sched::ScheduledSeq& seq, const SeqStepInputs& in) {
-  if (in.empty()) return {};
+  if (in.embeddings.empty()) return {};
   const std::string what = "request " + std::to_string(seq.id) + ": ";
-  if (!in.proposals.empty()) {
-    return error(ErrorCode::kInvalidParams,
-                 what + std::to_string(in.proposals.size()) +
-                     " speculative proposals, but this engine verifies none yet");
-  }
   return error(ErrorCode::kInvalidParams,
                what + std::to_string(in.embeddings.size()) +
                    " spliced embedding inputs, but this engine takes token ids only");
@@ -58,8 +53,15 @@ StepPlan StepPipeline::plan(sched::SchedulerOutput out) const {
           splices_in(r->embeddings, seq.start_pos, seq.context_len(), model_.config().hidden_size);
     }
     if (!seq.needs_logits) continue;
-    // The index of the token this row draws: every output so far, placeholders included.
-    plan.rows.push_back({i, uint64_t(scheduler_.find(seq.id)->num_output_tokens())});
+    // The index of the token each row draws: every output so far, placeholders included, then
+    // one more per proposal before it.
+    const uint64_t draw = uint64_t(scheduler_.find(seq.id)->num_output_tokens());
+    for (int j = 0; j <= seq.num_proposals; ++j) plan.rows.push_back({i, draw + uint64_t(j)});
+    if (seq.num_proposals > 0) {
+      const auto first = out.token_ids.begin() + (seq.token_begin + seq.num_new_tokens);
+      plan.inputs[size_t(i)].proposals.assign(first - seq.num_proposals, first);
+      plan.num_proposals += seq.num_proposals;
+    }
     all_greedy = all_greedy && is_plain_greedy(*r);
     any_on_host = any_on_host || r->sampling.top_logprobs > 0;
     plan.constrained = plan.constrained || r->constraint != nullptr;
@@ -76,21 +78,24 @@ StepPlan StepPipeline::plan(sched::SchedulerOutput out) const {
 bool StepPipeline::overlaps(const StepPlan& plan) const {
   // A constrained row's mask needs the token the step in flight draws for it: such a step is
   // queued first too, but its draw waits for the mask, filled once that token is known.
+  // Which row holds a sequence's next token is known only once proposals are verified.
   return overlap_steps_ && in_flight_ && in_flight_->kind != StepKind::kLogits &&
-         !plan.needs_history;
+         !plan.needs_history && in_flight_->num_proposals == 0 && plan.num_proposals == 0;
 }
 
 std::vector<EndedStep> StepPipeline::advance(StepPlan plan) {
   std::vector<EndedStep> ended;
   const bool overlapped = overlaps(plan);
   Status s;
+  const EndedStep* unaccounted = nullptr;
   if (!overlapped && in_flight_) {
     ended.push_back(*end());
     s = ended.back().status;
     if (s.ok()) resolve_on_host(plan.out.token_ids, ended.back().sampled);
+    unaccounted = &ended.back();
   }
   SampleBatch sampling;
-  if (s.ok()) s = begin(plan, &sampling);
+  if (s.ok()) s = begin(plan, unaccounted, &sampling);
   std::optional<EndedStep> prev;
   if (s.ok() && overlapped) prev = end();  // N's tokens, while N + 1 runs
   // N + 1's masks, on the host while the device computes its logits (N's tokens accepted).
@@ -111,15 +116,28 @@ std::vector<EndedStep> StepPipeline::advance(StepPlan plan) {
   return ended;
 }
 
-Status StepPipeline::begin(StepPlan& plan, SampleBatch* sampling) {
+Status StepPipeline::begin(StepPlan& plan, const EndedStep* unaccounted, SampleBatch* sampling) {
   for (size_t i = 0; i < plan.inputs.size(); ++i) {
     MLXS_RETURN_IF_ERROR(check_runnable(plan.out.seqs[i], plan.inputs[i]));
   }
   StepBatch batch = make_step_batch(plan.out, model_.config().sliding_window);
   if (plan.kind == StepKind::kSampled) {
     for (const StepRow& row : plan.rows) {
-      const Request& r = *requests_(plan.out.seqs[size_t(row.seq)].id);
-      sampling->add_row(r.sampling, r.history, row.draw_index);
+      const sched::SeqId id = plan.out.seqs[size_t(row.seq)].id;
+      const Request& r = *requests_(id);
+      if (!needs_history(r.sampling) || unaccounted == nullptr) {
+        sampling->add_row(r.sampling, r.history, row.draw_index);
+        continue;
+      }
+      // The step that just ended drew tokens the caller adds to the history only after this.
+      SamplingHistory h = r.history;
+      for (const EndedStep::Seq& s : unaccounted->seqs) {
+        if (s.id != id || !s.error.ok()) continue;
+        for (int j = 0; j < s.num_tokens; ++j) {
+          h.add_output(unaccounted->sampled[size_t(s.first_row + j)].token);
+        }
+      }
+      sampling->add_row(r.sampling, h, row.draw_index);
     }
   }
   const bool masked_draw = plan.constrained && plan.kind != StepKind::kLogits;
@@ -254,11 +272,17 @@ void StepPipeline::resolve_in_scheduler(EndedStep& f) {
     } else if (r != nullptr) {  // else ended meanwhile; the scheduler forgot it then
       verified.clear();
       for (size_t j = 0; j < n; ++j) verified.push_back(f.sampled[k + j].token);
-      const int accepted = accept_proposals(f.plan.inputs[size_t(rows[k].seq)].proposals, verified);
-      MLXS_CHECK(accepted == 0);  // begin() runs no proposals yet: one token per sequence
+      const std::vector<int32_t>& proposals = f.plan.inputs[size_t(rows[k].seq)].proposals;
+      const int accepted = accept_proposals(proposals, verified);
       EndedStep::Seq s{id, int(k), accepted + 1, std::nullopt, {}};
-      auto finished = scheduler_.resolve_placeholder(id, verified[size_t(accepted)]);
-      if (finished.ok() && finished->has_value()) s.finish = (*finished)->reason;
+      auto resolved =
+          scheduler_.resolve_placeholder(id, std::span(verified).first(size_t(accepted) + 1));
+      if (resolved.ok()) {
+        s.num_tokens = resolved->num_kept;
+        if (resolved->finished) s.finish = resolved->finished->reason;
+      }
+      s.num_proposals = int(proposals.size());
+      s.num_accepted = std::min(accepted, s.num_tokens);
       if (!s.finish && r->constraint && r->constraint->is_complete()) {
         (void)scheduler_.abort(id, FinishReason::kStop);  // the grammar allows nothing more
         s.finish = FinishReason::kStop;

@@ -57,6 +57,10 @@ struct EndedStep {
     // Set when this sequence alone failed (its constraint refused the drawn token or allowed
     // none): it got no token and the caller fails it; the other sequences are unaffected.
     Status error;
+    // Speculative decoding: the proposals the step verified for it, and how many of its new
+    // tokens are accepted proposals (the rest is the model's own token).
+    int num_proposals = 0;
+    int num_accepted = 0;
   };
   StepPlan plan;
   Status status;                      // the backend's error: then nothing below is set
@@ -98,8 +102,10 @@ class StepPipeline {
  private:
   bool overlaps(const StepPlan& plan) const;
   // Queues the plan's forward pass, and its draw unless the plan is constrained; `sampling`
-  // gets the rows of a sampled step.
-  Status begin(StepPlan& plan, SampleBatch* sampling);
+  // gets the rows of a sampled step. `unaccounted`: the step ended just before, whose tokens are
+  // not in the requests' histories yet (the caller adds them when it takes the step); null when
+  // none.
+  Status begin(StepPlan& plan, const EndedStep* unaccounted, SampleBatch* sampling);
   // A constrained plan, begun: fills its masks (every token before them accepted by the
   // constraints) and queues its masked draw, or leaves the masks to end() for a kLogits step.
   Status draw_constrained(StepPlan& plan, const SampleBatch& sampling);

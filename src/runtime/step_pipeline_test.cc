@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +23,8 @@ struct Generated {
   std::map<SeqId, FinishReason> finish;
   std::vector<StepKind> kinds;
   std::map<SeqId, std::string> errors;
+  int num_accepted = 0;  // proposals accepted
+  int num_steps = 0;
 };
 
 // A constraint for the tests: allows `allowed` tokens; complete after `length` tokens; refuses
@@ -102,10 +105,12 @@ class StepPipelineTest : public ::testing::Test {
         requests_.erase(s.id);
         continue;
       }
-      ASSERT_EQ(s.num_tokens, 1);
-      const int32_t token = e.sampled[size_t(s.first_row)].token;
-      g.tokens[s.id].push_back(token);
-      requests_.at(s.id)->history.add_output(token);
+      g.num_accepted += s.num_accepted;
+      for (int j = 0; j < s.num_tokens; ++j) {
+        const int32_t token = e.sampled[size_t(s.first_row + j)].token;
+        g.tokens[s.id].push_back(token);
+        requests_.at(s.id)->history.add_output(token);
+      }
       if (s.finish) {
         g.finish[s.id] = *s.finish;
         requests_.erase(s.id);
@@ -113,11 +118,14 @@ class StepPipelineTest : public ::testing::Test {
     }
   }
 
-  // Runs every request to its end, as the model runner's step() does.
-  Generated run(StepPipeline& p) {
+  // Runs every request to its end, as the model runner's step() does; with `propose`, each step
+  // is ended before the next is planned (as the runner does with speculation on) and its
+  // proposals are verified.
+  Generated run(StepPipeline& p,
+                const std::function<sched::Proposals(const Generated&)>& propose = nullptr) {
     Generated g;
     for (int i = 0; i < 500; ++i) {
-      sched::SchedulerOutput out = scheduler_->schedule();
+      sched::SchedulerOutput out = scheduler_->schedule(propose ? propose(g) : sched::Proposals{});
       if (out.empty()) {
         if (std::optional<EndedStep> e = p.end()) take(*e, g);
         if (scheduler_->num_live() == 0) break;
@@ -128,6 +136,8 @@ class StepPipelineTest : public ::testing::Test {
       for (const EndedStep& e : p.advance(std::move(plan))) take(e, g);
       EXPECT_NE(p.in_flight(), nullptr);
       EXPECT_TRUE(p.apply_in_flight().empty());  // lengths on placeholders come with end()
+      g.num_steps += 1;
+      if (propose) take(*p.end(), g);
     }
     EXPECT_EQ(p.in_flight(), nullptr);
     return g;
@@ -287,28 +297,55 @@ TEST_F(StepPipelineTest, AFailingConstraintFailsOnlyItsRequest) {
   EXPECT_EQ(scheduler_->block_pool().num_used(), 0);
 }
 
-TEST_F(StepPipelineTest, ProposalsAndEmbeddingsAreRefusedNamingThem) {
-  add(1, 5, 5);
-  StepPipeline p = pipeline(true);
-  StepPlan plan = p.plan(scheduler_->schedule());
-  EXPECT_TRUE(plan.inputs.at(0).empty());  // the plain path
-  plan.inputs[0].proposals = {4, 5};
-  std::vector<EndedStep> ended = p.advance(std::move(plan));
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].status.code(), ErrorCode::kInvalidParams);
-  EXPECT_NE(ended[0].status.message().find("2 speculative proposals"), std::string::npos)
-      << ended[0].status.message();
-  EXPECT_EQ(p.in_flight(), nullptr);
+// Proposals are verified in one step each: the model's own continuation (from a plain run) is
+// accepted whole, a corrupted one up to the first wrong token; the tokens are the plain run's
+// either way, and the rejected proposals' blocks go back to the pool.
+TEST_F(StepPipelineTest, VerifiedProposalsGiveThePlainTokens) {
+  add(1, 5, 12);
+  add(2, 9, 9, {});
+  StepPipeline plain = pipeline(true);
+  const Generated want = run(plain);
+  for (int corrupt_every : {0, 2, 1}) {
+    SetUp();
+    add(1, 5, 12);
+    add(2, 9, 9, {});
+    StepPipeline p = pipeline(false);
+    const Generated got = run(p, [&](const Generated& g) {
+      sched::Proposals out;
+      for (SeqId id : scheduler_->running_ids()) {
+        const std::vector<int32_t>& ref = want.tokens.at(id);
+        auto it = g.tokens.find(id);
+        const size_t have = it == g.tokens.end() ? 0 : it->second.size();
+        if (have == 0) continue;  // still prefilling
+        std::vector<int32_t> next(ref.begin() + ptrdiff_t(std::min(have, ref.size())), ref.end());
+        if (next.size() > 4) next.resize(4);
+        for (size_t j = 0; corrupt_every && j < next.size(); j += size_t(corrupt_every)) {
+          next[j] = (next[j] + 1) % model_.model->config().vocab_size;
+        }
+        out[id] = next;
+      }
+      return out;
+    });
+    EXPECT_EQ(got.tokens, want.tokens) << "corrupt_every " << corrupt_every;
+    EXPECT_EQ(got.finish, want.finish);
+    if (corrupt_every == 0) {
+      EXPECT_GT(got.num_accepted, 10);
+      EXPECT_LT(got.num_steps, want.num_steps / 2);
+    }
+    if (corrupt_every == 1) EXPECT_EQ(got.num_accepted, 0);
+    EXPECT_EQ(scheduler_->block_pool().num_used(), 0);
+  }
+}
 
-  SetUp();
+TEST_F(StepPipelineTest, EmbeddingsAreRefusedNamingThem) {
   const int D = model_.model->config().hidden_size;
   Request& r = add(2, 6, 5);
   r.embeddings.push_back({1, 3, std::vector<float>(size_t(3 * D), 0.5f)});
   StepPipeline q = pipeline(true);
-  plan = q.plan(scheduler_->schedule());
+  StepPlan plan = q.plan(scheduler_->schedule());
   ASSERT_EQ(plan.inputs.at(0).embeddings.size(), 1u);
   EXPECT_EQ(plan.inputs[0].embeddings[0].position, 1);
-  ended = q.advance(std::move(plan));
+  std::vector<EndedStep> ended = q.advance(std::move(plan));
   ASSERT_EQ(ended.size(), 1u);
   EXPECT_NE(ended[0].status.message().find("embedding"), std::string::npos)
       << ended[0].status.message();

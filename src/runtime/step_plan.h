@@ -25,6 +25,10 @@ struct StepPlan {
   StepKind kind = StepKind::kGreedy;
   std::vector<StepRow> rows;          // R, in the order of out.seqs (StepBatch::sample_rows)
   std::vector<SeqStepInputs> inputs;  // S: one per out.seqs entry
+  // Speculative decoding: proposals verified in this step (all sequences). A sequence with k
+  // proposals has k + 1 consecutive rows; such a step never overlaps another (the row that
+  // holds a sequence's next token is known only when it ends).
+  int num_proposals = 0;
   // A row's penalties read its sequence's tokens so far on the host, so the step before this
   // one must have ended (its tokens accounted) before this one is begun.
   bool needs_history = false;

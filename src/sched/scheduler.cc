@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "util/check.h"
 
@@ -99,7 +100,7 @@ Status Scheduler::add(Sequence seq) {
 
 // --- one step's plan ------------------------------------------------------------------------
 
-SchedulerOutput Scheduler::schedule() {
+SchedulerOutput Scheduler::schedule(const Proposals& proposals) {
   SchedulerOutput out;
   out.block_size = config_.block_size;
   int budget = config_.max_num_batched_tokens;
@@ -109,10 +110,15 @@ SchedulerOutput Scheduler::schedule() {
     Sequence& seq = seqs_.at(k.id);
     if (seq.status != SeqStatus::kRunning) continue;  // preempted as a victim above
     const int n = std::min(seq.num_uncomputed_tokens(), budget);
-    if (reserve_blocks(seq, n, out)) {
-      emit(seq, n, out);
-      budget -= n;
+    if (!reserve_blocks(seq, n, out)) continue;
+    std::span<const int32_t> proposed;
+    if (auto p = proposals.find(seq.id);
+        p != proposals.end() && n == 1 && seq.num_uncomputed_tokens() == 1) {
+      const int wanted = std::min(int(p->second.size()), num_proposals_allowed(seq, budget - n));
+      proposed = std::span(p->second).first(size_t(reserve_proposal_blocks(seq, wanted)));
     }
+    emit(seq, n, out, proposed);
+    budget -= n + int(proposed.size());
   }
   // Admitting while others were just preempted would thrash: wait for blocks to come back.
   if (out.preempted.empty()) admit_waiting(budget, out);
@@ -133,6 +139,28 @@ bool Scheduler::reserve_blocks(Sequence& seq, int num_new_tokens, SchedulerOutpu
   }
   for (BlockId b : pool_.allocate(std::max(num_needed, 0))) seq.block_table.push_back(b);
   return true;
+}
+
+// Proposals a decode sequence may compute with `budget` tokens left: each step appends at most
+// proposals + 1 tokens, which must fit max_tokens and the context, and its last known token
+// must not be a placeholder (proposals follow a known token).
+int Scheduler::num_proposals_allowed(const Sequence& seq, int budget) const {
+  if (seq.tokens.back() < 0) return 0;
+  const int outputs_left = seq.max_tokens - seq.num_output_tokens();
+  const int context_left = config_.max_model_len - seq.num_tokens();
+  return std::max(0, std::min({budget, outputs_left - 1, context_left - 1}));
+}
+
+// Grows seq's block table for up to `num_wanted` proposals from free blocks only (a proposal
+// never preempts); returns how many proposals fit.
+int Scheduler::reserve_proposal_blocks(Sequence& seq, int num_wanted) {
+  const int have = int(seq.block_table.size()) * config_.block_size;
+  const int end = seq.num_computed_tokens + seq.num_uncomputed_tokens();
+  const int fits = have - end + pool_.num_free() * config_.block_size;
+  const int k = std::max(0, std::min(num_wanted, fits));
+  const int num_needed = blocks_for(end + k) - int(seq.block_table.size());
+  for (BlockId b : pool_.allocate(std::max(num_needed, 0))) seq.block_table.push_back(b);
+  return k;
 }
 
 // A paused sequence holding blocks (worst rank first), else the worst-ranked running sequence
@@ -218,18 +246,21 @@ int Scheduler::num_blocks_to_admit(const Sequence& seq, std::span<const BlockId>
   return blocks_for(seq.num_tokens()) - int(hits.size()) + num_hits_free;
 }
 
-void Scheduler::emit(const Sequence& seq, int num_new_tokens, SchedulerOutput& out) const {
+void Scheduler::emit(const Sequence& seq, int num_new_tokens, SchedulerOutput& out,
+                     std::span<const int32_t> proposals) const {
   const int bs = config_.block_size;
   ScheduledSeq s;
   s.id = seq.id;
   s.token_begin = out.num_tokens();
-  s.num_new_tokens = num_new_tokens;
+  s.num_new_tokens = num_new_tokens + int(proposals.size());
+  s.num_proposals = int(proposals.size());
   s.start_pos = seq.num_computed_tokens;
-  s.needs_logits = s.context_len() == seq.num_tokens();
+  s.needs_logits = s.start_pos + num_new_tokens == seq.num_tokens();
   s.block_table = seq.block_table;
   MLXS_CHECK(int(s.block_table.size()) == blocks_for(s.context_len()));
   for (int pos = s.start_pos; pos < s.context_len(); ++pos) {
-    out.token_ids.push_back(seq.tokens[size_t(pos)]);
+    const int j = pos - seq.num_tokens();  // >= 0: a proposal
+    out.token_ids.push_back(j < 0 ? seq.tokens[size_t(pos)] : proposals[size_t(j)]);
     out.positions.push_back(pos);
     out.slot_mapping.push_back(seq.block_table[size_t(pos / bs)] * bs + pos % bs);
   }
@@ -263,10 +294,12 @@ bool Scheduler::apply_result(Sequence& seq, const ScheduledSeq& planned,
                              const SampledToken& sampled) {
   // Its blocks may have been released since schedule() (resume() under max_num_seqs): then the
   // computed K/V are gone and only the sampled token is kept.
+  // Proposals count as computed once resolve_placeholder() accepts them.
   if (!seq.block_table.empty() && seq.num_computed_tokens == planned.start_pos) {
-    seq.num_computed_tokens = planned.context_len();
+    seq.num_computed_tokens = planned.context_len() - planned.num_proposals;
     cache_full_blocks(seq);
   }
+  seq.num_unresolved_proposals = planned.num_proposals;
   if (!planned.needs_logits) return false;
   MLXS_CHECK(sampled.token >= 0 || seq.tokens.back() >= 0);  // one placeholder at a time
   seq.tokens.push_back(sampled.token);
@@ -304,27 +337,64 @@ void Scheduler::ensure_block_hashes(Sequence& seq) const {
 }
 
 Result<std::optional<FinishedSeq>> Scheduler::resolve_placeholder(SeqId id, int32_t token) {
+  MLXS_ASSIGN_OR_RETURN(Resolution r, resolve_placeholder(id, std::span(&token, 1)));
+  return r.finished;
+}
+
+Result<Resolution> Scheduler::resolve_placeholder(SeqId id, std::span<const int32_t> tokens) {
   const std::string what = "resolve_placeholder: request " + std::to_string(id);
-  if (token < 0) {
-    return error(ErrorCode::kInternalError,
-                 what + ": " + std::to_string(token) + " is no token id");
+  if (tokens.empty()) return error(ErrorCode::kInternalError, what + ": no token");
+  for (int32_t token : tokens) {
+    if (token < 0) {
+      return error(ErrorCode::kInternalError,
+                   what + ": " + std::to_string(token) + " is no token id");
+    }
   }
   if (auto u = unresolved_.find(id); u != unresolved_.end()) {
+    if (tokens.size() != 1) {
+      return error(ErrorCode::kInternalError, what + " ended by length: one token expected");
+    }
     FinishedSeq f = u->second.finished;
-    if (is_stop_token(u->second.stop_token_ids, token)) f.reason = FinishReason::kStop;
+    if (is_stop_token(u->second.stop_token_ids, tokens[0])) f.reason = FinishReason::kStop;
     unresolved_.erase(u);
-    return std::optional<FinishedSeq>(f);
+    return Resolution{1, f};
   }
   auto it = seqs_.find(id);
   if (it == seqs_.end()) return error(ErrorCode::kNotFound, what + " is not live");
   Sequence& seq = it->second;
   if (seq.tokens.back() >= 0) return error(ErrorCode::kInternalError, what + " has no placeholder");
-  seq.tokens.back() = token;
-  if (!is_stop_token(seq.stop_token_ids, token)) return std::optional<FinishedSeq>();
-  seq.finish_reason = FinishReason::kStop;
-  const FinishedSeq f{id, FinishReason::kStop, seq.num_prompt_tokens, seq.num_output_tokens()};
-  forget(it);
-  return std::optional<FinishedSeq>(f);
+  const int num_proposals = std::exchange(seq.num_unresolved_proposals, 0);
+  if (int(tokens.size()) > num_proposals + 1) {
+    return error(ErrorCode::kInternalError, what + ": " + std::to_string(tokens.size()) +
+                                                " tokens for " + std::to_string(num_proposals) +
+                                                " proposals");
+  }
+  seq.tokens.pop_back();
+  Resolution r;
+  for (int32_t token : tokens) {
+    seq.tokens.push_back(token);
+    ++r.num_kept;
+    if (is_stop_token(seq.stop_token_ids, token)) {
+      seq.finish_reason = FinishReason::kStop;
+    } else if (r.num_kept > 1 && (seq.num_output_tokens() >= seq.max_tokens ||
+                                  seq.num_tokens() >= config_.max_model_len)) {
+      seq.finish_reason = FinishReason::kLength;  // (the first token's length update() checked)
+    }
+    if (seq.finish_reason) break;
+  }
+  if (seq.finish_reason) {
+    r.finished =
+        FinishedSeq{id, *seq.finish_reason, seq.num_prompt_tokens, seq.num_output_tokens()};
+    forget(it);
+    return r;
+  }
+  // The accepted proposals' K/V are the sequence's; the rejected ones' blocks go back.
+  if (num_proposals > 0 && !seq.block_table.empty()) {
+    seq.num_computed_tokens += r.num_kept - 1;
+    trim_blocks(seq);
+    cache_full_blocks(seq);
+  }
+  return r;
 }
 
 // --- cancel, backpressure -------------------------------------------------------------------
@@ -431,6 +501,14 @@ void Scheduler::release_blocks(Sequence& seq) {
   seq.block_table.clear();
   seq.num_computed_tokens = 0;
   seq.num_cached_blocks = 0;
+}
+
+// Frees the blocks past seq's computed tokens (the rejected proposals' K/V).
+void Scheduler::trim_blocks(Sequence& seq) {
+  const size_t keep = size_t(blocks_for(seq.num_computed_tokens));
+  if (seq.block_table.size() <= keep) return;
+  pool_.free(std::span(seq.block_table).subspan(keep));
+  seq.block_table.resize(keep);
 }
 
 // Moves seq between queues. A waiting sequence never holds blocks.

@@ -31,6 +31,16 @@
 //     starved by small ones). A prompt larger than the budget left is
 //     prefilled in chunks over several steps.
 //
+// Speculative decoding (docs/speculative-decoding.md): schedule() may be given proposed next
+// tokens for running sequences whose last token is known. A decode sequence (one missing token)
+// then also computes min(k, budget left, outputs left - 1, context left - 1) proposals, whose
+// blocks are taken only from free blocks (a proposal never preempts anyone: it is dropped
+// instead). update() counts the last known token as computed and appends one placeholder, as on
+// the plain path; resolve_placeholder() with the verified tokens (the accepted proposals and the
+// model's own next token) keeps the K/V of the accepted proposals, rolls back the rest (the
+// sequence's length shrinks; blocks past it return to the pool) and ends the sequence on the
+// first of them that is a stop id or reaches the length, dropping those after it.
+//
 // Rank = priority class (urgent 0, default 1, background 2) - ageing_rate * seconds waited,
 // ageing_rate = 1 / ageing_interval (in seconds).
 // All ranks age at the same rate, so the order is by the static key
@@ -92,6 +102,15 @@ struct FinishedSeq {
   int num_output_tokens = 0;
 };
 
+// Proposed next tokens per sequence for one schedule() (speculative decoding).
+using Proposals = std::unordered_map<SeqId, std::vector<int32_t>>;
+
+// What resolve_placeholder() made of the verified tokens it was given.
+struct Resolution {
+  int num_kept = 0;  // leading tokens appended (the rest follow the sequence's end: dropped)
+  std::optional<FinishedSeq> finished;  // set when they end the sequence
+};
+
 struct SchedulerStats {
   int num_waiting = 0;  // including preempted
   int num_running = 0;
@@ -117,7 +136,9 @@ class Scheduler {
 
   // Plans one step (see the policy above). Allocates the blocks the step writes; does not
   // advance num_computed_tokens (update() does). An empty output means nothing can run.
-  SchedulerOutput schedule();
+  // `proposals`: proposed next tokens of running sequences (see speculative decoding above);
+  // those of other sequences are ignored.
+  SchedulerOutput schedule(const Proposals& proposals = {});
 
   // Applies a step: advances num_computed_tokens by the tokens computed, registers newly full
   // blocks in the prefix cache, appends tokens[i].token for each sequence with needs_logits,
@@ -136,6 +157,12 @@ class Scheduler {
   // when it goes on. NotFound if the id is neither live nor awaiting its last token;
   // InternalError if its last token is no placeholder or `token` is no token id.
   Result<std::optional<FinishedSeq>> resolve_placeholder(SeqId id, int32_t token);
+  // The same for a step that computed proposals: `tokens` are the verified tokens, the accepted
+  // proposals followed by the model's own next token (at least one; at most the step's
+  // proposals + 1). The placeholder becomes tokens[0] and the others are appended, up to the
+  // first that ends the sequence; the K/V of the accepted proposals are kept and the blocks past
+  // the sequence's computed tokens go back to the pool.
+  Result<Resolution> resolve_placeholder(SeqId id, std::span<const int32_t> tokens);
 
   // Ends a sequence for a reason outside its tokens: frees its blocks now and forgets it
   // (reason kCancelled or kTimeout, or kStop for a stop string the engine saw late, all
@@ -178,13 +205,16 @@ class Scheduler {
 
   bool schedule_running(Sequence& seq, int budget, SchedulerOutput& out);
   bool reserve_blocks(Sequence& seq, int num_new_tokens, SchedulerOutput& out);
+  int reserve_proposal_blocks(Sequence& seq, int num_wanted);
+  int num_proposals_allowed(const Sequence& seq, int budget) const;
   Sequence* pick_victim(const Sequence& seq);
   Sequence* paused_victim();
   void preempt(Sequence& seq);
   void admit_waiting(int budget, SchedulerOutput& out);
   bool try_admit(Sequence& seq, int budget, SchedulerOutput& out);
   int num_blocks_to_admit(const Sequence& seq, std::span<const BlockId> hits) const;
-  void emit(const Sequence& seq, int num_new_tokens, SchedulerOutput& out) const;
+  void emit(const Sequence& seq, int num_new_tokens, SchedulerOutput& out,
+            std::span<const int32_t> proposals = {}) const;
 
   bool apply_result(Sequence& seq, const ScheduledSeq& planned, const SampledToken& sampled);
   void forget(std::unordered_map<SeqId, Sequence>::iterator it);
@@ -192,6 +222,7 @@ class Scheduler {
   void ensure_block_hashes(Sequence& seq) const;
   int blocks_for(int num_tokens) const;
   void release_blocks(Sequence& seq);
+  void trim_blocks(Sequence& seq);
   void move(Sequence& seq, SeqStatus to);
 
   // Priority classes gained per second of waiting.

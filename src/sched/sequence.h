@@ -72,6 +72,9 @@ struct Sequence {
   SeqStatus status = SeqStatus::kWaiting;
   std::optional<FinishReason> finish_reason;  // set when it finishes
   int num_preemptions = 0;
+  // Proposals the last update() planned, whose verdict resolve_placeholder() awaits: their
+  // K/V sit past num_computed_tokens (speculative decoding).
+  int num_unresolved_proposals = 0;
   uint64_t arrival_seq = 0;  // set by Scheduler::add(); breaks ties, "newest" = largest
 };
 

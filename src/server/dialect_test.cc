@@ -118,7 +118,14 @@ TEST_F(DialectTest, ChatStreamsRoleThenDeltasThenFinishThenUsageAndDone) {
   EXPECT_EQ(epilogue[0]["usage"]["prompt_tokens"], 5);
   EXPECT_EQ(epilogue[0]["usage"]["completion_tokens"], 2);
   EXPECT_EQ(epilogue[0]["usage"]["prompt_tokens_details"]["cached_tokens"], 3);
+  EXPECT_FALSE(epilogue[0]["usage"].contains("completion_tokens_details"));  // no speculation
   EXPECT_EQ(epilogue[1], "[DONE]");
+  // With speculation: accepted and rejected proposals, in OpenAI's predicted-output names.
+  state_.choices[0].meta->draft_tokens_proposed = 7;
+  state_.choices[0].meta->draft_tokens_accepted = 5;
+  auto speculated = data_events(d.stream_epilogue(state_));
+  EXPECT_EQ(speculated[0]["usage"]["completion_tokens_details"]["accepted_prediction_tokens"], 5);
+  EXPECT_EQ(speculated[0]["usage"]["completion_tokens_details"]["rejected_prediction_tokens"], 2);
 }
 
 TEST_F(DialectTest, ChatResponseWithLogprobs) {

@@ -140,6 +140,23 @@ std::string Metrics::render(const RuntimeInfo& info, const HealthStatus& health)
        [](const ModelStats& s) { return double(s.generated_tokens); }},
       {"mlxs_requests_finished_total", "Generations finished (any reason).", "counter",
        [](const ModelStats& s) { return double(s.requests_finished); }},
+      {"mlxs_draft_tokens_proposed_total", "Speculative proposals verified (finished requests).",
+       "counter", [](const ModelStats& s) { return double(s.draft_tokens_proposed); }},
+      {"mlxs_draft_tokens_accepted_total", "Speculative proposals accepted (finished requests).",
+       "counter", [](const ModelStats& s) { return double(s.draft_tokens_accepted); }},
+      {"mlxs_speculative_acceptance_rate",
+       "Speculative proposals accepted over proposed since start (0..1).", "gauge",
+       [](const ModelStats& s) {
+         return s.draft_tokens_proposed
+                    ? double(s.draft_tokens_accepted) / double(s.draft_tokens_proposed)
+                    : 0.0;
+       }},
+      {"mlxs_speculative_mean_accepted_length",
+       "Proposals accepted per verification step since start.", "gauge",
+       [](const ModelStats& s) {
+         return s.speculative_steps ? double(s.draft_tokens_accepted) / double(s.speculative_steps)
+                                    : 0.0;
+       }},
       {"mlxs_preemptions_total", "Sequences preempted for KV space.", "counter",
        [](const ModelStats& s) { return double(s.preemptions); }},
       {"mlxs_engine_steps_total", "Engine steps run.", "counter",

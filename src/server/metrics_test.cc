@@ -34,6 +34,9 @@ TEST(Metrics, ExpositionHasEngineAndServerSeries) {
   s.kv_cache_bytes = 3276800;
   s.prefix_hits = 3;
   s.prefix_misses = 1;
+  s.draft_tokens_proposed = 40;
+  s.draft_tokens_accepted = 10;
+  s.speculative_steps = 20;
   info.models.push_back(s);
   std::string text = m.render(info, HealthStatus{});
   EXPECT_NE(text.find("mlxs_kv_blocks_used{model=\"default\"} 5\n"), std::string::npos);
@@ -42,6 +45,12 @@ TEST(Metrics, ExpositionHasEngineAndServerSeries) {
   EXPECT_NE(text.find("mlxs_kv_cache_capacity_tokens{model=\"default\"} 320\n"), std::string::npos);
   EXPECT_NE(text.find("mlxs_kv_cache_size_bytes{model=\"default\"} 3276800\n"), std::string::npos);
   EXPECT_NE(text.find("mlxs_prefix_cache_hit_rate{model=\"default\"} 0.75\n"), std::string::npos);
+  EXPECT_NE(text.find("mlxs_draft_tokens_accepted_total{model=\"default\"} 10\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("mlxs_speculative_acceptance_rate{model=\"default\"} 0.25\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("mlxs_speculative_mean_accepted_length{model=\"default\"} 0.5\n"),
+            std::string::npos);
   EXPECT_NE(text.find("mlxs_http_requests_total{route=\"/v1/completions\",status=\"200\"} 2\n"),
             std::string::npos);
   EXPECT_NE(text.find("mlxs_request_errors_total{code=\"ValidationError\"} 1\n"),

@@ -56,6 +56,17 @@ json usage_json(const GenerationState& s) {
   if (!s.choices.empty() && s.choices[0].meta) {
     usage["prompt_tokens_details"] = {{"cached_tokens", s.choices[0].meta->cached_prompt_tokens}};
   }
+  // Speculative decoding, in OpenAI's names for predicted outputs (every choice's).
+  int accepted = 0, proposed = 0;
+  for (const auto& c : s.choices) {
+    if (!c.meta) continue;
+    accepted += c.meta->draft_tokens_accepted;
+    proposed += c.meta->draft_tokens_proposed;
+  }
+  if (proposed > 0) {
+    usage["completion_tokens_details"] = {{"accepted_prediction_tokens", accepted},
+                                          {"rejected_prediction_tokens", proposed - accepted}};
+  }
   return usage;
 }
 
