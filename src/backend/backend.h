@@ -44,8 +44,8 @@ struct Tensor {
   void* data = nullptr;
   DType dtype = DType::kF32;  // kU32 when quantized
   int64_t rows = 0;
-  int64_t cols = 0;           // logical columns (values), also when quantized
-  AffineQuant quant;          // bits > 0: data holds packed values (dtype kU32)
+  int64_t cols = 0;   // logical columns (values), also when quantized
+  AffineQuant quant;  // bits > 0: data holds packed values (dtype kU32)
 
   bool quantized() const { return quant.bits > 0; }
   size_t numel() const { return size_t(rows) * size_t(cols); }

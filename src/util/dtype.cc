@@ -115,7 +115,7 @@ float f8e4m3_to_f32(uint8_t v) {
   const int exp = (v >> 3) & 0xf, mant = v & 0x7;
   if (exp == 0xf && mant == 0x7) return std::nanf("");
   if (exp == 0) return sign * std::ldexp(float(mant), -9);  // subnormal: mant / 8 * 2^-6
-  return sign * std::ldexp(float(8 + mant), exp - 10);     // (1 + mant / 8) * 2^(exp - 7)
+  return sign * std::ldexp(float(8 + mant), exp - 10);      // (1 + mant / 8) * 2^(exp - 7)
 }
 
 }  // namespace mlxs
