@@ -166,6 +166,41 @@ void dequantize_rows_pow2(const AffineWeights& w, int64_t K, int64_t n, int64_t 
   }
 }
 
+// Decode (few rows of x) on 4- or 8-bit weights: each chunk of 16 weights is dequantized in
+// registers (the values dequantize_rows_pow2 stores) and fed straight into the FMA sequence of
+// linear_tile (chunks of 16 k in order, then hsum16), so the packed weights are read once and
+// the result equals the panel path bit for bit. At most kRows rows of x.
+template <int kBits>
+void affine_cols_streaming(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  const AffineWeights& w = *a.quant;
+  const int64_t K = a.K, gs = w.group_size, G = K / gs;
+  const size_t row_bytes = size_t(K) * kBits / 8;
+  float s[kMaxGroups], b[kMaxGroups];
+  for (int64_t n = n_begin; n < n_end; ++n) {
+    const auto* row = static_cast<const uint8_t*>(w.data) + size_t(n) * row_bytes;
+    row_scales(w, n, G, s, b);
+    for (int64_t m0 = 0; m0 < a.M; m0 += kRows) {
+      const int mr = int(a.M - m0 < kRows ? a.M - m0 : kRows);
+      __m512 acc[kRows] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                           _mm512_setzero_ps()};
+      for (int64_t g = 0; g < G; ++g) {
+        const __m512 sv = _mm512_set1_ps(s[g]), bv = _mm512_set1_ps(b[g]);
+        for (int64_t k = g * gs; k < (g + 1) * gs; k += 16) {
+          const __m512 q = kBits == 4 ? unpack4x16(row + k / 2) : unpack8x16(row + k);
+          const __m512 wv = _mm512_fmadd_ps(sv, q, bv);
+          for (int i = 0; i < mr; ++i) {
+            acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(a.x + (m0 + i) * K + k), wv, acc[i]);
+          }
+        }
+      }
+      for (int i = 0; i < mr; ++i) {
+        const float sum = hsum16(acc[i]);
+        a.out[(m0 + i) * a.N + n] = a.bias ? sum + a.bias[n] : sum;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void dequantize_rows_avx512(const AffineWeights& w, int64_t K, int64_t n, int64_t count,
@@ -180,6 +215,16 @@ void dequantize_rows_avx512(const AffineWeights& w, int64_t K, int64_t n, int64_
 }
 
 void linear_cols_affine_avx512(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  const AffineWeights& w = *a.quant;
+  // Past kRows rows a column would be dequantized once per block of rows: the panel path
+  // dequantizes it once for all of them.
+  if (a.M <= kRows && a.K / w.group_size <= kMaxGroups && (w.bits == 4 || w.bits == 8)) {
+    if (w.bits == 4)
+      affine_cols_streaming<4>(a, n_begin, n_end);
+    else
+      affine_cols_streaming<8>(a, n_begin, n_end);
+    return;
+  }
   const int64_t rows = panel_rows(a.K, 4);
   auto* panel =
       static_cast<float*>(thread_scratch(Scratch::kPanel, size_t(rows * a.K) * sizeof(float)));
