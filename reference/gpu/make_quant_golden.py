@@ -62,7 +62,9 @@ def quantize(w, bits, group):
     lo = g.min(-1).values
     hi = g.max(-1).values
     lo_edge = lo.abs() > hi.abs()
-    s = torch.clamp((hi - lo) / n_bins, min=1e-7)
+    # Tensor / tensor in float32 throughout (CUDA divides by a scalar through its reciprocal).
+    s = torch.maximum((hi - lo) / torch.full_like(hi, n_bins),
+                      torch.tensor(1e-7, dtype=torch.float32))
     s = torch.where(lo_edge, s, -s)
     edge = torch.where(lo_edge, lo, hi)
     q0 = torch.round(edge / s)
