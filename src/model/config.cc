@@ -301,4 +301,16 @@ int64_t ModelArch::num_parameters() const {
   return total;
 }
 
+double ModelArch::bytes_per_parameter() const {
+  switch (quant.method) {
+    case QuantConfig::Method::kMlxAffine:
+      return quant.affine.bits / 8.0 + 2.0 * double(dtype_size(dtype)) / quant.affine.group_size;
+    case QuantConfig::Method::kFp8:
+      return 2.0;
+    case QuantConfig::Method::kNone:
+      break;
+  }
+  return double(dtype_size(dtype));
+}
+
 }  // namespace mlxs

@@ -78,6 +78,10 @@ struct ModelArch {
   // Rotary parameters (inv_freq with scaling applied), as transformers computes them.
   RopeParams rope_params() const;
   int64_t num_parameters() const;
+  // Bytes one weight takes in memory, as config.json declares it: dtype's size, or for MLX
+  // affine bits / 8 plus a scale and a bias (of dtype) per group (the default block; overrides
+  // ignored), or 2 for FP8 (widened to bf16 at load). For rooflines.
+  double bytes_per_parameter() const;
 };
 
 }  // namespace mlxs

@@ -280,6 +280,19 @@ TEST_F(QuantizedFolder, ScalesWithoutBiasesIsAnError) {
   expect_error(load_status(d), {"model.layers.0.mlp.up_proj", "scales", "biases"});
 }
 
+TEST_F(QuantizedFolder, PackedWeightWithoutScalesIsNamed) {
+  const std::string d = temp_dir("qf_noscales");
+  dirs_.push_back(d);
+  rewrite(*q_, d, [](std::vector<HostTensor>& ts) {
+    std::erase_if(ts, [](const HostTensor& t) {
+      return t.name == "model.layers.1.mlp.down_proj.scales" ||
+             t.name == "model.layers.1.mlp.down_proj.biases";
+    });
+  });
+  expect_error(load_status(d), {"model.layers.1.mlp.down_proj.weight", "is U32",
+                                "'model.layers.1.mlp.down_proj.scales'", "missing"});
+}
+
 TEST_F(QuantizedFolder, BadScaleShapeIsAnError) {
   const std::string d = temp_dir("qf_shape");
   dirs_.push_back(d);

@@ -84,6 +84,13 @@ Result<WeightLoader::Part> WeightLoader::take_part(const std::string& name, int6
     MLXS_RETURN_IF_ERROR(take_affine(base, rows, cols, &p));
     return p;
   }
+  if (store_.contains(name)) {
+    MLXS_ASSIGN_OR_RETURN(TensorInfo t, store_.take(name));
+    if (t.dtype == DType::kU32) {
+      return load_error(where(t) + " is U32 (packed quantized values) but '" + base +
+                        ".scales' and '" + base + ".biases' are missing");
+    }
+  }
   MLXS_ASSIGN_OR_RETURN(p.w, store_.take(name, {rows, cols}));
   if (p.w.dtype == DType::kF8E4M3) {
     MLXS_RETURN_IF_ERROR(take_fp8(base, rows, cols, &p));
