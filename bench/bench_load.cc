@@ -9,6 +9,7 @@
 //                   [--clients 1000] [--requests N] [--seconds 300] [--max-tokens 16]
 //                   [--prompt TEXT]
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/asio.hpp>
 #include <chrono>
@@ -140,33 +141,19 @@ class Client : public std::enable_shared_from_this<Client> {
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
-    if (k == "--server")
-      o.server = v;
-    else if (k == "--model")
-      o.model = v;
-    else if (k == "--config")
-      o.config = v;
-    else if (k == "--port")
-      o.port = std::stoi(v);
-    else if (k == "--pid")
-      o.pid = std::stoi(v);
-    else if (k == "--clients")
-      o.clients = std::stoi(v);
-    else if (k == "--requests")
-      o.requests = std::stoi(v);
-    else if (k == "--seconds")
-      o.seconds = std::stod(v);
-    else if (k == "--max-tokens")
-      o.max_tokens = std::stoi(v);
-    else if (k == "--prompt")
-      o.prompt = v;
-    else {
-      std::fprintf(stderr, "unknown flag %s\n", k.c_str());
-      return 2;
-    }
-  }
+  CLI::App app(
+      "bench_load: concurrent streams against mlx-serving serve (see the top of the file)");
+  app.add_option("--server", o.server, "mlx-serving binary to start");
+  app.add_option("--model", o.model, "model folder for --server");
+  app.add_option("--config", o.config, "config file for --server");
+  app.add_option("--port", o.port, "port of a running server (instead of --server)");
+  app.add_option("--pid", o.pid, "pid of that server (for its RSS)");
+  app.add_option("--clients", o.clients)->check(CLI::PositiveNumber);
+  app.add_option("--requests", o.requests, "default: --clients");
+  app.add_option("--seconds", o.seconds);
+  app.add_option("--max-tokens", o.max_tokens)->check(CLI::PositiveNumber);
+  app.add_option("--prompt", o.prompt);
+  CLI11_PARSE(app, argc, argv);
   if (o.requests <= 0) o.requests = o.clients;
   bench::raise_fd_limit();
   bool spawned = false;

@@ -20,6 +20,7 @@
 //                    [--model-name NAME (default: the --model folder's name when spawning, else
 //                    "default")] [--ignore-eos 1] [--temperature 0]
 //                    [--label mlx-serving] [--json FILE] [--svg FILE] [--compare FILE.json]...
+#include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cmath>
@@ -418,12 +419,20 @@ std::string chart(const std::vector<json>& results) {
                                    results.front()["date"].get<std::string>());
 }
 
+// "1,4,16,inf" as rates; empty when an item is not a number > 0 or "inf".
 std::vector<double> parse_rates(const std::string& s) {
   std::vector<double> out;
   std::stringstream in(s);
   std::string item;
   while (std::getline(in, item, ',')) {
-    out.push_back(item == "inf" ? std::numeric_limits<double>::infinity() : std::stod(item));
+    if (item == "inf") {
+      out.push_back(std::numeric_limits<double>::infinity());
+      continue;
+    }
+    char* end = nullptr;
+    const double r = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0' || !(r > 0)) return {};
+    out.push_back(r);
   }
   return out;
 }
@@ -435,65 +444,58 @@ std::string today() {
   return buf;
 }
 
-bool parse_options(int argc, char** argv, Options& o) {
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--server")
-      o.server = v;
-    else if (k == "--model")
-      o.model = v;
-    else if (k == "--config")
-      o.config = v;
-    else if (k == "--host")
-      o.host = v;
-    else if (k == "--port")
-      o.port = std::stoi(v);
-    else if (k == "--dataset")
-      o.dataset = v;
-    else if (k == "--shape") {
-      o.dataset = "fixed";
-      if (std::sscanf(v.c_str(), "%dx%d", &o.input_len, &o.output_len) != 2) return false;
-    } else if (k == "--num-prompts")
-      o.num_prompts = std::stoi(v);
-    else if (k == "--rates")
-      o.rates = parse_rates(v);
-    else if (k == "--max-concurrency")
-      o.max_concurrency = std::stoi(v);
-    else if (k == "--seed")
-      o.seed = std::stoull(v);
-    else if (k == "--vocab")
-      o.vocab = std::stoi(v);
-    else if (k == "--model-name")
-      o.model_name = v;
-    else if (k == "--ignore-eos")
-      o.ignore_eos = v != "0";
-    else if (k == "--temperature")
-      o.temperature = std::stod(v);
-    else if (k == "--label")
-      o.label = v;
-    else if (k == "--json")
-      o.json_path = v;
-    else if (k == "--svg")
-      o.svg_path = v;
-    else if (k == "--compare")
-      o.compare.push_back(v);
-    else {
-      std::fprintf(stderr, "bench_serve: unknown flag %s\n", k.c_str());
-      return false;
-    }
+// Reads the flags into `o` (usage at the top of the file); returns CLI11's exit code, or -1 to
+// go on.
+int parse_options(int argc, char** argv, Options& o) {
+  CLI::App app("bench_serve: a serving benchmark (see the top of bench/bench_serve.cc)");
+  std::string shape, rates;
+  app.add_option("--server", o.server, "mlx-serving binary to start");
+  app.add_option("--model", o.model, "model folder for --server");
+  app.add_option("--config", o.config, "config file for --server");
+  app.add_option("--host", o.host);
+  app.add_option("--port", o.port, "port of a running server (instead of --server)");
+  app.add_option("--dataset", o.dataset)->check(CLI::IsMember({"sharegpt", "fixed"}));
+  app.add_option("--shape", shape, "INxOUT tokens, e.g. 512x128 (sets --dataset fixed)")
+      ->check([](const std::string& v) {
+        int a = 0, b = 0;
+        return std::sscanf(v.c_str(), "%dx%d", &a, &b) == 2 && a > 0 && b > 0
+                   ? std::string()
+                   : "expected INxOUT with positive numbers, e.g. 512x128";
+      });
+  app.add_option("--num-prompts", o.num_prompts)->check(CLI::PositiveNumber);
+  app.add_option("--rates", rates, "requests/s, comma-separated; inf = all at once")
+      ->check([](const std::string& v) {
+        return parse_rates(v).empty() ? "expected numbers > 0 or inf, comma-separated"
+                                      : std::string();
+      });
+  app.add_option("--max-concurrency", o.max_concurrency);
+  app.add_option("--seed", o.seed);
+  app.add_option("--vocab", o.vocab)->check(CLI::PositiveNumber);
+  app.add_option("--model-name", o.model_name);
+  app.add_option("--ignore-eos", o.ignore_eos);
+  app.add_option("--temperature", o.temperature);
+  app.add_option("--label", o.label);
+  app.add_option("--json", o.json_path);
+  app.add_option("--svg", o.svg_path);
+  app.add_option("--compare", o.compare, "an earlier --json result to draw beside (repeatable)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
   }
-  if (o.dataset != "sharegpt" && o.dataset != "fixed") return false;
-  return o.num_prompts > 0 && o.vocab > 0 && !o.rates.empty();
+  if (!shape.empty()) {
+    o.dataset = "fixed";
+    std::sscanf(shape.c_str(), "%dx%d", &o.input_len, &o.output_len);
+  }
+  if (!rates.empty()) o.rates = parse_rates(rates);
+  return -1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o;
-  if (!parse_options(argc, argv, o)) {
-    std::fprintf(stderr, "usage: see the comment at the top of bench/bench_serve.cc\n");
-    return 2;
-  }
+  if (int rc = parse_options(argc, argv, o); rc >= 0) return rc;
   bench::raise_fd_limit();
   int pid = 0;
   if (!o.server.empty()) {

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -121,15 +122,14 @@ std::vector<Kind> make_kinds(const Options& o) {
        http_post(comp_path, with(completion, {{"max_tokens", 1 << 30}}))},
       // Structured output: the answer is JSON of the schema whenever the grammar ended it.
       {"structured_json_schema", 3, Expect::kOkJsonContent,
-       http_post(
-           chat_path,
-           with(chat,
-                {{"response_format",
-                  {{"type", "json_schema"},
-                   {"json_schema",
-                    {{"name", "x"},
-                     {"schema",
-                      {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}}}}}}}}}}))},
+       http_post(chat_path, with(chat, {{"response_format",
+                                         {{"type", "json_schema"},
+                                          {"json_schema",
+                                           {{"name", "x"},
+                                            {"schema",
+                                             {{"type", "object"},
+                                              {"properties", {{"a", {{"type", "integer"}}}}},
+                                              {"required", {"a"}}}}}}}}}))},
       {"hostile_deep_nesting", 1, Expect::kClientErr, http_post(chat_path, deep_body)},
       {"hostile_huge_body", 1, Expect::kClientErr, http_post(comp_path, huge_body)},
       {"hostile_cut_body", 2, Expect::kNoAnswer,
@@ -141,6 +141,7 @@ struct Outcome {
   int status = 0;       // HTTP status, 0 when none came
   bool hung = false;    // the deadline passed
   std::string failure;  // empty when the request did what its kind expects
+  size_t received = 0;  // response bytes that came (tells a hung request's stage)
 };
 
 int connect_to(int port) {
@@ -207,6 +208,7 @@ Outcome run_one(const Kind& k, int port, double deadline_s) {
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n <= 0) break;  // closed (or reset)
+    out.received += size_t(n);
     bool ok = reader.feed(buf, size_t(n), [&](const std::string& d) {
       events = true;
       if (d == "[DONE]" || d.find(R"("type":"message_stop")") != std::string::npos)
@@ -238,12 +240,19 @@ Outcome run_one(const Kind& k, int port, double deadline_s) {
         out.failure = "expected 200 with a JSON body, got " + std::to_string(out.status);
         break;
       }
-      const json& choice = body.value("choices", json::array()).at(0);
+      // Copies, not references: value() returns a temporary.
+      const json choices = body.value("choices", json::array());
+      const json choice = choices.is_array() && !choices.empty() ? choices[0] : json::object();
+      const json message = choice.value("message", json::object());
+      const json text = message.is_object() ? message.value("content", json()) : json();
+      if (!choice.is_object() || !text.is_string()) {
+        out.failure = "200 body without choices[0].message.content: " + reader.body();
+        break;
+      }
       if (choice.value("finish_reason", "") != "stop") break;  // cut by max_tokens
-      const json content = json::parse(choice["message"].value("content", ""), nullptr, false);
+      const json content = json::parse(text.get<std::string>(), nullptr, false);
       if (!content.is_object() || !content.contains("a") || !content["a"].is_number_integer())
-        out.failure = "structured answer does not match its schema: " +
-                      choice["message"].value("content", "");
+        out.failure = "structured answer does not match its schema: " + text.get<std::string>();
       break;
     }
     case Expect::kOkStream:
@@ -351,45 +360,29 @@ struct Stats {
   std::map<std::string, std::vector<double>> seconds;
   std::map<int, int64_t> statuses;
   std::vector<std::string> samples;
+  std::vector<std::string> hung_samples;  // when each hung request began, and how far it got
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
-    if (k == "--server")
-      o.server = v;
-    else if (k == "--model")
-      o.model = v;
-    else if (k == "--config")
-      o.config = v;
-    else if (k == "--port")
-      o.port = std::stoi(v);
-    else if (k == "--pid")
-      o.pid = std::stoi(v);
-    else if (k == "--clients")
-      o.clients = std::stoi(v);
-    else if (k == "--seconds")
-      o.seconds = std::stod(v);
-    else if (k == "--warmup")
-      o.warmup = std::stod(v);
-    else if (k == "--deadline")
-      o.deadline = std::stod(v);
-    else if (k == "--max-tokens")
-      o.max_tokens = std::stoi(v);
-    else if (k == "--rss-tolerance-mb")
-      o.rss_tolerance_mb = std::stod(v);
-    else if (k == "--fd-tolerance")
-      o.fd_tolerance = std::stoi(v);
-    else if (k == "--seed")
-      o.seed = std::stoi(v);
-    else {
-      std::fprintf(stderr, "soak: unknown flag %s\n", k.c_str());
-      return 2;
-    }
-  }
+  CLI::App app("soak: mixed HTTP traffic against mlx-serving serve (see the top of bench/soak.cc)");
+  app.add_option("--server", o.server, "mlx-serving binary to start");
+  app.add_option("--model", o.model, "model folder for --server");
+  app.add_option("--config", o.config, "config file for --server");
+  app.add_option("--port", o.port, "port of a running server (instead of --server)");
+  app.add_option("--pid", o.pid, "pid of that server (for RSS and fds)");
+  app.add_option("--clients", o.clients)->check(CLI::PositiveNumber);
+  app.add_option("--seconds", o.seconds)->check(CLI::PositiveNumber);
+  app.add_option("--warmup", o.warmup, "seconds (default: min(60, seconds / 10))");
+  app.add_option("--deadline", o.deadline, "seconds after which a request is hung")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-tokens", o.max_tokens)->check(CLI::PositiveNumber);
+  app.add_option("--rss-tolerance-mb", o.rss_tolerance_mb);
+  app.add_option("--fd-tolerance", o.fd_tolerance);
+  app.add_option("--seed", o.seed);
+  CLI11_PARSE(app, argc, argv);
   if (o.warmup < 0) o.warmup = std::min(60.0, o.seconds / 10);
   bench::raise_fd_limit();
   bool spawned = false;
@@ -430,7 +423,14 @@ int main(int argc, char** argv) {
         stats.seconds[k.name].push_back(took);
         ++stats.sent[k.name];
         ++stats.statuses[r.status];
-        if (r.hung) ++stats.hung[k.name];
+        if (r.hung) {
+          ++stats.hung[k.name];
+          char line[160];
+          std::snprintf(line, sizeof line, "%s began at %.0f s: status %d, %zu bytes received",
+                        k.name, std::chrono::duration<double>(began - t0).count(), r.status,
+                        r.received);
+          if (stats.hung_samples.size() < 20) stats.hung_samples.push_back(line);
+        }
         if (!r.failure.empty()) {
           ++stats.failed[k.name];
           if (stats.samples.size() < 10)
@@ -474,6 +474,7 @@ int main(int argc, char** argv) {
   }
   std::printf("\n%.0f s, %d clients, %.1f requests/s\n", secs, o.clients, double(sent) / secs);
   for (const auto& s : stats.samples) std::printf("failure: %s\n", s.c_str());
+  for (const auto& s : stats.hung_samples) std::printf("hung: %s\n", s.c_str());
 
   std::vector<std::string> verdict;
   if (failed) verdict.push_back(std::to_string(failed) + " requests failed");

@@ -177,7 +177,69 @@ def http_framing_seeds():
         put("http_framing", bytes([0 if i % 2 == 0 else 7]) + r.encode())
 
 
+def gguf(kv, tensors, alignment=32):
+    """kv: [(key, type, value)] with type a GGUF value type (4 u32, 6 f32, 7 bool, 8 string,
+    ("arr", elem type) arrays); tensors: [(name, dims fastest-first, ggml type, bytes)]."""
+    def s(x):
+        x = x.encode() if isinstance(x, str) else x
+        return struct.pack("<Q", len(x)) + x
+
+    def scalar(t, v):
+        return {4: lambda: struct.pack("<I", v), 5: lambda: struct.pack("<i", v),
+                6: lambda: struct.pack("<f", v), 7: lambda: bytes([1 if v else 0]),
+                8: lambda: s(v)}[t]()
+
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
+    for key, t, v in kv:
+        if isinstance(t, tuple):
+            out += s(key) + struct.pack("<IIQ", 9, t[1], len(v)) + b"".join(scalar(t[1], x) for x in v)
+        else:
+            out += s(key) + struct.pack("<I", t) + scalar(t, v)
+    offset, data = 0, b""
+    for name, dims, gtype, raw in tensors:
+        out += s(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        out += struct.pack("<IQ", gtype, offset)
+        padded = raw + b"\0" * (-len(raw) % alignment)
+        data += padded
+        offset += len(padded)
+    out += b"\0" * (-len(out) % alignment)
+    return out + data
+
+
+def gguf_seeds():
+    """A tiny llama-shaped file in each tokenizer flavour and tensor type family."""
+    shape = [("general.architecture", 8, "llama"), ("llama.embedding_length", 4, 32),
+             ("llama.block_count", 4, 1), ("llama.feed_forward_length", 4, 32),
+             ("llama.attention.head_count", 4, 2), ("llama.attention.head_count_kv", 4, 1),
+             ("llama.rope.freq_base", 6, 10000.0), ("llama.context_length", 4, 64),
+             ("llama.attention.layer_norm_rms_epsilon", 6, 1e-5)]
+    tokens = ["a", "b", "ab", "<s>", "</s>", "<0x0A>"]
+    gpt2 = [("tokenizer.ggml.model", 8, "gpt2"), ("tokenizer.ggml.pre", 8, "llama-bpe"),
+            ("tokenizer.ggml.tokens", ("arr", 8), tokens),
+            ("tokenizer.ggml.merges", ("arr", 8), ["a b"]),
+            ("tokenizer.ggml.token_type", ("arr", 5), [1, 1, 1, 3, 3, 1]),
+            ("tokenizer.ggml.bos_token_id", 4, 3), ("tokenizer.ggml.eos_token_id", 4, 4),
+            ("tokenizer.chat_template", 8, "{{ messages[0]['content'] }}")]
+    spm = [("tokenizer.ggml.model", 8, "llama"), ("tokenizer.ggml.tokens", ("arr", 8), tokens),
+           ("tokenizer.ggml.scores", ("arr", 6), [0.0, 0.0, -1.0, 0.0, 0.0, 0.0]),
+           ("tokenizer.ggml.token_type", ("arr", 5), [1, 1, 1, 3, 3, 6]),
+           ("tokenizer.ggml.add_bos_token", 7, True)]
+    f16 = struct.pack("<e", 0.01)
+    q8 = (f16 + bytes(range(32))) * 1
+    q4k = (f16 + f16 + bytes(range(12)) + bytes(range(128)))
+    q6k = bytes(range(128)) + bytes(range(64)) + bytes(range(16)) + f16
+    norm = struct.pack("<32f", *([1.0] * 32))
+    put("gguf", gguf(shape + gpt2, [("token_embd.weight", [32, 6], 1, b"\x01\x3c" * 192),
+                                   ("output_norm.weight", [32], 0, norm),
+                                   ("blk.0.attn_q.weight", [32, 32], 8, q8 * 32)]))
+    put("gguf", gguf(shape + spm, [("blk.0.ffn_up.weight", [256, 1], 12, q4k),
+                                  ("blk.0.ffn_down.weight", [256, 1], 14, q6k)]))
+    put("gguf", gguf([("general.alignment", 4, 64), ("llama.vocab_size", 4, 6)] + shape,
+                     [("blk.0.attn_k.weight", [32, 16], 30, b"\x00\x3f" * 512)], alignment=64))
+
+
 if __name__ == "__main__":
+    gguf_seeds()
     safetensors_seeds()
     index_seeds()
     config_seeds()

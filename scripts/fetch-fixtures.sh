@@ -27,15 +27,26 @@ for name in "${NAMES[@]}"; do
 done
 
 # The official API clients for the server's end-to-end tests (tests/e2e), pinned, into
-# .fixtures/e2e/node_modules (ignored by git). Skipped when both are installed at these versions.
+# .fixtures/e2e/node_modules (ignored by git): openai and @anthropic-ai/sdk at the versions the
+# tests were written against, the current majors of both beside them (as openai-current and
+# anthropic-current), and ollama. Skipped when all are installed at these versions.
 E2E=.fixtures/e2e
 OPENAI_VERSION=4.95.0
 ANTHROPIC_VERSION=0.52.0
-if ! grep -qs "\"version\": \"$OPENAI_VERSION\"" "$E2E/node_modules/openai/package.json" ||
-   ! grep -qs "\"version\": \"$ANTHROPIC_VERSION\"" "$E2E/node_modules/@anthropic-ai/sdk/package.json"; then
-  echo "fetch-fixtures: npm install openai@$OPENAI_VERSION @anthropic-ai/sdk@$ANTHROPIC_VERSION"
+OPENAI_CURRENT_VERSION=7.60.0
+ANTHROPIC_CURRENT_VERSION=1.17.0
+OLLAMA_VERSION=0.6.4
+installed() { grep -qs "\"version\": \"$2\"" "$E2E/node_modules/$1/package.json"; }
+if ! installed openai "$OPENAI_VERSION" || ! installed @anthropic-ai/sdk "$ANTHROPIC_VERSION" ||
+   ! installed openai-current "$OPENAI_CURRENT_VERSION" ||
+   ! installed anthropic-current "$ANTHROPIC_CURRENT_VERSION" || ! installed ollama "$OLLAMA_VERSION"; then
+  echo "fetch-fixtures: npm install the e2e clients (openai $OPENAI_VERSION and $OPENAI_CURRENT_VERSION," \
+    "@anthropic-ai/sdk $ANTHROPIC_VERSION and $ANTHROPIC_CURRENT_VERSION, ollama $OLLAMA_VERSION)"
   mkdir -p "$E2E"
   [ -f "$E2E/package.json" ] || echo '{"name": "mlxs-e2e", "private": true}' > "$E2E/package.json"
   (cd "$E2E" && npm install --silent --no-audit --no-fund --no-save \
-    "openai@$OPENAI_VERSION" "@anthropic-ai/sdk@$ANTHROPIC_VERSION" >/dev/null)
+    "openai@$OPENAI_VERSION" "@anthropic-ai/sdk@$ANTHROPIC_VERSION" \
+    "openai-current@npm:openai@$OPENAI_CURRENT_VERSION" \
+    "anthropic-current@npm:@anthropic-ai/sdk@$ANTHROPIC_CURRENT_VERSION" \
+    "ollama@$OLLAMA_VERSION" >/dev/null)
 fi

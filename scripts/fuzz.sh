@@ -17,7 +17,7 @@ if [ -x scripts/fetch-fixtures.sh ]; then bash scripts/fetch-fixtures.sh; fi
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"
 
-declare -A DICT=([chat_template]=jinja [http_framing]=http [tokenizer_text]=)
+declare -A DICT=([chat_template]=jinja [http_framing]=http [tokenizer_text]= [gguf]=)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   for f in fuzz/*_fuzzer.cc; do targets+=("$(basename "$f" _fuzzer.cc)"); done

@@ -89,7 +89,8 @@ int run(const Args& a) {
 mlxs::cli::CommandRegistrar reg(
     "generate", "Generate a continuation of a prompt with a local model", [](CLI::App& app) {
       auto a = std::make_shared<Args>();
-      app.add_option("--model", a->model, "Model folder (Hugging Face layout)")->required();
+      app.add_option("--model", a->model, "Model folder (Hugging Face layout) or .gguf file")
+          ->required();
       app.add_option("--prompt", a->prompt, "Prompt text");
       app.add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids");
       app.add_option("--max-tokens", a->max_tokens, "Tokens to generate")

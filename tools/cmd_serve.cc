@@ -53,6 +53,7 @@ int run(const Args& a) {
   so.write_timeout_ms = config->server.write_timeout_ms;
   so.tokenizer_threads = config->server.tokenizer_threads;
   so.max_response_bytes = config->server.max_response_bytes;
+  so.responses_store_size = config->server.responses_store_size;
   so.io_threads = a.io_threads > 0 ? a.io_threads : config->server.io_threads;
   so.log_requests = config->server.log_requests && !a.quiet;
   so.metrics = config->telemetry.metrics;
@@ -88,7 +89,8 @@ int run(const Args& a) {
 mlxs::cli::CommandRegistrar reg(
     "serve", "Serve models over an OpenAI- and Anthropic-compatible HTTP API", [](CLI::App& app) {
       auto a = std::make_shared<Args>();
-      app.add_option("--model", a->models, "Model folder (repeatable; default models/default)");
+      app.add_option("--model", a->models,
+                     "Model folder or .gguf file (repeatable; default models/default)");
       app.add_option("--host", a->host, "Address to bind (default: server.host, 127.0.0.1)");
       app.add_option("--port", a->port, "Port (default: server.port, 8080; 0 = any free port)")
           ->check(CLI::Range(0, 65535));

@@ -19,6 +19,10 @@
 # BENCH_SERVE=1: bench_serve (issue 14) against `mlx-serving serve` on the 8B model: ShareGPT-like
 # lengths (SERVE_PROMPTS=500 at SERVE_RATES=8,32,inf) and the 512x128 shape (256 prompts at
 # once); JSON, SVG and tables in $OUT/serve_*.
+# QUANT=1 (issue 16): bench_qlinear, the linear layers of the 8B shape in bf16 against quantized
+# weights (MLX 4/8-bit g64, the GGUF repacks 4-bit g32, 5-bit g32, 6-bit g16) at M = 1, 8, 32,
+# with % of copy bandwidth; table in $OUT/qlinear.log. Alone:
+#   SKIP_TESTS=1 SKIP_SUITE=1 SKIP_HF=1 QUANT=1 bash bench/gpu/run_bench.sh
 # The sweep alone, about 3 minutes after the build:
 #   SKIP_TESTS=1 SKIP_SUITE=1 SKIP_HF=1 ENGINE_SWEEP=1 bash bench/gpu/run_bench.sh
 # Every benchmark runs the CUDA backend's fast mode (bf16 activations and KV cache); each A/B
@@ -38,7 +42,7 @@ nproc
 stamp "configure + build"
 test -d .deps/gpu/usr/include || { echo "missing .deps/gpu: run scripts/carry-deps.sh here and carry .deps/gpu"; exit 1; }
 cmake --preset cuda -DMLXS_DEPS_PREFIX="$PWD/.deps/gpu" > "$OUT/configure.log" 2>&1 || { tail -40 "$OUT/configure.log"; exit 1; }
-targets="mlx-serving bench_engine bench_serve"; [ "${STRUCTURED:-0}" = 1 ] && targets="$targets bench_grammar"; [ "${SKIP_TESTS:-0}" = 1 ] || targets="$targets mlxs_tests"
+targets="mlx-serving bench_engine bench_serve"; [ "${STRUCTURED:-0}" = 1 ] && targets="$targets bench_grammar"; [ "${SKIP_TESTS:-0}" = 1 ] || targets="$targets mlxs_tests"; [ "${QUANT:-0}" = 1 ] && targets="$targets bench_qlinear"
 cmake --build build/cuda -j"$(nproc)" --target $targets > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
 stamp "built"
 
@@ -81,6 +85,11 @@ if [ -n "${AB_CONCURRENCY:-}" ]; then
 fi
 
 fi  # SKIP_SUITE
+
+if [ "${QUANT:-0}" = 1 ]; then
+  stamp "quantized linear layers: bench_qlinear (bf16 vs 4/8-bit and GGUF repacks, M = 1, 8, 32)"
+  timeout 500 ./build/cuda/bench_qlinear 2>&1 | tee "$OUT/qlinear.log"
+fi
 
 if [ "${PROFILE:-0}" = 1 ]; then
   # Kernel times inside the batch-1 decode graphs (nsys traces graph nodes one by one).
@@ -195,6 +204,7 @@ stamp "summary"
 echo "## ours (mlx-serving, CUDA backend)"
 [ -f "$OUT/ours.log" ] && grep -E "^\| \(|^model|^load" "$OUT/ours.log" && cat "$OUT/ours_ab.log"
 [ -f "$OUT/ours_gqa.log" ] && cat "$OUT/ours_gqa.log"
+[ -f "$OUT/qlinear.log" ] && grep -E "^\| |copy bandwidth" "$OUT/qlinear.log"
 [ -f "$OUT/engine_8b.log" ] && cat "$OUT/engine_8b.log"
 [ -f "$OUT/sweep.md" ] && { grep -E "^\| \(c\)" "$OUT/sweep_model.log"; cat "$OUT/sweep.md"; }
 [ -f "$OUT/serve_sharegpt.md" ] && cat "$OUT/serve_sharegpt.md" "$OUT/serve_512x128.md"

@@ -66,7 +66,7 @@ const Schema<CudaBackendConfig>& schema_of<CudaBackendConfig>() {
             "CUDA-core kernel");
     s.field("gemv_max_rows", &CudaBackendConfig::gemv_max_rows,
             "linear layers with at most this many rows run on the GEMV kernel, more on cuBLAS; "
-            "0 = cuBLAS always")
+            "0 = cuBLAS always (quantized weights: their GEMV up to 8 rows unless 0)")
         .range(0, 8);
     return s;
   }();
@@ -355,6 +355,11 @@ const Schema<ServerConfig>& schema_of<ServerConfig>() {
             "response that grows past it is cancelled with a 400. Streamed responses have no "
             "such limit")
         .range(64 * 1024, int64_t(1) << 34);
+    s.field("responses_store_size", &ServerConfig::responses_store_size,
+            "responses the Responses API keeps in memory (POST /v1/responses with store, the "
+            "default) for previous_response_id and GET /v1/responses/{id}; the oldest goes "
+            "first, a restart forgets them. 0: none kept (previous_response_id is then a 400)")
+        .range(0, 1000000);
     return s;
   }();
   return s;

@@ -108,6 +108,7 @@ struct ServerConfig {
   int32_t io_threads = 2;         // threads running the sockets (serve --io-threads wins)
   bool log_requests = true;       // one line per request on stderr (serve --quiet: false)
   int64_t max_response_bytes = 64 * 1024 * 1024;  // a non-streamed response's largest body
+  int32_t responses_store_size = 1000;  // Responses API: stored responses (previous_response_id)
 };
 
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };

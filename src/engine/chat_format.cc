@@ -2,6 +2,7 @@
 
 #include <regex>
 
+#include "model/gguf_model.h"
 #include "util/json_depth.h"
 
 namespace mlxs {
@@ -91,8 +92,22 @@ Result<ChatFormat> ChatFormat::load(const std::string& model_id, const std::stri
                                     const Tokenizer* tokenizer, const ModelFileAccess& access) {
   ChatFormat f;
   if (tokenizer) f.end_of_turn_ids_ = end_of_turn_ids_of(*tokenizer);
-  if (!model_file_exists(dir, "tokenizer_config.json")) return f;
-  auto cfg = read_tokenizer_chat_config(dir, access);
+  Result<TokenizerChatConfig> cfg = error(ErrorCode::kNotFound, "no chat template");
+  if (const std::string gguf = find_gguf_model(dir); !gguf.empty()) {
+    // A GGUF file's template, bos and eos come with its tokenizer (model/gguf_tokenizer.h).
+    if (!tokenizer || tokenizer->chat_template().empty()) return f;
+    TokenizerChatConfig from_gguf;
+    from_gguf.chat_template = tokenizer->chat_template();
+    from_gguf.bos_token = tokenizer->id_to_token(tokenizer->bos_id());
+    if (!tokenizer->eos_ids().empty()) {
+      from_gguf.eos_token = tokenizer->id_to_token(tokenizer->eos_ids()[0]);
+    }
+    cfg = from_gguf;
+  } else if (!model_file_exists(dir, "tokenizer_config.json")) {
+    return f;
+  } else {
+    cfg = read_tokenizer_chat_config(dir, access);
+  }
   if (!cfg.ok() && cfg.status().code() == ErrorCode::kNotFound) return f;  // no chat template
   if (!cfg.ok()) {
     return error(ErrorCode::kModelLoadError, "model '" + model_id + "': " + cfg.status().message());

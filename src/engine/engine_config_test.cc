@@ -714,6 +714,7 @@ const std::vector<Row> kConfigTable = {
     {"server.tokenizer_threads", Truth::kWorks,
      "HttpServerTest.HealthAnswersPromptlyWhileLargePromptsAreTokenized"},
     {"server.max_response_bytes", Truth::kWorks, "ServerE2E.ConnectionLimitsFromTheConfig"},
+    {"server.responses_store_size", Truth::kWorks, "ServerE2E.ResponsesStoreSizeFromTheConfig"},
     {"server.io_threads", Truth::kWorks, "ServerE2E.IoThreadsAndRequestLogFromTheConfig"},
     {"server.log_requests", Truth::kWorks, "ServerE2E.IoThreadsAndRequestLogFromTheConfig"},
     {"telemetry.log_level", Truth::kRefused,

@@ -17,6 +17,7 @@
 #include "engine/model_runner.h"
 #include "engine/structured_output.h"
 #include "mlxs/engine.h"
+#include "model/gguf_model.h"
 
 namespace mlxs {
 namespace {
@@ -481,13 +482,17 @@ class LocalEngine final : public Engine {
   Result<std::string> resolve_dir(const LoadModelOptions& o) const {
     namespace fs = std::filesystem;
     std::error_code ec;
+    // A model is a folder, or a GGUF file (model/gguf_model.h).
+    auto is_model = [&](const std::string& p) {
+      return fs::is_directory(p, ec) || !find_gguf_model(p).empty();
+    };
     std::string dir = o.local_path;
-    if (dir.empty() && fs::is_directory(o.model, ec)) dir = o.model;
+    if (dir.empty() && is_model(o.model)) dir = o.model;
     for (const auto& root : config_.model.search_directories) {
       if (!dir.empty()) break;
-      if (fs::is_directory(fs::path(root) / o.model, ec)) dir = (fs::path(root) / o.model).string();
+      if (is_model((fs::path(root) / o.model).string())) dir = (fs::path(root) / o.model).string();
     }
-    if (dir.empty() || !fs::is_directory(dir, ec)) {
+    if (dir.empty() || !is_model(dir)) {
       return error(ErrorCode::kModelLoadError,
                    "model '" + o.model + "': no model folder found (give local_path, or put it " +
                        "under a model.search_directories entry)");

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <future>
 
+#include "model/gguf_model.h"
+#include "model/gguf_tokenizer.h"
 #include "sched/scheduler_output.h"
 #include "util/check.h"
 
@@ -38,7 +40,12 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::start(
   // A folder without tokenizer.json takes token ids only; one whose tokenizer.json is broken
   // fails the load (it used to be dropped in silence, and every text request then failed with
   // a misleading "no tokenizer").
-  if (model_file_exists(dir, "tokenizer.json")) {
+  if (const std::string gguf = find_gguf_model(dir); !gguf.empty()) {
+    MLXS_ASSIGN_OR_RETURN(auto file, GgufFile::open(gguf, config.file_access));
+    if (file->has("tokenizer.ggml.model")) {
+      MLXS_ASSIGN_OR_RETURN(r->tokenizer_, gguf_tokenizer(*file));
+    }
+  } else if (model_file_exists(dir, "tokenizer.json")) {
     MLXS_ASSIGN_OR_RETURN(r->tokenizer_, Tokenizer::load(dir, config.file_access));
   }
   sched::SchedulerConfig& sc = config.scheduler;

@@ -287,6 +287,7 @@ RopeParams ModelArch::rope_params() const {
         f = float((1 - smooth) * f / r.factor + smooth * f);
       }
     }
+    if (!rope_freq_factors.empty()) f = f / rope_freq_factors[size_t(i)];
     p.inv_freq[size_t(i)] = f;
   }
   return p;

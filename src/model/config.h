@@ -59,6 +59,9 @@ struct ModelArch {
   float rms_norm_eps = 1e-6f;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
+  // Per-frequency divisors of inv_freq (head_dim / 2 of them), as a GGUF file's rope_freqs
+  // tensor gives Llama 3.1's scaling; empty: none.
+  std::vector<float> rope_freq_factors;
   int max_position_embeddings = 0;  // 0: config.json names none (model.default_context_length)
   int sliding_window = 0;           // 0 = full attention
   bool tie_word_embeddings = false;

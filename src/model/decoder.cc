@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "model/decode_padding.h"
+#include "model/gguf_model.h"
 #include "model/safetensors.h"
 #include "model/weight_loader.h"
 #include "util/check.h"
@@ -30,10 +32,18 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, Backend& back
                                            const ModelFileAccess& access) {
   std::unique_ptr<Model> m(new Model(backend));
   m->dir_ = dir;
-  MLXS_ASSIGN_OR_RETURN(m->config_, ModelArch::load(dir, access));
+  std::optional<WeightStore> store;
+  if (const std::string gguf = find_gguf_model(dir); !gguf.empty()) {
+    MLXS_ASSIGN_OR_RETURN(std::shared_ptr<const GgufFile> file, GgufFile::open(gguf, access));
+    MLXS_ASSIGN_OR_RETURN(m->config_, gguf_model_arch(*file));
+    MLXS_ASSIGN_OR_RETURN(store, gguf_weight_store(file, m->config_));
+  } else {
+    MLXS_ASSIGN_OR_RETURN(m->config_, ModelArch::load(dir, access));
+    MLXS_ASSIGN_OR_RETURN(store, WeightStore::open_dir(dir, access));
+  }
   m->rope_ = m->config_.rope_params();
   m->pad_decode_ = backend.supports_graphs();
-  MLXS_RETURN_IF_ERROR(m->load_weights(dir, access));
+  MLXS_RETURN_IF_ERROR(m->load_weights(*store, dir));
   return m;
 }
 
@@ -42,9 +52,8 @@ Model::~Model() {
   for (auto& t : owned_) backend_.free(t);
 }
 
-Status Model::load_weights(const std::string& dir, const ModelFileAccess& access) {
+Status Model::load_weights(WeightStore& store, const std::string& dir) {
   const ModelArch& c = config_;
-  MLXS_ASSIGN_OR_RETURN(WeightStore store, WeightStore::open_dir(dir, access));
   WeightLoader w(store, backend_, c.quant, owned_);
   const int64_t D = c.hidden_size, I = c.intermediate_size, Dh = c.head_dim;
   const int64_t q_cols = int64_t(c.num_heads) * Dh, kv_cols = int64_t(c.num_kv_heads) * Dh;

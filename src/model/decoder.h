@@ -19,6 +19,8 @@
 
 namespace mlxs {
 
+class WeightStore;
+
 struct LayerWeights {
   Tensor input_norm, post_norm;  // [1, D]
   Tensor qkv, qkv_bias;          // [(H + 2 Hk) * Dh, D], [1, (H + 2 Hk) * Dh] or empty
@@ -30,7 +32,8 @@ struct LayerWeights {
 
 class Model {
  public:
-  // Loads `dir` (config.json + safetensors) onto `backend`, which must outlive the model.
+  // Loads `dir` (config.json + safetensors, or a GGUF file: model/gguf_model.h) onto
+  // `backend`, which must outlive the model.
   // Weight errors name the file and tensor; unexpected tensors are errors too.
   static Result<std::unique_ptr<Model>> load(const std::string& dir, Backend& backend,
                                              const ModelFileAccess& access = {});
@@ -115,7 +118,7 @@ class Model {
 
  private:
   Model(Backend& backend) : backend_(backend) {}
-  Status load_weights(const std::string& dir, const ModelFileAccess& access);
+  Status load_weights(WeightStore& store, const std::string& dir);
   // A step begun by begin_step() and not yet ended: its kind, rows and host landing buffer.
   struct InFlight {
     StepKind kind = StepKind::kGreedy;

@@ -225,6 +225,21 @@ Result<WeightStore> WeightStore::open_dir(const std::string& dir, const ModelFil
   return store;
 }
 
+Result<WeightStore> WeightStore::from_tensors(std::vector<TensorInfo> tensors,
+                                              std::shared_ptr<const void> owner) {
+  WeightStore store;
+  store.owner_ = std::move(owner);
+  for (auto& t : tensors) {
+    if (store.provided_.count(t.name)) {
+      return load_error(t.file + ": tensor '" + t.name + "' is given twice");
+    }
+    std::string name = t.name;
+    store.provided_[name] = std::move(t);
+  }
+  for (const auto& [name, t] : store.provided_) store.index_[name] = &t;
+  return store;
+}
+
 Result<TensorInfo> WeightStore::take(const std::string& name, const std::vector<int64_t>& shape) {
   auto it = index_.find(name);
   if (it == index_.end()) return load_error("missing tensor '" + name + "'");

@@ -68,6 +68,10 @@ class WeightStore {
  public:
   // Every file is opened under the folder's rules (util/model_files.h), index entries included.
   static Result<WeightStore> open_dir(const std::string& dir, const ModelFileAccess& access = {});
+  // A store over tensors another source provides (a GGUF file, model/gguf_model.h); `owner`
+  // keeps their bytes alive as long as the store. A name given twice is an error.
+  static Result<WeightStore> from_tensors(std::vector<TensorInfo> tensors,
+                                          std::shared_ptr<const void> owner);
 
   bool contains(const std::string& name) const { return index_.count(name) != 0; }
   // The tensor `name`, checked against `shape` (empty = any); marks it used.
@@ -78,6 +82,8 @@ class WeightStore {
 
  private:
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::shared_ptr<const void> owner_;           // from_tensors(): what keeps their bytes
+  std::map<std::string, TensorInfo> provided_;  // from_tensors(): the tensors themselves
   std::map<std::string, const TensorInfo*> index_;
   std::map<std::string, bool> taken_;
 };

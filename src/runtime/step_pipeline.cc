@@ -74,9 +74,10 @@ StepPlan StepPipeline::plan(sched::SchedulerOutput out) const {
 }
 
 bool StepPipeline::overlaps(const StepPlan& plan) const {
-  // A constrained row's mask needs the token the step in flight draws for it.
+  // A constrained row's mask needs the token the step in flight draws for it: such a step is
+  // queued first too, but its draw waits for the mask, filled once that token is known.
   return overlap_steps_ && in_flight_ && in_flight_->kind != StepKind::kLogits &&
-         !plan.needs_history && !plan.constrained;
+         !plan.needs_history;
 }
 
 std::vector<EndedStep> StepPipeline::advance(StepPlan plan) {
@@ -88,42 +89,47 @@ std::vector<EndedStep> StepPipeline::advance(StepPlan plan) {
     s = ended.back().status;
     if (s.ok()) resolve_on_host(plan.out.token_ids, ended.back().sampled);
   }
-  if (s.ok()) s = begin(plan);
+  SampleBatch sampling;
+  if (s.ok()) s = begin(plan, &sampling);
+  std::optional<EndedStep> prev;
+  if (s.ok() && overlapped) prev = end();  // N's tokens, while N + 1 runs
+  // N + 1's masks, on the host while the device computes its logits (N's tokens accepted).
+  if (s.ok() && plan.constrained) s = draw_constrained(plan, sampling);
   if (!s.ok()) {
     // The plan never ran: a placeholder of its sequences cannot be resolved any more, so they
     // fail with the error, and so does the step in flight, if any.
-    if (std::optional<EndedStep> prev = end()) ended.push_back(std::move(*prev));
+    if (!prev) prev = end();
+    if (prev) ended.push_back(std::move(*prev));
     EndedStep refused;
     refused.plan = std::move(plan);
     refused.status = s;
     ended.push_back(std::move(refused));
     return ended;
   }
-  std::optional<EndedStep> prev;
-  if (overlapped) prev = end();  // N's tokens, while N + 1 runs
   in_flight_ = std::move(plan);
   if (prev) ended.push_back(std::move(*prev));
   return ended;
 }
 
-Status StepPipeline::begin(StepPlan& plan) {
+Status StepPipeline::begin(StepPlan& plan, SampleBatch* sampling) {
   for (size_t i = 0; i < plan.inputs.size(); ++i) {
     MLXS_RETURN_IF_ERROR(check_runnable(plan.out.seqs[i], plan.inputs[i]));
   }
   StepBatch batch = make_step_batch(plan.out, model_.config().sliding_window);
-  SampleBatch sampling;
   if (plan.kind == StepKind::kSampled) {
     for (const StepRow& row : plan.rows) {
       const Request& r = *requests_(plan.out.seqs[size_t(row.seq)].id);
-      sampling.add_row(r.sampling, r.history, row.draw_index);
+      sampling->add_row(r.sampling, r.history, row.draw_index);
     }
   }
   const bool masked_draw = plan.constrained && plan.kind != StepKind::kLogits;
-  MLXS_RETURN_IF_ERROR(model_.begin_step(plan.kind, batch.token_ids, batch.attention,
-                                         batch.sample_rows, cache_, &sampling, masked_draw));
-  if (!plan.constrained) return {};
-  fill_masks(plan);             // on the host, while the device computes the logits
-  if (!masked_draw) return {};  // applied on the host when the logits come
+  return model_.begin_step(plan.kind, batch.token_ids, batch.attention, batch.sample_rows, cache_,
+                           sampling, masked_draw);
+}
+
+Status StepPipeline::draw_constrained(StepPlan& plan, const SampleBatch& sampling) {
+  fill_masks(plan);
+  if (plan.kind == StepKind::kLogits) return {};  // applied on the host when the logits come
   return model_.draw_masked(plan.masks, &sampling);
 }
 
@@ -142,7 +148,9 @@ void StepPipeline::fill_masks(StepPlan& plan) const {
   // Each constraint is its own sequence's: rows are independent.
 #pragma omp parallel for if (R > 1)
   for (size_t k = 0; k < R; ++k) {
-    if (!constraints[k]) continue;
+    // A complete constraint ended its sequence in the step before this one (which this step
+    // overlapped): its row is computed once more and dropped, so any token will do.
+    if (!constraints[k] || constraints[k]->is_complete()) continue;
     std::span<uint32_t> words = std::span<uint32_t>(plan.masks).subspan(k * W, W);
     std::fill(words.begin(), words.end(), 0u);
     constraints[k]->fill_allowed(words);
@@ -211,7 +219,7 @@ void StepPipeline::accept_constrained(EndedStep& f) const {
   }
 #pragma omp parallel for if (R > 4)
   for (size_t k = 0; k < R; ++k) {
-    if (!constraints[k]) continue;
+    if (!constraints[k] || constraints[k]->is_complete()) continue;  // ended: see fill_masks()
     const int32_t token = f.sampled[k].token;
     if (k < f.plan.mask_failed.size() && f.plan.mask_failed[k]) {
       errors[k] = error(ErrorCode::kInternalError, "the token mask allows none of the " +

@@ -12,6 +12,9 @@
 //     overlap N (overlap_steps on, N's tokens stay on the device, and N + 1's rows need no
 //     penalty history), N + 1 is queued first and the model reads the placeholders on the
 //     device; otherwise N is ended first and its tokens replace the placeholders on the host.
+//     A constrained N + 1 overlaps too: its forward pass is queued, N is ended (its tokens
+//     accepted by the constraints), then N + 1's masks are filled while its forward runs and its
+//     draw is queued after them.
 //  3. end(): waits for the step in flight, samples its logits rows on the host (after the
 //     rows' token masks, which begin() filled while the device ran; each drawn token is then
 //     accepted by its row's constraint, and a constraint that is complete ends its sequence),
@@ -94,7 +97,12 @@ class StepPipeline {
 
  private:
   bool overlaps(const StepPlan& plan) const;
-  Status begin(StepPlan& plan);
+  // Queues the plan's forward pass, and its draw unless the plan is constrained; `sampling`
+  // gets the rows of a sampled step.
+  Status begin(StepPlan& plan, SampleBatch* sampling);
+  // A constrained plan, begun: fills its masks (every token before them accepted by the
+  // constraints) and queues its masked draw, or leaves the masks to end() for a kLogits step.
+  Status draw_constrained(StepPlan& plan, const SampleBatch& sampling);
   // Fills plan.masks (protocol step 2).
   void fill_masks(StepPlan& plan) const;
   // Samples the logits rows of `f` on the host, each after its row's token mask.

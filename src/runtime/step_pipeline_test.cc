@@ -207,6 +207,44 @@ TEST_F(StepPipelineTest, AConstrainedRowIsDrawnWithinItsMaskOnTheBackendOrTheHos
   }
 }
 
+// A constrained step overlaps the one before it as any other: its forward pass is queued with
+// placeholders for the tokens still in flight, its masks filled once they are accepted; the
+// tokens are those of steps run one at a time.
+TEST_F(StepPipelineTest, ConstrainedStepsOverlapAndGiveTheTokensOfStepsRunOneAtATime) {
+  std::optional<Generated> results[2];
+  for (bool overlap : {false, true}) {
+    SetUp();
+    for (SeqId id : {1, 2}) {
+      Request& r = add(id, 4 + int(id), 6);
+      r.constraint = std::make_unique<ListConstraint>(std::vector<int32_t>{3, 17, 40, 41, 90}, 100);
+    }
+    StepPipeline p = pipeline(overlap);
+    bool saw_placeholder = false;
+    Generated g;
+    for (int i = 0; i < 50 && scheduler_->num_live() > 0; ++i) {
+      sched::SchedulerOutput out = scheduler_->schedule();
+      if (out.empty()) {
+        if (std::optional<EndedStep> e = p.end()) take(*e, g);
+        continue;
+      }
+      for (const EndedStep& e : p.advance(p.plan(std::move(out)))) take(e, g);
+      ASSERT_NE(p.in_flight(), nullptr);
+      for (int32_t t : p.in_flight()->out.token_ids) saw_placeholder = saw_placeholder || t < 0;
+      EXPECT_TRUE(p.apply_in_flight().empty());
+    }
+    if (std::optional<EndedStep> e = p.end()) take(*e, g);
+    EXPECT_EQ(saw_placeholder, overlap);  // begun before the step in flight ended
+    results[overlap] = g;
+  }
+  EXPECT_EQ(results[0]->tokens, results[1]->tokens);
+  for (SeqId id : {1, 2}) {
+    ASSERT_EQ(results[1]->tokens.at(id).size(), 6u);
+    for (int32_t t : results[1]->tokens.at(id)) {
+      EXPECT_TRUE(t == 3 || t == 17 || t == 40 || t == 41 || t == 90) << t;
+    }
+  }
+}
+
 // The unconstrained request's tokens are those of its run alone: the masks touch only their rows.
 TEST_F(StepPipelineTest, MasksLeaveTheOtherRowsAlone) {
   add(2, 6, 6);

@@ -31,8 +31,8 @@ struct StepPlan {
   // Some row's request has a constraint: then masks[k * W, + W) is row k's bitmask of allowed
   // tokens (W = bitmask_words(V); all ones for an unconstrained row), filled on the host while
   // the device computes the step, and applied before the draw (on the backend, or on the host
-  // for a kLogits step). Such a step never overlaps the one before it: every token before the
-  // mask is accepted by its constraint when the mask is filled.
+  // for a kLogits step). The masks of a step that overlaps the one before it are filled once
+  // that step has ended: every token before the mask is accepted by its constraint first.
   bool constrained = false;
   std::vector<uint32_t> masks;       // R * W
   std::vector<uint8_t> mask_failed;  // R: the constraint allowed nothing (its row fails)

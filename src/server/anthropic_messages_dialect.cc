@@ -95,6 +95,7 @@ class AnthropicMessagesDialect final : public Dialect {
     read_sampling(r, g.params, /*openai=*/false);
     read_stream(r, g);
     if (!r.failed()) parse_prompt(r, *m, engine, g);
+    check_context_length(r, *m, g, /*openai=*/false, "messages");
     if (!r.failed()) {
       for (int32_t id : m->end_of_turn_ids) g.params.stop_token_ids.push_back(id);
     }
@@ -205,10 +206,12 @@ class AnthropicMessagesDialect final : public Dialect {
   }
 
  private:
-  // system, messages (a final assistant message is a prefill), max_tokens (required),
-  // stop_sequences, tools and tool_choice; the features this server lacks are refused by name.
+  // system, messages (a final assistant message is a prefill), max_tokens (required unless
+  // `counting`: count_tokens has none), stop_sequences, tools and tool_choice, the output
+  // format; the features this server lacks are refused by name, the hints accepted
+  // (docs/server.md, "Fields accepted as no-ops").
   static void parse_prompt(BodyReader& r, const ServedModel& m, const Engine& engine,
-                           GenerationRequest& g) {
+                           GenerationRequest& g, bool counting = false) {
     std::string system;
     if (const json* s = r.get("system")) {
       auto text = content_text(*s, "system", r);
@@ -218,17 +221,72 @@ class AnthropicMessagesDialect final : public Dialect {
     auto messages = chat_messages(r.get("messages"), /*openai=*/false, r);
     if (!messages) return;
     if (!system.empty()) messages->insert(messages->begin(), ChatMessage{"system", system});
-    if (!r.get("max_tokens")) return r.fail_field("max_tokens", "is required");
-    read_max_tokens(r, g.params, "max_tokens", nullptr);
-    read_stop(r, "stop_sequences", g.params);
+    if (!counting) {
+      if (!r.get("max_tokens")) return r.fail_field("max_tokens", "is required");
+      read_max_tokens(r, g.params, "max_tokens", nullptr);
+      read_stop(r, "stop_sequences", g.params);
+      r.get("metadata");
+      for (const char* hint : {"service_tier", "inference_geo"}) r.string(hint);
+      r.get("cache_control");  // prompt caching here is automatic (the prefix cache)
+    }
     ToolsRequest tools = read_anthropic_tools(r);
-    r.refuse("thinking", "extended thinking");
+    read_thinking(r);
+    read_output_config(r, g.params);
     r.refuse("mcp_servers", "mcp_servers");
     r.refuse("container", "container");
-    for (const char* harmless : {"metadata", "service_tier"}) r.accept(harmless);
+    r.refuse("context_management", "context_management");
     if (r.failed()) return;
     auto ids = tool_chat_prompt(engine, m, std::move(*messages), tools, g, r);
     if (ids) g.params.prompt = PromptTokens{std::move(*ids)};
+  }
+
+  // thinking: {type: "disabled"} is what every model here does; extended thinking is refused.
+  static void read_thinking(BodyReader& r) {
+    const json* t = r.get("thinking");
+    if (!t) return;
+    if (!t->is_object() || (*t).value("type", json()) != "disabled")
+      r.fail_field("thinking",
+                   "extended thinking is not supported by this server (only "
+                   "{\"type\": \"disabled\"})");
+  }
+
+  // output_format {type: json_schema, schema} (the structured outputs beta) or
+  // output_config {format, effort}: the schema through structured output. An effort other than
+  // "high" (the default) would change the answer: refused.
+  static void read_output_config(BodyReader& r, GeneratorParams& p) {
+    auto read_format = [&](const json& f, const std::string& at) {
+      if (!f.is_object() || f.value("type", json()) != "json_schema" || !f.contains("schema"))
+        return r.fail_field(at, "expected {\"type\": \"json_schema\", \"schema\": {...}}");
+      read_json_schema(r, f["schema"], at + ".schema", p);
+    };
+    if (const json* f = r.get("output_format")) read_format(*f, "output_format");
+    const json* c = r.get("output_config");
+    if (!c) return;
+    if (!c->is_object()) return r.fail_field("output_config", "expected object");
+    for (const auto& [key, value] : c->items()) {
+      if (value.is_null()) continue;
+      if (key == "format") {
+        read_format(value, "output_config.format");
+      } else if (key != "effort" || value != "high") {
+        return r.fail_field(
+            "output_config." + key,
+            key == "effort" ? "an effort other than \"high\" is not supported" : "unknown field");
+      }
+    }
+  }
+
+ public:
+  // POST /v1/messages/count_tokens: the request's prompt tokens (the fields of a messages
+  // request that shape the prompt; max_tokens and the sampling fields are unknown here).
+  static std::variant<int32_t, ApiError> count_tokens(const json& body, const ModelLookup& models,
+                                                      const Engine& engine) {
+    BodyReader r(body);
+    GenerationRequest g;
+    const ServedModel* m = r.failed() ? nullptr : read_model(r, models);
+    if (!m) return *r.finish();
+    parse_prompt(r, *m, engine, g, /*counting=*/true);
+    if (auto e = r.finish()) return *e;
+    return int32_t(std::get<PromptTokens>(g.params.prompt).tokens.size());
   }
 };
 
@@ -237,6 +295,11 @@ class AnthropicMessagesDialect final : public Dialect {
 const Dialect& anthropic_messages_dialect() {
   static const AnthropicMessagesDialect dialect;
   return dialect;
+}
+
+std::variant<int32_t, ApiError> anthropic_count_tokens(const json& body, const ModelLookup& models,
+                                                       const Engine& engine) {
+  return AnthropicMessagesDialect::count_tokens(body, models, engine);
 }
 
 }  // namespace mlxs::server

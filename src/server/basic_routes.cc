@@ -1,5 +1,7 @@
 #include "server/basic_routes.h"
 
+#include <ctime>
+
 #include "server/body_reader.h"
 #include "server/dialect.h"
 #include "util/json_int.h"
@@ -15,6 +17,16 @@ json model_json(const ServedModel& m) {
           {"created", m.created},
           {"owned_by", "mlx-serving"},
           {"max_model_len", m.context_length}};
+}
+
+// Anthropic's model object: created_at as RFC 3339.
+json anthropic_model_json(const ServedModel& m) {
+  char created[32];
+  const std::time_t t = std::time_t(m.created);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  std::strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return {{"type", "model"}, {"id", m.id}, {"display_name", m.id}, {"created_at", created}};
 }
 
 Reply json_reply(const json& body, std::string model = "", int status = 200) {
@@ -90,19 +102,30 @@ RouteResult metrics_reply(ServerContext& server) {
                ""};
 }
 
-Reply models_reply(const ServerContext& server) {
+Reply models_reply(const ServerContext& server, bool anthropic) {
   json data = json::array();
-  for (const auto& m : server.models) data.push_back(model_json(m));
-  return json_reply({{"object", "list"}, {"data", data}});
+  for (const auto& m : server.models)
+    data.push_back(anthropic ? anthropic_model_json(m) : model_json(m));
+  if (!anthropic) return json_reply({{"object", "list"}, {"data", data}});
+  json first = data.empty() ? json() : data.front()["id"];
+  json last = data.empty() ? json() : data.back()["id"];
+  return json_reply({{"data", data}, {"has_more", false}, {"first_id", first}, {"last_id", last}});
 }
 
-RouteResult model_reply(const ServerContext& server, const std::string& id) {
+RouteResult model_reply(const ServerContext& server, const std::string& id, bool anthropic) {
   const ServedModel* m = server.find_model(id);
   if (!m) {
     return make_error(404, ErrorCode::kModelNotLoaded, "The model '" + id + "' does not exist",
                       "model_not_found");
   }
-  return json_reply(model_json(*m));
+  return json_reply(anthropic ? anthropic_model_json(*m) : model_json(*m));
+}
+
+RouteResult count_tokens_reply(const ServerContext& server, const json& body) {
+  auto n = anthropic_count_tokens(
+      body, [&server](const std::string& id) { return server.find_model(id); }, server.engine);
+  if (auto* e = std::get_if<ApiError>(&n)) return *e;
+  return json_reply({{"input_tokens", std::get<int32_t>(n)}}, body.value("model", ""));
 }
 
 RouteResult tokenize_reply(const ServerContext& server, const json& body) {

@@ -63,6 +63,12 @@ const Dialect& dialect_for(ApiKind kind) {
       return openai_chat_dialect();
     case ApiKind::kCompletion:
       return openai_completions_dialect();
+    case ApiKind::kOllamaChat:
+      return ollama_chat_dialect();
+    case ApiKind::kOllamaGenerate:
+      return ollama_generate_dialect();
+    case ApiKind::kResponses:
+      return responses_dialect_without_store();
     case ApiKind::kMessages:
       break;
   }

@@ -1,4 +1,5 @@
-// One object per API dialect (OpenAI chat completions, OpenAI completions, Anthropic messages):
+// One object per API dialect (OpenAI chat completions, OpenAI completions, Anthropic messages,
+// Ollama's chat and generate, OpenAI responses):
 // everything that differs between the APIs lives behind this interface. A dialect parses a
 // request body into the native GenerationRequest and formats what the engine produced (stream
 // events, the final body, errors, usage) in its API's shape. The server and GenerationJob never
@@ -50,6 +51,7 @@ struct GenerationState {
   int64_t created = 0;  // Unix seconds
   std::vector<ChoiceState> choices;
   std::function<std::string(int32_t)> token_text;  // one token's text (for logprobs)
+  mutable int num_events = 0;  // events streamed so far (the Responses API numbers them)
 
   const std::string& model() const { return request->params.model; }
   // Totals over the choices (the engine's counts once a choice has ended).
@@ -73,6 +75,8 @@ class Dialect {
   virtual nlohmann::json error_json(const ApiError& e) const = 0;
   // The prefix of response ids ("chatcmpl-", "cmpl-", "msg_").
   virtual const char* id_prefix() const = 0;
+  // The Content-Type of a streamed response (Ollama streams NDJSON, the others SSE).
+  virtual const char* stream_content_type() const { return "text/event-stream"; }
 
   // Streaming, as SSE event text: the events before any token; those for one token of choice
   // `index` (`offset`: the choice's text length before it); those when choice `index` ends
@@ -94,7 +98,17 @@ class Dialect {
 const Dialect& openai_chat_dialect();
 const Dialect& openai_completions_dialect();
 const Dialect& anthropic_messages_dialect();
+const Dialect& ollama_chat_dialect();
+const Dialect& ollama_generate_dialect();
+// The Responses API with no store (previous_response_id always unknown); a server has its own
+// ResponsesDialect (server/responses_dialect.h) over its store.
+const Dialect& responses_dialect_without_store();
 const Dialect& dialect_for(ApiKind kind);
+// Anthropic's POST /v1/messages/count_tokens: the prompt tokens of a messages request body
+// (without max_tokens). Thread-safe.
+std::variant<int32_t, ApiError> anthropic_count_tokens(const nlohmann::json& body,
+                                                       const ModelLookup& models,
+                                                       const Engine& engine);
 
 // "data: PAYLOAD\n\n" and "event: NAME\ndata: JSON\n\n".
 std::string sse_data(const std::string& payload);

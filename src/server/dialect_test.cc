@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "server/responses_dialect.h"
+
 namespace mlxs::server {
 namespace {
 
@@ -205,6 +207,88 @@ TEST_F(DialectTest, MessagesStreamAnErrorAsAnErrorEventAndNothingAfter) {
   EXPECT_EQ(event_names(sse), std::vector<std::string>{"error"});
   EXPECT_EQ(data_events(sse)[0]["error"]["type"], "rate_limit_error");
   EXPECT_EQ(d.stream_epilogue(state_), "");
+}
+
+// Issue 21 item 3: Ollama streams NDJSON, one object per token, then a done object with the
+// counts and durations (nanoseconds); errors are {"error": "..."}.
+TEST_F(DialectTest, OllamaStreamsNdjsonLinesThenADoneLine) {
+  const Dialect& d = ollama_chat_dialect();
+  EXPECT_STREQ(d.stream_content_type(), "application/x-ndjson");
+  EXPECT_EQ(d.stream_prologue(state_), "");
+  std::string line = d.stream_token(state_, 0, token("H", 1), 0);
+  ASSERT_EQ(line.back(), '\n');
+  json j = json::parse(line);
+  EXPECT_EQ(j["model"], "m");
+  EXPECT_EQ(j["message"]["role"], "assistant");
+  EXPECT_EQ(j["message"]["content"], "H");
+  EXPECT_EQ(j["done"], false);
+  EXPECT_TRUE(j["created_at"].get<std::string>().ends_with("Z"));
+  finish(d, FinishReason::kLength);
+  state_.choices[0].meta->total_time_ms = 10;
+  state_.choices[0].meta->time_to_first_token_ms = 4;
+  EXPECT_EQ(d.stream_choice_end(state_, 0), "");
+  j = json::parse(d.stream_epilogue(state_));
+  EXPECT_EQ(j["done"], true);
+  EXPECT_EQ(j["done_reason"], "length");
+  EXPECT_EQ(j["message"]["content"], "");
+  EXPECT_EQ(j["eval_count"], 2);
+  EXPECT_EQ(j["prompt_eval_count"], 5);
+  EXPECT_EQ(j["total_duration"], 10000000);
+  EXPECT_EQ(j["eval_duration"], 6000000);
+  j = json::parse(d.response(state_));
+  EXPECT_EQ(j["message"]["content"], "Hi");
+  j = json::parse(ollama_generate_dialect().response(state_));
+  EXPECT_EQ(j["response"], "Hi");
+  EXPECT_FALSE(j.contains("message"));
+  EXPECT_EQ(d.error_json(make_error(400, ErrorCode::kInvalidParams, "bad")),
+            json({{"error", "bad"}}));
+  state_.choices[0].error = ErrorChunk{ErrorCode::kCapacityExceeded, "full", ""};
+  EXPECT_EQ(json::parse(d.stream_choice_end(state_, 0))["error"], "full");
+  EXPECT_EQ(d.stream_epilogue(state_), "");
+}
+
+// Issue 21 item 3: the Responses API's event sequence, numbered, and the stored answer.
+TEST_F(DialectTest, ResponsesStreamNumberedEventsAndStoreTheAnswer) {
+  ResponseStore store(4);
+  const ResponsesDialect d(store);
+  state_.id = "resp_abc";
+  request_.store = true;
+  request_.conversation = {{"user", "Q"}};
+  request_.echo = {{"instructions", "Be brief."}};
+  std::string sse = d.stream_prologue(state_);
+  EXPECT_EQ(data_events(sse)[0]["response"]["status"], "in_progress");
+  sse += d.stream_token(state_, 0, token("H", 1), 0);
+  sse += d.stream_token(state_, 0, token("i", 2), 1);
+  finish(d, FinishReason::kStop);
+  sse += d.stream_choice_end(state_, 0) + d.stream_epilogue(state_);
+  EXPECT_EQ(event_names(sse),
+            (std::vector<std::string>{"response.created", "response.in_progress",
+                                      "response.output_item.added", "response.content_part.added",
+                                      "response.output_text.delta", "response.output_text.delta",
+                                      "response.output_text.done", "response.content_part.done",
+                                      "response.output_item.done", "response.completed"}));
+  auto events = data_events(sse);
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i]["sequence_number"], int(i));
+  EXPECT_EQ(events[4]["item_id"], "msg_abc");
+  json done = events.back()["response"];
+  EXPECT_EQ(done["status"], "completed");
+  EXPECT_EQ(done["output"][0]["content"][0]["text"], "Hi");
+  EXPECT_EQ(done["usage"]["output_tokens"], 2);
+  EXPECT_EQ(done["usage"]["input_tokens_details"]["cached_tokens"], 3);
+  EXPECT_EQ(done["instructions"], "Be brief.");
+  auto kept = store.get("resp_abc");
+  ASSERT_TRUE(kept.has_value());
+  ASSERT_EQ(kept->conversation.size(), 2u);
+  EXPECT_EQ(kept->conversation[1].content, "Hi");
+  EXPECT_EQ((*d.stored("resp_abc"))["status"], "completed");
+  finish(d, FinishReason::kLength);
+  json r = json::parse(d.response(state_));
+  EXPECT_EQ(r["status"], "incomplete");
+  EXPECT_EQ(r["incomplete_details"]["reason"], "max_output_tokens");
+  request_.store = false;
+  state_.id = "resp_other";
+  d.response(state_);
+  EXPECT_FALSE(store.get("resp_other").has_value());
 }
 
 // Issue 22, finding 7: a non-streamed response's logprobs are built as JSON text token by

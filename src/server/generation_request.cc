@@ -17,6 +17,9 @@ ServedModel served_model_of(const ModelHandle& handle) {
   m.end_of_turn_ids = handle.end_of_turn_ids;
   m.chat_template_renders_tools = handle.chat_template_renders_tools;
   m.tool_call_format = handle.tool_call_format;
+  m.architecture = handle.architecture;
+  m.num_parameters = handle.num_parameters;
+  m.dtype = handle.dtype;
   return m;
 }
 

@@ -15,7 +15,7 @@
 
 namespace mlxs::server {
 
-enum class ApiKind { kChat, kCompletion, kMessages };
+enum class ApiKind { kChat, kCompletion, kMessages, kOllamaChat, kOllamaGenerate, kResponses };
 
 // A model as the server offers it; everything but `created` comes from the Engine's handle.
 struct ServedModel {
@@ -26,6 +26,9 @@ struct ServedModel {
   std::vector<int32_t> end_of_turn_ids;      // e.g. <|im_end|>; stop chat generations
   bool chat_template_renders_tools = false;  // see ModelHandle
   ToolCallFormat tool_call_format = ToolCallFormat::kNone;  // see ModelHandle
+  std::string architecture;  // config.json's, e.g. "Qwen3ForCausalLM"
+  int64_t num_parameters = 0;
+  std::string dtype;
 };
 
 // The ServedModel of a loaded model, created now.
@@ -43,6 +46,12 @@ struct GenerationRequest {
   // (server/tool_calls.h); kNone: the output is plain text.
   ToolCallFormat tool_call_format = ToolCallFormat::kNone;
   bool parallel_tool_calls = true;  // false: only the first call parsed is returned
+  // The Responses API only: the conversation so far (a previous response's, then the input;
+  // without `instructions`), kept with the answer when `store`; and the request fields its
+  // response object repeats.
+  std::vector<ChatMessage> conversation;
+  bool store = false;
+  nlohmann::json echo;
 };
 
 using ModelLookup = std::function<const ServedModel*(const std::string& id)>;

@@ -1,10 +1,10 @@
-// The HTTP/1.1 front of mlx-serving: OpenAI- and Anthropic-compatible routes over Boost.Beast,
-// on a small pool of I/O threads. One strand per connection (server/session.h); requests on a
-// connection are answered in order (keep-alive and pipelining safe). The routes are a table
-// (server/route_table.h), each generation API a dialect object (server/dialect.h). Generations are
-// consumed asynchronously: the engine's listener wakes the connection, which pulls chunks without
-// blocking and stops pulling while the socket is backed up (so a slow client pauses only its own
-// stream).
+// The HTTP/1.1 front of mlx-serving: OpenAI-, Anthropic- and Ollama-compatible routes over
+// Boost.Beast, on a small pool of I/O threads. One strand per connection (server/session.h);
+// requests on a connection are answered in order (keep-alive and pipelining safe). The routes are a
+// table (server/route_table.h), each generation API a dialect object (server/dialect.h).
+// Generations are consumed asynchronously: the engine's listener wakes the connection, which pulls
+// chunks without blocking and stops pulling while the socket is backed up (so a slow client pauses
+// only its own stream).
 //
 // The bodies of the generation and tokenizer routes are parsed (JSON, chat template, tokenizing)
 // on a pool of tokenizer_threads, never on an I/O thread; the connection resumes on its strand.
@@ -36,9 +36,10 @@ struct ServerOptions {
   int io_threads = 2;
   int tokenizer_threads = 2;  // parse generation/tokenizer requests off the I/O threads
   int64_t max_response_bytes = 64 * 1024 * 1024;  // a non-streamed generation response's cap
-  bool handle_signals = true;                     // SIGINT / SIGTERM start a graceful shutdown
-  bool log_requests = true;                       // one JSON line per request on stderr
-  bool metrics = true;                            // serve /metrics (telemetry.metrics); false: 404
+  int responses_store_size = 1000;  // responses kept for previous_response_id (0: none)
+  bool handle_signals = true;       // SIGINT / SIGTERM start a graceful shutdown
+  bool log_requests = true;         // one JSON line per request on stderr
+  bool metrics = true;              // serve /metrics (telemetry.metrics); false: 404
 };
 
 class HttpServer {

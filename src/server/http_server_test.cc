@@ -134,6 +134,64 @@ TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_NE(out.find("\"status\":\"healthy\"", second), std::string::npos);
 }
 
+// Issue 21 item 6: curl sends `Expect: 100-continue` with a body over 1 MiB and waited a second
+// for an answer that never came before sending it.
+TEST_F(HttpServerTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  start();
+  int fd = connect_client();
+  send_all(fd,
+           "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "Expect: 100-continue\r\nConnection: close\r\nContent-Length: " +
+               std::to_string(kCompletion.size()) + "\r\n\r\n");
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 500), 1) << "no 100 Continue within 500 ms";
+  char buf[256];
+  const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, size_t(n)), "HTTP/1.1 100 Continue\r\n\r\n");
+  send_all(fd, kCompletion);
+  const std::string out = read_all(fd);
+  close(fd);
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+  // A body over the limit is refused at once, with no 100 first.
+  ServerOptions o;
+  o.max_body_bytes = 100;
+  server_->shutdown();
+  thread_.join();
+  start(o);
+  const std::string refused = exchange(
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+      "Content-Length: 5000\r\n\r\n");
+  EXPECT_TRUE(refused.starts_with("HTTP/1.1 413")) << refused;
+}
+
+// Issue 21 item 6: count_tokens was missing, a 404 under /v1/messages came in OpenAI's shape,
+// and Anthropic's clients got OpenAI's model objects.
+TEST_F(HttpServerTest, AnthropicRoutesAnswerInAnthropicsShape) {
+  start();
+  std::string out =
+      exchange(post("/v1/messages/count_tokens",
+                    R"({"model": "default", "messages": [{"role": "user", "content": "Hi"}]})",
+                    "Connection: close\r\n"));
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+  EXPECT_NE(out.find("{\"input_tokens\":"), std::string::npos) << out;
+  out = exchange(post("/v1/messages/batches", "{}", "Connection: close\r\n"));
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 404")) << out;
+  EXPECT_NE(out.find(R"({"error":{"message":)"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("type":"not_found_error")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("type":"error")"), std::string::npos) << out;
+  out = exchange(
+      "GET /v1/models HTTP/1.1\r\nHost: x\r\nanthropic-version: 2023-06-01\r\n"
+      "Connection: close\r\n\r\n");
+  EXPECT_NE(out.find(R"("type":"model")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("display_name":"default")"), std::string::npos) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"("created_at":"\d{4}-\d\d-\d\dT)"))) << out;
+  EXPECT_NE(out.find(R"("has_more":false)"), std::string::npos) << out;
+  out = exchange("GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(out.find(R"("object":"list")"), std::string::npos) << out;
+  EXPECT_EQ(out.find("display_name"), std::string::npos) << out;
+}
+
 // Issue 22, finding 8: with no read or write pending (the read-ahead full at 1 MiB) the
 // connection was destroyed mid-generation: the client got a reset and the in-flight gauge kept +1.
 TEST_F(HttpServerTest, AGenerationFollowedByAMebibyteOfPipelinedBytesIsAnswered) {

@@ -7,7 +7,6 @@
 #include "server/request_fields.h"
 #include "server/tool_calls.h"
 #include "server/tool_request.h"
-#include "structured/grammar.h"
 
 namespace mlxs::server {
 namespace {
@@ -71,17 +70,10 @@ void read_response_format(BodyReader& r, GeneratorParams& p) {
   }
   if (js->contains("strict") && !(*js)["strict"].is_boolean() && !(*js)["strict"].is_null())
     return r.fail_field("response_format.json_schema.strict", "expected boolean");
-  if (!js->contains("schema") || !(*js)["schema"].is_object()) {
+  if (!js->contains("schema")) {
     return r.fail_field("response_format.json_schema.schema", "is required: a JSON Schema object");
   }
-  s.schema = JsonText{(*js)["schema"].dump()};
-  // Translated here too (the engine translates again, from its cache) so that a schema it
-  // cannot enforce is a 400 on this field rather than on the engine's `structured.schema`.
-  if (auto gbnf = structured::json_schema_to_gbnf(s.schema.text); !gbnf.ok()) {
-    return r.fail_field("response_format.json_schema.schema",
-                        "cannot be enforced: " + gbnf.status().message());
-  }
-  p.structured = std::move(s);
+  read_json_schema(r, (*js)["schema"], "response_format.json_schema.schema", p);
 }
 
 // A call as OpenAI's message.tool_calls and the tool_calls of a stream delta hold it.
@@ -142,6 +134,7 @@ class OpenAIChatDialect final : public OpenAIDialect {
  protected:
   const char* chunk_object() const override { return "chat.completion.chunk"; }
   const char* response_object() const override { return "chat.completion"; }
+  const char* prompt_field() const override { return "messages"; }
   bool stops_at_end_of_turn() const override { return true; }
 
   void parse_prompt(BodyReader& r, const ServedModel& m, const Engine& engine,

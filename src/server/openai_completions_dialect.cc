@@ -87,6 +87,7 @@ class OpenAICompletionsDialect final : public OpenAIDialect {
  protected:
   const char* chunk_object() const override { return "text_completion"; }
   const char* response_object() const override { return "text_completion"; }
+  const char* prompt_field() const override { return "prompt"; }
   bool stops_at_end_of_turn() const override { return false; }
 
   void parse_prompt(BodyReader& r, const ServedModel& m, const Engine& engine,

@@ -9,18 +9,33 @@ using json = nlohmann::json;
 
 constexpr int kMaxChoices = 128;
 
-// Fields of both OpenAI routes that this engine cannot honour: refused by name.
-void refuse_openai_extras(BodyReader& r) {
+// Fields of both OpenAI routes beyond the sampling ones (docs/server.md, "Fields accepted as
+// no-ops"). Refused by name: what would change the answer and this engine cannot do. Accepted,
+// their types checked: what only identifies, stores, bills, routes or caches on OpenAI's side
+// and cannot change the output (the prefix cache here is automatic), and `verbosity: "medium"`,
+// the default that every model here follows.
+void read_openai_extras(BodyReader& r) {
   r.refuse("logit_bias", "logit_bias");
   r.refuse("functions", "functions (the deprecated function calling; use tools)");
   r.refuse("function_call", "function_call (deprecated; use tool_choice)", "none");
   r.refuse("audio", "audio output");
-  r.refuse("prediction", "predicted outputs");
   r.refuse("reasoning_effort", "reasoning_effort");
-  r.refuse("web_search_options", "web_search_options");
+  if (r.get("web_search_options"))  // {} asks for a search too
+    r.fail_field("web_search_options", "web search is not supported by this server");
   r.refuse("modalities", "modalities other than [\"text\"]", json::array({"text"}));
-  for (const char* harmless : {"user", "metadata", "store", "service_tier"}) {
-    r.accept(harmless);
+  r.refuse("verbosity", "verbosity other than \"medium\"", "medium");
+  for (const char* hint : {"user", "safety_identifier", "prompt_cache_key",
+                           "prompt_cache_retention", "service_tier"}) {
+    r.string(hint);
+  }
+  r.boolean("store");
+  if (const json* m = r.get("metadata"); m && !m->is_object()) {
+    r.fail_field("metadata", "expected object, got " + json_type_name(*m));
+  }
+  // Predicted outputs only make OpenAI's decoding faster: the answer is the same.
+  if (const json* p = r.get("prediction")) {
+    if (!p->is_object() || p->value("type", json()) != "content" || !p->contains("content"))
+      r.fail_field("prediction", "expected {\"type\": \"content\", \"content\": ...}");
   }
 }
 
@@ -58,9 +73,10 @@ std::variant<GenerationRequest, ApiError> OpenAIDialect::parse(const json& body,
   read_sampling(r, g.params, /*openai=*/true);
   read_stream(r, g);
   read_stop(r, "stop", g.params);
-  refuse_openai_extras(r);
+  read_openai_extras(r);
   read_n(r, g);
   if (!r.failed()) parse_prompt(r, *m, engine, g);
+  check_context_length(r, *m, g, /*openai=*/true, prompt_field());
   if (!r.failed() && stops_at_end_of_turn()) {
     for (int32_t id : m->end_of_turn_ids) g.params.stop_token_ids.push_back(id);
   }

@@ -27,6 +27,8 @@ class OpenAIDialect : public Dialect {
   // The API's own fields, then its prompt into g.params.prompt.
   virtual void parse_prompt(BodyReader& r, const ServedModel& m, const Engine& engine,
                             GenerationRequest& g) const = 0;
+  // The field that holds the prompt ("messages", "prompt"): named by a context overflow.
+  virtual const char* prompt_field() const = 0;
   // Whether the model's end-of-turn markers stop the generation (chat: yes).
   virtual bool stops_at_end_of_turn() const = 0;
   // The choice of the chunk that ends choice `index`.

@@ -1,7 +1,10 @@
 #include "server/request_fields.h"
 
+#include <fmt/format.h>
+
 #include "api/option_schemas.h"
 #include "server/tool_calls.h"
+#include "structured/grammar.h"
 #include "util/json_depth.h"
 #include "util/json_int.h"
 
@@ -395,6 +398,52 @@ std::variant<GenerationRequest, ApiError> finish_request(BodyReader& r, Generati
     if (at != std::string::npos) e.message.replace(at + 1, 14, "stop");
   }
   return e;
+}
+
+}  // namespace mlxs::server
+
+namespace mlxs::server {
+
+void check_context_length(BodyReader& r, const ServedModel& m, const GenerationRequest& g,
+                          bool openai, const std::string& param) {
+  const auto* prompt = std::get_if<PromptTokens>(&g.params.prompt);
+  if (r.failed() || !prompt || m.context_length <= 0) return;
+  const int64_t num_prompt = int64_t(prompt->tokens.size());
+  const int64_t num_out = g.params.max_tokens.value_or(1);
+  const int64_t total = num_prompt + num_out, most = m.context_length;
+  if (total <= most) return;
+  std::string message;
+  if (openai) {
+    message = fmt::format(
+        "This model's maximum context length is {} tokens. However, you requested {} tokens ({} "
+        "in the prompt, {} for the completion). Please reduce the length of the prompt or "
+        "max_tokens.",
+        most, total, num_prompt, num_out);
+  } else if (num_prompt >= most) {
+    message = fmt::format("prompt is too long: {} tokens > {} maximum", num_prompt, most - 1);
+  } else {
+    message = fmt::format(
+        "input length and `max_tokens` exceed context limit: {} + {} > {}, decrease input "
+        "length or `max_tokens` and try again",
+        num_prompt, num_out, most);
+  }
+  ApiError e =
+      make_error(400, ErrorCode::kInvalidParams, std::move(message), "context_length_exceeded");
+  e.param = param;
+  r.fail(std::move(e));
+}
+
+void read_json_schema(BodyReader& r, const json& schema, const std::string& field,
+                      GeneratorParams& p) {
+  if (!schema.is_object()) return r.fail_field(field, "is required: a JSON Schema object");
+  StructuredOutput s;
+  s.schema = JsonText{schema.dump()};
+  // Translated here too (the engine translates again, from its cache) so that a schema it
+  // cannot enforce is a 400 on this field rather than on the engine's `structured.schema`.
+  if (auto gbnf = structured::json_schema_to_gbnf(s.schema.text); !gbnf.ok()) {
+    return r.fail_field(field, "cannot be enforced: " + gbnf.status().message());
+  }
+  p.structured = std::move(s);
 }
 
 }  // namespace mlxs::server

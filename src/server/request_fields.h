@@ -55,3 +55,18 @@ std::variant<GenerationRequest, ApiError> finish_request(BodyReader& r, Generati
                                                          bool openai);
 
 }  // namespace mlxs::server
+
+namespace mlxs::server {
+
+// A 400 with code `context_length_exceeded` when the prompt and max_tokens (unset: one token)
+// do not fit model `m`'s context, worded as each API words it (`openai`: "maximum context
+// length ... tokens", else Anthropic's "prompt is too long: N tokens > M maximum"), `param`
+// naming the prompt's field. Needs g's prompt set; nothing when the reader already failed.
+void check_context_length(BodyReader& r, const ServedModel& m, const GenerationRequest& g,
+                          bool openai, const std::string& param);
+// `schema` (request field `field`) as p.structured: a JSON Schema object that the engine can
+// enforce, else a 400 on `field`.
+void read_json_schema(BodyReader& r, const nlohmann::json& schema, const std::string& field,
+                      GeneratorParams& p);
+
+}  // namespace mlxs::server

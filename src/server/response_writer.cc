@@ -21,10 +21,12 @@ void ResponseWriter::respond(int status, std::string_view content_type, std::str
   pending_ += body;
 }
 
-void ResponseWriter::begin_stream() {
+void ResponseWriter::begin_stream(std::string_view content_type) {
   status_ = 200;
   if (!chunked_) keep_alive_ = false;
-  pending_ += "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n";
+  pending_ += "HTTP/1.1 200 OK\r\nContent-Type: ";
+  pending_ += content_type;
+  pending_ += "\r\nCache-Control: no-cache\r\n";
   if (chunked_) pending_ += "Transfer-Encoding: chunked\r\n";
   pending_ += keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
 }

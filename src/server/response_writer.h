@@ -27,8 +27,8 @@ class ResponseWriter {
   // A whole response; `extra_headers` are complete "Name: value\r\n" lines.
   void respond(int status, std::string_view content_type, std::string_view body,
                std::string_view extra_headers = "");
-  // The head of a 200 text/event-stream; on HTTP/1.0 the connection then closes after it.
-  void begin_stream();
+  // The head of a 200 stream of `content_type`; on HTTP/1.0 the connection then closes after it.
+  void begin_stream(std::string_view content_type = "text/event-stream");
   // Stream data (nothing when empty), then the end of the stream.
   void stream(std::string_view data);
   void end_stream();

@@ -1,6 +1,7 @@
 // What every connection of the HTTP server shares: the engine, the served models, the options,
-// the metrics, the draining flag and the request log. Thread-safe (the members that change are
-// atomic, the log has its lock); it outlives every connection (each holds a shared_ptr).
+// the metrics, the draining flag, the request log and the Responses API's store. Thread-safe (the
+// members that change are atomic, the log has its lock); it outlives every connection (each holds a
+// shared_ptr).
 #pragma once
 
 #include <algorithm>
@@ -15,6 +16,8 @@
 #include "server/generation_request.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/response_store.h"
+#include "server/responses_dialect.h"
 
 namespace mlxs::server {
 
@@ -24,7 +27,9 @@ class ServerContext {
       : engine(e),
         models(std::move(m)),
         options(std::move(o)),
-        tokenizer_pool(size_t(std::max(1, options.tokenizer_threads))) {}
+        tokenizer_pool(size_t(std::max(1, options.tokenizer_threads))),
+        response_store(size_t(std::max(0, options.responses_store_size))),
+        responses(response_store) {}
   virtual ~ServerContext() = default;
 
   Engine& engine;
@@ -36,6 +41,9 @@ class ServerContext {
   // Parses generation and tokenizer requests (JSON, chat template, tokenizing: seconds for a
   // prompt of megabytes), so that no I/O thread waits on them (options.tokenizer_threads).
   boost::asio::thread_pool tokenizer_pool;
+  // The Responses API's stored responses, and its dialect over them.
+  ResponseStore response_store;
+  const ResponsesDialect responses;
 
   const ServedModel* find_model(const std::string& id) const {
     for (const auto& m : models) {

@@ -15,6 +15,7 @@
 #include "server/connection_state.h"
 #include "server/dialect.h"
 #include "server/generation_job.h"
+#include "server/ollama_routes.h"
 #include "server/response_writer.h"
 #include "server/route_table.h"
 #include "util/constant_time.h"
@@ -117,6 +118,29 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     parser_->body_limit(uint64_t(server_->options.max_body_bytes));
     parser_->header_limit(kMaxHeaderBytes);
     stream_.expires_after(kIdleTimeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  // The head is read: a client that sent `Expect: 100-continue` waits for `100 Continue`
+  // before its body (curl waits 1 s for bodies over 1 MiB); a body over the limit was refused
+  // by the parser already (413, no 100).
+  void on_header(beast::error_code ec) {
+    if (ec || state_.closed() || parser_->is_done()) return on_read(ec);
+    const auto expect = parser_->get()[http::field::expect];
+    if (!beast::iequals(expect, "100-continue") || parser_->get().version() < 11) {
+      return read_body();
+    }
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    net::async_write(stream_, net::buffer(kContinue),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec || self->state_.closed()) return self->close();
+                       self->read_body();
+                     });
+  }
+
+  void read_body() {
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -213,6 +237,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   void dispatch(const Request& req, const RouteTable<Handler>::Match& match) {
+    // Anthropic's clients get Anthropic's error shape on every route (an unknown
+    // /v1/messages/... path included); an unknown /api/... path gets Ollama's.
+    if (!dialect_ && (is_anthropic_client(req) || req.target().starts_with("/v1/messages")))
+      dialect_ = &anthropic_messages_dialect();
+    if (!dialect_ && req.target().starts_with("/api/")) dialect_ = &ollama_chat_dialect();
     if (match.status == 404) {
       return send_error(
           make_error(404, ErrorCode::kNotFound,
@@ -232,6 +261,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     (this->*match.route->handler)(req, match.param);
   }
 
+  // Anthropic's SDKs send anthropic-version on every request.
+  static bool is_anthropic_client(const Request& req) {
+    return req.find("anthropic-version") != req.end();
+  }
+
   bool authorized(const Request& req) const {
     const std::string& key = server_->options.api_key;
     if (key.empty()) return true;
@@ -244,8 +278,35 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   // --- the routes -----------------------------------------------------------------------------
   void on_health(const Request&, const std::string&) { send_reply(health_reply(*server_)); }
   void on_metrics(const Request&, const std::string&) { send_reply(metrics_reply(*server_)); }
-  void on_models(const Request&, const std::string&) { send_reply(models_reply(*server_)); }
-  void on_model(const Request&, const std::string& id) { send_reply(model_reply(*server_, id)); }
+  void on_models(const Request& req, const std::string&) {
+    send_reply(models_reply(*server_, is_anthropic_client(req)));
+  }
+  void on_model(const Request& req, const std::string& id) {
+    send_reply(model_reply(*server_, id, is_anthropic_client(req)));
+  }
+  void on_ollama_tags(const Request&, const std::string&) {
+    send_reply(ollama_tags_reply(*server_));
+  }
+  void on_ollama_ps(const Request&, const std::string&) { send_reply(ollama_ps_reply(*server_)); }
+  void on_ollama_version(const Request&, const std::string&) { send_reply(ollama_version_reply()); }
+  void on_ollama_show(const Request& req, const std::string&) {
+    off_io_thread(
+        [server = server_.get(), body = req.body()]() -> RouteResult {
+          auto parsed = parse_json_body(body, server->options.max_json_depth);
+          if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+          return ollama_show_reply(*server, std::get<json>(parsed));
+        },
+        [](Session& self, RouteResult result) { self.send_reply(std::move(result)); });
+  }
+  void on_count_tokens(const Request& req, const std::string&) {
+    off_io_thread(
+        [server = server_.get(), body = req.body()]() -> RouteResult {
+          auto parsed = parse_json_body(body, server->options.max_json_depth);
+          if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+          return count_tokens_reply(*server, std::get<json>(parsed));
+        },
+        [](Session& self, RouteResult result) { self.send_reply(std::move(result)); });
+  }
   // The routes that parse a body run their parsing (and tokenizing) off the I/O threads.
   void on_tokenize(const Request& req, const std::string&) {
     off_io_thread(
@@ -264,6 +325,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
           return detokenize_reply(*server, std::get<json>(parsed));
         },
         [](Session& self, RouteResult result) { self.send_reply(std::move(result)); });
+  }
+  void on_responses(const Request& req, const std::string& param) {
+    dialect_ = &server_->responses;
+    on_generate(req, param);
+  }
+  void on_get_response(const Request&, const std::string& id) {
+    auto stored = server_->responses.stored(id);
+    if (!stored) {
+      return send_error(make_error(404, ErrorCode::kNotFound,
+                                   "Response with id '" + id + "' not found.", "not_found"));
+    }
+    send_reply(Reply{200, kJson, dump_json(*stored), (*stored)["model"].get<std::string>()});
   }
   void on_generate(const Request& req, const std::string&) {
     using Parsed = std::variant<GenerationRequest, ApiError>;
@@ -319,7 +392,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     // engine's weak listener would be all that is left of this connection.
     self_while_generating_ = shared_from_this();
     if (job_->streaming()) {
-      writer_.begin_stream();
+      writer_.begin_stream(dialect_->stream_content_type());
       writer_.stream(job_->stream_prologue());
     }
     start_side_read();
@@ -572,6 +645,17 @@ const RouteTable<Session::Handler>& Session::routes() {
     t.add({"POST", "/v1/chat/completions", &Session::on_generate, &openai_chat_dialect()});
     t.add({"POST", "/v1/completions", &Session::on_generate, &openai_completions_dialect()});
     t.add({"POST", "/v1/messages", &Session::on_generate, &anthropic_messages_dialect()});
+    t.add({"POST", "/v1/messages/count_tokens", &Session::on_count_tokens,
+           &anthropic_messages_dialect()});
+    t.add({"POST", "/v1/responses", &Session::on_responses});
+    t.add({"GET", "/v1/responses/{id}", &Session::on_get_response});
+    const Dialect* ollama = &ollama_chat_dialect();  // Ollama's {"error": ...} on its routes
+    t.add({"POST", "/api/chat", &Session::on_generate, ollama});
+    t.add({"POST", "/api/generate", &Session::on_generate, &ollama_generate_dialect()});
+    t.add({"GET", "/api/tags", &Session::on_ollama_tags, ollama});
+    t.add({"POST", "/api/show", &Session::on_ollama_show, ollama});
+    t.add({"GET", "/api/ps", &Session::on_ollama_ps, ollama});
+    t.add({"GET", "/api/version", &Session::on_ollama_version, ollama});
     return t;
   }();
   return table;

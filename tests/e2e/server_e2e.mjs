@@ -369,6 +369,163 @@ const sections = {
     assert.equal(final.content[0].text, deltas);
   },
 
+  // Issue 21 item 6: what the current majors of the official clients trip on.
+  async clients_current() {
+    const require = createRequire(process.env.MLXS_E2E_NODE_MODULES + '/');
+    const { OpenAI } = require('openai-current');
+    const client = new OpenAI({ baseURL: base + '/v1', apiKey: 'unused' });
+    const chat = await client.chat.completions.create(chatBody({
+      max_tokens: 3, prompt_cache_key: 'k', prompt_cache_retention: '24h', safety_identifier: 's',
+      verbosity: null, store: false, metadata: { a: 'b' }, service_tier: 'auto',
+    }));
+    assert.equal(chat.usage.completion_tokens, 3);
+    await assert.rejects(client.chat.completions.create(chatBody({ verbosity: 'low' })),
+      (err) => err.status === 400 && err.param === 'verbosity');
+    const long = 'hello '.repeat(5000);
+    await assert.rejects(client.chat.completions.create(chatBody({ messages: [{ role: 'user', content: long }] })),
+      (err) => err.status === 400 && err.code === 'context_length_exceeded');
+
+    const { Anthropic } = require('anthropic-current');
+    const claude = new Anthropic({ baseURL: base, apiKey: 'unused' });
+    const counted = await claude.messages.countTokens({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }] });
+    assert.ok(counted.input_tokens > 0, JSON.stringify(counted));
+    const msg = await claude.messages.create({ model: MODEL, max_tokens: 3, thinking: { type: 'disabled' },
+      service_tier: 'auto', metadata: { user_id: 'u' }, messages: [{ role: 'user', content: 'Hi' }] });
+    assert.equal(msg.usage.input_tokens, counted.input_tokens);
+    const page = await claude.models.list();
+    assert.equal(page.data[0].type, 'model');
+    assert.equal(page.data[0].display_name, MODEL);
+    assert.match(page.data[0].created_at, /^\d{4}-\d\d-\d\dT/);
+    await assert.rejects(claude.messages.create({ model: MODEL, max_tokens: 3, messages: [{ role: 'user', content: long }] }),
+      (err) => err.status === 400 && err.error.error.type === 'invalid_request_error' && /prompt is too long/.test(err.message));
+    // an unknown path under /v1/messages answers in Anthropic's shape
+    const r = await post('/v1/messages/batches', {});
+    assert.equal(r.status, 404);
+    assert.equal(r.json.type, 'error');
+    assert.equal(r.json.error.type, 'not_found_error');
+    // curl's Expect: 100-continue (sent with bodies over 1 MiB) gets its 100 at once
+    const sock = net.connect(Number(url.port), url.hostname);
+    const body = JSON.stringify(chatBody({ max_tokens: 1 }));
+    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`);
+    const first = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no 100 Continue within 500 ms')), 500);
+      sock.once('data', (d) => { clearTimeout(timer); resolve(d.toString()); });
+    });
+    assert.match(first, /^HTTP\/1\.1 100 Continue\r\n\r\n/);
+    let rest = first.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, '');
+    sock.on('data', (d) => { rest += d.toString(); });
+    sock.write(body);
+    await new Promise((resolve) => sock.on('close', resolve));
+    assert.match(rest, /^HTTP\/1\.1 200/);
+  },
+
+  // Issue 21 item 3: the Ollama API with the official ollama client.
+  async ollama() {
+    const require = createRequire(process.env.MLXS_E2E_NODE_MODULES + '/');
+    const { Ollama } = require('ollama');
+    const ollama = new Ollama({ host: base });
+    const tags = await ollama.list();
+    assert.equal(tags.models[0].name, MODEL);
+    const shown = await ollama.show({ model: MODEL });
+    assert.ok(shown.capabilities.includes('completion'));
+    assert.equal((await ollama.ps()).models[0].model, MODEL);
+    assert.equal(typeof (await ollama.version()).version, 'string');
+    const messages = [{ role: 'user', content: 'Call me Ishmael.' }];
+    const chat = await ollama.chat({ model: MODEL + ':latest', messages, stream: false, options: { num_predict: 5, temperature: 0, seed: 3 } });
+    assert.equal(chat.done, true);
+    assert.equal(chat.done_reason, 'length');
+    assert.equal(chat.eval_count, 5);
+    assert.equal(chat.message.role, 'assistant');
+    let text = ''; let last = null; let parts = 0;
+    for await (const part of await ollama.chat({ model: MODEL, messages, stream: true, options: { num_predict: 5, temperature: 0, seed: 3 } })) {
+      text += part.message.content; last = part; parts += 1;
+    }
+    assert.equal(last.done, true);
+    assert.equal(last.eval_count, 5);
+    assert.ok(parts >= 2);
+    assert.equal(text, chat.message.content);  // greedy: the same answer streamed or not
+    const gen = await ollama.generate({ model: MODEL, prompt: 'Once upon a time', system: 'Be brief.', options: { num_predict: 4 } , stream: false });
+    assert.equal(gen.eval_count, 4);
+    assert.equal(typeof gen.response, 'string');
+    let streamed = 0;
+    for await (const part of await ollama.generate({ model: MODEL, prompt: 'Once upon a time', raw: true, options: { num_predict: 4 }, stream: true })) {
+      if (!part.done) streamed += 1; else assert.equal(part.eval_count, 4);
+    }
+    assert.ok(streamed >= 1);
+    const json = await ollama.chat({ model: MODEL, messages, format: 'json', stream: false, options: { num_predict: 64 } });
+    if (json.done_reason === 'stop') assert.equal(typeof JSON.parse(json.message.content), 'object');
+    await assert.rejects(ollama.chat({ model: MODEL, messages, options: { mirostat: 2 } }),
+      (err) => err.status_code === 400 && /options\.mirostat/.test(err.error));
+    await assert.rejects(ollama.generate({ model: MODEL, prompt: 'x', template: '{{ .Prompt }}' }),
+      (err) => err.status_code === 400 && /template/.test(err.error));
+    await assert.rejects(ollama.chat({ model: 'nope', messages }), (err) => err.status_code === 404);
+    const unknown = await get('/api/pull');
+    assert.equal(unknown.status, 404);
+    assert.equal(typeof unknown.json.error, 'string');
+    // NDJSON by default, without the client
+    const raw = await post('/api/generate', { model: MODEL, prompt: 'Hi', options: { num_predict: 2 } });
+    assert.match(raw.headers.get('content-type'), /application\/x-ndjson/);
+    const lines = raw.text.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.at(-1).done, true);
+  },
+
+  // Issue 21 item 3: the Responses API with the official openai client.
+  async responses() {
+    const require = createRequire(process.env.MLXS_E2E_NODE_MODULES + '/');
+    const { OpenAI } = require('openai-current');
+    const client = new OpenAI({ baseURL: base + '/v1', apiKey: 'unused' });
+    const first = await client.responses.create({ model: MODEL, instructions: 'Be brief.', input: 'Call me Ishmael.', max_output_tokens: 5, temperature: 0 });
+    assert.equal(first.object, 'response');
+    assert.equal(first.status, 'incomplete');
+    assert.equal(first.incomplete_details.reason, 'max_output_tokens');
+    assert.equal(first.usage.output_tokens, 5);
+    assert.equal(typeof first.output_text, 'string');
+    assert.equal(first.instructions, 'Be brief.');
+    // streamed: the events in order, the deltas adding up to the final text
+    const stream = await client.responses.create({ model: MODEL, input: [{ role: 'user', content: 'Call me Ishmael.' }], max_output_tokens: 5, temperature: 0, stream: true });
+    const types = []; let deltas = ''; let done = null;
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === 'response.output_text.delta') deltas += event.delta;
+      if (event.type === 'response.incomplete' || event.type === 'response.completed') done = event.response;
+    }
+    assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
+    assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.incomplete']);
+    assert.equal(done.output[0].content[0].text, deltas);
+    // previous_response_id continues the stored conversation; the store answers GET
+    const second = await client.responses.create({ model: MODEL, previous_response_id: first.id, input: 'And then?', max_output_tokens: 3 });
+    assert.equal(second.previous_response_id, first.id);
+    assert.ok(second.usage.input_tokens > first.usage.input_tokens);
+    const again = await client.responses.retrieve(first.id);
+    assert.equal(again.output_text, first.output_text);
+    await assert.rejects(client.responses.create({ model: MODEL, previous_response_id: 'resp_nope', input: 'x' }),
+      (err) => err.status === 400 && err.param === 'previous_response_id');
+    await assert.rejects(client.responses.retrieve('resp_nope'), (err) => err.status === 404);
+    // text.format json_schema goes through structured output
+    const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
+    const structured = await client.responses.create({ model: MODEL, input: 'Answer in JSON.', max_output_tokens: 100,
+      text: { format: { type: 'json_schema', name: 'answer', schema, strict: true } } });
+    if (structured.status === 'completed') assert.equal(typeof JSON.parse(structured.output_text).ok, 'boolean');
+    await assert.rejects(client.responses.create({ model: MODEL, input: 'x', reasoning: { effort: 'high' } }),
+      (err) => err.status === 400 && /reasoning/.test(err.message));
+  },
+
+  // Run with server.responses_store_size: 1: the second response pushes the first out.
+  async responses_store() {
+    const body = { model: MODEL, input: 'Hi', max_output_tokens: 2 };
+    const first = await post('/v1/responses', body);
+    const second = await post('/v1/responses', body);
+    assert.equal(second.status, 200);
+    assert.equal((await get('/v1/responses/' + first.json.id)).status, 404);
+    assert.equal((await get('/v1/responses/' + second.json.id)).status, 200);
+    const gone = await post('/v1/responses', { ...body, previous_response_id: first.json.id });
+    assert.equal(gone.status, 400);
+    assert.equal(gone.json.error.code, 'previous_response_not_found');
+    const kept = await post('/v1/responses', { ...body, previous_response_id: second.json.id, store: false });
+    assert.equal(kept.status, 200);
+    assert.equal((await get('/v1/responses/' + kept.json.id)).status, 404);  // store: false
+  },
+
   // A full tool round trip with the official clients: the request forces a call (a named tool or
   // `required`), so the grammar makes even the tiny default model write a valid one; its
   // arguments are checked against the tool's schema; the result goes back; a final answer comes.

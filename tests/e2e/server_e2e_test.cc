@@ -1,8 +1,9 @@
 // End-to-end tests of `mlx-serving serve`: each test starts the real binary on a free port
 // (--port 0; it prints `listening on HOST:PORT`), then speaks HTTP to it through
 // tests/e2e/server_e2e.mjs (node 20, built-in fetch and raw sockets; the SDK section uses the
-// official `openai` and `@anthropic-ai/sdk` npm packages that scripts/fetch-fixtures.sh pins
-// into .fixtures/e2e/node_modules). The process's exit status is checked here.
+// official `openai`, `@anthropic-ai/sdk` and `ollama` npm packages that scripts/fetch-fixtures.sh
+// pins into .fixtures/e2e/node_modules, openai and @anthropic-ai/sdk also at their current major
+// as openai-current and anthropic-current). The process's exit status is checked here.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -137,6 +138,37 @@ TEST_F(ServerE2E, OfficialOpenAIAndAnthropicClients) {
   ServerProcess server({});
   ASSERT_GT(server.port(), 0);
   EXPECT_EQ(run_section("sdk", server), 0) << server.log();
+}
+
+// Issue 21 item 6: the current majors of openai and @anthropic-ai/sdk (fields, error codes,
+// count_tokens, Anthropic's model list, 100 Continue).
+TEST_F(ServerE2E, CurrentOfficialClientsTripOnNothing) {
+  ASSERT_TRUE(fs::exists(node_modules() / "openai-current")) << "run scripts/fetch-fixtures.sh";
+  ServerProcess server({});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("clients_current", server), 0) << server.log();
+}
+
+TEST_F(ServerE2E, OllamaApiWithTheOfficialClient) {
+  ASSERT_TRUE(fs::exists(node_modules() / "ollama")) << "run scripts/fetch-fixtures.sh";
+  ServerProcess server({});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("ollama", server), 0) << server.log();
+}
+
+TEST_F(ServerE2E, ResponsesApiWithTheOfficialClient) {
+  ASSERT_TRUE(fs::exists(node_modules() / "openai-current")) << "run scripts/fetch-fixtures.sh";
+  ServerProcess server({});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("responses", server), 0) << server.log();
+}
+
+// server.responses_store_size bounds the responses kept for previous_response_id.
+TEST_F(ServerE2E, ResponsesStoreSizeFromTheConfig) {
+  auto config = write_config("responses_store", "server:\n  responses_store_size: 1\n");
+  ServerProcess server({"--config", config.string()});
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(run_section("responses_store", server), 0) << server.log();
 }
 
 // Needs the engine's constrained decoding: the forced calls go through a grammar.

@@ -109,6 +109,32 @@ bool gemv_supported(int64_t M, int64_t K, DType wt);
 void gemv(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
           const float* bias, bool round_x, GemvEpilogue epi, float* out, Stream& stream);
 
+// --- qgemv.cu: affine-quantized weights (backend.h AffineQuant) -----------------------------
+// A quantized [rows, cols] weight: data holds each row's cols * bits / 8 bytes of packed values,
+// scales and biases [rows, cols / group_size] of scale_dtype (f32, bf16 or f16).
+struct QuantView {
+  const void* data;
+  const void* scales;
+  const void* biases;
+  DType scale_dtype;
+  int bits, group_size;
+  int64_t rows, cols;
+};
+// The (bits, group_size) pairs the kernels below take: bits 4, 5, 6 or 8; groups 16, 32, 64, 128.
+bool quant_supported(int bits, int group_size);
+// True when qgemv() and dequantize_rows() take w: a supported pair, cols a multiple of 32 and
+// of the group, data 16-byte aligned at 4 and 8 bits (8 at 6, 4 at 5), a float scale dtype.
+bool quant_shape_supported(const QuantView& w);
+// gemv() for quantized w, 1 <= M <= kGemvMaxRows: out[M, N] = x[M, K] @ dequant(w)^T (+ bias)
+// or, with kEpiSwiGLU (rows interleaved gate/up), out[M, N / 2] = silu(gate) * up. f32
+// arithmetic throughout; x is not rounded.
+void qgemv(const float* x, int64_t M, const QuantView& w, const float* bias, GemvEpilogue epi,
+           float* out, Stream& stream);
+// out[r, :] = dequant(w row (ids ? ids[r] : row0 + r)) for r < rows, as out_dt (f32 or bf16),
+// out [rows, w.cols] row-major.
+void dequantize_rows(const QuantView& w, const int32_t* ids, int64_t row0, int64_t rows,
+                     DType out_dt, void* out, Stream& stream);
+
 // --- attention.cu: paged attention over the KV cache ----------------------------------------
 // Rows of one sequence per attention work tile (the query block of a CTA).
 constexpr int kAttnTileRows = 8;
