@@ -4,6 +4,7 @@
 // bench/RESULTS.md (full runs only).
 // Usage: build/cpu/bench_linear [--threads N] [--quick] [--only decode|prefill|blas]
 //        [--dtype BF16|F32|F16] [--isa scalar|avx2|avx512|avx512bf16] [--cputime]
+//        [--quant BITS:GROUP,...]  (affine-quantized weights, default 4:64,8:64; --only quant)
 //
 // Napkin math: decode reads every weight byte once per call (x and out are a few KB), so the
 // bound is bytes(w) / read bandwidth. The L3 of the benchmark machine may hold a whole matrix, so
@@ -210,6 +211,54 @@ void bench_prefill(DType t, int64_t M, bool quick) {
   }
 }
 
+// MLX affine-quantized weights (bits, groups of `group`, bf16 scales and biases), the same
+// shapes: decode (bytes = packed values + scales + biases) and prefill.
+struct Affine {
+  std::vector<uint8_t> packed;
+  std::vector<uint16_t> scales, biases;
+  int bits, group;
+  cpu::AffineWeights view() const {
+    return {packed.data(), bits, group, DType::kBF16, scales.data(), biases.data()};
+  }
+  size_t bytes() const { return packed.size() + 2 * scales.size() + 2 * biases.size(); }
+};
+
+Affine random_affine(int bits, int group, int64_t N, int64_t K) {
+  Affine a{std::vector<uint8_t>(size_t(N * K * bits / 8)),
+           std::vector<uint16_t>(size_t(N * K / group), mlxs::f32_to_bf16(0.01f)),
+           std::vector<uint16_t>(size_t(N * K / group), mlxs::f32_to_bf16(-0.08f)), bits, group};
+  uint64_t st = 88172645463325252ull;
+  for (auto& b : a.packed) st ^= st << 13, st ^= st >> 7, st ^= st << 17, b = uint8_t(st >> 32);
+  return a;
+}
+
+void bench_affine(int bits, int group, int64_t M, double bw, bool quick) {
+  const bool decode = M <= 8;
+  for (const Shape& s : kShapes) {
+    if (!decode && quick && s.N > 20000) continue;
+    Affine one = random_affine(bits, group, s.N, s.K);
+    const int copies =
+        decode ? int(std::max<size_t>(2, (size_t(1536) << 20) / one.bytes() + 1)) : 1;
+    std::vector<Affine> w(size_t(copies), one);
+    auto x = random_x(size_t(M * s.K));
+    Floats out(size_t(M * s.N));
+    double sec = time_calls(copies, quick ? 0.3 : 1.0, [&](int c) {
+      cpu::linear_affine(x.data(), M, s.K, w[size_t(c)].view(), s.N, nullptr, out.data(), g_isa);
+    });
+    char label[16], pct[16] = "        ";
+    std::snprintf(label, sizeof label, "Q%dg%d", bits, group);
+    if (decode) std::snprintf(pct, sizeof pct, "%5.1f %%", 100.0 * one.bytes() / sec / 1e9 / bw);
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "| %s | %-5s | %3lld | %-8s | %5lld | %6lld | %8.3f | %6.1f GB/s | %s "
+                  "| %6.1f GFLOP/s |\n",
+                  decode ? "decode " : "prefill", label, (long long)M, s.name, (long long)s.K,
+                  (long long)s.N, sec * 1e3, one.bytes() / sec / 1e9, pct,
+                  2.0 * M * s.N * s.K / sec / 1e9);
+    row(line);
+  }
+}
+
 #ifdef MLXS_HAVE_OPENBLAS
 void bench_openblas(int64_t M, bool quick) {
   for (const Shape& s : kShapes) {
@@ -258,6 +307,7 @@ int main(int argc, char** argv) {
   std::string only;
   DType only_dtype = DType::kBF16;
   bool dtype_set = false;
+  std::vector<std::pair<int, int>> quants = {{4, 64}, {8, 64}};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc)
@@ -275,8 +325,25 @@ int main(int argc, char** argv) {
         return 2;
       }
       g_isa = cpu::isa_for_choice(name);
-    } else if (a == "--only" && i + 1 < argc)
-      only = argv[++i];  // decode | prefill | blas
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];  // decode | prefill | quant | blas
+    } else if (a == "--quant" && i + 1 < argc) {
+      quants.clear();
+      for (const char* p = argv[++i]; *p;) {
+        int bits = 0, group = 0, used = 0;
+        if (std::sscanf(p, "%d:%d%n", &bits, &group, &used) != 2 ||
+            !cpu::affine_supported(bits, group)) {
+          std::fprintf(stderr,
+                       "bench_linear: --quant wants BITS:GROUP,... (bits 2-8, groups "
+                       "16-128), got '%s'\n",
+                       p);
+          return 2;
+        }
+        quants.push_back({bits, group});
+        p += used;
+        if (*p == ',') ++p;
+      }
+    }
   }
   cpu::set_num_threads(threads);
 #ifdef MLXS_HAVE_OPENBLAS
@@ -300,6 +367,10 @@ int main(int argc, char** argv) {
     if (!only.empty() && only != "prefill") break;
     if (dtype_set && t != only_dtype) continue;
     for (int64_t M : {128, 512}) bench_prefill(t, M, quick);
+  }
+  if (only.empty() || only == "quant") {
+    for (auto [bits, group] : quants)
+      for (int64_t M : {1, 8, 128}) bench_affine(bits, group, M, bw, quick);
   }
 #ifdef MLXS_HAVE_OPENBLAS
   if (only.empty() || only == "blas")

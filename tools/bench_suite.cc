@@ -351,7 +351,7 @@ int run_suite(const SuiteArgs& a) {
   const double weight_bytes =
       double(c.num_parameters() -
              (c.tie_word_embeddings ? 0 : int64_t(c.vocab_size) * c.hidden_size)) *
-      dtype_size(c.dtype);
+      c.bytes_per_parameter();
   std::printf(
       "model %s: %s, %.2f B params, %s weights, %s KV cache, backend %s, graphs %s, decode "
       "steps %s\n",

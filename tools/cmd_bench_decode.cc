@@ -86,7 +86,7 @@ int run(const Args& a) {
   const double weight_bytes =
       double(c.num_parameters() -
              (c.tie_word_embeddings ? 0 : int64_t(c.vocab_size) * c.hidden_size)) *
-      dtype_size(c.dtype);
+      c.bytes_per_parameter();
   std::vector<std::vector<int32_t>> tables(static_cast<size_t>(max_batch));
   for (int s = 0; s < max_batch; ++s) {
     tables[size_t(s)].resize(size_t(per_seq));

@@ -3,7 +3,8 @@
 #
 #   bash reference/gpu/run_all.sh        # from the repo root, with .deps/corpus carried along
 #
-# 1. golden reference models (reference/gpu/make_golden.py, CPU, float32)
+# 1. golden reference models (reference/gpu/make_golden.py, CPU, float32), and their MLX
+#    affine-quantized variants (reference/gpu/make_quant_golden.py, issue 16 point 4)
 # 2. tokenizer (reference/gpu/train_tokenizer.py) on .deps/corpus/train.txt
 # 3. models/default and models/draft (reference/gpu/train_lm.py, GPU, wall-clock budgets), their
 #    validation perplexities, samples, and tests/fixtures/golden/default_model/reference.json
@@ -37,6 +38,9 @@ trap pack EXIT
 
 stamp "golden reference models"
 python3 reference/gpu/make_golden.py --out tests/fixtures/golden || echo "make_golden.py FAILED (continuing)"
+
+stamp "quantized golden models (MLX affine, from the float ones)"
+python3 reference/gpu/make_quant_golden.py --golden tests/fixtures/golden || echo "make_quant_golden.py FAILED (continuing)"
 
 stamp "tokenizer"
 python3 reference/gpu/train_tokenizer.py --train .deps/corpus/train.txt --out models/tokenizer

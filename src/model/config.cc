@@ -137,6 +137,71 @@ Status read_token_ids(const json& j, const std::string& file, ModelArch* c) {
   return {};
 }
 
+// One MLX {"group_size", "bits"} object (the block itself or an override) at `where`.
+Status read_affine(const json& q, const std::string& where, QuantConfig::Affine* a) {
+  for (const char* k : {"bits", "group_size"}) {
+    if (!q.contains(k) || !json_int_in(q[k], 1, 1024)) {
+      return error(ErrorCode::kModelLoadError,
+                   where + ": '" + k + "' must be an integer in [1, 1024], got " +
+                       (q.contains(k) ? q[k].dump().substr(0, 100) : std::string("nothing")));
+    }
+  }
+  a->bits = int(*json_int_in(q["bits"], 1, 1024));
+  a->group_size = int(*json_int_in(q["group_size"], 1, 1024));
+  if (q.contains("mode") && !(q["mode"].is_string() && q["mode"] == "affine")) {
+    return error(ErrorCode::kModelLoadError, where + ": mode " + q["mode"].dump().substr(0, 100) +
+                                                 " is not supported (only \"affine\")");
+  }
+  return {};
+}
+
+// MLX's block: the default and the per-module overrides (objects, or false).
+Status read_mlx_quant(const json& q, const std::string& where, QuantConfig* c) {
+  c->method = QuantConfig::Method::kMlxAffine;
+  MLXS_RETURN_IF_ERROR(read_affine(q, where, &c->affine));
+  for (const auto& [key, v] : q.items()) {
+    if (v.is_object()) {
+      MLXS_RETURN_IF_ERROR(read_affine(v, where + " (override '" + key + "')", &c->overrides[key]));
+    } else if (v.is_boolean() && !v.get<bool>()) {
+      c->overrides[key] = {};
+    }
+  }
+  return {};
+}
+
+// `quantization` (MLX) and `quantization_config` (Hugging Face: quant_method; mlx_lm writes its
+// block there too, without a quant_method).
+Status read_quant(const json& j, const std::string& file, QuantConfig* c) {
+  if (j.contains("quantization") && j["quantization"].is_object()) {
+    return read_mlx_quant(j["quantization"], file + " (quantization)", c);
+  }
+  if (!j.contains("quantization_config") || !j["quantization_config"].is_object()) return {};
+  const json& q = j["quantization_config"];
+  const std::string where = file + " (quantization_config)";
+  if (!q.contains("quant_method")) return read_mlx_quant(q, where, c);
+  const std::string method = q["quant_method"].is_string() ? q["quant_method"].get<std::string>()
+                                                           : q["quant_method"].dump();
+  if (method != "fp8") {
+    return error(ErrorCode::kModelLoadError,
+                 where + ": quant_method '" + method +
+                     "' is not supported (supported: MLX affine 'quantization', 'fp8'); use "
+                     "the unquantized model, or an MLX-quantized one (mlx-serving quantize)");
+  }
+  c->method = QuantConfig::Method::kFp8;
+  if (q.contains("weight_block_size") && !q["weight_block_size"].is_null()) {
+    const json& b = q["weight_block_size"];
+    if (!b.is_array() || b.size() != 2 || !json_int_in(b[0], 1, 1 << 16) ||
+        !json_int_in(b[1], 1, 1 << 16)) {
+      return error(ErrorCode::kModelLoadError,
+                   where + ": weight_block_size must be [rows, cols] of positive integers, got " +
+                       b.dump().substr(0, 100));
+    }
+    c->fp8_block_rows = int(*json_int_in(b[0], 1, 1 << 16));
+    c->fp8_block_cols = int(*json_int_in(b[1], 1, 1 << 16));
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<ModelArch> ModelArch::load(const std::string& dir, const ModelFileAccess& access) {
@@ -175,6 +240,7 @@ Result<ModelArch> ModelArch::load(const std::string& dir, const ModelFileAccess&
   MLXS_RETURN_IF_ERROR(read_opt(j, file, "torch_dtype", &dtype));
   MLXS_RETURN_IF_ERROR(read_opt(j, file, "dtype", &dtype));
   c.dtype = dtype == "float32" ? DType::kF32 : dtype == "float16" ? DType::kF16 : DType::kBF16;
+  MLXS_RETURN_IF_ERROR(read_quant(j, file, &c.quant));
   MLXS_RETURN_IF_ERROR(read_opt(j, file, "hidden_act", &act));
   if (act != "silu") {
     return error(ErrorCode::kModelLoadError,
@@ -234,6 +300,18 @@ int64_t ModelArch::num_parameters() const {
   int64_t total = num_layers * layer + int64_t(vocab_size) * d + d;
   if (!tie_word_embeddings) total += int64_t(vocab_size) * d;
   return total;
+}
+
+double ModelArch::bytes_per_parameter() const {
+  switch (quant.method) {
+    case QuantConfig::Method::kMlxAffine:
+      return quant.affine.bits / 8.0 + 2.0 * double(dtype_size(dtype)) / quant.affine.group_size;
+    case QuantConfig::Method::kFp8:
+      return 2.0;
+    case QuantConfig::Method::kNone:
+      break;
+  }
+  return double(dtype_size(dtype));
 }
 
 }  // namespace mlxs

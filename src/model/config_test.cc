@@ -160,3 +160,46 @@ TEST_F(ConfigTest, ModelWithAnUnexpectedTensorNamesIt) {
 
 }  // namespace
 }  // namespace mlxs
+
+namespace mlxs {
+namespace {
+
+TEST_F(ConfigTest, ReadsMlxQuantizationAndOverrides) {
+  base_["quantization_config"] = {
+      {"group_size", 64},
+      {"bits", 4},
+      {"model.layers.0.mlp.down_proj", {{"group_size", 32}, {"bits", 8}}},
+      {"lm_head", false}};
+  auto c = load(base_);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->quant.method, QuantConfig::Method::kMlxAffine);
+  EXPECT_EQ(c->quant.affine_for("model.layers.1.mlp.down_proj").bits, 4);
+  EXPECT_EQ(c->quant.affine_for("model.layers.0.mlp.down_proj").bits, 8);
+  EXPECT_EQ(c->quant.affine_for("model.layers.0.mlp.down_proj").group_size, 32);
+  EXPECT_EQ(c->quant.affine_for("lm_head").bits, 0);
+  // bf16 scales and biases per 64 weights: 0.5 + 4 / 64 bytes per weight.
+  EXPECT_DOUBLE_EQ(c->bytes_per_parameter(), 0.5 + 4.0 / 64);
+}
+
+TEST_F(ConfigTest, BadQuantizationBlocksAreNamed) {
+  base_["quantization"] = {{"group_size", 64}};
+  auto c = load(base_);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("(quantization): 'bits' must be an integer"),
+            std::string::npos)
+      << c.status().message();
+  base_.erase("quantization");
+  base_["quantization_config"] = {{"quant_method", "fp8"}, {"weight_block_size", {128}}};
+  c = load(base_);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("weight_block_size must be [rows, cols]"), std::string::npos)
+      << c.status().message();
+  base_["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4}};
+  c = load(base_);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("quant_method 'gptq' is not supported"), std::string::npos)
+      << c.status().message();
+}
+
+}  // namespace
+}  // namespace mlxs

@@ -10,6 +10,7 @@
 #include "model/decode_padding.h"
 #include "model/gguf_model.h"
 #include "model/safetensors.h"
+#include "model/weight_loader.h"
 #include "util/check.h"
 
 namespace mlxs {
@@ -51,87 +52,16 @@ Model::~Model() {
   for (auto& t : owned_) backend_.free(t);
 }
 
-namespace {
-
-// Loads weights by name into backend tensors: fuses row blocks, converts vectors to f32.
-class WeightLoader {
- public:
-  WeightLoader(WeightStore& store, Backend& backend, std::vector<Tensor>& owned)
-      : store_(store), backend_(backend), owned_(owned) {}
-
-  // Matrices [rows, cols] named `names` stacked by rows into one tensor of their common dtype.
-  Result<Tensor> matrix(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
-                        int64_t cols) {
-    std::vector<TensorInfo> parts;
-    int64_t total = 0;
-    for (size_t i = 0; i < names.size(); ++i) {
-      MLXS_ASSIGN_OR_RETURN(TensorInfo t, store_.take(names[i], {rows[i], cols}));
-      if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16) {
-        return error(ErrorCode::kModelLoadError, t.file + ": tensor '" + t.name + "' has dtype " +
-                                                     dtype_name(t.dtype) +
-                                                     ", expected a float type");
-      }
-      if (!parts.empty() && t.dtype != parts[0].dtype) {
-        return error(ErrorCode::kModelLoadError,
-                     t.file + ": tensor '" + t.name + "' is " + dtype_name(t.dtype) + " but '" +
-                         parts[0].name + "' is " + dtype_name(parts[0].dtype));
-      }
-      total += rows[i];
-      parts.push_back(t);
-    }
-    Tensor out = alloc(parts[0].dtype, total, cols);
-    if (!out.data) return oom(names[0]);
-    size_t offset = 0;
-    for (const auto& p : parts) {
-      backend_.upload(p.data, p.nbytes, static_cast<char*>(out.data) + offset);
-      offset += p.nbytes;
-    }
-    return out;
-  }
-
-  // Vectors (norm weights, biases) stacked into one f32 [1, sum(sizes)] tensor.
-  Result<Tensor> vector(const std::vector<std::string>& names, const std::vector<int64_t>& sizes) {
-    std::vector<float> host;
-    for (size_t i = 0; i < names.size(); ++i) {
-      MLXS_ASSIGN_OR_RETURN(TensorInfo t, store_.take(names[i], {sizes[i]}));
-      size_t at = host.size();
-      host.resize(at + size_t(sizes[i]));
-      convert_to_f32(t.data, t.dtype, size_t(sizes[i]), host.data() + at);
-    }
-    Tensor out = alloc(DType::kF32, 1, int64_t(host.size()));
-    if (!out.data) return oom(names[0]);
-    backend_.upload(host.data(), host.size() * sizeof(float), out.data);
-    return out;
-  }
-
- private:
-  Tensor alloc(DType dt, int64_t r, int64_t c) {
-    Tensor t = backend_.alloc(dt, r, c);
-    if (t.data) owned_.push_back(t);
-    return t;
-  }
-  Status oom(const std::string& name) {
-    return error(ErrorCode::kModelLoadError,
-                 "out of " + backend_.name() + " memory while loading '" + name + "'");
-  }
-
-  WeightStore& store_;
-  Backend& backend_;
-  std::vector<Tensor>& owned_;
-};
-
-}  // namespace
-
 Status Model::load_weights(WeightStore& store, const std::string& dir) {
   const ModelArch& c = config_;
-  WeightLoader w(store, backend_, owned_);
+  WeightLoader w(store, backend_, c.quant, owned_);
   const int64_t D = c.hidden_size, I = c.intermediate_size, Dh = c.head_dim;
   const int64_t q_cols = int64_t(c.num_heads) * Dh, kv_cols = int64_t(c.num_kv_heads) * Dh;
   MLXS_ASSIGN_OR_RETURN(embed_, w.matrix({"model.embed_tokens.weight"}, {c.vocab_size}, D));
   MLXS_ASSIGN_OR_RETURN(final_norm_, w.vector({"model.norm.weight"}, {D}));
   if (c.tie_word_embeddings) {
     lm_head_ = embed_;
-    if (store.contains("lm_head.weight")) (void)store.take("lm_head.weight");
+    w.skip("lm_head.weight");
   } else {
     MLXS_ASSIGN_OR_RETURN(lm_head_, w.matrix({"lm_head.weight"}, {c.vocab_size}, D));
   }

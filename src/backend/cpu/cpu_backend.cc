@@ -1,7 +1,8 @@
 // The CPU backend: the reference every other backend is checked against. Activations are f32;
-// weights f32, f16 or bf16; the KV cache f32. Threads: OpenMP. The matrix products run on one
-// kernel family per backend (cpu_features.h); only kAvx512Bf16 rounds activations, to bf16,
-// inside linear() (docs/cpu.md).
+// weights f32, f16 or bf16, or affine-quantized (backend.h AffineQuant: 2-8 bits, dequantized
+// to f32 in L2-sized panels by the linear kernels); the KV cache f32. Threads: OpenMP. The matrix
+// products run on one kernel family per backend (cpu_features.h); only kAvx512Bf16 rounds
+// activations, to bf16, inside linear() (docs/cpu.md).
 #include <omp.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/linear.h"
 #include "util/check.h"
 
 namespace mlxs {
@@ -50,6 +52,14 @@ class CpuBackend final : public Backend {
   void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override {
     const int32_t* id = ids.as<int32_t>();
     const int64_t n = int64_t(ids.numel()), D = table.cols;
+    if (table.quantized()) {
+      const cpu::AffineWeights w = affine(table);
+#pragma omp parallel for if (n * D > kParallelElements)
+      for (int64_t t = 0; t < n; ++t) {
+        cpu::dequantize_affine(w, D, id[t], 1, out.as<float>() + t * D, isa_);
+      }
+      return;
+    }
 #pragma omp parallel for if (n * D > kParallelElements)
     for (int64_t t = 0; t < n; ++t) {
       const char* row = static_cast<const char*>(table.data) +
@@ -80,8 +90,18 @@ class CpuBackend final : public Backend {
 
   void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) override {
     MLXS_CHECK(x.cols == w.cols && out.cols == w.rows && out.rows == x.rows);
+    if (w.quantized()) {
+      MLXS_CHECK(supports_quant(w.quant.bits, w.quant.group_size));
+      cpu::linear_affine(x.as<float>(), x.rows, x.cols, affine(w), w.rows,
+                         bias.data ? bias.as<float>() : nullptr, out.as<float>(), isa_);
+      return;
+    }
     cpu::linear(x.as<float>(), x.rows, x.cols, w.data, w.dtype, w.rows,
                 bias.data ? bias.as<float>() : nullptr, out.as<float>(), isa_);
+  }
+
+  bool supports_quant(int bits, int group_size) const override {
+    return cpu::affine_supported(bits, group_size);
   }
 
   void split_qkv(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override {
@@ -152,6 +172,11 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  static cpu::AffineWeights affine(const Tensor& w) {
+    return {w.data,         w.quant.bits,  w.quant.group_size, w.quant.scale_dtype,
+            w.quant.scales, w.quant.biases};
+  }
+
   const cpu::Isa isa_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <vector>
 
@@ -46,7 +47,43 @@ void linear_cols_scalar(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
   }
 }
 
+// q[k] of a packed row: bits [k * bits, (k + 1) * bits) of its little-endian bit stream.
+inline uint32_t unpack(const uint8_t* row, int64_t k, int bits) {
+  const int64_t bit = k * bits;
+  const uint8_t* p = row + (bit >> 3);
+  const int shift = int(bit & 7);
+  uint32_t v = p[0];
+  if (shift + bits > 8) v |= uint32_t(p[1]) << 8;
+  return (v >> shift) & ((1u << bits) - 1u);
+}
+
+// Dequantizes one weight row, then the scalar kernel: the same bits as linear_cols_scalar on
+// the f32 weights dequantize_affine() gives.
+void linear_cols_affine_scalar(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  std::vector<float> w_row(size_t(a.K));
+  for (int64_t n = n_begin; n < n_end; ++n) {
+    detail::dequantize_rows_scalar(*a.quant, a.K, n, 1, w_row.data());
+    for (int64_t m = 0; m < a.M; ++m) {
+      float s = dot_scalar(a.x + m * a.K, w_row.data(), a.K);
+      a.out[m * a.N + n] = a.bias ? s + a.bias[n] : s;
+    }
+  }
+}
+
 using ColsFn = void (*)(const LinearArgs&, int64_t, int64_t);
+
+ColsFn pick_affine_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512Bf16:
+    case Isa::kAvx512:
+      return detail::linear_cols_affine_avx512;
+    case Isa::kAvx2:
+      return detail::linear_cols_affine_avx2;
+    case Isa::kScalar:
+      return linear_cols_affine_scalar;
+  }
+  return linear_cols_affine_scalar;
+}
 
 ColsFn pick_kernel(Isa isa, DType wt) {
   switch (isa) {
@@ -71,6 +108,9 @@ const uint16_t* x_as_bf16(const float* x, int64_t n) {
   return buf;
 }
 
+// Runs `cols` over the columns of `a`, split across threads (see linear()).
+void run_columns(const LinearArgs& a, ColsFn cols);
+
 int threads_for(int64_t M, int64_t K, int64_t N) {
   int64_t work = M * K * N;
   int64_t by_work = work / kMinWorkPerThread;
@@ -91,7 +131,7 @@ void* thread_scratch(Scratch slot, size_t bytes) {
     size_t bytes = 0;
     ~Buffer() { std::free(data); }
   };
-  thread_local Buffer buffers[3];
+  thread_local Buffer buffers[kNumScratch];
   Buffer& b = buffers[int(slot)];
   if (b.bytes < bytes) {
     std::free(b.data);
@@ -100,6 +140,28 @@ void* thread_scratch(Scratch slot, size_t bytes) {
     MLXS_CHECK(b.data != nullptr);
   }
   return b.data;
+}
+
+void row_scales(const AffineWeights& w, int64_t n, int64_t G, float* scales, float* biases) {
+  convert_to_f32(static_cast<const char*>(w.scales) + size_t(n * G) * dtype_size(w.scale_dtype),
+                 w.scale_dtype, size_t(G), scales);
+  convert_to_f32(static_cast<const char*>(w.biases) + size_t(n * G) * dtype_size(w.scale_dtype),
+                 w.scale_dtype, size_t(G), biases);
+}
+
+void dequantize_rows_scalar(const AffineWeights& w, int64_t K, int64_t n, int64_t count,
+                            float* out) {
+  const int64_t gs = w.group_size, G = K / gs;
+  const size_t row_bytes = size_t(K) * size_t(w.bits) / 8;
+  std::vector<float> s(static_cast<size_t>(G)), b(static_cast<size_t>(G));
+  for (int64_t r = 0; r < count; ++r) {
+    const auto* row = static_cast<const uint8_t*>(w.data) + size_t(n + r) * row_bytes;
+    row_scales(w, n + r, G, s.data(), b.data());
+    float* o = out + r * K;
+    for (int64_t k = 0; k < K; ++k) {
+      o[k] = std::fma(s[size_t(k / gs)], float(unpack(row, k, w.bits)), b[size_t(k / gs)]);
+    }
+  }
 }
 
 }  // namespace detail
@@ -111,7 +173,45 @@ void linear(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64
   MLXS_CHECK(isa_supported(isa));
   LinearArgs a{x, nullptr, M, K, N, w, wt, bias, out};
   if (isa == Isa::kAvx512Bf16 && wt == DType::kBF16) a.x_bf16 = x_as_bf16(x, M * K);
-  const ColsFn cols = pick_kernel(isa, wt);
+  run_columns(a, pick_kernel(isa, wt));
+}
+
+bool affine_supported(int bits, int group_size) {
+  const bool bits_ok = bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8;
+  return bits_ok && (group_size == 16 || group_size == 32 || group_size == 64 || group_size == 128);
+}
+
+void dequantize_affine(const AffineWeights& w, int64_t K, int64_t n, int64_t count, float* out,
+                       Isa isa) {
+  MLXS_CHECK(affine_supported(w.bits, w.group_size) && K % w.group_size == 0);
+  MLXS_CHECK(isa_supported(isa));
+  switch (isa) {
+    case Isa::kAvx512Bf16:
+    case Isa::kAvx512:
+      detail::dequantize_rows_avx512(w, K, n, count, out);
+      return;
+    case Isa::kAvx2:
+      detail::dequantize_rows_avx2(w, K, n, count, out);
+      return;
+    case Isa::kScalar:
+      detail::dequantize_rows_scalar(w, K, n, count, out);
+      return;
+  }
+}
+
+void linear_affine(const float* x, int64_t M, int64_t K, const AffineWeights& w, int64_t N,
+                   const float* bias, float* out, Isa isa) {
+  MLXS_CHECK(M > 0 && K > 0 && N > 0);
+  MLXS_CHECK(affine_supported(w.bits, w.group_size) && K % w.group_size == 0);
+  MLXS_CHECK(isa_supported(isa));
+  LinearArgs a{x, nullptr, M, K, N, w.data, DType::kU32, bias, out, &w};
+  run_columns(a, pick_affine_kernel(isa));
+}
+
+namespace {
+
+void run_columns(const LinearArgs& a, ColsFn cols) {
+  const int64_t M = a.M, K = a.K, N = a.N;
   const int nt = threads_for(M, K, N);
   if (nt == 1) {
     cols(a, 0, N);
@@ -126,5 +226,7 @@ void linear(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64
     if (n_begin < n_end) cols(a, n_begin, n_end);
   }
 }
+
+}  // namespace
 
 }  // namespace mlxs::cpu

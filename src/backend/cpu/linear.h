@@ -35,4 +35,36 @@ namespace mlxs::cpu {
 void linear(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
             const float* bias, float* out, Isa isa);
 
+// Affine-quantized weights [N, K] (backend.h's AffineQuant, MLX's layout): row n of `data` is a
+// little-endian bit stream of K unsigned `bits`-bit values q[n, k], K * bits / 8 bytes; scales
+// and biases are [N, K / group_size] of scale_dtype (kF32, kF16 or kBF16). Element (n, k) is
+//   w[n, k] = fma(s, float(q[n, k]), b)   (one f32 rounding)
+// with s, b the f32 values of scales / biases [n, k / group_size]. For f16 / bf16 scales the
+// product s * q is exact in f32 (<= 11 + 8 significant bits), so this is also s * q + b.
+struct AffineWeights {
+  const void* data = nullptr;
+  int bits = 0;
+  int group_size = 0;
+  DType scale_dtype = DType::kF16;
+  const void* scales = nullptr;
+  const void* biases = nullptr;
+};
+
+// The bit widths and group sizes the CPU kernels take: bits 2, 3, 4, 5, 6, 8; group sizes 16,
+// 32, 64, 128 (GGUF's Q6_K repacks to groups of 16, Q4_K / Q5_K to 32).
+bool affine_supported(int bits, int group_size);
+
+// Rows [n, n + count) of w (K columns) dequantized into out [count, K] f32 (the reference
+// definition above; vectorised on `isa`, same bits on every family).
+void dequantize_affine(const AffineWeights& w, int64_t K, int64_t n, int64_t count, float* out,
+                       Isa isa);
+
+// out[M, N] = x[M, K] @ w^T (+ bias): bitwise what linear() gives on `isa` with the f32 weights
+// dequantize_affine() produces (same order of operations, so batch invariant), without
+// materialising them: each thread dequantizes a panel of weight rows at a time into L2 and runs
+// the f32 tile kernels on it, so the packed weights are read from memory once per call.
+// K must be a multiple of w.group_size; affine_supported(w.bits, w.group_size).
+void linear_affine(const float* x, int64_t M, int64_t K, const AffineWeights& w, int64_t N,
+                   const float* bias, float* out, Isa isa);
+
 }  // namespace mlxs::cpu

@@ -77,7 +77,108 @@ struct Bf16Op : F32Acc {
   }
 };
 
+// 8 packed 4-bit values (4 bytes; value 2i in the low nibble of byte i) as f32.
+inline __m256 unpack4x8(const uint8_t* p) {
+  uint32_t word;
+  std::memcpy(&word, p, 4);
+  const __m128i b = _mm_cvtsi32_si128(int(word));
+  const __m128i nib = _mm_set1_epi8(0x0f);
+  const __m128i lo = _mm_and_si128(b, nib), hi = _mm_and_si128(_mm_srli_epi16(b, 4), nib);
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
+}
+
+// 8 packed 8-bit values as f32.
+inline __m256 unpack8x8(const uint8_t* p) {
+  return _mm256_cvtepi32_ps(
+      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+template <int kBits>
+void dequantize_rows_pow2(const AffineWeights& w, int64_t K, int64_t n, int64_t count, float* out) {
+  const int64_t gs = w.group_size, G = K / gs;
+  const size_t row_bytes = size_t(K) * kBits / 8;
+  float s[kMaxGroups], b[kMaxGroups];
+  for (int64_t r = 0; r < count; ++r) {
+    const auto* row = static_cast<const uint8_t*>(w.data) + size_t(n + r) * row_bytes;
+    row_scales(w, n + r, G, s, b);
+    float* o = out + r * K;
+    for (int64_t g = 0; g < G; ++g) {
+      const __m256 sv = _mm256_set1_ps(s[g]), bv = _mm256_set1_ps(b[g]);
+      for (int64_t k = g * gs; k < (g + 1) * gs; k += 8) {
+        const __m256 q = kBits == 4 ? unpack4x8(row + k / 2) : unpack8x8(row + k);
+        _mm256_storeu_ps(o + k, _mm256_fmadd_ps(sv, q, bv));
+      }
+    }
+  }
+}
+
+// Decode (at most kRows rows of x) on 4- or 8-bit weights: each chunk of 8 weights dequantized
+// in registers (the values dequantize_rows_pow2 stores) and fed straight into linear_tile's FMA
+// sequence (chunks of 8 k in order, then hsum8): the panel path's bits, weights read once.
+template <int kBits>
+void affine_cols_streaming(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  const AffineWeights& w = *a.quant;
+  const int64_t K = a.K, gs = w.group_size, G = K / gs;
+  const size_t row_bytes = size_t(K) * kBits / 8;
+  const int mr = int(a.M);
+  float s[kMaxGroups], b[kMaxGroups];
+  for (int64_t n = n_begin; n < n_end; ++n) {
+    const auto* row = static_cast<const uint8_t*>(w.data) + size_t(n) * row_bytes;
+    row_scales(w, n, G, s, b);
+    __m256 acc[kRows] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t g = 0; g < G; ++g) {
+      const __m256 sv = _mm256_set1_ps(s[g]), bv = _mm256_set1_ps(b[g]);
+      for (int64_t k = g * gs; k < (g + 1) * gs; k += 8) {
+        const __m256 q = kBits == 4 ? unpack4x8(row + k / 2) : unpack8x8(row + k);
+        const __m256 wv = _mm256_fmadd_ps(sv, q, bv);
+        for (int i = 0; i < mr; ++i) {
+          acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a.x + i * K + k), wv, acc[i]);
+        }
+      }
+    }
+    for (int i = 0; i < mr; ++i) {
+      const float sum = hsum8(acc[i]);
+      a.out[i * a.N + n] = a.bias ? sum + a.bias[n] : sum;
+    }
+  }
+}
+
+// Weight rows per dequantized panel (f32, <= kPanelBytes, whole tiles).
+int64_t panel_rows(int64_t K) {
+  int64_t rows = kPanelBytes / (K * 4) / kCols * kCols;
+  return rows < kCols ? kCols : rows;
+}
+
 }  // namespace
+
+void dequantize_rows_avx2(const AffineWeights& w, int64_t K, int64_t n, int64_t count, float* out) {
+  if (w.bits == 4 && K / w.group_size <= kMaxGroups) {
+    dequantize_rows_pow2<4>(w, K, n, count, out);
+  } else if (w.bits == 8 && K / w.group_size <= kMaxGroups) {
+    dequantize_rows_pow2<8>(w, K, n, count, out);
+  } else {
+    dequantize_rows_scalar(w, K, n, count, out);
+  }
+}
+
+void linear_cols_affine_avx2(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  const AffineWeights& w = *a.quant;
+  if (a.M <= kRows && a.K / w.group_size <= kMaxGroups && (w.bits == 4 || w.bits == 8)) {
+    if (w.bits == 4)
+      affine_cols_streaming<4>(a, n_begin, n_end);
+    else
+      affine_cols_streaming<8>(a, n_begin, n_end);
+    return;
+  }
+  const int64_t rows = panel_rows(a.K);
+  auto* panel =
+      static_cast<float*>(thread_scratch(Scratch::kPanel, size_t(rows * a.K) * sizeof(float)));
+  linear_cols_blocked<F32Op, kRows, kCols>(a.x, a, n_begin, n_end, rows,
+                                           [&](int64_t n, int64_t count) {
+                                             dequantize_rows_avx2(*a.quant, a.K, n, count, panel);
+                                             return static_cast<const float*>(panel);
+                                           });
+}
 
 void linear_cols_avx2(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
   switch (a.wt) {

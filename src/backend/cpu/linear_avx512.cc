@@ -132,7 +132,108 @@ void cols_16bit(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
                                            });
 }
 
+// 16 packed 4-bit values (8 bytes; value 2i in the low nibble of byte i) as f32.
+inline __m512 unpack4x16(const uint8_t* p) {
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  const __m128i nib = _mm_set1_epi8(0x0f);
+  const __m128i lo = _mm_and_si128(b, nib), hi = _mm_and_si128(_mm_srli_epi16(b, 4), nib);
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
+}
+
+// 16 packed 8-bit values as f32.
+inline __m512 unpack8x16(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(
+      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
+// 4- and 8-bit rows, 16 values per step (a group holds a whole number of steps).
+template <int kBits>
+void dequantize_rows_pow2(const AffineWeights& w, int64_t K, int64_t n, int64_t count, float* out) {
+  const int64_t gs = w.group_size, G = K / gs;
+  const size_t row_bytes = size_t(K) * kBits / 8;
+  float s[kMaxGroups], b[kMaxGroups];
+  for (int64_t r = 0; r < count; ++r) {
+    const auto* row = static_cast<const uint8_t*>(w.data) + size_t(n + r) * row_bytes;
+    row_scales(w, n + r, G, s, b);
+    float* o = out + r * K;
+    for (int64_t g = 0; g < G; ++g) {
+      const __m512 sv = _mm512_set1_ps(s[g]), bv = _mm512_set1_ps(b[g]);
+      for (int64_t k = g * gs; k < (g + 1) * gs; k += 16) {
+        const __m512 q = kBits == 4 ? unpack4x16(row + k / 2) : unpack8x16(row + k);
+        _mm512_storeu_ps(o + k, _mm512_fmadd_ps(sv, q, bv));
+      }
+    }
+  }
+}
+
+// Decode (few rows of x) on 4- or 8-bit weights: each chunk of 16 weights is dequantized in
+// registers (the values dequantize_rows_pow2 stores) and fed straight into the FMA sequence of
+// linear_tile (chunks of 16 k in order, then hsum16), so the packed weights are read once and
+// the result equals the panel path bit for bit. At most kRows rows of x.
+template <int kBits>
+void affine_cols_streaming(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  const AffineWeights& w = *a.quant;
+  const int64_t K = a.K, gs = w.group_size, G = K / gs;
+  const size_t row_bytes = size_t(K) * kBits / 8;
+  float s[kMaxGroups], b[kMaxGroups];
+  for (int64_t n = n_begin; n < n_end; ++n) {
+    const auto* row = static_cast<const uint8_t*>(w.data) + size_t(n) * row_bytes;
+    row_scales(w, n, G, s, b);
+    for (int64_t m0 = 0; m0 < a.M; m0 += kRows) {
+      const int mr = int(a.M - m0 < kRows ? a.M - m0 : kRows);
+      __m512 acc[kRows] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                           _mm512_setzero_ps()};
+      for (int64_t g = 0; g < G; ++g) {
+        const __m512 sv = _mm512_set1_ps(s[g]), bv = _mm512_set1_ps(b[g]);
+        for (int64_t k = g * gs; k < (g + 1) * gs; k += 16) {
+          const __m512 q = kBits == 4 ? unpack4x16(row + k / 2) : unpack8x16(row + k);
+          const __m512 wv = _mm512_fmadd_ps(sv, q, bv);
+          for (int i = 0; i < mr; ++i) {
+            acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(a.x + (m0 + i) * K + k), wv, acc[i]);
+          }
+        }
+      }
+      for (int i = 0; i < mr; ++i) {
+        const float sum = hsum16(acc[i]);
+        a.out[(m0 + i) * a.N + n] = a.bias ? sum + a.bias[n] : sum;
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void dequantize_rows_avx512(const AffineWeights& w, int64_t K, int64_t n, int64_t count,
+                            float* out) {
+  if (w.bits == 4 && K / w.group_size <= kMaxGroups) {
+    dequantize_rows_pow2<4>(w, K, n, count, out);
+  } else if (w.bits == 8 && K / w.group_size <= kMaxGroups) {
+    dequantize_rows_pow2<8>(w, K, n, count, out);
+  } else {
+    dequantize_rows_scalar(w, K, n, count, out);
+  }
+}
+
+void linear_cols_affine_avx512(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
+  const AffineWeights& w = *a.quant;
+  // Past kRows rows a column would be dequantized once per block of rows: the panel path
+  // dequantizes it once for all of them.
+  if (a.M <= kRows && a.K / w.group_size <= kMaxGroups && (w.bits == 4 || w.bits == 8)) {
+    if (w.bits == 4)
+      affine_cols_streaming<4>(a, n_begin, n_end);
+    else
+      affine_cols_streaming<8>(a, n_begin, n_end);
+    return;
+  }
+  const int64_t rows = panel_rows(a.K, 4);
+  auto* panel =
+      static_cast<float*>(thread_scratch(Scratch::kPanel, size_t(rows * a.K) * sizeof(float)));
+  linear_cols_blocked<F32Op, kRows, kCols>(a.x, a, n_begin, n_end, rows,
+                                           [&](int64_t n, int64_t count) {
+                                             dequantize_rows_avx512(*a.quant, a.K, n, count, panel);
+                                             return static_cast<const float*>(panel);
+                                           });
+}
 
 void linear_cols_avx512(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
   switch (a.wt) {
