@@ -377,28 +377,11 @@ TEST_F(EngineTest, RequestLongerThanTheContextIsRefusedUpFront) {
   EXPECT_NE(g.status().message().find("exceeds the context length"), std::string::npos);
 }
 
+using test_support::engine_with_config;
+
 // A request that can never fit the KV pool is refused as bad input (not as a busy server), and
 // one that fits waits for blocks: with a 6-block pool (96 tokens) two 60-token requests run one
 // after the other.
-// An engine configured by `yaml` (written to <temp>/<name>.yaml) with the default model loaded,
-// or null after a test failure.
-std::unique_ptr<Engine> engine_with_config(const std::string& name, const std::string& yaml) {
-  const std::string cfg = ::testing::TempDir() + "/" + name + ".yaml";
-  std::ofstream(cfg) << yaml;
-  EngineOptions o;
-  o.env_overrides = false;
-  o.config_path = cfg;
-  auto e = create_engine(o);
-  EXPECT_TRUE(e.ok()) << e.status().to_string();
-  if (!e.ok()) return nullptr;
-  LoadModelOptions lo;
-  lo.model = "default";
-  lo.local_path = kModelDir;
-  auto h = (*e)->load_model(lo);
-  EXPECT_TRUE(h.ok()) << h.status().to_string();
-  return h.ok() ? std::move(*e) : nullptr;
-}
-
 TEST(EngineKvPool, NeverFitsIsInvalidAndFittingRequestsWaitForBlocks) {
   auto e = engine_with_config("small_pool", "kv_cache:\n  num_blocks: 6\n  block_size: 16\n");
   ASSERT_TRUE(e);

@@ -16,25 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 using test_support::Collected;
 using test_support::drain;
-
-const std::string kModelDir = std::string(MLXS_SOURCE_DIR) + "/models/default";
-
-std::unique_ptr<Engine> engine_with(const std::string& name, const std::string& yaml) {
-  const std::string cfg = ::testing::TempDir() + "/" + name + ".yaml";
-  std::ofstream(cfg) << yaml;
-  EngineOptions o;
-  o.env_overrides = false;
-  o.config_path = cfg;
-  auto e = create_engine(o);
-  EXPECT_TRUE(e.ok()) << e.status().to_string();
-  if (!e.ok()) return nullptr;
-  LoadModelOptions lo;
-  lo.model = "default";
-  lo.local_path = kModelDir;
-  auto h = (*e)->load_model(lo);
-  EXPECT_TRUE(h.ok()) << h.status().to_string();
-  return h.ok() ? std::move(*e) : nullptr;
-}
+using test_support::engine_with_config;
 
 std::vector<Collected> run_all(Engine& e, const std::vector<GeneratorParams>& ps) {
   std::vector<std::unique_ptr<Generator>> gens;
@@ -99,8 +81,8 @@ const std::string kSpecOn = "speculative:\n  enabled: true\n  num_tokens: 5\n";
 // blocks each), with and without overlapped steps on the plain side.
 TEST(EngineSpeculative, GreedyStreamsAreIdenticalWithAndWithoutSpeculationUnderPreemption) {
   const std::string pool = "kv_cache:\n  num_blocks: 10\n  block_size: 16\n";
-  auto spec = engine_with("spec_on_small", pool + kSpecOn);
-  auto plain = engine_with("spec_off_small", pool);
+  auto spec = engine_with_config("spec_on_small", pool + kSpecOn);
+  auto plain = engine_with_config("spec_off_small", pool);
   ASSERT_TRUE(spec && plain);
   const std::vector<GeneratorParams> ps = mixed_streams(16);
   const std::vector<Collected> a = run_all(*spec, ps), b = run_all(*plain, ps);
@@ -116,8 +98,8 @@ TEST(EngineSpeculative, GreedyStreamsAreIdenticalWithAndWithoutSpeculationUnderP
 }
 
 TEST(EngineSpeculative, SixtyFourConcurrentStreamsAreIdentical) {
-  auto spec = engine_with("spec_on_64", kSpecOn);
-  auto plain = engine_with("spec_off_64", "");
+  auto spec = engine_with_config("spec_on_64", kSpecOn);
+  auto plain = engine_with_config("spec_off_64", "");
   ASSERT_TRUE(spec && plain);
   const std::vector<GeneratorParams> ps = mixed_streams(64);
   const std::vector<Collected> a = run_all(*spec, ps), b = run_all(*plain, ps);
@@ -127,9 +109,9 @@ TEST(EngineSpeculative, SixtyFourConcurrentStreamsAreIdentical) {
 
 // speculative.force_rejection (benchmarks): nearly every proposal is rejected, nothing changes.
 TEST(EngineSpeculative, ForcedRejectionChangesNoOutput) {
-  auto spec =
-      engine_with("spec_reject", kSpecOn + "  force_rejection: true\n  min_acceptance_rate: 0\n");
-  auto plain = engine_with("spec_reject_plain", "");
+  auto spec = engine_with_config("spec_reject",
+                                 kSpecOn + "  force_rejection: true\n  min_acceptance_rate: 0\n");
+  auto plain = engine_with_config("spec_reject_plain", "");
   ASSERT_TRUE(spec && plain);
   const std::vector<GeneratorParams> ps = mixed_streams(6);
   const std::vector<Collected> a = run_all(*spec, ps), b = run_all(*plain, ps);
@@ -142,7 +124,7 @@ TEST(EngineSpeculative, ForcedRejectionChangesNoOutput) {
 // A stream cancelled while it speculates ends cancelled; the others are untouched and every
 // block it held (rejected proposals' included) goes back to the pool.
 TEST(EngineSpeculative, CancelMidStreamReleasesEverything) {
-  auto spec = engine_with("spec_cancel", kSpecOn + "kv_cache:\n  prefix_caching: false\n");
+  auto spec = engine_with_config("spec_cancel", kSpecOn + "kv_cache:\n  prefix_caching: false\n");
   ASSERT_TRUE(spec);
   GeneratorParams p = mixed_streams(1)[0];
   p.max_tokens = 200;
@@ -176,8 +158,8 @@ namespace {
 // its last token; one step at a time it could not. Found by the speculation tests (which run one
 // step at a time).
 TEST(EnginePipelineRegression, PenaltiesSeeTheTokenOfTheStepThatJustEnded) {
-  auto on = engine_with("penalty_overlap_on", "");
-  auto off = engine_with("penalty_overlap_off", "scheduler:\n  overlap_steps: false\n");
+  auto on = engine_with_config("penalty_overlap_on", "");
+  auto off = engine_with_config("penalty_overlap_off", "scheduler:\n  overlap_steps: false\n");
   ASSERT_TRUE(on && off);
   std::vector<GeneratorParams> ps = mixed_streams(12);
   for (auto& p : ps) p.repetition_penalty = 1.2;

@@ -23,6 +23,7 @@ namespace {
 using Json = nlohmann::json;
 using test_support::Collected;
 using test_support::drain;
+using test_support::engine_with_config;
 
 const std::string kModelDir = std::string(MLXS_SOURCE_DIR) + "/models/default";
 
@@ -194,23 +195,6 @@ TEST_F(StructuredOutputTest, ABadGrammarIsTheRequestsErrorNamingTheFieldAndWhere
   ok.regex = "[0-9]{4}";
   Collected c = run(params(ok, 0.0));
   EXPECT_EQ(c.text.size(), 4u) << c.text;
-}
-
-// An engine with the default model and the config `yaml` (no environment).
-std::unique_ptr<Engine> engine_with_config(const std::string& name, const std::string& yaml) {
-  const std::string cfg = ::testing::TempDir() + "/" + name + ".yaml";
-  std::ofstream(cfg) << yaml;
-  EngineOptions o;
-  o.env_overrides = false;
-  o.config_path = cfg;
-  auto e = create_engine(o);
-  EXPECT_TRUE(e.ok()) << e.status().to_string();
-  if (!e.ok()) return nullptr;
-  LoadModelOptions lo;
-  lo.model = "default";
-  lo.local_path = kModelDir;
-  EXPECT_TRUE((*e)->load_model(lo).ok());
-  return std::move(*e);
 }
 
 TEST(StructuredOutputLimits, MaxSchemaBytesIsTheConfiguredLimit) {
